@@ -1,0 +1,190 @@
+"""The `fraudit` command. Each subcommand is a thin shell over package code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from fraudit.settings import Settings, get_settings
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.models.train import run_training
+
+    result = run_training(settings, data_path=args.data, out_dir=args.out, progress=_say)
+    print(result.version)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.models.artifacts import load_bundle
+    from fraudit.models.evaluate import (
+        compare_with_reference,
+        evaluate_bundle,
+        format_comparison,
+    )
+    from fraudit.models.train import resolve_dataset
+
+    bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
+    data = resolve_dataset(settings, args.data, _say)
+    expected = bundle.manifest.get("data", {}).get("sha256")
+    if expected and Path(data.source).is_file():
+        from fraudit.models.artifacts import sha256_file
+
+        if sha256_file(Path(data.source)) != expected:
+            _say("warning: this is not the file the model was trained on; the test slice "
+                 "differs from the one in the model card")
+    rate = settings.production_fraud_rate
+    report: dict[str, object] = {"stored_model": evaluate_bundle(bundle, data, rate)}
+    stored = report["stored_model"]
+    assert isinstance(stored, dict)
+    for name in ("classifier", "anomaly"):
+        r = stored[name]
+        at = r["at_threshold"]
+        _say(f"{name:<10} AUPRC {r['auprc']:.4f} (as sampled {r['auprc_unweighted']:.4f}) "
+             f"ROC-AUC {r['roc_auc']:.4f} recall@0.1%FPR {r['recall_at_fpr_0.1%']:.3f} "
+             f"recall@1%FPR {r['recall_at_fpr_1%']:.3f} | at threshold {at['threshold']:.4g}: "
+             f"precision {at['precision']:.3f} recall {at['recall']:.3f} f1 {at['f1']:.3f} "
+             f"balanced acc {at['balanced_accuracy']:.3f} kappa {at['cohen_kappa']:.3f} "
+             f"confusion {at['confusion_matrix']}")
+    if args.baseline:
+        _say(f"training both recipes with {args.seeds} seeds on the same split")
+        comparison = compare_with_reference(
+            bundle, data, rate=rate, decline_precision=settings.policy_decline_precision,
+            seeds=args.seeds, n_boot=args.bootstrap, progress=_say)
+        report["comparison"] = comparison
+        print(format_comparison(comparison))
+    out = args.json or bundle.path / "evaluation.json"
+    Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    _say(f"report written to {out}")
+    return 0
+
+
+def cmd_serve_models(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.models.artifacts import load_bundle
+    from fraudit.models.server import ModelServer
+
+    bundle = load_bundle(args.model_dir or settings.model_dir, args.version
+                         or settings.model_version)
+    host = args.host or settings.model_server_host
+    port = settings.model_server_port if args.port is None else args.port
+    try:
+        server = ModelServer((host, port), bundle,
+                             classifier_endpoint=settings.classifier_endpoint,
+                             anomaly_endpoint=settings.anomaly_endpoint,
+                             max_body_bytes=settings.model_server_max_body_bytes)
+    except OSError as exc:
+        _say(f"cannot listen on {host}:{port}: {exc.strerror} "
+             "(set FRAUDIT_MODEL_SERVER_PORT or --port to another port)")
+        return 2
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    _say(f"model server {bundle.version} on {server.url}")
+    for name in server.endpoints:
+        _say(f"  {server.url}/endpoints/{name}/invocations")
+    _say(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _say("stopping model server")
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_generate_synthetic(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.data.synthetic import SyntheticCreditCard, write_csv
+
+    started = time.perf_counter()
+    data = SyntheticCreditCard().generate(args.rows, args.seed)
+    write_csv(data, args.out, progress=lambda n: _say(f"  {n:,}/{data.n_rows:,} rows written"))
+    _say(f"wrote {args.out}: {data.n_rows:,} rows, {data.n_frauds:,} frauds in "
+         f"{time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """For now: train if no model exists, then serve both endpoints (later: the pipeline)."""
+    from fraudit.models.artifacts import LATEST
+
+    if not (settings.model_dir / LATEST).is_file():
+        _say("no trained model yet: training first")
+        cmd_train(argparse.Namespace(data=args.data, out=None), settings)
+    return cmd_serve_models(argparse.Namespace(model_dir=None, version=None, host=None,
+                                               port=None), settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fraudit", description=__doc__)
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ...")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the classifier and anomaly detector")
+    p.add_argument("--data", type=Path, help="creditcard.csv (default: FRAUDIT_DATASET_PATH, "
+                   "else calibrated synthetic data)")
+    p.add_argument("--out", type=Path, help="artifact root (default: FRAUDIT_MODEL_DIR)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="report the stored model on the test slice")
+    p.add_argument("--data", type=Path)
+    p.add_argument("--model-dir", type=Path)
+    p.add_argument("--version")
+    p.add_argument("--baseline", action="store_true",
+                   help="also train the reference recipe and compare, over --seeds seeds")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples")
+    p.add_argument("--json", type=Path, help="where to write the JSON report")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve-models", help="serve both endpoints with the SageMaker contract")
+    p.add_argument("--model-dir", type=Path)
+    p.add_argument("--version")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve_models)
+
+    p = sub.add_parser("generate-synthetic", help="write a calibrated synthetic creditcard.csv")
+    p.add_argument("--rows", type=int, default=284_807)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", type=Path, default=Path("dataset/synthetic_creditcard.csv"))
+    p.set_defaults(func=cmd_generate_synthetic)
+
+    p = sub.add_parser("demo", help="run fraudit locally with embedded defaults")
+    p.add_argument("--data", type=Path)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=args.log_level or settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from fraudit.data.creditcard import DatasetError
+    from fraudit.models.artifacts import ArtifactError
+
+    try:
+        return int(args.func(args, settings))
+    except (DatasetError, ArtifactError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

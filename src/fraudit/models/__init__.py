@@ -1,0 +1,1 @@
+"""Training, evaluation, artifacts and the local SageMaker-compatible model server."""

@@ -1,0 +1,176 @@
+"""Versioned model artifacts, laid out for SageMaker.
+
+models/
+  LATEST                         name of the newest version (written last, atomically)
+  <version>/
+    classifier/model.tar.gz      xgboost-model: what the built-in XGBoost container loads
+    anomaly/model.tar.gz         anomaly.json + code/inference.py for the scikit-learn container
+    policy.json                  decision thresholds (fraudit.scoring.policy)
+    metrics.json                 training report
+    manifest.json                versions, data fingerprint, file checksums
+    MODEL_CARD.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+
+from fraudit.models.sagemaker_code.anomaly_inference import MODEL_FILE, RobustMahalanobis
+from fraudit.scoring.policy import DecisionPolicy
+
+LATEST = "LATEST"
+CLASSIFIER_TARBALL = "classifier/model.tar.gz"
+ANOMALY_TARBALL = "anomaly/model.tar.gz"
+XGBOOST_MEMBER = "xgboost-model"
+# SageMaker built-in XGBoost image whose xgboost (3.0.5) reads what we write: see docs/MODELS.md.
+SAGEMAKER_XGBOOST_CONTAINER = "3.0-5"
+SAGEMAKER_SKLEARN_CONTAINER = "1.4-2"
+
+
+class ArtifactError(RuntimeError):
+    """No usable model bundle where one was expected."""
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    version: str
+    path: Path
+    classifier: xgb.Booster
+    anomaly: RobustMahalanobis
+    policy: DecisionPolicy
+    manifest: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def classifier_bytes(booster: xgb.Booster) -> bytes:
+    """The booster as JSON: readable by the container's xgboost and diffable by people."""
+    return bytes(booster.save_raw(raw_format="json"))
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0  # same model, same bytes: checksums then identify the model
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _tarball(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+        for name, data in members.items():
+            _add(tar, name, data)
+    return buffer.getvalue()
+
+
+def _read_member(tarball: Path, name: str) -> bytes:
+    with tarfile.open(tarball, "r:gz") as tar:
+        member = tar.extractfile(name)
+        if member is None:
+            raise ArtifactError(f"{tarball}: no {name}")
+        return member.read()
+
+
+def model_version(classifier: bytes, anomaly: bytes, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{hashlib.sha256(classifier + anomaly).hexdigest()[:8]}"
+
+
+def policy_version(policy_fields: dict[str, Any]) -> str:
+    canonical = json.dumps(policy_fields, sort_keys=True).encode()
+    return f"p-{hashlib.sha256(canonical).hexdigest()[:10]}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def write_bundle(root: Path, *, version: str, classifier: bytes, anomaly: RobustMahalanobis,
+                 policy: DecisionPolicy, metrics: dict[str, Any], manifest: dict[str, Any],
+                 model_card: str) -> Path:
+    """Write every file of a version, then point LATEST at it: readers never see half."""
+    folder = root / version
+    if folder.exists():
+        raise ArtifactError(f"{folder} already exists")
+    inference = resources.files("fraudit.models.sagemaker_code").joinpath(
+        "anomaly_inference.py").read_bytes()
+    files = {
+        CLASSIFIER_TARBALL: _tarball({XGBOOST_MEMBER: classifier}),
+        ANOMALY_TARBALL: _tarball({
+            MODEL_FILE: json.dumps(anomaly.to_dict()).encode(),
+            "code/inference.py": inference,
+            "code/requirements.txt": b"numpy\n",
+        }),
+        "policy.json": policy.to_json().encode(),
+        "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
+        "MODEL_CARD.md": model_card.encode(),
+    }
+    for name, data in files.items():
+        _write_atomic(folder / name, data)
+    full_manifest = {
+        **manifest,
+        "model_version": version,
+        "policy_version": policy.version,
+        "sagemaker": {"xgboost_container": SAGEMAKER_XGBOOST_CONTAINER,
+                      "sklearn_container": SAGEMAKER_SKLEARN_CONTAINER},
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    }
+    _write_atomic(folder / "manifest.json",
+                  json.dumps(full_manifest, indent=2, sort_keys=True).encode())
+    _write_atomic(root / LATEST, (version + "\n").encode())
+    return folder
+
+
+def resolve_version(root: Path, version: str | None = None) -> str:
+    if version:
+        if not (root / version / "manifest.json").is_file():
+            raise ArtifactError(f"model version {version!r} not found under {root}")
+        return version
+    pointer = root / LATEST
+    if not pointer.is_file():
+        raise ArtifactError(f"no trained model under {root}: run `fraudit train` first")
+    return pointer.read_text(encoding="utf-8").strip()
+
+
+def load_bundle(root: str | Path, version: str | None = None, *,
+                verify: bool = True) -> ModelBundle:
+    root = Path(root)
+    version = resolve_version(root, version)
+    folder = root / version
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{folder}: unreadable manifest ({exc})") from None
+    if verify:
+        for name, expected in manifest.get("files", {}).items():
+            if sha256_file(folder / name) != expected:
+                raise ArtifactError(f"{folder / name}: checksum mismatch (file changed or damaged)")
+    booster = xgb.Booster()
+    booster.load_model(bytearray(_read_member(folder / CLASSIFIER_TARBALL, XGBOOST_MEMBER)))
+    booster.set_param({"nthread": 1})  # one request, one core: the server runs many at once
+    anomaly = RobustMahalanobis.from_dict(
+        json.loads(_read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))
+    policy = DecisionPolicy.load(folder / "policy.json")
+    return ModelBundle(version, folder, booster, anomaly, policy, manifest)

@@ -1,0 +1,231 @@
+"""Local model server speaking the SageMaker inference contract, for both endpoints.
+
+- `GET /ping`                                  health, as a SageMaker container answers it
+- `POST /invocations`                          the default endpoint (container contract)
+- `POST /endpoints/{name}/invocations`         the runtime API path boto3's invoke_endpoint
+                                               uses with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME
+Bodies are `text/csv`, one or many rows of Time,V1..V28,Amount. The classifier answers like
+SageMaker's built-in XGBoost container (one probability per line, or JSON
+`{"predictions": [{"score": p}]}` for Accept: application/json); the anomaly endpoint like
+Random Cut Forest (`{"scores": [{"score": s}]}`). Errors carry `x-amzn-ErrorType`, so boto3
+raises a ClientError with a meaningful code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from fraudit.features import N_FEATURES, FeatureError, parse_csv_matrix
+from fraudit.models.artifacts import ModelBundle
+from fraudit.models.classifier import predict
+
+log = logging.getLogger("fraudit.models.server")
+_ENDPOINT_PATH = re.compile(r"^/endpoints/([A-Za-z0-9](?:-*[A-Za-z0-9]){0,62})/invocations$")
+
+
+class RequestError(Exception):
+    def __init__(self, status: HTTPStatus, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+def parse_rows(body: bytes) -> np.ndarray:
+    """CSV rows to an (n, 30) array. The fast path lets numpy convert; on any fault the
+    slow path names the first bad row and column."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FeatureError("body is not UTF-8 text") from None
+    try:
+        rows = np.array([line.split(",") for line in text.splitlines() if line.strip()],
+                        dtype=np.float64)
+        if rows.ndim == 2 and rows.shape[0] and rows.shape[1] == N_FEATURES \
+                and np.isfinite(rows).all():
+            return rows
+    except ValueError:
+        pass
+    # Business ranges (Time, Amount >= 0) are the API's to enforce; a model container only
+    # refuses what it cannot compute on.
+    return np.array(parse_csv_matrix(text, check_ranges=False), dtype=np.float64)
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    kind: str  # "classifier" | "anomaly"
+    score: Callable[[np.ndarray], np.ndarray]
+
+    def respond(self, rows: np.ndarray, accept: str) -> tuple[bytes, str]:
+        scores = self.score(rows)
+        if self.kind == "classifier":
+            if accept == "application/json":
+                body = {"predictions": [{"score": float(s)} for s in scores]}
+                return json.dumps(body).encode(), "application/json"
+            return "\n".join(repr(float(s)) for s in scores).encode(), "text/csv"
+        if accept == "text/csv":
+            return "\n".join(repr(float(s)) for s in scores).encode(), "text/csv"
+        return json.dumps({"scores": [{"score": float(s)} for s in scores]}).encode(), \
+            "application/json"
+
+
+class ModelServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], bundle: ModelBundle, *,
+                 classifier_endpoint: str, anomaly_endpoint: str, max_body_bytes: int) -> None:
+        self.bundle = bundle
+        self.max_body_bytes = max_body_bytes
+        self.endpoints = {
+            classifier_endpoint: Endpoint(classifier_endpoint, "classifier",
+                                          lambda rows: predict(bundle.classifier, rows)),
+            anomaly_endpoint: Endpoint(anomaly_endpoint, "anomaly", bundle.anomaly.score),
+        }
+        self.default_endpoint = classifier_endpoint
+        super().__init__(address, ModelRequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class ModelRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connections
+    server: ModelServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Without this, a keep-alive client waits ~40 ms per request on delayed ACKs (Nagle).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, error: RequestError) -> None:
+        body = json.dumps({"message": error.message, "Message": error.message}).encode()
+        self._send(error.status, body, "application/json",
+                   {"x-amzn-ErrorType": error.error_type})
+
+    def do_GET(self) -> None:
+        if self.path in ("/ping", "/ping/"):
+            body = json.dumps({"status": "ok", "model_version": self.server.bundle.version,
+                               "endpoints": sorted(self.server.endpoints)}).encode()
+            self._send(HTTPStatus.OK, body, "application/json")
+        else:
+            self._error(RequestError(HTTPStatus.NOT_FOUND, "UnknownOperationException",
+                                     f"no route GET {self.path}"))
+
+    def do_POST(self) -> None:
+        started = time.perf_counter()
+        try:
+            endpoint = self._route()
+            body = self._read_body()
+            content_type = _media_type(self.headers.get("Content-Type"))
+            if content_type != "text/csv":
+                raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "ModelError",
+                                   f"unsupported content type {content_type or '(none)'!r}: "
+                                   "send text/csv rows of Time,V1..V28,Amount")
+            try:
+                rows = parse_rows(body)
+            except FeatureError as exc:
+                raise RequestError(HTTPStatus.BAD_REQUEST, "ModelError", str(exc)) from None
+            accept = _media_type(self.headers.get("Accept"))
+            payload, media = endpoint.respond(rows, accept)
+            self._send(HTTPStatus.OK, payload, media,
+                       {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+            log.debug("%s: %d rows in %.2f ms", endpoint.name, len(rows),
+                      (time.perf_counter() - started) * 1e3)
+        except RequestError as error:
+            self._error(error)
+        except Exception:  # a bug must answer 500, not drop the connection
+            log.exception("inference failed")
+            self._error(RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "InternalFailure",
+                                     "internal error while scoring"))
+
+    def _route(self) -> Endpoint:
+        path = self.path.split("?", 1)[0]
+        if path == "/invocations":
+            return self.server.endpoints[self.server.default_endpoint]
+        match = _ENDPOINT_PATH.match(path)
+        if not match:
+            self._drain()
+            raise RequestError(HTTPStatus.NOT_FOUND, "UnknownOperationException",
+                               f"no route POST {path}")
+        endpoint = self.server.endpoints.get(match.group(1))
+        if endpoint is None:
+            self._drain()
+            raise RequestError(HTTPStatus.NOT_FOUND, "ValidationError",
+                               f"Endpoint {match.group(1)} not found; this server has "
+                               f"{', '.join(sorted(self.server.endpoints))}")
+        return endpoint
+
+    def _content_length(self) -> int:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "ValidationError",
+                               "Content-Length is required")
+        try:
+            length = int(raw)
+        except ValueError:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                               "bad Content-Length") from None
+        if length < 0:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "ValidationError", "bad Content-Length")
+        return length
+
+    def _drain(self) -> None:
+        # Read an unwanted body so the next request on this keep-alive connection parses.
+        try:
+            length = self._content_length()
+        except RequestError:
+            self.close_connection = True
+            return
+        if length > self.server.max_body_bytes:
+            self.close_connection = True
+        else:
+            self.rfile.read(length)
+
+    def _read_body(self) -> bytes:
+        length = self._content_length()
+        if length > self.server.max_body_bytes:
+            self.close_connection = True  # the unread body would poison the connection
+            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "ValidationError",
+                               f"body of {length} bytes exceeds the "
+                               f"{self.server.max_body_bytes}-byte limit")
+        return self.rfile.read(length)
+
+
+def start_in_thread(server: ModelServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="model-server", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,1 @@
+"""Scoring: the decision policy (pure) and, later, the Scorer implementations."""

@@ -1,0 +1,91 @@
+"""One typed Settings object, read from the environment and an optional `.env` file.
+
+Every field is listed in `.env.example` with the same default; `tests/unit/test_settings.py`
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept the variable under its exact (unprefixed) name, as AWS tooling spells it."""
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FRAUDIT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # AWS
+    aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION"))
+    aws_endpoint_url_sagemaker_runtime: str | None = Field(
+        None, validation_alias=_env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+    )
+    aws_endpoint_url_kinesis: str | None = Field(
+        None, validation_alias=_env("AWS_ENDPOINT_URL_KINESIS")
+    )
+
+    # Models
+    classifier_endpoint: str = "fraud-detection-xgb-endpoint"
+    anomaly_endpoint: str = "fraud-detection-anomaly-endpoint"
+    model_dir: Path = Path("models")
+    model_version: str | None = None
+
+    # Data and training
+    dataset_path: Path = Path("dataset/creditcard.csv")
+    synthetic_rows: int = Field(284_807, ge=10_000)
+    production_fraud_rate: float = Field(0.00172, gt=0, lt=0.5)
+    policy_decline_precision: float = Field(0.9, gt=0, le=1)
+    policy_review_recall: float = Field(0.9, gt=0, le=1)
+    policy_max_review_rate: float = Field(0.01, gt=0, lt=1)
+    policy_anomaly_review_rate: float = Field(0.002, ge=0, lt=1)
+    seed: int = 42
+
+    # Local model server
+    model_server_host: str = "127.0.0.1"
+    model_server_port: int = Field(8080, ge=0, le=65535)
+    model_server_max_body_bytes: int = Field(6_291_456, gt=0)
+
+    # Streaming and storage
+    stream_name: str = "fraud-predictions"
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"), repr=False)
+
+    # Operations
+    log_level: str = "INFO"
+
+    @field_validator(
+        "aws_endpoint_url_sagemaker_runtime",
+        "aws_endpoint_url_kinesis",
+        "model_version",
+        "database_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `.env.example` writes unset as `NAME=`; treat that as "not configured".
+        return None if value == "" else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from fraudit.settings import Settings
+from tests.conftest import REPO
+
+
+def _example_variables() -> dict[str, str]:
+    variables = {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            variables[name] = value
+    return variables
+
+
+def _field_for(variable: str) -> str:
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or []
+        if variable in aliases or variable == f"FRAUDIT_{name.upper()}":
+            return name
+    raise AssertionError(f"{variable} in .env.example has no Settings field")
+
+
+def test_every_example_variable_is_a_field_with_the_same_default(monkeypatch):
+    for variable in _example_variables():
+        monkeypatch.delenv(variable, raising=False)
+    defaults = Settings(_env_file=None)
+    from_example = Settings(_env_file=None, **{_field_for(k): v or None
+                                               for k, v in _example_variables().items()})
+    assert defaults == from_example
+
+
+def test_every_field_is_documented_in_the_example():
+    documented = {_field_for(v) for v in _example_variables()}
+    assert documented == set(Settings.model_fields)
+
+
+def test_environment_overrides_and_empty_means_unset(monkeypatch):
+    monkeypatch.setenv("FRAUDIT_MODEL_SERVER_PORT", "9123")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@db/x")
+    settings = Settings(_env_file=None)
+    assert settings.model_server_port == 9123
+    assert settings.aws_endpoint_url_sagemaker_runtime is None
+    assert "secret" not in repr(settings)  # never print a database password
+
+
+@pytest.mark.parametrize("variable,value", [("FRAUDIT_LOG_LEVEL", "LOUD"),
+                                            ("FRAUDIT_PRODUCTION_FRAUD_RATE", "0"),
+                                            ("FRAUDIT_MODEL_SERVER_PORT", "70000")])
+def test_bad_values_are_refused(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.removeprefix("FRAUDIT_").lower()):
+        Settings(_env_file=None)
