@@ -32,6 +32,7 @@ from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
 
 log = logging.getLogger("fraudit.models.server")
+DISCARD_LIMIT_FACTOR = 4
 _ENDPOINT_PATH = re.compile(r"^/endpoints/([A-Za-z0-9](?:-*[A-Za-z0-9]){0,62})/invocations$")
 
 
@@ -203,22 +204,29 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.BAD_REQUEST, "ValidationError", "bad Content-Length")
         return length
 
-    def _drain(self) -> None:
-        # Read an unwanted body so the next request on this keep-alive connection parses.
-        try:
-            length = self._content_length()
-        except RequestError:
+    def _discard(self, length: int) -> None:
+        """Read and drop a body we refuse, so the client can read our answer and the
+        keep-alive connection stays usable. Past a bound it is cheaper to hang up."""
+        if length > DISCARD_LIMIT_FACTOR * self.server.max_body_bytes:
             self.close_connection = True
             return
-        if length > self.server.max_body_bytes:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)
+
+    def _drain(self) -> None:
+        try:
+            self._discard(self._content_length())
+        except RequestError:
             self.close_connection = True
-        else:
-            self.rfile.read(length)
 
     def _read_body(self) -> bytes:
         length = self._content_length()
         if length > self.server.max_body_bytes:
-            self.close_connection = True  # the unread body would poison the connection
+            self._discard(length)
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "ValidationError",
                                f"body of {length} bytes exceeds the "
                                f"{self.server.max_body_bytes}-byte limit")

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from fraudit.data.creditcard import load_creditcard
+from fraudit.features import to_csv_row
+from fraudit.models.artifacts import ArtifactError, load_bundle
+from fraudit.models.classifier import predict
+from fraudit.models.sagemaker_code import anomaly_inference
+from fraudit.models.split import temporal_split
+
+pytestmark = pytest.mark.integration
+
+
+def test_training_on_real_rows_beats_the_yardsticks(trained):
+    test = trained.metrics["test"]
+    assert test["classifier"]["auprc"] > 0.75
+    assert test["classifier"]["roc_auc"] > 0.95
+    assert test["anomaly"]["auprc"] > test["isolation_forest"]["auprc"]
+    split = trained.metrics["split"]
+    assert split["train"]["time_to"] < split["validation"]["time_from"]
+    assert split["validation"]["time_to"] < split["test"]["time_from"]
+
+
+def test_policy_respects_the_review_budget_and_decides_sensibly(trained):
+    mix = trained.metrics["test"]["decisions"]
+    assert mix["genuine"]["approve"] > 0.95  # genuine customers mostly pass
+    assert mix["fraud"]["decline"] + mix["fraud"]["review"] > 0.8
+    bundle = load_bundle(trained.path.parent, trained.version)
+    assert bundle.policy.model_version == trained.version
+    assert 0 < bundle.policy.review_threshold <= bundle.policy.decline_threshold < 1
+
+
+def test_artifacts_are_shaped_for_sagemaker(trained):
+    with tarfile.open(trained.path / "classifier/model.tar.gz") as tar:
+        assert tar.getnames() == ["xgboost-model"]
+        raw = tar.extractfile("xgboost-model").read()
+    assert raw.startswith(b"{")  # JSON, which the container's xgboost 3.0 reads
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
+    with tarfile.open(trained.path / "anomaly/model.tar.gz") as tar:
+        assert set(tar.getnames()) == {"anomaly.json", "code/inference.py",
+                                       "code/requirements.txt"}
+    card = (trained.path / "MODEL_CARD.md").read_text()
+    assert trained.version in card and "Intended use" in card
+    manifest = json.loads((trained.path / "manifest.json").read_text())
+    assert manifest["sagemaker"]["xgboost_container"] == "3.0-5"
+    assert manifest["data"]["rows"] == 24_761
+
+
+def test_sagemaker_hooks_score_like_the_package(trained, dev_csv, tmp_path):
+    with tarfile.open(trained.path / "anomaly/model.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    model = anomaly_inference.model_fn(str(tmp_path))
+    rows = load_creditcard(dev_csv).X[:5]
+    body = "\n".join(to_csv_row(row) for row in rows)
+    out, media = anomaly_inference.output_fn(
+        anomaly_inference.predict_fn(anomaly_inference.input_fn(body, "text/csv"), model),
+        "application/json")
+    assert media == "application/json"
+    bundle = load_bundle(trained.path.parent, trained.version)
+    expected = bundle.anomaly.score(rows)
+    assert [s["score"] for s in json.loads(out)["scores"]] == pytest.approx(expected.tolist())
+    with pytest.raises(ValueError, match="text/csv"):
+        anomaly_inference.input_fn(body, "application/json")
+
+
+def test_time_is_not_used_by_the_classifier(trained, dev_csv):
+    bundle = load_bundle(trained.path.parent, trained.version)
+    assert "Time" not in bundle.classifier.get_score(importance_type="weight")
+    rows = temporal_split(load_creditcard(dev_csv)).test.X[:50].copy()
+    shifted = rows.copy()
+    shifted[:, 0] += 500_000  # far outside anything seen in training
+    np.testing.assert_array_equal(predict(bundle.classifier, rows),
+                                  predict(bundle.classifier, shifted))
+
+
+def test_a_damaged_artifact_is_refused(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(trained.path.parent, copy)
+    with open(copy / trained.version / "policy.json", "a") as handle:
+        handle.write(" ")
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_bundle(copy, trained.version)
+    with pytest.raises(ArtifactError, match="not found"):
+        load_bundle(copy, "no-such-version")
+    with pytest.raises(ArtifactError, match="fraudit train"):
+        load_bundle(tmp_path / "empty")
