@@ -27,7 +27,7 @@ test: venv lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check $(wildcard src tests bench scripts)
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
