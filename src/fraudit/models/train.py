@@ -218,5 +218,8 @@ def run_training(settings: Settings, *, data_path: Path | None = None,
              f"(as sampled {test['classifier']['auprc_unweighted']:.4f}); "
              f"anomaly {test['anomaly']['auprc']:.4f} vs IsolationForest "
              f"{test['isolation_forest']['auprc']:.4f}")
+    if test["anomaly"]["auprc"] < test["isolation_forest"]["auprc"]:
+        progress("warning: on this data the anomaly detector scores below IsolationForest; "
+                 "see docs/MODELS.md (expected on synthetic data, not on the real file)")
     progress(f"wrote {path} in {seconds:.1f} s")
     return TrainingResult(version, path, metrics, seconds)
