@@ -14,3 +14,34 @@ def dev_csv() -> Path:
     if not DEV_CSV.is_file():  # CI always has ../shared beside the clone
         pytest.fail(f"real dev data missing: {DEV_CSV}")
     return DEV_CSV
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def trained(model_root, dev_csv):
+    """One real training run on the real dev rows, shared by the whole session."""
+    from fraudit.models.train import run_training
+    from fraudit.settings import Settings
+
+    settings = Settings(_env_file=None, model_dir=model_root)
+    return run_training(settings, data_path=dev_csv, progress=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def bundle(trained):
+    from fraudit.models.artifacts import load_bundle
+
+    return load_bundle(trained.path.parent, trained.version)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch):
+    # Nothing in the tests may reach AWS: dummy credentials, a fixed region.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

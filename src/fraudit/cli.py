@@ -117,6 +117,62 @@ def cmd_generate_synthetic(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the Chalice app locally (the same object the Lambda serves)."""
+    from fraudit.api.app import create_app
+    from fraudit.api.local_server import serve
+    from fraudit.logs import configure_json_logging
+
+    configure_json_logging(args.log_level or settings.log_level)
+    host = args.host or settings.api_host
+    port = settings.api_port if args.port is None else args.port
+    workers = args.workers or settings.api_workers
+
+    def ready(url: str) -> None:
+        _say(f"fraudit API on {url} ({workers} worker process(es)): POST {url}/predict, "
+             f"GET {url}/health, GET {url}/openapi.json")
+
+    try:
+        return serve(lambda: create_app(settings=settings), host, port, workers, ready)
+    except OSError as exc:
+        _say(f"cannot listen on {host}:{port}: {exc.strerror} "
+             "(set FRAUDIT_API_PORT or --port to another port)")
+        return 2
+
+
+def cmd_package_api(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.api.bundle import package
+
+    zip_path = package(args.app_dir, args.out, args.stage)
+    _say(f"Lambda bundle: {zip_path} ({zip_path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.api.openapi import build_openapi
+
+    print(json.dumps(build_openapi(settings), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.local.kinesis import KinesisEmulator
+
+    emulator = KinesisEmulator(args.home, port=args.port, storage=args.storage)
+    emulator.start()
+    emulator.create_stream(settings.stream_name, args.shards)
+    _say(f"kinesalite on {emulator.url}, stream {settings.stream_name} ({args.shards} shards)")
+    _say(f"  export AWS_ENDPOINT_URL_KINESIS={emulator.url}")
+    try:
+        assert emulator.process is not None
+        emulator.process.wait()
+    except KeyboardInterrupt:
+        _say("stopping kinesalite")
+    finally:
+        emulator.stop()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """For now: train if no model exists, then serve both endpoints (later: the pipeline)."""
     from fraudit.models.artifacts import LATEST
@@ -162,6 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", type=Path, default=Path("dataset/synthetic_creditcard.csv"))
     p.set_defaults(func=cmd_generate_synthetic)
+
+    p = sub.add_parser("api", help="serve the inference API locally (the Chalice app)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="worker processes (default FRAUDIT_API_WORKERS)")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("package-api", help="build the Lambda bundle with `chalice package`")
+    p.add_argument("--app-dir", type=Path, default=Path("app/chalice"))
+    p.add_argument("--out", type=Path, default=Path("build/lambda"))
+    p.add_argument("--stage", default="dev")
+    p.set_defaults(func=cmd_package_api)
+
+    p = sub.add_parser("openapi", help="print the API's OpenAPI document")
+    p.set_defaults(func=cmd_openapi)
+
+    p = sub.add_parser("kinesis-emulator", help="run kinesalite on loopback with the stream")
+    p.add_argument("--home", type=Path, default=Path(".fraudit/node"))
+    p.add_argument("--port", type=int, default=4567)
+    p.add_argument("--storage", type=Path, help="LevelDB folder (default: in memory)")
+    p.add_argument("--shards", type=int, default=2)
+    p.set_defaults(func=cmd_kinesis_emulator)
 
     p = sub.add_parser("demo", help="run fraudit locally with embedded defaults")
     p.add_argument("--data", type=Path)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,6 +58,24 @@ class Settings(BaseSettings):
     model_server_port: int = Field(8080, ge=0, le=65535)
     model_server_max_body_bytes: int = Field(6_291_456, gt=0)
 
+    # Inference API
+    scorer: Literal["sagemaker", "in-process"] = "sagemaker"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    api_workers: int = Field(2, ge=1, le=64)
+    api_max_body_bytes: int = Field(1_048_576, gt=0)
+    api_max_batch: int = Field(500, ge=1, le=500)
+    api_key: SecretStr | None = None
+    api_key_secret_id: str | None = None
+    policy_s3_uri: str | None = None
+    policy_ssm_parameter: str | None = None
+    sagemaker_connect_timeout: float = Field(1.0, gt=0)
+    sagemaker_read_timeout: float = Field(2.0, gt=0)
+    sagemaker_max_attempts: int = Field(2, ge=1, le=10)
+    kinesis_connect_timeout: float = Field(1.0, gt=0)
+    kinesis_read_timeout: float = Field(2.0, gt=0)
+    kinesis_max_attempts: int = Field(5, ge=1, le=20)
+
     # Streaming and storage
     stream_name: str = "fraud-predictions"
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"), repr=False)
@@ -69,6 +88,10 @@ class Settings(BaseSettings):
         "aws_endpoint_url_kinesis",
         "model_version",
         "database_url",
+        "api_key",
+        "api_key_secret_id",
+        "policy_s3_uri",
+        "policy_ssm_parameter",
         mode="before",
     )
     @classmethod

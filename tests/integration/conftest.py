@@ -1,24 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from fraudit.models.train import TrainingResult, run_training
-from fraudit.settings import Settings
 from tests.helpers import fraudit_process, free_port, stop, wait_for_http
-
-
-@pytest.fixture(scope="session")
-def model_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture(scope="session")
-def trained(model_root, dev_csv) -> TrainingResult:
-    """One real training run on the real dev rows, shared by the session."""
-    settings = Settings(_env_file=None, model_dir=model_root)
-    return run_training(settings, data_path=dev_csv, progress=lambda _: None)
 
 
 @pytest.fixture(scope="session")

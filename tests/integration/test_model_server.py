@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError
 
 from fraudit.data.creditcard import load_creditcard
 from fraudit.features import to_csv_row
-from fraudit.models.artifacts import load_bundle
 from fraudit.models.classifier import predict
 from fraudit.settings import Settings
 from tests.helpers import runtime_client
@@ -25,11 +24,6 @@ def rows(dev_csv):
     data = load_creditcard(dev_csv)
     frauds = data.X[data.y == 1][:3]
     return np.vstack([data.X[:7], frauds])
-
-
-@pytest.fixture(scope="module")
-def bundle(trained):
-    return load_bundle(trained.path.parent, trained.version)
 
 
 @pytest.fixture(scope="module")

@@ -42,11 +42,14 @@ def test_every_field_is_documented_in_the_example():
 def test_environment_overrides_and_empty_means_unset(monkeypatch):
     monkeypatch.setenv("FRAUDIT_MODEL_SERVER_PORT", "9123")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@db/x")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:Pa55-w0rd@db/x")
+    monkeypatch.setenv("FRAUDIT_API_KEY", "k3y-value")
     settings = Settings(_env_file=None)
     assert settings.model_server_port == 9123
     assert settings.aws_endpoint_url_sagemaker_runtime is None
-    assert "secret" not in repr(settings)  # never print a database password
+    assert settings.api_key.get_secret_value() == "k3y-value"
+    for secret in ("Pa55-w0rd", "k3y-value"):  # never printed, never logged
+        assert secret not in repr(settings) and secret not in str(settings)
 
 
 @pytest.mark.parametrize("variable,value", [("FRAUDIT_LOG_LEVEL", "LOUD"),

@@ -1,0 +1,1 @@
+"""The inference API: validate -> score -> decide -> publish, behind a Chalice app."""

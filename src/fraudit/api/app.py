@@ -1,0 +1,184 @@
+"""The Chalice application: routes and request guards around PredictService.
+
+`app/chalice/app.py` (the Lambda) and `fraudit api` (local) serve the object this returns.
+The service is built on first use, not at import: `chalice package` imports the app to
+discover its routes without any AWS configuration.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, Response
+
+from fraudit.api.service import ApiResult, PredictService, error
+from fraudit.settings import Settings, get_settings
+
+log = logging.getLogger("fraudit.api")
+APP_NAME = "fraudit-api"
+API_KEY_HEADER = "x-api-key"
+# Chalice answers 415 itself for types a route does not list; listing the usual ones lets
+# our handler answer with our error shape and say what to send instead.
+ACCEPTED_CONTENT_TYPES = ["application/json", "text/plain", "text/csv",
+                          "application/x-www-form-urlencoded", "application/octet-stream",
+                          "multipart/form-data", "application/xml", "text/xml"]
+
+
+class ThreadSafeChalice(Chalice):
+    """Chalice keeps the current request on the app object; with a threaded local server
+    two requests would share it. Thread-local storage makes that safe (and is free on
+    Lambda, where one process handles one request at a time)."""
+
+    _local = threading.local()
+
+    @property  # type: ignore[override]
+    def current_request(self) -> Any:
+        return getattr(self._local, "current_request", None)
+
+    @current_request.setter
+    def current_request(self, value: Any) -> None:
+        self._local.current_request = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._local, "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._local.lambda_context = value
+
+
+class _Once:
+    """Build something on first use, once, even under concurrent first requests."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._built = False
+
+    def get(self) -> Any:
+        if not self._built:
+            with self._lock:
+                if not self._built:
+                    self._value = self._build()
+                    self._built = True
+        return self._value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_body(raw: bytes | None) -> Any:
+    if not raw:
+        raise ValueError("the body is empty")
+    # Strict JSON: NaN/Infinity are not JSON, and must not reach a model as numbers.
+    return json.loads(raw, parse_constant=_reject_constant)
+
+
+def _media_type(headers: Any) -> str:
+    return (headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def create_app(service: PredictService | Callable[[], PredictService] | None = None, *,
+               settings: Settings | None = None,
+               api_key: str | Callable[[], str | None] | None = None) -> Chalice:
+    """The app. `service`/`api_key` may be given (tests, local server) or left to be built
+    from settings at the first request (Lambda cold start)."""
+    settings = settings or get_settings()
+    app = ThreadSafeChalice(app_name=APP_NAME)
+    app.log.setLevel(logging.WARNING)  # our own structured request log replaces Chalice's
+
+    if service is None:
+        from fraudit.api.wiring import build_service
+
+        service_once = _Once(lambda: build_service(settings))
+    elif isinstance(service, PredictService):
+        service_once = _Once(lambda: service)
+    else:
+        service_once = _Once(service)
+    if api_key is None:
+        from fraudit.api.wiring import resolve_api_key
+
+        key_once = _Once(lambda: resolve_api_key(settings))
+    elif callable(api_key):
+        key_once = _Once(api_key)
+    else:
+        key_once = _Once(lambda: api_key or None)
+
+    def guard(request: Any) -> ApiResult | Any:
+        """401 / 415 / 413 / 400 before any work; else the parsed JSON payload."""
+        expected = key_once.get()
+        if expected is not None:
+            given = request.headers.get(API_KEY_HEADER) or ""
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return error(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header")
+        media = _media_type(request.headers)
+        if media != "application/json" and not media.endswith("+json"):
+            return error(415, "unsupported_media_type",
+                         f"send the body as JSON with Content-Type: application/json "
+                         f"(got {media or 'no content type'!r})")
+        raw = request.raw_body
+        if raw is not None and len(raw) > settings.api_max_body_bytes:
+            return error(413, "payload_too_large",
+                         f"body of {len(raw)} bytes exceeds the "
+                         f"{settings.api_max_body_bytes}-byte limit")
+        try:
+            return parse_json_body(raw)
+        except (ValueError, RecursionError) as exc:
+            return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+
+    def respond(route: str, work: Callable[[Any], ApiResult]) -> Response:
+        started = time.perf_counter()
+        context = app.lambda_context
+        request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+        try:
+            payload = guard(app.current_request)
+            result = payload if isinstance(payload, ApiResult) else work(payload)
+        except Exception:  # a bug: answer 500 with no internals, log the traceback
+            log.exception("unhandled error", extra={"fields": {"request_id": request_id,
+                                                               "route": route}})
+            result = error(500, "internal_error", "internal error; it has been logged")
+        log.info("request", extra={"fields": {
+            "request_id": request_id, "route": route, "status": result.status,
+            "latency_ms": round((time.perf_counter() - started) * 1e3, 2), **result.log}})
+        return Response(body=json.dumps(result.body), status_code=result.status,
+                        headers={"Content-Type": "application/json",
+                                 "x-request-id": request_id})
+
+    @app.route("/predict", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
+    def predict() -> Response:
+        return respond("/predict", lambda payload: service_once.get().predict(payload))
+
+    @app.route("/predict/batch", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
+    def predict_batch() -> Response:
+        return respond("/predict/batch",
+                       lambda payload: service_once.get().predict_batch(payload))
+
+    @app.route("/health", methods=["GET"])
+    def health() -> Response:
+        try:
+            body, status = service_once.get().health(), 200
+        except Exception as exc:  # e.g. no policy where settings point: say so, cheaply
+            log.exception("health: service not ready")
+            body, status = {"status": "unavailable", "reason": type(exc).__name__}, 503
+        body["api_key_required"] = key_once.get() is not None
+        return Response(body=json.dumps(body), status_code=status,
+                        headers={"Content-Type": "application/json"})
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi() -> Response:
+        from fraudit.api.openapi import build_openapi
+
+        return Response(body=json.dumps(build_openapi(settings)), status_code=200,
+                        headers={"Content-Type": "application/json"})
+
+    return app

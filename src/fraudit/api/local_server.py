@@ -1,0 +1,161 @@
+"""`fraudit api`: the same Chalice app object on a real threaded HTTP server.
+
+Stock `chalice local` stalls ~44 ms per keep-alive request (no TCP_NODELAY) and drops
+connections past a listen backlog of 5. This server sets TCP_NODELAY, a backlog of 128,
+HTTP/1.1 keep-alive, and can pre-fork worker processes that share one listening socket
+(each builds its own service and clients after the fork).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from chalice import Chalice
+from chalice.config import Config
+from chalice.local import LocalGateway, LocalGatewayException
+
+log = logging.getLogger("fraudit.api.server")
+BACKLOG = 128
+
+
+class ApiHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = BACKLOG
+
+    def __init__(self, address: tuple[str, int], gateway: LocalGateway | None = None, *,
+                 bind_and_activate: bool = True) -> None:
+        self.gateway = gateway
+        super().__init__(address, ApiRequestHandler, bind_and_activate=bind_and_activate)
+
+
+class ApiRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ApiHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None  # the app writes one structured line per request
+
+    def _send(self, status: int, headers: dict[str, Any], body: bytes | str | None) -> None:
+        data = body.encode() if isinstance(body, str) else (body or b"")
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, str(value))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(400, {"Content-Type": "application/json"},
+                       b'{"error": "invalid_request", "message": "bad Content-Length"}')
+            return
+        body = self.rfile.read(length) if length else None
+        assert self.server.gateway is not None
+        try:
+            response = self.server.gateway.handle_request(
+                method=self.command, path=self.path, headers=dict(self.headers), body=body)
+        except LocalGatewayException as exc:
+            self._send(exc.CODE, dict(exc.headers), exc.body)
+            return
+        headers = dict(response["headers"])
+        for key, values in response.get("multiValueHeaders", {}).items():
+            headers[key] = ",".join(values)
+        self._send(response["statusCode"], headers, response["body"])
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+
+def gateway_for(app: Chalice) -> LocalGateway:
+    return LocalGateway(app, Config.create(chalice_app=app, app_name=app.app_name))
+
+
+def serve(app_factory: Callable[[], Chalice], host: str, port: int, workers: int = 1,
+          ready: Callable[[str], None] | None = None) -> int:
+    """Bind once, fork `workers` processes serving the shared socket; Ctrl-C or SIGTERM
+    stops them all. Returns an exit code."""
+    server = ApiHTTPServer((host, port))  # bind in the parent: a taken port fails here
+    url = f"http://{host}:{server.server_address[1]}"
+    children: list[int] = []
+
+    def run_worker() -> None:
+        server.gateway = gateway_for(app_factory())
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+
+    if workers == 1:
+        server.gateway = gateway_for(app_factory())
+        if ready:
+            ready(url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return 0
+
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 0
+            try:
+                run_worker()
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+            except BaseException:
+                log.exception("worker crashed")
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    server.socket.close()  # the parent only supervises
+    if ready:
+        ready(url)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while children:
+            pid, status = os.wait()
+            if pid in children:
+                children.remove(pid)
+                log.error("worker %d exited (%s); stopping", pid, status)
+                code = 1
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return code

@@ -1,0 +1,1 @@
+"""Embedded services for running fraudit on one machine."""

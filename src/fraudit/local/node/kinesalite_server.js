@@ -1,0 +1,27 @@
+// Start kinesalite through its node API so it binds 127.0.0.1 only (its CLI listens on
+// every interface). Prints {"port": N} on stdout once listening.
+// Usage: node kinesalite_server.js <host> <port> [leveldb-path]
+const kinesalite = require('kinesalite');
+
+const [host, port, path] = process.argv.slice(2);
+const options = {createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 200};
+if (path) {
+  try {
+    require('leveldown');
+  } catch (err) {
+    console.error(`kinesalite's LevelDB binding (leveldown) failed to load: ${err.message}`);
+    process.exit(3);
+  }
+  options.path = path;
+}
+const server = kinesalite(options);
+server.listen(Number(port), host, (err) => {
+  if (err) {
+    console.error(`kinesalite could not listen on ${host}:${port}: ${err.message}`);
+    process.exit(2);
+  }
+  console.log(JSON.stringify({port: server.address().port}));
+});
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

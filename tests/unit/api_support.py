@@ -1,0 +1,63 @@
+"""Shared pieces of the API tests: real models, moto's Kinesis, valid payloads."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from fraudit.api.app import create_app
+from fraudit.api.service import PredictService
+from fraudit.data.creditcard import load_creditcard
+from fraudit.data.metadata import MetadataGenerator
+from fraudit.features import to_csv_row
+from fraudit.publishing import KinesisPublisher
+from fraudit.scoring.local import InProcessScorer
+from fraudit.settings import Settings
+from tests.conftest import DEV_CSV
+
+STREAM = "fraud-predictions"
+JSON = {"Content-Type": "application/json"}
+_ROWS = None
+
+
+def dev_rows():
+    global _ROWS
+    if _ROWS is None:
+        data = load_creditcard(DEV_CSV)
+        _ROWS = (data.X[:400], data.y[:400], data.X[data.y == 1][:20])
+    return _ROWS
+
+
+def payload(i: int = 0, fraud: bool = False, **metadata) -> dict:
+    genuine, _, frauds = dev_rows()
+    row = frauds[i % len(frauds)] if fraud else genuine[i % len(genuine)]
+    meta = MetadataGenerator(seed=3, n_users=200).for_row(i, fraud, time_seconds=row[0])
+    meta.update(metadata)
+    return {"metadata": meta, "data": to_csv_row(row)}
+
+
+def kinesis_stream(shards: int = 1):
+    client = boto3.client("kinesis", region_name="us-east-1")
+    client.create_stream(StreamName=STREAM, ShardCount=shards)
+    return client
+
+
+def read_stream(client) -> list[dict]:
+    events = []
+    for shard in client.list_shards(StreamName=STREAM)["Shards"]:
+        iterator = client.get_shard_iterator(StreamName=STREAM, ShardId=shard["ShardId"],
+                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        events += [json.loads(r["Data"]) for r in
+                   client.get_records(ShardIterator=iterator, Limit=10_000)["Records"]]
+    return events
+
+
+def make_app(bundle, kinesis_client, *, api_key: str = "", scorer=None, max_attempts: int = 3,
+             **settings):
+    config = Settings(_env_file=None, **settings)
+    publisher = KinesisPublisher(kinesis_client, STREAM, max_attempts=max_attempts,
+                                 sleep=lambda _: None)
+    service = PredictService(scorer or InProcessScorer(bundle), publisher, bundle.policy,
+                             max_batch=config.api_max_batch)
+    return create_app(service, settings=config, api_key=api_key)
