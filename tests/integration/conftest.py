@@ -19,3 +19,36 @@ def model_server(trained, model_root, tmp_path_factory):
         yield url
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def kinesis_emulator(tmp_path_factory):
+    """kinesalite on loopback (in memory), with the stream the API publishes to."""
+    from fraudit.local.kinesis import KinesisEmulator
+    from tests.conftest import REPO
+
+    log = tmp_path_factory.mktemp("logs") / "kinesalite.log"
+    emulator = KinesisEmulator(REPO / ".fraudit" / "node", log_path=log)
+    emulator.start()
+    emulator.create_stream("fraud-predictions", shards=2)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server(model_server, kinesis_emulator, model_root, tmp_path_factory):
+    """`fraudit api` with 2 worker processes, talking to the model server and kinesalite
+    through the AWS_ENDPOINT_URL_* variables only: the same code as on AWS."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("logs") / "api.log"
+    env = {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_server,
+           "AWS_ENDPOINT_URL_KINESIS": kinesis_emulator.url,
+           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+           "FRAUDIT_MODEL_DIR": str(model_root), "FRAUDIT_STREAM_NAME": "fraud-predictions"}
+    process = fraudit_process(["api", "--port", str(port), "--workers", "2"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process)
+        yield url
+    finally:
+        stop(process)

