@@ -8,7 +8,7 @@ EXTRAS ?= all,dev
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint unit integration e2e train evaluate serve-models bench lock clean
+.PHONY: venv demo test lint unit integration e2e train evaluate serve-models api bench lock clean
 
 venv: $(STAMP)
 
@@ -47,8 +47,12 @@ evaluate: venv
 serve-models: venv
 	$(BIN)/fraudit serve-models
 
+api: venv
+	$(BIN)/fraudit api
+
 bench: venv
 	$(BIN)/python bench/bench_model_server.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/bench_api.py $(if $(QUICK),--quick)
 
 # Re-resolve every dependency to the newest allowed version and pin it in constraints.txt.
 lock:

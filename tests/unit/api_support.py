@@ -19,6 +19,7 @@ from tests.conftest import DEV_CSV
 STREAM = "fraud-predictions"
 JSON = {"Content-Type": "application/json"}
 _ROWS = None
+_METADATA = MetadataGenerator(seed=3, n_users=200)
 
 
 def dev_rows():
@@ -32,7 +33,7 @@ def dev_rows():
 def payload(i: int = 0, fraud: bool = False, **metadata) -> dict:
     genuine, _, frauds = dev_rows()
     row = frauds[i % len(frauds)] if fraud else genuine[i % len(genuine)]
-    meta = MetadataGenerator(seed=3, n_users=200).for_row(i, fraud, time_seconds=row[0])
+    meta = _METADATA.for_row(i, fraud, time_seconds=row[0])
     meta.update(metadata)
     return {"metadata": meta, "data": to_csv_row(row)}
 
