@@ -45,3 +45,31 @@ def _no_real_aws(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One SparkSession for the whole test session."""
+    from fraudit.jobs.spark import local_session
+
+    session = local_session("fraudit-tests", "local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def database():
+    """A fresh database on the PostgreSQL service (127.0.0.1:5432), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    name = f"fraudit_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

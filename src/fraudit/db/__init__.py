@@ -1,0 +1,1 @@
+"""PostgreSQL: the schema (SQL migrations applied in order) and connections."""

@@ -1,0 +1,1 @@
+"""Streaming jobs: Kinesis -> transform -> PostgreSQL, locally and on AWS Glue."""

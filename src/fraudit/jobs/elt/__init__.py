@@ -1,0 +1,1 @@
+"""Shared ELT: schema, pure transform and validation, PostgreSQL loader."""

@@ -1,0 +1,152 @@
+"""PostgreSQL sink: each write is one transaction that stages rows with COPY, inserts the
+new ones (ON CONFLICT (event_id) DO NOTHING), rolls up exactly the inserted rows, keeps
+conflicting duplicates and invalid records in the rejected table, and commits. A replayed
+batch therefore changes nothing, and the rollups always equal a GROUP BY over the table.
+
+If PostgreSQL is unreachable the write is retried with backoff (a restart is survived);
+if it refuses the batch's data, rows are loaded one by one and each refused row is kept in
+the rejected table with the database's reason, so one bad row cannot block the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fraudit.db.connection import connect, describe
+from fraudit.db.schema import apply_schema
+from fraudit.jobs.elt import sql
+
+log = logging.getLogger("fraudit.jobs.loader")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    inserted: int
+    rejected_invalid: int
+    rejected_conflicts: int
+
+
+def _when(micros: int | None) -> datetime | None:
+    return None if micros is None else datetime.fromtimestamp(micros / 1e6, UTC)
+
+
+def _clean(text: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; the rejected table must still take the record.
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
+def prediction_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A transformed row (see transform.flatten) in PREDICTION_COLUMNS order."""
+    values = dict(row)
+    values["event_time"] = _when(values.pop("event_time_us"))
+    values["scored_at"] = _when(values.pop("scored_at_us"))
+    values["event_minute"] = _when(values.pop("event_minute_us"))
+    return tuple(values[c] for c in sql.PREDICTION_COLUMNS)
+
+
+def rejected_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (row["source_position"], _clean(row.get("event_id")), row["reason"],
+            _clean(row.get("raw_payload")) or "")
+
+
+class PostgresSink:
+    def __init__(self, url: str, *, max_wait_seconds: float = 300.0,
+                 connect_fn: Callable[[str], Any] = connect,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._url = url
+        self._max_wait = max_wait_seconds
+        self._connect = connect_fn
+        self._sleep = sleep
+        self._conn: Any = None
+
+    def _connection(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect(self._url)
+            apply_schema(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+
+    def write(self, rows: Iterable[Mapping[str, Any]],
+              rejected: Iterable[Mapping[str, Any]] = ()) -> LoadResult:
+        """Load one batch exactly once in effect; retries while the database is away."""
+        import psycopg
+
+        predictions = [prediction_tuple(r) for r in rows]
+        invalid = [rejected_tuple(r) for r in rejected]
+        deadline = time.monotonic() + self._max_wait
+        delay = 0.2
+        while True:
+            try:
+                return self._write_once(predictions, invalid)
+            except psycopg.OperationalError as exc:
+                self._conn = None
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("PostgreSQL at %s unavailable (%s); retrying in %.1f s",
+                            describe(self._url), type(exc).__name__, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _write_once(self, predictions: list[tuple[Any, ...]],
+                    invalid: list[tuple[Any, ...]]) -> LoadResult:
+        import psycopg
+
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                return self._load(conn, predictions, invalid)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
+        with conn.transaction():
+            return self._load_row_by_row(conn, predictions, invalid)
+
+    @staticmethod
+    def _stage(conn: Any, predictions: list[tuple[Any, ...]],
+               invalid: list[tuple[Any, ...]]) -> None:
+        conn.execute(sql.CREATE_STAGING)
+        conn.execute("TRUNCATE fraudit_staging, fraudit_staging_rejected")
+        with conn.cursor() as cur:
+            with cur.copy(sql.COPY_STAGING) as copy:
+                for row in predictions:
+                    copy.write_row(row)
+            with cur.copy(sql.COPY_STAGING_REJECTED) as copy:
+                for row in invalid:
+                    copy.write_row(row)
+
+    def _load(self, conn: Any, predictions: list[tuple[Any, ...]],
+              invalid: list[tuple[Any, ...]]) -> LoadResult:
+        self._stage(conn, predictions, invalid)
+        inserted, _ = conn.execute(sql.INSERT_AND_ROLL_UP).fetchone()
+        conflicts = conn.execute(sql.REJECT_CONFLICTS).rowcount
+        rejected = conn.execute(sql.INSERT_REJECTED).rowcount
+        return LoadResult(int(inserted), rejected, conflicts)
+
+    def _load_row_by_row(self, conn: Any, predictions: list[tuple[Any, ...]],
+                         invalid: list[tuple[Any, ...]]) -> LoadResult:
+        import psycopg
+
+        total = LoadResult(0, 0, 0)
+        refused: list[tuple[Any, ...]] = []
+        for row in predictions:
+            try:
+                with conn.transaction():  # a savepoint per row
+                    one = self._load(conn, [row], [])
+                total = LoadResult(total.inserted + one.inserted, total.rejected_invalid,
+                                   total.rejected_conflicts + one.rejected_conflicts)
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                position = row[sql.PREDICTION_COLUMNS.index("source_position")]
+                payload = row[sql.PREDICTION_COLUMNS.index("payload")]
+                event_id = row[0]
+                refused.append((position, event_id,
+                                f"database refused the row: {str(exc).splitlines()[0]}",
+                                _clean(payload) or ""))
+        last = self._load(conn, [], [*invalid, *refused])
+        return LoadResult(total.inserted, last.rejected_invalid, total.rejected_conflicts)

@@ -1,0 +1,149 @@
+"""Pure DataFrame -> DataFrame: parse, validate, flatten and derive. No I/O, no UDFs
+(column expressions only, so it runs the same on pyspark 3.5 and 4.x and stays in the JVM).
+
+`transform(raw)` keeps every input row: valid rows have `reject_reason` null, the others say
+why they cannot be loaded. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from fraudit.jobs.elt.schema import (
+    CORRUPT_COLUMN,
+    EVENT_SCHEMA,
+    REQUIRED_FIELDS,
+    SUPPORTED_SCHEMA_VERSIONS,
+)
+
+DECISIONS = ("approve", "review", "decline")
+MAX_AMOUNT = 1e12  # numeric(14, 2)
+MAX_TEXT = 256
+_IPV4 = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+_IPV6 = r"^[0-9A-Fa-f:.]{2,45}$"
+
+
+def _first_failure(checks: list[tuple[Column, Column | str]]) -> Column:
+    """The reason of the first failing check, or null when all pass."""
+    expression = None
+    for failed, reason in checks:
+        reason_col = reason if isinstance(reason, Column) else F.lit(reason)
+        expression = (F.when(failed, reason_col) if expression is None
+                      else expression.when(failed, reason_col))
+    return expression.otherwise(F.lit(None).cast("string"))
+
+
+def _out_of_range(name: str, value: Column) -> Column:
+    return F.concat(F.lit(f"out of range: {name} = "), value.cast("string"))
+
+
+def parse(raw: DataFrame) -> DataFrame:
+    """Decode the record, parse its JSON, and keep where it came from."""
+    text = F.col("data").cast("string")
+    return (raw
+            .withColumn("raw", text)
+            .withColumn("event", F.from_json(text, EVENT_SCHEMA, {
+                "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN,
+                # Strict JSON, as PostgreSQL's jsonb reads it: a record Spark accepts but
+                # the database refuses would otherwise fail its whole batch.
+                "allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}))
+            .withColumn("source_position",
+                        F.concat_ws(":", F.col("shard_id"), F.col("sequence_number"))))
+
+
+def validate(parsed: DataFrame) -> DataFrame:
+    e = F.col("event")
+    # try_: under ANSI mode (Spark 4 default) a malformed time must not fail the batch.
+    event_time = F.try_to_timestamp(e["timestamp"])
+    scored_at = F.try_to_timestamp(e["scored_at"])
+    checks: list[tuple[Column, Column | str]] = [
+        (F.col("raw").isNull() | (F.trim(F.col("raw")) == ""), "empty record"),
+        (F.col("raw").contains("\u0000") | F.col("raw").contains("\\u0000"),
+         "contains a NUL character"),
+        (F.col("raw").rlike(r"\\u[dD][89abAB]"), "contains a surrogate escape (\\uD800-DFFF)"),
+        (e.isNull() | e[CORRUPT_COLUMN].isNotNull() | ~F.col("raw").rlike(r"^\s*\{"),
+         "unparseable JSON: not a JSON object"),
+        (e["schema_version"].isNull(), "missing required field: schema_version"),
+        (~e["schema_version"].isin(*SUPPORTED_SCHEMA_VERSIONS),
+         F.concat(F.lit("unknown schema_version "), e["schema_version"].cast("string"))),
+    ]
+    checks += [(e[name].isNull(), f"missing required field: {name}") for name in REQUIRED_FIELDS]
+    checks += [
+        ((F.length(e["event_id"]) == 0) | (F.length(e["event_id"]) > MAX_TEXT),
+         "out of range: event_id length"),
+        (event_time.isNull(), "timestamp is not an ISO-8601 time"),
+        (scored_at.isNull(), "scored_at is not an ISO-8601 time"),
+        ((e["amount"] < 0) | (e["amount"] >= MAX_AMOUNT) | F.isnan(e["amount"]),
+         _out_of_range("amount", e["amount"])),
+        (~e["fraud_prediction"].isin(0, 1), _out_of_range("fraud_prediction",
+                                                          e["fraud_prediction"])),
+        ((e["fraud_proba"] < 0) | (e["fraud_proba"] > 1) | F.isnan(e["fraud_proba"]),
+         _out_of_range("fraud_proba", e["fraud_proba"])),
+        (F.isnan(e["anomaly_score"]) | (F.abs(e["anomaly_score"]) == float("inf")),
+         _out_of_range("anomaly_score", e["anomaly_score"])),
+        (~e["decision"].isin(*DECISIONS), _out_of_range("decision", e["decision"])),
+        (e["geo"]["country"].isNotNull() & ~e["geo"]["country"].rlike(r"^[A-Za-z]{2}$"),
+         _out_of_range("geo.country", e["geo"]["country"])),
+        ((F.abs(e["geo"]["latitude"]) > 90) | (F.abs(e["geo"]["longitude"]) > 180),
+         "out of range: geo latitude/longitude"),
+        (e["ip_address"].isNotNull() & ~e["ip_address"].rlike(_IPV4)
+         & ~(e["ip_address"].contains(":") & e["ip_address"].rlike(_IPV6)),
+         _out_of_range("ip_address", e["ip_address"])),
+    ]
+    for name in ("user_id", "source", "model_version", "policy_version"):
+        checks.append((F.length(e[name]) > MAX_TEXT, f"out of range: {name} length"))
+    return (parsed
+            .withColumn("event_time", event_time)
+            .withColumn("scored_at_ts", scored_at)
+            .withColumn("reject_reason", _first_failure(checks)))
+
+
+def flatten(validated: DataFrame) -> DataFrame:
+    """The columns of fraud_predictions (timestamps as UTC epoch microseconds, so no
+    process time zone can shift them on the way to the database)."""
+    e = F.col("event")
+    return validated.select(
+        e["event_id"].alias("event_id"),
+        e["schema_version"].alias("schema_version"),
+        F.unix_micros(F.col("event_time")).alias("event_time_us"),
+        F.unix_micros(F.col("scored_at_ts")).alias("scored_at_us"),
+        F.unix_micros(F.date_trunc("minute", F.col("event_time"))).alias("event_minute_us"),
+        e["user_id"].alias("user_id"),
+        e["source"].alias("source"),
+        F.round(e["amount"], 2).alias("amount"),
+        e["fraud_prediction"].alias("fraud_prediction"),
+        e["fraud_proba"].alias("fraud_proba"),
+        e["anomaly_score"].alias("anomaly_score"),
+        e["decision"].alias("decision"),
+        e["model_version"].alias("model_version"),
+        e["policy_version"].alias("policy_version"),
+        e["ip_address"].alias("ip_address"),
+        e["device_info"]["device_type"].alias("device_type"),
+        e["device_info"]["os_version"].alias("os_version"),
+        e["device_info"]["app_version"].alias("app_version"),
+        F.upper(e["geo"]["country"]).alias("country"),
+        e["geo"]["region"].alias("region"),
+        e["geo"]["city"].alias("city"),
+        e["geo"]["latitude"].alias("latitude"),
+        e["geo"]["longitude"].alias("longitude"),
+        F.col("raw").alias("payload"),
+        F.sha2(F.col("raw"), 256).alias("payload_hash"),
+        F.col("source_position"),
+        F.col("reject_reason"),
+    )
+
+
+def transform(raw: DataFrame) -> DataFrame:
+    """Raw Kinesis records -> one row per record, loadable or with its reject_reason."""
+    return flatten(validate(parse(raw)))
+
+
+def valid_rows(transformed: DataFrame) -> DataFrame:
+    return transformed.where(F.col("reject_reason").isNull()).drop("reject_reason")
+
+
+def rejected_rows(transformed: DataFrame) -> DataFrame:
+    return transformed.where(F.col("reject_reason").isNotNull()).select(
+        "source_position", "event_id", F.col("reject_reason").alias("reason"),
+        F.coalesce(F.col("payload"), F.lit("")).alias("raw_payload"))

@@ -1,0 +1,20 @@
+"""The local SparkSession fraudit's jobs and tests use: UTC everywhere, small shuffles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def local_session(app_name: str = "fraudit", master: str = "local[2]",
+                  **conf: str) -> Any:
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.appName(app_name).master(master)
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+               .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

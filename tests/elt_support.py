@@ -1,0 +1,48 @@
+"""Stream records for the ELT tests, made exactly as the API makes them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from fraudit.api.service import encode_event
+from fraudit.contracts import ScoredEvent
+
+BASE = datetime(2025, 8, 21, 17, 45, tzinfo=UTC)
+
+
+def event(i: int, **changes) -> ScoredEvent:
+    fields = dict(event_id=f"ev-{i}", timestamp=BASE + timedelta(seconds=37 * i),
+                  scored_at=BASE + timedelta(seconds=37 * i, milliseconds=4),
+                  user_id=f"u_{i % 7}", source=("checkout", "web")[i % 2],
+                  amount=round(10 + i * 1.25, 2), fraud_prediction=int(i % 9 == 0),
+                  fraud_proba=round((i % 10) / 10 + 0.05, 4), anomaly_score=0.5 + i / 100,
+                  decision=("approve", "review", "decline")[i % 3], model_version="m-1",
+                  policy_version="p-1", ip_address=f"203.0.113.{i % 250}",
+                  device_info={"device_type": "mobile", "os_version": "iOS 17",
+                               "app_version": "2.4.1"},
+                  geo={"country": ("fr", "US", None)[i % 3], "city": "Paris",
+                       "latitude": 48.85, "longitude": 2.35})
+    fields.update(changes)
+    return ScoredEvent(**fields)
+
+
+def record(data: bytes | str | None, position: int, shard: str = "shardId-000000000000"):
+    if isinstance(data, str):
+        data = data.encode()
+    return (data, shard, str(49_000_000_000 + position), BASE)
+
+
+def event_record(i: int, position: int | None = None, **changes):
+    data, _ = encode_event(event(i, **changes))
+    return record(data, i if position is None else position)
+
+
+def raw_frame(spark, records):
+    from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
+
+    return spark.createDataFrame(records, RAW_RECORD_SCHEMA)
+
+
+def as_json(e: ScoredEvent) -> dict:
+    return json.loads(e.model_dump_json(exclude_none=True))

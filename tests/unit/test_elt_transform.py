@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from fraudit.jobs.elt.transform import rejected_rows, transform, valid_rows
+from tests.elt_support import event, event_record, raw_frame, record
+
+pytestmark = pytest.mark.slow  # a SparkSession is started once for the session
+
+
+def reasons(spark, records):
+    out = rejected_rows(transform(raw_frame(spark, records))).collect()
+    return {r["source_position"].split(":")[1][-3:].lstrip("0") or "0": r["reason"]
+            for r in out}
+
+
+def test_a_valid_event_is_flattened_and_derived(spark):
+    (row,) = valid_rows(transform(raw_frame(spark, [event_record(4)]))).collect()
+    e = event(4)
+    assert row["event_id"] == "ev-4" and row["user_id"] == e.user_id
+    assert datetime.fromtimestamp(row["event_time_us"] / 1e6, UTC) == e.timestamp
+    minute = datetime.fromtimestamp(row["event_minute_us"] / 1e6, UTC)
+    assert minute == e.timestamp.replace(second=0, microsecond=0)
+    assert row["country"] == "US" and row["device_type"] == "mobile"
+    assert row["amount"] == e.amount and row["decision"] == e.decision
+    assert row["source_position"] == "shardId-000000000000:49000000004"
+    assert len(row["payload_hash"]) == 64
+
+
+def test_timestamps_with_offsets_become_utc(spark):
+    raw = event_record(1)[0].decode().replace('"2025-08-21T17:45:37Z"',
+                                               '"2025-08-21T19:45:37+02:00"')
+    (row,) = valid_rows(transform(raw_frame(spark, [record(raw, 1)]))).collect()
+    assert datetime.fromtimestamp(row["event_time_us"] / 1e6, UTC) == event(1).timestamp
+
+
+def test_lowercase_country_is_normalised(spark):
+    (row,) = valid_rows(transform(raw_frame(spark, [event_record(0)]))).collect()
+    assert row["country"] == "FR"
+
+
+def test_every_bad_record_is_kept_with_its_reason(spark):
+    good = event_record(1)[0].decode()
+    records = [
+        record(b"{not json", 101),
+        record(b"", 102),
+        record(None, 103),
+        record(good.replace('"schema_version":1', '"schema_version":7'), 104),
+        record(good.replace('"user_id":"u_1",', ""), 105),
+        record(good.replace('"fraud_proba":0.15', '"fraud_proba":1.5'), 106),
+        record(good.replace('"decision":"review"', '"decision":"maybe"'), 107),
+        record(good.replace('"2025-08-21T17:45:37Z"', '"yesterday"'), 108),
+        record(good.replace('"amount":11.25', '"amount":-3'), 109),
+        record(good.replace('"amount":11.25', '"amount":NaN'), 110),
+        record(good.replace('"', "'"), 111),
+        record("[1, 2, 3]", 112),
+        record(good.replace('"ip_address":"203.0.113.1"', '"ip_address":"999.1.1.1"'), 113),
+        record(good.replace('"user_id":"u_1"', '"user_id":"u_\\u0000"'), 114),
+        record(good, 115),
+    ]
+    found = reasons(spark, records)
+    assert found["101"].startswith("unparseable JSON")
+    assert found["102"] == found["103"] == "empty record"
+    assert found["104"] == "unknown schema_version 7"
+    assert found["105"] == "missing required field: user_id"
+    assert found["106"] == "out of range: fraud_proba = 1.5"
+    assert found["107"] == "out of range: decision = maybe"
+    assert found["108"] == "timestamp is not an ISO-8601 time"
+    assert found["109"] == "out of range: amount = -3.0"
+    assert found["110"].startswith("unparseable JSON")  # NaN is not JSON
+    assert found["111"].startswith("unparseable JSON")  # nor are single quotes
+    assert found["112"].startswith("unparseable JSON")
+    assert found["113"] == "out of range: ip_address = 999.1.1.1"
+    assert found["114"] == "contains a NUL character"
+    assert "115" not in found and len(found) == 14
+
+
+def test_unknown_fields_are_tolerated(spark):
+    raw = event_record(2)[0].decode().replace("{", '{"added_in_v2": {"x": [1]},', 1)
+    assert len(valid_rows(transform(raw_frame(spark, [record(raw, 2)]))).collect()) == 1
