@@ -73,3 +73,17 @@ def database():
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def kinesis_emulator(tmp_path_factory):
+    """kinesalite on loopback (in memory), with the stream the API publishes to."""
+    from fraudit.local.kinesis import KinesisEmulator
+    from tests.conftest import REPO
+
+    log = tmp_path_factory.mktemp("logs") / "kinesalite.log"
+    emulator = KinesisEmulator(REPO / ".fraudit" / "node", log_path=log)
+    emulator.start()
+    emulator.create_stream("fraud-predictions", shards=2)
+    yield emulator
+    emulator.stop()

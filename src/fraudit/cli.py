@@ -173,6 +173,36 @@ def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
+    """Kinesis -> Spark (local) -> PostgreSQL, until Ctrl-C."""
+    from fraudit.jobs.local_stream import StreamOptions, start
+    from fraudit.jobs.spark import local_session
+
+    database_url = args.database_url or settings.database_url
+    if not database_url:
+        _say("error: no database: set DATABASE_URL or pass --database-url")
+        return 2
+    options = StreamOptions(
+        stream_name=args.stream_name or settings.stream_name,
+        endpoint_url=args.endpoint_url or settings.aws_endpoint_url_kinesis,
+        region=settings.aws_region, starting_position=args.starting_position,
+        trigger_interval=args.trigger_interval, checkpoint_dir=args.checkpoint_dir,
+        database_url=database_url, max_records_per_trigger=args.max_records_per_trigger)
+    spark = local_session("fraudit-stream", args.master)
+    spark.sparkContext.setLogLevel("WARN")
+    query = start(spark, options)
+    _say(f"streaming {options.stream_name} -> PostgreSQL (checkpoint {options.checkpoint_dir}); "
+         "Ctrl-C stops")
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        _say("stopping the stream (the checkpoint keeps its place)")
+    finally:
+        query.stop()
+        spark.stop()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """For now: train if no model exists, then serve both endpoints (later: the pipeline)."""
     from fraudit.models.artifacts import LATEST
@@ -240,6 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", type=Path, help="LevelDB folder (default: in memory)")
     p.add_argument("--shards", type=int, default=2)
     p.set_defaults(func=cmd_kinesis_emulator)
+
+    p = sub.add_parser("stream", help="Kinesis -> Spark -> PostgreSQL, on local Spark")
+    p.add_argument("--stream-name")
+    p.add_argument("--endpoint-url", help="Kinesis endpoint (default AWS_ENDPOINT_URL_KINESIS)")
+    p.add_argument("--starting-position", default="TRIM_HORIZON",
+                   choices=["TRIM_HORIZON", "LATEST"])
+    p.add_argument("--trigger-interval", default="1 second")
+    p.add_argument("--checkpoint-dir", type=Path, default=Path(".fraudit/checkpoints/elt"))
+    p.add_argument("--database-url", help="default DATABASE_URL")
+    p.add_argument("--max-records-per-trigger", type=int, default=10_000)
+    p.add_argument("--master", default="local[2]")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("demo", help="run fraudit locally with embedded defaults")
     p.add_argument("--data", type=Path)

@@ -22,20 +22,6 @@ def model_server(trained, model_root, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def kinesis_emulator(tmp_path_factory):
-    """kinesalite on loopback (in memory), with the stream the API publishes to."""
-    from fraudit.local.kinesis import KinesisEmulator
-    from tests.conftest import REPO
-
-    log = tmp_path_factory.mktemp("logs") / "kinesalite.log"
-    emulator = KinesisEmulator(REPO / ".fraudit" / "node", log_path=log)
-    emulator.start()
-    emulator.create_stream("fraud-predictions", shards=2)
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="session")
 def api_server(model_server, kinesis_emulator, model_root, tmp_path_factory):
     """`fraudit api` with 2 worker processes, talking to the model server and kinesalite
     through the AWS_ENDPOINT_URL_* variables only: the same code as on AWS."""

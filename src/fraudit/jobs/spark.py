@@ -7,9 +7,16 @@ from typing import Any
 
 def local_session(app_name: str = "fraudit", master: str = "local[2]",
                   **conf: str) -> Any:
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
 
+    # Python workers must run this interpreter (the project's venv), not the first python3
+    # on PATH, or they cannot import fraudit's data source and functions.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.appName(app_name).master(master)
+               .config("spark.pyspark.python", sys.executable)
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.ui.enabled", "false")

@@ -1,0 +1,52 @@
+"""`fraudit stream`: the ELT job on local Spark, reading Kinesis with fraudit's source."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fraudit.db.connection import describe
+from fraudit.jobs.elt.batch import process_batch
+from fraudit.jobs.elt.loader import PostgresSink
+
+log = logging.getLogger("fraudit.jobs.stream")
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    stream_name: str
+    endpoint_url: str | None
+    region: str
+    starting_position: str
+    trigger_interval: str
+    checkpoint_dir: Path
+    database_url: str
+    max_records_per_trigger: int = 10_000
+
+
+def start(spark: Any, options: StreamOptions) -> Any:
+    """Start the query; the caller awaits or stops it."""
+    from fraudit.sources.kinesis import KinesisDataSource
+
+    spark.dataSource.register(KinesisDataSource)
+    sink = PostgresSink(options.database_url)
+    reader = (spark.readStream.format("kinesis")
+              .option("streamName", options.stream_name)
+              .option("region", options.region)
+              .option("startingPosition", options.starting_position)
+              .option("maxRecordsPerTrigger", str(options.max_records_per_trigger)))
+    if options.endpoint_url:
+        reader = reader.option("endpointUrl", options.endpoint_url)
+
+    def each_batch(batch: Any, batch_id: int) -> None:
+        result = process_batch(batch, batch_id, sink)
+        log.info("batch %d: %d inserted, %d rejected, %d conflicting", batch_id,
+                 result.inserted, result.rejected_invalid, result.rejected_conflicts)
+
+    log.info("streaming %s into %s", options.stream_name, describe(options.database_url))
+    return (reader.load().writeStream.foreachBatch(each_batch)
+            .option("checkpointLocation", str(options.checkpoint_dir))
+            .trigger(processingTime=options.trigger_interval)
+            .queryName("fraudit-elt").start())

@@ -1,0 +1,198 @@
+"""A Spark 4 Python streaming data source for Kinesis (local runs; Glue uses its own).
+
+    spark.dataSource.register(KinesisDataSource)
+    spark.readStream.format("kinesis").option("streamName", "fraud-predictions")
+        .option("endpointUrl", "http://127.0.0.1:4567").option("startingPosition",
+        "TRIM_HORIZON").load()
+
+Rows: data (binary), shard_id, sequence_number, arrival_time (RAW_RECORD_SCHEMA).
+The driver-side simple reader is used: Kinesis cannot tell where a shard ends without
+reading it, so planning partitions per shard costs a read of its own (see docs/STREAMING.md).
+Offsets record, per shard, where reading began and the last sequence number read, so a
+restart replays exactly the logged range. Options (case-insensitive): streamName,
+endpointUrl, region, startingPosition (TRIM_HORIZON | LATEST | AT_TIMESTAMP),
+startingTimestamp (epoch ms or ISO-8601, for AT_TIMESTAMP), maxRecordsPerTrigger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
+from pyspark.sql.types import StructType
+
+from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
+from fraudit.sources.kinesis_offsets import (
+    TRIM_HORIZON,
+    add_new_shards,
+    iterator_args,
+    readable,
+    seq_le,
+)
+
+log = logging.getLogger("fraudit.sources.kinesis")
+MAX_GET_RECORDS = 10_000
+OFFSET_VERSION = 1
+
+
+def _is_loopback(endpoint: str | None) -> bool:
+    if not endpoint:
+        return False
+    from urllib.parse import urlparse
+
+    return (urlparse(endpoint).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def _starting_point(options: dict[str, str]) -> str:
+    position = options.get("startingposition", TRIM_HORIZON).upper()
+    if position == TRIM_HORIZON:
+        return TRIM_HORIZON
+    if position == "LATEST":  # pinned as a time so a replay reads the same records
+        return f"ts:{int(time.time() * 1000)}"
+    if position == "AT_TIMESTAMP":
+        raw = options.get("startingtimestamp")
+        if not raw:
+            raise ValueError("startingPosition AT_TIMESTAMP needs startingTimestamp")
+        millis = (int(raw) if raw.isdigit()
+                  else int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000))
+        return f"ts:{millis}"
+    raise ValueError(f"unknown startingPosition {position!r}: use TRIM_HORIZON, LATEST or "
+                     "AT_TIMESTAMP")
+
+
+class KinesisStreamReader(SimpleDataSourceStreamReader):
+    def __init__(self, options: dict[str, str]) -> None:
+        self.options = {k.lower(): v for k, v in options.items()}
+        if "streamname" not in self.options:
+            raise ValueError("option streamName is required")
+        self.stream = self.options["streamname"]
+        self.limit = int(self.options.get("maxrecordspertrigger", "10000"))
+        self._client: Any = None  # created lazily: readers are pickled
+        self._start = _starting_point(self.options)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            endpoint = self.options.get("endpointurl") or None
+            credentials: dict[str, str] = {}
+            if _is_loopback(endpoint) and boto3.session.Session().get_credentials() is None:
+                # A local emulator checks no signature; AWS itself never gets these.
+                credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+            self._client = boto3.client(
+                "kinesis", region_name=self.options.get("region", "us-east-1"),
+                endpoint_url=endpoint, **credentials,
+                config=Config(retries={"total_max_attempts": 3, "mode": "standard"},
+                              connect_timeout=5, read_timeout=10))
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_client"] = None
+        return state
+
+    def _shards(self) -> list[dict[str, Any]]:
+        shards, token = [], None
+        while True:
+            args = {"NextToken": token} if token else {"StreamName": self.stream}
+            page = self._call("list_shards", **args)
+            shards += page["Shards"]
+            token = page.get("NextToken")
+            if not token:
+                return shards
+
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        """Kinesis call with backoff on throttling (ProvisionedThroughputExceeded)."""
+        delay = 0.1
+        for attempt in range(8):
+            try:
+                return getattr(self.client, name)(**kwargs)
+            except self.client.exceptions.ProvisionedThroughputExceededException:
+                if attempt == 7:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def initialOffset(self) -> dict:
+        shards = add_new_shards({}, self._shards(), self._start)
+        return {"v": OFFSET_VERSION, "shards": shards}
+
+    def _read_shard(self, shard_id: str, entry: dict[str, Any], budget: int,
+                    stop_after: str | None = None) -> tuple[list[tuple], dict[str, Any]]:
+        """Records after `entry`'s position, up to `budget` (or through `stop_after`)."""
+        entry = dict(entry)
+        rows: list[tuple] = []
+        iterator = self._call("get_shard_iterator", StreamName=self.stream, ShardId=shard_id,
+                              **iterator_args(entry))["ShardIterator"]
+        while iterator and len(rows) < budget:
+            try:
+                page = self._call("get_records", ShardIterator=iterator,
+                                  Limit=min(MAX_GET_RECORDS, budget - len(rows)))
+            except self.client.exceptions.ExpiredIteratorException:
+                iterator = self._call("get_shard_iterator", StreamName=self.stream,
+                                      ShardId=shard_id, **iterator_args(entry))["ShardIterator"]
+                continue
+            for record in page["Records"]:
+                seq = record["SequenceNumber"]
+                if stop_after is not None and not seq_le(seq, stop_after):
+                    return rows, entry
+                arrival = record.get("ApproximateArrivalTimestamp")
+                rows.append((bytes(record["Data"]), shard_id, seq,
+                             arrival.astimezone(UTC).replace(tzinfo=None) if arrival else None))
+                entry["after"] = seq
+                if stop_after is not None and seq == stop_after:
+                    return rows, entry
+            iterator = page.get("NextShardIterator")
+            if iterator is None:  # closed and read to its end
+                entry["done"] = True
+            elif not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break  # caught up with the open shard
+        return rows, entry
+
+    def read(self, start: dict) -> tuple[Iterator[tuple], dict]:
+        shards = self._shards()
+        offsets = add_new_shards(start["shards"], shards, TRIM_HORIZON)
+        rows: list[tuple] = []
+        for shard_id in readable(offsets, shards):
+            budget = self.limit - len(rows)
+            if budget <= 0:
+                break
+            shard_rows, offsets[shard_id] = self._read_shard(shard_id, offsets[shard_id],
+                                                             budget)
+            rows += shard_rows
+        # A parent just finished may unblock its children: they are read next trigger.
+        return iter(rows), {"v": OFFSET_VERSION, "shards": offsets}
+
+    def readBetweenOffsets(self, start: dict, end: dict) -> Iterator[tuple]:
+        """Replay after a restart: exactly the records between the two logged offsets."""
+        rows: list[tuple] = []
+        for shard_id, end_entry in sorted(end["shards"].items()):
+            begin = start["shards"].get(shard_id) or {"from": end_entry["from"], "after": None}
+            if not end_entry.get("after") or begin.get("after") == end_entry["after"]:
+                continue
+            shard_rows, _ = self._read_shard(shard_id, begin, budget=10**9,
+                                             stop_after=end_entry["after"])
+            rows += shard_rows
+        return iter(rows)
+
+    def commit(self, end: dict) -> None:
+        return None  # Kinesis keeps records for their retention period; nothing to ack
+
+
+class KinesisDataSource(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return "kinesis"
+
+    def schema(self) -> StructType:
+        return RAW_RECORD_SCHEMA
+
+    def simpleStreamReader(self, schema: StructType) -> SimpleDataSourceStreamReader:
+        return KinesisStreamReader(dict(self.options))

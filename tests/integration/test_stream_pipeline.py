@@ -1,0 +1,76 @@
+"""Kinesis (kinesalite) -> our Spark source -> process_batch -> PostgreSQL."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from fraudit.jobs.elt.batch import process_batch
+from fraudit.jobs.elt.loader import PostgresSink
+from fraudit.sources.kinesis import KinesisDataSource
+from tests.elt_support import event_record
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def put(kinesis, stream, records):
+    kinesis.put_records(StreamName=stream, Records=[
+        {"Data": data, "PartitionKey": f"k{i % 5}"} for i, (data, *_) in enumerate(records)])
+
+
+def run_until_caught_up(spark, url, stream, checkpoint, database, fail_once_after_commit=False):
+    spark.dataSource.register(KinesisDataSource)
+    sink = PostgresSink(database)
+    state = {"failed": False}
+
+    def each_batch(batch, batch_id):
+        process_batch(batch, batch_id, sink)
+        if fail_once_after_commit and not state["failed"] and batch_id >= 1:
+            state["failed"] = True  # the database committed; Spark never hears of it
+            raise RuntimeError("injected crash after the sink committed")
+
+    query = (spark.readStream.format("kinesis").option("streamName", stream)
+             .option("endpointUrl", url).option("startingPosition", "TRIM_HORIZON")
+             .option("maxRecordsPerTrigger", "25").load()
+             .writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
+             .trigger(processingTime="200 milliseconds").start())
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+        sink.close()
+    return query
+
+
+def counts(database):
+    with psycopg.connect(database) as conn:
+        return conn.execute("SELECT count(*), count(DISTINCT event_id) FROM "
+                            "fraud_predictions").fetchone()
+
+
+def test_events_in_rows_out_and_restart_from_checkpoint(spark, kinesis_emulator, database,
+                                                        tmp_path):
+    stream = "elt-restart"
+    kinesis_emulator.create_stream(stream, shards=2)
+    kinesis = kinesis_emulator.client()
+    put(kinesis, stream, [event_record(i) for i in range(60)])
+    checkpoint = tmp_path / "checkpoint"
+    run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database)
+    assert counts(database) == (60, 60)
+
+    put(kinesis, stream, [event_record(i) for i in range(60, 100)] + [(b"{bad", None, None,
+                                                                         None)])
+    with pytest.raises(Exception, match="injected crash"):
+        run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database,
+                            fail_once_after_commit=True)
+    run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database)
+    assert counts(database) == (100, 100)  # the replayed batch added nothing
+    with psycopg.connect(database) as conn:
+        rejected = conn.execute("SELECT count(*), min(reason) FROM "
+                                "fraud_predictions_rejected").fetchone()
+        user = conn.execute("SELECT user_id, decision FROM fraud_predictions "
+                            "WHERE event_id = 'ev-77'").fetchone()
+    assert rejected[0] == 1 and rejected[1].startswith("unparseable JSON")
+    from tests.elt_support import event
+
+    assert user == (event(77).user_id, event(77).decision)

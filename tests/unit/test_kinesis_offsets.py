@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from fraudit.sources.kinesis_offsets import (
+    add_new_shards,
+    iterator_args,
+    readable,
+    seq_le,
+    shard_entry,
+)
+
+
+def test_sequence_numbers_compare_as_integers():
+    assert seq_le("9", "10") and not seq_le("10", "9")  # as strings "9" > "10"
+    assert seq_le("49680444276783417360418690403239193358739250355313311762",
+                  "49680444276783417360418690403239193358739250355313311763")
+
+
+def test_resume_exactly_after_the_last_record_read():
+    assert iterator_args(shard_entry("TRIM_HORIZON", after="42")) == {
+        "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": "42"}
+    assert iterator_args(shard_entry("TRIM_HORIZON")) == {"ShardIteratorType": "TRIM_HORIZON"}
+    assert iterator_args(shard_entry("ts:1500"))["Timestamp"] == 1.5
+
+
+def test_children_wait_for_their_parents_and_start_at_trim_horizon():
+    parent = {"ShardId": "p"}
+    left = {"ShardId": "c1", "ParentShardId": "p"}
+    merged = {"ShardId": "m", "ParentShardId": "c1", "AdjacentParentShardId": "c2"}
+    right = {"ShardId": "c2", "ParentShardId": "p"}
+    offsets = add_new_shards({}, [parent], "ts:99")
+    assert offsets["p"]["from"] == "ts:99"
+    offsets = add_new_shards(offsets, [parent, left, right], "ts:99")
+    assert offsets["c1"]["from"] == "TRIM_HORIZON"
+    assert readable(offsets, [parent, left, right]) == ["p"]
+    offsets["p"]["done"] = True
+    assert readable(offsets, [parent, left, right]) == ["c1", "c2"]
+    offsets = add_new_shards(offsets, [merged], "ts:99")
+    offsets["c1"]["done"] = True
+    assert readable(offsets, [left, right, merged]) == ["c2"]  # m waits for c2 too
+    offsets["c2"]["done"] = True
+    assert readable(offsets, [left, right, merged]) == ["m"]
