@@ -18,7 +18,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_model_server import DEV_CSV, machine  # noqa: E402
+from bench.common import DEV_CSV, cell, machine, summarise, write_results  # noqa: E402
 from fraudit.local.kinesis import KinesisEmulator  # noqa: E402
 from fraudit.models.artifacts import LATEST, load_bundle  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
@@ -176,35 +175,23 @@ def main() -> int:
                 outcome = load(api_port, clients, seconds, bodies, api_pids)
                 per_run.append(outcome)
                 print(f"{clients} client(s) run {run + 1}/{runs}: {outcome}", file=sys.stderr)
-            results[f"clients_{clients}"] = {
-                "runs": per_run,
-                "summary": {k: {"median": statistics.median(r[k] for r in per_run),
-                                "min": min(r[k] for r in per_run),
-                                "max": max(r[k] for r in per_run)}
-                            for k in per_run[0]}}
+            results[f"clients_{clients}"] = {"runs": per_run, "summary": summarise(per_run)}
     finally:
         if api is not None:
             stop(api)
         stop(model_server)
         emulator.stop()
 
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"api-{datetime.now(UTC):%Y-%m-%d}{'-quick' if args.quick else ''}.json"
-    (out / name).write_text(json.dumps(results, indent=2))
+    path = write_results("api", results, args.quick)
     print("| clients | throughput (req/s) | p50 (ms) | p99 (ms) | API CPU per request (ms) |")
     print("|---|---|---|---|---|")
     for clients in (1, 8):
         s = results[f"clients_{clients}"]["summary"]
-
-        def cell(key: str, s: dict = s) -> str:
-            return f"{s[key]['median']:.1f} ({s[key]['min']:.1f}–{s[key]['max']:.1f})"
-
-        print(f"| {clients} | {cell('throughput_rps')} | {cell('p50_ms')} | {cell('p99_ms')} | "
-              f"{cell('api_cpu_ms_per_request')} |")
+        print(f"| {clients} | {cell(s, 'throughput_rps', 1)} | {cell(s, 'p50_ms', 1)} | "
+              f"{cell(s, 'p99_ms', 1)} | {cell(s, 'api_cpu_ms_per_request', 1)} |")
     core = results["scoring_core"]
     print(f"scoring core in process: p50 {core['p50_ms']:.3f} ms, p99 {core['p99_ms']:.3f} ms")
-    print(f"results: bench/results/{name}", file=sys.stderr)
+    print(f"results: {path}", file=sys.stderr)
     return 0
 
 

@@ -11,10 +11,6 @@ bench/results/model_server-<date>.json and prints a Markdown table for docs/BENC
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import DEV_CSV, cell, machine, summarise, write_results  # noqa: E402
 from fraudit.data.creditcard import load_creditcard  # noqa: E402
 from fraudit.data.synthetic import SyntheticCreditCard  # noqa: E402
 from fraudit.features import to_csv_row  # noqa: E402
@@ -39,8 +36,6 @@ from tests.helpers import (  # noqa: E402
     stop,
     wait_for_http,
 )
-
-DEV_CSV = REPO.parent / "shared/data/ulb/creditcard_dev.csv"
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -74,24 +69,6 @@ def in_process(model_dir: Path, X: np.ndarray, n: int) -> dict[str, float]:
         out[name + "_p50"] = percentile(time_calls(call, n, warmup=20), 50)
     print(f"in-process one-row p50 (ms): {out}", file=sys.stderr)
     return out
-
-
-def machine() -> dict[str, object]:
-    import boto3
-    import xgboost
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "xgboost": xgboost.__version__,
-            "boto3": boto3.__version__, "platform": platform.platform()}
 
 
 def main() -> int:
@@ -150,29 +127,18 @@ def main() -> int:
                                 "batch1000_p50_ms": percentile(many_ms, 50),
                                 "batch1000_max_ms": max(many_ms)})
                 print(f"{endpoint} run {run + 1}/{runs}: {per_run[-1]}", file=sys.stderr)
-            summary = {key: {"median": statistics.median(r[key] for r in per_run),
-                             "min": min(r[key] for r in per_run),
-                             "max": max(r[key] for r in per_run)}
-                       for key in per_run[0]}
-            results["endpoints"][endpoint] = {"runs": per_run, "summary": summary}
+            results["endpoints"][endpoint] = {"runs": per_run, "summary": summarise(per_run)}
     finally:
         stop(server)
 
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = f"model_server-{datetime.now(UTC):%Y-%m-%d}{'-quick' if args.quick else ''}.json"
-    (out_dir / name).write_text(json.dumps(results, indent=2))
+    path = write_results("model_server", results, args.quick)
     print("| endpoint | single p50 (ms) | single p99 (ms) | 1,000-row batch p50 (ms) |")
     print("|---|---|---|---|")
     for endpoint, r in results["endpoints"].items():
         s = r["summary"]
-
-        def cell(key: str, s: dict = s) -> str:
-            return f"{s[key]['median']:.2f} ({s[key]['min']:.2f}–{s[key]['max']:.2f})"
-
-        print(f"| {endpoint} | {cell('single_p50_ms')} | {cell('single_p99_ms')} | "
-              f"{cell('batch1000_p50_ms')} |")
-    print(f"results: bench/results/{name}", file=sys.stderr)
+        print(f"| {endpoint} | {cell(s, 'single_p50_ms')} | {cell(s, 'single_p99_ms')} | "
+              f"{cell(s, 'batch1000_p50_ms')} |")
+    print(f"results: {path}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,54 @@
+"""What every benchmark here shares: the machine description, summaries over runs, and
+where results go."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_CSV = REPO.parent / "shared/data/ulb/creditcard_dev.csv"
+
+
+def machine() -> dict[str, object]:
+    import boto3
+    import xgboost
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "xgboost": xgboost.__version__,
+            "boto3": boto3.__version__, "platform": platform.platform()}
+
+
+def summarise(per_run: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Median and spread of each figure over repeated runs."""
+    return {key: {"median": statistics.median(r[key] for r in per_run),
+                  "min": min(r[key] for r in per_run),
+                  "max": max(r[key] for r in per_run)}
+            for key in per_run[0]}
+
+
+def cell(summary: dict[str, dict[str, float]], key: str, digits: int = 2) -> str:
+    s = summary[key]
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def write_results(prefix: str, results: dict[str, Any], quick: bool) -> Path:
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{prefix}-{datetime.now(UTC):%Y-%m-%d}{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path
