@@ -28,36 +28,25 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from fraudit.models.artifacts import load_bundle
+    from fraudit.models.artifacts import load_bundle, sha256_file
     from fraudit.models.evaluate import (
         compare_with_reference,
         evaluate_bundle,
         format_comparison,
+        format_stored,
     )
     from fraudit.models.train import resolve_dataset
 
     bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
     data = resolve_dataset(settings, args.data, _say)
     expected = bundle.manifest.get("data", {}).get("sha256")
-    if expected and Path(data.source).is_file():
-        from fraudit.models.artifacts import sha256_file
-
-        if sha256_file(Path(data.source)) != expected:
-            _say("warning: this is not the file the model was trained on; the test slice "
-                 "differs from the one in the model card")
+    if expected and Path(data.source).is_file() and sha256_file(Path(data.source)) != expected:
+        _say("warning: this is not the file the model was trained on; the test slice "
+             "differs from the one in the model card")
     rate = settings.production_fraud_rate
-    report: dict[str, object] = {"stored_model": evaluate_bundle(bundle, data, rate)}
-    stored = report["stored_model"]
-    assert isinstance(stored, dict)
-    for name in ("classifier", "anomaly"):
-        r = stored[name]
-        at = r["at_threshold"]
-        _say(f"{name:<10} AUPRC {r['auprc']:.4f} (as sampled {r['auprc_unweighted']:.4f}) "
-             f"ROC-AUC {r['roc_auc']:.4f} recall@0.1%FPR {r['recall_at_fpr_0.1%']:.3f} "
-             f"recall@1%FPR {r['recall_at_fpr_1%']:.3f} | at threshold {at['threshold']:.4g}: "
-             f"precision {at['precision']:.3f} recall {at['recall']:.3f} f1 {at['f1']:.3f} "
-             f"balanced acc {at['balanced_accuracy']:.3f} kappa {at['cohen_kappa']:.3f} "
-             f"confusion {at['confusion_matrix']}")
+    stored = evaluate_bundle(bundle, data, rate)
+    _say(format_stored(stored))
+    report: dict[str, object] = {"stored_model": stored}
     if args.baseline:
         _say(f"training both recipes with {args.seeds} seeds on the same split")
         comparison = compare_with_reference(

@@ -8,7 +8,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -149,7 +148,7 @@ class PredictService:
                            "retry with the same transaction_id")
             return ApiResult(503, {**result.body, "event_id": event_id},
                              {**result.log, "event_id": event_id})
-        return ApiResult(200, json.loads(response.model_dump_json()),
+        return ApiResult(200, response.model_dump(mode="json"),
                          {"event_id": event_id, "decision": response.decision})
 
     def predict_batch(self, payload: object) -> ApiResult:
@@ -192,7 +191,7 @@ class PredictService:
         outcomes = self.publisher.publish_many([encode_event(event) for _, event in answers])
         for (index, _), (response, _), outcome in zip(valid, answers, outcomes, strict=True):
             if outcome.ok:
-                results[index] = {"status": 200, **json.loads(response.model_dump_json())}
+                results[index] = {"status": 200, **response.model_dump(mode="json")}
             else:
                 results[index] = {"status": 503, "error": "stream_unavailable",
                                   "event_id": response.event_id,

@@ -107,6 +107,22 @@ def compare_with_reference(bundle: ModelBundle, data: Dataset, *, rate: float,
     return result
 
 
+def format_stored(report: dict[str, Any]) -> str:
+    """One line per model of `evaluate_bundle`'s report."""
+    lines = []
+    for name in ("classifier", "anomaly"):
+        r = report[name]
+        at = r["at_threshold"]
+        lines.append(
+            f"{name:<10} AUPRC {r['auprc']:.4f} (as sampled {r['auprc_unweighted']:.4f}) "
+            f"ROC-AUC {r['roc_auc']:.4f} recall@0.1%FPR {r['recall_at_fpr_0.1%']:.3f} "
+            f"recall@1%FPR {r['recall_at_fpr_1%']:.3f} | at threshold {at['threshold']:.4g}: "
+            f"precision {at['precision']:.3f} recall {at['recall']:.3f} f1 {at['f1']:.3f} "
+            f"balanced acc {at['balanced_accuracy']:.3f} kappa {at['cohen_kappa']:.3f} "
+            f"confusion {at['confusion_matrix']}")
+    return "\n".join(lines)
+
+
 def format_comparison(result: dict[str, Any]) -> str:
     """A readable side-by-side table of `compare_with_reference`'s result."""
     columns = ("fraudit_classifier", "reference_recipe", "fraudit_anomaly", "isolation_forest")

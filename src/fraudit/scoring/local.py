@@ -1,26 +1,21 @@
 """In-process Scorer: the trained artifacts loaded into this process (needs the `models`
-extra). For benchmarks and for deployments that want no endpoints."""
+extra, so this module is imported only when FRAUDIT_SCORER=in-process). For benchmarks
+and for deployments that want no endpoints."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from fraudit.features import FeatureVector
+from fraudit.models.artifacts import ModelBundle
+from fraudit.models.classifier import predict
 from fraudit.scoring.base import Scores, ScoringUnavailable
-
-if TYPE_CHECKING:
-    from fraudit.models.artifacts import ModelBundle
 
 
 class InProcessScorer:
     def __init__(self, bundle: ModelBundle) -> None:
-        import numpy as np
-
-        from fraudit.models.classifier import predict
-
-        self._np = np
-        self._predict = predict
         self._bundle = bundle
         self.model_version = bundle.version
 
@@ -28,8 +23,8 @@ class InProcessScorer:
         if not rows:
             return []
         try:
-            X = self._np.asarray(rows, dtype=self._np.float64)
-            proba = self._predict(self._bundle.classifier, X)
+            X = np.asarray(rows, dtype=np.float64)
+            proba = predict(self._bundle.classifier, X)
             anomaly = self._bundle.anomaly.score(X)
         except Exception as exc:  # a model fault must not become a made-up score
             raise ScoringUnavailable(f"in-process scoring failed: {exc}") from exc
