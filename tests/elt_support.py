@@ -19,7 +19,7 @@ def event(i: int, **changes) -> ScoredEvent:
                   fraud_proba=round((i % 10) / 10 + 0.05, 4), anomaly_score=0.5 + i / 100,
                   decision=("approve", "review", "decline")[i % 3], model_version="m-1",
                   policy_version="p-1", ip_address=f"203.0.113.{i % 250}",
-                  device_info={"device_type": "mobile", "os_version": "iOS 17",
+                  device_info={"device_id": f"d_{i % 11}", "device_type": "mobile", "os_version": "iOS 17",
                                "app_version": "2.4.1"},
                   geo={"country": ("fr", "US", None)[i % 3], "city": "Paris",
                        "latitude": 48.85, "longitude": 2.35})

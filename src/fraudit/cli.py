@@ -164,6 +164,7 @@ def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Kinesis -> Spark (local) -> PostgreSQL, until Ctrl-C."""
+    from fraudit.jobs.elt.indicators import load_rules
     from fraudit.jobs.local_stream import StreamOptions, start
     from fraudit.jobs.spark import local_session
 
@@ -175,8 +176,15 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
         stream_name=args.stream_name or settings.stream_name,
         endpoint_url=args.endpoint_url or settings.aws_endpoint_url_kinesis,
         region=settings.aws_region, starting_position=args.starting_position,
-        trigger_interval=args.trigger_interval, checkpoint_dir=args.checkpoint_dir,
-        database_url=database_url, max_records_per_trigger=args.max_records_per_trigger)
+        starting_timestamp=args.starting_timestamp, trigger_interval=args.trigger_interval,
+        checkpoint_dir=args.checkpoint_dir,
+        database_url=database_url, max_records_per_trigger=args.max_records_per_trigger,
+        rules_file=args.rules or settings.indicator_rules)
+    try:
+        load_rules(options.rules_file)
+    except (OSError, ValueError) as exc:
+        _say(f"error: indicator rules: {exc}")
+        return 2
     spark = local_session("fraudit-stream", args.master)
     spark.sparkContext.setLogLevel("WARN")
     query = start(spark, options)
@@ -264,7 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-name")
     p.add_argument("--endpoint-url", help="Kinesis endpoint (default AWS_ENDPOINT_URL_KINESIS)")
     p.add_argument("--starting-position", default="TRIM_HORIZON",
-                   choices=["TRIM_HORIZON", "LATEST"])
+                   choices=["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"])
+    p.add_argument("--starting-timestamp",
+                   help="ISO-8601 or epoch ms, with --starting-position AT_TIMESTAMP")
+    p.add_argument("--rules", type=Path,
+                   help="indicator rules TOML (default FRAUDIT_INDICATOR_RULES, else built-in)")
     p.add_argument("--trigger-interval", default="1 second")
     p.add_argument("--checkpoint-dir", type=Path, default=Path(".fraudit/checkpoints/elt"))
     p.add_argument("--database-url", help="default DATABASE_URL")

@@ -49,6 +49,9 @@ class _Lenient(BaseModel):
 
 
 class DeviceInfo(_Lenient):
+    device_id: str | None = Field(
+        None, pattern=_ID_PATTERN,
+        description="stable device fingerprint; feeds the device-shared-by-many-users rule")
     device_type: str | None = Field(None, max_length=64)
     os_version: str | None = Field(None, max_length=64)
     app_version: str | None = Field(None, max_length=64)

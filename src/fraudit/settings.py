@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     # Streaming and storage
     stream_name: str = "fraud-predictions"
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"), repr=False)
+    indicator_rules: Path | None = None
 
     # Operations
     log_level: str = "INFO"
@@ -92,6 +93,7 @@ class Settings(BaseSettings):
         "api_key_secret_id",
         "policy_s3_uri",
         "policy_ssm_parameter",
+        "indicator_rules",
         mode="before",
     )
     @classmethod

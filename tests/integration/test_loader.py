@@ -56,7 +56,7 @@ def test_rows_land_field_by_field_and_a_replay_adds_nothing(spark, database):
         row = conn.execute("""SELECT event_id, event_time, scored_at, user_id, source, amount,
                                      fraud_prediction, fraud_proba, anomaly_score, decision,
                                      model_version, policy_version, ip_address, device_type,
-                                     country, city, payload
+                                     country, city, payload, device_id
                               FROM fraud_predictions WHERE event_id = 'ev-3'""").fetchone()
     e = event(3)
     assert row[0] == "ev-3" and row[1] == e.timestamp and row[2] == e.scored_at
@@ -65,7 +65,7 @@ def test_rows_land_field_by_field_and_a_replay_adds_nothing(spark, database):
                          e.model_version, e.policy_version)
     assert row[12] == e.ip_address and row[13] == "mobile" and row[15] == "Paris"
     assert row[14] == (e.geo.country.upper() if e.geo.country else None)
-    assert row[16] == as_json(e)
+    assert row[16] == as_json(e) and row[17] == "d_3"
     sink.close()
 
 
@@ -94,7 +94,8 @@ def test_a_row_the_database_refuses_does_not_block_its_batch(database):
             "user_id": "u", "source": "web", "amount": 1.0, "fraud_prediction": 0,
             "fraud_proba": 0.1, "anomaly_score": 0.5, "decision": "approve",
             "model_version": "m", "policy_version": "p", "ip_address": None,
-            "device_type": None, "os_version": None, "app_version": None, "country": None,
+            "device_id": None, "device_type": None, "os_version": None, "app_version": None,
+            "country": None,
             "region": None, "city": None, "latitude": None, "longitude": None,
             "payload": '{"event_id": "ok-1"}', "payload_hash": "h1",
             "source_position": "s:1"}

@@ -60,3 +60,8 @@ def test_fraud_rows_show_the_patterns_fraud_teams_look_for(generator):
     assert len(users_on_shared_ip) >= 5  # one proxy, many victims
     per_user = Counter(m["user_id"] for m in frauds)
     assert per_user.most_common(1)[0][1] >= 5  # bursts on compromised cards
+    devices = Counter(m["device_info"]["device_id"] for m in frauds)
+    farm = devices.most_common(1)[0][0]
+    assert len({m["user_id"] for m in frauds if m["device_info"]["device_id"] == farm}) >= 5
+    assert all(m["device_info"]["device_id"] == generator.users[int(m["user_id"][2:])]
+               .device["device_id"] for m in genuine)  # a genuine card keeps its device

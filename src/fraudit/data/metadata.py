@@ -5,6 +5,7 @@ Genuine rows mostly come from home; fraud rows show what fraud teams look for:
 - account takeover from a new device,
 - a foreign IP and country,
 - an IP shared by many users (a fraud ring's proxy),
+- a device shared by many users (a ring's emulator or device farm),
 - bursts: frauds concentrate on a few compromised users, so one user sees several quickly.
 Every row's metadata depends only on (seed, row index, label), so a replay resumed at any
 offset produces the same payloads.
@@ -62,6 +63,10 @@ class User:
     source: str
 
 
+def _device_id(rng: np.random.Generator) -> str:
+    return "d_" + "".join(f"{int(b):02x}" for b in rng.integers(0, 256, size=8))
+
+
 def _ip(rng: np.random.Generator, first_octet: int) -> str:
     a, b, c = rng.integers(1, 255, size=3)
     return f"{first_octet}.{a}.{b}.{c}"
@@ -71,9 +76,12 @@ class MetadataGenerator:
     """Deterministic metadata for row i of a replayed dataset."""
 
     def __init__(self, seed: int = 42, n_users: int = 5_000, n_compromised: int = 60,
-                 n_ring_ips: int = 8, start: datetime = DEFAULT_START) -> None:
-        if n_users < 1 or not 1 <= n_compromised <= n_users or n_ring_ips < 1:
-            raise ValueError("need n_users >= n_compromised >= 1 and n_ring_ips >= 1")
+                 n_ring_ips: int = 8, n_ring_devices: int = 6,
+                 start: datetime = DEFAULT_START) -> None:
+        if (n_users < 1 or not 1 <= n_compromised <= n_users or n_ring_ips < 1
+                or n_ring_devices < 1):
+            raise ValueError("need n_users >= n_compromised >= 1, n_ring_ips >= 1 and "
+                             "n_ring_devices >= 1")
         self.seed = seed
         self.start = start
         rng = np.random.default_rng([seed, 0])
@@ -84,12 +92,14 @@ class MetadataGenerator:
         self.compromised = rng.choice(n_users, size=n_compromised, replace=False)
         self.ring_ips = [_ip(rng, FRAUD_CITIES[i % len(FRAUD_CITIES)][5])
                          for i in range(n_ring_ips)]
+        self.ring_devices = [_device_id(rng) for _ in range(n_ring_devices)]
 
     @staticmethod
     def _make_user(rng: np.random.Generator, index: int) -> User:
         city = CITIES[int(rng.integers(len(CITIES)))]
         device_type, systems = DEVICES[int(rng.integers(len(DEVICES)))]
         device = {
+            "device_id": _device_id(rng),
             "device_type": device_type,
             "os_version": systems[int(rng.integers(len(systems)))],
             "app_version": APP_VERSIONS[int(rng.integers(len(APP_VERSIONS)))],
@@ -119,7 +129,10 @@ class MetadataGenerator:
         if is_fraud:
             if rng.random() < 0.7:  # account takeover from a device the user never used
                 kind, systems = DEVICES[int(rng.integers(len(DEVICES)))]
-                device = {"device_type": kind,
+                shared = rng.random() < 0.5  # a ring's device, seen with many cards
+                device = {"device_id": (self.ring_devices[int(rng.integers(
+                              len(self.ring_devices)))] if shared else _device_id(rng)),
+                          "device_type": kind,
                           "os_version": systems[int(rng.integers(len(systems)))],
                           "app_version": APP_VERSIONS[0]}
             roll = rng.random()

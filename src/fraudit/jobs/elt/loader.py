@@ -3,6 +3,9 @@ new ones (ON CONFLICT (event_id) DO NOTHING), rolls up exactly the inserted rows
 conflicting duplicates and invalid records in the rejected table, and commits. A replayed
 batch therefore changes nothing, and the rollups always equal a GROUP BY over the table.
 
+The windowed risk indicators (indicators.py) are evaluated in that same transaction over
+the rows it inserted, so alerts, rows and rollups always commit or roll back together.
+
 If PostgreSQL is unreachable the write is retried with backoff (a restart is survived);
 if it refuses the batch's data, rows are loaded one by one and each refused row is kept in
 the rejected table with the database's reason, so one bad row cannot block the stream.
@@ -13,13 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from fraudit.db.connection import connect, describe
 from fraudit.db.schema import apply_schema
-from fraudit.jobs.elt import sql
+from fraudit.jobs.elt import indicators, sql
+from fraudit.jobs.elt.indicators import RuleSet
 
 log = logging.getLogger("fraudit.jobs.loader")
 
@@ -29,6 +33,9 @@ class LoadResult:
     inserted: int
     rejected_invalid: int
     rejected_conflicts: int
+    alerts_raised: int = 0      # new (rule, entity, window) alerts
+    alerts_updated: int = 0     # existing alerts whose window value grew
+    late_rows: int = 0          # inserted rows older than the watermark: stored, not alerted
 
 
 def _when(micros: int | None) -> datetime | None:
@@ -55,10 +62,13 @@ def rejected_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 class PostgresSink:
-    def __init__(self, url: str, *, max_wait_seconds: float = 300.0,
+    def __init__(self, url: str, *, rules: RuleSet | None = None, job: str = "elt",
+                 max_wait_seconds: float = 300.0,
                  connect_fn: Callable[[str], Any] = connect,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._url = url
+        self._rules = indicators.load_rules() if rules is None else rules
+        self._job = job
         self._max_wait = max_wait_seconds
         self._connect = connect_fn
         self._sleep = sleep
@@ -102,11 +112,30 @@ class PostgresSink:
         conn = self._connection()
         try:
             with conn.transaction():
-                return self._load(conn, predictions, invalid)
+                return self._raise_alerts(conn, self._load(conn, predictions, invalid))
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
         with conn.transaction():
-            return self._load_row_by_row(conn, predictions, invalid)
+            return self._raise_alerts(conn, self._load_row_by_row(conn, predictions, invalid))
+
+    def _raise_alerts(self, conn: Any, loaded: LoadResult) -> LoadResult:
+        """Evaluate every rule over the windows this transaction's inserted rows touched
+        (a replayed batch inserts nothing, so it changes no alert), then move the
+        watermark."""
+        if not loaded.inserted:
+            return loaded
+        row = conn.execute(indicators.WATERMARK_QUERY, {"job": self._job}).fetchone()
+        watermark = row[0] if row else None
+        late = conn.execute(indicators.LATE_ROWS_QUERY, {"watermark": watermark}).fetchone()[0]
+        raised = updated = 0
+        for rule in self._rules.rules:
+            statement = indicators.alert_statement(rule, watermark)
+            for (is_new,) in conn.execute(statement.sql, statement.params).fetchall():
+                raised += int(is_new)
+                updated += int(not is_new)
+        advance = indicators.advance_watermark(self._rules, self._job)
+        conn.execute(advance.sql, advance.params)
+        return replace(loaded, alerts_raised=raised, alerts_updated=updated, late_rows=late)
 
     @staticmethod
     def _stage(conn: Any, predictions: list[tuple[Any, ...]],
@@ -133,7 +162,7 @@ class PostgresSink:
                          invalid: list[tuple[Any, ...]]) -> LoadResult:
         import psycopg
 
-        total = LoadResult(0, 0, 0)
+        total = LoadResult(0, 0, 0)  # fraudit_batch_inserted accumulates across savepoints
         refused: list[tuple[Any, ...]] = []
         for row in predictions:
             try:

@@ -43,6 +43,7 @@ EVENT_SCHEMA = StructType([
     StructField("policy_version", StringType()),
     StructField("ip_address", StringType()),
     StructField("device_info", StructType([
+        StructField("device_id", StringType()),
         StructField("device_type", StringType()),
         StructField("os_version", StringType()),
         StructField("app_version", StringType()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "event_id", "schema_version", "event_time", "scored_at", "event_minute", "user_id",
     "source", "amount", "fraud_prediction", "fraud_proba", "anomaly_score", "decision",
-    "model_version", "policy_version", "ip_address", "device_type", "os_version",
+    "model_version", "policy_version", "ip_address", "device_id", "device_type", "os_version",
     "app_version", "country", "region", "city", "latitude", "longitude", "payload",
     "payload_hash", "source_position",
 )
@@ -19,6 +19,10 @@ CREATE TEMP TABLE IF NOT EXISTS fraudit_staging
     (LIKE fraud_predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS fraudit_staging_rejected
     (LIKE fraud_predictions_rejected INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+-- The rows this transaction inserted: the windowed indicators re-measure what they touch.
+CREATE TEMP TABLE IF NOT EXISTS fraudit_batch_inserted (
+    event_time timestamptz NOT NULL, scored_at timestamptz NOT NULL, user_id text NOT NULL,
+    ip_address text, device_id text) ON COMMIT DELETE ROWS;
 """
 COPY_STAGING = f"COPY fraudit_staging ({_cols}) FROM STDIN"
 COPY_STAGING_REJECTED = (f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COLUMNS)}) "
@@ -33,7 +37,11 @@ WITH inserted AS (
     INSERT INTO fraud_predictions ({_cols})
     SELECT {_cols} FROM fraudit_staging ORDER BY source_position
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_minute, source, country, decision, fraud_prediction, amount, fraud_proba
+    RETURNING event_minute, source, country, decision, fraud_prediction, amount, fraud_proba,
+              event_time, scored_at, user_id, ip_address, device_id
+), noted AS (
+    INSERT INTO fraudit_batch_inserted (event_time, scored_at, user_id, ip_address, device_id)
+    SELECT event_time, scored_at, user_id, ip_address, device_id FROM inserted
 ), rolled AS (
     INSERT INTO fraud_minute_rollups AS r (minute, source, country, decision, transactions,
                                           predicted_frauds, amount_sum, fraud_proba_sum)

@@ -93,6 +93,11 @@ def validate(parsed: DataFrame) -> DataFrame:
     ]
     for name in ("user_id", "source", "model_version", "policy_version"):
         checks.append((F.length(e[name]) > MAX_TEXT, f"out of range: {name} length"))
+    for name in ("device_id", "device_type", "os_version", "app_version"):
+        checks.append((F.length(e["device_info"][name]) > MAX_TEXT,
+                       f"out of range: device_info.{name} length"))
+    for name in ("region", "city"):
+        checks.append((F.length(e["geo"][name]) > MAX_TEXT, f"out of range: geo.{name} length"))
     return (parsed
             .withColumn("event_time", event_time)
             .withColumn("scored_at_ts", scored_at)
@@ -119,6 +124,7 @@ def flatten(validated: DataFrame) -> DataFrame:
         e["model_version"].alias("model_version"),
         e["policy_version"].alias("policy_version"),
         e["ip_address"].alias("ip_address"),
+        e["device_info"]["device_id"].alias("device_id"),
         e["device_info"]["device_type"].alias("device_type"),
         e["device_info"]["os_version"].alias("os_version"),
         e["device_info"]["app_version"].alias("app_version"),
