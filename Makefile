@@ -7,8 +7,15 @@ EXTRAS ?= all,dev
 # Re-install when the project or the lock changes.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
+# Glue 5.x runs Spark 3.5: the code shared with the Glue job is also tested on pyspark 3.5.
+GLUE_VENV := .venv-glue
+GLUE_PYSPARK := 3.5.6
+GLUE_STAMP := $(GLUE_VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)-$(GLUE_PYSPARK)
+GLUE_TESTS := tests/unit/test_elt_transform.py tests/unit/test_indicator_rules.py \
+	tests/unit/test_glue_job.py tests/integration/test_loader.py \
+	tests/integration/test_indicators.py tests/integration/test_glue_batch.py
 
-.PHONY: venv demo test lint unit integration e2e train evaluate serve-models api bench lock clean
+.PHONY: venv glue-venv test-glue demo test lint unit integration e2e train evaluate serve-models api bench lock clean
 
 venv: $(STAMP)
 
@@ -20,11 +27,28 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# pyspark 3.5 and its py4j replace the locked 4.x; everything else keeps its locked version.
+glue-venv: $(GLUE_STAMP)
+
+$(GLUE_STAMP):
+	@test -x $(GLUE_VENV)/bin/python || $(PYTHON) -m venv $(GLUE_VENV)
+	$(GLUE_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	grep -v -E '^(pyspark|py4j)==' constraints.txt > $(GLUE_VENV)/constraints.txt
+	$(GLUE_VENV)/bin/python -m pip install --quiet -c $(GLUE_VENV)/constraints.txt \
+		"pyspark==$(GLUE_PYSPARK)" "psycopg[binary]" -e ".[dev]"
+	@rm -f $(GLUE_VENV)/.installed-*
+	@touch $@
+
+test-glue: glue-venv
+	$(GLUE_VENV)/bin/python -c 'import pyspark; print("Glue compatibility: pyspark", pyspark.__version__)'
+	$(GLUE_VENV)/bin/python -m pytest -p no:cacheprovider $(GLUE_TESTS) $(PYTEST_ARGS)
+
 demo: venv
 	$(BIN)/fraudit demo
 
 test: venv lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-glue
 
 lint: venv
 	$(BIN)/ruff check $(wildcard src tests bench scripts)
@@ -64,4 +88,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(GLUE_VENV) .pytest_cache .ruff_cache build src/*.egg-info

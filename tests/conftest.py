@@ -87,3 +87,16 @@ def kinesis_emulator(tmp_path_factory):
     emulator.create_stream("fraud-predictions", shards=2)
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of the test's own, on a free port: tests that stop or restart
+    the database use this, never the shared service on 5432."""
+    from fraudit.local.pg_cluster import PrivateCluster
+    from tests.helpers import free_port
+
+    cluster = PrivateCluster(free_port()).init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()

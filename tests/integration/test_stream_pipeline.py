@@ -18,9 +18,10 @@ def put(kinesis, stream, records):
         {"Data": data, "PartitionKey": f"k{i % 5}"} for i, (data, *_) in enumerate(records)])
 
 
-def run_until_caught_up(spark, url, stream, checkpoint, database, fail_once_after_commit=False):
+def run_until_caught_up(spark, url, stream, checkpoint, database, fail_once_after_commit=False,
+                        sink=None):
     spark.dataSource.register(KinesisDataSource)
-    sink = PostgresSink(database)
+    sink = sink or PostgresSink(database)
     state = {"failed": False}
 
     def each_batch(batch, batch_id):

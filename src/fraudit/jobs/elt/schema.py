@@ -60,3 +60,9 @@ EVENT_SCHEMA = StructType([
 REQUIRED_FIELDS = ("event_id", "timestamp", "scored_at", "user_id", "source", "amount",
                    "fraud_prediction", "fraud_proba", "anomaly_score", "decision",
                    "model_version", "policy_version")
+
+
+def glue_event_ddl() -> str:
+    """EVENT_SCHEMA as the DDL string Glue's Kinesis source takes in its `schema` option."""
+    return ", ".join(f"`{field.name}` {field.dataType.simpleString()}"
+                     for field in EVENT_SCHEMA.fields if field.name != CORRUPT_COLUMN)

@@ -1,0 +1,70 @@
+"""The Glue entry point's pure parts: job arguments, source options, the database secret."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fraudit.glue_job import (
+    database_url,
+    for_each_batch_options,
+    kinesis_connection_options,
+    parse_args,
+)
+
+STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/fraud-predictions"
+REQUIRED = ["--stream_arn", STREAM, "--db_secret_arn", "arn:aws:secretsmanager:x",
+            "--checkpoint_location", "s3://bucket/checkpoints/elt/"]
+
+
+def test_job_arguments_with_glue_s_own_arguments_mixed_in():
+    args = parse_args(["--JOB_NAME", "fraudit-elt-prod", *REQUIRED, "--TempDir",
+                       "s3://tmp/", "--job-bookmark-option", "job-bookmark-disable",
+                       "--window_size", "5 seconds", "--indicator_rules", ""])
+    assert (args.job_name, args.stream_arn, args.window_size) == (
+        "fraudit-elt-prod", STREAM, "5 seconds")
+    assert args.indicator_rules is None and args.starting_position == "TRIM_HORIZON"
+    assert for_each_batch_options(args) == {
+        "windowSize": "5 seconds", "checkpointLocation": "s3://bucket/checkpoints/elt/"}
+
+
+@pytest.mark.parametrize(("replace", "message"), [
+    (("s3://bucket/checkpoints/elt/", "/tmp/checkpoints"), "s3://"),
+    ((STREAM, "fraud-predictions"), "stream ARN"),
+])
+def test_bad_job_arguments_stop_the_job_with_the_reason(replace, message, capsys):
+    argv = [replace[1] if a == replace[0] else a for a in REQUIRED]
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_argument_is_named(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(REQUIRED[:4])
+    assert "--checkpoint_location" in capsys.readouterr().err
+
+
+def test_source_options_read_the_stream_with_our_schema(spark):
+    from pyspark.sql.types import StructType
+
+    options = kinesis_connection_options(parse_args([*REQUIRED, "--max_fetch_records", "500"]))
+    assert options["streamARN"] == STREAM and options["classification"] == "json"
+    assert options["inferSchema"] == "false" and options["addRecordTimestamp"] == "true"
+    assert options["maxFetchRecordsPerShard"] == "500"
+    parsed = spark.createDataFrame([], options["schema"]).schema  # valid Spark DDL
+    assert isinstance(parsed, StructType)
+    assert {"event_id", "timestamp", "device_info", "geo"} <= set(parsed.fieldNames())
+
+
+@mock_aws
+def test_database_url_comes_from_the_secret_and_escapes_the_password():
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="fraudit/db", SecretString=json.dumps({
+        "username": "fraudit", "password": "p@ss/w:rd", "host": "db.internal",
+        "port": 5432, "dbname": "fraudit"}))["ARN"]
+    assert database_url(arn, client) == (
+        "postgresql://fraudit:p%40ss%2Fw%3Ard@db.internal:5432/fraudit")
