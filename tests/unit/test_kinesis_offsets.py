@@ -39,3 +39,19 @@ def test_children_wait_for_their_parents_and_start_at_trim_horizon():
     assert readable(offsets, [left, right, merged]) == ["c2"]  # m waits for c2 too
     offsets["c2"]["done"] = True
     assert readable(offsets, [left, right, merged]) == ["m"]
+
+
+def test_a_closed_shard_is_read_through_when_its_last_record_was_read():
+    from fraudit.sources.kinesis_offsets import ending_sequence, read_through
+
+    closed = {"ShardId": "s0", "SequenceNumberRange": {
+        "StartingSequenceNumber": "49600000000000000000000000000000000000000000000000000000",
+        "EndingSequenceNumber": "49600000000000000000000000000000000000000000000000000999"}}
+    open_shard = {"ShardId": "s1", "SequenceNumberRange": {"StartingSequenceNumber": "1"}}
+    ending = ending_sequence(closed)
+    assert ending_sequence(open_shard) is None
+    assert not read_through({"after": None}, ending)
+    assert not read_through({"after": "4960000000000000000000000000000000000000000000000000099"},
+                            ending)  # shorter string, smaller number: not through
+    assert read_through({"after": ending}, ending)
+    assert not read_through({"after": "7"}, None)  # open shards are never through

@@ -29,7 +29,9 @@ from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
 from fraudit.sources.kinesis_offsets import (
     TRIM_HORIZON,
     add_new_shards,
+    ending_sequence,
     iterator_args,
+    read_through,
     readable,
     seq_le,
 )
@@ -125,7 +127,8 @@ class KinesisStreamReader(SimpleDataSourceStreamReader):
         return {"v": OFFSET_VERSION, "shards": shards}
 
     def _read_shard(self, shard_id: str, entry: dict[str, Any], budget: int,
-                    stop_after: str | None = None) -> tuple[list[tuple], dict[str, Any]]:
+                    stop_after: str | None = None,
+                    ending: str | None = None) -> tuple[list[tuple], dict[str, Any]]:
         """Records after `entry`'s position, up to `budget` (or through `stop_after`)."""
         entry = dict(entry)
         rows: list[tuple] = []
@@ -150,8 +153,9 @@ class KinesisStreamReader(SimpleDataSourceStreamReader):
                 if stop_after is not None and seq == stop_after:
                     return rows, entry
             iterator = page.get("NextShardIterator")
-            if iterator is None:  # closed and read to its end
+            if iterator is None or read_through(entry, ending):  # closed, read to its end
                 entry["done"] = True
+                break
             elif not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
                 break  # caught up with the open shard
         return rows, entry
@@ -160,12 +164,13 @@ class KinesisStreamReader(SimpleDataSourceStreamReader):
         shards = self._shards()
         offsets = add_new_shards(start["shards"], shards, TRIM_HORIZON)
         rows: list[tuple] = []
+        endings = {s["ShardId"]: ending_sequence(s) for s in shards}
         for shard_id in readable(offsets, shards):
             budget = self.limit - len(rows)
             if budget <= 0:
                 break
-            shard_rows, offsets[shard_id] = self._read_shard(shard_id, offsets[shard_id],
-                                                             budget)
+            shard_rows, offsets[shard_id] = self._read_shard(
+                shard_id, offsets[shard_id], budget, ending=endings[shard_id])
             rows += shard_rows
         # A parent just finished may unblock its children: they are read next trigger.
         return iter(rows), {"v": OFFSET_VERSION, "shards": offsets}

@@ -60,3 +60,14 @@ def readable(offsets: Mapping[str, Mapping[str, Any]],
         if all(offsets[p].get("done") for p in parents):
             out.append(shard["ShardId"])
     return sorted(out)
+
+
+def ending_sequence(shard: Mapping[str, Any]) -> str | None:
+    """A closed shard's last sequence number (None while the shard is open)."""
+    return shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
+
+
+def read_through(entry: Mapping[str, Any], ending: str | None) -> bool:
+    """Whether a closed shard has been read through its last record. AWS also says so with
+    a null NextShardIterator; emulators that never do (moto) are caught by this."""
+    return bool(ending and entry.get("after") and seq_le(ending, entry["after"]))
