@@ -75,3 +75,30 @@ def test_events_in_rows_out_and_restart_from_checkpoint(spark, kinesis_emulator,
     from tests.elt_support import event
 
     assert user == (event(77).user_id, event(77).decision)
+
+
+def test_available_now_reads_what_had_arrived_in_several_batches_then_stops(
+        spark, kinesis_emulator, database, tmp_path):
+    stream = "elt-available-now"
+    kinesis_emulator.create_stream(stream, shards=2)
+    kinesis = kinesis_emulator.client()
+    put(kinesis, stream, [event_record(i) for i in range(100)])
+    spark.dataSource.register(KinesisDataSource)
+    sink = PostgresSink(database)
+
+    def run():
+        query = (spark.readStream.format("kinesis").option("streamName", stream)
+                 .option("endpointUrl", kinesis_emulator.url)
+                 .option("maxRecordsPerTrigger", "30").load()
+                 .writeStream.foreachBatch(lambda b, i: process_batch(b, i, sink))
+                 .option("checkpointLocation", str(tmp_path / "checkpoint"))
+                 .trigger(availableNow=True).start())
+        assert query.awaitTermination(120)  # it ends by itself
+        return [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
+
+    assert run() == [30, 30, 30, 10]
+    assert counts(database) == (100, 100)
+    put(kinesis, stream, [event_record(i) for i in range(100, 120)])
+    assert run() == [20]  # the next run takes up where the last one stopped
+    assert counts(database) == (120, 120)
+    sink.close()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
+from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 from pyspark.sql.types import StructType
 
 from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
@@ -66,7 +67,7 @@ def _starting_point(options: dict[str, str]) -> str:
                      "AT_TIMESTAMP")
 
 
-class KinesisStreamReader(SimpleDataSourceStreamReader):
+class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options: dict[str, str]) -> None:
         self.options = {k.lower(): v for k, v in options.items()}
         if "streamname" not in self.options:
@@ -75,6 +76,13 @@ class KinesisStreamReader(SimpleDataSourceStreamReader):
         self.limit = int(self.options.get("maxrecordspertrigger", "10000"))
         self._client: Any = None  # created lazily: readers are pickled
         self._start = _starting_point(self.options)
+        self._cutoff: datetime | None = None  # Trigger.AvailableNow: arrivals up to here
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        """Read what had arrived when the query started, in as many batches as
+        maxRecordsPerTrigger needs, then stop: records that arrive later are left for the
+        next run (Kinesis has no "latest offset" to pin, its arrival times stand in)."""
+        self._cutoff = datetime.now(UTC)
 
     @property
     def client(self) -> Any:
@@ -147,6 +155,9 @@ class KinesisStreamReader(SimpleDataSourceStreamReader):
                 if stop_after is not None and not seq_le(seq, stop_after):
                     return rows, entry
                 arrival = record.get("ApproximateArrivalTimestamp")
+                if (stop_after is None and self._cutoff is not None and arrival is not None
+                        and arrival > self._cutoff):
+                    return rows, entry  # arrived after an AvailableNow query started
                 rows.append((bytes(record["Data"]), shard_id, seq,
                              arrival.astimezone(UTC).replace(tzinfo=None) if arrival else None))
                 entry["after"] = seq

@@ -1,23 +1,36 @@
 """What each micro-batch does (the foreachBatch body, shared by the local job and Glue):
-transform once, persist, load valid and rejected rows in one database transaction."""
+transform once, then load valid and rejected rows in one database transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pyspark.sql import DataFrame
 
 from fraudit.jobs.elt.loader import LoadResult, PostgresSink
-from fraudit.jobs.elt.transform import rejected_rows, transform, valid_rows
+from fraudit.jobs.elt.transform import transform
+
+
+def split_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                         list[dict[str, Any]]]:
+    """Transformed rows -> (loadable rows, rejected records with their reason)."""
+    valid: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for row in rows:
+        reason = row.pop("reject_reason")
+        if reason is None:
+            valid.append(row)
+        else:
+            rejected.append({"source_position": row["source_position"],
+                             "event_id": row["event_id"], "reason": reason,
+                             "raw_payload": row["payload"] or ""})
+    return valid, rejected
 
 
 def process_batch(batch: DataFrame, batch_id: int, sink: PostgresSink) -> LoadResult:
-    """Persisted, so the two reads below do not read the source twice (the reference
-    calls count() and then writes, reading the batch twice)."""
-    transformed = transform(batch).persist()
-    try:
-        valid: list[dict[str, Any]] = [r.asDict() for r in valid_rows(transformed).collect()]
-        bad: list[dict[str, Any]] = [r.asDict() for r in rejected_rows(transformed).collect()]
-        return sink.write(valid, bad)
-    finally:
-        transformed.unpersist()
+    """One Spark job reads the batch once and brings every transformed row to the driver,
+    where the sink needs them (the reference counts, then writes: two reads of the
+    source)."""
+    valid, rejected = split_rows(row.asDict() for row in transform(batch).collect())
+    return sink.write(valid, rejected)

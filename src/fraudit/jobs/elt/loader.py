@@ -154,7 +154,9 @@ class PostgresSink:
               invalid: list[tuple[Any, ...]]) -> LoadResult:
         self._stage(conn, predictions, invalid)
         inserted, _ = conn.execute(sql.INSERT_AND_ROLL_UP).fetchone()
-        conflicts = conn.execute(sql.REJECT_CONFLICTS).rowcount
+        # Only rows that were not inserted can conflict: skip the join when all were.
+        conflicts = (0 if inserted == len(predictions)
+                     else conn.execute(sql.REJECT_CONFLICTS).rowcount)
         rejected = conn.execute(sql.INSERT_REJECTED).rowcount
         return LoadResult(int(inserted), rejected, conflicts)
 
