@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from fraudit.jobs.elt.loader import LoadResult, PostgresSink
+from fraudit.jobs.elt.loader import LoadResult, PostgresSink, tuples_from_arrow
 from fraudit.jobs.elt.transform import transform
 
 
@@ -31,6 +31,9 @@ def split_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
 def process_batch(batch: DataFrame, batch_id: int, sink: PostgresSink) -> LoadResult:
     """One Spark job reads the batch once and brings every transformed row to the driver,
     where the sink needs them (the reference counts, then writes: two reads of the
-    source)."""
-    valid, rejected = split_rows(row.asDict() for row in transform(batch).collect())
+    source). pyspark 4 hands the rows over as Arrow; pyspark 3.5 (Glue 5) as Row objects."""
+    transformed = transform(batch)
+    if hasattr(transformed, "toArrow"):
+        return sink.write_prepared(*tuples_from_arrow(transformed.toArrow()))
+    valid, rejected = split_rows(row.asDict() for row in transformed.collect())
     return sink.write(valid, rejected)

@@ -164,8 +164,8 @@ def alert_statement(rule: Rule, watermark: datetime | None) -> Statement:
     sql = f"""
 WITH touched AS (
     SELECT DISTINCT b.{entity} AS entity,
-           to_timestamp(floor(extract(epoch FROM b.event_time) / %(slide)s) * %(slide)s
-                        - hop * %(slide)s) AS window_start
+           date_bin({_width("slide")}, b.event_time, TIMESTAMPTZ '1970-01-01 00:00:00+00')
+               - make_interval(secs => hop * %(slide)s) AS window_start
     FROM fraudit_batch_inserted b, generate_series(0, %(hops)s - 1) AS hop
     WHERE b.{entity} IS NOT NULL
 ), open_windows AS (

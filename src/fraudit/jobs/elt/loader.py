@@ -61,6 +61,35 @@ def rejected_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
             _clean(row.get("raw_payload")) or "")
 
 
+_TIMES = {"event_time": "event_time_us", "scored_at": "scored_at_us",
+          "event_minute": "event_minute_us"}
+
+
+def tuples_from_arrow(table: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A transformed batch as an Arrow table (see transform.flatten) -> (prediction tuples,
+    rejected tuples), column by column in C rather than row by row in Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    loadable = pc.is_null(table["reject_reason"])
+    valid, bad = table.filter(loadable), table.filter(pc.invert(loadable))
+    columns = []
+    for name in sql.PREDICTION_COLUMNS:
+        if name in _TIMES:
+            column = pc.cast(valid[_TIMES[name]], pa.timestamp("us", tz="UTC"))
+        else:
+            column = valid[name]
+        columns.append(column.to_pylist())
+    predictions = list(zip(*columns, strict=True))
+    invalid = [rejected_tuple({"source_position": p, "event_id": e, "reason": r,
+                               "raw_payload": d})
+               for p, e, r, d in zip(bad["source_position"].to_pylist(),
+                                     bad["event_id"].to_pylist(),
+                                     bad["reject_reason"].to_pylist(),
+                                     bad["payload"].to_pylist(), strict=True)]
+    return predictions, invalid
+
+
 class PostgresSink:
     def __init__(self, url: str, *, rules: RuleSet | None = None, job: str = "elt",
                  max_wait_seconds: float = 300.0,
@@ -77,6 +106,9 @@ class PostgresSink:
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect(self._url)
+            # Room for a batch's window aggregates in memory rather than spilled to disk.
+            self._conn.execute("SET work_mem = '64MB'")
+            self._conn.commit()
             apply_schema(self._conn)
         return self._conn
 
@@ -87,10 +119,14 @@ class PostgresSink:
     def write(self, rows: Iterable[Mapping[str, Any]],
               rejected: Iterable[Mapping[str, Any]] = ()) -> LoadResult:
         """Load one batch exactly once in effect; retries while the database is away."""
+        return self.write_prepared([prediction_tuple(r) for r in rows],
+                                   [rejected_tuple(r) for r in rejected])
+
+    def write_prepared(self, predictions: list[tuple[Any, ...]],
+                       invalid: list[tuple[Any, ...]]) -> LoadResult:
+        """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order."""
         import psycopg
 
-        predictions = [prediction_tuple(r) for r in rows]
-        invalid = [rejected_tuple(r) for r in rejected]
         deadline = time.monotonic() + self._max_wait
         delay = 0.2
         while True:
@@ -112,18 +148,22 @@ class PostgresSink:
         conn = self._connection()
         try:
             with conn.transaction():
-                return self._raise_alerts(conn, self._load(conn, predictions, invalid))
+                return self._finish(conn, self._load(conn, predictions, invalid))
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
         with conn.transaction():
-            return self._raise_alerts(conn, self._load_row_by_row(conn, predictions, invalid))
+            return self._finish(conn, self._load_row_by_row(conn, predictions, invalid))
 
-    def _raise_alerts(self, conn: Any, loaded: LoadResult) -> LoadResult:
-        """Evaluate every rule over the windows this transaction's inserted rows touched
-        (a replayed batch inserts nothing, so it changes no alert), then move the
-        watermark."""
+    def _finish(self, conn: Any, loaded: LoadResult) -> LoadResult:
+        """Roll up the rows this transaction inserted, then evaluate every indicator rule
+        over the windows they touched (a replayed batch inserts nothing, so it changes no
+        rollup and no alert), then move the watermark."""
         if not loaded.inserted:
             return loaded
+        conn.execute(sql.ROLL_UP_INSERTED)
+        return self._raise_alerts(conn, loaded)
+
+    def _raise_alerts(self, conn: Any, loaded: LoadResult) -> LoadResult:
         row = conn.execute(indicators.WATERMARK_QUERY, {"job": self._job}).fetchone()
         watermark = row[0] if row else None
         late = conn.execute(indicators.LATE_ROWS_QUERY, {"watermark": watermark}).fetchone()[0]
@@ -152,13 +192,37 @@ class PostgresSink:
 
     def _load(self, conn: Any, predictions: list[tuple[Any, ...]],
               invalid: list[tuple[Any, ...]]) -> LoadResult:
-        self._stage(conn, predictions, invalid)
-        inserted, _ = conn.execute(sql.INSERT_AND_ROLL_UP).fetchone()
-        # Only rows that were not inserted can conflict: skip the join when all were.
-        conflicts = (0 if inserted == len(predictions)
-                     else conn.execute(sql.REJECT_CONFLICTS).rowcount)
+        if predictions and self._copy_all_new(conn, predictions):
+            inserted, conflicts = len(predictions), 0
+            conn.execute("TRUNCATE fraudit_staging_rejected")
+            with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
+                for row in invalid:
+                    copy.write_row(row)
+        else:
+            self._stage(conn, predictions, invalid)
+            (inserted,) = conn.execute(sql.INSERT_FROM_STAGING).fetchone()
+            # Only rows that were not inserted can conflict: skip the join when all were.
+            conflicts = (0 if inserted == len(predictions)
+                         else conn.execute(sql.REJECT_CONFLICTS).rowcount)
         rejected = conn.execute(sql.INSERT_REJECTED).rowcount
         return LoadResult(int(inserted), rejected, conflicts)
+
+    @staticmethod
+    def _copy_all_new(conn: Any, predictions: list[tuple[Any, ...]]) -> bool:
+        """COPY the rows straight into the table, in a savepoint. False (and nothing
+        written) when an event_id is already there or repeats within the batch."""
+        import psycopg
+
+        conn.execute(sql.CREATE_STAGING)
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(sql.COPY_PREDICTIONS) as copy:
+                    for row in predictions:
+                        copy.write_row(row)
+                cur.execute(sql.NOTE_COPIED, {"ids": [row[0] for row in predictions]})
+        except psycopg.errors.UniqueViolation:
+            return False
+        return True
 
     def _load_row_by_row(self, conn: Any, predictions: list[tuple[Any, ...]],
                          invalid: list[tuple[Any, ...]]) -> LoadResult:

@@ -19,43 +19,60 @@ CREATE TEMP TABLE IF NOT EXISTS fraudit_staging
     (LIKE fraud_predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS fraudit_staging_rejected
     (LIKE fraud_predictions_rejected INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
--- The rows this transaction inserted: the windowed indicators re-measure what they touch.
+-- The rows this transaction inserted: the rollups and indicators are computed from them.
 CREATE TEMP TABLE IF NOT EXISTS fraudit_batch_inserted (
     event_time timestamptz NOT NULL, scored_at timestamptz NOT NULL, user_id text NOT NULL,
-    ip_address text, device_id text) ON COMMIT DELETE ROWS;
+    ip_address text, device_id text, event_minute timestamptz NOT NULL, source text NOT NULL,
+    country char(2), decision text NOT NULL, fraud_prediction smallint NOT NULL,
+    amount numeric(14, 2) NOT NULL, fraud_proba double precision NOT NULL
+) ON COMMIT DELETE ROWS;
 """
 COPY_STAGING = f"COPY fraudit_staging ({_cols}) FROM STDIN"
 COPY_STAGING_REJECTED = (f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COLUMNS)}) "
                          "FROM STDIN")
 
 # Every statement here is assembled from the constant column tuples above, never from
-# data: rows travel only through COPY (hence the S608 exemption in pyproject.toml).
-# Insert what is new and roll up exactly those rows, in one statement: a replayed batch
-# inserts nothing and so adds nothing to the rollups.
-INSERT_AND_ROLL_UP = f"""
+# data: rows travel only through COPY or as parameters (hence the S608 exemption).
+NOTED_COLUMNS = ("event_time, scored_at, user_id, ip_address, device_id, event_minute, "
+                 "source, country, decision, fraud_prediction, amount, fraud_proba")
+
+# The fast path: every row of the batch is new (the usual case), so they are copied
+# straight into the table; a duplicate event_id makes the COPY fail and the batch takes
+# the staging path below instead.
+COPY_PREDICTIONS = f"COPY fraud_predictions ({_cols}) FROM STDIN"
+NOTE_COPIED = f"""
+INSERT INTO fraudit_batch_inserted ({NOTED_COLUMNS})
+SELECT {NOTED_COLUMNS} FROM fraud_predictions WHERE event_id = ANY(%(ids)s)
+"""
+
+# The staging path: insert what is new and note exactly those rows, in one statement; a
+# replayed batch inserts and notes nothing.
+INSERT_FROM_STAGING = f"""
 WITH inserted AS (
     INSERT INTO fraud_predictions ({_cols})
     SELECT {_cols} FROM fraudit_staging ORDER BY source_position
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_minute, source, country, decision, fraud_prediction, amount, fraud_proba,
-              event_time, scored_at, user_id, ip_address, device_id
+    RETURNING {NOTED_COLUMNS}
 ), noted AS (
-    INSERT INTO fraudit_batch_inserted (event_time, scored_at, user_id, ip_address, device_id)
-    SELECT event_time, scored_at, user_id, ip_address, device_id FROM inserted
-), rolled AS (
-    INSERT INTO fraud_minute_rollups AS r (minute, source, country, decision, transactions,
-                                          predicted_frauds, amount_sum, fraud_proba_sum)
-    SELECT event_minute, source, coalesce(country, ''), decision, count(*),
-           sum(fraud_prediction), sum(amount), sum(fraud_proba::numeric)
-    FROM inserted GROUP BY 1, 2, 3, 4
-    ON CONFLICT (minute, source, country, decision) DO UPDATE SET
-        transactions = r.transactions + EXCLUDED.transactions,
-        predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds,
-        amount_sum = r.amount_sum + EXCLUDED.amount_sum,
-        fraud_proba_sum = r.fraud_proba_sum + EXCLUDED.fraud_proba_sum
-    RETURNING 1
+    INSERT INTO fraudit_batch_inserted ({NOTED_COLUMNS})
+    SELECT {NOTED_COLUMNS} FROM inserted
 )
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM rolled)
+SELECT count(*) FROM inserted
+"""
+
+# Rollups from exactly the rows this transaction inserted: they always equal a GROUP BY
+# over fraud_predictions, whatever was replayed.
+ROLL_UP_INSERTED = """
+INSERT INTO fraud_minute_rollups AS r (minute, source, country, decision, transactions,
+                                      predicted_frauds, amount_sum, fraud_proba_sum)
+SELECT event_minute, source, coalesce(country, ''), decision, count(*),
+       sum(fraud_prediction), sum(amount), sum(fraud_proba::numeric)
+FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4
+ON CONFLICT (minute, source, country, decision) DO UPDATE SET
+    transactions = r.transactions + EXCLUDED.transactions,
+    predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds,
+    amount_sum = r.amount_sum + EXCLUDED.amount_sum,
+    fraud_proba_sum = r.fraud_proba_sum + EXCLUDED.fraud_proba_sum
 """
 
 # An event_id seen before with other content is kept, with the reason, not dropped.
