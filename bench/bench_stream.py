@@ -24,9 +24,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from bench.common import cell, machine, summarise, write_results  # noqa: E402
 from fraudit.api.service import encode_event  # noqa: E402
 from fraudit.contracts import ScoredEvent  # noqa: E402
 from fraudit.local.kinesis import KinesisEmulator  # noqa: E402
+from fraudit.local.pg_cluster import temporary_database  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SHARDS = 2
@@ -71,18 +71,8 @@ def put_events(client: Any, stream: str, first: int, count: int) -> None:
         assert out.get("FailedRecordCount", 0) == 0, out
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"fraudit_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def fresh_database() -> AbstractContextManager[str]:
+    return temporary_database(ADMIN_URL, "fraudit_bench")
 
 
 def read_ceiling(client: Any, stream: str, parallel: bool) -> float:

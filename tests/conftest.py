@@ -60,19 +60,11 @@ def spark():
 @pytest.fixture
 def database():
     """A fresh database on the PostgreSQL service (127.0.0.1:5432), dropped afterwards."""
-    import uuid
+    from fraudit.local.pg_cluster import temporary_database
 
-    import psycopg
-
-    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"fraudit_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres",
+                            "fraudit_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
