@@ -200,6 +200,42 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    """Replay a dataset against POST /predict at a steady rate."""
+    from fraudit.data.metadata import MetadataGenerator
+    from fraudit.simulator.run import SimulatorConfig, read_state, run
+    from fraudit.simulator.source import ReplaySource, resolve_dataset
+
+    try:
+        dataset = resolve_dataset(args.data, settings.dataset_path, seed=args.seed, say=_say)
+        source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
+        start = args.start
+        if args.resume:
+            start = read_state(args.state_file, source.identity)
+            _say(f"resuming at row {start}")
+        if start >= source.n_rows:
+            _say(f"nothing to send: row {start} is past the dataset's {source.n_rows} rows")
+            return 0
+        if args.dry_run:
+            for index in range(start, min(source.n_rows, start + (args.requests or 3))):
+                print(source.payload(index).decode())
+            return 0
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        config = SimulatorConfig(
+            url=args.url or f"http://{settings.api_host}:{settings.api_port}",
+            rate=args.rate, concurrency=args.concurrency, requests=args.requests,
+            duration=args.duration, start=start, api_key=api_key,
+            state_file=args.state_file, progress=not args.no_progress)
+    except (OSError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    _say(f"sending to {config.url}/predict at {config.rate or 'max'} req/s with "
+         f"{config.concurrency} connections; Ctrl-C stops (--resume continues)")
+    summary = run(source, config)
+    _say(summary.format())
+    return 0 if summary.unanswered == 0 and summary.server_errors == 0 else 1
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """For now: train if no model exists, then serve both endpoints (later: the pipeline)."""
     from fraudit.models.artifacts import LATEST
@@ -283,6 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-records-per-trigger", type=int, default=10_000)
     p.add_argument("--master", default="local[2]")
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("simulate", help="replay a dataset against POST /predict")
+    p.add_argument("--url", help="API base URL (default http://FRAUDIT_API_HOST:PORT)")
+    p.add_argument("--data", type=Path, help="creditcard.csv (default: FRAUDIT_DATASET_PATH, "
+                   "else the dev sample, else synthetic rows)")
+    p.add_argument("--rate", type=float, default=20.0, help="requests/s; 0 = unthrottled")
+    p.add_argument("--concurrency", type=int, default=4, help="keep-alive connections")
+    p.add_argument("--requests", type=int, help="stop after N requests")
+    p.add_argument("--duration", type=float, help="stop after S seconds")
+    p.add_argument("--start", type=int, default=0, help="first dataset row")
+    p.add_argument("--seed", type=int, default=42, help="metadata seed")
+    p.add_argument("--timestamps", choices=["now", "dataset"], default="now",
+                   help="stamp requests with the send time, or the dataset's own times")
+    p.add_argument("--resume", action="store_true", help="continue after the last run")
+    p.add_argument("--state-file", type=Path, default=Path(".fraudit/simulator-state.json"))
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the payloads (--requests of them, default 3) and exit")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="run fraudit locally with embedded defaults")
     p.add_argument("--data", type=Path)

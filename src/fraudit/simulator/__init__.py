@@ -1,0 +1,1 @@
+"""Traffic simulator: replays a card-transaction dataset against POST /predict."""

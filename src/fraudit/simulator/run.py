@@ -1,0 +1,187 @@
+"""The replay: sender threads with keep-alive connections, a shared pace, a progress line,
+a resumable position, and a closing summary."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from fraudit.simulator.client import ApiClient, Outcome
+from fraudit.simulator.pacing import Pacer
+from fraudit.simulator.source import ReplaySource
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    url: str
+    rate: float = 20.0                 # requests/s over all threads; 0 = as fast as possible
+    concurrency: int = 4
+    requests: int | None = None        # stop after this many (default: to the dataset's end)
+    duration: float | None = None      # or after this many seconds
+    start: int = 0                     # first dataset row
+    api_key: str | None = None
+    timeout: float = 10.0
+    max_attempts: int = 5
+    state_file: Path | None = None     # where the resume position is kept
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.rate < 0 or self.start < 0:
+            raise ValueError("concurrency must be >= 1, rate >= 0, start >= 0")
+        if self.requests is not None and self.requests < 1:
+            raise ValueError("requests must be >= 1")
+
+
+@dataclass
+class Summary:
+    sent: int = 0
+    accepted: int = 0
+    client_errors: int = 0
+    server_errors: int = 0
+    unanswered: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    next_offset: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.sent += 1
+        self.retries += outcome.attempts - 1
+        if outcome.status == 200:
+            self.accepted += 1
+            self.latencies.append(outcome.seconds)
+        elif 400 <= outcome.status < 500:
+            self.client_errors += 1
+        elif outcome.status >= 500:
+            self.server_errors += 1
+        else:
+            self.unanswered += 1
+
+    def percentile(self, q: int) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+    def format(self) -> str:
+        return (f"sent {self.sent}, accepted {self.accepted}, 4xx {self.client_errors}, "
+                f"5xx {self.server_errors}, unanswered {self.unanswered}, retries "
+                f"{self.retries}; {self.rate:.1f} req/s over {self.seconds:.1f} s; latency "
+                f"p50 {self.percentile(50) * 1000:.1f} ms, p95 {self.percentile(95) * 1000:.1f}"
+                f" ms, p99 {self.percentile(99) * 1000:.1f} ms; next offset {self.next_offset}")
+
+
+class Position:
+    """Rows finish out of order across threads; the resume offset is the first row not
+    finished, so a resume never skips a row (it may resend one, idempotently)."""
+
+    def __init__(self, start: int) -> None:
+        self.offset = start
+        self._done: set[int] = set()
+        self._lock = threading.Lock()
+
+    def finished(self, index: int) -> None:
+        with self._lock:
+            self._done.add(index)
+            while self.offset in self._done:
+                self._done.remove(self.offset)
+                self.offset += 1
+
+
+def read_state(path: Path, identity: str) -> int:
+    """The saved next offset for this source; 0 when there is no state yet."""
+    if not path.is_file():
+        return 0
+    state = json.loads(path.read_text())
+    if state.get("source") != identity:
+        raise ValueError(f"{path} belongs to another replay ({state.get('source')}); "
+                         "remove it or drop --resume")
+    return int(state["next_offset"])
+
+
+def write_state(path: Path, identity: str, offset: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"source": identity, "next_offset": offset}))
+    tmp.replace(path)
+
+
+def run(source: ReplaySource, config: SimulatorConfig, *,
+        stop: threading.Event | None = None,
+        client_factory: Callable[[], ApiClient] | None = None,
+        pacer: Pacer | None = None, out: TextIO = sys.stderr) -> Summary:
+    """Replay until the row limit, the duration, the dataset's end or `stop` is set."""
+    stop = stop or threading.Event()
+    pacer = pacer or Pacer(config.rate)
+    make_client = client_factory or (lambda: ApiClient(
+        config.url, api_key=config.api_key, timeout=config.timeout,
+        max_attempts=config.max_attempts))
+    end = source.n_rows if config.requests is None else min(
+        source.n_rows, config.start + config.requests)
+    deadline = None if config.duration is None else time.monotonic() + config.duration
+    summary = Summary(next_offset=config.start)
+    position = Position(config.start)
+    lock = threading.Lock()
+    cursor = [config.start]
+
+    def claim() -> int | None:
+        with lock:
+            if stop.is_set() or cursor[0] >= end or (
+                    deadline is not None and time.monotonic() >= deadline):
+                return None
+            cursor[0] += 1
+            return cursor[0] - 1
+
+    def sender() -> None:
+        client = make_client()
+        try:
+            while (index := claim()) is not None:
+                pacer.wait()
+                outcome = client.post(source.payload(index))
+                with lock:
+                    summary.add(outcome)
+                position.finished(index)
+        finally:
+            client.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=sender, name=f"sender-{i}", daemon=True)
+               for i in range(config.concurrency)]
+    for thread in threads:
+        thread.start()
+    last_save = 0.0
+    try:
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=0.5)
+            now = time.monotonic()
+            if config.progress:
+                total = end - config.start
+                out.write(f"\r{summary.sent}/{total} sent, {summary.accepted} accepted, "
+                          f"{summary.sent / max(now - started, 1e-9):.1f} req/s   ")
+                out.flush()
+            if config.state_file is not None and now - last_save >= 1.0:
+                write_state(config.state_file, source.identity, position.offset)
+                last_save = now
+    except KeyboardInterrupt:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    finally:
+        summary.seconds = time.monotonic() - started
+        summary.next_offset = position.offset
+        if config.state_file is not None:
+            write_state(config.state_file, source.identity, position.offset)
+        if config.progress:
+            out.write("\n")
+    return summary
