@@ -236,6 +236,25 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if summary.unanswered == 0 and summary.server_errors == 0 else 1
 
 
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    """The Streamlit dashboard, until Ctrl-C."""
+    import subprocess
+    import sys
+    from importlib import resources
+
+    if not settings.database_url:
+        _say("note: DATABASE_URL is not set; the page will say so until it is")
+    script = resources.files("fraudit.dashboard").joinpath("streamlit_app.py")
+    command = [sys.executable, "-m", "streamlit", "run", str(script),
+               "--server.headless", "true", "--server.address", args.host,
+               "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+    _say(f"dashboard at http://{args.host}:{args.port}")
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """For now: train if no model exists, then serve both endpoints (later: the pipeline)."""
     from fraudit.models.artifacts import LATEST
@@ -338,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the payloads (--requests of them, default 3) and exit")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("dashboard", help="the Streamlit dashboard (reads DATABASE_URL)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("demo", help="run fraudit locally with embedded defaults")
     p.add_argument("--data", type=Path)

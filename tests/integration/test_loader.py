@@ -26,6 +26,24 @@ WHERE r.transactions IS DISTINCT FROM g.n OR r.predicted_frauds IS DISTINCT FROM
 """
 
 
+SCORE_GROUPS = """SELECT event_minute, source, coalesce(country, ''), decision,
+    least(width_bucket(fraud_proba, 0, 1, 20), 20)::smallint, count(*)
+    FROM fraud_predictions GROUP BY 1, 2, 3, 4, 5"""
+GEO_GROUPS = """SELECT event_minute, source, coalesce(country, ''), decision,
+    (floor(latitude * 2) / 2)::numeric(5, 1), (floor(longitude * 2) / 2)::numeric(5, 1),
+    count(*), sum(fraud_prediction) FROM fraud_predictions WHERE latitude IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6"""
+SCORE_ROLLUP = ("SELECT minute, source, country, decision, bucket, transactions "
+                "FROM fraud_score_rollups")
+GEO_ROLLUP = ("SELECT minute, source, country, decision, lat_cell, lon_cell, transactions,"
+              " predicted_frauds FROM fraud_geo_rollups")
+SCORE_AND_GEO_CHECK = f"""SELECT
+    (SELECT count(*) FROM (({SCORE_GROUPS}) EXCEPT ({SCORE_ROLLUP})) a)
+  + (SELECT count(*) FROM (({SCORE_ROLLUP}) EXCEPT ({SCORE_GROUPS})) b)
+  + (SELECT count(*) FROM (({GEO_GROUPS}) EXCEPT ({GEO_ROLLUP})) c)
+  + (SELECT count(*) FROM (({GEO_ROLLUP}) EXCEPT ({GEO_GROUPS})) d)"""
+
+
 def scalar(url, query):
     with psycopg.connect(url) as conn:
         return conn.execute(query).fetchone()[0]
@@ -52,6 +70,7 @@ def test_rows_land_field_by_field_and_a_replay_adds_nothing(spark, database):
     assert scalar(database, "SELECT count(*) FROM fraud_predictions") == 40
     assert scalar(database, "SELECT count(*) FROM fraud_predictions_rejected") == 1
     assert scalar(database, ROLLUP_CHECK) == 0  # rollups == GROUP BY, exactly
+    assert scalar(database, SCORE_AND_GEO_CHECK) == 0
     with psycopg.connect(database) as conn:
         row = conn.execute("""SELECT event_id, event_time, scored_at, user_id, source, amount,
                                      fraud_prediction, fraud_proba, anomaly_score, decision,

@@ -24,7 +24,8 @@ CREATE TEMP TABLE IF NOT EXISTS fraudit_batch_inserted (
     event_time timestamptz NOT NULL, scored_at timestamptz NOT NULL, user_id text NOT NULL,
     ip_address text, device_id text, event_minute timestamptz NOT NULL, source text NOT NULL,
     country char(2), decision text NOT NULL, fraud_prediction smallint NOT NULL,
-    amount numeric(14, 2) NOT NULL, fraud_proba double precision NOT NULL
+    amount numeric(14, 2) NOT NULL, fraud_proba double precision NOT NULL,
+    latitude double precision, longitude double precision
 ) ON COMMIT DELETE ROWS;
 """
 COPY_STAGING = f"COPY fraudit_staging ({_cols}) FROM STDIN"
@@ -34,7 +35,8 @@ COPY_STAGING_REJECTED = (f"COPY fraudit_staging_rejected ({', '.join(REJECTED_CO
 # Every statement here is assembled from the constant column tuples above, never from
 # data: rows travel only through COPY or as parameters (hence the S608 exemption).
 NOTED_COLUMNS = ("event_time, scored_at, user_id, ip_address, device_id, event_minute, "
-                 "source, country, decision, fraud_prediction, amount, fraud_proba")
+                 "source, country, decision, fraud_prediction, amount, fraud_proba, "
+                 "latitude, longitude")
 
 # The fast path: every row of the batch is new (the usual case), so they are copied
 # straight into the table; a duplicate event_id makes the COPY fail and the batch takes
@@ -73,6 +75,24 @@ ON CONFLICT (minute, source, country, decision) DO UPDATE SET
     predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds,
     amount_sum = r.amount_sum + EXCLUDED.amount_sum,
     fraud_proba_sum = r.fraud_proba_sum + EXCLUDED.fraud_proba_sum
+;
+INSERT INTO fraud_score_rollups AS r (minute, source, country, decision, bucket,
+                                     transactions)
+SELECT event_minute, source, coalesce(country, ''), decision,
+       least(width_bucket(fraud_proba, 0, 1, 20), 20), count(*)
+FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (minute, source, country, decision, bucket) DO UPDATE SET
+    transactions = r.transactions + EXCLUDED.transactions
+;
+INSERT INTO fraud_geo_rollups AS r (minute, source, country, decision, lat_cell, lon_cell,
+                                   transactions, predicted_frauds)
+SELECT event_minute, source, coalesce(country, ''), decision,
+       floor(latitude * 2) / 2, floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
+FROM fraudit_batch_inserted WHERE latitude IS NOT NULL AND longitude IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (minute, source, country, decision, lat_cell, lon_cell) DO UPDATE SET
+    transactions = r.transactions + EXCLUDED.transactions,
+    predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds
 """
 
 # An event_id seen before with other content is kept, with the reason, not dropped.

@@ -1,0 +1,5 @@
+"""Streamlit entry point: `streamlit run frontend/app.py` (or `fraudit dashboard`)."""
+
+from fraudit.dashboard.app import main
+
+main()

@@ -1,0 +1,164 @@
+"""The Streamlit dashboard (run with `fraudit dashboard`, or `streamlit run frontend/app.py`).
+Every number is a SQL aggregate over the whole period (rollups), never a sample of rows."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import streamlit as st
+
+from fraudit.dashboard import queries as q
+from fraudit.dashboard.store import DashboardStore
+
+PERIODS = {"Last 15 minutes": timedelta(minutes=15), "Last hour": timedelta(hours=1),
+           "Last 6 hours": timedelta(hours=6), "Last 24 hours": timedelta(days=1),
+           "Last 7 days": timedelta(days=7), "All time": None}
+ALL_TIME_START = datetime(2000, 1, 1, tzinfo=UTC)
+log = logging.getLogger("fraudit.dashboard")
+
+
+@st.cache_resource
+def _store(url: str) -> DashboardStore:
+    return DashboardStore(url)
+
+
+def _database_url() -> str | None:
+    from fraudit.settings import Settings
+
+    return Settings().database_url  # read on each run: cheap, and follows the environment
+
+
+def _filters(period: str, countries: list[str], sources: list[str],
+             decisions: list[str]) -> q.Filters:
+    now = datetime.now(UTC)
+    span = PERIODS[period]
+    return q.Filters(start=ALL_TIME_START if span is None else now - span,
+                     end=now + timedelta(minutes=1), countries=tuple(countries),
+                     sources=tuple(sources), decisions=tuple(decisions))
+
+
+def _kpis(store: DashboardStore, f: q.Filters) -> None:
+    row = store.frame(q.kpis(f)).iloc[0]
+    cols = st.columns(6)
+    cols[0].metric("Transactions", f"{int(row.transactions):,}")
+    cols[1].metric("Declined", f"{int(row.declined):,}")
+    cols[2].metric("Reviewed", f"{int(row.reviewed):,}")
+    cols[3].metric("Predicted frauds", f"{int(row.predicted_frauds):,}")
+    rate = row.fraud_rate
+    cols[4].metric("Fraud rate", "–" if rate is None or rate != rate else f"{rate:.2%}")
+    mean = row.mean_probability
+    cols[5].metric("Mean fraud probability",
+                   "–" if mean is None or mean != mean else f"{mean:.4f}")
+
+
+def _charts(store: DashboardStore, f: q.Filters) -> None:
+    series = store.frame(q.per_minute(f))
+    st.subheader(f"Transactions and predicted frauds per {f.bucket_seconds // 60} min")
+    if series.empty:
+        st.caption("No transactions in this period.")
+    else:
+        st.line_chart(series.set_index("bucket")[["transactions", "predicted_frauds"]])
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Decision mix")
+        mix = store.frame(q.decision_mix(f))
+        if not mix.empty:
+            st.bar_chart(mix.set_index("decision")["transactions"])
+    with right:
+        st.subheader("Fraud probability distribution")
+        scores = store.frame(q.score_distribution(f))
+        if not scores.empty:
+            scores["range"] = scores["low"].map(lambda v: f"{float(v):.2f}")
+            st.bar_chart(scores.set_index("range")["transactions"])
+    st.subheader("Where the activity is (half-degree cells)")
+    cells = store.frame(q.activity_map(f))
+    if not cells.empty:
+        cells["size"] = 2000 + 40000 * (cells["transactions"] / cells["transactions"].max())
+        st.map(cells, latitude="latitude", longitude="longitude", size="size")
+
+
+def _tables(store: DashboardStore, f: q.Filters) -> None:
+    st.subheader("Latest alerts from the windowed rules")
+    alerts = store.frame(q.latest_alerts(f))
+    if alerts.empty:
+        st.caption("No alert in this period.")
+    else:
+        st.dataframe(alerts, hide_index=True, use_container_width=True)
+    st.subheader("Latest events")
+    st.dataframe(store.frame(q.latest_events(f)), hide_index=True, use_container_width=True)
+
+
+def _health(store: DashboardStore) -> None:
+    st.subheader("Pipeline health")
+    row = store.frame(q.pipeline_health()).iloc[0]
+    cols = st.columns(4)
+    now = datetime.now(UTC)
+
+    def ago(when: Any) -> str:
+        if when is None or when != when:
+            return "never"
+        return f"{(now - when.to_pydatetime()).total_seconds():.0f} s ago"
+
+    cols[0].metric("Last event loaded", ago(row.last_loaded_at))
+    cols[1].metric("Scoring → table (latest)",
+                   "–" if row.load_lag_seconds != row.load_lag_seconds
+                   or row.load_lag_seconds is None else f"{row.load_lag_seconds:.1f} s")
+    cols[2].metric("Last batch committed", ago(row.last_batch_at))
+    cols[3].metric("Rejected records", f"{int(row.rejected_total):,}",
+                   f"{int(row.rejected_last_hour):,} in the last hour", delta_color="off")
+    if int(row.rejected_total):
+        with st.expander("Recent rejections and why"):
+            st.dataframe(store.frame(q.recent_rejections()), hide_index=True)
+
+
+def main() -> None:
+    st.set_page_config(page_title="fraudit", layout="wide")
+    st.title("fraudit · live card-fraud scoring")
+    url = _database_url()
+    if not url:
+        st.error("No database configured: set DATABASE_URL (see .env.example).")
+        return
+    store = _store(url)
+    from fraudit.db.connection import describe
+
+    try:
+        ready = store.has_schema()
+        options = store.frame(q.filter_options()) if ready else None
+    except psycopg.Error as exc:  # down, refused, timed out: say so, keep the page up
+        log.warning("database check failed: %s", type(exc).__name__)
+        st.error(f"Database unreachable at {describe(url)}: {type(exc).__name__}. "
+                 "The page retries on refresh.")
+        return
+    if not ready:
+        st.info("No data yet: the tables appear when the stream job first runs "
+                "(`fraudit stream`).")
+        return
+
+    with st.sidebar:
+        period = st.selectbox("Period", list(PERIODS), index=1)
+        countries = st.multiselect(
+            "Country", sorted(options.loc[options.kind == "country", "value"]))
+        sources = st.multiselect("Source", sorted(options.loc[options.kind == "source",
+                                                             "value"]))
+        decisions = st.multiselect("Decision", list(q.DECISIONS))
+        every = st.select_slider("Refresh every", options=[2, 5, 10, 30, 60], value=5,
+                                 format_func=lambda s: f"{s} s")
+
+    @st.fragment(run_every=timedelta(seconds=every))
+    def live() -> None:
+        try:
+            f = _filters(period, countries, sources, decisions)
+            _kpis(store, f)
+            _charts(store, f)
+            _tables(store, f)
+            _health(store)
+            st.caption(f"Updated {datetime.now(UTC):%H:%M:%S} UTC · {describe(url)}")
+        except psycopg.Error as exc:
+            log.warning("a panel's query failed: %s", type(exc).__name__)
+            st.error(f"Database unreachable at {describe(url)}: {type(exc).__name__}. "
+                     "Retrying.")
+
+    live()

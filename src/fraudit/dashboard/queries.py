@@ -1,0 +1,167 @@
+"""Every dashboard panel as one parameterised SQL query. Pure: text and parameters only.
+
+Counts and sums come from the job's rollups (exact, maintained in the same transaction as
+the rows), so a panel reads minutes rather than rows; only "latest events" and the health
+panel touch fraud_predictions, through indexes (event_time, processed_at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+DECISIONS = ("approve", "review", "decline")
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: datetime                      # event time, inclusive
+    end: datetime                        # event time, exclusive
+    countries: tuple[str, ...] = ()      # empty = all
+    sources: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("filter times must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError("the period must end after it starts")
+
+    def params(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "countries": list(self.countries),
+                "sources": list(self.sources), "decisions": list(self.decisions)}
+
+    @property
+    def bucket_seconds(self) -> int:
+        """Time-series step: about 60-400 points whatever the period."""
+        span = (self.end - self.start).total_seconds()
+        for step in (60, 300, 900, 3600, 6 * 3600, 86400):
+            if span / step <= 400:
+                return step
+        return 7 * 86400
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# The same WHERE for every rollup table: period on the minute, optional dimension filters
+# as arrays (an empty array means "all"), so the SQL text never varies with the filters.
+_ROLLUP_WHERE = """
+    minute >= date_trunc('minute', %(start)s::timestamptz) AND minute < %(end)s
+    AND (cardinality(%(countries)s::text[]) = 0 OR country = ANY(%(countries)s::text[]))
+    AND (cardinality(%(sources)s::text[]) = 0 OR source = ANY(%(sources)s::text[]))
+    AND (cardinality(%(decisions)s::text[]) = 0 OR decision = ANY(%(decisions)s::text[]))
+"""
+
+_ROW_WHERE = """
+    event_time >= %(start)s AND event_time < %(end)s
+    AND (cardinality(%(countries)s::text[]) = 0
+         OR coalesce(country, '') = ANY(%(countries)s::text[]))
+    AND (cardinality(%(sources)s::text[]) = 0 OR source = ANY(%(sources)s::text[]))
+    AND (cardinality(%(decisions)s::text[]) = 0 OR decision = ANY(%(decisions)s::text[]))
+"""
+
+
+def kpis(f: Filters) -> Query:
+    return Query(f"""
+SELECT coalesce(sum(transactions), 0)::bigint AS transactions,
+       coalesce(sum(transactions) FILTER (WHERE decision = 'decline'), 0)::bigint AS declined,
+       coalesce(sum(transactions) FILTER (WHERE decision = 'review'), 0)::bigint AS reviewed,
+       coalesce(sum(predicted_frauds), 0)::bigint AS predicted_frauds,
+       sum(predicted_frauds)::float8 / nullif(sum(transactions), 0) AS fraud_rate,
+       sum(fraud_proba_sum)::float8 / nullif(sum(transactions), 0) AS mean_probability,
+       coalesce(sum(amount_sum), 0)::float8 AS amount
+FROM fraud_minute_rollups WHERE {_ROLLUP_WHERE}""", f.params())
+
+
+def per_minute(f: Filters) -> Query:
+    return Query(f"""
+SELECT date_bin(make_interval(secs => %(step)s), minute,
+                TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+       sum(transactions)::bigint AS transactions,
+       sum(predicted_frauds)::bigint AS predicted_frauds,
+       coalesce(sum(transactions) FILTER (WHERE decision = 'decline'), 0)::bigint AS declined
+FROM fraud_minute_rollups WHERE {_ROLLUP_WHERE}
+GROUP BY 1 ORDER BY 1""", {**f.params(), "step": f.bucket_seconds})
+
+
+def decision_mix(f: Filters) -> Query:
+    return Query(f"""
+SELECT decision, sum(transactions)::bigint AS transactions
+FROM fraud_minute_rollups WHERE {_ROLLUP_WHERE}
+GROUP BY decision ORDER BY decision""", f.params())
+
+
+def score_distribution(f: Filters) -> Query:
+    return Query(f"""
+SELECT bucket, ((bucket - 1) * 0.05)::float8 AS low, (bucket * 0.05)::float8 AS high,
+       sum(transactions)::bigint AS transactions
+FROM fraud_score_rollups WHERE {_ROLLUP_WHERE}
+GROUP BY bucket ORDER BY bucket""", f.params())
+
+
+def activity_map(f: Filters) -> Query:
+    return Query(f"""
+SELECT lat_cell::float8 + 0.25 AS latitude, lon_cell::float8 + 0.25 AS longitude,
+       sum(transactions)::bigint AS transactions,
+       sum(predicted_frauds)::bigint AS predicted_frauds
+FROM fraud_geo_rollups WHERE {_ROLLUP_WHERE}
+GROUP BY lat_cell, lon_cell ORDER BY 3 DESC LIMIT 2000""", f.params())
+
+
+def filter_options() -> Query:
+    """Countries and sources seen (from the rollups, so it stays cheap)."""
+    return Query("""
+SELECT 'country' AS kind, country AS value FROM fraud_minute_rollups
+ WHERE minute > now() - interval '30 days' AND country <> '' GROUP BY country
+UNION ALL
+SELECT 'source', source FROM fraud_minute_rollups
+ WHERE minute > now() - interval '30 days' GROUP BY source
+ORDER BY 1, 2""")
+
+
+def latest_alerts(f: Filters, limit: int = 50) -> Query:
+    return Query("""
+SELECT rule, entity_type, entity, window_start, window_end, value, threshold, raised_at,
+       updated_at
+FROM fraud_alerts
+WHERE window_start < %(end)s AND window_end > %(start)s
+ORDER BY updated_at DESC, rule, entity LIMIT %(limit)s""", {**f.params(), "limit": limit})
+
+
+def latest_events(f: Filters, limit: int = 100) -> Query:
+    return Query(f"""
+SELECT event_time, event_id, user_id, source, country, city, amount::float8 AS amount,
+       fraud_proba, anomaly_score, decision, ip_address, device_type
+FROM fraud_predictions WHERE {_ROW_WHERE}
+ORDER BY event_time DESC LIMIT %(limit)s""", {**f.params(), "limit": limit})
+
+
+def pipeline_health() -> Query:
+    """Last row loaded and how long it took from scoring to the table, the job's last
+    committed batch, and the rejected records."""
+    return Query("""
+SELECT latest.processed_at AS last_loaded_at, latest.event_time AS last_event_time,
+       extract(epoch FROM latest.processed_at - latest.scored_at)::float8 AS load_lag_seconds,
+       (SELECT max(updated_at) FROM fraud_stream_watermarks) AS last_batch_at,
+       (SELECT count(*) FROM fraud_predictions_rejected) AS rejected_total,
+       (SELECT count(*) FROM fraud_predictions_rejected
+         WHERE rejected_at > now() - interval '1 hour') AS rejected_last_hour
+FROM (SELECT processed_at, event_time, scored_at FROM fraud_predictions
+      ORDER BY processed_at DESC LIMIT 1) latest
+RIGHT JOIN (SELECT 1) one ON true""")
+
+
+def recent_rejections(limit: int = 20) -> Query:
+    return Query("""
+SELECT rejected_at, reason, event_id, left(raw_payload, 200) AS raw_payload
+FROM fraud_predictions_rejected ORDER BY rejected_at DESC LIMIT %(limit)s""",
+                 {"limit": limit})
+
+
+def default_filters(now: datetime, hours: float = 1.0) -> Filters:
+    return Filters(start=now - timedelta(hours=hours), end=now + timedelta(minutes=1))
