@@ -77,7 +77,7 @@ def _charts(store: DashboardStore, f: q.Filters) -> None:
     cells = store.frame(q.activity_map(f))
     if not cells.empty:
         cells["size"] = 2000 + 40000 * (cells["transactions"] / cells["transactions"].max())
-        st.map(cells, latitude="latitude", longitude="longitude", size="size")
+        st.map(cells, latitude="latitude", longitude="longitude", size="size", zoom=1)
 
 
 def _tables(store: DashboardStore, f: q.Filters) -> None:
