@@ -256,14 +256,36 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """For now: train if no model exists, then serve both endpoints (later: the pipeline)."""
-    from fraudit.models.artifacts import LATEST
+    """The whole pipeline on this machine, until Ctrl-C."""
+    import shutil
 
-    if not (settings.model_dir / LATEST).is_file():
-        _say("no trained model yet: training first")
-        cmd_train(argparse.Namespace(data=args.data, out=None), settings)
-    return cmd_serve_models(argparse.Namespace(model_dir=None, version=None, host=None,
-                                               port=None), settings)
+    from fraudit.local.demo import Demo, DemoConfig, DemoError
+
+    home = args.home
+    if args.fresh and home.exists():
+        _say(f"--fresh: removing {home} (database, stream, checkpoints)")
+        shutil.rmtree(home)
+    config = DemoConfig(
+        home=home, model_port=args.model_port or settings.model_server_port,
+        api_port=args.api_port or settings.api_port, kinesis_port=args.kinesis_port,
+        dashboard_port=args.dashboard_port, database_url=settings.database_url,
+        model_dir=settings.model_dir, simulator=not args.no_simulator, rate=args.rate)
+    demo = Demo(config, _say)
+    try:
+        demo.start(train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None),
+                                           settings))
+        _say("Ctrl-C stops everything" + ("" if config.simulator else
+                                          "; send traffic with `fraudit simulate`"))
+        return demo.watch()
+    except (DemoError, RuntimeError, OSError) as exc:
+        _say(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("stopping")
+        return 0
+    finally:
+        demo.stop()
+        _say("stopped")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,8 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_dashboard)
 
-    p = sub.add_parser("demo", help="run fraudit locally with embedded defaults")
-    p.add_argument("--data", type=Path)
+    p = sub.add_parser("demo", help="the whole pipeline on this machine, with the dashboard")
+    p.add_argument("--data", type=Path, help="training data if no model exists yet")
+    p.add_argument("--no-simulator", action="store_true", help="start no traffic")
+    p.add_argument("--rate", type=float, default=5.0, help="simulator requests/s")
+    p.add_argument("--model-port", type=int, help="default FRAUDIT_MODEL_SERVER_PORT (8080)")
+    p.add_argument("--api-port", type=int, help="default FRAUDIT_API_PORT (8000)")
+    p.add_argument("--kinesis-port", type=int, default=4567)
+    p.add_argument("--dashboard-port", type=int, default=8501)
+    p.add_argument("--home", type=Path, default=Path(".fraudit/demo"),
+                   help="where the demo keeps its database, stream, checkpoints and logs")
+    p.add_argument("--fresh", action="store_true",
+                   help="start from empty: remove .fraudit/demo (database, stream, state)")
     p.set_defaults(func=cmd_demo)
     return parser
 

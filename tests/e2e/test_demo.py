@@ -1,44 +1,89 @@
+"""`fraudit demo` as a user runs it on a machine with nothing configured: embedded
+PostgreSQL, kinesalite, models trained first, model server, API, Spark job, dashboard. The
+test sends traffic itself (no long-running simulator) and checks that every accepted
+/predict is exactly one row in PostgreSQL; Ctrl-C stops every process."""
+
 from __future__ import annotations
 
-import json
-import os
+import re
 import signal
+import socket
+import time
+import urllib.request
 
-import boto3
+import psycopg
 import pytest
 
-from fraudit.features import to_csv_row
-from tests.helpers import fraudit_process, free_port, wait_for_http
+from fraudit.data.metadata import MetadataGenerator
+from fraudit.simulator.run import SimulatorConfig, run
+from fraudit.simulator.source import ReplaySource, resolve_dataset
+from tests.conftest import DEV_CSV
+from tests.helpers import fraudit_process, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_demo_trains_on_synthetic_data_serves_and_stops_on_ctrl_c(tmp_path, monkeypatch):
-    port = free_port()
-    env = {"FRAUDIT_MODEL_DIR": str(tmp_path / "models"),
+def wait_for_line(log, pattern, process, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        match = re.search(pattern, text)
+        if match:
+            return match
+        if process.poll() is not None:
+            raise AssertionError(f"demo exited ({process.returncode}):\n{text[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"no {pattern!r} within {timeout} s:\n{text[-3000:]}")
+
+
+def port_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
+    ports = {name: free_port() for name in ("model", "api", "kinesis", "dashboard")}
+    env = {"FRAUDIT_MODEL_DIR": str(tmp_path / "models"), "DATABASE_URL": "",
            "FRAUDIT_DATASET_PATH": str(tmp_path / "absent.csv"),
-           "FRAUDIT_SYNTHETIC_ROWS": "60000",
-           "FRAUDIT_MODEL_SERVER_PORT": str(port)}
+           "FRAUDIT_SYNTHETIC_ROWS": "60000"}
     log = tmp_path / "demo.log"
-    process = fraudit_process(["demo"], env, log)
-    url = f"http://127.0.0.1:{port}"
+    process = fraudit_process(
+        ["demo", "--no-simulator", "--home", str(tmp_path / "demo"),
+         "--model-port", str(ports["model"]), "--api-port", str(ports["api"]),
+         "--kinesis-port", str(ports["kinesis"]), "--dashboard-port",
+         str(ports["dashboard"])], env, log)
     try:
-        wait_for_http(f"{url}/ping", process, timeout=300)
-        # Configuration only: the same boto3 call that reaches SageMaker on AWS.
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", url)
-        client = boto3.client("sagemaker-runtime", region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
-        row = to_csv_row([10.0, *[0.0] * 28, 25.0])
-        answer = client.invoke_endpoint(EndpointName="fraud-detection-anomaly-endpoint",
-                                        Body=row.encode(), ContentType="text/csv")
-        score = json.loads(answer["Body"].read())["scores"][0]["score"]
-        assert 0 <= score < 5  # an all-average row is not anomalous
+        wait_for_line(log, r"dashboard at http://\S+", process, timeout=600)
+        url = wait_for_line(log, r"DATABASE_URL=(\S+)", process, timeout=5).group(1)
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", timeout=10) as r:
+            assert r.status == 200
+        source = ReplaySource(resolve_dataset(DEV_CSV, DEV_CSV), MetadataGenerator(seed=5))
+        summary = run(source, SimulatorConfig(url=f"http://127.0.0.1:{ports['api']}",
+                                              rate=40, concurrency=2, requests=60,
+                                              progress=False))
+        assert summary.accepted == 60 and summary.sent == 60
+        expected = [source.metadata.transaction_id(i) for i in range(60)]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with psycopg.connect(url) as conn:
+                rows, distinct, ours = conn.execute(
+                    "SELECT count(*), count(DISTINCT event_id), "
+                    "count(*) FILTER (WHERE event_id = ANY(%s)) FROM fraud_predictions",
+                    (expected,)).fetchone()
+            if ours == 60:
+                break
+            time.sleep(1)
+        assert (rows, distinct, ours) == (60, 60, 60)
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(30)
+        code = process.wait(120)
     output = log.read_text()
-    assert code == 0, output
-    assert "synthetic rows" in output and "model server" in output
-    assert "stopping model server" in output
-    assert (tmp_path / "models" / "LATEST").is_file()
-    assert not os.path.exists(tmp_path / "absent.csv")
+    assert code == 0, output[-3000:]
+    assert "no trained model yet" in output and "stopped" in output
+    assert all(port_free(p) for p in ports.values()), output[-2000:]

@@ -1,0 +1,261 @@
+"""`fraudit demo`: the whole pipeline on one machine.
+
+`plan()` is pure: which processes, with which arguments, environment, log file and
+readiness check. `Demo` carries it out: embedded PostgreSQL (unless DATABASE_URL is set),
+kinesalite, models (trained first if missing), then each process in order, each waited for;
+it watches them, and on Ctrl-C (or when one dies) stops every child, newest first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STREAM = "fraud-predictions"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    home: Path = Path(".fraudit/demo")
+    host: str = "127.0.0.1"
+    model_port: int = 8080
+    api_port: int = 8000
+    kinesis_port: int = 4567
+    dashboard_port: int = 8501
+    database_url: str | None = None       # None: an embedded PostgreSQL under home
+    model_dir: Path = Path("models")
+    simulator: bool = True
+    rate: float = 5.0                     # the simulator's requests/s: a modest, steady flow
+    trigger: str = "2 seconds"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    args: list[str]                       # after `python -m fraudit.cli`
+    env: dict[str, str] = field(default_factory=dict)
+    ready_url: str | None = None          # GET answering 200 = ready
+    ready_log: str | None = None          # or a line its log must contain
+    url: str | None = None                # what to tell the user
+
+
+def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Service]:
+    """The processes, in start order."""
+    h = config.host
+    aws = {"AWS_ENDPOINT_URL_KINESIS": kinesis_url, "AWS_ACCESS_KEY_ID": "local",
+           "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+           "FRAUDIT_STREAM_NAME": STREAM}
+    model_url = f"http://{h}:{config.model_port}"
+    api_url = f"http://{h}:{config.api_port}"
+    dashboard_url = f"http://{h}:{config.dashboard_port}"
+    services = [
+        Service("model-server", ["serve-models", "--host", h, "--port", str(config.model_port),
+                                 "--model-dir", str(config.model_dir)],
+                {"FRAUDIT_MODEL_DIR": str(config.model_dir)}, f"{model_url}/ping",
+                url=model_url),
+        Service("api", ["api", "--host", h, "--port", str(config.api_port)],
+                {**aws, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+                 "FRAUDIT_MODEL_DIR": str(config.model_dir)},
+                f"{api_url}/health", url=api_url),
+        Service("stream", ["stream", "--stream-name", STREAM, "--endpoint-url", kinesis_url,
+                           "--trigger-interval", config.trigger, "--checkpoint-dir",
+                           str(config.home / "checkpoints" / "elt")],
+                {**aws, "DATABASE_URL": database_url}, ready_log="streaming "),
+        Service("dashboard", ["dashboard", "--host", h, "--port", str(config.dashboard_port)],
+                {"DATABASE_URL": database_url}, f"{dashboard_url}/_stcore/health",
+                url=dashboard_url),
+    ]
+    if config.simulator:
+        services.append(Service(
+            "simulator", ["simulate", "--url", api_url, "--rate", str(config.rate),
+                          "--concurrency", "2", "--resume", "--no-progress", "--state-file",
+                          str(config.home / "simulator-state.json")]))
+    return services
+
+
+def taken_ports(config: DemoConfig, with_kinesis: bool = True) -> list[tuple[str, int]]:
+    wanted = [("model server", config.model_port), ("API", config.api_port),
+              ("dashboard", config.dashboard_port)]
+    if with_kinesis:
+        wanted.append(("Kinesis emulator", config.kinesis_port))
+    taken = []
+    for name, port in wanted:
+        with socket.socket() as s:
+            # As servers bind: a port in TIME_WAIT is free, one with a listener is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((config.host, port))
+            except OSError:
+                taken.append((name, port))
+    return taken
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+class Demo:
+    def __init__(self, config: DemoConfig, say: Callable[[str], None]) -> None:
+        self.config = config
+        self.say = say
+        self.logs = config.home / "logs"
+        self.children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+        self._postgres: Any = None
+        self._kinesis: Any = None
+        self.database_url = ""
+
+    # --- the pieces ---------------------------------------------------------------------
+    def _start_postgres(self) -> str:
+        if self.config.database_url:
+            return self.config.database_url
+        import pgserver
+
+        data = (self.config.home / "postgres").resolve()
+        data.parent.mkdir(parents=True, exist_ok=True)
+        self._postgres = pgserver.get_server(data, cleanup_mode="stop")
+        return self._postgres.get_uri()
+
+    def _start_kinesis(self) -> str:
+        from fraudit.local.kinesis import KinesisEmulator
+
+        self._kinesis = KinesisEmulator(Path(".fraudit/node"), host=self.config.host,
+                                        port=self.config.kinesis_port,
+                                        storage=self.config.home / "kinesis",
+                                        log_path=self.logs / "kinesis.log")
+        url = self._kinesis.start()
+        self._kinesis.create_stream(STREAM, shards=2)
+        return url
+
+    def _spawn(self, service: Service, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{service.name}.log", "ab")  # noqa: SIM115 - closed by exit
+        return subprocess.Popen(
+            [sys.executable, "-m", "fraudit.cli", *service.args],
+            env={**os.environ, **extra_env, **service.env}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _wait_ready(self, service: Service, process: subprocess.Popen[bytes],
+                    timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        log = self.logs / f"{service.name}.log"
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DemoError(f"{service.name} exited ({process.returncode}); its log "
+                                f"{log}:\n{self._tail(log)}")
+            if service.ready_url:
+                with contextlib.suppress(OSError), urllib.request.urlopen(  # noqa: S310
+                        service.ready_url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            elif service.ready_log:
+                if service.ready_log in log.read_text(errors="replace"):
+                    return
+            else:
+                return
+            time.sleep(0.5)
+        raise DemoError(f"{service.name} not ready after {timeout:.0f} s; see {log}")
+
+    @staticmethod
+    def _tail(path: Path, lines: int = 15) -> str:
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self, train: Callable[[], None]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        taken = taken_ports(self.config)
+        if taken:
+            names = ", ".join(f"{name} port {port}" for name, port in taken)
+            raise DemoError(f"already in use: {names}. Stop what uses them or choose others "
+                            "(fraudit demo --help lists the port options).")
+        from fraudit.local.java import java_env
+        from fraudit.models.artifacts import LATEST
+
+        java, which = java_env(self.config.home)
+        self.say(f"{which}")
+        self.database_url = self._start_postgres()
+        self._prepare_database()
+        from fraudit.db.connection import describe
+
+        if self._postgres is not None:  # local socket, no password: safe to show
+            self.say(f"PostgreSQL ready (embedded): DATABASE_URL={self.database_url}")
+        else:
+            self.say(f"PostgreSQL ready ({describe(self.database_url)})")
+        kinesis_url = self._start_kinesis()
+        self.say(f"Kinesis emulator ready at {kinesis_url} (stream {STREAM}, 2 shards)")
+        if not (self.config.model_dir / LATEST).is_file():
+            self.say("no trained model yet: training first")
+            train()
+        timeouts = {"stream": 240.0}
+        for service in plan(self.config, self.database_url, kinesis_url):
+            process = self._spawn(service, java)
+            self.children.append((service, process))
+            self._wait_ready(service, process, timeouts.get(service.name, 120.0))
+            self.say(f"{service.name} ready" + (f" at {service.url}" if service.url else "")
+                     + f" (log: {self.logs / (service.name + '.log')})")
+        dashboard = next(s for s, _ in self.children if s.name == "dashboard")
+        self.say(f"dashboard at {dashboard.url}")
+
+    def _prepare_database(self) -> None:
+        from fraudit.db.connection import connect
+        from fraudit.db.schema import apply_schema
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with connect(self.database_url, connect_timeout=3) as conn:
+                    apply_schema(conn)
+                return
+            except Exception as exc:  # psycopg.OperationalError while it starts
+                if time.monotonic() > deadline:
+                    raise DemoError(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
+                time.sleep(1)
+
+    def watch(self) -> int:
+        """Until Ctrl-C (0) or a child dies (1)."""
+        try:
+            while True:
+                for service, process in self.children:
+                    if process.poll() is not None:
+                        if service.name == "simulator" and process.returncode == 0:
+                            self.say("the simulator reached the end of its dataset")
+                            self.children.remove((service, process))
+                            break
+                        self.say(f"{service.name} stopped ({process.returncode}); last lines "
+                                 f"of its log:\n{self._tail(self.logs / (service.name + '.log'))}")
+                        return 1
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.say("stopping")
+            return 0
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGINT)  # Spark, Streamlit: clean exits
+        for service, process in reversed(self.children):
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.say(f"{service.name} did not stop in 20 s: killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.children.clear()
+        if self._kinesis is not None:
+            self._kinesis.stop()
+        if self._postgres is not None:
+            self._postgres.cleanup()
+            self._postgres = None
