@@ -147,7 +147,7 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.local.kinesis import KinesisEmulator
 
-    emulator = KinesisEmulator(args.home, port=args.port, storage=args.storage)
+    emulator = KinesisEmulator(args.home, host=args.host, port=args.port, storage=args.storage)
     emulator.start()
     emulator.create_stream(settings.stream_name, args.shards)
     _say(f"kinesalite on {emulator.url}, stream {settings.stream_name} ({args.shards} shards)")
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kinesis-emulator", help="run kinesalite on loopback with the stream")
     p.add_argument("--home", type=Path, default=Path(".fraudit/node"))
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (0.0.0.0 inside a container)")
     p.add_argument("--port", type=int, default=4567)
     p.add_argument("--storage", type=Path, help="LevelDB folder (default: in memory)")
     p.add_argument("--shards", type=int, default=2)

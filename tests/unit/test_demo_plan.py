@@ -1,0 +1,38 @@
+"""The demo's plan (pure) and its refusal of taken ports."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from fraudit.local.demo import Demo, DemoConfig, DemoError, plan, taken_ports
+
+
+def test_the_plan_wires_every_process_to_the_same_endpoints():
+    config = DemoConfig(home=Path("/tmp/d"), model_port=1, api_port=2, dashboard_port=4)
+    services = {s.name: s for s in plan(config, "postgresql://db", "http://127.0.0.1:3")}
+    assert list(services) == ["model-server", "api", "stream", "dashboard", "simulator"]
+    api, stream = services["api"], services["stream"]
+    assert api.env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] == "http://127.0.0.1:1"
+    assert api.env["AWS_ENDPOINT_URL_KINESIS"] == "http://127.0.0.1:3"
+    assert stream.env["DATABASE_URL"] == services["dashboard"].env["DATABASE_URL"]
+    assert "--checkpoint-dir" in stream.args and "/tmp/d/checkpoints/elt" in stream.args
+    assert services["simulator"].args[:3] == ["simulate", "--url", "http://127.0.0.1:2"]
+    assert "--resume" in services["simulator"].args
+    assert all(s.ready_url or s.ready_log or s.name == "simulator" for s in services.values())
+    quiet = plan(DemoConfig(simulator=False), "postgresql://db", "http://k")
+    assert "simulator" not in {s.name for s in quiet}
+
+
+def test_a_taken_port_is_named_before_anything_starts(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = DemoConfig(home=tmp_path, api_port=port, model_port=0, kinesis_port=0,
+                            dashboard_port=0)
+        assert taken_ports(config) == [("API", port)]
+        with pytest.raises(DemoError, match=f"already in use: API port {port}"):
+            Demo(config, say=lambda _: None).start(train=lambda: None)
