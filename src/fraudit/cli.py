@@ -259,8 +259,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The whole pipeline on this machine, until Ctrl-C."""
     import shutil
 
-    from fraudit.local.demo import Demo, DemoConfig, DemoError
+    from fraudit.local.demo import Demo, DemoConfig, DemoError, handle_stop_signals
 
+    handle_stop_signals()
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines drown ours
     home = args.home
     if args.fresh and home.exists():
         _say(f"--fresh: removing {home} (database, stream, checkpoints)")

