@@ -1,8 +1,9 @@
 """Benchmark: every dashboard panel's query on 5 million rows.
 
 A fresh database on the local PostgreSQL gets N rows in fraud_predictions spread over 30
-days (100,000 cards, 14 countries, 4 sources, 3 decisions, coordinates), then the rollups
-the stream job maintains, built in one GROUP BY each (the job keeps them equal to that).
+days (100,000 cards, 14 countries, 4 sources, 3 decisions, 300 cities), then the rollups
+the stream job maintains (by the minute and by the hour), built in one GROUP BY each (the
+job keeps them equal to that).
 Each panel's query (fraudit.dashboard.queries) runs for the last hour, the last 24 hours
 and all 30 days, with and without a country filter; median and max of repeated runs.
 
@@ -35,19 +36,23 @@ INSERT INTO fraud_predictions (event_id, schema_version, event_time, scored_at, 
     model_version, policy_version, ip_address, device_id, device_type, country, city,
     latitude, longitude, payload, payload_hash, source_position, processed_at)
 SELECT 'ev-' || i, 1, t, t + interval '4 ms', date_trunc('minute', t),
-       'u_' || (i * 7919 % 100000), (ARRAY['checkout','web','mobile_app','pos'])[1 + i % 4],
-       round((1 + (i * 104729 % 30000) / 100.0)::numeric, 2), (i % 577 = 0)::int,
-       (i % 1000) / 1000.0, 0.2 + (i % 97) / 40.0,
+       'u_' || (i * 7919 %% 100000),
+       (ARRAY['checkout','web','mobile_app','pos'])[(1 + i %% 4)::int],
+       round((1 + (i * 104729 %% 30000) / 100.0)::numeric, 2), (i %% 577 = 0)::int,
+       (i %% 1000) / 1000.0, 0.2 + (i %% 97) / 40.0,
        (ARRAY['approve','approve','approve','approve','approve','approve','approve',
-              'approve','review','decline'])[1 + i % 10],
-       'm-1', 'p-1', '10.' || (i % 250) || '.' || (i % 199) || '.1', 'd_' || (i % 90000),
+              'approve','review','decline'])[(1 + i %% 10)::int],
+       'm-1', 'p-1', '10.' || (i %% 250) || '.' || (i %% 199) || '.1', 'd_' || (i %% 90000),
        'mobile', (ARRAY['US','FR','GB','DE','ES','IT','NL','BR','IN','JP','AU','CA','RU','NG'])
-                 [1 + (i * 31) % 14],
-       'City', -60 + (i * 37 % 1200) / 10.0, -170 + (i * 53 % 3400) / 10.0,
+                 [(1 + (i * 31) %% 14)::int],
+       'City', c.lat + (i %% 11 - 5) / 100.0, c.lon + (i %% 13 - 6) / 100.0,
        '{}'::jsonb, 'h', 'bench:' || i, t + interval '1 s'
 FROM (SELECT i, %(end)s::timestamptz - (%(span)s::float8 * (%(n)s - i) / %(n)s)
                 * interval '1 second' AS t
-      FROM generate_series(1, %(n)s) AS i) g
+      FROM generate_series(1::bigint, %(n)s::bigint) AS i) g
+-- 300 cities: transactions cluster where people live, as on a real map
+JOIN (SELECT k, -50 + (k * 47 %% 110) AS lat, -160 + (k * 89 %% 330) AS lon
+      FROM generate_series(0, 299) AS k) c ON c.k = g.i %% 300
 """
 
 ROLLUPS = """
@@ -62,6 +67,17 @@ INSERT INTO fraud_geo_rollups
 SELECT event_minute, source, coalesce(country, ''), decision, floor(latitude * 2) / 2,
        floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
 FROM fraud_predictions WHERE latitude IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO fraud_hour_rollups
+SELECT date_trunc('hour', minute), source, country, decision, sum(transactions),
+       sum(predicted_frauds), sum(amount_sum), sum(fraud_proba_sum)
+FROM fraud_minute_rollups GROUP BY 1, 2, 3, 4;
+INSERT INTO fraud_score_hour_rollups
+SELECT date_trunc('hour', minute), source, country, decision, bucket, sum(transactions)
+FROM fraud_score_rollups GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO fraud_geo_hour_rollups
+SELECT date_trunc('hour', minute), source, country, decision, lat_cell, lon_cell,
+       sum(transactions), sum(predicted_frauds)
+FROM fraud_geo_rollups GROUP BY 1, 2, 3, 4, 5, 6;
 INSERT INTO fraud_alerts (rule, entity_type, entity, window_start, window_end, value,
                           threshold)
 SELECT 'user_amount_5m', 'user', 'u_' || i, %(end)s::timestamptz - i * interval '1 minute',

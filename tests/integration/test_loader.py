@@ -37,8 +37,19 @@ SCORE_ROLLUP = ("SELECT minute, source, country, decision, bucket, transactions 
                 "FROM fraud_score_rollups")
 GEO_ROLLUP = ("SELECT minute, source, country, decision, lat_cell, lon_cell, transactions,"
               " predicted_frauds FROM fraud_geo_rollups")
+HOURS = """SELECT date_trunc('hour', minute), source, country, decision, sum(transactions),
+    sum(predicted_frauds), sum(amount_sum), sum(fraud_proba_sum) FROM fraud_minute_rollups
+    GROUP BY 1, 2, 3, 4"""
+HOUR_ROLLUP = """SELECT hour, source, country, decision, transactions, predicted_frauds,
+    amount_sum, fraud_proba_sum FROM fraud_hour_rollups"""
 SCORE_AND_GEO_CHECK = f"""SELECT
-    (SELECT count(*) FROM (({SCORE_GROUPS}) EXCEPT ({SCORE_ROLLUP})) a)
+    (SELECT count(*) FROM (({HOURS}) EXCEPT ({HOUR_ROLLUP})) h)
+  + (SELECT count(*) FROM (({HOUR_ROLLUP}) EXCEPT ({HOURS})) i)
+  + (SELECT abs((SELECT sum(transactions) FROM fraud_score_hour_rollups)
+                - (SELECT count(*) FROM fraud_predictions)))
+  + (SELECT abs((SELECT sum(transactions) FROM fraud_geo_hour_rollups)
+                - (SELECT count(*) FROM fraud_predictions WHERE latitude IS NOT NULL)))
+  + (SELECT count(*) FROM (({SCORE_GROUPS}) EXCEPT ({SCORE_ROLLUP})) a)
   + (SELECT count(*) FROM (({SCORE_ROLLUP}) EXCEPT ({SCORE_GROUPS})) b)
   + (SELECT count(*) FROM (({GEO_GROUPS}) EXCEPT ({GEO_ROLLUP})) c)
   + (SELECT count(*) FROM (({GEO_ROLLUP}) EXCEPT ({GEO_GROUPS})) d)"""

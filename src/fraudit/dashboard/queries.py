@@ -29,17 +29,27 @@ class Filters:
             raise ValueError("the period must end after it starts")
 
     def params(self) -> dict[str, Any]:
+        first_minute = self.start.replace(second=0, microsecond=0)
+        first_hour = first_minute.replace(minute=0)
+        if first_hour < first_minute:
+            first_hour += timedelta(hours=1)
         return {"start": self.start, "end": self.end, "countries": list(self.countries),
-                "sources": list(self.sources), "decisions": list(self.decisions)}
+                "sources": list(self.sources), "decisions": list(self.decisions),
+                "first_minute": first_minute, "first_hour": first_hour,
+                "last_hour": self.end.replace(minute=0, second=0, microsecond=0)}
+
+    @property
+    def by_hours(self) -> bool:
+        """Periods over a day are read from the hourly rollups (ragged ends from minutes)."""
+        return (self.end - self.start) > timedelta(days=1)
 
     @property
     def bucket_seconds(self) -> int:
-        """Time-series step: about 60-400 points whatever the period."""
+        """Time-series step: at most 400 points; whole hours once the period is read by
+        hours."""
         span = (self.end - self.start).total_seconds()
-        for step in (60, 300, 900, 3600, 6 * 3600, 86400):
-            if span / step <= 400:
-                return step
-        return 7 * 86400
+        steps = (3600, 6 * 3600, 86400, 7 * 86400) if self.by_hours else (60, 300, 900)
+        return next((step for step in steps if span / step <= 400), steps[-1])
 
 
 @dataclass(frozen=True)
@@ -48,14 +58,43 @@ class Query:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-# The same WHERE for every rollup table: period on the minute, optional dimension filters
-# as arrays (an empty array means "all"), so the SQL text never varies with the filters.
-_ROLLUP_WHERE = """
-    minute >= date_trunc('minute', %(start)s::timestamptz) AND minute < %(end)s
+_DIMENSIONS = """
     AND (cardinality(%(countries)s::text[]) = 0 OR country = ANY(%(countries)s::text[]))
     AND (cardinality(%(sources)s::text[]) = 0 OR source = ANY(%(sources)s::text[]))
     AND (cardinality(%(decisions)s::text[]) = 0 OR decision = ANY(%(decisions)s::text[]))
 """
+
+# Each rollup at its two grains, and the columns panels read from it.
+_ROLLUPS = {
+    "counts": ("fraud_minute_rollups", "fraud_hour_rollups",
+               "decision, transactions, predicted_frauds, amount_sum, fraud_proba_sum"),
+    "scores": ("fraud_score_rollups", "fraud_score_hour_rollups",
+               "decision, bucket, transactions"),
+    "places": ("fraud_geo_rollups", "fraud_geo_hour_rollups",
+               "lat_cell, lon_cell, transactions, predicted_frauds"),
+}
+
+
+def _rollup(kind: str, f: Filters) -> str:
+    """A FROM item with the rollup rows of the period and filters, the time column named
+    `minute`: minutes alone for short periods; for long ones minutes at the ragged ends
+    and hours in between, so sums are exact to the minute either way. The SQL text depends
+    only on `kind` and whether the period is long, never on values."""
+    minutes, hours, columns = _ROLLUPS[kind]
+    if not f.by_hours:
+        return f"""(SELECT minute, {columns} FROM {minutes}
+    WHERE minute >= %(first_minute)s AND minute < %(end)s {_DIMENSIONS}) AS r"""
+    return f"""(
+    SELECT minute, {columns} FROM {minutes}
+    WHERE minute >= %(first_minute)s AND minute < least(%(first_hour)s, %(end)s) {_DIMENSIONS}
+    UNION ALL
+    SELECT hour, {columns} FROM {hours}
+    WHERE hour >= %(first_hour)s AND hour < %(last_hour)s {_DIMENSIONS}
+    UNION ALL
+    SELECT minute, {columns} FROM {minutes}
+    WHERE minute >= greatest(%(last_hour)s, %(first_hour)s) AND minute < %(end)s
+    {_DIMENSIONS}) AS r"""
+
 
 _ROW_WHERE = """
     event_time >= %(start)s AND event_time < %(end)s
@@ -75,7 +114,7 @@ SELECT coalesce(sum(transactions), 0)::bigint AS transactions,
        sum(predicted_frauds)::float8 / nullif(sum(transactions), 0) AS fraud_rate,
        sum(fraud_proba_sum)::float8 / nullif(sum(transactions), 0) AS mean_probability,
        coalesce(sum(amount_sum), 0)::float8 AS amount
-FROM fraud_minute_rollups WHERE {_ROLLUP_WHERE}""", f.params())
+FROM {_rollup("counts", f)}""", f.params())
 
 
 def per_minute(f: Filters) -> Query:
@@ -85,14 +124,14 @@ SELECT date_bin(make_interval(secs => %(step)s), minute,
        sum(transactions)::bigint AS transactions,
        sum(predicted_frauds)::bigint AS predicted_frauds,
        coalesce(sum(transactions) FILTER (WHERE decision = 'decline'), 0)::bigint AS declined
-FROM fraud_minute_rollups WHERE {_ROLLUP_WHERE}
+FROM {_rollup("counts", f)}
 GROUP BY 1 ORDER BY 1""", {**f.params(), "step": f.bucket_seconds})
 
 
 def decision_mix(f: Filters) -> Query:
     return Query(f"""
 SELECT decision, sum(transactions)::bigint AS transactions
-FROM fraud_minute_rollups WHERE {_ROLLUP_WHERE}
+FROM {_rollup("counts", f)}
 GROUP BY decision ORDER BY decision""", f.params())
 
 
@@ -100,7 +139,7 @@ def score_distribution(f: Filters) -> Query:
     return Query(f"""
 SELECT bucket, ((bucket - 1) * 0.05)::float8 AS low, (bucket * 0.05)::float8 AS high,
        sum(transactions)::bigint AS transactions
-FROM fraud_score_rollups WHERE {_ROLLUP_WHERE}
+FROM {_rollup("scores", f)}
 GROUP BY bucket ORDER BY bucket""", f.params())
 
 
@@ -109,18 +148,18 @@ def activity_map(f: Filters) -> Query:
 SELECT lat_cell::float8 + 0.25 AS latitude, lon_cell::float8 + 0.25 AS longitude,
        sum(transactions)::bigint AS transactions,
        sum(predicted_frauds)::bigint AS predicted_frauds
-FROM fraud_geo_rollups WHERE {_ROLLUP_WHERE}
+FROM {_rollup("places", f)}
 GROUP BY lat_cell, lon_cell ORDER BY 3 DESC LIMIT 2000""", f.params())
 
 
 def filter_options() -> Query:
     """Countries and sources seen (from the rollups, so it stays cheap)."""
     return Query("""
-SELECT 'country' AS kind, country AS value FROM fraud_minute_rollups
- WHERE minute > now() - interval '30 days' AND country <> '' GROUP BY country
+SELECT 'country' AS kind, country AS value FROM fraud_hour_rollups
+ WHERE hour > now() - interval '30 days' AND country <> '' GROUP BY country
 UNION ALL
-SELECT 'source', source FROM fraud_minute_rollups
- WHERE minute > now() - interval '30 days' GROUP BY source
+SELECT 'source', source FROM fraud_hour_rollups
+ WHERE hour > now() - interval '30 days' GROUP BY source
 ORDER BY 1, 2""")
 
 

@@ -62,38 +62,53 @@ WITH inserted AS (
 SELECT count(*) FROM inserted
 """
 
-# Rollups from exactly the rows this transaction inserted: they always equal a GROUP BY
-# over fraud_predictions, whatever was replayed.
-ROLL_UP_INSERTED = """
-INSERT INTO fraud_minute_rollups AS r (minute, source, country, decision, transactions,
-                                      predicted_frauds, amount_sum, fraud_proba_sum)
-SELECT event_minute, source, coalesce(country, ''), decision, count(*),
-       sum(fraud_prediction), sum(amount), sum(fraud_proba::numeric)
+# (time column, its value from an inserted row, the three tables) per grain.
+ROLLUP_GRAINS = {
+    "minute": ("minute", "event_minute",
+               ("fraud_minute_rollups", "fraud_score_rollups", "fraud_geo_rollups")),
+    "hour": ("hour", "date_trunc('hour', event_minute)",
+             ("fraud_hour_rollups", "fraud_score_hour_rollups", "fraud_geo_hour_rollups")),
+}
+
+
+def _roll_up(grain: str) -> str:
+    """The three rollups' upserts at one grain, from the rows this transaction inserted
+    (fraudit_batch_inserted)."""
+    key, at, (counts, scores, places) = ROLLUP_GRAINS[grain]
+    return f"""
+INSERT INTO {counts} AS r
+    ({key}, source, country, decision, transactions, predicted_frauds, amount_sum,
+     fraud_proba_sum)
+SELECT {at}, source, coalesce(country, ''), decision, count(*), sum(fraud_prediction),
+       sum(amount), sum(fraud_proba::numeric)
 FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4
-ON CONFLICT (minute, source, country, decision) DO UPDATE SET
+ON CONFLICT ({key}, source, country, decision) DO UPDATE SET
     transactions = r.transactions + EXCLUDED.transactions,
     predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds,
     amount_sum = r.amount_sum + EXCLUDED.amount_sum,
-    fraud_proba_sum = r.fraud_proba_sum + EXCLUDED.fraud_proba_sum
-;
-INSERT INTO fraud_score_rollups AS r (minute, source, country, decision, bucket,
-                                     transactions)
-SELECT event_minute, source, coalesce(country, ''), decision,
+    fraud_proba_sum = r.fraud_proba_sum + EXCLUDED.fraud_proba_sum;
+INSERT INTO {scores} AS r
+    ({key}, source, country, decision, bucket, transactions)
+SELECT {at}, source, coalesce(country, ''), decision,
        least(width_bucket(fraud_proba, 0, 1, 20), 20), count(*)
 FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT (minute, source, country, decision, bucket) DO UPDATE SET
-    transactions = r.transactions + EXCLUDED.transactions
-;
-INSERT INTO fraud_geo_rollups AS r (minute, source, country, decision, lat_cell, lon_cell,
-                                   transactions, predicted_frauds)
-SELECT event_minute, source, coalesce(country, ''), decision,
-       floor(latitude * 2) / 2, floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
+ON CONFLICT ({key}, source, country, decision, bucket) DO UPDATE SET
+    transactions = r.transactions + EXCLUDED.transactions;
+INSERT INTO {places} AS r
+    ({key}, source, country, decision, lat_cell, lon_cell, transactions, predicted_frauds)
+SELECT {at}, source, coalesce(country, ''), decision, floor(latitude * 2) / 2,
+       floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
 FROM fraudit_batch_inserted WHERE latitude IS NOT NULL AND longitude IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6
-ON CONFLICT (minute, source, country, decision, lat_cell, lon_cell) DO UPDATE SET
+ON CONFLICT ({key}, source, country, decision, lat_cell, lon_cell) DO UPDATE SET
     transactions = r.transactions + EXCLUDED.transactions,
-    predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds
+    predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds;
 """
+
+
+# Rollups (by the minute and by the hour) from exactly the rows this transaction inserted:
+# they always equal a GROUP BY over fraud_predictions, whatever was replayed.
+ROLL_UP_INSERTED = _roll_up("minute") + _roll_up("hour")
 
 # An event_id seen before with other content is kept, with the reason, not dropped.
 REJECT_CONFLICTS = f"""
