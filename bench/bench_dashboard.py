@@ -44,7 +44,7 @@ SELECT 'ev-' || i, 1, t, t + interval '4 ms', date_trunc('minute', t),
               'approve','review','decline'])[(1 + i %% 10)::int],
        'm-1', 'p-1', '10.' || (i %% 250) || '.' || (i %% 199) || '.1', 'd_' || (i %% 90000),
        'mobile', (ARRAY['US','FR','GB','DE','ES','IT','NL','BR','IN','JP','AU','CA','RU','NG'])
-                 [(1 + (i * 31) %% 14)::int],
+                 [(1 + c.k %% 14)::int],
        'City', c.lat + (i %% 11 - 5) / 100.0, c.lon + (i %% 13 - 6) / 100.0,
        '{}'::jsonb, 'h', 'bench:' || i, t + interval '1 s'
 FROM (SELECT i, %(end)s::timestamptz - (%(span)s::float8 * (%(n)s - i) / %(n)s)
@@ -64,9 +64,9 @@ SELECT event_minute, source, coalesce(country, ''), decision,
        least(width_bucket(fraud_proba, 0, 1, 20), 20), count(*)
 FROM fraud_predictions GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO fraud_geo_rollups
-SELECT event_minute, source, coalesce(country, ''), decision, floor(latitude * 2) / 2,
+SELECT event_minute, coalesce(country, ''), decision, floor(latitude * 2) / 2,
        floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
-FROM fraud_predictions WHERE latitude IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6;
+FROM fraud_predictions WHERE latitude IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO fraud_hour_rollups
 SELECT date_trunc('hour', minute), source, country, decision, sum(transactions),
        sum(predicted_frauds), sum(amount_sum), sum(fraud_proba_sum)
@@ -75,9 +75,9 @@ INSERT INTO fraud_score_hour_rollups
 SELECT date_trunc('hour', minute), source, country, decision, bucket, sum(transactions)
 FROM fraud_score_rollups GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO fraud_geo_hour_rollups
-SELECT date_trunc('hour', minute), source, country, decision, lat_cell, lon_cell,
+SELECT date_trunc('hour', minute), country, decision, lat_cell, lon_cell,
        sum(transactions), sum(predicted_frauds)
-FROM fraud_geo_rollups GROUP BY 1, 2, 3, 4, 5, 6;
+FROM fraud_geo_rollups GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO fraud_alerts (rule, entity_type, entity, window_start, window_end, value,
                           threshold)
 SELECT 'user_amount_5m', 'user', 'u_' || i, %(end)s::timestamptz - i * interval '1 minute',

@@ -19,15 +19,20 @@ from tests.conftest import REPO
 from tests.elt_support import event, raw_frame, record
 
 pytestmark = pytest.mark.integration
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def minute_now():
+    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def recent_events(n):
-    """n events over the last 50 minutes, as the API publishes them."""
+    """n events, one every 20 s back from now (40 minutes for 120: well inside "Last
+    hour" whenever the page is read), as the API publishes them."""
     from fraudit.api.service import encode_event
 
-    events = [event(i, timestamp=NOW - timedelta(seconds=30 * i),
-                    scored_at=NOW - timedelta(seconds=30 * i - 1)) for i in range(n)]
+    now = minute_now()
+    events = [event(i, timestamp=now - timedelta(seconds=20 * i),
+                    scored_at=now - timedelta(seconds=20 * i - 1)) for i in range(n)]
     return events, [record(encode_event(e)[0], i) for i, e in enumerate(events)]
 
 
@@ -73,16 +78,23 @@ def test_kpis_equal_counts_of_the_loaded_rows(monkeypatch, loaded):
 
     at.sidebar.multiselect[2].set_value(["decline"]).run()  # decision filter
     assert metrics(at)["Transactions"] == f"{decisions['decline']:,}"
+    def declined_since(moment):
+        # Rollups count whole minutes: the minute the period starts in is included.
+        first = (moment - timedelta(minutes=15)).replace(second=0, microsecond=0)
+        return f"{sum(1 for e in events if e.timestamp >= first and e.decision == 'decline'):,}"
+
+    before = datetime.now(UTC)
     at.sidebar.selectbox[0].set_value("Last 15 minutes").run()
-    in_window = [e for e in events if e.timestamp >= NOW - timedelta(minutes=15)
-                 and e.decision == "decline"]
-    assert metrics(at)["Transactions"] == f"{len(in_window):,}"
+    after = datetime.now(UTC)
+    # The app's "now" lies between the two: an event may cross the edge during the run.
+    assert metrics(at)["Transactions"] in {declined_since(before), declined_since(after)}
 
 
 def test_every_panel_query_runs_and_agrees_with_the_rows(loaded):
     url, events = loaded
     store = DashboardStore(url)
-    f = q.Filters(start=NOW - timedelta(hours=2), end=NOW + timedelta(minutes=1))
+    now = minute_now()
+    f = q.Filters(start=now - timedelta(hours=2), end=now + timedelta(minutes=2))
     mix = store.frame(q.decision_mix(f)).set_index("decision")["transactions"].to_dict()
     assert mix == dict(Counter(e.decision for e in events))
     assert store.frame(q.score_distribution(f))["transactions"].sum() == len(events)
@@ -117,15 +129,16 @@ def test_unreachable_or_missing_database_is_said_plainly(monkeypatch):
 
 
 def test_filters_refuse_a_bad_period():
+    now = minute_now()
     with pytest.raises(ValueError, match="end after"):
-        q.Filters(start=NOW, end=NOW)
+        q.Filters(start=now, end=now)
     with pytest.raises(ValueError, match="timezone"):
         q.Filters(start=datetime(2026, 1, 1), end=datetime(2026, 1, 2))
-    week = q.Filters(start=NOW - timedelta(days=7), end=NOW)
+    week = q.Filters(start=now - timedelta(days=7), end=now)
     assert week.bucket_seconds == 3600 and week.by_hours
-    day = q.Filters(start=NOW - timedelta(days=1), end=NOW)
+    day = q.Filters(start=now - timedelta(days=1), end=now)
     assert day.bucket_seconds == 300 and not day.by_hours
-    assert q.default_filters(NOW).bucket_seconds == 60
+    assert q.default_filters(now).bucket_seconds == 60
 
 
 def test_long_periods_read_hours_and_stay_exact_to_the_minute(spark, database):
@@ -133,7 +146,8 @@ def test_long_periods_read_hours_and_stay_exact_to_the_minute(spark, database):
     middle and minutes at the ends, give the same numbers as counting the rows."""
     from fraudit.api.service import encode_event
 
-    base = NOW - timedelta(days=3)
+    now = minute_now()
+    base = now - timedelta(days=3)
     events = [event(i, timestamp=base + timedelta(minutes=17 * i + i % 7),
                     scored_at=base + timedelta(minutes=17 * i + i % 7, seconds=1))
               for i in range(250)]
@@ -143,8 +157,8 @@ def test_long_periods_read_hours_and_stay_exact_to_the_minute(spark, database):
     sink.close()
     store = DashboardStore(database)
     for start, end in ((base + timedelta(minutes=95, seconds=20),
-                        NOW - timedelta(hours=5, minutes=13)),
-                       (base - timedelta(hours=2), NOW + timedelta(minutes=1))):
+                        now - timedelta(hours=5, minutes=13)),
+                       (base - timedelta(hours=2), now + timedelta(minutes=1))):
         f = q.Filters(start=start, end=end, decisions=("approve", "decline"))
         assert f.by_hours
         first_minute = start.replace(second=0, microsecond=0)

@@ -29,13 +29,13 @@ WHERE r.transactions IS DISTINCT FROM g.n OR r.predicted_frauds IS DISTINCT FROM
 SCORE_GROUPS = """SELECT event_minute, source, coalesce(country, ''), decision,
     least(width_bucket(fraud_proba, 0, 1, 20), 20)::smallint, count(*)
     FROM fraud_predictions GROUP BY 1, 2, 3, 4, 5"""
-GEO_GROUPS = """SELECT event_minute, source, coalesce(country, ''), decision,
+GEO_GROUPS = """SELECT event_minute, coalesce(country, ''), decision,
     (floor(latitude * 2) / 2)::numeric(5, 1), (floor(longitude * 2) / 2)::numeric(5, 1),
     count(*), sum(fraud_prediction) FROM fraud_predictions WHERE latitude IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5, 6"""
+    GROUP BY 1, 2, 3, 4, 5"""
 SCORE_ROLLUP = ("SELECT minute, source, country, decision, bucket, transactions "
                 "FROM fraud_score_rollups")
-GEO_ROLLUP = ("SELECT minute, source, country, decision, lat_cell, lon_cell, transactions,"
+GEO_ROLLUP = ("SELECT minute, country, decision, lat_cell, lon_cell, transactions,"
               " predicted_frauds FROM fraud_geo_rollups")
 HOURS = """SELECT date_trunc('hour', minute), source, country, decision, sum(transactions),
     sum(predicted_frauds), sum(amount_sum), sum(fraud_proba_sum) FROM fraud_minute_rollups

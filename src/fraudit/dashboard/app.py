@@ -74,6 +74,8 @@ def _charts(store: DashboardStore, f: q.Filters) -> None:
             scores["range"] = scores["low"].map(lambda v: f"{float(v):.2f}")
             st.bar_chart(scores.set_index("range")["transactions"])
     st.subheader("Where the activity is (half-degree cells)")
+    if f.sources:
+        st.caption("The map counts every source: the source filter does not apply to it.")
     cells = store.frame(q.activity_map(f))
     if not cells.empty:
         cells["size"] = 2000 + 40000 * (cells["transactions"] / cells["transactions"].max())

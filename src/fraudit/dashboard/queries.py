@@ -58,20 +58,22 @@ class Query:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-_DIMENSIONS = """
+_COUNTRY_DECISION = """
     AND (cardinality(%(countries)s::text[]) = 0 OR country = ANY(%(countries)s::text[]))
-    AND (cardinality(%(sources)s::text[]) = 0 OR source = ANY(%(sources)s::text[]))
-    AND (cardinality(%(decisions)s::text[]) = 0 OR decision = ANY(%(decisions)s::text[]))
-"""
+    AND (cardinality(%(decisions)s::text[]) = 0 OR decision = ANY(%(decisions)s::text[]))"""
+_SOURCE = """
+    AND (cardinality(%(sources)s::text[]) = 0 OR source = ANY(%(sources)s::text[]))"""
 
-# Each rollup at its two grains, and the columns panels read from it.
+# Each rollup at its two grains, the columns panels read from it, and the filters it can
+# apply (the map's rollup has no source dimension).
 _ROLLUPS = {
     "counts": ("fraud_minute_rollups", "fraud_hour_rollups",
-               "decision, transactions, predicted_frauds, amount_sum, fraud_proba_sum"),
+               "decision, transactions, predicted_frauds, amount_sum, fraud_proba_sum",
+               _COUNTRY_DECISION + _SOURCE),
     "scores": ("fraud_score_rollups", "fraud_score_hour_rollups",
-               "decision, bucket, transactions"),
+               "decision, bucket, transactions", _COUNTRY_DECISION + _SOURCE),
     "places": ("fraud_geo_rollups", "fraud_geo_hour_rollups",
-               "lat_cell, lon_cell, transactions, predicted_frauds"),
+               "lat_cell, lon_cell, transactions, predicted_frauds", _COUNTRY_DECISION),
 }
 
 
@@ -80,20 +82,20 @@ def _rollup(kind: str, f: Filters) -> str:
     `minute`: minutes alone for short periods; for long ones minutes at the ragged ends
     and hours in between, so sums are exact to the minute either way. The SQL text depends
     only on `kind` and whether the period is long, never on values."""
-    minutes, hours, columns = _ROLLUPS[kind]
+    minutes, hours, columns, filters = _ROLLUPS[kind]
     if not f.by_hours:
         return f"""(SELECT minute, {columns} FROM {minutes}
-    WHERE minute >= %(first_minute)s AND minute < %(end)s {_DIMENSIONS}) AS r"""
+    WHERE minute >= %(first_minute)s AND minute < %(end)s {filters}) AS r"""
     return f"""(
     SELECT minute, {columns} FROM {minutes}
-    WHERE minute >= %(first_minute)s AND minute < least(%(first_hour)s, %(end)s) {_DIMENSIONS}
+    WHERE minute >= %(first_minute)s AND minute < least(%(first_hour)s, %(end)s) {filters}
     UNION ALL
     SELECT hour, {columns} FROM {hours}
-    WHERE hour >= %(first_hour)s AND hour < %(last_hour)s {_DIMENSIONS}
+    WHERE hour >= %(first_hour)s AND hour < %(last_hour)s {filters}
     UNION ALL
     SELECT minute, {columns} FROM {minutes}
     WHERE minute >= greatest(%(last_hour)s, %(first_hour)s) AND minute < %(end)s
-    {_DIMENSIONS}) AS r"""
+    {filters}) AS r"""
 
 
 _ROW_WHERE = """
@@ -144,6 +146,7 @@ GROUP BY bucket ORDER BY bucket""", f.params())
 
 
 def activity_map(f: Filters) -> Query:
+    """Country and decision filters apply; the source filter does not (see the rollup)."""
     return Query(f"""
 SELECT lat_cell::float8 + 0.25 AS latitude, lon_cell::float8 + 0.25 AS longitude,
        sum(transactions)::bigint AS transactions,

@@ -14,17 +14,17 @@ CREATE TABLE fraud_score_rollups (
 );
 
 -- Activity on a half-degree grid (cell = floor(coordinate * 2) / 2): a map of places,
--- not of rows. Rows without coordinates are not mapped.
+-- not of rows. Rows without coordinates are not mapped. No source dimension: the map is
+-- the largest rollup and a month of it must still read in well under a second.
 CREATE TABLE fraud_geo_rollups (
     minute                  timestamptz NOT NULL,
-    source                  text NOT NULL,
     country                 text NOT NULL,
     decision                text NOT NULL,
     lat_cell                numeric(5, 1) NOT NULL,
     lon_cell                numeric(5, 1) NOT NULL,
     transactions            bigint NOT NULL,
     predicted_frauds        bigint NOT NULL,
-    PRIMARY KEY (minute, source, country, decision, lat_cell, lon_cell)
+    PRIMARY KEY (minute, country, decision, lat_cell, lon_cell)
 );
 
 -- The same three rollups by the hour, for long periods: a month is 720 hours per
@@ -52,12 +52,11 @@ CREATE TABLE fraud_score_hour_rollups (
 );
 CREATE TABLE fraud_geo_hour_rollups (
     hour                    timestamptz NOT NULL,
-    source                  text NOT NULL,
     country                 text NOT NULL,
     decision                text NOT NULL,
     lat_cell                numeric(5, 1) NOT NULL,
     lon_cell                numeric(5, 1) NOT NULL,
     transactions            bigint NOT NULL,
     predicted_frauds        bigint NOT NULL,
-    PRIMARY KEY (hour, source, country, decision, lat_cell, lon_cell)
+    PRIMARY KEY (hour, country, decision, lat_cell, lon_cell)
 );

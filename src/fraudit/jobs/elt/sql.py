@@ -95,12 +95,12 @@ FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT ({key}, source, country, decision, bucket) DO UPDATE SET
     transactions = r.transactions + EXCLUDED.transactions;
 INSERT INTO {places} AS r
-    ({key}, source, country, decision, lat_cell, lon_cell, transactions, predicted_frauds)
-SELECT {at}, source, coalesce(country, ''), decision, floor(latitude * 2) / 2,
+    ({key}, country, decision, lat_cell, lon_cell, transactions, predicted_frauds)
+SELECT {at}, coalesce(country, ''), decision, floor(latitude * 2) / 2,
        floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
 FROM fraudit_batch_inserted WHERE latitude IS NOT NULL AND longitude IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6
-ON CONFLICT ({key}, source, country, decision, lat_cell, lon_cell) DO UPDATE SET
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ({key}, country, decision, lat_cell, lon_cell) DO UPDATE SET
     transactions = r.transactions + EXCLUDED.transactions,
     predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds;
 """
