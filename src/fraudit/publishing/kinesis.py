@@ -22,6 +22,8 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fraudit.backoff import Backoff
+
 log = logging.getLogger("fraudit.publishing")
 
 RETRYABLE_CODES = frozenset({
@@ -66,13 +68,12 @@ class KinesisPublisher:
         self._client = client
         self.stream_name = stream_name
         self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._backoff_delays = Backoff(base_delay, max_delay,
+                                       rng or random.Random())  # noqa: S311 - jitter
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     def _backoff(self, attempt: int) -> None:
-        self._sleep(self._rng.uniform(0, min(self._max_delay, self._base_delay * 2**attempt)))
+        self._sleep(self._backoff_delays.delay(attempt))
 
     @staticmethod
     def _retryable(exc: Exception) -> tuple[bool, str]:

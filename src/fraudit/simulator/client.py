@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from fraudit.backoff import Backoff
+
 RETRYABLE_STATUS = (429, 503)
 
 
@@ -38,10 +40,9 @@ class ApiClient:
             self._headers["x-api-key"] = api_key
         self._timeout = timeout
         self._max_attempts = max_attempts
-        self._base_delay = base_delay
         self._max_delay = max_delay
+        self._delays = Backoff(base_delay, max_delay, rng or random.Random())  # noqa: S311
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -59,7 +60,7 @@ class ApiClient:
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
         if retry_after and retry_after.strip().isdigit():
             return min(float(retry_after), self._max_delay)
-        return self._rng.uniform(0, min(self._max_delay, self._base_delay * 2 ** attempt))
+        return self._delays.delay(attempt)
 
     def post(self, body: bytes) -> Outcome:
         started = time.perf_counter()

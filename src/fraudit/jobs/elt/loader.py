@@ -160,7 +160,8 @@ class PostgresSink:
         rollup and no alert), then move the watermark."""
         if not loaded.inserted:
             return loaded
-        conn.execute(sql.ROLL_UP_INSERTED)
+        for statement in sql.ROLL_UPS:
+            conn.execute(statement)
         return self._raise_alerts(conn, loaded)
 
     def _raise_alerts(self, conn: Any, loaded: LoadResult) -> LoadResult:

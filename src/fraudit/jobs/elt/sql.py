@@ -62,53 +62,53 @@ WITH inserted AS (
 SELECT count(*) FROM inserted
 """
 
-# (time column, its value from an inserted row, the three tables) per grain.
-ROLLUP_GRAINS = {
-    "minute": ("minute", "event_minute",
-               ("fraud_minute_rollups", "fraud_score_rollups", "fraud_geo_rollups")),
-    "hour": ("hour", "date_trunc('hour', event_minute)",
-             ("fraud_hour_rollups", "fraud_score_hour_rollups", "fraud_geo_hour_rollups")),
-}
+# The inserted rows with every rollup dimension computed once.
+_ROLLUP_ROWS = """SELECT event_minute AS at, source, coalesce(country, '') AS country, decision,
+       least(width_bucket(fraud_proba, 0, 1, 20), 20) AS bucket,
+       floor(latitude * 2) / 2 AS lat_cell, floor(longitude * 2) / 2 AS lon_cell,
+       fraud_prediction, amount, fraud_proba
+FROM fraudit_batch_inserted"""
 
 
-def _roll_up(grain: str) -> str:
-    """The three rollups' upserts at one grain, from the rows this transaction inserted
-    (fraudit_batch_inserted)."""
-    key, at, (counts, scores, places) = ROLLUP_GRAINS[grain]
+def _roll_up(minute_table: str, hour_table: str, dimensions: list[str],
+             measures: dict[str, str], where: str = "true") -> str:
+    """One statement: group this transaction's inserted rows by minute once, add the groups
+    to the minute table, and their sums by hour to the hour table."""
+    dims = ", ".join(dimensions)
+    keys = ", ".join(str(i) for i in range(1, len(dimensions) + 2))
+    names = ", ".join(measures)
+    grouped = ", ".join(f"{expr} AS {name}" for name, expr in measures.items())
+    summed = ", ".join(f"sum({name})" for name in measures)
+    added = ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in measures)
     return f"""
-INSERT INTO {counts} AS r
-    ({key}, source, country, decision, transactions, predicted_frauds, amount_sum,
-     fraud_proba_sum)
-SELECT {at}, source, coalesce(country, ''), decision, count(*), sum(fraud_prediction),
-       sum(amount), sum(fraud_proba::numeric)
-FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4
-ON CONFLICT ({key}, source, country, decision) DO UPDATE SET
-    transactions = r.transactions + EXCLUDED.transactions,
-    predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds,
-    amount_sum = r.amount_sum + EXCLUDED.amount_sum,
-    fraud_proba_sum = r.fraud_proba_sum + EXCLUDED.fraud_proba_sum;
-INSERT INTO {scores} AS r
-    ({key}, source, country, decision, bucket, transactions)
-SELECT {at}, source, coalesce(country, ''), decision,
-       least(width_bucket(fraud_proba, 0, 1, 20), 20), count(*)
-FROM fraudit_batch_inserted GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT ({key}, source, country, decision, bucket) DO UPDATE SET
-    transactions = r.transactions + EXCLUDED.transactions;
-INSERT INTO {places} AS r
-    ({key}, country, decision, lat_cell, lon_cell, transactions, predicted_frauds)
-SELECT {at}, coalesce(country, ''), decision, floor(latitude * 2) / 2,
-       floor(longitude * 2) / 2, count(*), sum(fraud_prediction)
-FROM fraudit_batch_inserted WHERE latitude IS NOT NULL AND longitude IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT ({key}, country, decision, lat_cell, lon_cell) DO UPDATE SET
-    transactions = r.transactions + EXCLUDED.transactions,
-    predicted_frauds = r.predicted_frauds + EXCLUDED.predicted_frauds;
+WITH per_minute AS (
+    SELECT at, {dims}, {grouped} FROM ({_ROLLUP_ROWS}) AS inserted_rows
+    WHERE {where} GROUP BY {keys}
+), by_minute AS (
+    INSERT INTO {minute_table} AS r (minute, {dims}, {names})
+    SELECT at, {dims}, {names} FROM per_minute
+    ON CONFLICT (minute, {dims}) DO UPDATE SET {added}
+)
+INSERT INTO {hour_table} AS r (hour, {dims}, {names})
+SELECT date_trunc('hour', at), {dims}, {summed} FROM per_minute GROUP BY {keys}
+ON CONFLICT (hour, {dims}) DO UPDATE SET {added}
 """
 
 
 # Rollups (by the minute and by the hour) from exactly the rows this transaction inserted:
 # they always equal a GROUP BY over fraud_predictions, whatever was replayed.
-ROLL_UP_INSERTED = _roll_up("minute") + _roll_up("hour")
+ROLL_UPS = (
+    _roll_up("fraud_minute_rollups", "fraud_hour_rollups", ["source", "country", "decision"],
+             {"transactions": "count(*)", "predicted_frauds": "sum(fraud_prediction)",
+              "amount_sum": "sum(amount)", "fraud_proba_sum": "sum(fraud_proba::numeric)"}),
+    _roll_up("fraud_score_rollups", "fraud_score_hour_rollups",
+             ["source", "country", "decision", "bucket"], {"transactions": "count(*)"}),
+    # Rows without coordinates are not mapped.
+    _roll_up("fraud_geo_rollups", "fraud_geo_hour_rollups",
+             ["country", "decision", "lat_cell", "lon_cell"],
+             {"transactions": "count(*)", "predicted_frauds": "sum(fraud_prediction)"},
+             where="lat_cell IS NOT NULL AND lon_cell IS NOT NULL"),
+)
 
 # An event_id seen before with other content is kept, with the reason, not dropped.
 REJECT_CONFLICTS = f"""
