@@ -41,10 +41,10 @@ class GlueJobArgs:
     stream_arn: str
     db_secret_arn: str
     checkpoint_location: str
-    window_size: str = "10 seconds"
-    starting_position: str = "TRIM_HORIZON"
-    indicator_rules: str | None = None
-    max_fetch_records: int | None = None
+    window_size: str
+    starting_position: str
+    indicator_rules: str | None
+    max_fetch_records: int | None
 
 
 def parse_args(argv: Sequence[str]) -> GlueJobArgs:
@@ -64,8 +64,8 @@ def parse_args(argv: Sequence[str]) -> GlueJobArgs:
         parser.error("--checkpoint_location must be an s3:// URI")
     if not known.stream_arn.startswith("arn:") or ":stream/" not in known.stream_arn:
         parser.error("--stream_arn must be a Kinesis stream ARN")
-    return GlueJobArgs(**{k: (v or None) if k == "indicator_rules" else v
-                          for k, v in vars(known).items()})
+    known.indicator_rules = known.indicator_rules or None  # Glue passes "" for unset
+    return GlueJobArgs(**vars(known))
 
 
 def kinesis_connection_options(args: GlueJobArgs) -> dict[str, str]:

@@ -40,6 +40,11 @@ def _filters(period: str, countries: list[str], sources: list[str],
                      sources=tuple(sources), decisions=tuple(decisions))
 
 
+def _shown(value: Any, template: str, missing: str = "–") -> str:
+    """A number for a metric; SQL NULL (None, or NaN once in a DataFrame) shows as missing."""
+    return missing if value is None or value != value else template.format(value)
+
+
 def _kpis(store: DashboardStore, f: q.Filters) -> None:
     row = store.frame(q.kpis(f)).iloc[0]
     cols = st.columns(6)
@@ -47,11 +52,8 @@ def _kpis(store: DashboardStore, f: q.Filters) -> None:
     cols[1].metric("Declined", f"{int(row.declined):,}")
     cols[2].metric("Reviewed", f"{int(row.reviewed):,}")
     cols[3].metric("Predicted frauds", f"{int(row.predicted_frauds):,}")
-    rate = row.fraud_rate
-    cols[4].metric("Fraud rate", "–" if rate is None or rate != rate else f"{rate:.2%}")
-    mean = row.mean_probability
-    cols[5].metric("Mean fraud probability",
-                   "–" if mean is None or mean != mean else f"{mean:.4f}")
+    cols[4].metric("Fraud rate", _shown(row.fraud_rate, "{:.2%}"))
+    cols[5].metric("Mean fraud probability", _shown(row.mean_probability, "{:.4f}"))
 
 
 def _charts(store: DashboardStore, f: q.Filters) -> None:
@@ -100,14 +102,11 @@ def _health(store: DashboardStore) -> None:
     now = datetime.now(UTC)
 
     def ago(when: Any) -> str:
-        if when is None or when != when:
-            return "never"
-        return f"{(now - when.to_pydatetime()).total_seconds():.0f} s ago"
+        seconds = None if when is None or when != when else (now - when).total_seconds()
+        return _shown(seconds, "{:.0f} s ago", missing="never")
 
     cols[0].metric("Last event loaded", ago(row.last_loaded_at))
-    cols[1].metric("Scoring → table (latest)",
-                   "–" if row.load_lag_seconds != row.load_lag_seconds
-                   or row.load_lag_seconds is None else f"{row.load_lag_seconds:.1f} s")
+    cols[1].metric("Scoring → table (latest)", _shown(row.load_lag_seconds, "{:.1f} s"))
     cols[2].metric("Last batch committed", ago(row.last_batch_at))
     cols[3].metric("Rejected records", f"{int(row.rejected_total):,}",
                    f"{int(row.rejected_last_hour):,} in the last hour", delta_color="off")

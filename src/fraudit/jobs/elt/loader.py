@@ -110,6 +110,9 @@ class PostgresSink:
             self._conn.execute("SET work_mem = '64MB'")
             self._conn.commit()
             apply_schema(self._conn)
+            # Temporary tables live as long as the session: created once per connection.
+            with self._conn.transaction():
+                self._conn.execute(sql.CREATE_STAGING)
         return self._conn
 
     def close(self) -> None:
@@ -181,7 +184,6 @@ class PostgresSink:
     @staticmethod
     def _stage(conn: Any, predictions: list[tuple[Any, ...]],
                invalid: list[tuple[Any, ...]]) -> None:
-        conn.execute(sql.CREATE_STAGING)
         conn.execute("TRUNCATE fraudit_staging, fraudit_staging_rejected")
         with conn.cursor() as cur:
             with cur.copy(sql.COPY_STAGING) as copy:
@@ -214,7 +216,6 @@ class PostgresSink:
         written) when an event_id is already there or repeats within the batch."""
         import psycopg
 
-        conn.execute(sql.CREATE_STAGING)
         try:
             with conn.transaction(), conn.cursor() as cur:
                 with cur.copy(sql.COPY_PREDICTIONS) as copy:
