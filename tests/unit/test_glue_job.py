@@ -66,5 +66,22 @@ def test_database_url_comes_from_the_secret_and_escapes_the_password():
     arn = client.create_secret(Name="fraudit/db", SecretString=json.dumps({
         "username": "fraudit", "password": "p@ss/w:rd", "host": "db.internal",
         "port": 5432, "dbname": "fraudit"}))["ARN"]
-    assert database_url(arn, client) == (
+    args = parse_args([*REQUIRED[:2], "--db_secret_arn", arn, *REQUIRED[4:]])
+    assert database_url(args, client) == (
         "postgresql://fraudit:p%40ss%2Fw%3Ard@db.internal:5432/fraudit")
+
+
+@mock_aws
+def test_rds_managed_secret_takes_host_port_and_name_from_the_job_arguments():
+    # The secret RDS keeps for its master user holds only the user and the password.
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="rds!db-1", SecretString=json.dumps({
+        "username": "fraudit_admin", "password": "s3cr%t"}))["ARN"]
+    args = parse_args([*REQUIRED[:2], "--db_secret_arn", arn, *REQUIRED[4:], "--db_host",
+                       "db.abc.eu-west-1.rds.amazonaws.com", "--db_port", "5433",
+                       "--db_name", "fraudit"])
+    assert database_url(args, client) == (
+        "postgresql://fraudit_admin:s3cr%25t@db.abc.eu-west-1.rds.amazonaws.com:5433/fraudit")
+    without_host = parse_args([*REQUIRED[:2], "--db_secret_arn", arn, *REQUIRED[4:]])
+    with pytest.raises(ValueError, match="no host"):
+        database_url(without_host, client)

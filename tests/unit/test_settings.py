@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
+
+import boto3
 import pytest
+from moto import mock_aws
 from pydantic import ValidationError
 
-from fraudit.settings import Settings
+from fraudit.settings import Settings, resolve_database_url
 from tests.conftest import REPO
 
 
@@ -59,3 +63,18 @@ def test_bad_values_are_refused(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=variable.removeprefix("FRAUDIT_").lower()):
         Settings(_env_file=None)
+
+
+@mock_aws
+def test_database_url_from_the_rds_secret_when_no_url_is_set(monkeypatch):
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="rds!db", SecretString=json.dumps(
+        {"username": "admin", "password": "p/w"}))["ARN"]
+    settings = Settings(_env_file=None, database_secret_id=arn, database_host="db.internal",
+                        database_name="fraudit")
+    assert resolve_database_url(settings, client) == (
+        "postgresql://admin:p%2Fw@db.internal:5432/fraudit")
+    # An explicit URL wins and the secret is not read.
+    explicit = Settings(_env_file=None, database_url="postgresql://x@h/d", database_secret_id=arn)
+    assert resolve_database_url(explicit, None) == "postgresql://x@h/d"
+    assert resolve_database_url(Settings(_env_file=None), None) is None

@@ -28,7 +28,18 @@ def _store(url: str) -> DashboardStore:
 def _database_url() -> str | None:
     from fraudit.settings import Settings
 
-    return Settings().database_url  # read on each run: cheap, and follows the environment
+    settings = Settings()  # read on each run: cheap, and follows the environment
+    if settings.database_url or not settings.database_secret_id:
+        return settings.database_url
+    return _secret_database_url(settings.database_secret_id)
+
+
+@st.cache_resource
+def _secret_database_url(secret_id: str) -> str | None:
+    """The URL built from the database secret, fetched once per process (AWS)."""
+    from fraudit.settings import Settings, resolve_database_url
+
+    return resolve_database_url(Settings())
 
 
 def _filters(period: str, countries: list[str], sources: list[str],

@@ -81,7 +81,7 @@ def _tarball(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _read_member(tarball: Path, name: str) -> bytes:
+def read_member(tarball: Path, name: str) -> bytes:
     with tarfile.open(tarball, "r:gz") as tar:
         member = tar.extractfile(name)
         if member is None:
@@ -168,9 +168,9 @@ def load_bundle(root: str | Path, version: str | None = None, *,
             if sha256_file(folder / name) != expected:
                 raise ArtifactError(f"{folder / name}: checksum mismatch (file changed or damaged)")
     booster = xgb.Booster()
-    booster.load_model(bytearray(_read_member(folder / CLASSIFIER_TARBALL, XGBOOST_MEMBER)))
+    booster.load_model(bytearray(read_member(folder / CLASSIFIER_TARBALL, XGBOOST_MEMBER)))
     booster.set_param({"nthread": 1})  # one request, one core: the server runs many at once
     anomaly = RobustMahalanobis.from_dict(
-        json.loads(_read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))
+        json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))
     policy = DecisionPolicy.load(folder / "policy.json")
     return ModelBundle(version, folder, booster, anomaly, policy, manifest)

@@ -1,0 +1,128 @@
+"""The one wrapper around the boto3 clients the deploy tool uses: small typed calls, so
+commands.py reads as a plan being carried out. Tested against moto."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fraudit.deploy.plan import EndpointSpec, EndpointState
+
+
+class DeployAws:
+    def __init__(self, region: str, session: Any = None) -> None:
+        import boto3
+
+        self._session = session or boto3.session.Session(region_name=region)
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service)
+        return self._clients[service]
+
+    # --- S3 --------------------------------------------------------------------------
+
+    def object_sha256(self, bucket: str, key: str) -> str | None:
+        """The sha256 recorded when the deploy tool uploaded the object; None if absent."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return head.get("Metadata", {}).get("sha256")
+
+    def upload(self, bucket: str, key: str, path: Path, sha256: str, kms_key_arn: str) -> None:
+        self._client("s3").upload_file(
+            str(path), bucket, key,
+            ExtraArgs={"Metadata": {"sha256": sha256}, "ServerSideEncryption": "aws:kms",
+                       "SSEKMSKeyId": kms_key_arn})
+
+    # --- SageMaker -------------------------------------------------------------------
+
+    def endpoint_state(self, spec: EndpointSpec) -> EndpointState:
+        from botocore.exceptions import ClientError
+
+        sagemaker = self._client("sagemaker")
+
+        def exists(call: str, **kwargs: str) -> bool:
+            try:
+                getattr(sagemaker, call)(**kwargs)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                    return False
+                raise
+            return True
+
+        name = spec.resource_name
+        try:
+            endpoint = sagemaker.describe_endpoint(EndpointName=spec.endpoint)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            endpoint = None
+        managed_by = None
+        if endpoint is not None:
+            tags = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
+            managed_by = next((t["Value"] for t in tags if t["Key"] == "managed-by"), None)
+        return EndpointState(
+            model_exists=exists("describe_model", ModelName=name),
+            config_exists=exists("describe_endpoint_config", EndpointConfigName=name),
+            endpoint_config=endpoint["EndpointConfigName"] if endpoint else None,
+            endpoint_status=endpoint["EndpointStatus"] if endpoint else None,
+            managed_by=managed_by)
+
+    def create_model(self, spec: EndpointSpec) -> None:
+        self._client("sagemaker").create_model(
+            ModelName=spec.resource_name, ExecutionRoleArn=spec.role_arn,
+            EnableNetworkIsolation=True,
+            PrimaryContainer={"Image": spec.image_uri, "ModelDataUrl": spec.model_data_url,
+                              "Environment": dict(spec.environment)},
+            Tags=_tags(spec))
+
+    def create_endpoint_config(self, spec: EndpointSpec) -> None:
+        variant: dict[str, Any] = {"VariantName": "primary", "ModelName": spec.resource_name}
+        extra: dict[str, Any] = {}
+        if spec.serverless_memory_mb:
+            variant["ServerlessConfig"] = {"MemorySizeInMB": spec.serverless_memory_mb,
+                                           "MaxConcurrency": spec.serverless_max_concurrency}
+        else:
+            variant.update(InstanceType=spec.instance_type,
+                           InitialInstanceCount=spec.instance_count)
+            extra["KmsKeyId"] = spec.kms_key_arn  # serverless variants take no volume key
+        self._client("sagemaker").create_endpoint_config(
+            EndpointConfigName=spec.resource_name, ProductionVariants=[variant],
+            Tags=_tags(spec), **extra)
+
+    def create_endpoint(self, spec: EndpointSpec, config: str) -> None:
+        self._client("sagemaker").create_endpoint(
+            EndpointName=spec.endpoint, EndpointConfigName=config, Tags=_tags(spec))
+
+    def update_endpoint(self, spec: EndpointSpec, config: str) -> None:
+        self._client("sagemaker").update_endpoint(EndpointName=spec.endpoint,
+                                                  EndpointConfigName=config)
+
+    # --- Glue ------------------------------------------------------------------------
+
+    def job_runs(self, job: str) -> dict[str, str]:
+        """Recent runs of the job: run id -> state, newest first."""
+        runs = self._client("glue").get_job_runs(JobName=job, MaxResults=20)["JobRuns"]
+        return {run["Id"]: run["JobRunState"] for run in runs}
+
+    def job_run_details(self, job: str) -> list[Mapping[str, Any]]:
+        return self._client("glue").get_job_runs(JobName=job, MaxResults=5)["JobRuns"]
+
+    def start_job(self, job: str) -> str:
+        return self._client("glue").start_job_run(JobName=job)["JobRunId"]
+
+    def stop_job(self, job: str, run_id: str) -> None:
+        self._client("glue").batch_stop_job_run(JobName=job, JobRunIds=[run_id])
+
+
+def _tags(spec: EndpointSpec) -> list[dict[str, str]]:
+    return [{"Key": "managed-by", "Value": "fraudit-deploy"},
+            {"Key": "model-version", "Value": spec.model_version}]

@@ -1,0 +1,102 @@
+"""Build what the stack runs: the fraudit wheel, the Glue job's zip of wheels (x86_64),
+the dashboard's wheelhouse (arm64, for its Graviton instance) and the API's Lambda zip.
+Versions come from constraints.txt, so AWS runs what CI tested."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Glue 5 brings pyspark, pyarrow and boto3; the job needs fraudit and these on top.
+GLUE_PACKAGES = ("pydantic", "pydantic-core", "pydantic-settings", "python-dotenv",
+                 "typing-extensions", "typing-inspection", "annotated-types", "psycopg",
+                 "psycopg-binary")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    platform: str          # pip --platform
+    output: str            # file name under the build directory
+    requirement: str       # what to install on top of the wheel ("" = the wheel alone)
+    resolve: bool          # True: resolve dependencies; False: exactly the pinned list
+
+
+GLUE = Target("glue", "manylinux2014_x86_64", "fraudit-glue.gluewheels.zip", "", False)
+DASHBOARD = Target("dashboard", "manylinux2014_aarch64", "fraudit-dashboard-wheelhouse.zip",
+                   "dashboard", True)
+TARGETS = {t.name: t for t in (GLUE, DASHBOARD)}
+
+
+def pinned(constraints: Path, names: Sequence[str]) -> list[str]:
+    """`name==version` for each name, from constraints.txt (a missing pin is an error)."""
+    pins: dict[str, str] = {}
+    for line in constraints.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    missing = [n for n in names if n not in pins]
+    if missing:
+        raise ValueError(f"{constraints} pins no version of {', '.join(missing)}")
+    return [f"{name}=={pins[name]}" for name in names]
+
+
+def _pip(args: Sequence[str], say: Callable[[str], None]) -> None:
+    command = [sys.executable, "-m", "pip", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"pip {' '.join(args[:2])} failed:\n{result.stderr.strip()[-3000:]}")
+    say(f"  pip {args[0]}: ok")
+
+
+def build_wheel(repo: Path, out_dir: Path, say: Callable[[str], None] = print) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("fraudit-*.whl"):
+        old.unlink()
+    say(f"building the fraudit wheel from {repo}")
+    _pip(["wheel", "--quiet", "--no-deps", "--wheel-dir", str(out_dir), str(repo)], say)
+    (wheel,) = out_dir.glob("fraudit-*.whl")
+    return wheel
+
+
+def build_wheelhouse(target: Target, wheel: Path, constraints: Path, out_dir: Path,
+                     say: Callable[[str], None] = print) -> Path:
+    """Download the target's wheels for its platform (CPython 3.11) and zip them with the
+    fraudit wheel, flat, as Glue's zip of wheels and `pip --find-links` expect."""
+    say(f"building the {target.name} wheelhouse ({target.platform})")
+    with tempfile.TemporaryDirectory(prefix=f"fraudit-{target.name}-") as tmp:
+        folder = Path(tmp)
+        platform = ["--only-binary=:all:", "--platform", target.platform,
+                    "--python-version", "3.11", "--implementation", "cp",
+                    "--dest", str(folder), "--quiet"]
+        if target.resolve:
+            _pip(["download", *platform, "--constraint", str(constraints),
+                  f"fraudit[{target.requirement}] @ {wheel.resolve().as_uri()}"], say)
+        else:
+            _pip(["download", *platform, "--no-deps",
+                  *pinned(constraints, GLUE_PACKAGES)], say)
+            shutil.copy2(wheel, folder / wheel.name)
+        out = out_dir / target.output
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # wheels are zips
+            for path in sorted(folder.glob("*.whl")):
+                archive.write(path, path.name)
+    say(f"  {out.name}: {out.stat().st_size / 1e6:.1f} MB")
+    return out
+
+
+def build_api_package(repo: Path, out_dir: Path, region: str,
+                      say: Callable[[str], None] = print) -> Path:
+    """`chalice package` of app/chalice (fraudit vendored): the Lambda zip."""
+    from fraudit.api.bundle import package
+
+    say("building the API's Lambda zip with `chalice package`")
+    zip_path = package(repo / "app" / "chalice", out_dir / "api", region=region)
+    say(f"  {zip_path.name}: {zip_path.stat().st_size / 1e6:.1f} MB")
+    return zip_path

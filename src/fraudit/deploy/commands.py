@@ -1,0 +1,212 @@
+"""The deploy commands: each gathers what is wanted and what is there, plans (plan.py),
+prints the plan, and carries it out unless it is a dry run. Every command is idempotent:
+run twice, the second run finds nothing to do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fraudit.deploy.aws import DeployAws
+from fraudit.deploy.outputs import StackOutputs, env_text
+from fraudit.deploy.plan import (
+    Action,
+    Artifact,
+    EndpointSpec,
+    plan_endpoint,
+    plan_file,
+    plan_glue,
+    plan_uploads,
+    sha256_of,
+)
+
+# Object keys the Terraform stack reads (devops/infra/versions.tf, locals).
+GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
+GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
+DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
+POLICY_KEY = "policy/policy.json"
+MODEL_FILES = ("classifier/model.tar.gz", "anomaly/model.tar.gz", "policy.json",
+               "manifest.json")
+TFVARS_FILE = "fraudit.auto.tfvars.json"
+ANOMALY_ENVIRONMENT = {"SAGEMAKER_PROGRAM": "inference.py",
+                       "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                       "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
+
+
+@dataclass
+class Deployer:
+    repo: Path
+    build_dir: Path
+    infra_dir: Path
+    model_dir: Path
+    outputs: StackOutputs
+    aws: DeployAws
+    dry_run: bool = False
+    say: Callable[[str], None] = print
+
+    # --- plan execution ----------------------------------------------------------------
+
+    def _carry_out(self, actions: Sequence[Action], run: Callable[[Action], None]) -> int:
+        if not actions:
+            self.say("nothing to do: everything is in place")
+            return 0
+        for number, action in enumerate(actions, 1):
+            self.say(f"[{number}/{len(actions)}] {action.describe()}")
+            if not self.dry_run:
+                run(action)
+        if self.dry_run:
+            self.say(f"dry run: {len(actions)} action(s) planned, none carried out")
+        return len(actions)
+
+    # --- upload ------------------------------------------------------------------------
+
+    def model_version(self, requested: str | None) -> str | None:
+        from fraudit.models.artifacts import ArtifactError, resolve_version
+
+        if requested:
+            return requested
+        try:
+            return resolve_version(self.model_dir)
+        except ArtifactError:  # no trained model yet: a normal state for a first upload
+            return None
+
+    def artifacts(self, model_version: str | None) -> tuple[list[Artifact], dict[str, str]]:
+        """The files to upload, and the Terraform variables they set."""
+        import fraudit.glue_job
+
+        wanted: list[tuple[Path, str]] = [(Path(fraudit.glue_job.__file__), GLUE_SCRIPT_KEY)]
+        tfvars: dict[str, str] = {}
+        built = {GLUE_WHEELHOUSE_KEY: self.build_dir / "fraudit-glue.gluewheels.zip",
+                 DASHBOARD_WHEELHOUSE_KEY: self.build_dir / "fraudit-dashboard-wheelhouse.zip"}
+        for key, path in built.items():
+            if path.exists():
+                wanted.append((path, key))
+            else:
+                self.say(f"note: {path.name} not built (`fraudit deploy build`): not uploaded")
+        api_zip = self.build_dir / "api" / "deployment.zip"
+        if api_zip.exists():
+            key = f"api/deployment-{sha256_of(api_zip)[:16]}.zip"  # a new key per build
+            wanted.append((api_zip, key))
+            tfvars["api_package_s3_key"] = key
+        else:
+            self.say("note: the API zip is not built (`fraudit deploy build --api`): not uploaded")
+        if model_version is None:
+            self.say(f"note: no trained model under {self.model_dir} (`fraudit train`): "
+                     "models not uploaded")
+        else:
+            folder = self.model_dir / model_version
+            missing = [f for f in MODEL_FILES if not (folder / f).exists()]
+            if missing:
+                raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}")
+            wanted += [(folder / f, f"models/{model_version}/{f}") for f in MODEL_FILES]
+            wanted.append((folder / "policy.json", POLICY_KEY))
+            tfvars["model_version"] = model_version
+        return [Artifact(path, key, sha256_of(path)) for path, key in wanted], tfvars
+
+    def upload(self, model_version: str | None = None) -> int:
+        bucket = self.outputs.artifacts_bucket
+        version = self.model_version(model_version)
+        artifacts, tfvars = self.artifacts(version)
+        self.say(f"checking {len(artifacts)} object(s) in s3://{bucket}")
+        remote = {a.key: self.aws.object_sha256(bucket, a.key) for a in artifacts}
+        actions = plan_uploads(artifacts, bucket, remote)
+        tfvars_path = self.infra_dir / TFVARS_FILE
+        current = tfvars_path.read_text() if tfvars_path.exists() else None
+        if current is not None:  # keep variables set by an earlier run
+            tfvars = {**json.loads(current), **tfvars}
+        actions += plan_file(tfvars_path, json.dumps(tfvars, indent=2, sort_keys=True) + "\n",
+                             current)
+
+        def run(action: Action) -> None:
+            if action.kind == "upload":
+                self.aws.upload(bucket, action.params["key"], Path(action.params["path"]),
+                                action.params["sha256"], self.outputs.kms_key_arn)
+            else:
+                Path(action.target).write_text(action.params["text"])
+
+        done = self._carry_out(actions, run)
+        if any(a.kind == "write_file" for a in actions) and not self.dry_run:
+            self.say(f"next: `terraform -chdir={self.infra_dir} apply` picks up {TFVARS_FILE}")
+        return done
+
+    # --- SageMaker endpoints -----------------------------------------------------------
+
+    def endpoint_specs(self, model_version: str, *, instance_type: str, instance_count: int,
+                       serverless_memory_mb: int | None) -> list[EndpointSpec]:
+        prefix = f"s3://{self.outputs.artifacts_bucket}/models/{model_version}"
+        common = {"model_version": model_version, "role_arn": self.outputs.sagemaker_role_arn,
+                  "kms_key_arn": self.outputs.kms_key_arn, "instance_type": instance_type,
+                  "instance_count": instance_count,
+                  "serverless_memory_mb": serverless_memory_mb}
+        return [
+            EndpointSpec(endpoint=self.outputs.FRAUDIT_CLASSIFIER_ENDPOINT,
+                         image_uri=self.outputs.xgboost_image_uri,
+                         model_data_url=f"{prefix}/classifier/model.tar.gz", environment={},
+                         **common),
+            EndpointSpec(endpoint=self.outputs.FRAUDIT_ANOMALY_ENDPOINT,
+                         image_uri=self.outputs.sklearn_image_uri,
+                         model_data_url=f"{prefix}/anomaly/model.tar.gz",
+                         environment=ANOMALY_ENVIRONMENT, **common),
+        ]
+
+    def endpoints(self, model_version: str | None = None, *, instance_type: str = "ml.m5.large",
+                  instance_count: int = 1, serverless_memory_mb: int | None = None) -> int:
+        if self.outputs.endpoints_managed_by != "deploy":
+            raise RuntimeError(
+                "this stack's endpoints are managed by Terraform (endpoints_managed_by = "
+                "\"terraform\"): set model_version there (`fraudit deploy upload` writes it) "
+                "and apply")
+        version = self.model_version(model_version)
+        if version is None:
+            raise RuntimeError(f"no trained model under {self.model_dir}: run `fraudit train`")
+        specs = self.endpoint_specs(version, instance_type=instance_type,
+                                    instance_count=instance_count,
+                                    serverless_memory_mb=serverless_memory_mb)
+        by_name = {s.resource_name: s for s in specs} | {s.endpoint: s for s in specs}
+        actions = [a for spec in specs for a in plan_endpoint(spec, self.aws.endpoint_state(spec))]
+
+        def run(action: Action) -> None:
+            spec = by_name[action.target]
+            if action.kind == "create_model":
+                self.aws.create_model(spec)
+            elif action.kind == "create_endpoint_config":
+                self.aws.create_endpoint_config(spec)
+            elif action.kind == "create_endpoint":
+                self.aws.create_endpoint(spec, action.params["config"])
+            else:
+                self.aws.update_endpoint(spec, action.params["config"])
+
+        return self._carry_out(actions, run)
+
+    # --- Glue job ----------------------------------------------------------------------
+
+    def glue(self, command: Literal["start", "stop", "status"]) -> int:
+        job = self.outputs.glue_job_name
+        if command == "status":
+            runs = self.aws.job_run_details(job)
+            if not runs:
+                self.say(f"{job}: never run")
+            for run in runs:
+                self.say(f"{job} {run['Id']}: {run['JobRunState']} (started "
+                         f"{run.get('StartedOn', '?')})"
+                         + (f": {run['ErrorMessage']}" if run.get("ErrorMessage") else ""))
+            return 0
+        actions = plan_glue(command, job, self.aws.job_runs(job))
+
+        def run(action: Action) -> None:
+            if action.kind == "start_job":
+                self.say(f"  started run {self.aws.start_job(job)}")
+            else:
+                self.aws.stop_job(job, action.params["run_id"])
+
+        return self._carry_out(actions, run)
+
+    # --- .env --------------------------------------------------------------------------
+
+    def env(self, out: Path) -> int:
+        current = out.read_text() if out.exists() else None
+        actions = plan_file(out, env_text(self.outputs), current)
+        return self._carry_out(actions, lambda a: Path(a.target).write_text(a.params["text"]))

@@ -1,0 +1,71 @@
+"""The Terraform stack's outputs, as the deploy tool and the .env need them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class StackOutputs(BaseModel):
+    """`terraform output -json` of devops/infra. Upper-case names are .env keys."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    AWS_REGION: str
+    FRAUDIT_STREAM_NAME: str
+    FRAUDIT_CLASSIFIER_ENDPOINT: str
+    FRAUDIT_ANOMALY_ENDPOINT: str
+    FRAUDIT_POLICY_S3_URI: str
+    FRAUDIT_DATABASE_SECRET_ID: str
+    FRAUDIT_DATABASE_HOST: str
+    FRAUDIT_DATABASE_PORT: int
+    FRAUDIT_DATABASE_NAME: str
+    api_url: str = ""
+    artifacts_bucket: str
+    checkpoints_bucket: str
+    glue_job_name: str
+    sagemaker_role_arn: str
+    kms_key_arn: str
+    xgboost_image_tag: str
+    xgboost_image_uri: str
+    sklearn_image_uri: str
+    endpoints_managed_by: str = "terraform"
+
+    @classmethod
+    def from_terraform_json(cls, document: dict[str, Any]) -> StackOutputs:
+        """From `terraform output -json` ({name: {"value": ..., "type": ...}})."""
+        return cls(**{name: entry["value"] for name, entry in document.items()})
+
+    def env_values(self) -> dict[str, str]:
+        """The outputs that are .env variables (upper-case names), as strings."""
+        values = {**self.model_dump(), **(self.model_extra or {})}
+        return {name: str(value) for name, value in sorted(values.items())
+                if name.isupper() and value not in (None, "")}
+
+
+def read_outputs(*, infra_dir: Path | None = None, outputs_file: Path | None = None,
+                 terraform: str = "terraform") -> StackOutputs:
+    """From a saved `terraform output -json` file, or by running it in infra_dir."""
+    if outputs_file is not None:
+        document = json.loads(Path(outputs_file).read_text())
+    else:
+        result = subprocess.run([terraform, "output", "-json"], cwd=infra_dir,
+                                capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"terraform output failed in {infra_dir}: {result.stderr.strip()}")
+        document = json.loads(result.stdout)
+    if not document:
+        raise RuntimeError("the stack has no outputs: run `terraform apply` in devops/infra first")
+    return StackOutputs.from_terraform_json(document)
+
+
+def env_text(outputs: StackOutputs) -> str:
+    """A .env for the stack: the same variables as .env.example, valued for AWS."""
+    lines = ["# Written by `fraudit deploy env` from the Terraform outputs of devops/infra.",
+             "# No secret is in here: the database password stays in Secrets Manager."]
+    lines += [f"{name}={value}" for name, value in outputs.env_values().items()]
+    return "\n".join(lines) + "\n"
