@@ -23,15 +23,22 @@ GLUE_PACKAGES = ("pydantic", "pydantic-core", "pydantic-settings", "python-doten
 @dataclass(frozen=True)
 class Target:
     name: str
-    platform: str          # pip --platform
+    arch: str              # x86_64 or aarch64
     output: str            # file name under the build directory
     requirement: str       # what to install on top of the wheel ("" = the wheel alone)
     resolve: bool          # True: resolve dependencies; False: exactly the pinned list
 
 
-GLUE = Target("glue", "manylinux2014_x86_64", "fraudit-glue.gluewheels.zip", "", False)
-DASHBOARD = Target("dashboard", "manylinux2014_aarch64", "fraudit-dashboard-wheelhouse.zip",
-                   "dashboard", True)
+GLUE = Target("glue", "x86_64", "fraudit-glue.gluewheels.zip", "", False)
+DASHBOARD = Target("dashboard", "aarch64", "fraudit-dashboard-wheelhouse.zip", "dashboard", True)
+
+# Glue 5 and the dashboard's Amazon Linux 2023 have glibc 2.34: any manylinux wheel up to
+# that runs there (pip takes only the tags it is given, so all are listed).
+MANYLINUX = ("2_34", "2_28", "2_27", "2_24", "2_17")
+
+
+def platform_tags(arch: str) -> list[str]:
+    return [f"manylinux_{glibc}_{arch}" for glibc in MANYLINUX] + [f"manylinux2014_{arch}"]
 TARGETS = {t.name: t for t in (GLUE, DASHBOARD)}
 
 
@@ -53,7 +60,7 @@ def _pip(args: Sequence[str], say: Callable[[str], None]) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"pip {' '.join(args[:2])} failed:\n{result.stderr.strip()[-3000:]}")
-    say(f"  pip {args[0]}: ok")
+    say(f"  pip {args[0]}{' --dry-run' if '--dry-run' in args else ''}: ok")
 
 
 def build_wheel(repo: Path, out_dir: Path, say: Callable[[str], None] = print) -> Path:
@@ -70,18 +77,21 @@ def build_wheelhouse(target: Target, wheel: Path, constraints: Path, out_dir: Pa
                      say: Callable[[str], None] = print) -> Path:
     """Download the target's wheels for its platform (CPython 3.11) and zip them with the
     fraudit wheel, flat, as Glue's zip of wheels and `pip --find-links` expect."""
-    say(f"building the {target.name} wheelhouse ({target.platform})")
+    say(f"building the {target.name} wheelhouse (CPython 3.11, Linux {target.arch})")
     with tempfile.TemporaryDirectory(prefix=f"fraudit-{target.name}-") as tmp:
         folder = Path(tmp)
-        platform = ["--only-binary=:all:", "--platform", target.platform,
-                    "--python-version", "3.11", "--implementation", "cp",
-                    "--dest", str(folder), "--quiet"]
+        platform = ["--only-binary=:all:", "--python-version", "3.11", "--implementation",
+                    "cp", *[x for tag in platform_tags(target.arch) for x in ("--platform", tag)]]
+        download = ["download", "--quiet", "--dest", str(folder), *platform]
         if target.resolve:
-            _pip(["download", *platform, "--constraint", str(constraints),
+            _pip([*download, "--constraint", str(constraints),
                   f"fraudit[{target.requirement}] @ {wheel.resolve().as_uri()}"], say)
+            # Prove the wheelhouse installs offline, as the instance will install it.
+            _pip(["install", "--quiet", "--dry-run", "--no-index", "--find-links", str(folder),
+                  "--target", str(folder / "check"), *platform,
+                  f"fraudit[{target.requirement}]"], say)
         else:
-            _pip(["download", *platform, "--no-deps",
-                  *pinned(constraints, GLUE_PACKAGES)], say)
+            _pip([*download, "--no-deps", *pinned(constraints, GLUE_PACKAGES)], say)
             shutil.copy2(wheel, folder / wheel.name)
         out = out_dir / target.output
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # wheels are zips
