@@ -162,6 +162,14 @@ def _fill_moto_gaps(aws: DeployAws) -> None:
     aws._client("glue").meta.events.register("before-call.glue.BatchStopJobRun", stop_runs)
 
 
+def _sagemaker_role() -> None:
+    boto3.client("iam", region_name=REGION).create_role(
+        RoleName="fraudit-dev-sagemaker", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))
+
+
 def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
         aws, tmp_path, build_dir, trained):
     model_dir = tmp_path / "models"
@@ -169,6 +177,12 @@ def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
     version = trained.version
     d = deployer(aws, tmp_path, build_dir, model_dir, [])
     _fill_moto_gaps(d.aws)
+    with pytest.raises(RuntimeError, match=r"role .* does not exist"):
+        d.endpoints(version)
+    _sagemaker_role()
+    with pytest.raises(RuntimeError, match="is not uploaded"):
+        d.endpoints(version)  # a model on a missing artifact would fail on SageMaker's side
+    d.upload(version)
     assert d.endpoints(version, serverless_memory_mb=2048) == 6
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     classifier = sagemaker.describe_endpoint(EndpointName="fraudit-dev-classifier")
@@ -187,6 +201,7 @@ def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
 
     newer = "29990101T000000Z-newer"
     shutil.copytree(model_dir / version, model_dir / newer)
+    d.upload(newer)
     lines: list[str] = []
     dry = deployer(aws, tmp_path, build_dir, model_dir, lines, dry_run=True)
     assert dry.endpoints(newer) == 6
@@ -253,10 +268,22 @@ def test_env_file_from_outputs_configures_fraudit_for_the_stack(aws, tmp_path, b
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(terraform_output_json(aws)))
     outputs = read_outputs(outputs_file=outputs_file)
-    d = deployer(aws, tmp_path, build_dir, tmp_path, [])
+    lines: list[str] = []
+    d = deployer(aws, tmp_path, build_dir, tmp_path, lines)
     out = tmp_path / ".env.aws"
     assert d.env(out) == 1
+    assert any("secret" in line and "is not there" in line for line in lines)
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="rds!db", SecretString=json.dumps({"username": "u", "password": "p"}))
+    outputs_file.write_text(json.dumps(terraform_output_json(aws) | {
+        "FRAUDIT_DATABASE_SECRET_ID": {"value": "rds!db", "type": "string"}}))
+    lines.clear()
+    d = deployer(aws, tmp_path, build_dir, tmp_path, lines)
+    d.outputs = read_outputs(outputs_file=outputs_file)
+    assert d.env(out) == 1  # the secret id changed
     assert d.env(out) == 0
+    assert not any("is not there" in line for line in lines)
+    outputs = d.outputs
     settings = Settings(_env_file=out)
     assert settings.aws_region == REGION
     assert settings.stream_name == "fraudit-dev-predictions"

@@ -24,23 +24,54 @@ class DeployAws:
 
     # --- S3 --------------------------------------------------------------------------
 
-    def object_sha256(self, bucket: str, key: str) -> str | None:
-        """The sha256 recorded when the deploy tool uploaded the object; None if absent."""
+    def _head(self, bucket: str, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
         try:
-            head = self._client("s3").head_object(Bucket=bucket, Key=key)
+            return self._client("s3").head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return None
             raise
-        return head.get("Metadata", {}).get("sha256")
+
+    def object_exists(self, bucket: str, key: str) -> bool:
+        return self._head(bucket, key) is not None
+
+    def object_sha256(self, bucket: str, key: str) -> str | None:
+        """The sha256 recorded when the deploy tool uploaded the object; None if absent
+        (or put there by something else)."""
+        head = self._head(bucket, key)
+        return None if head is None else head.get("Metadata", {}).get("sha256")
 
     def upload(self, bucket: str, key: str, path: Path, sha256: str, kms_key_arn: str) -> None:
         self._client("s3").upload_file(
             str(path), bucket, key,
             ExtraArgs={"Metadata": {"sha256": sha256}, "ServerSideEncryption": "aws:kms",
                        "SSEKMSKeyId": kms_key_arn})
+
+    # --- IAM and Secrets Manager: preflight checks (names only, never a secret value) --
+
+    def role_exists(self, role_arn: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client("iam").get_role(RoleName=role_arn.rsplit("/", 1)[-1])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return False
+            raise
+        return True
+
+    def secret_exists(self, secret_id: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client("secretsmanager").describe_secret(SecretId=secret_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     # --- SageMaker -------------------------------------------------------------------
 

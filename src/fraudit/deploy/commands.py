@@ -167,6 +167,8 @@ class Deployer:
                                     serverless_memory_mb=serverless_memory_mb)
         by_name = {s.resource_name: s for s in specs} | {s.endpoint: s for s in specs}
         actions = [a for spec in specs for a in plan_endpoint(spec, self.aws.endpoint_state(spec))]
+        if any(a.kind == "create_model" for a in actions):
+            self._check_model_prerequisites(specs, version)
 
         def run(action: Action) -> None:
             spec = by_name[action.target]
@@ -180,6 +182,19 @@ class Deployer:
                 self.aws.update_endpoint(spec, action.params["config"])
 
         return self._carry_out(actions, run)
+
+    def _check_model_prerequisites(self, specs: Sequence[EndpointSpec], version: str) -> None:
+        """A model created on a missing role or artifact fails ten minutes later, on
+        SageMaker's side: check both before creating anything."""
+        if not self.aws.role_exists(self.outputs.sagemaker_role_arn):
+            raise RuntimeError(f"SageMaker role {self.outputs.sagemaker_role_arn} does not "
+                               "exist: apply devops/infra first")
+        bucket = self.outputs.artifacts_bucket
+        for spec in specs:
+            key = spec.model_data_url.removeprefix(f"s3://{bucket}/")
+            if not self.aws.object_exists(bucket, key):
+                raise RuntimeError(f"{spec.model_data_url} is not uploaded: run "
+                                   f"`fraudit deploy upload --model-version {version}` first")
 
     # --- Glue job ----------------------------------------------------------------------
 
@@ -207,6 +222,9 @@ class Deployer:
     # --- .env --------------------------------------------------------------------------
 
     def env(self, out: Path) -> int:
+        if not self.aws.secret_exists(self.outputs.FRAUDIT_DATABASE_SECRET_ID):
+            self.say(f"warning: the database secret {self.outputs.FRAUDIT_DATABASE_SECRET_ID} "
+                     "is not there (yet): the dashboard and the job will not connect")
         current = out.read_text() if out.exists() else None
         actions = plan_file(out, env_text(self.outputs), current)
         return self._carry_out(actions, lambda a: Path(a.target).write_text(a.params["text"]))
