@@ -132,10 +132,7 @@ def make_batch_function(sink: Any) -> Callable[[Any, int], None]:
 
     def each_batch(frame: Any, batch_id: int) -> None:
         result = process_batch(glue_frame_to_raw(frame), batch_id, sink)
-        log.info("batch %d: %d inserted, %d rejected, %d conflicting; alerts %d new, "
-                 "%d updated; %d late", batch_id, result.inserted, result.rejected_invalid,
-                 result.rejected_conflicts, result.alerts_raised, result.alerts_updated,
-                 result.late_rows)
+        log.info("batch %d: %s", batch_id, result.summary())
 
     return each_batch
 

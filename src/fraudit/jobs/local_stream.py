@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fraudit.db.connection import describe
-from fraudit.jobs.elt.batch import process_batch
+from fraudit.jobs.elt.batch import process_batch, transformed_arrow
 from fraudit.jobs.elt.indicators import load_rules
 from fraudit.jobs.elt.loader import PostgresSink
+from fraudit.jobs.elt.pipeline import BatchWriter, PipelinedQuery, prepare_checkpoint
 
 log = logging.getLogger("fraudit.jobs.stream")
 
@@ -27,15 +28,17 @@ class StreamOptions:
     database_url: str
     max_records_per_trigger: int = 10_000
     rules_file: Path | None = None
+    # Load batch N while Spark reads N+1 (pipeline.py); False: load before Spark commits.
+    pipelined: bool = True
 
 
-def start(spark: Any, options: StreamOptions) -> Any:
-    """Start the query; the caller awaits or stops it."""
+def start(spark: Any, options: StreamOptions, sink: PostgresSink | None = None) -> Any:
+    """Start the query; the caller awaits or stops it (a sink may be given, for tests)."""
     from fraudit.sources.kinesis import KinesisDataSource
 
     spark.dataSource.register(KinesisDataSource)
     rules = load_rules(options.rules_file)  # a bad rules file fails here, before any read
-    sink = PostgresSink(options.database_url, rules=rules)
+    sink = sink or PostgresSink(options.database_url, rules=rules)
     reader = (spark.readStream.format("kinesis")
               .option("streamName", options.stream_name)
               .option("region", options.region)
@@ -46,16 +49,24 @@ def start(spark: Any, options: StreamOptions) -> Any:
     if options.endpoint_url:
         reader = reader.option("endpointUrl", options.endpoint_url)
 
-    def each_batch(batch: Any, batch_id: int) -> None:
+    def load_now(batch: Any, batch_id: int) -> None:
         result = process_batch(batch, batch_id, sink)
-        log.info("batch %d: %d inserted, %d rejected, %d conflicting; alerts %d new, "
-                 "%d updated; %d late", batch_id, result.inserted, result.rejected_invalid,
-                 result.rejected_conflicts, result.alerts_raised, result.alerts_updated,
-                 result.late_rows)
+        log.info("batch %d: %s", batch_id, result.summary())
 
-    log.info("streaming %s into %s with %d indicator rules", options.stream_name,
-             describe(options.database_url), len(rules.rules))
-    return (reader.load().writeStream.foreachBatch(each_batch)
-            .option("checkpointLocation", str(options.checkpoint_dir))
-            .trigger(processingTime=options.trigger_interval)
-            .queryName("fraudit-elt").start())
+    def load_behind(batch: Any, batch_id: int) -> None:
+        assert writer is not None
+        writer.submit(batch_id, transformed_arrow(batch))
+
+    writer = None
+    if options.pipelined:
+        prepare_checkpoint(options.database_url, options.checkpoint_dir)
+        writer = BatchWriter(sink, options.checkpoint_dir)
+
+    log.info("streaming %s into %s with %d indicator rules%s", options.stream_name,
+             describe(options.database_url), len(rules.rules),
+             " (pipelined loading)" if writer else "")
+    query = (reader.load().writeStream.foreachBatch(load_behind if writer else load_now)
+             .option("checkpointLocation", str(options.checkpoint_dir))
+             .trigger(processingTime=options.trigger_interval)
+             .queryName("fraudit-elt").start())
+    return query if writer is None else PipelinedQuery(query, writer)

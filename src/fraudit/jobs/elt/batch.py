@@ -28,6 +28,12 @@ def split_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
     return valid, rejected
 
 
+def transformed_arrow(batch: DataFrame) -> Any:
+    """The transformed batch as one Arrow table: one Spark job, one read of the source
+    (pyspark 4; the local job)."""
+    return transform(batch).toArrow()
+
+
 def process_batch(batch: DataFrame, batch_id: int, sink: PostgresSink) -> LoadResult:
     """One Spark job reads the batch once and brings every transformed row to the driver,
     where the sink needs them (the reference counts, then writes: two reads of the

@@ -37,6 +37,11 @@ class LoadResult:
     alerts_updated: int = 0     # existing alerts whose window value grew
     late_rows: int = 0          # inserted rows older than the watermark: stored, not alerted
 
+    def summary(self) -> str:
+        return (f"{self.inserted} inserted, {self.rejected_invalid} rejected, "
+                f"{self.rejected_conflicts} conflicting; alerts {self.alerts_raised} new, "
+                f"{self.alerts_updated} updated; {self.late_rows} late")
+
 
 def _when(micros: int | None) -> datetime | None:
     return None if micros is None else datetime.fromtimestamp(micros / 1e6, UTC)
@@ -126,15 +131,17 @@ class PostgresSink:
                                    [rejected_tuple(r) for r in rejected])
 
     def write_prepared(self, predictions: list[tuple[Any, ...]],
-                       invalid: list[tuple[Any, ...]]) -> LoadResult:
-        """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order."""
+                       invalid: list[tuple[Any, ...]],
+                       progress: tuple[str, int] | None = None) -> LoadResult:
+        """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order.
+        `progress` (checkpoint, batch id) is recorded in the same transaction."""
         import psycopg
 
         deadline = time.monotonic() + self._max_wait
         delay = 0.2
         while True:
             try:
-                return self._write_once(predictions, invalid)
+                return self._write_once(predictions, invalid, progress)
             except psycopg.OperationalError as exc:
                 self._conn = None
                 if time.monotonic() + delay > deadline:
@@ -144,18 +151,28 @@ class PostgresSink:
                 self._sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _write_once(self, predictions: list[tuple[Any, ...]],
-                    invalid: list[tuple[Any, ...]]) -> LoadResult:
+    def _write_once(self, predictions: list[tuple[Any, ...]], invalid: list[tuple[Any, ...]],
+                    progress: tuple[str, int] | None) -> LoadResult:
         import psycopg
 
         conn = self._connection()
         try:
             with conn.transaction():
-                return self._finish(conn, self._load(conn, predictions, invalid))
+                result = self._finish(conn, self._load(conn, predictions, invalid))
+                self._record_progress(conn, progress)
+                return result
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
         with conn.transaction():
-            return self._finish(conn, self._load_row_by_row(conn, predictions, invalid))
+            result = self._finish(conn, self._load_row_by_row(conn, predictions, invalid))
+            self._record_progress(conn, progress)
+            return result
+
+    @staticmethod
+    def _record_progress(conn: Any, progress: tuple[str, int] | None) -> None:
+        if progress is not None:
+            checkpoint, batch_id = progress
+            conn.execute(sql.RECORD_PROGRESS, {"checkpoint": checkpoint, "batch_id": batch_id})
 
     def _finish(self, conn: Any, loaded: LoadResult) -> LoadResult:
         """Roll up the rows this transaction inserted, then evaluate every indicator rule

@@ -124,3 +124,10 @@ INSERT INTO fraud_predictions_rejected ({", ".join(REJECTED_COLUMNS)})
 SELECT {", ".join(REJECTED_COLUMNS)} FROM fraudit_staging_rejected
 ON CONFLICT (source_position) DO NOTHING
 """
+
+# The batch a local streaming query has loaded, in the batch's own transaction.
+RECORD_PROGRESS = """
+INSERT INTO fraud_stream_progress (checkpoint, batch_id) VALUES (%(checkpoint)s, %(batch_id)s)
+ON CONFLICT (checkpoint) DO UPDATE SET batch_id = excluded.batch_id, updated_at = now()
+"""
+READ_PROGRESS = "SELECT batch_id FROM fraud_stream_progress WHERE checkpoint = %(checkpoint)s"

@@ -1,0 +1,109 @@
+"""Pipelined loading (jobs/elt/pipeline.py): Spark commits batch N before PostgreSQL has
+it, so the database's record of loaded batches must bring back any batch that was
+committed but never loaded. Real Spark, kinesalite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fraudit.jobs.elt.loader import PostgresSink
+from fraudit.jobs.elt.pipeline import checkpoint_key, trim_checkpoint
+from fraudit.jobs.local_stream import StreamOptions, start
+from tests.elt_support import event_record
+from tests.integration.test_stream_pipeline import counts, put
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_trim_checkpoint_forgets_commits_beyond_the_loaded_batch(tmp_path):
+    for folder, ids in (("offsets", range(4)), ("commits", range(3))):
+        (tmp_path / folder).mkdir()
+        for i in ids:
+            (tmp_path / folder / str(i)).write_text("v1")
+            (tmp_path / folder / f".{i}.crc").write_text("crc")
+    (tmp_path / "metadata").write_text("{}")
+    assert trim_checkpoint(tmp_path, loaded=0) == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "commits").iterdir()) == [".0.crc", "0"]
+    assert sorted(p.name for p in (tmp_path / "offsets").iterdir()) == [
+        ".0.crc", ".1.crc", "0", "1"]  # batch 1 is replayed from its logged offsets
+    assert (tmp_path / "metadata").exists()
+    assert trim_checkpoint(tmp_path, loaded=0) == []  # idempotent
+
+
+class DiesBeforeLoading(PostgresSink):
+    """Stands for a process that dies while batch 1 is being written: the write never
+    reaches the database, but Spark has already committed batch 1."""
+
+    died = False
+
+    def write_prepared(self, predictions, invalid, progress=None):
+        if progress and progress[1] == 1 and not DiesBeforeLoading.died:
+            DiesBeforeLoading.died = True
+            raise RuntimeError("injected: the job died before batch 1 was loaded")
+        return super().write_prepared(predictions, invalid, progress)
+
+
+def options(kinesis_emulator, stream, checkpoint: Path, database: str) -> StreamOptions:
+    return StreamOptions(
+        stream_name=stream, endpoint_url=kinesis_emulator.url, region="us-east-1",
+        starting_position="TRIM_HORIZON", starting_timestamp=None,
+        trigger_interval="200 milliseconds", checkpoint_dir=checkpoint, database_url=database,
+        max_records_per_trigger=20)
+
+
+def loaded_batch(database, checkpoint):
+    with psycopg.connect(database) as conn:
+        return conn.execute("SELECT batch_id FROM fraud_stream_progress WHERE checkpoint = %s",
+                            (checkpoint_key(checkpoint),)).fetchone()[0]
+
+
+def test_a_batch_committed_by_spark_but_never_loaded_is_replayed(spark, kinesis_emulator,
+                                                                 database, tmp_path, caplog):
+    stream = "elt-pipelined-crash"
+    kinesis_emulator.create_stream(stream, shards=2)
+    put(kinesis_emulator.client(), stream, [event_record(i) for i in range(70)])
+    checkpoint = tmp_path / "checkpoint"
+    opts = options(kinesis_emulator, stream, checkpoint, database)
+
+    query = start(spark, opts, sink=DiesBeforeLoading(database))
+    with pytest.raises(Exception, match="died before batch 1 was loaded"):
+        query.awaitTermination(120)
+    query.stop()
+    # Spark committed batch 1 (and planned 2); the database holds batch 0 only.
+    assert (checkpoint / "commits" / "1").exists()
+    assert loaded_batch(database, checkpoint) == 0
+    assert counts(database) == (20, 20)
+
+    caplog.set_level("WARNING", logger="fraudit.jobs.pipeline")
+    query = start(spark, opts)
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert counts(database) == (70, 70)  # batch 1 replayed, nothing twice
+    assert loaded_batch(database, checkpoint) >= 3
+    assert any("replaying" in r.getMessage() for r in caplog.records)
+
+
+def test_stop_waits_for_the_last_batch_and_a_restart_adds_nothing(spark, kinesis_emulator,
+                                                                  database, tmp_path):
+    stream = "elt-pipelined-stop"
+    kinesis_emulator.create_stream(stream, shards=2)
+    put(kinesis_emulator.client(), stream, [event_record(i) for i in range(45)])
+    checkpoint = tmp_path / "checkpoint"
+    opts = options(kinesis_emulator, stream, checkpoint, database)
+    query = start(spark, opts)
+    query.processAllAvailable()
+    assert counts(database) == (45, 45)  # visible when processAllAvailable returns
+    query.stop()
+    batches = loaded_batch(database, checkpoint)
+    query = start(spark, opts)  # nothing to trim, nothing to replay
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert counts(database) == (45, 45)
+    assert loaded_batch(database, checkpoint) == batches
