@@ -104,6 +104,7 @@ bench: venv
 	$(BIN)/python bench/bench_model_server.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/bench_api.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/bench_stream.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/bench_dashboard.py $(if $(QUICK),--quick)
 
 # Re-resolve every dependency to the newest allowed version and pin it in constraints.txt.
 lock:

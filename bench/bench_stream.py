@@ -12,7 +12,7 @@ like with like:
 - put -> row-visible latency at a steady 500 events/s (p50/p95/p99), at the CLI's default
   trigger (1 s) and at 250 ms.
 
-    python bench/bench_stream.py [--quick]
+    python bench/bench_stream.py [--quick] [--runs N]
 """
 
 from __future__ import annotations
@@ -271,9 +271,10 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, help="repetitions (default 3; 2 with --quick)")
     args = parser.parse_args()
     records = 20_000 if args.quick else 100_000
-    runs = 2 if args.quick else 3
+    runs = args.runs or (2 if args.quick else 3)
     latency_seconds = 15.0 if args.quick else 40.0
     limit = 10_000
 

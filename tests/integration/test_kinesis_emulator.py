@@ -43,3 +43,21 @@ def test_a_missing_node_is_explained(monkeypatch):
 def test_a_taken_port_is_explained():
     with KinesisEmulator(HOME) as first, pytest.raises(EmulatorError, match="could not listen"):
         KinesisEmulator(HOME, port=first.port).start(timeout=10)
+
+
+def test_a_client_dropping_its_connection_mid_request_does_not_stop_the_emulator():
+    # A stopped Spark query kills its reader mid-GetRecords; kinesalite itself would throw.
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    with KinesisEmulator(HOME) as emulator:
+        emulator.create_stream("s", shards=1)
+        address = urlparse(emulator.url)
+        with socket.create_connection((address.hostname, address.port)) as conn:
+            conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1"
+                         b"\r\nX-Amz-Target: Kinesis_20131202.ListShards\r\n"
+                         b"Content-Length: 500\r\n\r\n{\"StreamName\":")
+        time.sleep(0.5)  # the server sees the connection reset
+        shards = emulator.client().list_shards(StreamName="s")["Shards"]
+        assert len(shards) == 1

@@ -20,8 +20,8 @@ from fraudit.deploy.plan import (
     plan_file,
     plan_glue,
     plan_uploads,
-    sha256_of,
 )
+from fraudit.files import sha256_file
 
 # Object keys the Terraform stack reads (devops/infra/versions.tf, locals).
 GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
@@ -88,7 +88,7 @@ class Deployer:
                 self.say(f"note: {path.name} not built (`fraudit deploy build`): not uploaded")
         api_zip = self.build_dir / "api" / "deployment.zip"
         if api_zip.exists():
-            key = f"api/deployment-{sha256_of(api_zip)[:16]}.zip"  # a new key per build
+            key = f"api/deployment-{sha256_file(api_zip)[:16]}.zip"  # a new key per build
             wanted.append((api_zip, key))
             tfvars["api_package_s3_key"] = key
         else:
@@ -104,7 +104,7 @@ class Deployer:
             wanted += [(folder / f, f"models/{model_version}/{f}") for f in MODEL_FILES]
             wanted.append((folder / "policy.json", POLICY_KEY))
             tfvars["model_version"] = model_version
-        return [Artifact(path, key, sha256_of(path)) for path, key in wanted], tfvars
+        return [Artifact(path, key, sha256_file(path)) for path, key in wanted], tfvars
 
     def upload(self, model_version: str | None = None) -> int:
         bucket = self.outputs.artifacts_bucket

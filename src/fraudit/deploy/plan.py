@@ -32,14 +32,6 @@ class Artifact:
     sha256: str
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def plan_uploads(artifacts: Sequence[Artifact], bucket: str,
                  remote_sha256: Mapping[str, str | None]) -> list[Action]:
     """Upload what is missing or different (by the sha256 kept in the object's metadata);

@@ -19,6 +19,10 @@ def local_session(app_name: str = "fraudit", master: str = "local[2]",
                .config("spark.pyspark.python", sys.executable)
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.shuffle.partitions", "4")
+               # Micro-batches of ~10k rows: compiling whole-stage code for each batch's
+               # plan cost more than it saved (transform + Arrow hand-over of 10k events:
+               # median 0.50 s with it, 0.37 s without, bench/ and docs/BENCHMARKS.md).
+               .config("spark.sql.codegen.wholeStage", "false")
                .config("spark.ui.enabled", "false")
                .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
                .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))

@@ -27,6 +27,7 @@ from typing import Any
 
 import xgboost as xgb
 
+from fraudit.files import sha256_file
 from fraudit.models.sagemaker_code.anomaly_inference import MODEL_FILE, RobustMahalanobis
 from fraudit.scoring.policy import DecisionPolicy
 
@@ -51,14 +52,6 @@ class ModelBundle:
     anomaly: RobustMahalanobis
     policy: DecisionPolicy
     manifest: dict[str, Any]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def classifier_bytes(booster: xgb.Booster) -> bytes:

@@ -17,6 +17,7 @@ startingTimestamp (epoch ms or ISO-8601, for AT_TIMESTAMP), maxRecordsPerTrigger
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -77,6 +78,7 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
         self._client: Any = None  # created lazily: readers are pickled
         self._start = _starting_point(self.options)
         self._cutoff: datetime | None = None  # Trigger.AvailableNow: arrivals up to here
+        self._ahead: _ReadAhead | None = None  # the next batch, read while Spark works
 
     def prepareForTriggerAvailableNow(self) -> None:
         """Read what had arrived when the query started, in as many batches as
@@ -105,6 +107,7 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_client"] = None
+        state["_ahead"] = None
         return state
 
     def _shards(self) -> list[dict[str, Any]]:
@@ -171,20 +174,39 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
                 break  # caught up with the open shard
         return rows, entry
 
-    def read(self, start: dict) -> tuple[Iterator[tuple], dict]:
+    def _read_from(self, start: dict, budget: int) -> tuple[list[tuple], dict]:
         shards = self._shards()
         offsets = add_new_shards(start["shards"], shards, TRIM_HORIZON)
         rows: list[tuple] = []
         endings = {s["ShardId"]: ending_sequence(s) for s in shards}
         for shard_id in readable(offsets, shards):
-            budget = self.limit - len(rows)
-            if budget <= 0:
+            left = budget - len(rows)
+            if left <= 0:
                 break
             shard_rows, offsets[shard_id] = self._read_shard(
-                shard_id, offsets[shard_id], budget, ending=endings[shard_id])
+                shard_id, offsets[shard_id], left, ending=endings[shard_id])
             rows += shard_rows
         # A parent just finished may unblock its children: they are read next trigger.
-        return iter(rows), {"v": OFFSET_VERSION, "shards": offsets}
+        return rows, {"v": OFFSET_VERSION, "shards": offsets}
+
+    def read(self, start: dict) -> tuple[Iterator[tuple], dict]:
+        """The records after `start`, up to maxRecordsPerTrigger. The next batch is read
+        ahead in a thread while Spark processes this one: when Spark then asks for it, the
+        records read ahead are topped up with any that arrived since, so a batch is never
+        staler than a read made at that moment."""
+        ahead, self._ahead = self._ahead, None
+        rows: list[tuple] | None = None
+        if ahead is not None:
+            done = ahead.result()  # also when unused: never two readers on one client
+            if done is not None and done[0] == start:
+                rows, end = done[1], done[2]
+        if rows is None:
+            rows, end = self._read_from(start, self.limit)
+        elif len(rows) < self.limit:
+            more, end = self._read_from(end, self.limit - len(rows))
+            rows = rows + more
+        self._ahead = _ReadAhead(self, end)
+        return iter(rows), end
 
     def readBetweenOffsets(self, start: dict, end: dict) -> Iterator[tuple]:
         """Replay after a restart: exactly the records between the two logged offsets."""
@@ -200,6 +222,32 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
 
     def commit(self, end: dict) -> None:
         return None  # Kinesis keeps records for their retention period; nothing to ack
+
+
+class _ReadAhead:
+    """Reads the batch after `start` in a daemon thread (a stopping query never waits on
+    it); result() is (start, rows, end), or None if the read failed: the caller then reads
+    again itself and sees the error, if it lasts."""
+
+    def __init__(self, reader: KinesisStreamReader, start: dict) -> None:
+        self._start = start
+        self._done = threading.Event()
+        self._result: tuple[dict, list[tuple], dict] | None = None
+        self._reader = reader
+        threading.Thread(target=self._run, name="kinesis-read-ahead", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            rows, end = self._reader._read_from(self._start, self._reader.limit)
+            self._result = (self._start, rows, end)
+        except Exception:
+            log.debug("read-ahead failed; the next batch is read directly", exc_info=True)
+        finally:
+            self._done.set()
+
+    def result(self) -> tuple[dict, list[tuple], dict] | None:
+        self._done.wait()
+        return self._result
 
 
 class KinesisDataSource(DataSource):

@@ -27,3 +27,15 @@ server.listen(Number(port), host, (err) => {
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// kinesalite throws from a request's 'error' handler when a client drops the connection
+// mid-request (a Spark worker stopped while reading), which would end the process. A
+// dropped client is routine for a server: note it and keep serving; anything else still
+// ends the process.
+process.on('uncaughtException', (err) => {
+  if (err && (err.code === 'ECONNRESET' || err.message === 'aborted')) {
+    console.error(`kinesalite: a client dropped its connection mid-request (${err.message})`);
+    return;
+  }
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,66 @@
+"""The deploy tool's pure planning: what to do from what is wanted and what is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fraudit.deploy.plan import (
+    Artifact,
+    EndpointSpec,
+    EndpointState,
+    OwnershipError,
+    plan_endpoint,
+    plan_file,
+    plan_glue,
+    plan_uploads,
+)
+
+
+def test_uploads_skip_identical_objects_and_say_why_others_go():
+    wanted = [Artifact(Path("a"), "k/a", "1" * 64), Artifact(Path("b"), "k/b", "2" * 64),
+              Artifact(Path("c"), "k/c", "3" * 64)]
+    actions = plan_uploads(wanted, "bucket", {"k/a": "1" * 64, "k/b": "f" * 64, "k/c": None})
+    assert [(a.target, a.reason) for a in actions] == [("s3://bucket/k/b", "changed"),
+                                                       ("s3://bucket/k/c", "missing")]
+
+
+SPEC = EndpointSpec(endpoint="fraudit-dev-classifier", model_version="v1", image_uri="img",
+                    model_data_url="s3://b/models/v1/classifier/model.tar.gz",
+                    role_arn="arn:aws:iam::1:role/r", environment={}, kms_key_arn="k")
+
+
+def test_endpoint_plans_create_switch_and_nothing():
+    fresh = plan_endpoint(SPEC, EndpointState(False, False, None))
+    assert [a.kind for a in fresh] == ["create_model", "create_endpoint_config",
+                                       "create_endpoint"]
+    name = SPEC.resource_name
+    assert name.startswith("fraudit-dev-classifier-") and len(name) == len(SPEC.endpoint) + 9
+    switch = plan_endpoint(SPEC, EndpointState(False, False, "fraudit-dev-classifier-old"))
+    assert [a.kind for a in switch][-1] == "update_endpoint"
+    assert switch[-1].params["config"] == name
+    assert plan_endpoint(SPEC, EndpointState(True, True, name)) == []
+    with pytest.raises(OwnershipError):
+        plan_endpoint(SPEC, EndpointState(True, True, name, managed_by="terraform"))
+
+
+def test_versions_get_distinct_names():
+    other = EndpointSpec(**{**SPEC.__dict__, "model_version": "v2"})
+    assert other.resource_name != SPEC.resource_name
+
+
+def test_glue_start_only_without_an_active_run_and_stop_every_active_one():
+    assert [a.kind for a in plan_glue("start", "job", {})] == ["start_job"]
+    assert plan_glue("start", "job", {"jr_1": "RUNNING"}) == []
+    assert [a.kind for a in plan_glue("start", "job", {"jr_1": "FAILED"})] == ["start_job"]
+    stops = plan_glue("stop", "job", {"jr_2": "STARTING", "jr_1": "RUNNING",
+                                      "jr_0": "SUCCEEDED"})
+    assert [a.params["run_id"] for a in stops] == ["jr_1", "jr_2"]
+
+
+def test_file_written_only_when_its_text_changes(tmp_path):
+    path = tmp_path / ".env"
+    assert [a.reason for a in plan_file(path, "A=1\n", None)] == ["missing"]
+    assert [a.reason for a in plan_file(path, "A=1\n", "A=0\n")] == ["changed"]
+    assert plan_file(path, "A=1\n", "A=1\n") == []
