@@ -107,3 +107,63 @@ def test_stop_waits_for_the_last_batch_and_a_restart_adds_nothing(spark, kinesis
         query.stop()
     assert counts(database) == (45, 45)
     assert loaded_batch(database, checkpoint) == batches
+
+
+def _checkpoint_files(folder: Path, offsets: range, commits: range) -> None:
+    for name, ids in (("offsets", offsets), ("commits", commits)):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in ids:
+            (folder / name / str(i)).write_text("v1")
+
+
+def test_prepare_trusts_a_synchronous_checkpoint_and_resets_a_new_one(database, tmp_path):
+    from fraudit.jobs.elt.pipeline import prepare_checkpoint
+
+    legacy = tmp_path / "legacy"
+    _checkpoint_files(legacy, range(3), range(3))
+    assert prepare_checkpoint(database, legacy) == 2  # no progress row: loaded before commit
+    assert sorted(p.name for p in (legacy / "commits").iterdir()) == ["0", "1", "2"]
+
+    fresh = tmp_path / "fresh"
+    with psycopg.connect(database) as conn:  # a row left by an older checkpoint at this path
+        conn.execute("INSERT INTO fraud_stream_progress (checkpoint, batch_id) VALUES (%s, 57)",
+                     (checkpoint_key(fresh),))
+    assert prepare_checkpoint(database, fresh) == -1
+    _checkpoint_files(fresh, range(2), range(2))  # Spark committed 0 and 1, nothing loaded
+    assert prepare_checkpoint(database, fresh) == -1
+    assert not any((fresh / "commits").iterdir())  # both replayed
+    assert sorted(p.name for p in (fresh / "offsets").iterdir()) == ["0"]
+
+
+def test_prepare_waits_for_a_database_that_is_still_starting(private_postgres, tmp_path,
+                                                             caplog):
+    import threading
+
+    from fraudit.jobs.elt.pipeline import prepare_checkpoint
+
+    caplog.set_level("WARNING", logger="fraudit.jobs.pipeline")
+    private_postgres.stop("fast")
+    starter = threading.Timer(3.0, private_postgres.start)
+    starter.start()
+    try:
+        assert prepare_checkpoint(private_postgres.url, tmp_path / "checkpoint") == -1
+    finally:
+        starter.join()
+    assert any("unavailable" in r.getMessage() for r in caplog.records)
+
+
+class RefusesEverything(PostgresSink):
+    def write_prepared(self, predictions, invalid, progress=None):
+        raise RuntimeError("injected: the database refuses the batch")
+
+
+def test_a_failed_write_stops_the_query_even_when_no_batch_follows(spark, kinesis_emulator,
+                                                                   database, tmp_path):
+    stream = "elt-pipelined-idle-failure"
+    kinesis_emulator.create_stream(stream, shards=1)
+    put(kinesis_emulator.client(), stream, [event_record(i) for i in range(5)])  # one batch
+    query = start(spark, options(kinesis_emulator, stream, tmp_path / "checkpoint", database),
+                  sink=RefusesEverything(database))
+    with pytest.raises(RuntimeError, match="refuses the batch"):
+        query.awaitTermination(60)  # returns because the writer stopped the query
+    assert not query.isActive

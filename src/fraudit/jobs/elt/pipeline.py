@@ -8,8 +8,8 @@ each batch's transaction records its batch id in `fraud_stream_progress`, and be
 query starts, `prepare_checkpoint` deletes the checkpoint's commit (and later offset)
 files beyond that batch. Spark then replays the unloaded batch from its logged offsets,
 exactly as it replays a batch that failed. The writer runs at most one batch behind:
-foreachBatch(N+1) waits for write N before it hands N+1 over, and a failed write fails
-the query at the next batch (or when it stops) rather than being skipped.
+foreachBatch(N+1) waits for write N before it hands N+1 over, and a failed write stops the
+query with that error rather than being skipped.
 
 The Glue job keeps the synchronous path (batch.process_batch): its checkpoint is Glue's.
 """
@@ -19,7 +19,9 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,8 @@ class BatchWriter:
         self._key = checkpoint_key(checkpoint_dir)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="fraudit-writer")
         self._pending: Future[LoadResult] | None = None
+        # Called, in a thread of its own, once a write has failed.
+        self.on_failure: Callable[[], None] | None = None
 
     def wait(self) -> LoadResult | None:
         """Block until the batch being written is in the database; its error, if any, is
@@ -135,8 +139,12 @@ class BatchWriter:
         try:
             result = self._sink.write_prepared(predictions, invalid, (self._key, batch_id))
         except Exception:
-            log.exception("batch %d could not be loaded; the query fails at its next batch "
-                          "and a restart replays it", batch_id)
+            log.exception("batch %d could not be loaded; the query stops with this error and "
+                          "a restart replays the batch", batch_id)
+            if self.on_failure is not None:
+                # Not from this thread: stopping waits for a batch that may be waiting on us.
+                threading.Thread(target=self.on_failure, name="fraudit-writer-failed",
+                                 daemon=True).start()
             raise
         log.info("batch %d: %s", batch_id, result.summary())
         return result
@@ -157,6 +165,9 @@ class PipelinedQuery:
     def __init__(self, query: Any, writer: BatchWriter) -> None:
         self._query = query
         self._writer = writer
+        # A failed write stops the query even when no next batch comes to report it; the
+        # error is then raised by awaitTermination() or stop(), from the writer.
+        writer.on_failure = query.stop
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._query, name)
