@@ -4,6 +4,7 @@ committed but never loaded. Real Spark, kinesalite and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import psycopg
@@ -35,13 +36,21 @@ def test_trim_checkpoint_forgets_commits_beyond_the_loaded_batch(tmp_path):
 
 class DiesBeforeLoading(PostgresSink):
     """Stands for a process that dies while batch 1 is being written: the write never
-    reaches the database, but Spark has already committed batch 1."""
+    reaches the database, but Spark has already committed batch 1 (the write waits for
+    Spark's commit file, then fails)."""
 
     died = False
+
+    def __init__(self, url, checkpoint):
+        super().__init__(url)
+        self._commit = checkpoint / "commits" / "1"
 
     def write_prepared(self, predictions, invalid, progress=None):
         if progress and progress[1] == 1 and not DiesBeforeLoading.died:
             DiesBeforeLoading.died = True
+            deadline = time.monotonic() + 30
+            while not self._commit.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
             raise RuntimeError("injected: the job died before batch 1 was loaded")
         return super().write_prepared(predictions, invalid, progress)
 
@@ -68,7 +77,7 @@ def test_a_batch_committed_by_spark_but_never_loaded_is_replayed(spark, kinesis_
     checkpoint = tmp_path / "checkpoint"
     opts = options(kinesis_emulator, stream, checkpoint, database)
 
-    query = start(spark, opts, sink=DiesBeforeLoading(database))
+    query = start(spark, opts, sink=DiesBeforeLoading(database, checkpoint))
     with pytest.raises(Exception, match="died before batch 1 was loaded"):
         query.awaitTermination(120)
     query.stop()
