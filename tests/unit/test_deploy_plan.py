@@ -64,3 +64,35 @@ def test_file_written_only_when_its_text_changes(tmp_path):
     assert [a.reason for a in plan_file(path, "A=1\n", None)] == ["missing"]
     assert [a.reason for a in plan_file(path, "A=1\n", "A=0\n")] == ["changed"]
     assert plan_file(path, "A=1\n", "A=1\n") == []
+
+
+def test_the_glue_wheel_list_holds_everything_the_job_needs_beyond_glue():
+    """GLUE_PACKAGES is downloaded without dependency resolution (Glue brings its own
+    boto3 and Spark): walk the real dependency tree of what the job imports and require
+    every package Glue lacks to be on the list."""
+    import re
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    from fraudit.deploy.build import GLUE_PACKAGES
+
+    glue_provides = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3",
+                     "python-dateutil", "six"}
+
+    def norm(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    needed, todo = set(), ["fraudit", "psycopg", "psycopg-binary"]
+    while todo:
+        name = todo.pop()
+        for line in requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            dep = norm(requirement.name)
+            if dep not in needed and dep not in glue_provides:
+                needed.add(dep)
+                todo.append(dep)
+    needed |= {"psycopg", "psycopg-binary"}
+    assert needed <= set(GLUE_PACKAGES), needed - set(GLUE_PACKAGES)
