@@ -127,23 +127,12 @@ def run_end_to_end(spark: Any, url: str, stream: str, limit: int, database: str,
                    pipelined: bool = True) -> float:
     """As `fraudit stream` loads: pipelined (PostgreSQL loads batch N while Spark reads
     N+1), or synchronously (each batch loaded before Spark commits it, as on Glue)."""
-    from fraudit.jobs.elt.batch import process_batch, transformed_arrow
     from fraudit.jobs.elt.loader import PostgresSink
-    from fraudit.jobs.elt.pipeline import BatchWriter, prepare_checkpoint
+    from fraudit.jobs.local_stream import batch_function
 
     sink = PostgresSink(database)
     checkpoint = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    writer = None
-    if pipelined:
-        prepare_checkpoint(database, checkpoint)
-        writer = BatchWriter(sink, checkpoint)
-
-    def each_batch(batch: Any, batch_id: int) -> None:
-        if writer is None:
-            process_batch(batch, batch_id, sink)
-        else:
-            writer.submit(batch_id, transformed_arrow(batch))
-
+    each_batch, writer = batch_function(sink, database, checkpoint, pipelined=pipelined)
     query = (kinesis_reader(spark, url, stream, limit).writeStream.foreachBatch(each_batch)
              .option("checkpointLocation", str(checkpoint))
              .trigger(availableNow=True).start())

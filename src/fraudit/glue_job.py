@@ -102,11 +102,10 @@ def for_each_batch_options(args: GlueJobArgs) -> dict[str, str]:
 
 
 def database_url(args: GlueJobArgs, secrets_client: Any) -> str:
-    from fraudit.db.connection import url_from_secret
+    from fraudit.db.connection import url_from_secret_id
 
-    secret = secrets_client.get_secret_value(SecretId=args.db_secret_arn)
-    return url_from_secret(secret["SecretString"], host=args.db_host, port=args.db_port,
-                           dbname=args.db_name)
+    return url_from_secret_id(secrets_client, args.db_secret_arn, host=args.db_host,
+                              port=args.db_port, dbname=args.db_name)
 
 
 def glue_frame_to_raw(frame: Any) -> Any:

@@ -125,15 +125,15 @@ def resolve_database_url(settings: Settings, secrets_client: Any = None) -> str 
         return settings.database_url
     if not settings.database_secret_id:
         return None
-    from fraudit.db.connection import url_from_secret
+    from fraudit.db.connection import url_from_secret_id
 
     if secrets_client is None:
         import boto3
 
         secrets_client = boto3.client("secretsmanager", region_name=settings.aws_region)
-    secret = secrets_client.get_secret_value(SecretId=settings.database_secret_id)
-    return url_from_secret(secret["SecretString"], host=settings.database_host,
-                           port=settings.database_port, dbname=settings.database_name)
+    return url_from_secret_id(secrets_client, settings.database_secret_id,
+                              host=settings.database_host, port=settings.database_port,
+                              dbname=settings.database_name)
 
 
 @lru_cache(maxsize=1)

@@ -4,8 +4,13 @@ are never logged: describe() shows host, port and database only."""
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlparse
+
+T = TypeVar("T")
 
 
 def url_from_secret(secret_string: str, *, host: str | None = None, port: int | None = None,
@@ -39,3 +44,34 @@ def connect(url: str, **kwargs: Any) -> Any:
     import psycopg
 
     return psycopg.connect(url, connect_timeout=kwargs.pop("connect_timeout", 10), **kwargs)
+
+
+def url_from_secret_id(secrets_client: Any, secret_id: str, *, host: str | None = None,
+                       port: int | None = None, dbname: str | None = None) -> str:
+    """Read the database secret (ARN or name) and build its URL; the value is never logged."""
+    secret = secrets_client.get_secret_value(SecretId=secret_id)
+    return url_from_secret(secret["SecretString"], host=host, port=port, dbname=dbname)
+
+
+def retry_while_unavailable(action: Callable[[], T], url: str, *, max_wait_seconds: float,
+                            logger: logging.Logger,
+                            sleep: Callable[[float], None] = time.sleep,
+                            on_unavailable: Callable[[], None] | None = None) -> T:
+    """Run `action`; while PostgreSQL is unreachable (OperationalError) retry it, waiting
+    0.2 s, then twice as long each time up to 5 s, for `max_wait_seconds` at most."""
+    import psycopg
+
+    deadline = time.monotonic() + max_wait_seconds
+    delay = 0.2
+    while True:
+        try:
+            return action()
+        except psycopg.OperationalError as exc:
+            if on_unavailable is not None:
+                on_unavailable()
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("PostgreSQL at %s unavailable (%s); retrying in %.1f s",
+                           describe(url), type(exc).__name__, delay)
+            sleep(delay)
+            delay = min(delay * 2, 5.0)

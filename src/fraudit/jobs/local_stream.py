@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,24 @@ class StreamOptions:
     pipelined: bool = True
 
 
+def batch_function(sink: PostgresSink, database_url: str, checkpoint_dir: Path, *,
+                   pipelined: bool) -> tuple[Callable[[Any, int], None], BatchWriter | None]:
+    """The foreachBatch body of the local job, and its writer when loading is pipelined
+    (the checkpoint is then reconciled with the database first)."""
+    if not pipelined:
+        def load_now(batch: Any, batch_id: int) -> None:
+            log.info("batch %d: %s", batch_id, process_batch(batch, batch_id, sink).summary())
+
+        return load_now, None
+    prepare_checkpoint(database_url, checkpoint_dir)
+    writer = BatchWriter(sink, checkpoint_dir)
+
+    def load_behind(batch: Any, batch_id: int) -> None:
+        writer.submit(batch_id, transformed_arrow(batch))
+
+    return load_behind, writer
+
+
 def start(spark: Any, options: StreamOptions, sink: PostgresSink | None = None) -> Any:
     """Start the query; the caller awaits or stops it (a sink may be given, for tests)."""
     from fraudit.sources.kinesis import KinesisDataSource
@@ -49,23 +68,12 @@ def start(spark: Any, options: StreamOptions, sink: PostgresSink | None = None) 
     if options.endpoint_url:
         reader = reader.option("endpointUrl", options.endpoint_url)
 
-    def load_now(batch: Any, batch_id: int) -> None:
-        result = process_batch(batch, batch_id, sink)
-        log.info("batch %d: %s", batch_id, result.summary())
-
-    def load_behind(batch: Any, batch_id: int) -> None:
-        assert writer is not None
-        writer.submit(batch_id, transformed_arrow(batch))
-
-    writer = None
-    if options.pipelined:
-        prepare_checkpoint(options.database_url, options.checkpoint_dir)
-        writer = BatchWriter(sink, options.checkpoint_dir)
-
+    each_batch, writer = batch_function(sink, options.database_url, options.checkpoint_dir,
+                                        pipelined=options.pipelined)
     log.info("streaming %s into %s with %d indicator rules%s", options.stream_name,
              describe(options.database_url), len(rules.rules),
              " (pipelined loading)" if writer else "")
-    query = (reader.load().writeStream.foreachBatch(load_behind if writer else load_now)
+    query = (reader.load().writeStream.foreachBatch(each_batch)
              .option("checkpointLocation", str(options.checkpoint_dir))
              .trigger(processingTime=options.trigger_interval)
              .queryName("fraudit-elt").start())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fraudit.db.connection import connect, describe
+from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
 from fraudit.jobs.elt import indicators, sql
 from fraudit.jobs.elt.indicators import RuleSet
@@ -135,21 +135,14 @@ class PostgresSink:
                        progress: tuple[str, int] | None = None) -> LoadResult:
         """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order.
         `progress` (checkpoint, batch id) is recorded in the same transaction."""
-        import psycopg
 
-        deadline = time.monotonic() + self._max_wait
-        delay = 0.2
-        while True:
-            try:
-                return self._write_once(predictions, invalid, progress)
-            except psycopg.OperationalError as exc:
-                self._conn = None
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("PostgreSQL at %s unavailable (%s); retrying in %.1f s",
-                            describe(self._url), type(exc).__name__, delay)
-                self._sleep(delay)
-                delay = min(delay * 2, 5.0)
+        def forget_connection() -> None:
+            self._conn = None
+
+        return retry_while_unavailable(
+            lambda: self._write_once(predictions, invalid, progress), self._url,
+            max_wait_seconds=self._max_wait, logger=log, sleep=self._sleep,
+            on_unavailable=forget_connection)
 
     def _write_once(self, predictions: list[tuple[Any, ...]], invalid: list[tuple[Any, ...]],
                     progress: tuple[str, int] | None) -> LoadResult:
@@ -157,22 +150,23 @@ class PostgresSink:
 
         conn = self._connection()
         try:
-            with conn.transaction():
-                result = self._finish(conn, self._load(conn, predictions, invalid))
-                self._record_progress(conn, progress)
-                return result
+            return self._load_and_commit(
+                conn, lambda: self._load(conn, predictions, invalid), progress)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
-        with conn.transaction():
-            result = self._finish(conn, self._load_row_by_row(conn, predictions, invalid))
-            self._record_progress(conn, progress)
-            return result
+        return self._load_and_commit(
+            conn, lambda: self._load_row_by_row(conn, predictions, invalid), progress)
 
-    @staticmethod
-    def _record_progress(conn: Any, progress: tuple[str, int] | None) -> None:
-        if progress is not None:
-            checkpoint, batch_id = progress
-            conn.execute(sql.RECORD_PROGRESS, {"checkpoint": checkpoint, "batch_id": batch_id})
+    def _load_and_commit(self, conn: Any, load: Callable[[], LoadResult],
+                progress: tuple[str, int] | None) -> LoadResult:
+        """One transaction: load, roll up and alert, record the progress, commit."""
+        with conn.transaction():
+            result = self._finish(conn, load())
+            if progress is not None:
+                checkpoint, batch_id = progress
+                conn.execute(sql.RECORD_PROGRESS,
+                             {"checkpoint": checkpoint, "batch_id": batch_id})
+            return result
 
     def _finish(self, conn: Any, loaded: LoadResult) -> LoadResult:
         """Roll up the rows this transaction inserted, then evaluate every indicator rule

@@ -16,18 +16,15 @@ The Glue job keeps the synchronous path (batch.process_batch): its checkpoint is
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fraudit.backoff import Backoff
-from fraudit.db.connection import connect, describe
+from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
 from fraudit.jobs.elt import sql
 from fraudit.jobs.elt.loader import LoadResult, PostgresSink, tuples_from_arrow
@@ -72,21 +69,8 @@ def prepare_checkpoint(database_url: str, checkpoint_dir: Path, *,
                        max_wait_seconds: float = 120.0) -> int:
     """Reconcile the checkpoint with the database before the query starts; returns the last
     batch the database holds (-1: none). Waits for a database that is still starting."""
-    import psycopg
-
-    deadline = time.monotonic() + max_wait_seconds
-    backoff = Backoff(base=0.5, cap=5.0)
-    for attempt in itertools.count():
-        try:
-            return _reconcile(database_url, checkpoint_dir)
-        except psycopg.OperationalError as exc:
-            delay = backoff.delay(attempt)
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning("PostgreSQL at %s unavailable (%s); retrying in %.1f s",
-                        describe(database_url), type(exc).__name__, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+    return retry_while_unavailable(lambda: _reconcile(database_url, checkpoint_dir),
+                                   database_url, max_wait_seconds=max_wait_seconds, logger=log)
 
 
 def _reconcile(database_url: str, checkpoint_dir: Path) -> int:
