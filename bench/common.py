@@ -4,33 +4,15 @@ where results go."""
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudit.machine import describe_machine as machine  # noqa: F401 - for the benches
+
 REPO = Path(__file__).resolve().parents[1]
 DEV_CSV = REPO.parent / "shared/data/ulb/creditcard_dev.csv"
-
-
-def machine() -> dict[str, object]:
-    import boto3
-    import xgboost
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "xgboost": xgboost.__version__,
-            "boto3": boto3.__version__, "platform": platform.platform()}
 
 
 def summarise(per_run: list[dict[str, float]]) -> dict[str, dict[str, float]]:

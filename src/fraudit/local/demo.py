@@ -35,6 +35,7 @@ class DemoConfig:
     database_url: str | None = None       # None: an embedded PostgreSQL under home
     model_dir: Path = Path("models")
     simulator: bool = True
+    dashboard: bool = True
     rate: float = 5.0                     # the simulator's requests/s: a modest, steady flow
     trigger: str = "2 seconds"
 
@@ -71,10 +72,12 @@ def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Servic
                            "--trigger-interval", config.trigger, "--checkpoint-dir",
                            str(config.home / "checkpoints" / "elt")],
                 {**aws, "DATABASE_URL": database_url}, ready_log="streaming "),
-        Service("dashboard", ["dashboard", "--host", h, "--port", str(config.dashboard_port)],
-                {"DATABASE_URL": database_url}, f"{dashboard_url}/_stcore/health",
-                url=dashboard_url),
     ]
+    if config.dashboard:
+        services.append(Service(
+            "dashboard", ["dashboard", "--host", h, "--port", str(config.dashboard_port)],
+            {"DATABASE_URL": database_url}, f"{dashboard_url}/_stcore/health",
+            url=dashboard_url))
     if config.simulator:
         services.append(Service(
             "simulator", ["simulate", "--url", api_url, "--rate", str(config.rate),
@@ -84,8 +87,9 @@ def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Servic
 
 
 def taken_ports(config: DemoConfig, with_kinesis: bool = True) -> list[tuple[str, int]]:
-    wanted = [("model server", config.model_port), ("API", config.api_port),
-              ("dashboard", config.dashboard_port)]
+    wanted = [("model server", config.model_port), ("API", config.api_port)]
+    if config.dashboard:
+        wanted.append(("dashboard", config.dashboard_port))
     if with_kinesis:
         wanted.append(("Kinesis emulator", config.kinesis_port))
     taken = []
@@ -134,6 +138,7 @@ class Demo:
         self.children: list[tuple[Service, subprocess.Popen[bytes]]] = []
         self._postgres: Any = None
         self._kinesis: Any = None
+        self._java: dict[str, str] = {}
         self.database_url = ""
 
     # --- the pieces ---------------------------------------------------------------------
@@ -166,7 +171,8 @@ class Demo:
             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup)
 
     def _wait_ready(self, service: Service, process: subprocess.Popen[bytes],
-                    timeout: float) -> None:
+                    timeout: float, log_offset: int = 0) -> None:
+        """`log_offset`: where this run of the service starts in its (appended) log."""
         deadline = time.monotonic() + timeout
         log = self.logs / f"{service.name}.log"
         while time.monotonic() < deadline:
@@ -179,8 +185,10 @@ class Demo:
                     if response.status == 200:
                         return
             elif service.ready_log:
-                if service.ready_log in log.read_text(errors="replace"):
-                    return
+                with open(log, "rb") as f:
+                    f.seek(log_offset)
+                    if service.ready_log in f.read().decode(errors="replace"):
+                        return
             else:
                 return
             time.sleep(0.5)
@@ -204,7 +212,7 @@ class Demo:
         from fraudit.local.java import java_env
         from fraudit.models.artifacts import LATEST
 
-        java, which = java_env(self.config.home)
+        self._java, which = java_env(self.config.home)
         self.say(f"{which}")
         self.database_url = self._start_postgres()
         self._prepare_database()
@@ -219,15 +227,45 @@ class Demo:
         if not (self.config.model_dir / LATEST).is_file():
             self.say("no trained model yet: training first")
             train()
-        timeouts = {"stream": 240.0}
         for service in plan(self.config, self.database_url, kinesis_url):
-            process = self._spawn(service, java)
+            process = self._spawn(service, self._java)
             self.children.append((service, process))
-            self._wait_ready(service, process, timeouts.get(service.name, 120.0))
+            self._wait_ready(service, process, self._timeout(service))
             self.say(f"{service.name} ready" + (f" at {service.url}" if service.url else "")
                      + f" (log: {self.logs / (service.name + '.log')})")
-        dashboard = next(s for s, _ in self.children if s.name == "dashboard")
-        self.say(f"dashboard at {dashboard.url}")
+        for service, _ in self.children:
+            if service.name == "dashboard":
+                self.say(f"dashboard at {service.url}")
+
+    @staticmethod
+    def _timeout(service: Service) -> float:
+        return 240.0 if service.name == "stream" else 120.0
+
+    def pid(self, name: str) -> int | None:
+        """The process id of a running child (its process group leader)."""
+        for service, process in self.children:
+            if service.name == name and process.poll() is None:
+                return process.pid
+        return None
+
+    @property
+    def kinesis_pid(self) -> int | None:
+        process = getattr(self._kinesis, "process", None)
+        return process.pid if process is not None and process.poll() is None else None
+
+    def kill_and_restart(self, name: str) -> None:
+        """SIGKILL a child with everything it started (a crash, no clean shutdown), then
+        start it again and wait until it is ready."""
+        index, (service, process) = next((i, child) for i, child in enumerate(self.children)
+                                         if child[0].name == name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        log = self.logs / f"{service.name}.log"
+        offset = log.stat().st_size if log.exists() else 0
+        process = self._spawn(service, self._java)
+        self.children[index] = (service, process)
+        self._wait_ready(service, process, self._timeout(service), log_offset=offset)
 
     def _prepare_database(self) -> None:
         from fraudit.db.connection import connect

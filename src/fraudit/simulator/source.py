@@ -25,10 +25,13 @@ class ReplaySource:
     dataset: Dataset
     metadata: MetadataGenerator
     timestamps: Timestamps = "now"
+    # Long runs (the soak) replay the rows again; each lap's requests are new transactions
+    # (the metadata, transaction_id included, follows the request index, not the row).
+    laps: int = 1
 
     @property
     def n_rows(self) -> int:
-        return self.dataset.n_rows
+        return self.dataset.n_rows * self.laps
 
     @property
     def identity(self) -> str:
@@ -36,11 +39,12 @@ class ReplaySource:
         return f"{self.dataset.source}|rows={self.n_rows}|seed={self.metadata.seed}"
 
     def payload(self, index: int, now: datetime | None = None) -> bytes:
-        """The request body for dataset row `index`; `now` stamps it (timestamps="now")."""
-        row = self.dataset.X[index]
+        """The request body for request `index`; `now` stamps it (timestamps="now")."""
+        row_index = index % self.dataset.n_rows
+        row = self.dataset.X[row_index]
         when = (now or datetime.now(UTC)) if self.timestamps == "now" else (
             DEFAULT_START + timedelta(seconds=float(row[0])))
-        meta = self.metadata.for_row(index, bool(self.dataset.y[index]), timestamp=when)
+        meta = self.metadata.for_row(index, bool(self.dataset.y[row_index]), timestamp=when)
         return json.dumps({"metadata": meta, "data": to_csv_row(row)},
                           separators=(",", ":")).encode()
 

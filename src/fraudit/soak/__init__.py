@@ -1,0 +1,1 @@
+"""The soak harness: sustained load, injected faults, zero-loss reconciliation."""
