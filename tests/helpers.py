@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from fraudit.local.demo import free_port  # noqa: F401 - the tests' port picker
 
 
 def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:

@@ -86,6 +86,13 @@ def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Servic
     return services
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS's pick)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def taken_ports(config: DemoConfig, with_kinesis: bool = True) -> list[tuple[str, int]]:
     wanted = [("model server", config.model_port), ("API", config.api_port)]
     if config.dashboard:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable
 
-from fraudit.local.demo import Demo, DemoConfig
+from fraudit.local.demo import Demo, DemoConfig, free_port
 from fraudit.local.pg_cluster import PrivateCluster
 from fraudit.simulator.client import ApiClient, Outcome
 from fraudit.simulator.run import SimulatorConfig, Summary, run
@@ -28,12 +27,6 @@ from fraudit.soak.report import (
     to_markdown,
     windows,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class AnswerLog:
