@@ -100,11 +100,10 @@ serve-models: venv
 api: venv
 	$(BIN)/fraudit api
 
+# Every benchmark in bench/, one after another: bench/results/<date>[-quick].json and the
+# regenerated section of docs/BENCHMARKS.md. QUICK=1 takes a few minutes.
 bench: venv
-	$(BIN)/python bench/bench_model_server.py $(if $(QUICK),--quick)
-	$(BIN)/python bench/bench_api.py $(if $(QUICK),--quick)
-	$(BIN)/python bench/bench_stream.py $(if $(QUICK),--quick)
-	$(BIN)/python bench/bench_dashboard.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick)
 
 # The zero-loss soak: MINUTES of steady load through the whole local pipeline with the
 # Spark job killed and PostgreSQL restarted once; report and charts in bench/results/.

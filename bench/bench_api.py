@@ -134,7 +134,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    seconds, runs = (3.0, 1) if args.quick else (args.seconds, args.runs)
+    seconds, runs = (3.0, 2) if args.quick else (args.seconds, args.runs)
 
     work = Path(tempfile.mkdtemp(prefix="fraudit-bench-api-"))
     model_dir = work / "models"

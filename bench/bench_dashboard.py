@@ -136,7 +136,8 @@ def main() -> None:
                         store.frame(query)
                         times.append((time.perf_counter() - t) * 1000)
                     key = f"{name} | {label}{' | country=FR' if country else ''}"
-                    results[key] = {"median_ms": statistics.median(times), "max_ms": max(times)}
+                    results[key] = {"median_ms": statistics.median(times), "min_ms": min(times),
+                                    "max_ms": max(times)}
         store.close()
     worst = max(results.items(), key=lambda kv: kv[1]["median_ms"])
     out = {"machine": machine(), "rows": rows, "repeats": repeats, "target_ms": TARGET_MS,

@@ -267,13 +267,14 @@ def to_markdown(report: SoakReport, charts: Sequence[str]) -> str:
         "## Faults", "", "| at (s) | fault | recovered in (s) | detail |", "|---:|---|---:|---|",
     ]
     lines += [f"| {f.at:.0f} | {f.kind} | {f.seconds:.1f} | {f.detail} |" for f in report.faults]
+    strict = float(report.config["minutes"]) >= float(report.config["memory_judged_from_minutes"])
     lines += ["", "## Memory (RSS of each process and its children)", "",
               "Slopes are least-squares fits over the second half of the run. The limit "
               "applies to private RSS (RSS less file-backed and shared pages); full RSS also "
               "counts the PostgreSQL shared buffer pages each backend has touched, which fill "
               "up to `shared_buffers` without leaking. "
               + (f"Limit: {float(report.config['max_rss_slope']):.1f} MB/min."
-                 if float(report.config['minutes']) >= float(report.config['memory_judged_from_minutes'])
+                 if strict
                  else f"This run is shorter than {report.config['memory_judged_from_minutes']}"
                  " minutes: over so short a second half a garbage-collected heap is still "
                  "settling, so it is held only to the gross-leak bound of "

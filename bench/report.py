@@ -1,0 +1,201 @@
+"""The combined benchmark report: every figure of every bench as one table row (median and
+spread over runs), each target from the issues next to its measured figure, and the
+Markdown section `make bench` regenerates in docs/BENCHMARKS.md. Pure: dicts in, text out."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+BEGIN = "<!-- make bench: generated section, begin -->"
+END = "<!-- make bench: generated section, end -->"
+
+
+@dataclass(frozen=True)
+class Figure:
+    bench: str
+    name: str
+    median: float
+    low: float
+    high: float
+    runs: int
+    unit: str = ""
+
+
+def _spread(bench: str, name: str, s: dict[str, float], runs: int, unit: str) -> Figure:
+    return Figure(bench, name, s["median"], s["min"], s["max"], runs, unit)
+
+
+def _single(bench: str, name: str, value: float, unit: str) -> Figure:
+    return Figure(bench, name, value, value, value, 1, unit)
+
+
+def _unit(key: str) -> str:
+    for suffix, unit in (("_ms", "ms"), ("_rps", "req/s"), ("_s", "s"), ("_mb", "MB")):
+        if key.endswith(suffix) or f"{suffix}_" in key:
+            return unit
+    return "ratio" if "_over_" in key else ""
+
+
+def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
+    """Every figure in the benches' result files, in a fixed order."""
+    out: list[Figure] = []
+    model = results.get("model_server")
+    if model:
+        for endpoint, data in model["endpoints"].items():
+            for key, s in data["summary"].items():
+                out.append(_spread("model server", f"{endpoint} {key}", s, model["runs"],
+                                   _unit(key)))
+        for key, value in model["in_process_single_row_ms"].items():
+            out.append(_single("model server", f"in process {key}", value, "ms"))
+    api = results.get("api")
+    if api:
+        for clients in (1, 8):
+            for key, s in api[f"clients_{clients}"]["summary"].items():
+                out.append(_spread("API", f"{clients} client(s) {key}", s, api["runs"],
+                                   _unit(key)))
+        for key, value in api["scoring_core"].items():
+            out.append(_single("API", f"scoring core {key}", value, "ms"))
+    stream = results.get("stream")
+    if stream:
+        for key, s in stream["summary"].items():
+            out.append(_spread("stream", key, s, stream["runs"], _unit(key)))
+    dashboard = results.get("dashboard")
+    if dashboard:
+        queries = dashboard["queries"]
+        slowest = max(queries, key=lambda k: queries[k]["median_ms"])
+        q = queries[slowest]
+        out.append(Figure("dashboard", f"slowest panel ({slowest.replace('|', '/')}) on "
+                          f"{dashboard['rows']:,} rows", q["median_ms"],
+                          q.get("min_ms", q["median_ms"]), q["max_ms"], dashboard["repeats"],
+                          "ms"))
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    issue: int
+    text: str
+    bench: str
+    figure: Callable[[dict[str, Figure]], Figure | None]
+    limit: float
+    better: Callable[[float, float], bool]   # operator.lt: below the limit is met
+
+    def judge(self, by_name: dict[str, Figure]) -> tuple[Figure | None, bool | None]:
+        figure = self.figure(by_name)
+        return figure, (None if figure is None else self.better(figure.median, self.limit))
+
+
+def _named(name: str) -> Callable[[dict[str, Figure]], Figure | None]:
+    return lambda by_name: by_name.get(name)
+
+
+def _worst(prefix: str, suffix: str) -> Callable[[dict[str, Figure]], Figure | None]:
+    """The highest median among figures whose name starts and ends so (worst endpoint)."""
+    def pick(by_name: dict[str, Figure]) -> Figure | None:
+        matches = [f for n, f in by_name.items() if n.startswith(prefix) and n.endswith(suffix)]
+        return max(matches, key=lambda f: f.median) if matches else None
+    return pick
+
+
+def _dashboard(by_name: dict[str, Figure]) -> Figure | None:
+    return next((f for n, f in by_name.items() if n.startswith("slowest panel")), None)
+
+
+TARGETS = [
+    Target(2, "model server, single row p50 < 3 ms", "model server",
+           _worst("fraud-detection", "single_p50_ms"), 3.0, operator.lt),
+    Target(2, "model server, single row p99 < 10 ms", "model server",
+           _worst("fraud-detection", "single_p99_ms"), 10.0, operator.lt),
+    Target(2, "model server, 1,000 rows < 30 ms", "model server",
+           _worst("fraud-detection", "batch1000_p50_ms"), 30.0, operator.lt),
+    Target(2, "anomaly detector in process < 0.5 ms", "model server",
+           _named("in process anomaly_detector_p50"), 0.5, operator.lt),
+    Target(3, "API, 1 client p50 < 6 ms", "API", _named("1 client(s) p50_ms"), 6.0,
+           operator.lt),
+    Target(3, "API, 8 clients ≥ 250 req/s", "API", _named("8 client(s) throughput_rps"),
+           250.0, operator.ge),
+    Target(3, "API, 8 clients p99 < 50 ms", "API", _named("8 client(s) p99_ms"), 50.0,
+           operator.lt),
+    Target(3, "scoring core p99 < 2 ms", "API", _named("scoring core p99_ms"), 2.0,
+           operator.lt),
+    Target(4, "stream sink ≥ 0.50 of raw COPY (same run)", "stream",
+           _named("sink_over_copy"), 0.5, operator.ge),
+    Target(4, "stream end to end ≥ 0.60 of the reader's noop ceiling (same run)", "stream",
+           _named("e2e_over_noop"), 0.6, operator.ge),
+    Target(4, "put → row visible p95 < 2 s (1 s trigger)", "stream",
+           _named("latency_1s_p95_s"), 2.0, operator.lt),
+    Target(5, "dashboard panels < 500 ms (on 5M rows; quick mode uses fewer)", "dashboard",
+           _dashboard, 500.0, operator.lt),
+]
+
+
+def judge_targets(figs: list[Figure]) -> list[dict[str, Any]]:
+    by_name = {f.name: f for f in figs}
+    rows = []
+    for target in TARGETS:
+        figure, met = target.judge(by_name)
+        rows.append({"issue": target.issue, "target": target.text,
+                     "median": None if figure is None else figure.median,
+                     "low": None if figure is None else figure.low,
+                     "high": None if figure is None else figure.high,
+                     "met": met})
+    return rows
+
+
+def _num(value: float) -> str:
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _cell(median: float, low: float, high: float) -> str:
+    if low == high:
+        return _num(median)
+    return f"{_num(median)} ({_num(low)}–{_num(high)})"
+
+
+def markdown(combined: dict[str, Any]) -> str:
+    """The generated section: run, machine, targets, then every figure."""
+    m = combined["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m.items()
+                         if k not in ("cpus", "cpu", "memory_gib", "platform"))
+    lines = [
+        BEGIN,
+        f"### Latest `make bench{' QUICK=1' if combined['quick'] else ''}` run: "
+        f"{combined['date']}", "",
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, {m['platform']}; "
+        f"{versions}. Wall time per bench: "
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in combined["seconds"].items())
+        + ". Figures are medians with min–max over the runs; ratios were measured side by "
+        "side in the same run. Raw results: `bench/results/" + combined["file"] + "`.", "",
+    ]
+    if combined.get("failed"):
+        lines += [f"**Failed benches:** {', '.join(combined['failed'])}", ""]
+    if combined.get("note"):
+        lines += [combined["note"], ""]
+    lines += ["| issue | target | measured | met |", "|---|---|---|---|"]
+    for row in combined["targets"]:
+        measured = ("not measured" if row["median"] is None
+                    else _cell(row["median"], row["low"], row["high"]))
+        met = {True: "yes", False: "**no**", None: "—"}[row["met"]]
+        lines.append(f"| {row['issue']} | {row['target']} | {measured} | {met} |")
+    lines += ["", "| bench | figure | median (min–max) | unit | runs |", "|---|---|---|---|---|"]
+    for f in combined["figures"]:
+        lines.append(f"| {f['bench']} | {f['name']} | {_cell(f['median'], f['low'], f['high'])}"
+                     f" | {f['unit']} | {f['runs']} |")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def replace_section(document: str, section: str) -> str:
+    """The document with its generated section replaced (appended if it has none)."""
+    if BEGIN in document and END in document:
+        head, rest = document.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        return head + section + tail
+    return document.rstrip("\n") + "\n\n## Latest harness run\n" + section + "\n"
