@@ -24,8 +24,11 @@ class Figure:
     unit: str = ""
 
 
-def _spread(bench: str, name: str, s: dict[str, float], runs: int, unit: str) -> Figure:
-    return Figure(bench, name, s["median"], s["min"], s["max"], runs, unit)
+def _summarised(bench: str, prefix: str, summary: dict[str, dict[str, float]],
+                runs: int) -> list[Figure]:
+    """A bench's summary (median/min/max per figure) as rows named `prefix` + figure."""
+    return [Figure(bench, f"{prefix}{key}", s["median"], s["min"], s["max"], runs, _unit(key))
+            for key, s in summary.items()]
 
 
 def _single(bench: str, name: str, value: float, unit: str) -> Figure:
@@ -45,23 +48,19 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
     model = results.get("model_server")
     if model:
         for endpoint, data in model["endpoints"].items():
-            for key, s in data["summary"].items():
-                out.append(_spread("model server", f"{endpoint} {key}", s, model["runs"],
-                                   _unit(key)))
-        for key, value in model["in_process_single_row_ms"].items():
-            out.append(_single("model server", f"in process {key}", value, "ms"))
+            out += _summarised("model server", f"{endpoint} ", data["summary"], model["runs"])
+        out += [_single("model server", f"in process {key}", value, "ms")
+                for key, value in model["in_process_single_row_ms"].items()]
     api = results.get("api")
     if api:
         for clients in (1, 8):
-            for key, s in api[f"clients_{clients}"]["summary"].items():
-                out.append(_spread("API", f"{clients} client(s) {key}", s, api["runs"],
-                                   _unit(key)))
-        for key, value in api["scoring_core"].items():
-            out.append(_single("API", f"scoring core {key}", value, "ms"))
+            out += _summarised("API", f"{clients} client(s) ",
+                               api[f"clients_{clients}"]["summary"], api["runs"])
+        out += [_single("API", f"scoring core {key}", value, "ms")
+                for key, value in api["scoring_core"].items()]
     stream = results.get("stream")
     if stream:
-        for key, s in stream["summary"].items():
-            out.append(_spread("stream", key, s, stream["runs"], _unit(key)))
+        out += _summarised("stream", "", stream["summary"], stream["runs"])
     dashboard = results.get("dashboard")
     if dashboard:
         queries = dashboard["queries"]
