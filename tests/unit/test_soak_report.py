@@ -104,6 +104,19 @@ def test_short_runs_are_held_to_the_gross_leak_bound_only():
     assert any("limit 50.0" in f for f in gross.failures)
 
 
+def test_a_restarted_spark_job_warming_up_is_judged_only_on_long_runs():
+    def warming(minutes):
+        return (flat_memory(("stream (Spark)",), minutes=minutes, growth_mb=400.0)
+                + flat_memory(("api",), minutes=minutes))
+
+    short = judge(SoakConfig(minutes=3), 180, [ok("a")], [row("a")], [], warming(3), FAULTS, 2)
+    assert short.passed, short.failures
+    assert short.private_slope_mb_per_min["stream (Spark)"] == pytest.approx(400.0)
+    long = judge(SoakConfig(minutes=30), 1800, [ok("a")], [row("a")], [], warming(30),
+                 FAULTS, 2)
+    assert [f.split(":")[0] for f in long.failures] == ["stream (Spark)"]
+
+
 def test_shared_pages_growing_is_not_judged_a_leak():
     """A PostgreSQL backend's RSS grows as it touches shared buffers; private RSS does not."""
     samples = [MemorySample(i * 5.0, "postgres", int((100 + i) * MB), 40 * MB)

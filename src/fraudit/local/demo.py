@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -260,9 +260,10 @@ class Demo:
         process = getattr(self._kinesis, "process", None)
         return process.pid if process is not None and process.poll() is None else None
 
-    def kill_and_restart(self, name: str) -> None:
+    def kill_and_restart(self, name: str, working_log: str | None = None) -> None:
         """SIGKILL a child with everything it started (a crash, no clean shutdown), then
-        start it again and wait until it is ready."""
+        start it again and wait until it is ready and, with `working_log`, until its log
+        shows that line again (the stream: a batch loaded)."""
         index, (service, process) = next((i, child) for i, child in enumerate(self.children)
                                          if child[0].name == name)
         with contextlib.suppress(ProcessLookupError):
@@ -273,6 +274,9 @@ class Demo:
         process = self._spawn(service, self._java)
         self.children[index] = (service, process)
         self._wait_ready(service, process, self._timeout(service), log_offset=offset)
+        if working_log:
+            self._wait_ready(replace(service, ready_url=None, ready_log=working_log), process,
+                             self._timeout(service), log_offset=offset)
 
     def _prepare_database(self) -> None:
         from fraudit.db.connection import connect

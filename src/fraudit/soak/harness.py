@@ -190,8 +190,9 @@ class Soak:
         started = time.monotonic()
         if fault.kind == "kill-stream":
             self.say(f"  fault at {at:.0f} s: SIGKILL to the Spark job; restarting it")
-            self.demo.kill_and_restart("stream")
-            detail = "SIGKILL to the job's process group, restarted from its checkpoint"
+            self.demo.kill_and_restart("stream", working_log=" inserted, ")
+            detail = ("SIGKILL to the job's process group; restarted from its checkpoint; "
+                      "recovered = a batch loaded again")
         else:
             self.say(f"  fault at {at:.0f} s: PostgreSQL stopped (immediate) and restarted")
             self.cluster.restart("immediate")

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 FaultKind = Literal["kill-stream", "restart-postgres"]
+# The memory series a fault starts afresh: after a restart the JVM warms up again.
+RESTARTED_PROCESS = {"kill-stream": "stream (Spark)"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class SoakConfig:
     max_rss_slope: float = 5.0          # MB/minute over the second half, per process
     # Over a short run's second half a garbage-collected heap (the JVM, Node) is still
     # settling: one collection more or less swings the fitted slope by more than 5 MB/min.
-    # Shorter runs are held to a bound that still catches a gross leak.
+    # Shorter runs are held to a bound that still catches a gross leak, and a process the
+    # run restarted is not judged at all (its second half is its warm-up).
     memory_judged_from_minutes: float = 20.0
     short_run_max_rss_slope: float = 50.0
     max_error_rate: float = 0.001       # share of requests not answered 200 in the end
