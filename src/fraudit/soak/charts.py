@@ -36,7 +36,7 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     ax.set(title="POST /predict latency seen by the client (incl. retries)",
            xlabel="minutes into the run", ylabel="ms")
     ax.set_yscale("log")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     _mark_faults(ax, faults)
     fig.tight_layout()
     fig.savefig(out_dir / "latency.png", dpi=100)
@@ -47,7 +47,7 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     top.plot(minutes, [w.accepted / width for w in windows], label="accepted by the API")
     top.plot(minutes, [w.landed / width for w in windows], label="rows landed in PostgreSQL")
     top.set(title="Throughput", ylabel="events/s")
-    top.legend(loc="upper left")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     _mark_faults(top, faults)
     bottom.plot(minutes, [w.lag_p95_s for w in windows], color="tab:red")
     bottom.set(title="API answer → row in PostgreSQL, p95 per window",
@@ -58,16 +58,20 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     plt.close(fig)
     names.append("throughput.png")
 
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     by_process: dict[str, list[MemorySample]] = {}
     for s in samples:
         by_process.setdefault(s.process, []).append(s)
     for process, points in sorted(by_process.items()):
-        ax.plot([p.at / 60 for p in points], [p.rss_bytes / MB for p in points], label=process)
-    ax.set(title="Resident memory per process (with its children)",
-           xlabel="minutes into the run", ylabel="MB")
-    ax.legend(loc="upper left", fontsize=8)
-    _mark_faults(ax, faults)
+        minutes_at = [p.at / 60 for p in points]
+        top.plot(minutes_at, [p.rss_bytes / MB for p in points], label=process)
+        bottom.plot(minutes_at, [p.private_bytes / MB for p in points], label=process)
+    top.set(title="Resident memory per process, with its children (RSS)", ylabel="MB")
+    bottom.set(title="Private RSS (less file-backed and shared pages): what the limit judges",
+               xlabel="minutes into the run", ylabel="MB")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    for ax in (top, bottom):
+        _mark_faults(ax, faults)
     fig.tight_layout()
     fig.savefig(out_dir / "memory.png", dpi=100)
     plt.close(fig)
