@@ -24,6 +24,18 @@ def test_the_plan_wires_every_process_to_the_same_endpoints():
     assert all(s.ready_url or s.ready_log or s.name == "simulator" for s in services.values())
     quiet = plan(DemoConfig(simulator=False), "postgresql://db", "http://k")
     assert "simulator" not in {s.name for s in quiet}
+    # The soak's pipeline: no dashboard, so its port is neither needed nor checked.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        headless = DemoConfig(simulator=False, dashboard=False, dashboard_port=port,
+                              model_port=0, api_port=0, kinesis_port=0)
+        assert [s.name for s in plan(headless, "postgresql://db", "http://k")] == [
+            "model-server", "api", "stream"]
+        assert taken_ports(headless) == []
+        assert taken_ports(DemoConfig(dashboard_port=port, model_port=0, api_port=0,
+                                      kinesis_port=0)) == [("dashboard", port)]
 
 
 def test_a_taken_port_is_named_before_anything_starts(tmp_path):
