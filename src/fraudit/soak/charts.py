@@ -19,6 +19,15 @@ def _mark_faults(ax: object, faults: Sequence[FaultRecord]) -> None:
                     fontsize=8, color="grey")
 
 
+def _save(fig: object, path: Path) -> str:
+    fig.tight_layout()  # type: ignore[attr-defined]
+    fig.savefig(path, dpi=100)  # type: ignore[attr-defined]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # type: ignore[arg-type]
+    return path.name
+
+
 def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[MemorySample],
                  faults: Sequence[FaultRecord]) -> list[str]:
     import matplotlib
@@ -38,10 +47,7 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     ax.set_yscale("log")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     _mark_faults(ax, faults)
-    fig.tight_layout()
-    fig.savefig(out_dir / "latency.png", dpi=100)
-    plt.close(fig)
-    names.append("latency.png")
+    names.append(_save(fig, out_dir / "latency.png"))
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     top.plot(minutes, [w.accepted / width for w in windows], label="accepted by the API")
@@ -53,10 +59,7 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     bottom.set(title="API answer → row in PostgreSQL, p95 per window",
                xlabel="minutes into the run", ylabel="s")
     _mark_faults(bottom, faults)
-    fig.tight_layout()
-    fig.savefig(out_dir / "throughput.png", dpi=100)
-    plt.close(fig)
-    names.append("throughput.png")
+    names.append(_save(fig, out_dir / "throughput.png"))
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     by_process: dict[str, list[MemorySample]] = {}
@@ -72,8 +75,5 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     for ax in (top, bottom):
         _mark_faults(ax, faults)
-    fig.tight_layout()
-    fig.savefig(out_dir / "memory.png", dpi=100)
-    plt.close(fig)
-    names.append("memory.png")
+    names.append(_save(fig, out_dir / "memory.png"))
     return names
