@@ -45,14 +45,14 @@ class DiesBeforeLoading(PostgresSink):
         super().__init__(url)
         self._commit = checkpoint / "commits" / "1"
 
-    def write_prepared(self, predictions, invalid, progress=None):
+    def load(self, batch, progress=None):
         if progress and progress[1] == 1 and not DiesBeforeLoading.died:
             DiesBeforeLoading.died = True
             deadline = time.monotonic() + 30
             while not self._commit.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
             raise RuntimeError("injected: the job died before batch 1 was loaded")
-        return super().write_prepared(predictions, invalid, progress)
+        return super().load(batch, progress)
 
 
 def options(kinesis_emulator, stream, checkpoint: Path, database: str) -> StreamOptions:
@@ -162,7 +162,7 @@ def test_prepare_waits_for_a_database_that_is_still_starting(private_postgres, t
 
 
 class RefusesEverything(PostgresSink):
-    def write_prepared(self, predictions, invalid, progress=None):
+    def load(self, batch, progress=None):
         raise RuntimeError("injected: the database refuses the batch")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from fraudit.jobs.elt.loader import LoadResult, PostgresSink, tuples_from_arrow
+from fraudit.jobs.elt.loader import LoadResult, PostgresSink
 from fraudit.jobs.elt.transform import transform
 
 
@@ -40,6 +40,6 @@ def process_batch(batch: DataFrame, batch_id: int, sink: PostgresSink) -> LoadRe
     source). pyspark 4 hands the rows over as Arrow; pyspark 3.5 (Glue 5) as Row objects."""
     transformed = transform(batch)
     if hasattr(transformed, "toArrow"):
-        return sink.write_prepared(*tuples_from_arrow(transformed.toArrow()))
+        return sink.write_arrow(transformed.toArrow())
     valid, rejected = split_rows(row.asDict() for row in transformed.collect())
     return sink.write(valid, rejected)

@@ -70,22 +70,24 @@ _TIMES = {"event_time": "event_time_us", "scored_at": "scored_at_us",
           "event_minute": "event_minute_us"}
 
 
-def tuples_from_arrow(table: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """A transformed batch as an Arrow table (see transform.flatten) -> (prediction tuples,
-    rejected tuples), column by column in C rather than row by row in Python."""
+def _loadable_columns(valid: Any) -> list[Any]:
+    """The loadable rows' Arrow columns in PREDICTION_COLUMNS order, times as UTC."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return [pc.cast(valid[_TIMES[name]], pa.timestamp("us", tz="UTC")) if name in _TIMES
+            else valid[name] for name in sql.PREDICTION_COLUMNS]
+
+
+def split_arrow(table: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+    """A transformed batch as an Arrow table (see transform.flatten) -> (its loadable rows
+    as an Arrow table in PREDICTION_COLUMNS order, its rejected records as tuples)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     loadable = pc.is_null(table["reject_reason"])
     valid, bad = table.filter(loadable), table.filter(pc.invert(loadable))
-    columns = []
-    for name in sql.PREDICTION_COLUMNS:
-        if name in _TIMES:
-            column = pc.cast(valid[_TIMES[name]], pa.timestamp("us", tz="UTC"))
-        else:
-            column = valid[name]
-        columns.append(column.to_pylist())
-    predictions = list(zip(*columns, strict=True))
+    predictions = pa.table(_loadable_columns(valid), names=list(sql.PREDICTION_COLUMNS))
     invalid = [rejected_tuple({"source_position": p, "event_id": e, "reason": r,
                                "raw_payload": d})
                for p, e, r, d in zip(bad["source_position"].to_pylist(),
@@ -93,6 +95,66 @@ def tuples_from_arrow(table: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any
                                      bad["reject_reason"].to_pylist(),
                                      bad["payload"].to_pylist(), strict=True)]
     return predictions, invalid
+
+
+def _arrow_tuples(predictions: Any) -> list[tuple[Any, ...]]:
+    return list(zip(*(c.to_pylist() for c in predictions.columns), strict=True))
+
+
+def arrow_csv(predictions: Any) -> bytes:
+    """Loadable rows (an Arrow table in PREDICTION_COLUMNS order) as COPY ... (FORMAT csv)
+    input, written by Arrow's C++ CSV writer: no Python object per value. Every string is
+    quoted, so an empty string stays '' and only a missing value reads as NULL; times are
+    ISO-8601 in UTC; floats are written in their shortest exact form, as Python does."""
+    import io
+
+    import pyarrow.csv as pa_csv
+
+    out = io.BytesIO()
+    pa_csv.write_csv(predictions, out, pa_csv.WriteOptions(
+        include_header=False, quoting_style="needed", batch_size=4096))
+    return out.getvalue()
+
+
+class CopyBatch:
+    """One batch's loadable rows and rejected records, as the sink copies them: built from
+    tuples (in PREDICTION_COLUMNS order) or from an Arrow table, which is copied as CSV in
+    one piece and turned into tuples only if the batch must take the slower paths."""
+
+    def __init__(self, predictions: list[tuple[Any, ...]] | None,
+                 invalid: list[tuple[Any, ...]], arrow: Any = None) -> None:
+        self._tuples = predictions
+        self._arrow = arrow
+        self.invalid = invalid
+
+    @classmethod
+    def from_arrow(cls, transformed: Any) -> CopyBatch:
+        predictions, invalid = split_arrow(transformed)
+        return cls(None, invalid, arrow=predictions)
+
+    def __len__(self) -> int:
+        return self._arrow.num_rows if self._tuples is None else len(self._tuples)
+
+    @property
+    def predictions(self) -> list[tuple[Any, ...]]:
+        if self._tuples is None:
+            self._tuples = _arrow_tuples(self._arrow)
+        return self._tuples
+
+    def event_ids(self) -> list[str]:
+        if self._tuples is None:
+            return self._arrow["event_id"].to_pylist()
+        return [row[0] for row in self._tuples]
+
+    def copy_into(self, cur: Any, table: str) -> None:
+        """COPY the loadable rows into `table` (fraud_predictions or the staging table)."""
+        if self._arrow is not None and self._tuples is None:
+            with cur.copy(sql.copy_predictions_csv(table)) as copy:
+                copy.write(arrow_csv(self._arrow))
+            return
+        with cur.copy(sql.copy_predictions(table)) as copy:
+            for row in self.predictions:
+                copy.write_row(row)
 
 
 class PostgresSink:
@@ -133,29 +195,36 @@ class PostgresSink:
     def write_prepared(self, predictions: list[tuple[Any, ...]],
                        invalid: list[tuple[Any, ...]],
                        progress: tuple[str, int] | None = None) -> LoadResult:
-        """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order.
-        `progress` (checkpoint, batch id) is recorded in the same transaction."""
+        """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order."""
+        return self.load(CopyBatch(predictions, invalid), progress)
+
+    def write_arrow(self, transformed: Any,
+                    progress: tuple[str, int] | None = None) -> LoadResult:
+        """As write(), from a transformed batch as an Arrow table (transform.flatten)."""
+        return self.load(CopyBatch.from_arrow(transformed), progress)
+
+    def load(self, batch: CopyBatch, progress: tuple[str, int] | None = None) -> LoadResult:
+        """Every write comes here. `progress` (checkpoint, batch id) is recorded in the
+        batch's own transaction."""
 
         def forget_connection() -> None:
             self._conn = None
 
         return retry_while_unavailable(
-            lambda: self._write_once(predictions, invalid, progress), self._url,
+            lambda: self._write_once(batch, progress), self._url,
             max_wait_seconds=self._max_wait, logger=log, sleep=self._sleep,
             on_unavailable=forget_connection)
 
-    def _write_once(self, predictions: list[tuple[Any, ...]], invalid: list[tuple[Any, ...]],
-                    progress: tuple[str, int] | None) -> LoadResult:
+    def _write_once(self, batch: CopyBatch, progress: tuple[str, int] | None) -> LoadResult:
         import psycopg
 
         conn = self._connection()
         try:
-            return self._load_and_commit(
-                conn, lambda: self._load(conn, predictions, invalid), progress)
+            return self._load_and_commit(conn, lambda: self._load(conn, batch), progress)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
         return self._load_and_commit(
-            conn, lambda: self._load_row_by_row(conn, predictions, invalid), progress)
+            conn, lambda: self._load_row_by_row(conn, batch), progress)
 
     def _load_and_commit(self, conn: Any, load: Callable[[], LoadResult],
                 progress: tuple[str, int] | None) -> LoadResult:
@@ -193,60 +262,50 @@ class PostgresSink:
         return replace(loaded, alerts_raised=raised, alerts_updated=updated, late_rows=late)
 
     @staticmethod
-    def _stage(conn: Any, predictions: list[tuple[Any, ...]],
-               invalid: list[tuple[Any, ...]]) -> None:
-        conn.execute("TRUNCATE fraudit_staging, fraudit_staging_rejected")
-        with conn.cursor() as cur:
-            with cur.copy(sql.COPY_STAGING) as copy:
-                for row in predictions:
-                    copy.write_row(row)
-            with cur.copy(sql.COPY_STAGING_REJECTED) as copy:
-                for row in invalid:
-                    copy.write_row(row)
+    def _copy_rejected(conn: Any, invalid: list[tuple[Any, ...]]) -> None:
+        conn.execute("TRUNCATE fraudit_staging_rejected")
+        with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
+            for row in invalid:
+                copy.write_row(row)
 
-    def _load(self, conn: Any, predictions: list[tuple[Any, ...]],
-              invalid: list[tuple[Any, ...]]) -> LoadResult:
-        if predictions and self._copy_all_new(conn, predictions):
-            inserted, conflicts = len(predictions), 0
-            conn.execute("TRUNCATE fraudit_staging_rejected")
-            with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
-                for row in invalid:
-                    copy.write_row(row)
+    def _load(self, conn: Any, batch: CopyBatch) -> LoadResult:
+        if len(batch) and self._copy_all_new(conn, batch):
+            inserted, conflicts = len(batch), 0
         else:
-            self._stage(conn, predictions, invalid)
+            conn.execute("TRUNCATE fraudit_staging")
+            with conn.cursor() as cur:
+                batch.copy_into(cur, "fraudit_staging")
             (inserted,) = conn.execute(sql.INSERT_FROM_STAGING).fetchone()
             # Only rows that were not inserted can conflict: skip the join when all were.
-            conflicts = (0 if inserted == len(predictions)
+            conflicts = (0 if inserted == len(batch)
                          else conn.execute(sql.REJECT_CONFLICTS).rowcount)
+        self._copy_rejected(conn, batch.invalid)
         rejected = conn.execute(sql.INSERT_REJECTED).rowcount
         return LoadResult(int(inserted), rejected, conflicts)
 
     @staticmethod
-    def _copy_all_new(conn: Any, predictions: list[tuple[Any, ...]]) -> bool:
+    def _copy_all_new(conn: Any, batch: CopyBatch) -> bool:
         """COPY the rows straight into the table, in a savepoint. False (and nothing
         written) when an event_id is already there or repeats within the batch."""
         import psycopg
 
         try:
             with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(sql.COPY_PREDICTIONS) as copy:
-                    for row in predictions:
-                        copy.write_row(row)
-                cur.execute(sql.NOTE_COPIED, {"ids": [row[0] for row in predictions]})
+                batch.copy_into(cur, "fraud_predictions")
+                cur.execute(sql.NOTE_COPIED, {"ids": batch.event_ids()})
         except psycopg.errors.UniqueViolation:
             return False
         return True
 
-    def _load_row_by_row(self, conn: Any, predictions: list[tuple[Any, ...]],
-                         invalid: list[tuple[Any, ...]]) -> LoadResult:
+    def _load_row_by_row(self, conn: Any, batch: CopyBatch) -> LoadResult:
         import psycopg
 
         total = LoadResult(0, 0, 0)  # fraudit_batch_inserted accumulates across savepoints
         refused: list[tuple[Any, ...]] = []
-        for row in predictions:
+        for row in batch.predictions:
             try:
                 with conn.transaction():  # a savepoint per row
-                    one = self._load(conn, [row], [])
+                    one = self._load(conn, CopyBatch([row], []))
                 total = LoadResult(total.inserted + one.inserted, total.rejected_invalid,
                                    total.rejected_conflicts + one.rejected_conflicts)
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
@@ -256,5 +315,5 @@ class PostgresSink:
                 refused.append((position, event_id,
                                 f"database refused the row: {str(exc).splitlines()[0]}",
                                 _clean(payload) or ""))
-        last = self._load(conn, [], [*invalid, *refused])
+        last = self._load(conn, CopyBatch([], [*batch.invalid, *refused]))
         return LoadResult(total.inserted, last.rejected_invalid, total.rejected_conflicts)

@@ -27,7 +27,7 @@ from typing import Any
 from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
 from fraudit.jobs.elt import sql
-from fraudit.jobs.elt.loader import LoadResult, PostgresSink, tuples_from_arrow
+from fraudit.jobs.elt.loader import CopyBatch, LoadResult, PostgresSink
 
 log = logging.getLogger("fraudit.jobs.pipeline")
 
@@ -119,9 +119,8 @@ class BatchWriter:
         self._pending = self._executor.submit(self._write, batch_id, table)
 
     def _write(self, batch_id: int, table: Any) -> LoadResult:
-        predictions, invalid = tuples_from_arrow(table)
         try:
-            result = self._sink.write_prepared(predictions, invalid, (self._key, batch_id))
+            result = self._sink.load(CopyBatch.from_arrow(table), (self._key, batch_id))
         except Exception:
             log.exception("batch %d could not be loaded; the query stops with this error and "
                           "a restart replays the batch", batch_id)

@@ -28,7 +28,20 @@ CREATE TEMP TABLE IF NOT EXISTS fraudit_batch_inserted (
     latitude double precision, longitude double precision
 ) ON COMMIT DELETE ROWS;
 """
-COPY_STAGING = f"COPY fraudit_staging ({_cols}) FROM STDIN"
+
+
+def copy_predictions(table: str) -> str:
+    """COPY of loadable rows, in COPY's text format, into fraud_predictions or staging."""
+    return f"COPY {_COPY_TARGETS[table]} ({_cols}) FROM STDIN"
+
+
+def copy_predictions_csv(table: str) -> str:
+    """The same COPY in CSV format (rows written by Arrow: see loader.arrow_csv)."""
+    return f"COPY {_COPY_TARGETS[table]} ({_cols}) FROM STDIN (FORMAT csv)"
+
+
+# The only tables rows are copied into (table names cannot be parameters).
+_COPY_TARGETS = {"fraud_predictions": "fraud_predictions", "fraudit_staging": "fraudit_staging"}
 COPY_STAGING_REJECTED = (f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COLUMNS)}) "
                          "FROM STDIN")
 
@@ -41,7 +54,6 @@ NOTED_COLUMNS = ("event_time, scored_at, user_id, ip_address, device_id, event_m
 # The fast path: every row of the batch is new (the usual case), so they are copied
 # straight into the table; a duplicate event_id makes the COPY fail and the batch takes
 # the staging path below instead.
-COPY_PREDICTIONS = f"COPY fraud_predictions ({_cols}) FROM STDIN"
 NOTE_COPIED = f"""
 INSERT INTO fraudit_batch_inserted ({NOTED_COLUMNS})
 SELECT {NOTED_COLUMNS} FROM fraud_predictions WHERE event_id = ANY(%(ids)s)

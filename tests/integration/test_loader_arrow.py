@@ -1,0 +1,95 @@
+"""The sink's Arrow path (pyspark 4: the batch comes to the driver as Arrow and is copied
+as CSV written by Arrow) stores exactly what the row-tuple path stores, value by value,
+including the values CSV makes awkward."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from fraudit.jobs.elt import sql
+from fraudit.jobs.elt.batch import split_rows
+from fraudit.jobs.elt.loader import CopyBatch, PostgresSink, arrow_csv, split_arrow
+from fraudit.jobs.elt.transform import transform
+from fraudit.local.pg_cluster import temporary_database
+from tests.elt_support import as_json, event, event_record, raw_frame, record
+
+pytestmark = pytest.mark.integration
+
+AWKWARD = [
+    {"user_id": 'u "quoted", with commas', "source": "line\nbreak\r\nand \\ backslash"},
+    {"user_id": "ünïcødé 🃏 カード", "source": "\\N"},  # \N is NULL in COPY's text format
+    {"user_id": "\\.", "source": "tab\there"},  # \. alone ends COPY data
+    {"geo": {"country": "fr", "region": "", "city": "", "latitude": -90.0,
+             "longitude": 180.0}},  # empty strings must stay '' (not NULL)
+    {"geo": None, "device_info": None, "ip_address": None},  # missing values are NULL
+    {"amount": 999_999_999_999.99, "fraud_proba": 1e-7, "anomaly_score": -1.5e-300},
+    {"amount": 0.1 + 0.2, "fraud_proba": 1.0, "anomaly_score": 12345678.123456789},
+    {"device_info": {"device_id": "d,1", "device_type": "", "os_version": '"',
+                     "app_version": "'"}},
+]
+
+
+
+def awkward_record(i: int, changes: dict) -> tuple:
+    """Written as raw JSON: any producer may put these on the stream, not only our API."""
+    body = {**as_json(event(i)), **changes}
+    return record(json.dumps(body, ensure_ascii=False), i)
+
+
+ALL_COLUMNS = ", ".join(sql.PREDICTION_COLUMNS)
+
+
+def stored(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT {ALL_COLUMNS} FROM fraud_predictions "
+                            "ORDER BY event_id").fetchall()
+
+
+def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
+    records = [awkward_record(i, changes) for i, changes in enumerate(AWKWARD)]
+    records += [event_record(100 + i) for i in range(30)]
+    transformed = transform(raw_frame(spark, records))
+    table = transformed.toArrow()
+    valid, _ = split_rows(row.asDict() for row in transformed.collect())
+    assert len(valid) == len(records)  # every awkward record is valid: none is rejected
+
+    by_arrow = PostgresSink(database)
+    assert by_arrow.write_arrow(table).inserted == len(records)
+    by_arrow.close()
+    with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres",
+                            "fraudit_test_tuples") as other:
+        by_tuples = PostgresSink(other)
+        assert by_tuples.write(valid).inserted == len(records)
+        by_tuples.close()
+        expected = stored(other)
+    got = stored(database)
+    assert len(got) == len(expected) == len(records)
+    for mine, theirs in zip(got, expected, strict=True):
+        for column, a, b in zip(sql.PREDICTION_COLUMNS, mine, theirs, strict=True):
+            assert a == b, (column, a, b)
+    assert any(row[sql.PREDICTION_COLUMNS.index("region")] == "" for row in got)
+    assert any(row[sql.PREDICTION_COLUMNS.index("region")] is None for row in got)
+
+
+def test_an_arrow_batch_with_a_known_event_takes_the_staging_path(spark, database):
+    sink = PostgresSink(database)
+    first = transform(raw_frame(spark, [event_record(i) for i in range(5)])).toArrow()
+    assert sink.write_arrow(first).inserted == 5
+    # Rows 3 and 4 again (a replay overlapping the next batch): the all-new COPY fails on
+    # them, and the batch falls back to staging, where only rows 5-9 are new.
+    overlap = transform(raw_frame(spark, [event_record(i) for i in range(3, 10)])).toArrow()
+    result = sink.write_arrow(overlap)
+    assert (result.inserted, result.rejected_conflicts) == (5, 0)
+    assert [r[0] for r in stored(database)] == sorted(f"ev-{i}" for i in range(10))
+    sink.close()
+
+
+def test_the_csv_has_one_line_per_row_and_quotes_every_string(spark):
+    table = transform(raw_frame(spark, [awkward_record(0, {"user_id": "a\nb"})])).toArrow()
+    predictions, invalid = split_arrow(table)
+    text = arrow_csv(predictions).decode()
+    assert invalid == [] and text.count('"a\nb"') == 1
+    assert len(CopyBatch.from_arrow(table)) == 1
