@@ -12,7 +12,10 @@ like with like:
 - put -> row-visible latency at a steady 500 events/s (p50/p95/p99), at the CLI's default
   trigger (1 s) and at 250 ms.
 
-    python bench/bench_stream.py [--quick] [--runs N]
+    python bench/bench_stream.py [--quick] [--runs N] [--warmup-rounds N]
+
+The timed runs follow one untimed round of every path (--warmup-rounds), so that they
+measure the JIT-compiled job: "sustained, after warm-up".
 """
 
 from __future__ import annotations
@@ -145,45 +148,45 @@ def run_end_to_end(spark: Any, url: str, stream: str, limit: int, database: str,
     return sustained_rate(query, time.perf_counter() - started)
 
 
-def transformed_rows(spark: Any, count: int) -> list[dict[str, Any]]:
+def transformed_table(spark: Any, count: int) -> Any:
+    """A transformed batch as the job's foreachBatch hands it to the sink (Arrow)."""
     from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
-    from fraudit.jobs.elt.transform import transform, valid_rows
+    from fraudit.jobs.elt.transform import transform
 
     raw = spark.createDataFrame([(scored_event(i), "shardId-000000000000", str(10**20 + i),
                                   None) for i in range(count)], RAW_RECORD_SCHEMA)
-    return [r.asDict() for r in valid_rows(transform(raw)).collect()]
+    return transform(raw).toArrow()
 
 
-def sink_vs_copy(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Seconds for the sink to load the rows (rollups and indicators included), and for a
-    raw COPY of the same tuples into the same (indexed, empty) table, each in a fresh
-    database."""
+def sink_vs_copy(table: Any) -> dict[str, float]:
+    """Seconds for the sink to load a transformed batch as the job does (rows, rollups and
+    indicators, one transaction), and for a raw COPY of the same rows into the same
+    (indexed, empty) table: Arrow's CSV of them through one COPY, the fastest plain way
+    to load them. Each in a fresh database."""
     import psycopg
 
     from fraudit.db.schema import apply_schema
     from fraudit.jobs.elt import sql
     from fraudit.jobs.elt.indicators import RuleSet
-    from fraudit.jobs.elt.loader import PostgresSink, prediction_tuple
+    from fraudit.jobs.elt.loader import PostgresSink, arrow_csv, split_arrow
 
-    tuples = [prediction_tuple(r) for r in rows]
     out: dict[str, float] = {}
     with fresh_database() as url, psycopg.connect(url) as conn:
         apply_schema(conn)
         started = time.perf_counter()
+        predictions, _ = split_arrow(table)
         with conn.transaction(), conn.cursor() as cur, cur.copy(
-                f"COPY fraud_predictions ({', '.join(sql.PREDICTION_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for row in tuples:
-                copy.write_row(row)
+                sql.copy_predictions_csv("fraud_predictions")) as copy:
+            copy.write(arrow_csv(predictions))
         out["raw_copy_s"] = time.perf_counter() - started
     for label, rules in (("sink_s", None), ("sink_no_rules_s", RuleSet(rule=()))):
         with fresh_database() as url:
             sink = PostgresSink(url, rules=rules)
             sink.write([])  # connect and create the schema outside the timing
             started = time.perf_counter()
-            result = sink.write_prepared(tuples, [])  # the same input as the raw COPY
+            result = sink.write_arrow(table)  # the same input as the raw COPY
             out[label] = time.perf_counter() - started
-            assert result.inserted == len(rows), result
+            assert result.inserted == table.num_rows, result
             sink.close()
     return out
 
@@ -257,10 +260,27 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
             "lost": float(len(put_at) - len(seen_at))}
 
 
+def warm_up(spark: Any, emulator: KinesisEmulator, records: int, limit: int) -> None:
+    """One untimed pass of every measured path on a stream of its own, so that the timed
+    runs measure a JVM whose JIT has compiled the reader, the transform and the Arrow
+    hand-over (the first 100,000-record runs measured 0.45 and 0.46 of noop, the fourth
+    and fifth 0.72 and 0.79: docs/BENCHMARKS.md). Discarding one batch per run is not
+    enough for that."""
+    stream = f"bench-warmup-{uuid.uuid4().hex[:6]}"
+    emulator.create_stream(stream, SHARDS)
+    put_events(emulator.client(), stream, 0, records)
+    run_noop(spark, emulator.url, stream, limit)
+    for pipelined in (True, False):
+        with fresh_database() as url:
+            run_end_to_end(spark, emulator.url, stream, limit, url, pipelined=pipelined)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, help="repetitions (default 3; 2 with --quick)")
+    parser.add_argument("--warmup-rounds", type=int, default=1,
+                        help="untimed rounds of every measured path first (default 1)")
     args = parser.parse_args()
     records = 20_000 if args.quick else 100_000
     runs = args.runs or (2 if args.quick else 3)
@@ -278,6 +298,9 @@ def main() -> None:
     emulator.start()
     try:
         client = emulator.client()
+        for round_ in range(args.warmup_rounds):
+            warm_up(spark, emulator, records, limit)
+            print(f"warm-up round {round_ + 1}/{args.warmup_rounds} done", flush=True)
         per_run = []
         for run in range(runs):
             stream = f"bench-{run}-{uuid.uuid4().hex[:6]}"
@@ -299,7 +322,7 @@ def main() -> None:
                                              / figures["reader_noop_rps"])
             figures["noop_over_emulator"] = (figures["reader_noop_rps"]
                                              / figures["emulator_sequential_rps"])
-            copy = sink_vs_copy(transformed_rows(spark, min(records, 20_000)))
+            copy = sink_vs_copy(transformed_table(spark, min(records, 20_000)))
             figures.update(copy)
             figures["sink_over_copy"] = copy["raw_copy_s"] / copy["sink_s"]
             figures["sink_no_rules_over_copy"] = copy["raw_copy_s"] / copy["sink_no_rules_s"]
@@ -315,7 +338,8 @@ def main() -> None:
 
     summary = summarise(per_run)
     rows = min(records, 20_000)
-    results = {"machine": machine(), "records": records, "runs": runs, "shards": SHARDS,
+    results = {"machine": machine(), "records": records, "runs": runs,
+               "warmup_rounds": args.warmup_rounds, "shards": SHARDS,
                "max_records_per_trigger": limit, "sink_rows": rows,
                "latency_seconds": latency_seconds, "summary": summary, "per_run": per_run}
     path = write_results("stream", results, args.quick)
