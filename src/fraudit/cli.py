@@ -239,8 +239,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    """The Streamlit dashboard, until Ctrl-C."""
-    import subprocess
+    """The Streamlit dashboard, until Ctrl-C or SIGTERM (this process becomes the server)."""
+    import os
     import sys
     from importlib import resources
 
@@ -252,10 +252,11 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
                "--server.headless", "true", "--server.address", args.host,
                "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
     _say(f"dashboard at http://{args.host}:{args.port}")
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the Streamlit server rather than its parent: a SIGTERM (docker stop, systemd,
+    # a test's terminate()) then stops the server itself instead of orphaning it.
+    os.execv(sys.executable, command)  # noqa: S606 - this interpreter, fixed arguments
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

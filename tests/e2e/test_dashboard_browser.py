@@ -74,3 +74,25 @@ def test_dashboard_renders_charts_and_true_numbers(dashboard, tmp_path):
     assert shot.stat().st_size > 20_000
     if os.environ.get("FRAUDIT_SCREENSHOT_TO"):
         shutil.copy(shot, os.environ["FRAUDIT_SCREENSHOT_TO"])
+
+
+def test_stopping_fraudit_dashboard_stops_the_server(database, tmp_path):
+    """SIGTERM to `fraudit dashboard` (docker stop, systemd, terminate()) must stop the
+    Streamlit server itself: it used to run as a child and outlive its parent."""
+    import socket
+    import time
+
+    port = free_port()
+    process = fraudit_process(["dashboard", "--port", str(port)], {"DATABASE_URL": database},
+                              tmp_path / "dashboard.log")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", process)
+    finally:
+        stop(process)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return  # nothing listens any more
+        time.sleep(0.2)
+    raise AssertionError(f"a dashboard server still listens on port {port} after SIGTERM")
