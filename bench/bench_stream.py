@@ -166,18 +166,15 @@ def sink_vs_copy(table: Any) -> dict[str, float]:
     import psycopg
 
     from fraudit.db.schema import apply_schema
-    from fraudit.jobs.elt import sql
     from fraudit.jobs.elt.indicators import RuleSet
-    from fraudit.jobs.elt.loader import PostgresSink, arrow_csv, split_arrow
+    from fraudit.jobs.elt.loader import CopyBatch, PostgresSink
 
     out: dict[str, float] = {}
     with fresh_database() as url, psycopg.connect(url) as conn:
         apply_schema(conn)
         started = time.perf_counter()
-        predictions, _ = split_arrow(table)
-        with conn.transaction(), conn.cursor() as cur, cur.copy(
-                sql.copy_predictions_csv("fraud_predictions")) as copy:
-            copy.write(arrow_csv(predictions))
+        with conn.transaction(), conn.cursor() as cur:
+            CopyBatch.from_arrow(table).copy_into(cur, "fraud_predictions")
         out["raw_copy_s"] = time.perf_counter() - started
     for label, rules in (("sink_s", None), ("sink_no_rules_s", RuleSet(rule=()))):
         with fresh_database() as url:

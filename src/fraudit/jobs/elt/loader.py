@@ -118,13 +118,15 @@ def arrow_csv(predictions: Any) -> bytes:
 
 class CopyBatch:
     """One batch's loadable rows and rejected records, as the sink copies them: built from
-    tuples (in PREDICTION_COLUMNS order) or from an Arrow table, which is copied as CSV in
-    one piece and turned into tuples only if the batch must take the slower paths."""
+    tuples (in PREDICTION_COLUMNS order) or from an Arrow table, which is copied as CSV
+    (made once per batch, however often it is copied) and turned into tuples only if the
+    batch must be loaded row by row."""
 
     def __init__(self, predictions: list[tuple[Any, ...]] | None,
                  invalid: list[tuple[Any, ...]], arrow: Any = None) -> None:
         self._tuples = predictions
         self._arrow = arrow
+        self._csv: bytes | None = None
         self.invalid = invalid
 
     @classmethod
@@ -133,7 +135,7 @@ class CopyBatch:
         return cls(None, invalid, arrow=predictions)
 
     def __len__(self) -> int:
-        return self._arrow.num_rows if self._tuples is None else len(self._tuples)
+        return len(self.predictions) if self._arrow is None else self._arrow.num_rows
 
     @property
     def predictions(self) -> list[tuple[Any, ...]]:
@@ -142,15 +144,17 @@ class CopyBatch:
         return self._tuples
 
     def event_ids(self) -> list[str]:
-        if self._tuples is None:
+        if self._arrow is not None:
             return self._arrow["event_id"].to_pylist()
-        return [row[0] for row in self._tuples]
+        return [row[0] for row in self.predictions]
 
     def copy_into(self, cur: Any, table: str) -> None:
         """COPY the loadable rows into `table` (fraud_predictions or the staging table)."""
-        if self._arrow is not None and self._tuples is None:
+        if self._arrow is not None:
+            if self._csv is None:
+                self._csv = arrow_csv(self._arrow)
             with cur.copy(sql.copy_predictions_csv(table)) as copy:
-                copy.write(arrow_csv(self._arrow))
+                copy.write(self._csv)
             return
         with cur.copy(sql.copy_predictions(table)) as copy:
             for row in self.predictions:
