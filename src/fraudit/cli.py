@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from fraudit.jobs.spark import DRIVER_MEMORY
 from fraudit.settings import Settings, get_settings
 
 
@@ -187,7 +188,7 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as exc:
         _say(f"error: indicator rules: {exc}")
         return 2
-    spark = local_session("fraudit-stream", args.master)
+    spark = local_session("fraudit-stream", args.master, args.driver_memory)
     spark.sparkContext.setLogLevel("WARN")
     query = start(spark, options)
     _say(f"streaming {options.stream_name} -> PostgreSQL (checkpoint {options.checkpoint_dir}); "
@@ -405,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="default DATABASE_URL")
     p.add_argument("--max-records-per-trigger", type=int, default=10_000)
     p.add_argument("--master", default="local[2]")
+    p.add_argument("--driver-memory", default=DRIVER_MEMORY,
+                   help=f"Spark's JVM heap ceiling (default {DRIVER_MEMORY}: see jobs/spark.py)")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("simulate", help="replay a dataset against POST /predict")

@@ -19,8 +19,17 @@ CHECKPOINT_MANAGERS = (  # Spark 4.1+ moved the class into a `checkpointing` pac
 )
 
 
+# The driver's (local mode: the whole JVM's) heap ceiling. Each micro-batch is collected to
+# the driver as Arrow buffers of megabytes, which G1 allocates as humongous objects; with
+# Spark's default 1g heap they set off a concurrent marking cycle after cycle. Measured here
+# over 100,000 records end to end: G1 threads 1.8 CPU-s with 1g, 0.1 CPU-s with 3g
+# (docs/BENCHMARKS.md). A ceiling, not an allocation: the heap grows only as it is used.
+DRIVER_MEMORY = "3g"
+
+
 def local_session(app_name: str = "fraudit", master: str = "local[2]",
-                  **conf: str) -> Any:
+                  driver_memory: str = DRIVER_MEMORY, **conf: str) -> Any:
+    """The session (the JVM is started here; `driver_memory` cannot change afterwards)."""
     import os
     import sys
 
@@ -31,6 +40,7 @@ def local_session(app_name: str = "fraudit", master: str = "local[2]",
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.appName(app_name).master(master)
                .config("spark.pyspark.python", sys.executable)
+               .config("spark.driver.memory", driver_memory)
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.shuffle.partitions", "4")
                # Micro-batches of ~10k rows: compiling whole-stage code for each batch's
