@@ -80,3 +80,28 @@ def test_every_bad_record_is_kept_with_its_reason(spark):
 def test_unknown_fields_are_tolerated(spark):
     raw = event_record(2)[0].decode().replace("{", '{"added_in_v2": {"x": [1]},', 1)
     assert len(valid_rows(transform(raw_frame(spark, [record(raw, 2)]))).collect()) == 1
+
+
+def test_the_cheap_guards_keep_every_reason(spark):
+    """The validation tests the first byte and looks for "\\u" before trimming, scanning
+    for escapes or counting characters: records on each side of those guards."""
+    good = event_record(1)[0].decode()
+    records = [
+        record("   ", 201),                                       # spaces only
+        record(" \n\t" + good, 202),                               # whitespace, then JSON
+        record(good.replace('"u_1"', '"u_\x00"'), 203),            # a raw NUL byte
+        record(good.replace('"u_1"', '"u_\\ud800"'), 204),         # a lone surrogate escape
+        record(good.replace('"u_1"', '"u_\\u00e9"'), 205),         # a harmless escape
+        record(good.replace('"u_1"', '"' + "é" * 256 + '"'), 206),  # 256 chars, 512 bytes
+        record(good.replace('"u_1"', '"' + "u" * 257 + '"'), 207),  # 257 chars
+        record(good.replace('"ev-1"', '""'), 208),                 # empty event_id
+        record('"just a string"', 209),
+    ]
+    found = reasons(spark, records)
+    assert found.pop("201") == "empty record"
+    assert found.pop("203") == "contains a NUL character"
+    assert found.pop("204") == "contains a surrogate escape (\\uD800-DFFF)"
+    assert found.pop("207") == "out of range: user_id length"
+    assert found.pop("208") == "out of range: event_id length"
+    assert found.pop("209").startswith("unparseable JSON")
+    assert found == {}  # 202, 205 and 206 load
