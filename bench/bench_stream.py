@@ -14,13 +14,15 @@ like with like:
 
     python bench/bench_stream.py [--quick] [--runs N] [--warmup-rounds N]
 
-The timed runs follow one untimed round of every path (--warmup-rounds), so that they
-measure the JIT-compiled job: "sustained, after warm-up".
+The timed runs follow three untimed rounds of every path (--warmup-rounds), so that they
+measure the JIT-compiled job: "sustained, after warm-up". Each run also records the CPU
+the JVM's JIT compiler used during it, which says how close to compiled the job was.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -110,6 +112,22 @@ def sustained_rate(query: Any, tail_seconds: float = 0.0) -> float:
     rows = sum(p["numInputRows"] for p in batches)
     seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000 + tail_seconds
     return rows / seconds if seconds else float("nan")
+
+
+def jit_cpu_seconds(jvm_pid: int) -> float:
+    """CPU time the JVM's JIT compiler threads have used so far (Linux /proc): how far from
+    compiled the job still is. NaN where /proc is not there."""
+    total = 0.0
+    try:
+        for stat in Path(f"/proc/{jvm_pid}/task").glob("*/stat"):
+            text = stat.read_text()
+            name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
+            if name.startswith(("C1 CompilerThre", "C2 CompilerThre")):
+                utime, stime = fields.split()[11:13]
+                total += (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+    return total
 
 
 def kinesis_reader(spark: Any, url: str, stream: str, limit: int) -> Any:
@@ -258,11 +276,10 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
 
 
 def warm_up(spark: Any, emulator: KinesisEmulator, records: int, limit: int) -> None:
-    """One untimed pass of every measured path on a stream of its own, so that the timed
-    runs measure a JVM whose JIT has compiled the reader, the transform and the Arrow
-    hand-over (the first 100,000-record runs measured 0.45 and 0.46 of noop, the fourth
-    and fifth 0.72 and 0.79: docs/BENCHMARKS.md). Discarding one batch per run is not
-    enough for that."""
+    """One untimed pass of every measured path on a stream of its own. Spark plans each
+    micro-batch anew, and the JIT compiles that planning code only as its counts build up:
+    after one round, C2 still used 3-4 CPU-s per 100,000-record end-to-end run, declining
+    to about 1.5 after eight (docs/BENCHMARKS.md); a job that runs for hours is past that."""
     stream = f"bench-warmup-{uuid.uuid4().hex[:6]}"
     emulator.create_stream(stream, SHARDS)
     put_events(emulator.client(), stream, 0, records)
@@ -276,8 +293,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, help="repetitions (default 3; 2 with --quick)")
-    parser.add_argument("--warmup-rounds", type=int, default=1,
-                        help="untimed rounds of every measured path first (default 1)")
+    parser.add_argument("--warmup-rounds", type=int, default=3,
+                        help="untimed rounds of every measured path first (default 3)")
     args = parser.parse_args()
     records = 20_000 if args.quick else 100_000
     runs = args.runs or (2 if args.quick else 3)
@@ -290,6 +307,7 @@ def main() -> None:
     spark = local_session("fraudit-bench-stream", "local[2]")
     spark.sparkContext.setLogLevel("ERROR")
     spark.dataSource.register(KinesisDataSource)
+    jvm_pid = int(spark._jvm.java.lang.ProcessHandle.current().pid())
     emulator = KinesisEmulator(REPO / ".fraudit" / "node",
                                log_path=Path(tempfile.mkdtemp()) / "kinesalite.log")
     emulator.start()
@@ -306,11 +324,15 @@ def main() -> None:
             figures = {
                 "emulator_sequential_rps": read_ceiling(client, stream, parallel=False),
                 "emulator_parallel_rps": read_ceiling(client, stream, parallel=True),
-                "reader_noop_rps": run_noop(spark, emulator.url, stream, limit),
             }
+            jit_before = jit_cpu_seconds(jvm_pid)
+            figures["reader_noop_rps"] = run_noop(spark, emulator.url, stream, limit)
+            jit_between = jit_cpu_seconds(jvm_pid)
             with fresh_database() as url:
                 figures["end_to_end_rps"] = run_end_to_end(spark, emulator.url, stream,
                                                            limit, url)
+            figures["noop_jit_cpu_s"] = jit_between - jit_before
+            figures["end_to_end_jit_cpu_s"] = jit_cpu_seconds(jvm_pid) - jit_between
             with fresh_database() as url:
                 figures["end_to_end_sync_rps"] = run_end_to_end(spark, emulator.url, stream,
                                                                 limit, url, pipelined=False)
@@ -348,6 +370,8 @@ def main() -> None:
     print(f"end to end -> PostgreSQL, pipelined (as `fraudit stream`): "
           f"{cell(summary, 'end_to_end_rps', 0)} records/s "
           f"({cell(summary, 'e2e_over_noop')} of reader -> noop; target >= 0.60)")
+    print(f"JIT compiler CPU during each timed run: noop {cell(summary, 'noop_jit_cpu_s')} s, "
+          f"end to end {cell(summary, 'end_to_end_jit_cpu_s')} s")
     print(f"end to end -> PostgreSQL, synchronous (as on Glue): "
           f"{cell(summary, 'end_to_end_sync_rps', 0)} records/s "
           f"({cell(summary, 'e2e_sync_over_noop')} of reader -> noop)")
