@@ -278,8 +278,9 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
 def warm_up(spark: Any, emulator: KinesisEmulator, records: int, limit: int) -> None:
     """One untimed pass of every measured path on a stream of its own. Spark plans each
     micro-batch anew, and the JIT compiles that planning code only as its counts build up:
-    after one round, C2 still used 3-4 CPU-s per 100,000-record end-to-end run, declining
-    to about 1.5 after eight (docs/BENCHMARKS.md); a job that runs for hours is past that."""
+    after one round, its compiler threads still used 3-4 CPU-s per 100,000-record
+    end-to-end run, declining to about 1.5 after eight (docs/BENCHMARKS.md); a job that
+    runs for hours is past that."""
     stream = f"bench-warmup-{uuid.uuid4().hex[:6]}"
     emulator.create_stream(stream, SHARDS)
     put_events(emulator.client(), stream, 0, records)
