@@ -11,10 +11,12 @@ import pytest
 
 from fraudit.jobs.elt import sql
 from fraudit.jobs.elt.batch import split_rows
+from fraudit.jobs.elt.indicators import parse_rules
 from fraudit.jobs.elt.loader import CopyBatch, PostgresSink, arrow_csv, split_arrow
 from fraudit.jobs.elt.transform import transform
 from fraudit.local.pg_cluster import temporary_database
 from tests.elt_support import as_json, event, event_record, raw_frame, record
+from tests.integration.test_loader import ROLLUP_CHECK, scalar
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +43,36 @@ def awkward_record(i: int, changes: dict) -> tuple:
 
 ALL_COLUMNS = ", ".join(sql.PREDICTION_COLUMNS)
 
+# Every user, IP and device alerts: the alerts show the values the rules read back.
+EVERY_ENTITY = parse_rules("""
+[[rule]]
+name = "any_user"
+group_by = "user_id"
+aggregate = "sum"
+field = "amount"
+window = "15 minutes"
+threshold = 0
+[[rule]]
+name = "any_ip"
+group_by = "ip_address"
+aggregate = "count"
+window = "10 minutes"
+threshold = 0
+[[rule]]
+name = "any_device"
+group_by = "device_id"
+aggregate = "count_distinct"
+field = "user_id"
+window = "10 minutes"
+threshold = 0
+""")
+
+
+def alerts(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT rule, entity, window_start, value FROM fraud_alerts "
+                            "ORDER BY 1, 2, 3").fetchall()
+
 
 def stored(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
@@ -56,15 +88,22 @@ def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
     valid, _ = split_rows(row.asDict() for row in transformed.collect())
     assert len(valid) == len(records)  # every awkward record is valid: none is rejected
 
-    by_arrow = PostgresSink(database)
+    by_arrow = PostgresSink(database, rules=EVERY_ENTITY)
     assert by_arrow.write_arrow(table).inserted == len(records)
     by_arrow.close()
     with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres",
                             "fraudit_test_tuples") as other:
-        by_tuples = PostgresSink(other)
+        by_tuples = PostgresSink(other, rules=EVERY_ENTITY)
         assert by_tuples.write(valid).inserted == len(records)
         by_tuples.close()
         expected = stored(other)
+        expected_alerts = alerts(other)
+        assert scalar(other, ROLLUP_CHECK) == 0
+    # What the rollups and rules read of the batch is what the table holds, both ways.
+    assert scalar(database, ROLLUP_CHECK) == 0
+    assert alerts(database) == expected_alerts
+    entities = {entity for _, entity, _, _ in expected_alerts}
+    assert 'u "quoted", with commas' in entities and "d,1" in entities
     got = stored(database)
     assert len(got) == len(expected) == len(records)
     for mine, theirs in zip(got, expected, strict=True):
