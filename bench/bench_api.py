@@ -14,10 +14,10 @@ kinesalite behind it, and the in-process scoring core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 import time
@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import DEV_CSV, cell, machine, summarise, write_results  # noqa: E402
+from bench.common import DEV_CSV, cell, machine, proc_stat, summarise, write_results  # noqa: E402
 from fraudit.local.kinesis import KinesisEmulator  # noqa: E402
 from fraudit.models.artifacts import LATEST, load_bundle  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
@@ -37,18 +37,13 @@ from fraudit.settings import Settings  # noqa: E402
 from tests.helpers import fraudit_process, free_port, stop, wait_for_http  # noqa: E402
 from tests.unit.api_support import payload  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
 
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+    total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        except (OSError, IndexError):
-            pass
-    return total / CLK_TCK
+        with contextlib.suppress(OSError, IndexError, ValueError):  # the process has gone
+            total += proc_stat(Path(f"/proc/{pid}/stat"))[1]
+    return total
 
 
 def children_of(pid: int) -> list[int]:

@@ -22,7 +22,7 @@ the JVM's JIT compiler used during it, which says how close to compiled the job 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -38,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import cell, machine, summarise, write_results  # noqa: E402
+from bench.common import cell, machine, proc_stat, summarise, write_results  # noqa: E402
 from fraudit.api.service import encode_event  # noqa: E402
 from fraudit.contracts import ScoredEvent  # noqa: E402
 from fraudit.local.kinesis import KinesisEmulator  # noqa: E402
@@ -117,16 +117,15 @@ def sustained_rate(query: Any, tail_seconds: float = 0.0) -> float:
 def jit_cpu_seconds(jvm_pid: int) -> float:
     """CPU time the JVM's JIT compiler threads have used so far (Linux /proc): how far from
     compiled the job still is. NaN where /proc is not there."""
-    total = 0.0
-    try:
-        for stat in Path(f"/proc/{jvm_pid}/task").glob("*/stat"):
-            text = stat.read_text()
-            name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
-            if name.startswith(("C1 CompilerThre", "C2 CompilerThre")):
-                utime, stime = fields.split()[11:13]
-                total += (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
-    except OSError:
+    tasks = Path(f"/proc/{jvm_pid}/task")
+    if not tasks.is_dir():
         return float("nan")
+    total = 0.0
+    for task in tasks.iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            name, seconds = proc_stat(task / "stat")
+            if name.startswith(("C1 CompilerThre", "C2 CompilerThre")):
+                total += seconds
     return total
 
 

@@ -4,6 +4,7 @@ where results go."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,14 @@ from fraudit.machine import describe_machine as machine  # noqa: F401 - for the 
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_CSV = REPO.parent / "shared/data/ulb/creditcard_dev.csv"
+
+
+def proc_stat(path: Path) -> tuple[str, float]:
+    """(name, CPU seconds used: utime + stime) from a Linux /proc/<pid>/stat or
+    /proc/<pid>/task/<tid>/stat file. Raises OSError when it is gone."""
+    text = path.read_text()
+    name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summarise(per_run: list[dict[str, float]]) -> dict[str, dict[str, float]]:

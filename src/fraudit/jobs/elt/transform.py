@@ -88,14 +88,14 @@ def _validate_columns() -> list[Column]:
     # Cheap tests first: nearly every record starts with "{" and has no "\u" escape, so
     # the trim, the escape scans and the regular expressions (each decodes the whole
     # record into a Java string) run only for the few that do not.
-    escaped = raw.contains("\\u")
+    opens_object, escaped = raw.startswith("{"), raw.contains("\\u")
     checks: list[tuple[Column, Column | str]] = [
-        (raw.isNull() | (~raw.startswith("{") & (F.trim(raw) == "")), "empty record"),
+        (raw.isNull() | (~opens_object & (F.trim(raw) == "")), "empty record"),
         (raw.contains("\u0000") | (escaped & raw.contains("\\u0000")),
          "contains a NUL character"),
         (escaped & raw.rlike(r"\\u[dD][89abAB]"), "contains a surrogate escape (\\uD800-DFFF)"),
         (e.isNull() | e[CORRUPT_COLUMN].isNotNull()
-         | ~(raw.startswith("{") | raw.rlike(r"^\s*\{")),
+         | ~(opens_object | raw.rlike(r"^\s*\{")),
          "unparseable JSON: not a JSON object"),
         (e["schema_version"].isNull(), "missing required field: schema_version"),
         (~e["schema_version"].isin(*SUPPORTED_SCHEMA_VERSIONS),
