@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudit.data.datasets import SAMPLES_FOLDER, ULB_DEV_SAMPLE
 from fraudit.machine import describe_machine as machine  # noqa: F401 - for the benches
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_CSV = REPO.parent / "shared/data/ulb/creditcard_dev.csv"
+DEV_CSV = REPO / SAMPLES_FOLDER / ULB_DEV_SAMPLE  # committed real rows (dataset/README.md)
 
 
 def proc_stat(path: Path) -> tuple[str, float]:

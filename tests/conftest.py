@@ -4,15 +4,17 @@ from pathlib import Path
 
 import pytest
 
+from fraudit.data.datasets import SAMPLES_FOLDER, ULB_DEV_SAMPLE
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-DEV_CSV = SHARED_DATA / "ulb" / "creditcard_dev.csv"
+# The real ULB development rows, committed with the repository (dataset/README.md).
+DEV_CSV = REPO / SAMPLES_FOLDER / ULB_DEV_SAMPLE
 
 
 @pytest.fixture(scope="session")
 def dev_csv() -> Path:
-    if not DEV_CSV.is_file():  # CI always has ../shared beside the clone
-        pytest.fail(f"real dev data missing: {DEV_CSV}")
+    if not DEV_CSV.is_file():
+        pytest.fail(f"real dev data missing: {DEV_CSV} (it is committed with the repository)")
     return DEV_CSV
 
 

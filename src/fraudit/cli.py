@@ -36,10 +36,11 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         format_comparison,
         format_stored,
     )
-    from fraudit.models.train import resolve_dataset
+    from fraudit.data.datasets import resolve_dataset
 
     bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
-    data = resolve_dataset(settings, args.data, _say)
+    data = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=settings.synthetic_rows,
+                           seed=settings.seed, say=_say)
     expected = bundle.manifest.get("data", {}).get("sha256")
     if expected and Path(data.source).is_file() and sha256_file(Path(data.source)) != expected:
         _say("warning: this is not the file the model was trained on; the test slice "
@@ -207,10 +208,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Replay a dataset against POST /predict at a steady rate."""
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.simulator.run import SimulatorConfig, read_state, run
-    from fraudit.simulator.source import ReplaySource, resolve_dataset
+    from fraudit.data.datasets import resolve_dataset
+    from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
 
     try:
-        dataset = resolve_dataset(args.data, settings.dataset_path, seed=args.seed, say=_say)
+        dataset = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=SYNTHETIC_ROWS,
+                                  seed=args.seed, say=_say)
         source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
         start = args.start
         if args.resume:
@@ -302,7 +305,8 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
 
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.local.demo import DemoError, handle_stop_signals
-    from fraudit.simulator.source import ReplaySource, resolve_dataset
+    from fraudit.data.datasets import resolve_dataset
+    from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
     from fraudit.soak.harness import Soak
     from fraudit.soak.plan import SoakConfig
 
@@ -312,7 +316,8 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     try:
         config = SoakConfig(minutes=args.minutes, rate=args.rate, concurrency=args.concurrency,
                             out_dir=out, model_dir=args.model_dir or settings.model_dir)
-        dataset = resolve_dataset(args.data, settings.dataset_path, say=_say)
+        dataset = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=SYNTHETIC_ROWS,
+                                  seed=args.seed, say=_say)
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
@@ -471,8 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     logging.basicConfig(level=args.log_level or settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from fraudit.data.creditcard import DatasetError
-    from fraudit.models.artifacts import ArtifactError
+    from fraudit.errors import ArtifactError, DatasetError
 
     try:
         return int(args.func(args, settings))

@@ -1,4 +1,4 @@
-"""Wire formats: the /predict request and response, and the scored stream event (DESIGN §3).
+"""Wire formats: the /predict request and response, and the scored stream event (docs/ARCHITECTURE.md).
 
 Every format carries `schema_version` where it leaves the process, so consumers can evolve.
 Consumers tolerate unknown fields; producers never emit fields outside these models.

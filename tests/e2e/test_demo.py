@@ -19,7 +19,8 @@ import pytest
 
 from fraudit.data.metadata import MetadataGenerator
 from fraudit.simulator.run import SimulatorConfig, run
-from fraudit.simulator.source import ReplaySource, resolve_dataset
+from fraudit.data.creditcard import load_creditcard
+from fraudit.simulator.source import ReplaySource
 from tests.conftest import DEV_CSV
 from tests.helpers import free_port
 
@@ -69,7 +70,7 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
         with urllib.request.urlopen(
                 f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", timeout=10) as r:
             assert r.status == 200
-        source = ReplaySource(resolve_dataset(DEV_CSV, DEV_CSV), MetadataGenerator(seed=5))
+        source = ReplaySource(load_creditcard(DEV_CSV), MetadataGenerator(seed=5))
         summary = run(source, SimulatorConfig(url=f"http://127.0.0.1:{ports['api']}",
                                               rate=40, concurrency=2, requests=60,
                                               progress=False))

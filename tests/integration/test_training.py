@@ -9,7 +9,8 @@ import xgboost as xgb
 
 from fraudit.data.creditcard import load_creditcard
 from fraudit.features import to_csv_row
-from fraudit.models.artifacts import ArtifactError, load_bundle
+from fraudit.errors import ArtifactError
+from fraudit.models.artifacts import load_bundle
 from fraudit.models.classifier import predict
 from fraudit.models.sagemaker_code import anomaly_inference
 from fraudit.models.split import temporal_split

@@ -5,7 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from fraudit.data.creditcard import COLUMNS, DatasetError, iter_chunks, load_creditcard
+from fraudit.data.creditcard import COLUMNS, iter_chunks, load_creditcard
+from fraudit.errors import DatasetError
 
 ROW = ["0", *[f"{0.01 * i:.4f}" for i in range(1, 29)], "149.62", "0"]
 

@@ -18,15 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraudit.errors import DatasetError
 from fraudit.features import FEATURE_NAMES
 
 LABEL = "Class"
 COLUMNS: tuple[str, ...] = (*FEATURE_NAMES, LABEL)
 DEFAULT_CHUNK_ROWS = 50_000
-
-
-class DatasetError(ValueError):
-    """The file is not a creditcard.csv fraudit can use; the message says where and why."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ TWO_DAYS_SECONDS = 172_792.0
 DAY_SECONDS = 86_400.0
 DEFAULT_FRAUD_RATE = 492 / 284_807  # 0.17275%
 
-# Published facts (see ../shared/data/README.md); numbers, not code, taken from public notebooks.
+# Published facts about the real dataset (dataset/README.md says where they come from); numbers,
+# not code, taken from public notebooks.
 PUBLISHED = {
     "amount": {
         0: {"q1": 5.65, "median": 22.0, "q3": 77.05, "max": 25691.16},

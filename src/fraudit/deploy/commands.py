@@ -64,7 +64,8 @@ class Deployer:
     # --- upload ------------------------------------------------------------------------
 
     def model_version(self, requested: str | None) -> str | None:
-        from fraudit.models.artifacts import ArtifactError, resolve_version
+        from fraudit.errors import ArtifactError
+        from fraudit.models.artifacts import resolve_version
 
         if requested:
             return requested

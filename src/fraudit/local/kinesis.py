@@ -1,6 +1,6 @@
 """A Kinesis emulator on loopback: kinesalite (npm), started through its node API.
 
-Measured here (DESIGN, last section): kinesalite keeps flat put/read costs to 150k records
+Measured here (docs/STREAMING.md): kinesalite keeps flat put/read costs to 150k records
 with AWS-like sequence numbers and errors; moto's server slows as the stream grows.
 In memory by default (tests); pass a folder for LevelDB storage (long runs).
 """

@@ -27,6 +27,7 @@ from typing import Any
 
 import xgboost as xgb
 
+from fraudit.errors import ArtifactError
 from fraudit.files import sha256_file
 from fraudit.models.sagemaker_code.anomaly_inference import MODEL_FILE, RobustMahalanobis
 from fraudit.scoring.policy import DecisionPolicy
@@ -38,10 +39,6 @@ XGBOOST_MEMBER = "xgboost-model"
 # SageMaker built-in XGBoost image whose xgboost (3.0.5) reads what we write: see docs/MODELS.md.
 SAGEMAKER_XGBOOST_CONTAINER = "3.0-5"
 SAGEMAKER_SKLEARN_CONTAINER = "1.4-2"
-
-
-class ArtifactError(RuntimeError):
-    """No usable model bundle where one was expected."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import numpy as np
 import sklearn
 import xgboost as xgb
 
-from fraudit.data.creditcard import Dataset, load_creditcard
-from fraudit.data.synthetic import SyntheticCreditCard
+from fraudit.data.creditcard import Dataset
+from fraudit.data.datasets import resolve_dataset
 from fraudit.features import FEATURE_NAMES
 from fraudit.models import thresholds
 from fraudit.models.anomaly import fit_anomaly_detector, fit_isolation_forest_scores
@@ -43,21 +43,6 @@ class TrainingResult:
     path: Path
     metrics: dict[str, Any]
     seconds: float
-
-
-def resolve_dataset(settings: Settings, path: Path | None, progress: Progress) -> Dataset:
-    """An explicit file, else the configured dataset file, else calibrated synthetic data."""
-    candidate = path or settings.dataset_path
-    if path is not None or candidate.is_file():
-        progress(f"loading {candidate}")
-        data = load_creditcard(candidate, progress=lambda n: progress(f"  {n:,} rows read"))
-    else:
-        progress(f"{candidate} not found: generating {settings.synthetic_rows:,} calibrated "
-                 f"synthetic rows (seed {settings.seed}); see dataset/README.md for the real file")
-        data = SyntheticCreditCard().generate(settings.synthetic_rows, settings.seed)
-    progress(f"  {data.n_rows:,} rows, {data.n_frauds:,} frauds "
-             f"({100 * data.n_frauds / data.n_rows:.3f}%)")
-    return data
 
 
 def decision_mix(policy: DecisionPolicy, y: np.ndarray, proba: np.ndarray,
@@ -153,7 +138,8 @@ def run_training(settings: Settings, *, data_path: Path | None = None,
                  out_dir: Path | None = None, progress: Progress = print) -> TrainingResult:
     started = time.perf_counter()
     out_dir = out_dir or settings.model_dir
-    data = resolve_dataset(settings, data_path, progress)
+    data = resolve_dataset(data_path, settings.dataset_path, synthetic_rows=settings.synthetic_rows,
+                           seed=settings.seed, say=progress)
     split = temporal_split(data)
     progress(f"temporal split: {split.describe()}")
     rate = settings.production_fraud_rate
