@@ -11,4 +11,4 @@ COPY scripts ./scripts
 RUN pip install --no-cache-dir -c constraints.txt ".[all]"
 ENV PYTHONUNBUFFERED=1
 # kinesalite's npm modules are installed at build time, not on first run.
-RUN python -c "from fraudit.local.kinesis import ensure_kinesalite; from pathlib import Path; ensure_kinesalite(Path('/app/.fraudit/node'))"
+RUN python -c "from fraudit.local.kinesis_emulator import ensure_kinesalite; from pathlib import Path; ensure_kinesalite(Path('/app/.fraudit/node'))"

@@ -30,12 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import DEV_CSV, cell, machine, proc_stat, summarise, write_results  # noqa: E402
-from fraudit.local.kinesis import KinesisEmulator  # noqa: E402
-from fraudit.models.artifacts import LATEST, load_bundle  # noqa: E402
+from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
+from fraudit.models.artifacts import load_bundle  # noqa: E402
+from fraudit.models.layout import has_model  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
 from fraudit.settings import Settings  # noqa: E402
-from tests.helpers import fraudit_process, free_port, stop, wait_for_http  # noqa: E402
-from tests.unit.api_support import payload  # noqa: E402
+from tests.support.processes import fraudit_process, free_port, stop, wait_for_http  # noqa: E402
+from tests.support.api import payload  # noqa: E402
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -135,7 +136,7 @@ def main() -> int:
     model_dir = work / "models"
     run_training(Settings(_env_file=None, model_dir=model_dir),
                  data_path=DEV_CSV if DEV_CSV.is_file() else None, progress=lambda m: None)
-    if not (model_dir / LATEST).is_file():
+    if not has_model(model_dir):
         raise SystemExit("training failed")
     bodies = [json.dumps(payload(i, fraud=i % 50 == 0, transaction_id=f"bench-{i}")).encode()
               for i in range(20_000)]

@@ -25,11 +25,11 @@ sys.path.insert(0, str(REPO))
 from bench.common import DEV_CSV, cell, machine, summarise, write_results  # noqa: E402
 from fraudit.data.creditcard import load_creditcard  # noqa: E402
 from fraudit.data.synthetic import SyntheticCreditCard  # noqa: E402
-from fraudit.features import to_csv_row  # noqa: E402
-from fraudit.models.artifacts import LATEST  # noqa: E402
+from fraudit.ulb_vector import to_csv_row  # noqa: E402
+from fraudit.models.layout import has_model  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
 from fraudit.settings import Settings  # noqa: E402
-from tests.helpers import (  # noqa: E402
+from tests.support.processes import (  # noqa: E402
     fraudit_process,
     free_port,
     runtime_client,
@@ -81,7 +81,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="fraudit-bench-"))
     model_dir = args.model_dir or work / "models"
-    if not (model_dir / LATEST).is_file():
+    if not has_model(model_dir):
         print(f"training a model into {model_dir}", file=sys.stderr)
         run_training(Settings(_env_file=None, model_dir=model_dir), data_path=args.data,
                      progress=lambda m: None)

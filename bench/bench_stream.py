@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import cell, machine, proc_stat, summarise, write_results  # noqa: E402
 from fraudit.api.service import encode_event  # noqa: E402
 from fraudit.contracts import ScoredEvent  # noqa: E402
-from fraudit.local.kinesis import KinesisEmulator  # noqa: E402
+from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
 from fraudit.local.pg_cluster import temporary_database  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -147,8 +147,8 @@ def run_end_to_end(spark: Any, url: str, stream: str, limit: int, database: str,
                    pipelined: bool = True) -> float:
     """As `fraudit stream` loads: pipelined (PostgreSQL loads batch N while Spark reads
     N+1), or synchronously (each batch loaded before Spark commits it, as on Glue)."""
-    from fraudit.jobs.elt.loader import PostgresSink
-    from fraudit.jobs.local_stream import batch_function
+    from fraudit.stream.load import PostgresSink
+    from fraudit.stream.local_job import batch_function
 
     sink = PostgresSink(database)
     checkpoint = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
@@ -167,8 +167,8 @@ def run_end_to_end(spark: Any, url: str, stream: str, limit: int, database: str,
 
 def transformed_table(spark: Any, count: int) -> Any:
     """A transformed batch as the job's foreachBatch hands it to the sink (Arrow)."""
-    from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
-    from fraudit.jobs.elt.transform import transform
+    from fraudit.stream.schema import RAW_RECORD_SCHEMA
+    from fraudit.stream.transform import transform
 
     raw = spark.createDataFrame([(scored_event(i), "shardId-000000000000", str(10**20 + i),
                                   None) for i in range(count)], RAW_RECORD_SCHEMA)
@@ -183,8 +183,8 @@ def sink_vs_copy(table: Any) -> dict[str, float]:
     import psycopg
 
     from fraudit.db.schema import apply_schema
-    from fraudit.jobs.elt.indicators import RuleSet
-    from fraudit.jobs.elt.loader import CopyBatch, PostgresSink
+    from fraudit.stream.indicators import RuleSet
+    from fraudit.stream.load import CopyBatch, PostgresSink
 
     out: dict[str, float] = {}
     with fresh_database() as url, psycopg.connect(url) as conn:
@@ -196,9 +196,9 @@ def sink_vs_copy(table: Any) -> dict[str, float]:
     for label, rules in (("sink_s", None), ("sink_no_rules_s", RuleSet(rule=()))):
         with fresh_database() as url:
             sink = PostgresSink(url, rules=rules)
-            sink.write([])  # connect and create the schema outside the timing
+            sink.load(CopyBatch([], []))  # connect and create the schema outside the timing
             started = time.perf_counter()
-            result = sink.write_arrow(table)  # the same input as the raw COPY
+            result = sink.load(CopyBatch.from_arrow(table))  # the same input as the raw COPY
             out[label] = time.perf_counter() - started
             assert result.inserted == table.num_rows, result
             sink.close()
@@ -210,7 +210,7 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
     """Put at a steady rate; a poller notes when each event becomes visible in PostgreSQL."""
     import psycopg
 
-    from fraudit.jobs.local_stream import StreamOptions, start
+    from fraudit.stream.local_job import StreamOptions, start
 
     stream = f"latency-{uuid.uuid4().hex[:6]}"
     emulator.create_stream(stream, SHARDS)
@@ -301,8 +301,8 @@ def main() -> None:
     latency_seconds = 15.0 if args.quick else 40.0
     limit = 10_000
 
-    from fraudit.jobs.spark import local_session
-    from fraudit.sources.kinesis import KinesisDataSource
+    from fraudit.stream.spark_session import local_session
+    from fraudit.stream.kinesis_consumer import KinesisDataSource
 
     spark = local_session("fraudit-bench-stream", "local[2]")
     spark.sparkContext.setLogLevel("ERROR")

@@ -5,10 +5,15 @@ from pathlib import Path
 import pytest
 
 from fraudit.data.datasets import SAMPLES_FOLDER, ULB_DEV_SAMPLE
+from tests.support.layers import check_layers
 
 REPO = Path(__file__).resolve().parents[1]
 # The real ULB development rows, committed with the repository (dataset/README.md).
 DEV_CSV = REPO / SAMPLES_FOLDER / ULB_DEV_SAMPLE
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    check_layers(items, REPO / "tests")
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +57,7 @@ def _no_real_aws(monkeypatch):
 @pytest.fixture(scope="session")
 def spark():
     """One SparkSession for the whole test session."""
-    from fraudit.jobs.spark import local_session
+    from fraudit.stream.spark_session import local_session
 
     session = local_session("fraudit-tests", "local[2]")
     yield session
@@ -72,7 +77,7 @@ def database():
 @pytest.fixture(scope="session")
 def kinesis_emulator(tmp_path_factory):
     """kinesalite on loopback (in memory), with the stream the API publishes to."""
-    from fraudit.local.kinesis import KinesisEmulator
+    from fraudit.local.kinesis_emulator import KinesisEmulator
     from tests.conftest import REPO
 
     log = tmp_path_factory.mktemp("logs") / "kinesalite.log"
@@ -88,7 +93,7 @@ def private_postgres():
     """A PostgreSQL cluster of the test's own, on a free port: tests that stop or restart
     the database use this, never the shared service on 5432."""
     from fraudit.local.pg_cluster import PrivateCluster
-    from tests.helpers import free_port
+    from tests.support.processes import free_port
 
     cluster = PrivateCluster(free_port()).init()
     cluster.start()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from fraudit.jobs.spark import DRIVER_MEMORY
+from fraudit.stream.spark_session import DRIVER_MEMORY
 from fraudit.settings import Settings, get_settings
 
 
@@ -29,7 +29,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from fraudit.models.artifacts import load_bundle, sha256_file
+    from fraudit.files import sha256_file
+    from fraudit.models.artifacts import load_bundle
+    from fraudit.models.layout import EVALUATION_FILE
     from fraudit.models.evaluate import (
         compare_with_reference,
         evaluate_bundle,
@@ -56,7 +58,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             seeds=args.seeds, n_boot=args.bootstrap, progress=_say)
         report["comparison"] = comparison
         print(format_comparison(comparison))
-    out = args.json or bundle.path / "evaluation.json"
+    out = args.json or bundle.path / EVALUATION_FILE
     Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
     _say(f"report written to {out}")
     return 0
@@ -147,7 +149,7 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
-    from fraudit.local.kinesis import KinesisEmulator
+    from fraudit.local.kinesis_emulator import KinesisEmulator
 
     emulator = KinesisEmulator(args.home, host=args.host, port=args.port, storage=args.storage)
     emulator.start()
@@ -166,9 +168,9 @@ def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Kinesis -> Spark (local) -> PostgreSQL, until Ctrl-C."""
-    from fraudit.jobs.elt.indicators import load_rules
-    from fraudit.jobs.local_stream import StreamOptions, start
-    from fraudit.jobs.spark import local_session
+    from fraudit.stream.indicators import load_rules
+    from fraudit.stream.local_job import StreamOptions, start
+    from fraudit.stream.spark_session import local_session
     from fraudit.settings import resolve_database_url
 
     database_url = args.database_url or resolve_database_url(settings)
@@ -412,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-records-per-trigger", type=int, default=10_000)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--driver-memory", default=DRIVER_MEMORY,
-                   help=f"Spark's JVM heap ceiling (default {DRIVER_MEMORY}: see jobs/spark.py)")
+                   help=f"Spark's JVM heap ceiling (default {DRIVER_MEMORY}: see stream/spark_session.py)")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("simulate", help="replay a dataset against POST /predict")

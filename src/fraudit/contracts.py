@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from fraudit.features import FeatureError, FeatureVector, parse_features
+from fraudit.ulb_vector import FeatureError, FeatureVector, parse_features
 
 SCHEMA_VERSION = 1
 

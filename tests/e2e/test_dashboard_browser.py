@@ -11,13 +11,13 @@ from collections import Counter
 
 import pytest
 
-from fraudit.jobs.elt.batch import process_batch
-from fraudit.jobs.elt.loader import PostgresSink
-from tests.elt_support import raw_frame
-from tests.helpers import fraudit_process, free_port, stop, wait_for_http
+from fraudit.stream.batch import process_batch
+from fraudit.stream.load import PostgresSink
 from tests.integration.test_dashboard_app import recent_events
+from tests.support.processes import fraudit_process, free_port, stop, wait_for_http
+from tests.support.stream_records import raw_frame
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update"]

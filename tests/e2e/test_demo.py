@@ -17,12 +17,12 @@ import urllib.request
 import psycopg
 import pytest
 
+from fraudit.data.creditcard import load_creditcard
 from fraudit.data.metadata import MetadataGenerator
 from fraudit.simulator.run import SimulatorConfig, run
-from fraudit.data.creditcard import load_creditcard
 from fraudit.simulator.source import ReplaySource
 from tests.conftest import DEV_CSV
-from tests.helpers import free_port
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

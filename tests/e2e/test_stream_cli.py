@@ -8,8 +8,8 @@ import time
 import psycopg
 import pytest
 
-from tests.elt_support import event_record
-from tests.helpers import fraudit_process
+from tests.support.processes import fraudit_process
+from tests.support.stream_records import event_record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import fraudit_process, free_port, stop, wait_for_http
+from tests.support.processes import fraudit_process, free_port, stop, wait_for_http
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.unit.api_support import payload, read_stream
+from tests.support.api import payload, read_stream
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import pytest
 from fraudit.dashboard import queries as q
 from fraudit.dashboard.store import DashboardStore
 from fraudit.db.schema import apply_schema
-from fraudit.jobs.elt.batch import process_batch
-from fraudit.jobs.elt.loader import PostgresSink
+from fraudit.stream.batch import process_batch
+from fraudit.stream.load import PostgresSink
 from tests.conftest import REPO
-from tests.elt_support import event, raw_frame, record
+from tests.support.stream_records import event, raw_frame, record
 
 pytestmark = pytest.mark.integration
 

@@ -27,6 +27,8 @@ from fraudit.deploy.outputs import StackOutputs, env_text, read_outputs
 from fraudit.deploy.plan import OwnershipError
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.integration
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 
@@ -103,7 +105,8 @@ def test_upload_puts_every_artifact_once_and_a_rerun_changes_nothing(
     policy = s3.get_object(Bucket="fraudit-dev-artifacts", Key=POLICY_KEY)["Body"].read()
     assert policy == (model_dir / version / "policy.json").read_bytes()
     script = s3.get_object(Bucket="fraudit-dev-artifacts", Key=GLUE_SCRIPT_KEY)["Body"].read()
-    assert b"gluestreaming" in script and b"def main(" in script
+    # The few-line shell Glue runs, which calls the job in the wheel.
+    assert b"from fraudit.stream.glue import main" in script and b"main(sys.argv[1:])" in script
     tfvars = json.loads((tmp_path / "infra" / TFVARS_FILE).read_text())
     assert tfvars["model_version"] == version
     assert tfvars["api_package_s3_key"] in keys
@@ -315,7 +318,7 @@ def test_cli_dry_run_upload_from_saved_outputs(aws, tmp_path, capsys, trained):
 
 def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, trained):
     from fraudit.deploy.model_check import check_classifier, xgboost_version_for
-    from fraudit.models.artifacts import CLASSIFIER_TARBALL
+    from fraudit.models.layout import CLASSIFIER_TARBALL
 
     tarball = trained.path / CLASSIFIER_TARBALL
     result = check_classifier(tarball, "3.0-5", cache=tmp_path)
@@ -351,7 +354,7 @@ def test_build_glue_wheelhouse_holds_fraudit_and_its_linux_wheels(tmp_path):
     assert not any(n.startswith(("pyspark", "boto3", "pyarrow")) for n in names)  # Glue has them
     # The fraudit wheel carries the job's SQL and rules.
     members = zipfile.ZipFile(tmp_path / wheel.name).namelist()
-    assert "fraudit/jobs/elt/rules.toml" in members
+    assert "fraudit/stream/rules.toml" in members
     assert any(m.startswith("fraudit/db/migrations/") for m in members)
 
 

@@ -7,12 +7,28 @@ import psycopg
 import pytest
 
 from fraudit.api.service import encode_event
-from fraudit.glue_job import make_batch_function
-from fraudit.jobs.elt.loader import PostgresSink
-from fraudit.jobs.elt.schema import glue_event_ddl
-from tests.elt_support import event
+from fraudit.stream.glue import kinesis_connection_options, make_batch_function, parse_args
+from fraudit.stream.load import PostgresSink
+from fraudit.stream.schema import glue_event_ddl
+from tests.support.stream_records import event
 
 pytestmark = pytest.mark.integration
+
+STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/fraud-predictions"
+REQUIRED = ["--stream_arn", STREAM, "--db_secret_arn", "arn:aws:secretsmanager:x",
+            "--checkpoint_location", "s3://bucket/checkpoints/elt/"]
+
+
+def test_source_options_read_the_stream_with_our_schema(spark):
+    from pyspark.sql.types import StructType
+
+    options = kinesis_connection_options(parse_args([*REQUIRED, "--max_fetch_records", "500"]))
+    assert options["streamARN"] == STREAM and options["classification"] == "json"
+    assert options["inferSchema"] == "false" and options["addRecordTimestamp"] == "true"
+    assert options["maxFetchRecordsPerShard"] == "500"
+    parsed = spark.createDataFrame([], options["schema"]).schema  # valid Spark DDL
+    assert isinstance(parsed, StructType)
+    assert {"event_id", "timestamp", "device_info", "geo"} <= set(parsed.fieldNames())
 
 
 def glue_frame(spark, lines):

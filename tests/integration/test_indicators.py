@@ -9,14 +9,14 @@ import psycopg
 import pytest
 
 from fraudit.api.service import encode_event
-from fraudit.jobs.elt.batch import process_batch
-from fraudit.jobs.elt.indicators import parse_rules
-from fraudit.jobs.elt.loader import PostgresSink
-from tests.elt_support import BASE, event, raw_frame, record
+from fraudit.stream.batch import process_batch
+from fraudit.stream.indicators import parse_rules
+from fraudit.stream.load import PostgresSink
+from tests.support.stream_records import BASE, event, raw_frame, record
 
 pytestmark = pytest.mark.integration
 
-DEFAULT_RULES_TEXT = resources.files("fraudit.jobs.elt").joinpath("rules.toml").read_text()
+DEFAULT_RULES_TEXT = resources.files("fraudit.stream").joinpath("rules.toml").read_text()
 T0 = BASE.replace(minute=0)  # 17:00, a boundary of every default window
 
 

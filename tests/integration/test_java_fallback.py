@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCRIPT = """
 from fraudit.api.service import encode_event
-from fraudit.jobs.elt.transform import transform
-from fraudit.jobs.spark import local_session
-from tests.elt_support import event, raw_frame, record
+from fraudit.stream.transform import transform
+from fraudit.stream.spark_session import local_session
+from tests.support.stream_records import event, raw_frame, record
 spark = local_session("java-fallback", "local[1]")
 rows = transform(raw_frame(spark, [record(encode_event(event(i))[0], i) for i in range(3)]
                            + [record(b"{bad", 9)])).collect()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from fraudit.local import kinesis as emulator_module
-from fraudit.local.kinesis import EmulatorError, KinesisEmulator
+from fraudit.local.kinesis_emulator import EmulatorError, KinesisEmulator
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

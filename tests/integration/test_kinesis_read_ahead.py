@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fraudit.sources.kinesis import KinesisStreamReader
+from fraudit.stream.kinesis_consumer import KinesisStreamReader
 
 pytestmark = pytest.mark.integration
 

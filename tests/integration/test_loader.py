@@ -6,10 +6,10 @@ import psycopg
 import pytest
 
 from fraudit.db.schema import apply_schema, migrations
-from fraudit.jobs.elt.batch import process_batch
-from fraudit.jobs.elt.loader import PostgresSink
-from fraudit.jobs.elt.sql import CONFLICT_REASON
-from tests.elt_support import as_json, event, event_record, raw_frame, record
+from fraudit.stream.batch import process_batch
+from fraudit.stream.load import CopyBatch, PostgresSink
+from fraudit.stream.sql import CONFLICT_REASON
+from tests.support.stream_records import as_json, event, event_record, raw_frame, record
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +131,7 @@ def test_a_row_the_database_refuses_does_not_block_its_batch(database):
             "source_position": "s:1"}
     bad = {**good, "event_id": "bad-1", "country": "FRA",  # char(2) refuses it
            "payload": '{"event_id": "bad-1"}', "payload_hash": "h2", "source_position": "s:2"}
-    result = sink.write([good, bad])
+    result = sink.load(CopyBatch.from_rows([good, bad]))
     assert result.inserted == 1
     with psycopg.connect(database) as conn:
         (reason,) = conn.execute("SELECT reason FROM fraud_predictions_rejected "

@@ -9,14 +9,13 @@ import json
 import psycopg
 import pytest
 
-from fraudit.jobs.elt import sql
-from fraudit.jobs.elt.batch import split_rows
-from fraudit.jobs.elt.indicators import parse_rules
-from fraudit.jobs.elt.loader import CopyBatch, PostgresSink, arrow_csv, split_arrow
-from fraudit.jobs.elt.transform import transform
 from fraudit.local.pg_cluster import temporary_database
-from tests.elt_support import as_json, event, event_record, raw_frame, record
+from fraudit.stream import sql
+from fraudit.stream.indicators import parse_rules
+from fraudit.stream.load import CopyBatch, PostgresSink, arrow_csv, split_arrow
+from fraudit.stream.transform import transform
 from tests.integration.test_loader import ROLLUP_CHECK, scalar
+from tests.support.stream_records import as_json, event, event_record, raw_frame, record
 
 pytestmark = pytest.mark.integration
 
@@ -85,16 +84,16 @@ def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
     records += [event_record(100 + i) for i in range(30)]
     transformed = transform(raw_frame(spark, records))
     table = transformed.toArrow()
-    valid, _ = split_rows(row.asDict() for row in transformed.collect())
-    assert len(valid) == len(records)  # every awkward record is valid: none is rejected
+    by_rows = CopyBatch.from_rows(row.asDict() for row in transformed.collect())
+    assert len(by_rows) == len(records) and not by_rows.invalid  # every awkward record is valid: none is rejected
 
     by_arrow = PostgresSink(database, rules=EVERY_ENTITY)
-    assert by_arrow.write_arrow(table).inserted == len(records)
+    assert by_arrow.load(CopyBatch.from_arrow(table)).inserted == len(records)
     by_arrow.close()
     with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres",
                             "fraudit_test_tuples") as other:
         by_tuples = PostgresSink(other, rules=EVERY_ENTITY)
-        assert by_tuples.write(valid).inserted == len(records)
+        assert by_tuples.load(by_rows).inserted == len(records)
         by_tuples.close()
         expected = stored(other)
         expected_alerts = alerts(other)
@@ -116,11 +115,11 @@ def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
 def test_an_arrow_batch_with_a_known_event_takes_the_staging_path(spark, database):
     sink = PostgresSink(database)
     first = transform(raw_frame(spark, [event_record(i) for i in range(5)])).toArrow()
-    assert sink.write_arrow(first).inserted == 5
+    assert sink.load(CopyBatch.from_arrow(first)).inserted == 5
     # Rows 3 and 4 again (a replay overlapping the next batch): the all-new COPY fails on
     # them, and the batch falls back to staging, where only rows 5-9 are new.
     overlap = transform(raw_frame(spark, [event_record(i) for i in range(3, 10)])).toArrow()
-    result = sink.write_arrow(overlap)
+    result = sink.load(CopyBatch.from_arrow(overlap))
     assert (result.inserted, result.rejected_conflicts) == (5, 0)
     assert [r[0] for r in stored(database)] == sorted(f"ev-{i}" for i in range(10))
     sink.close()

@@ -9,10 +9,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fraudit.data.creditcard import load_creditcard
-from fraudit.features import to_csv_row
 from fraudit.models.classifier import predict
 from fraudit.settings import Settings
-from tests.helpers import runtime_client
+from fraudit.ulb_vector import to_csv_row
+from tests.support.processes import runtime_client
 
 pytestmark = pytest.mark.integration
 DEFAULTS = Settings(_env_file=None)

@@ -10,7 +10,7 @@ import pytest
 
 from fraudit.data.metadata import MetadataGenerator
 from tests.conftest import DEV_CSV, REPO
-from tests.unit.api_support import read_stream
+from tests.support.api import read_stream
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fraudit.jobs.spark import CHECKPOINT_MANAGER_KEY, CHECKPOINT_MANAGERS, DRIVER_MEMORY
+import pytest
+
+from fraudit.stream.spark_session import CHECKPOINT_MANAGER_KEY, CHECKPOINT_MANAGERS, DRIVER_MEMORY
+
+pytestmark = pytest.mark.integration
 
 
 def test_the_jvm_heap_ceiling_is_the_driver_memory(spark):

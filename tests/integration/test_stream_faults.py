@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fraudit.jobs.elt.loader import PostgresSink
-from fraudit.jobs.local_stream import StreamOptions, start
-from tests.elt_support import event_record
+from fraudit.stream.load import PostgresSink
+from fraudit.stream.local_job import StreamOptions, start
 from tests.integration.test_stream_pipeline import counts, put, run_until_caught_up
+from tests.support.stream_records import event_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def row_count(url):
 def test_postgres_restarted_while_the_job_runs_loses_nothing(spark, kinesis_emulator,
                                                              private_postgres, tmp_path,
                                                              caplog):
-    caplog.set_level("WARNING", logger="fraudit.jobs.loader")
+    caplog.set_level("WARNING", logger="fraudit.stream.load")
     stream = "elt-pg-restart"
     kinesis_emulator.create_stream(stream, shards=2)
     kinesis = kinesis_emulator.client()
@@ -64,16 +64,17 @@ def test_postgres_restarted_while_the_job_runs_loses_nothing(spark, kinesis_emul
 
 
 class CrashingSink(PostgresSink):
-    """Fails once inside the batch's transaction, after the rows were inserted and before
-    the commit: the database must roll the whole batch back."""
+    """Fails once inside the batch's transaction, after the rows, rollups and alerts were
+    written and before the commit: the database must roll the whole batch back."""
 
     crashed = False
 
-    def _raise_alerts(self, conn, loaded):
+    def _roll_up_and_alert(self, conn, loaded):
+        result = super()._roll_up_and_alert(conn, loaded)
         if loaded.inserted and not CrashingSink.crashed:
             CrashingSink.crashed = True
             raise RuntimeError("injected crash inside the sink")
-        return super()._raise_alerts(conn, loaded)
+        return result
 
 
 def test_crash_inside_the_sink_mid_batch_then_restart(spark, kinesis_emulator, database,

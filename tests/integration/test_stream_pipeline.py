@@ -5,10 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from fraudit.jobs.elt.batch import process_batch
-from fraudit.jobs.elt.loader import PostgresSink
-from fraudit.sources.kinesis import KinesisDataSource
-from tests.elt_support import event_record
+from fraudit.stream.batch import process_batch
+from fraudit.stream.kinesis_consumer import KinesisDataSource
+from fraudit.stream.load import PostgresSink
+from tests.support.stream_records import event_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def test_events_in_rows_out_and_restart_from_checkpoint(spark, kinesis_emulator,
         user = conn.execute("SELECT user_id, decision FROM fraud_predictions "
                             "WHERE event_id = 'ev-77'").fetchone()
     assert rejected[0] == 1 and rejected[1].startswith("unparseable JSON")
-    from tests.elt_support import event
+    from tests.support.stream_records import event
 
     assert user == (event(77).user_id, event(77).decision)
 

@@ -1,4 +1,4 @@
-"""Pipelined loading (jobs/elt/pipeline.py): Spark commits batch N before PostgreSQL has
+"""Pipelined loading (stream/pipeline.py): Spark commits batch N before PostgreSQL has
 it, so the database's record of loaded batches must bring back any batch that was
 committed but never loaded. Real Spark, kinesalite and PostgreSQL."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fraudit.jobs.elt.loader import PostgresSink
-from fraudit.jobs.elt.pipeline import checkpoint_key, trim_checkpoint
-from fraudit.jobs.local_stream import StreamOptions, start
-from tests.elt_support import event_record
+from fraudit.stream.load import PostgresSink
+from fraudit.stream.local_job import StreamOptions, start
+from fraudit.stream.pipelined import checkpoint_key, trim_checkpoint
 from tests.integration.test_stream_pipeline import counts, put
+from tests.support.stream_records import event_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,13 +43,13 @@ class DiesBeforeLoading(PostgresSink):
 
     def __init__(self, url, checkpoint):
         super().__init__(url)
-        self._commit = checkpoint / "commits" / "1"
+        self._spark_commit = checkpoint / "commits" / "1"
 
     def load(self, batch, progress=None):
         if progress and progress[1] == 1 and not DiesBeforeLoading.died:
             DiesBeforeLoading.died = True
             deadline = time.monotonic() + 30
-            while not self._commit.exists() and time.monotonic() < deadline:
+            while not self._spark_commit.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
             raise RuntimeError("injected: the job died before batch 1 was loaded")
         return super().load(batch, progress)
@@ -86,7 +86,7 @@ def test_a_batch_committed_by_spark_but_never_loaded_is_replayed(spark, kinesis_
     assert loaded_batch(database, checkpoint) == 0
     assert counts(database) == (20, 20)
 
-    caplog.set_level("WARNING", logger="fraudit.jobs.pipeline")
+    caplog.set_level("WARNING", logger="fraudit.stream.pipelined")
     query = start(spark, opts)
     try:
         query.processAllAvailable()
@@ -126,7 +126,7 @@ def _checkpoint_files(folder: Path, offsets: range, commits: range) -> None:
 
 
 def test_prepare_trusts_a_synchronous_checkpoint_and_resets_a_new_one(database, tmp_path):
-    from fraudit.jobs.elt.pipeline import prepare_checkpoint
+    from fraudit.stream.pipelined import prepare_checkpoint
 
     legacy = tmp_path / "legacy"
     _checkpoint_files(legacy, range(3), range(3))
@@ -148,9 +148,9 @@ def test_prepare_waits_for_a_database_that_is_still_starting(private_postgres, t
                                                              caplog):
     import threading
 
-    from fraudit.jobs.elt.pipeline import prepare_checkpoint
+    from fraudit.stream.pipelined import prepare_checkpoint
 
-    caplog.set_level("WARNING", logger="fraudit.jobs.pipeline")
+    caplog.set_level("WARNING", logger="fraudit.stream.pipelined")
     private_postgres.stop("fast")
     starter = threading.Timer(3.0, private_postgres.start)
     starter.start()

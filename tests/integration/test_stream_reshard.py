@@ -11,10 +11,10 @@ import boto3
 import psycopg
 import pytest
 
-from fraudit.jobs.local_stream import StreamOptions, start
-from tests.elt_support import event_record
+from fraudit.stream.local_job import StreamOptions, start
 from tests.integration.test_stream_faults import row_count, wait_for
 from tests.integration.test_stream_pipeline import counts
+from tests.support.stream_records import event_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fraudit.api.app import create_app
 from fraudit.api.openapi import build_openapi
 from fraudit.settings import Settings
 from tests.conftest import REPO
 from tests.unit.test_settings import _example_variables
+
+pytestmark = pytest.mark.unit
 
 CHALICE_DIR = REPO / "app" / "chalice"
 

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from fraudit.api.wiring import load_policy, resolve_api_key
+from fraudit.models.layout import LATEST, MANIFEST_FILE, POLICY_FILE
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
 from fraudit.settings import Settings
+
+pytestmark = pytest.mark.unit
 
 POLICY = DecisionPolicy(version="p-42", decline_threshold=0.9, review_threshold=0.3,
                         anomaly_review_threshold=4.0, model_version="m-42")
@@ -30,9 +34,19 @@ def test_policy_from_ssm_parameter():
     assert load_policy(Settings(_env_file=None, policy_ssm_parameter="/fraudit/policy")) == POLICY
 
 
-def test_policy_from_the_model_folder(trained, model_root):
-    policy = load_policy(Settings(_env_file=None, model_dir=model_root))
-    assert policy.model_version == trained.version
+def test_policy_from_the_model_folder(tmp_path):
+    # The bundle layout as `fraudit train` writes it: LATEST names the newest version.
+    for version, policy in (("v1", replace(POLICY, model_version="v1")),
+                            ("v2", replace(POLICY, model_version="v2"))):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / MANIFEST_FILE).write_text("{}")
+        (tmp_path / version / POLICY_FILE).write_text(policy.to_json())
+    (tmp_path / LATEST).write_text("v1\n")
+    assert load_policy(Settings(_env_file=None, model_dir=tmp_path)).model_version == "v1"
+    pinned = Settings(_env_file=None, model_dir=tmp_path, model_version="v2")
+    assert load_policy(pinned).model_version == "v2"
+    with pytest.raises(PolicyError, match="not found"):
+        load_policy(Settings(_env_file=None, model_dir=tmp_path, model_version="v3"))
 
 
 def test_missing_or_malformed_policy_locations_are_explained(tmp_path):

@@ -3,7 +3,10 @@ the generated section replaced in place."""
 
 from __future__ import annotations
 
+import pytest
 from bench.report import BEGIN, END, figures, judge_targets, markdown, replace_section
+
+pytestmark = pytest.mark.unit
 
 
 def spread(median, low=None, high=None):

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import shlex
 
+import pytest
 import yaml
 
 from fraudit.cli import build_parser
 from tests.conftest import REPO
 from tests.unit.test_settings import _example_variables
+
+pytestmark = pytest.mark.unit
 
 AWS_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
                  "AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"}

@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from fraudit.contracts import SCHEMA_VERSION, PredictRequest, PredictResponse, ScoredEvent
 
+pytestmark = pytest.mark.unit
+
 FEATURES = ",".join(["0", *["0.5"] * 28, "12.5"])
 
 

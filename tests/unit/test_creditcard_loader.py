@@ -8,6 +8,8 @@ import pytest
 from fraudit.data.creditcard import COLUMNS, iter_chunks, load_creditcard
 from fraudit.errors import DatasetError
 
+pytestmark = pytest.mark.unit
+
 ROW = ["0", *[f"{0.01 * i:.4f}" for i in range(1, 29)], "149.62", "0"]
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from fraudit.local.demo import Demo, DemoConfig, DemoError, plan, taken_ports
 
+pytestmark = pytest.mark.unit
+
 
 def test_the_plan_wires_every_process_to_the_same_endpoints():
     config = DemoConfig(home=Path("/tmp/d"), model_port=1, api_port=2, dashboard_port=4)

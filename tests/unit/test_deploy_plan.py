@@ -17,6 +17,8 @@ from fraudit.deploy.plan import (
     plan_uploads,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_uploads_skip_identical_objects_and_say_why_others_go():
     wanted = [Artifact(Path("a"), "k/a", "1" * 64), Artifact(Path("b"), "k/b", "2" * 64),

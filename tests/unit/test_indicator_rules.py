@@ -6,13 +6,15 @@ import re
 
 import pytest
 
-from fraudit.jobs.elt.indicators import (
+from fraudit.stream.indicators import (
     ENTITIES,
     alert_statement,
     load_rules,
     parse_duration,
     parse_rules,
 )
+
+pytestmark = pytest.mark.unit
 
 ONE_RULE = """
 [[rule]]

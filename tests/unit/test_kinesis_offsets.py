@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from fraudit.sources.kinesis_offsets import (
+import pytest
+
+from fraudit.stream.kinesis_offsets import (
     add_new_shards,
     iterator_args,
     readable,
     seq_le,
     shard_entry,
 )
+
+pytestmark = pytest.mark.unit
 
 
 def test_sequence_numbers_compare_as_integers():
@@ -42,7 +46,7 @@ def test_children_wait_for_their_parents_and_start_at_trim_horizon():
 
 
 def test_a_closed_shard_is_read_through_when_its_last_record_was_read():
-    from fraudit.sources.kinesis_offsets import ending_sequence, read_through
+    from fraudit.stream.kinesis_offsets import ending_sequence, read_through
 
     closed = {"ShardId": "s0", "SequenceNumberRange": {
         "StartingSequenceNumber": "49600000000000000000000000000000000000000000000000000000",

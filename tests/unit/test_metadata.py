@@ -7,6 +7,8 @@ import pytest
 from fraudit.contracts import PredictRequest
 from fraudit.data.metadata import FRAUD_CITIES, MetadataGenerator
 
+pytestmark = pytest.mark.unit
+
 FEATURES = [0.0, *[0.1] * 28, 10.0]
 
 

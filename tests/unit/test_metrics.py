@@ -6,6 +6,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudit.models import metrics, thresholds
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def scored():

@@ -6,6 +6,8 @@ import pytest
 
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
 
+pytestmark = pytest.mark.unit
+
 POLICY = DecisionPolicy(version="p-1", decline_threshold=0.8, review_threshold=0.2,
                         anomaly_review_threshold=5.0, model_version="m-1")
 

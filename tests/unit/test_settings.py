@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from fraudit.settings import Settings, resolve_database_url
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.unit
+
 
 def _example_variables() -> dict[str, str]:
     variables = {}

@@ -18,6 +18,8 @@ from fraudit.simulator.pacing import Pacer
 from fraudit.simulator.run import Position, SimulatorConfig, read_state, run, write_state
 from fraudit.simulator.source import ReplaySource
 
+pytestmark = pytest.mark.unit
+
 
 class FakeClock:
     def __init__(self) -> None:

@@ -20,6 +20,8 @@ from fraudit.soak.report import (
     windows,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def ok(event_id: str, at: float = 1.0, ms: float = 10.0) -> Answer:
     return Answer(at, 200, ms / 1000, 1, event_id)

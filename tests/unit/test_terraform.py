@@ -14,6 +14,8 @@ from fraudit.deploy import commands
 from fraudit.settings import Settings
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.unit
+
 INFRA = REPO / "devops" / "infra"
 FILES = sorted(INFRA.rglob("*.tf"))
 
@@ -85,7 +87,7 @@ def test_glue_job_is_a_glue_5_streaming_job_fed_from_the_wheelhouse(hcl):
     assert args["--stream_arn"] == "${aws_kinesis_stream.events.arn}"
     assert "master_user_secret" in args["--db_secret_arn"]
     # The job's arguments are exactly those glue_job.parse_args knows, plus Glue's own.
-    from fraudit.glue_job import parse_args
+    from fraudit.stream.glue import parse_args
     ours = {k for k in args if not k.startswith("--enable") and k not in {
         "--job-language", "--additional-python-modules", "--TempDir",
         "--continuous-log-logGroup"}}

@@ -10,8 +10,10 @@ from urllib.parse import urlparse
 
 import boto3
 
+from fraudit.errors import ArtifactError
+from fraudit.models.layout import POLICY_FILE, has_model, resolve_version
 from fraudit.publishing import KinesisPublisher
-from fraudit.publishing.kinesis import kinesis_config
+from fraudit.publishing.kinesis_producer import kinesis_config
 from fraudit.scoring.base import Scorer
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
 from fraudit.scoring.sagemaker import SageMakerScorer, sagemaker_config
@@ -41,14 +43,14 @@ def load_policy(settings: Settings) -> DecisionPolicy:
                                                          WithDecryption=True)
         return DecisionPolicy.from_json(response["Parameter"]["Value"])
     root = Path(settings.model_dir)
-    version = settings.model_version
-    if not version:
-        latest = root / "LATEST"
-        if not latest.is_file():
-            raise PolicyError(f"no policy: set FRAUDIT_POLICY_S3_URI or "
-                              f"FRAUDIT_POLICY_SSM_PARAMETER, or train a model into {root}")
-        version = latest.read_text(encoding="utf-8").strip()
-    return DecisionPolicy.load(root / version / "policy.json")
+    if not settings.model_version and not has_model(root):
+        raise PolicyError(f"no policy: set FRAUDIT_POLICY_S3_URI or "
+                          f"FRAUDIT_POLICY_SSM_PARAMETER, or train a model into {root}")
+    try:
+        version = resolve_version(root, settings.model_version)
+    except ArtifactError as exc:
+        raise PolicyError(str(exc)) from None
+    return DecisionPolicy.load(root / version / POLICY_FILE)
 
 
 def resolve_api_key(settings: Settings) -> str | None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fraudit.errors import DatasetError
-from fraudit.features import FEATURE_NAMES
+from fraudit.ulb_vector import FEATURE_NAMES
 
 LABEL = "Class"
 COLUMNS: tuple[str, ...] = (*FEATURE_NAMES, LABEL)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fraudit.data.creditcard import COLUMNS, Dataset
-from fraudit.features import FEATURE_NAMES
+from fraudit.ulb_vector import FEATURE_NAMES
 
 TWO_DAYS_SECONDS = 172_792.0
 DAY_SECONDS = 86_400.0

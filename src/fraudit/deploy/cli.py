@@ -106,7 +106,7 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
 
 def _check_model(args: argparse.Namespace, model_dir: Path, outputs: Any, say: Any) -> int:
     from fraudit.deploy.model_check import check_classifier
-    from fraudit.models.artifacts import CLASSIFIER_TARBALL, resolve_version
+    from fraudit.models.layout import CLASSIFIER_TARBALL, resolve_version
 
     tag = args.image_tag or (outputs.xgboost_image_tag if outputs else DEFAULT_IMAGE_TAG)
     version = args.model_version or resolve_version(model_dir)

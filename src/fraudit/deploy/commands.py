@@ -21,15 +21,15 @@ from fraudit.deploy.plan import (
     plan_glue,
     plan_uploads,
 )
+from fraudit.errors import ArtifactError
 from fraudit.files import sha256_file
+from fraudit.models.layout import DEPLOYED_FILES, POLICY_FILE, resolve_version
 
 # Object keys the Terraform stack reads (devops/infra/versions.tf, locals).
 GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
 GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
 DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
-POLICY_KEY = "policy/policy.json"
-MODEL_FILES = ("classifier/model.tar.gz", "anomaly/model.tar.gz", "policy.json",
-               "manifest.json")
+POLICY_KEY = f"policy/{POLICY_FILE}"
 TFVARS_FILE = "fraudit.auto.tfvars.json"
 ANOMALY_ENVIRONMENT = {"SAGEMAKER_PROGRAM": "inference.py",
                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
@@ -64,8 +64,6 @@ class Deployer:
     # --- upload ------------------------------------------------------------------------
 
     def model_version(self, requested: str | None) -> str | None:
-        from fraudit.errors import ArtifactError
-        from fraudit.models.artifacts import resolve_version
 
         if requested:
             return requested
@@ -76,9 +74,10 @@ class Deployer:
 
     def artifacts(self, model_version: str | None) -> tuple[list[Artifact], dict[str, str]]:
         """The files to upload, and the Terraform variables they set."""
-        import fraudit.glue_job
+        import fraudit.stream.glue_job
 
-        wanted: list[tuple[Path, str]] = [(Path(fraudit.glue_job.__file__), GLUE_SCRIPT_KEY)]
+        script = Path(fraudit.stream.glue_job.__file__)
+        wanted: list[tuple[Path, str]] = [(script, GLUE_SCRIPT_KEY)]
         tfvars: dict[str, str] = {}
         built = {GLUE_WHEELHOUSE_KEY: self.build_dir / "fraudit-glue.gluewheels.zip",
                  DASHBOARD_WHEELHOUSE_KEY: self.build_dir / "fraudit-dashboard-wheelhouse.zip"}
@@ -99,11 +98,11 @@ class Deployer:
                      "models not uploaded")
         else:
             folder = self.model_dir / model_version
-            missing = [f for f in MODEL_FILES if not (folder / f).exists()]
+            missing = [f for f in DEPLOYED_FILES if not (folder / f).exists()]
             if missing:
                 raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}")
-            wanted += [(folder / f, f"models/{model_version}/{f}") for f in MODEL_FILES]
-            wanted.append((folder / "policy.json", POLICY_KEY))
+            wanted += [(folder / f, f"models/{model_version}/{f}") for f in DEPLOYED_FILES]
+            wanted.append((folder / POLICY_FILE, POLICY_KEY))
             tfvars["model_version"] = model_version
         return [Artifact(path, key, sha256_file(path)) for path, key in wanted], tfvars
 

@@ -160,7 +160,7 @@ class Demo:
         return self._postgres.get_uri()
 
     def _start_kinesis(self) -> str:
-        from fraudit.local.kinesis import KinesisEmulator
+        from fraudit.local.kinesis_emulator import KinesisEmulator
 
         self._kinesis = KinesisEmulator(Path(".fraudit/node"), host=self.config.host,
                                         port=self.config.kinesis_port,
@@ -217,7 +217,7 @@ class Demo:
             raise DemoError(f"already in use: {names}. Stop what uses them or choose others "
                             "(fraudit demo --help lists the port options).")
         from fraudit.local.java import java_env
-        from fraudit.models.artifacts import LATEST
+        from fraudit.models.layout import has_model
 
         self._java, which = java_env(self.config.home)
         self.say(f"{which}")
@@ -231,7 +231,7 @@ class Demo:
             self.say(f"PostgreSQL ready ({describe(self.database_url)})")
         kinesis_url = self._start_kinesis()
         self.say(f"Kinesis emulator ready at {kinesis_url} (stream {STREAM}, 2 shards)")
-        if not (self.config.model_dir / LATEST).is_file():
+        if not has_model(self.config.model_dir):
             self.say("no trained model yet: training first")
             train()
         for service in plan(self.config, self.database_url, kinesis_url):

@@ -1,15 +1,5 @@
-"""Versioned model artifacts, laid out for SageMaker.
-
-models/
-  LATEST                         name of the newest version (written last, atomically)
-  <version>/
-    classifier/model.tar.gz      xgboost-model: what the built-in XGBoost container loads
-    anomaly/model.tar.gz         anomaly.json + code/inference.py for the scikit-learn container
-    policy.json                  decision thresholds (fraudit.scoring.policy)
-    metrics.json                 training report
-    manifest.json                versions, data fingerprint, file checksums
-    MODEL_CARD.md
-"""
+"""Versioned model artifacts, laid out for SageMaker (fraudit.models.layout names the
+files): writing a bundle, and loading it with its boosters."""
 
 from __future__ import annotations
 
@@ -29,13 +19,20 @@ import xgboost as xgb
 
 from fraudit.errors import ArtifactError
 from fraudit.files import sha256_file
+from fraudit.models.layout import (
+    ANOMALY_TARBALL,
+    CLASSIFIER_TARBALL,
+    LATEST,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    POLICY_FILE,
+    XGBOOST_MEMBER,
+    resolve_version,
+)
 from fraudit.models.sagemaker_code.anomaly_inference import MODEL_FILE, RobustMahalanobis
 from fraudit.scoring.policy import DecisionPolicy
 
-LATEST = "LATEST"
-CLASSIFIER_TARBALL = "classifier/model.tar.gz"
-ANOMALY_TARBALL = "anomaly/model.tar.gz"
-XGBOOST_MEMBER = "xgboost-model"
 # SageMaker built-in XGBoost image whose xgboost (3.0.5) reads what we write: see docs/MODELS.md.
 SAGEMAKER_XGBOOST_CONTAINER = "3.0-5"
 SAGEMAKER_SKLEARN_CONTAINER = "1.4-2"
@@ -113,9 +110,9 @@ def write_bundle(root: Path, *, version: str, classifier: bytes, anomaly: Robust
             "code/inference.py": inference,
             "code/requirements.txt": b"numpy\n",
         }),
-        "policy.json": policy.to_json().encode(),
-        "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
-        "MODEL_CARD.md": model_card.encode(),
+        POLICY_FILE: policy.to_json().encode(),
+        METRICS_FILE: json.dumps(metrics, indent=2, sort_keys=True).encode(),
+        MODEL_CARD_FILE: model_card.encode(),
     }
     for name, data in files.items():
         _write_atomic(folder / name, data)
@@ -127,21 +124,10 @@ def write_bundle(root: Path, *, version: str, classifier: bytes, anomaly: Robust
                       "sklearn_container": SAGEMAKER_SKLEARN_CONTAINER},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
-    _write_atomic(folder / "manifest.json",
+    _write_atomic(folder / MANIFEST_FILE,
                   json.dumps(full_manifest, indent=2, sort_keys=True).encode())
     _write_atomic(root / LATEST, (version + "\n").encode())
     return folder
-
-
-def resolve_version(root: Path, version: str | None = None) -> str:
-    if version:
-        if not (root / version / "manifest.json").is_file():
-            raise ArtifactError(f"model version {version!r} not found under {root}")
-        return version
-    pointer = root / LATEST
-    if not pointer.is_file():
-        raise ArtifactError(f"no trained model under {root}: run `fraudit train` first")
-    return pointer.read_text(encoding="utf-8").strip()
 
 
 def load_bundle(root: str | Path, version: str | None = None, *,
@@ -150,7 +136,7 @@ def load_bundle(root: str | Path, version: str | None = None, *,
     version = resolve_version(root, version)
     folder = root / version
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{folder}: unreadable manifest ({exc})") from None
     if verify:
@@ -162,5 +148,5 @@ def load_bundle(root: str | Path, version: str | None = None, *,
     booster.set_param({"nthread": 1})  # one request, one core: the server runs many at once
     anomaly = RobustMahalanobis.from_dict(
         json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))
-    policy = DecisionPolicy.load(folder / "policy.json")
+    policy = DecisionPolicy.load(folder / POLICY_FILE)
     return ModelBundle(version, folder, booster, anomaly, policy, manifest)

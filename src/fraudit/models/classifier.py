@@ -10,7 +10,7 @@ import numpy as np
 import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
-from fraudit.features import FEATURE_NAMES, TIME_INDEX
+from fraudit.ulb_vector import FEATURE_NAMES, TIME_INDEX
 from fraudit.models.metrics import average_precision
 
 # Raw Time (seconds since the file began) only tells the model *when* the training slice was

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudit.features import N_FEATURES, FeatureError, parse_csv_matrix
+from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
 from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
 

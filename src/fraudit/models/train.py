@@ -17,7 +17,8 @@ import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
 from fraudit.data.datasets import resolve_dataset
-from fraudit.features import FEATURE_NAMES
+from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.files import sha256_file
 from fraudit.models import thresholds
 from fraudit.models.anomaly import fit_anomaly_detector, fit_isolation_forest_scores
 from fraudit.models.artifacts import (
@@ -25,7 +26,6 @@ from fraudit.models.artifacts import (
     classifier_bytes,
     model_version,
     policy_version,
-    sha256_file,
     write_bundle,
 )
 from fraudit.models.classifier import predict, train_classifier

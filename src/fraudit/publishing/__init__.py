@@ -1,5 +1,5 @@
 """Publishing scored events to Kinesis without losing or silently dropping any."""
 
-from fraudit.publishing.kinesis import KinesisPublisher, PublishError, PublishOutcome
+from fraudit.publishing.kinesis_producer import KinesisPublisher, PublishError, PublishOutcome
 
 __all__ = ["KinesisPublisher", "PublishError", "PublishOutcome"]

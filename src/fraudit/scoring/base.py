@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from fraudit.features import FeatureVector
+from fraudit.ulb_vector import FeatureVector
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fraudit.features import FeatureVector
+from fraudit.ulb_vector import FeatureVector
 from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
 from fraudit.scoring.base import Scores, ScoringUnavailable

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fraudit.features import FeatureVector, to_csv_row
+from fraudit.ulb_vector import FeatureVector, to_csv_row
 from fraudit.scoring.base import Scores, ScoringUnavailable
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from fraudit.data.creditcard import Dataset
 from fraudit.data.metadata import DEFAULT_START, MetadataGenerator
-from fraudit.features import to_csv_row
+from fraudit.ulb_vector import to_csv_row
 
 # Replay needs fewer synthetic rows than training: they are sent, not learned from.
 SYNTHETIC_ROWS = 50_000

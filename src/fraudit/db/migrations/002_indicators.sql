@@ -1,4 +1,4 @@
--- Windowed risk indicators (fraudit.jobs.elt.indicators).
+-- Windowed risk indicators (fraudit.stream.indicators).
 
 -- The device fingerprint the device-shared-by-many-users rule groups on.
 ALTER TABLE fraud_predictions ADD COLUMN device_id text;

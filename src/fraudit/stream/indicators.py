@@ -141,8 +141,8 @@ def parse_rules(text: str, origin: str = "rules") -> RuleSet:
 def load_rules(path: str | Path | None = None) -> RuleSet:
     """The rules file at `path`, or the defaults shipped with the package."""
     if path is None:
-        text = resources.files("fraudit.jobs.elt").joinpath(DEFAULT_RULES).read_text("utf-8")
-        return parse_rules(text, f"fraudit/jobs/elt/{DEFAULT_RULES}")
+        text = resources.files("fraudit.stream").joinpath(DEFAULT_RULES).read_text("utf-8")
+        return parse_rules(text, f"fraudit/stream/{DEFAULT_RULES}")
     return parse_rules(Path(path).read_text(encoding="utf-8"), str(path))
 
 

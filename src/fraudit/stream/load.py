@@ -22,10 +22,10 @@ from typing import Any
 
 from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
-from fraudit.jobs.elt import indicators, sql
-from fraudit.jobs.elt.indicators import RuleSet
+from fraudit.stream import indicators, sql
+from fraudit.stream.indicators import RuleSet
 
-log = logging.getLogger("fraudit.jobs.loader")
+log = logging.getLogger("fraudit.stream.load")
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,10 @@ def arrow_csv(predictions: Any) -> bytes:
 
 
 class CopyBatch:
-    """One batch's loadable rows and rejected records, as the sink copies them: built from
-    tuples (in PREDICTION_COLUMNS order) or from an Arrow table, which is copied as CSV
-    (made once per batch, however often it is copied) and turned into tuples only if the
-    batch must be loaded row by row."""
+    """One batch's loadable rows and rejected records, as the sink copies them: made from a
+    transformed Arrow table (pyspark 4), which is copied as CSV (written once however often
+    it is copied) and turned into tuples only if the batch must be loaded row by row, or
+    from transformed rows as dicts (pyspark 3.5, Glue 5)."""
 
     def __init__(self, predictions: list[tuple[Any, ...]] | None,
                  invalid: list[tuple[Any, ...]], arrow: Any = None) -> None:
@@ -133,6 +133,21 @@ class CopyBatch:
     def from_arrow(cls, transformed: Any) -> CopyBatch:
         predictions, invalid = split_arrow(transformed)
         return cls(None, invalid, arrow=predictions)
+
+    @classmethod
+    def from_rows(cls, transformed: Iterable[Mapping[str, Any]]) -> CopyBatch:
+        """Rows of transform.flatten; those with a reject_reason become rejected records."""
+        predictions: list[tuple[Any, ...]] = []
+        invalid: list[tuple[Any, ...]] = []
+        for row in transformed:
+            reason = row.get("reject_reason")
+            if reason is None:
+                predictions.append(prediction_tuple(row))
+            else:
+                invalid.append(rejected_tuple({"source_position": row["source_position"],
+                                               "event_id": row["event_id"], "reason": reason,
+                                               "raw_payload": row["payload"]}))
+        return cls(predictions, invalid)
 
     def __len__(self) -> int:
         return len(self.predictions) if self._arrow is None else self._arrow.num_rows
@@ -162,6 +177,8 @@ class CopyBatch:
 
 
 class PostgresSink:
+    """Loads batches into PostgreSQL: `load` is the one way in."""
+
     def __init__(self, url: str, *, rules: RuleSet | None = None, job: str = "elt",
                  max_wait_seconds: float = 300.0,
                  connect_fn: Callable[[str], Any] = connect,
@@ -190,58 +207,41 @@ class PostgresSink:
         if self._conn is not None and not self._conn.closed:
             self._conn.close()
 
-    def write(self, rows: Iterable[Mapping[str, Any]],
-              rejected: Iterable[Mapping[str, Any]] = ()) -> LoadResult:
-        """Load one batch exactly once in effect; retries while the database is away."""
-        return self.write_prepared([prediction_tuple(r) for r in rows],
-                                   [rejected_tuple(r) for r in rejected])
-
-    def write_prepared(self, predictions: list[tuple[Any, ...]],
-                       invalid: list[tuple[Any, ...]],
-                       progress: tuple[str, int] | None = None) -> LoadResult:
-        """As write(), from tuples in sql.PREDICTION_COLUMNS / REJECTED_COLUMNS order."""
-        return self.load(CopyBatch(predictions, invalid), progress)
-
-    def write_arrow(self, transformed: Any,
-                    progress: tuple[str, int] | None = None) -> LoadResult:
-        """As write(), from a transformed batch as an Arrow table (transform.flatten)."""
-        return self.load(CopyBatch.from_arrow(transformed), progress)
-
     def load(self, batch: CopyBatch, progress: tuple[str, int] | None = None) -> LoadResult:
-        """Every write comes here. `progress` (checkpoint, batch id) is recorded in the
-        batch's own transaction."""
+        """Load one batch exactly once in effect, retrying while the database is away.
+        `progress` (checkpoint, batch id) is recorded in the batch's own transaction."""
 
         def forget_connection() -> None:
             self._conn = None
 
         return retry_while_unavailable(
-            lambda: self._write_once(batch, progress), self._url,
+            lambda: self._commit(batch, progress), self._url,
             max_wait_seconds=self._max_wait, logger=log, sleep=self._sleep,
             on_unavailable=forget_connection)
 
-    def _write_once(self, batch: CopyBatch, progress: tuple[str, int] | None) -> LoadResult:
+    def _commit(self, batch: CopyBatch, progress: tuple[str, int] | None) -> LoadResult:
+        """One attempt, in one transaction: insert, roll up and alert, record the progress,
+        commit. A batch the database refuses is tried again row by row."""
         import psycopg
 
         conn = self._connection()
+
+        def in_one_transaction(insert: Callable[[Any, CopyBatch], LoadResult]) -> LoadResult:
+            with conn.transaction():
+                result = self._roll_up_and_alert(conn, insert(conn, batch))
+                if progress is not None:
+                    checkpoint, batch_id = progress
+                    conn.execute(sql.RECORD_PROGRESS,
+                                 {"checkpoint": checkpoint, "batch_id": batch_id})
+                return result
+
         try:
-            return self._load_and_commit(conn, lambda: self._load(conn, batch), progress)
+            return in_one_transaction(self._insert)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             log.warning("batch refused by PostgreSQL (%s); loading row by row", exc)
-        return self._load_and_commit(
-            conn, lambda: self._load_row_by_row(conn, batch), progress)
+        return in_one_transaction(self._insert_row_by_row)
 
-    def _load_and_commit(self, conn: Any, load: Callable[[], LoadResult],
-                progress: tuple[str, int] | None) -> LoadResult:
-        """One transaction: load, roll up and alert, record the progress, commit."""
-        with conn.transaction():
-            result = self._finish(conn, load())
-            if progress is not None:
-                checkpoint, batch_id = progress
-                conn.execute(sql.RECORD_PROGRESS,
-                             {"checkpoint": checkpoint, "batch_id": batch_id})
-            return result
-
-    def _finish(self, conn: Any, loaded: LoadResult) -> LoadResult:
+    def _roll_up_and_alert(self, conn: Any, loaded: LoadResult) -> LoadResult:
         """Roll up the rows this transaction inserted, then evaluate every indicator rule
         over the windows they touched (a replayed batch inserts nothing, so it changes no
         rollup and no alert), then move the watermark."""
@@ -249,9 +249,6 @@ class PostgresSink:
             return loaded
         for statement in sql.ROLL_UPS:
             conn.execute(statement)
-        return self._raise_alerts(conn, loaded)
-
-    def _raise_alerts(self, conn: Any, loaded: LoadResult) -> LoadResult:
         row = conn.execute(indicators.WATERMARK_QUERY, {"job": self._job}).fetchone()
         watermark = row[0] if row else None
         late = conn.execute(indicators.LATE_ROWS_QUERY, {"watermark": watermark}).fetchone()[0]
@@ -265,14 +262,9 @@ class PostgresSink:
         conn.execute(advance.sql, advance.params)
         return replace(loaded, alerts_raised=raised, alerts_updated=updated, late_rows=late)
 
-    @staticmethod
-    def _copy_rejected(conn: Any, invalid: list[tuple[Any, ...]]) -> None:
-        conn.execute("TRUNCATE fraudit_staging_rejected")
-        with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
-            for row in invalid:
-                copy.write_row(row)
-
-    def _load(self, conn: Any, batch: CopyBatch) -> LoadResult:
+    def _insert(self, conn: Any, batch: CopyBatch) -> LoadResult:
+        """The batch's new rows into fraud_predictions (noted for the rollups), conflicting
+        duplicates and invalid records into the rejected table."""
         if len(batch) and self._copy_all_new(conn, batch):
             inserted, conflicts = len(batch), 0
         else:
@@ -283,7 +275,10 @@ class PostgresSink:
             # Only rows that were not inserted can conflict: skip the join when all were.
             conflicts = (0 if inserted == len(batch)
                          else conn.execute(sql.REJECT_CONFLICTS).rowcount)
-        self._copy_rejected(conn, batch.invalid)
+        conn.execute("TRUNCATE fraudit_staging_rejected")
+        with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
+            for row in batch.invalid:
+                copy.write_row(row)
         rejected = conn.execute(sql.INSERT_REJECTED).rowcount
         return LoadResult(int(inserted), rejected, conflicts)
 
@@ -301,23 +296,24 @@ class PostgresSink:
             return False
         return True
 
-    def _load_row_by_row(self, conn: Any, batch: CopyBatch) -> LoadResult:
+    def _insert_row_by_row(self, conn: Any, batch: CopyBatch) -> LoadResult:
+        """Each row in a savepoint of its own: a row the database refuses is kept in the
+        rejected table with the database's reason."""
         import psycopg
 
-        total = LoadResult(0, 0, 0)  # fraudit_batch_inserted accumulates across savepoints
+        inserted = conflicts = 0  # fraudit_batch_inserted accumulates across savepoints
         refused: list[tuple[Any, ...]] = []
         for row in batch.predictions:
             try:
-                with conn.transaction():  # a savepoint per row
-                    one = self._load(conn, CopyBatch([row], []))
-                total = LoadResult(total.inserted + one.inserted, total.rejected_invalid,
-                                   total.rejected_conflicts + one.rejected_conflicts)
+                with conn.transaction():
+                    one = self._insert(conn, CopyBatch([row], []))
+                inserted += one.inserted
+                conflicts += one.rejected_conflicts
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 position = row[sql.PREDICTION_COLUMNS.index("source_position")]
                 payload = row[sql.PREDICTION_COLUMNS.index("payload")]
-                event_id = row[0]
-                refused.append((position, event_id,
+                refused.append((position, row[0],
                                 f"database refused the row: {str(exc).splitlines()[0]}",
                                 _clean(payload) or ""))
-        last = self._load(conn, CopyBatch([], [*batch.invalid, *refused]))
-        return LoadResult(total.inserted, last.rejected_invalid, total.rejected_conflicts)
+        last = self._insert(conn, CopyBatch([], [*batch.invalid, *refused]))
+        return LoadResult(inserted, last.rejected_invalid, conflicts)

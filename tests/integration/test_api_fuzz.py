@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from tests.unit.api_support import kinesis_stream, make_app, payload
+from tests.support.api import kinesis_stream, make_app, payload
+
+pytestmark = pytest.mark.integration
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers()

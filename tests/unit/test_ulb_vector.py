@@ -4,13 +4,15 @@ import math
 
 import pytest
 
-from fraudit.features import (
+from fraudit.ulb_vector import (
     FEATURE_NAMES,
     FeatureError,
     parse_csv_matrix,
     parse_features,
     to_csv_row,
 )
+
+pytestmark = pytest.mark.unit
 
 ROW = [0.0, *[0.1 * i for i in range(1, 29)], 149.62]
 

@@ -8,7 +8,9 @@ from chalice.test import Client
 from moto import mock_aws
 
 from fraudit.contracts import SCHEMA_VERSION
-from tests.unit.api_support import JSON, kinesis_stream, make_app, payload, read_stream
+from tests.support.api import JSON, kinesis_stream, make_app, payload, read_stream
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""AWS Glue 5 streaming job (job type `gluestreaming`): Kinesis -> the shared ELT ->
-PostgreSQL, with the windowed indicators and rollups. Upload this file as the job script;
-the fraudit wheel comes through --additional-python-modules.
+"""The AWS Glue 5 streaming job (job type `gluestreaming`): Kinesis -> the shared transform
+and load -> PostgreSQL, with the windowed indicators and rollups. Glue runs the shell
+fraudit/stream/glue_job.py as its script; this module comes in the fraudit wheel, through
+--additional-python-modules.
 
 Job arguments (all `--name value`):
   --stream_arn            the scored-events stream
@@ -16,7 +17,7 @@ Job arguments (all `--name value`):
   --max_fetch_records     optional cap on records read per shard per batch
 
 Everything but `main()` runs without the awsglue libraries, so the batch function and the
-argument handling are tested locally (tests/unit/test_glue_job.py, on pyspark 4 and 3.5).
+argument handling are tested locally (tests/integration/test_stream_glue.py, on pyspark 4 and 3.5).
 
 Glue's native Kinesis source parses the JSON itself (classification json, with our schema)
 and does not expose shard ids or sequence numbers: the adapter re-serialises each row to
@@ -33,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("fraudit.glue_job")
+log = logging.getLogger("fraudit.stream.glue_job")
 
 RECORD_TIMESTAMP = "__src_timestamp"  # added by Glue with addRecordTimestamp=true
 
@@ -56,7 +57,7 @@ class GlueJobArgs:
 def parse_args(argv: Sequence[str]) -> GlueJobArgs:
     """Glue passes `--NAME value` pairs, plus its own (--TempDir, --job-bookmark-option,
     ...) which are ignored here."""
-    parser = argparse.ArgumentParser(prog="glue_job", allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="glue_job.py", allow_abbrev=False)
     parser.add_argument("--JOB_NAME", dest="job_name", default="fraudit-elt")
     parser.add_argument("--stream_arn", required=True)
     parser.add_argument("--db_secret_arn", required=True)
@@ -79,7 +80,7 @@ def parse_args(argv: Sequence[str]) -> GlueJobArgs:
 
 def kinesis_connection_options(args: GlueJobArgs) -> dict[str, str]:
     """Options of glueContext.create_data_frame.from_options(connection_type="kinesis")."""
-    from fraudit.jobs.elt.schema import glue_event_ddl
+    from fraudit.stream.schema import glue_event_ddl
 
     options = {
         "typeOfData": "kinesis",
@@ -127,7 +128,7 @@ def glue_frame_to_raw(frame: Any) -> Any:
 
 def make_batch_function(sink: Any) -> Callable[[Any, int], None]:
     """The forEachBatch body: adapt Glue's frame, then the same batch as `fraudit stream`."""
-    from fraudit.jobs.elt.batch import process_batch
+    from fraudit.stream.batch import process_batch
 
     def each_batch(frame: Any, batch_id: int) -> None:
         result = process_batch(glue_frame_to_raw(frame), batch_id, sink)
@@ -142,8 +143,8 @@ def main(argv: Sequence[str] = tuple(sys.argv[1:])) -> None:  # pragma: no cover
     from awsglue.job import Job
     from pyspark.context import SparkContext
 
-    from fraudit.jobs.elt.indicators import load_rules
-    from fraudit.jobs.elt.loader import PostgresSink
+    from fraudit.stream.indicators import load_rules
+    from fraudit.stream.load import PostgresSink
     from fraudit.logs import configure_json_logging
 
     configure_json_logging("INFO")
@@ -163,5 +164,3 @@ def main(argv: Sequence[str] = tuple(sys.argv[1:])) -> None:  # pragma: no cover
     job.commit()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()

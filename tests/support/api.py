@@ -10,10 +10,10 @@ from fraudit.api.app import create_app
 from fraudit.api.service import PredictService
 from fraudit.data.creditcard import load_creditcard
 from fraudit.data.metadata import MetadataGenerator
-from fraudit.features import to_csv_row
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.local import InProcessScorer
 from fraudit.settings import Settings
+from fraudit.ulb_vector import to_csv_row
 from tests.conftest import DEV_CSV
 
 STREAM = "fraud-predictions"

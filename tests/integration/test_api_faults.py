@@ -14,8 +14,10 @@ from chalice.test import Client
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.base import ScoringUnavailable
 from fraudit.scoring.sagemaker import SageMakerScorer, sagemaker_config
-from tests.helpers import FaultModelServer
-from tests.unit.api_support import JSON, STREAM, make_app, payload
+from tests.support.api import JSON, STREAM, make_app, payload
+from tests.support.processes import FaultModelServer
+
+pytestmark = pytest.mark.integration
 
 XGB, ANOMALY = "fraud-detection-xgb-endpoint", "fraud-detection-anomaly-endpoint"
 

@@ -39,7 +39,7 @@ def event_record(i: int, position: int | None = None, **changes):
 
 
 def raw_frame(spark, records):
-    from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
+    from fraudit.stream.schema import RAW_RECORD_SCHEMA
 
     return spark.createDataFrame(records, RAW_RECORD_SCHEMA)
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
-from fraudit.jobs.elt import sql
-from fraudit.jobs.elt.loader import CopyBatch, LoadResult, PostgresSink
+from fraudit.stream import sql
+from fraudit.stream.load import CopyBatch, LoadResult, PostgresSink
 
-log = logging.getLogger("fraudit.jobs.pipeline")
+log = logging.getLogger("fraudit.stream.pipelined")
 
 _BATCH_FILE = re.compile(r"^\.?(\d+)(\.crc)?$")
 

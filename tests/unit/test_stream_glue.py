@@ -1,4 +1,4 @@
-"""The Glue entry point's pure parts: job arguments, source options, the database secret."""
+"""The Glue job's pure parts: job arguments, batch options, the database secret."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fraudit.glue_job import (
+from fraudit.stream.glue import (
     database_url,
     for_each_batch_options,
-    kinesis_connection_options,
     parse_args,
 )
+
+pytestmark = pytest.mark.unit
 
 STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/fraud-predictions"
 REQUIRED = ["--stream_arn", STREAM, "--db_secret_arn", "arn:aws:secretsmanager:x",
@@ -46,18 +47,6 @@ def test_a_missing_argument_is_named(capsys):
     with pytest.raises(SystemExit):
         parse_args(REQUIRED[:4])
     assert "--checkpoint_location" in capsys.readouterr().err
-
-
-def test_source_options_read_the_stream_with_our_schema(spark):
-    from pyspark.sql.types import StructType
-
-    options = kinesis_connection_options(parse_args([*REQUIRED, "--max_fetch_records", "500"]))
-    assert options["streamARN"] == STREAM and options["classification"] == "json"
-    assert options["inferSchema"] == "false" and options["addRecordTimestamp"] == "true"
-    assert options["maxFetchRecordsPerShard"] == "500"
-    parsed = spark.createDataFrame([], options["schema"]).schema  # valid Spark DDL
-    assert isinstance(parsed, StructType)
-    assert {"event_id", "timestamp", "device_info", "geo"} <= set(parsed.fieldNames())
 
 
 @mock_aws

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fraudit.db.connection import describe
-from fraudit.jobs.elt.batch import process_batch, transformed_arrow
-from fraudit.jobs.elt.indicators import load_rules
-from fraudit.jobs.elt.loader import PostgresSink
-from fraudit.jobs.elt.pipeline import BatchWriter, PipelinedQuery, prepare_checkpoint
+from fraudit.stream.batch import process_batch, transformed_arrow
+from fraudit.stream.indicators import load_rules
+from fraudit.stream.load import PostgresSink
+from fraudit.stream.pipelined import BatchWriter, PipelinedQuery, prepare_checkpoint
 
-log = logging.getLogger("fraudit.jobs.stream")
+log = logging.getLogger("fraudit.stream.local_job")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def batch_function(sink: PostgresSink, database_url: str, checkpoint_dir: Path, 
 
 def start(spark: Any, options: StreamOptions, sink: PostgresSink | None = None) -> Any:
     """Start the query; the caller awaits or stops it (a sink may be given, for tests)."""
-    from fraudit.sources.kinesis import KinesisDataSource
+    from fraudit.stream.kinesis_consumer import KinesisDataSource
 
     spark.dataSource.register(KinesisDataSource)
     rules = load_rules(options.rules_file)  # a bad rules file fails here, before any read

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from fraudit.jobs.elt.schema import (
+from fraudit.stream.schema import (
     CORRUPT_COLUMN,
     EVENT_SCHEMA,
     REQUIRED_FIELDS,

@@ -27,8 +27,8 @@ from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 from pyspark.sql.types import StructType
 
-from fraudit.jobs.elt.schema import RAW_RECORD_SCHEMA
-from fraudit.sources.kinesis_offsets import (
+from fraudit.stream.schema import RAW_RECORD_SCHEMA
+from fraudit.stream.kinesis_offsets import (
     TRIM_HORIZON,
     add_new_shards,
     ending_sequence,
@@ -38,7 +38,7 @@ from fraudit.sources.kinesis_offsets import (
     seq_le,
 )
 
-log = logging.getLogger("fraudit.sources.kinesis")
+log = logging.getLogger("fraudit.stream.kinesis_consumer")
 MAX_GET_RECORDS = 10_000
 OFFSET_VERSION = 1
 

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fraudit.jobs.elt.transform import rejected_rows, transform, valid_rows
-from tests.elt_support import event, event_record, raw_frame, record
+from fraudit.stream.transform import rejected_rows, transform, valid_rows
+from tests.support.stream_records import event, event_record, raw_frame, record
 
-pytestmark = pytest.mark.slow  # a SparkSession is started once for the session
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a SparkSession is started once for the session
 
 
 def reasons(spark, records):

@@ -1,1 +1,0 @@
-"""Shared ELT: schema, pure transform and validation, PostgreSQL loader."""

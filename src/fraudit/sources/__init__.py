@@ -1,1 +1,0 @@
-"""Spark streaming sources fraudit brings for local runs (Glue has its own Kinesis source)."""

@@ -1,0 +1,1 @@
+"""Builders the test layers share: real processes, stream records, API payloads."""
