@@ -34,9 +34,9 @@ from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
 from fraudit.models.artifacts import load_bundle  # noqa: E402
 from fraudit.models.layout import has_model  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
-from fraudit.settings import Settings  # noqa: E402
-from tests.support.processes import fraudit_process, free_port, stop, wait_for_http  # noqa: E402
+from fraudit.settings import DEFAULT_STREAM_NAME, Settings  # noqa: E402
 from tests.support.api import payload  # noqa: E402
+from tests.support.processes import fraudit_process, free_port, stop, wait_for_http  # noqa: E402
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -149,7 +149,7 @@ def main() -> int:
 
     emulator = KinesisEmulator(REPO / ".fraudit" / "node", log_path=work / "kinesalite.log")
     emulator.start()
-    emulator.create_stream("fraud-predictions", shards=2)
+    emulator.create_stream(DEFAULT_STREAM_NAME, shards=2)
     model_port, api_port = free_port(), free_port()
     model_server = fraudit_process(["serve-models", "--model-dir", str(model_dir), "--port",
                                     str(model_port)], {}, work / "models.log")

@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO))
 from bench.common import DEV_CSV, cell, machine, summarise, write_results  # noqa: E402
 from fraudit.data.creditcard import load_creditcard  # noqa: E402
 from fraudit.data.synthetic import SyntheticCreditCard  # noqa: E402
-from fraudit.ulb_vector import to_csv_row  # noqa: E402
 from fraudit.models.layout import has_model  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
 from fraudit.settings import Settings  # noqa: E402
+from fraudit.ulb_vector import to_csv_row  # noqa: E402
 from tests.support.processes import (  # noqa: E402
     fraudit_process,
     free_port,

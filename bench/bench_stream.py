@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import cell, machine, proc_stat, summarise, write_results  # noqa: E402
 from fraudit.api.service import encode_event  # noqa: E402
 from fraudit.contracts import ScoredEvent  # noqa: E402
+from fraudit.decisions import APPROVE, DECLINE, REVIEW  # noqa: E402
 from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
 from fraudit.local.pg_cluster import temporary_database  # noqa: E402
 
@@ -58,7 +59,7 @@ def scored_event(i: int, when: datetime | None = None) -> bytes:
         source=("checkout", "web", "mobile_app", "pos")[i % 4],
         amount=round(1 + (i * 104729 % 30000) / 100, 2), fraud_prediction=int(i % 577 == 0),
         fraud_proba=round((i % 1000) / 1000, 4), anomaly_score=round(0.2 + (i % 97) / 40, 4),
-        decision="decline" if i % 50 == 0 else "review" if i % 20 == 0 else "approve",
+        decision=DECLINE if i % 50 == 0 else REVIEW if i % 20 == 0 else APPROVE,
         model_version="2026-11-21T000000Z", policy_version="p-2026-11-21",
         ip_address=f"{23 + user % 100}.{user % 251}.{(user * 7) % 253}.{(user * 13) % 254 + 1}",
         device_info={"device_id": f"d_{user:06x}", "device_type": "mobile",
@@ -301,8 +302,8 @@ def main() -> None:
     latency_seconds = 15.0 if args.quick else 40.0
     limit = 10_000
 
-    from fraudit.stream.spark_session import local_session
     from fraudit.stream.kinesis_consumer import KinesisDataSource
+    from fraudit.stream.spark_session import local_session
 
     spark = local_session("fraudit-bench-stream", "local[2]")
     spark.sparkContext.setLogLevel("ERROR")

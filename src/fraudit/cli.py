@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from fraudit.stream.spark_session import DRIVER_MEMORY
 from fraudit.settings import Settings, get_settings
+from fraudit.stream.kinesis_offsets import STARTING_POSITIONS, TRIM_HORIZON
+from fraudit.stream.spark_session import DRIVER_MEMORY
 
 
 def _say(message: str) -> None:
@@ -29,16 +30,16 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.data.datasets import resolve_dataset
     from fraudit.files import sha256_file
     from fraudit.models.artifacts import load_bundle
-    from fraudit.models.layout import EVALUATION_FILE
     from fraudit.models.evaluate import (
         compare_with_reference,
         evaluate_bundle,
         format_comparison,
         format_stored,
     )
-    from fraudit.data.datasets import resolve_dataset
+    from fraudit.models.layout import EVALUATION_FILE
 
     bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
     data = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=settings.synthetic_rows,
@@ -168,12 +169,12 @@ def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Kinesis -> Spark (local) -> PostgreSQL, until Ctrl-C."""
+    from fraudit.db.connection import database_url as configured_database_url
     from fraudit.stream.indicators import load_rules
     from fraudit.stream.local_job import StreamOptions, start
     from fraudit.stream.spark_session import local_session
-    from fraudit.settings import resolve_database_url
 
-    database_url = args.database_url or resolve_database_url(settings)
+    database_url = args.database_url or configured_database_url(settings)
     if not database_url:
         _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID) or pass "
              "--database-url")
@@ -208,9 +209,9 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Replay a dataset against POST /predict at a steady rate."""
+    from fraudit.data.datasets import resolve_dataset
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.simulator.run import SimulatorConfig, read_state, run
-    from fraudit.data.datasets import resolve_dataset
     from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
 
     try:
@@ -305,9 +306,9 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     and memory stayed flat."""
     from datetime import UTC, datetime
 
+    from fraudit.data.datasets import resolve_dataset
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.local.demo import DemoError, handle_stop_signals
-    from fraudit.data.datasets import resolve_dataset
     from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
     from fraudit.soak.harness import Soak
     from fraudit.soak.plan import SoakConfig
@@ -402,8 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stream", help="Kinesis -> Spark -> PostgreSQL, on local Spark")
     p.add_argument("--stream-name")
     p.add_argument("--endpoint-url", help="Kinesis endpoint (default AWS_ENDPOINT_URL_KINESIS)")
-    p.add_argument("--starting-position", default="TRIM_HORIZON",
-                   choices=["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"])
+    p.add_argument("--starting-position", default=TRIM_HORIZON, choices=STARTING_POSITIONS)
     p.add_argument("--starting-timestamp",
                    help="ISO-8601 or epoch ms, with --starting-position AT_TIMESTAMP")
     p.add_argument("--rules", type=Path,

@@ -20,12 +20,11 @@ from pydantic import (
     field_validator,
 )
 
+from fraudit.decisions import Decision
 from fraudit.ulb_vector import FeatureError, FeatureVector, parse_features
 
 SCHEMA_VERSION = 1
 
-Decision = Literal["approve", "review", "decline"]
-DECISIONS: tuple[Decision, ...] = ("approve", "review", "decline")
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+# The scored-events stream: the API publishes to it, the stream job reads it.
+DEFAULT_STREAM_NAME = "fraud-predictions"
 
 
 def _env(name: str) -> AliasChoices:
@@ -77,7 +81,7 @@ class Settings(BaseSettings):
     kinesis_max_attempts: int = Field(5, ge=1, le=20)
 
     # Streaming and storage
-    stream_name: str = "fraud-predictions"
+    stream_name: str = DEFAULT_STREAM_NAME
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"), repr=False)
     # On AWS: the RDS-managed secret (user and password) and where the database is; used
     # when DATABASE_URL is empty. The secret is read at start and never logged.
@@ -116,24 +120,6 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
-
-
-def resolve_database_url(settings: Settings, secrets_client: Any = None) -> str | None:
-    """DATABASE_URL, else a URL built from the database secret (FRAUDIT_DATABASE_SECRET_ID)
-    and the host, port and name settings; None when neither is configured."""
-    if settings.database_url:
-        return settings.database_url
-    if not settings.database_secret_id:
-        return None
-    from fraudit.db.connection import url_from_secret_id
-
-    if secrets_client is None:
-        import boto3
-
-        secrets_client = boto3.client("secretsmanager", region_name=settings.aws_region)
-    return url_from_secret_id(secrets_client, settings.database_secret_id,
-                              host=settings.database_host, port=settings.database_port,
-                              dbname=settings.database_name)
 
 
 @lru_cache(maxsize=1)

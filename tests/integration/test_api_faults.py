@@ -11,9 +11,10 @@ from botocore.config import Config
 from botocore.stub import ANY, Stubber
 from chalice.test import Client
 
+from fraudit.aws_clients import aws_client, client_config
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.base import ScoringUnavailable
-from fraudit.scoring.sagemaker import SageMakerScorer, sagemaker_config
+from fraudit.scoring.sagemaker import SageMakerScorer
 from tests.support.api import JSON, STREAM, make_app, payload
 from tests.support.processes import FaultModelServer
 
@@ -115,11 +116,9 @@ def test_publisher_caps_put_records_at_500_per_call():
 
 
 def scorer_for(server: FaultModelServer, read_timeout: float = 2.0) -> SageMakerScorer:
-    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1",
-                           endpoint_url=server.url,
-                           config=sagemaker_config(connect_timeout=0.5,
-                                                   read_timeout=read_timeout,
-                                                   max_attempts=1, pool_size=4))
+    runtime = aws_client("sagemaker-runtime", region="us-east-1", endpoint_url=server.url,
+                         config=client_config(connect_timeout=0.5, read_timeout=read_timeout,
+                                              max_attempts=1, pool_size=4))
     return SageMakerScorer(runtime, classifier_endpoint=XGB, anomaly_endpoint=ANOMALY,
                            model_version="m")
 

@@ -171,3 +171,24 @@ def test_long_periods_read_hours_and_stay_exact_to_the_minute(spark, database):
         assert store.frame(q.score_distribution(f))["transactions"].sum() == len(chosen)
         assert store.frame(q.activity_map(f))["transactions"].sum() == len(chosen)
     store.close()
+
+
+def test_the_page_makes_no_deprecated_streamlit_call(monkeypatch, loaded):
+    # Streamlit reports each deprecated call it sees through this logger.
+    import logging
+
+    notices: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            notices.append(record.getMessage())
+
+    logger = logging.getLogger("streamlit.deprecation_util")
+    handler = Collect(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        at = app(monkeypatch, loaded[0])
+    finally:
+        logger.removeHandler(handler)
+    assert not at.exception and not at.error
+    assert not notices, notices

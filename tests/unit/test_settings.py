@@ -7,7 +7,8 @@ import pytest
 from moto import mock_aws
 from pydantic import ValidationError
 
-from fraudit.settings import Settings, resolve_database_url
+from fraudit.db.connection import database_url
+from fraudit.settings import Settings
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
@@ -74,9 +75,9 @@ def test_database_url_from_the_rds_secret_when_no_url_is_set(monkeypatch):
         {"username": "admin", "password": "p/w"}))["ARN"]
     settings = Settings(_env_file=None, database_secret_id=arn, database_host="db.internal",
                         database_name="fraudit")
-    assert resolve_database_url(settings, client) == (
+    assert database_url(settings, client) == (
         "postgresql://admin:p%2Fw@db.internal:5432/fraudit")
     # An explicit URL wins and the secret is not read.
     explicit = Settings(_env_file=None, database_url="postgresql://x@h/d", database_secret_id=arn)
-    assert resolve_database_url(explicit, None) == "postgresql://x@h/d"
-    assert resolve_database_url(Settings(_env_file=None), None) is None
+    assert database_url(explicit, None) == "postgresql://x@h/d"
+    assert database_url(Settings(_env_file=None), None) is None

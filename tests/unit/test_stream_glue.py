@@ -12,6 +12,7 @@ from fraudit.stream.glue import (
     database_url,
     for_each_batch_options,
     parse_args,
+    stream_region,
 )
 
 pytestmark = pytest.mark.unit
@@ -74,3 +75,7 @@ def test_rds_managed_secret_takes_host_port_and_name_from_the_job_arguments():
     without_host = parse_args([*REQUIRED[:2], "--db_secret_arn", arn, *REQUIRED[4:]])
     with pytest.raises(ValueError, match="no host"):
         database_url(without_host, client)
+
+
+def test_the_job_s_aws_calls_go_to_its_stream_s_region():
+    assert stream_region(STREAM) == "eu-west-1"

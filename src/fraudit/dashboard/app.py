@@ -12,6 +12,7 @@ import streamlit as st
 
 from fraudit.dashboard import queries as q
 from fraudit.dashboard.store import DashboardStore
+from fraudit.decisions import DECISIONS
 
 PERIODS = {"Last 15 minutes": timedelta(minutes=15), "Last hour": timedelta(hours=1),
            "Last 6 hours": timedelta(hours=6), "Last 24 hours": timedelta(days=1),
@@ -37,9 +38,10 @@ def _database_url() -> str | None:
 @st.cache_resource
 def _secret_database_url(secret_id: str) -> str | None:
     """The URL built from the database secret, fetched once per process (AWS)."""
-    from fraudit.settings import Settings, resolve_database_url
+    from fraudit.db.connection import database_url
+    from fraudit.settings import Settings
 
-    return resolve_database_url(Settings())
+    return database_url(Settings())
 
 
 def _filters(period: str, countries: list[str], sources: list[str],
@@ -101,9 +103,9 @@ def _tables(store: DashboardStore, f: q.Filters) -> None:
     if alerts.empty:
         st.caption("No alert in this period.")
     else:
-        st.dataframe(alerts, hide_index=True, use_container_width=True)
+        st.dataframe(alerts, hide_index=True, width="stretch")
     st.subheader("Latest events")
-    st.dataframe(store.frame(q.latest_events(f)), hide_index=True, use_container_width=True)
+    st.dataframe(store.frame(q.latest_events(f)), hide_index=True, width="stretch")
 
 
 def _health(store: DashboardStore) -> None:
@@ -155,7 +157,7 @@ def main() -> None:
             "Country", sorted(options.loc[options.kind == "country", "value"]))
         sources = st.multiselect("Source", sorted(options.loc[options.kind == "source",
                                                              "value"]))
-        decisions = st.multiselect("Decision", list(q.DECISIONS))
+        decisions = st.multiselect("Decision", list(DECISIONS))
         every = st.select_slider("Refresh every", options=[2, 5, 10, 30, 60], value=5,
                                  format_func=lambda s: f"{s} s")
 

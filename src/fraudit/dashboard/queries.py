@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-DECISIONS = ("approve", "review", "decline")
-
 
 @dataclass(frozen=True)
 class Filters:

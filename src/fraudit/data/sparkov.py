@@ -28,7 +28,7 @@ from typing import IO
 
 CARD_COLUMN = "cc_num"
 DROPPED_COLUMNS: frozenset[str] = frozenset({"first", "last", "street", "trans_num"})
-TOKEN_PREFIX = "card_"
+TOKEN_PREFIX = "card_"  # noqa: S105 - a label for tokens, not a secret
 # 16 base32 letters, 80 bits: no collision expected among millions of cards. Not hex: a hex
 # digest holds long runs of decimal digits, some of which pass the Luhn check.
 TOKEN_LETTERS = 16

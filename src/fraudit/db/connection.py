@@ -1,4 +1,4 @@
-"""Connections: from DATABASE_URL (locally) or a Secrets Manager secret (Glue). Passwords
+"""Connections: from DATABASE_URL (locally) or a Secrets Manager secret (AWS). Passwords
 are never logged: describe() shows host, port and database only."""
 
 from __future__ import annotations
@@ -7,8 +7,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlparse
+
+from fraudit.backoff import Backoff, retry
+
+if TYPE_CHECKING:
+    from fraudit.settings import Settings
 
 T = TypeVar("T")
 
@@ -53,25 +58,41 @@ def url_from_secret_id(secrets_client: Any, secret_id: str, *, host: str | None 
     return url_from_secret(secret["SecretString"], host=host, port=port, dbname=dbname)
 
 
+def database_url(settings: Settings, secrets_client: Any = None) -> str | None:
+    """DATABASE_URL, else a URL built from the database secret (FRAUDIT_DATABASE_SECRET_ID)
+    and the host, port and name settings; None when neither is configured."""
+    if settings.database_url:
+        return settings.database_url
+    if not settings.database_secret_id:
+        return None
+    if secrets_client is None:
+        from fraudit.aws_clients import settings_client
+
+        secrets_client = settings_client("secretsmanager", settings)
+    return url_from_secret_id(secrets_client, settings.database_secret_id,
+                              host=settings.database_host, port=settings.database_port,
+                              dbname=settings.database_name)
+
+
+# 0.2 s, then twice as long each time, up to 5 s.
+UNAVAILABLE_BACKOFF = Backoff(0.2, 5.0, jitter=False)
+
+
 def retry_while_unavailable(action: Callable[[], T], url: str, *, max_wait_seconds: float,
                             logger: logging.Logger,
                             sleep: Callable[[float], None] = time.sleep,
                             on_unavailable: Callable[[], None] | None = None) -> T:
-    """Run `action`; while PostgreSQL is unreachable (OperationalError) retry it, waiting
-    0.2 s, then twice as long each time up to 5 s, for `max_wait_seconds` at most."""
+    """Run `action`; while PostgreSQL is unreachable (OperationalError) retry it, for
+    `max_wait_seconds` at most. `on_unavailable` runs after every such failure (to drop a
+    broken connection)."""
     import psycopg
 
-    deadline = time.monotonic() + max_wait_seconds
-    delay = 0.2
-    while True:
-        try:
-            return action()
-        except psycopg.OperationalError as exc:
-            if on_unavailable is not None:
-                on_unavailable()
-            if time.monotonic() + delay > deadline:
-                raise
+    def failed(exc: BaseException, wait: float | None) -> None:
+        if on_unavailable is not None:
+            on_unavailable()
+        if wait is not None:
             logger.warning("PostgreSQL at %s unavailable (%s); retrying in %.1f s",
-                           describe(url), type(exc).__name__, delay)
-            sleep(delay)
-            delay = min(delay * 2, 5.0)
+                           describe(url), type(exc).__name__, wait)
+
+    return retry(action, retry_on=psycopg.OperationalError, backoff=UNAVAILABLE_BACKOFF,
+                 max_wait=max_wait_seconds, on_failure=failed, sleep=sleep)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fraudit.aws_clients import aws_client
 from fraudit.deploy.plan import EndpointSpec, EndpointState
 
 
@@ -19,7 +20,8 @@ class DeployAws:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self._session.client(service)
+            self._clients[service] = aws_client(service, region=self._session.region_name,
+                                                session=self._session)
         return self._clients[service]
 
     # --- S3 --------------------------------------------------------------------------

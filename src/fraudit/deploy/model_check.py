@@ -95,6 +95,7 @@ def check_classifier(tarball: Path, image_tag: str, cache: Path) -> ModelCheck:
     import xgboost
 
     from fraudit.models.artifacts import read_member
+    from fraudit.models.layout import XGBOOST_MEMBER
     from fraudit.models.classifier import predict
 
     version = xgboost_version_for(image_tag)
@@ -110,7 +111,7 @@ def check_classifier(tarball: Path, image_tag: str, cache: Path) -> ModelCheck:
     if answer["xgboost"] != version:
         raise RuntimeError(f"checked with xgboost {answer['xgboost']}, wanted {version}")
     booster = xgboost.Booster()
-    booster.load_model(bytearray(read_member(tarball, "xgboost-model")))
+    booster.load_model(bytearray(read_member(tarball, XGBOOST_MEMBER)))
     ours = predict(booster, np.asarray(rows))
     difference = float(np.max(np.abs(np.asarray(answer["scores"]) - ours)))
     return ModelCheck(image_tag, version, len(rows), difference)

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-STREAM = "fraud-predictions"
+from fraudit.backoff import fixed, retry
+from fraudit.settings import DEFAULT_STREAM_NAME
+
+STREAM = DEFAULT_STREAM_NAME
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,10 @@ class DemoError(RuntimeError):
     pass
 
 
+class _NotReady(Exception):
+    """A service is still starting: wait and look again."""
+
+
 def _child_setup() -> None:
     """In each child before exec: Ctrl-C's SIGINT works even if the demo was started with
     it ignored (nohup, `&`), and the child gets SIGTERM if the demo dies without stopping
@@ -180,9 +187,9 @@ class Demo:
     def _wait_ready(self, service: Service, process: subprocess.Popen[bytes],
                     timeout: float, log_offset: int = 0) -> None:
         """`log_offset`: where this run of the service starts in its (appended) log."""
-        deadline = time.monotonic() + timeout
         log = self.logs / f"{service.name}.log"
-        while time.monotonic() < deadline:
+
+        def ready() -> None:
             if process.poll() is not None:
                 raise DemoError(f"{service.name} exited ({process.returncode}); its log "
                                 f"{log}:\n{self._tail(log)}")
@@ -198,8 +205,12 @@ class Demo:
                         return
             else:
                 return
-            time.sleep(0.5)
-        raise DemoError(f"{service.name} not ready after {timeout:.0f} s; see {log}")
+            raise _NotReady
+
+        try:
+            retry(ready, retry_on=_NotReady, backoff=fixed(0.5), max_wait=timeout)
+        except _NotReady:
+            raise DemoError(f"{service.name} not ready after {timeout:.0f} s; see {log}") from None
 
     @staticmethod
     def _tail(path: Path, lines: int = 15) -> str:
@@ -279,19 +290,19 @@ class Demo:
                              self._timeout(service), log_offset=offset)
 
     def _prepare_database(self) -> None:
+        import psycopg
+
         from fraudit.db.connection import connect
         from fraudit.db.schema import apply_schema
 
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with connect(self.database_url, connect_timeout=3) as conn:
-                    apply_schema(conn)
-                return
-            except Exception as exc:  # psycopg.OperationalError while it starts
-                if time.monotonic() > deadline:
-                    raise DemoError(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
-                time.sleep(1)
+        def prepare() -> None:
+            with connect(self.database_url, connect_timeout=3) as conn:
+                apply_schema(conn)
+
+        try:  # OperationalError while the server starts
+            retry(prepare, retry_on=psycopg.OperationalError, backoff=fixed(1.0), max_wait=60)
+        except psycopg.OperationalError as exc:
+            raise DemoError(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
 
     def watch(self) -> int:
         """Until Ctrl-C (0) or a child dies (1)."""

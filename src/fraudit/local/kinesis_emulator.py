@@ -14,16 +14,21 @@ import select
 import shutil
 import signal
 import subprocess
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from fraudit.backoff import fixed, retry
 
 KINESALITE_VERSION = "3.3.3"
 
 
 class EmulatorError(RuntimeError):
     """The emulator cannot be installed or started; the message says what to do."""
+
+
+class _Creating(Exception):
+    """The stream is not ACTIVE yet."""
 
 
 def _python_shim(path: str) -> bool:
@@ -133,23 +138,25 @@ class KinesisEmulator:
             self.process.wait()
 
     def client(self) -> Any:
-        import boto3
+        from fraudit.aws_clients import aws_client
 
-        return boto3.client("kinesis", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
+        return aws_client("kinesis", region="us-east-1", endpoint_url=self.url)
 
     def create_stream(self, name: str, shards: int = 2, timeout: float = 10.0) -> None:
         """Create the stream if missing and wait until it is ACTIVE."""
         kinesis = self.client()
         with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
             kinesis.create_stream(StreamName=name, ShardCount=shards)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def active() -> None:
             summary = kinesis.describe_stream_summary(StreamName=name)
-            if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-                return
-            time.sleep(0.05)
-        raise EmulatorError(f"stream {name} not ACTIVE after {timeout} s")
+            if summary["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+                raise _Creating
+
+        try:
+            retry(active, retry_on=_Creating, backoff=fixed(0.05), max_wait=timeout)
+        except _Creating:
+            raise EmulatorError(f"stream {name} not ACTIVE after {timeout} s") from None
 
     def __enter__(self) -> KinesisEmulator:
         self.start()

@@ -10,8 +10,8 @@ import numpy as np
 import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
-from fraudit.ulb_vector import FEATURE_NAMES, TIME_INDEX
 from fraudit.models.metrics import average_precision
+from fraudit.ulb_vector import FEATURE_NAMES, TIME_INDEX
 
 # Raw Time (seconds since the file began) only tells the model *when* the training slice was
 # recorded; under a temporal split it is pure drift. A zero feature weight keeps it out of

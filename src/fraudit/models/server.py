@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
 from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
+from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
 
 log = logging.getLogger("fraudit.models.server")
 DISCARD_LIMIT_FACTOR = 4

@@ -17,7 +17,7 @@ import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
 from fraudit.data.datasets import resolve_dataset
-from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.decisions import DECISIONS, DECLINE
 from fraudit.files import sha256_file
 from fraudit.models import thresholds
 from fraudit.models.anomaly import fit_anomaly_detector, fit_isolation_forest_scores
@@ -33,6 +33,7 @@ from fraudit.models.metrics import classification_report, negative_weight
 from fraudit.models.split import TemporalSplit, temporal_split
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.settings import Settings
+from fraudit.ulb_vector import FEATURE_NAMES
 
 Progress = Callable[[str], None]
 
@@ -54,9 +55,9 @@ def decision_mix(policy: DecisionPolicy, y: np.ndarray, proba: np.ndarray,
     for name, mask in (("genuine", y == 0), ("fraud", y == 1)):
         total = max(int(mask.sum()), 1)
         mix[name] = {d: float(np.sum(decisions[mask] == d) / total)
-                     for d in ("approve", "review", "decline")}
+                     for d in DECISIONS}
     # Of all declines in production-weighted traffic, how many are frauds.
-    declined = decisions == "decline"
+    declined = decisions == DECLINE
     fraud_declines = float(np.sum(declined & (y == 1)))
     genuine_declines = float(np.sum(declined & (y == 0))) * w_neg
     mix["decline_precision"] = {

@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fraudit.backoff import Backoff
@@ -48,14 +47,6 @@ class PublishOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def kinesis_config(*, connect_timeout: float, read_timeout: float, pool_size: int) -> Config:
-    # botocore's own retries are off: the publisher's loop is the one place that decides,
-    # so partial PutRecords failures and whole-call failures follow the same budget.
-    return Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                  retries={"total_max_attempts": 1}, max_pool_connections=pool_size,
-                  tcp_keepalive=True)
 
 
 class KinesisPublisher:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fraudit.ulb_vector import FeatureVector
 from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
 from fraudit.scoring.base import Scores, ScoringUnavailable
+from fraudit.ulb_vector import FeatureVector
 
 
 class InProcessScorer:

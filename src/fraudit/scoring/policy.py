@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fraudit.contracts import Decision
+from fraudit.decisions import APPROVE, DECLINE, REVIEW, Decision
 
 POLICY_FORMAT = 1
 
@@ -56,14 +56,14 @@ class DecisionPolicy:
         if not (math.isfinite(fraud_proba) and math.isfinite(anomaly_score)):
             raise ValueError("scores must be finite; refusing to decide on a broken score")
         if fraud_proba >= self.decline_threshold:
-            return "decline"
+            return DECLINE
         if fraud_proba >= self.review_threshold:
-            return "review"
+            return REVIEW
         if self.anomaly_review_threshold is not None and anomaly_score >= (
             self.anomaly_review_threshold
         ):
-            return "review"
-        return "approve"
+            return REVIEW
+        return APPROVE
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": POLICY_FORMAT, **asdict(self)}

@@ -13,18 +13,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fraudit.ulb_vector import FeatureVector, to_csv_row
 from fraudit.scoring.base import Scores, ScoringUnavailable
-
-
-def sagemaker_config(*, connect_timeout: float, read_timeout: float, max_attempts: int,
-                     pool_size: int) -> Config:
-    return Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                  retries={"total_max_attempts": max_attempts, "mode": "standard"},
-                  max_pool_connections=pool_size, tcp_keepalive=True)
+from fraudit.ulb_vector import FeatureVector, to_csv_row
 
 
 def parse_classifier(body: bytes, expected: int) -> list[float]:

@@ -102,6 +102,12 @@ def for_each_batch_options(args: GlueJobArgs) -> dict[str, str]:
     return {"windowSize": args.window_size, "checkpointLocation": args.checkpoint_location}
 
 
+def stream_region(stream_arn: str) -> str:
+    """arn:aws:kinesis:<region>:<account>:stream/<name> -> region: the job's AWS calls go
+    where its stream is."""
+    return stream_arn.split(":")[3]
+
+
 def database_url(args: GlueJobArgs, secrets_client: Any) -> str:
     from fraudit.db.connection import url_from_secret_id
 
@@ -138,19 +144,20 @@ def make_batch_function(sink: Any) -> Callable[[Any, int], None]:
 
 
 def main(argv: Sequence[str] = tuple(sys.argv[1:])) -> None:  # pragma: no cover - on Glue
-    import boto3
     from awsglue.context import GlueContext
     from awsglue.job import Job
     from pyspark.context import SparkContext
 
+    from fraudit.aws_clients import aws_client
+    from fraudit.logs import configure_json_logging
     from fraudit.stream.indicators import load_rules
     from fraudit.stream.load import PostgresSink
-    from fraudit.logs import configure_json_logging
 
     configure_json_logging("INFO")
     args = parse_args(argv)
     rules = load_rules(args.indicator_rules)
-    sink = PostgresSink(database_url(args, boto3.client("secretsmanager")),
+    secrets = aws_client("secretsmanager", region=stream_region(args.stream_arn))
+    sink = PostgresSink(database_url(args, secrets),
                         rules=rules, job=args.job_name)
     glue_context = GlueContext(SparkContext.getOrCreate())
     glue_context.spark_session.conf.set("spark.sql.session.timeZone", "UTC")

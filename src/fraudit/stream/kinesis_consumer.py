@@ -27,8 +27,11 @@ from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 from pyspark.sql.types import StructType
 
-from fraudit.stream.schema import RAW_RECORD_SCHEMA
+from fraudit.backoff import Backoff, retry
 from fraudit.stream.kinesis_offsets import (
+    AT_TIMESTAMP,
+    LATEST,
+    STARTING_POSITIONS,
     TRIM_HORIZON,
     add_new_shards,
     ending_sequence,
@@ -37,35 +40,29 @@ from fraudit.stream.kinesis_offsets import (
     readable,
     seq_le,
 )
+from fraudit.stream.schema import RAW_RECORD_SCHEMA
 
 log = logging.getLogger("fraudit.stream.kinesis_consumer")
+THROTTLED_BACKOFF = Backoff(0.1, 2.0, jitter=False)
 MAX_GET_RECORDS = 10_000
 OFFSET_VERSION = 1
-
-
-def _is_loopback(endpoint: str | None) -> bool:
-    if not endpoint:
-        return False
-    from urllib.parse import urlparse
-
-    return (urlparse(endpoint).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
 def _starting_point(options: dict[str, str]) -> str:
     position = options.get("startingposition", TRIM_HORIZON).upper()
     if position == TRIM_HORIZON:
         return TRIM_HORIZON
-    if position == "LATEST":  # pinned as a time so a replay reads the same records
+    if position == LATEST:  # pinned as a time so a replay reads the same records
         return f"ts:{int(time.time() * 1000)}"
-    if position == "AT_TIMESTAMP":
+    if position == AT_TIMESTAMP:
         raw = options.get("startingtimestamp")
         if not raw:
             raise ValueError("startingPosition AT_TIMESTAMP needs startingTimestamp")
         millis = (int(raw) if raw.isdigit()
                   else int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000))
         return f"ts:{millis}"
-    raise ValueError(f"unknown startingPosition {position!r}: use TRIM_HORIZON, LATEST or "
-                     "AT_TIMESTAMP")
+    raise ValueError(f"unknown startingPosition {position!r}: use "
+                     f"{', '.join(STARTING_POSITIONS)}")
 
 
 class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -89,19 +86,12 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from fraudit.aws_clients import aws_client, client_config
 
-            endpoint = self.options.get("endpointurl") or None
-            credentials: dict[str, str] = {}
-            if _is_loopback(endpoint) and boto3.session.Session().get_credentials() is None:
-                # A local emulator checks no signature; AWS itself never gets these.
-                credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-            self._client = boto3.client(
-                "kinesis", region_name=self.options.get("region", "us-east-1"),
-                endpoint_url=endpoint, **credentials,
-                config=Config(retries={"total_max_attempts": 3, "mode": "standard"},
-                              connect_timeout=5, read_timeout=10))
+            self._client = aws_client(
+                "kinesis", region=self.options.get("region", "us-east-1"),
+                endpoint_url=self.options.get("endpointurl") or None,
+                config=client_config(connect_timeout=5, read_timeout=10, max_attempts=3))
         return self._client
 
     def __getstate__(self) -> dict[str, Any]:
@@ -122,16 +112,9 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
 
     def _call(self, name: str, **kwargs: Any) -> Any:
         """Kinesis call with backoff on throttling (ProvisionedThroughputExceeded)."""
-        delay = 0.1
-        for attempt in range(8):
-            try:
-                return getattr(self.client, name)(**kwargs)
-            except self.client.exceptions.ProvisionedThroughputExceededException:
-                if attempt == 7:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        raise AssertionError("unreachable")
+        return retry(lambda: getattr(self.client, name)(**kwargs),
+                     retry_on=self.client.exceptions.ProvisionedThroughputExceededException,
+                     backoff=THROTTLED_BACKOFF, attempts=8)
 
     def initialOffset(self) -> dict:
         shards = add_new_shards({}, self._shards(), self._start)

@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# Kinesis's names of where a new reader starts: the oldest record kept, the newest, a time.
 TRIM_HORIZON = "TRIM_HORIZON"
+LATEST = "LATEST"
+AT_TIMESTAMP = "AT_TIMESTAMP"
+STARTING_POSITIONS = (TRIM_HORIZON, LATEST, AT_TIMESTAMP)
 
 
 def shard_entry(start: str, after: str | None = None, done: bool = False) -> dict[str, Any]:
@@ -20,7 +24,7 @@ def iterator_args(entry: Mapping[str, Any]) -> dict[str, Any]:
         return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
                 "StartingSequenceNumber": entry["after"]}
     if str(entry["from"]).startswith("ts:"):
-        return {"ShardIteratorType": "AT_TIMESTAMP",
+        return {"ShardIteratorType": AT_TIMESTAMP,
                 "Timestamp": int(entry["from"][3:]) / 1000.0}
     return {"ShardIteratorType": TRIM_HORIZON}
 

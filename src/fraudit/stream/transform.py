@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from fraudit.decisions import DECISIONS
 from fraudit.stream.schema import (
     CORRUPT_COLUMN,
     EVENT_SCHEMA,
@@ -19,7 +20,6 @@ from fraudit.stream.schema import (
     SUPPORTED_SCHEMA_VERSIONS,
 )
 
-DECISIONS = ("approve", "review", "decline")
 MAX_AMOUNT = 1e12  # numeric(14, 2)
 MAX_TEXT = 256
 _IPV4 = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
