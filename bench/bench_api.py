@@ -59,8 +59,9 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-def client_loop(port: int, bodies: list[bytes], start_at: float, stop_at: float,
-                queue: mp.Queue) -> None:
+def client_loop(
+    port: int, bodies: list[bytes], start_at: float, stop_at: float, queue: mp.Queue
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Content-Type": "application/json"}
     latencies, errors, i = [], 0, 0
@@ -78,15 +79,20 @@ def client_loop(port: int, bodies: list[bytes], start_at: float, stop_at: float,
     queue.put((latencies, errors))
 
 
-def load(port: int, clients: int, seconds: float, bodies: list[bytes],
-         api_pids: list[int]) -> dict[str, float]:
+def load(
+    port: int, clients: int, seconds: float, bodies: list[bytes], api_pids: list[int]
+) -> dict[str, float]:
     queue: mp.Queue = mp.Queue()
     start_at = time.monotonic() + 1.5
     stop_at = start_at + seconds
     share = len(bodies) // clients
-    procs = [mp.Process(target=client_loop,
-                        args=(port, bodies[c * share:(c + 1) * share], start_at, stop_at,
-                              queue)) for c in range(clients)]
+    procs = [
+        mp.Process(
+            target=client_loop,
+            args=(port, bodies[c * share : (c + 1) * share], start_at, stop_at, queue),
+        )
+        for c in range(clients)
+    ]
     for p in procs:
         p.start()
     time.sleep(max(0.0, start_at - time.monotonic()))
@@ -97,11 +103,14 @@ def load(port: int, clients: int, seconds: float, bodies: list[bytes],
         p.join()
     latencies = [ms for lat, _ in results for ms in lat]
     errors = sum(e for _, e in results)
-    return {"requests": len(latencies), "errors": errors,
-            "throughput_rps": len(latencies) / seconds,
-            "p50_ms": float(np.percentile(latencies, 50)),
-            "p99_ms": float(np.percentile(latencies, 99)),
-            "api_cpu_ms_per_request": (cpu_after - cpu_before) * 1e3 / max(len(latencies), 1)}
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "throughput_rps": len(latencies) / seconds,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+        "api_cpu_ms_per_request": (cpu_after - cpu_before) * 1e3 / max(len(latencies), 1),
+    }
 
 
 def scoring_core(model_dir: Path, n: int) -> dict[str, float]:
@@ -134,16 +143,25 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="fraudit-bench-api-"))
     model_dir = work / "models"
-    run_training(Settings(_env_file=None, model_dir=model_dir),
-                 data_path=DEV_CSV if DEV_CSV.is_file() else None, progress=lambda m: None)
+    run_training(
+        Settings(_env_file=None, model_dir=model_dir),
+        data_path=DEV_CSV if DEV_CSV.is_file() else None,
+        progress=lambda m: None,
+    )
     if not has_model(model_dir):
         raise SystemExit("training failed")
-    bodies = [json.dumps(payload(i, fraud=i % 50 == 0, transaction_id=f"bench-{i}")).encode()
-              for i in range(20_000)]
+    bodies = [
+        json.dumps(payload(i, fraud=i % 50 == 0, transaction_id=f"bench-{i}")).encode()
+        for i in range(20_000)
+    ]
 
-    results: dict[str, object] = {"machine": machine(), "workers": args.workers,
-                                  "seconds_per_run": seconds, "runs": runs,
-                                  "date": datetime.now(UTC).isoformat(timespec="seconds")}
+    results: dict[str, object] = {
+        "machine": machine(),
+        "workers": args.workers,
+        "seconds_per_run": seconds,
+        "runs": runs,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     results["scoring_core"] = scoring_core(model_dir, 500 if args.quick else 5_000)
     print(f"scoring core: {results['scoring_core']}", file=sys.stderr)
 
@@ -151,18 +169,26 @@ def main() -> int:
     emulator.start()
     emulator.create_stream(DEFAULT_STREAM_NAME, shards=2)
     model_port, api_port = free_port(), free_port()
-    model_server = fraudit_process(["serve-models", "--model-dir", str(model_dir), "--port",
-                                    str(model_port)], {}, work / "models.log")
+    model_server = fraudit_process(
+        ["serve-models", "--model-dir", str(model_dir), "--port", str(model_port)],
+        {},
+        work / "models.log",
+    )
     model_url = f"http://127.0.0.1:{model_port}"
     api = None
     try:
         wait_for_http(f"{model_url}/ping", model_server)
-        env = {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
-               "AWS_ENDPOINT_URL_KINESIS": emulator.url, "AWS_ACCESS_KEY_ID": "local",
-               "AWS_SECRET_ACCESS_KEY": "local", "FRAUDIT_MODEL_DIR": str(model_dir),
-               "FRAUDIT_LOG_LEVEL": "WARNING"}
-        api = fraudit_process(["api", "--port", str(api_port), "--workers",
-                               str(args.workers)], env, work / "api.log")
+        env = {
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+            "AWS_ENDPOINT_URL_KINESIS": emulator.url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "FRAUDIT_MODEL_DIR": str(model_dir),
+            "FRAUDIT_LOG_LEVEL": "WARNING",
+        }
+        api = fraudit_process(
+            ["api", "--port", str(api_port), "--workers", str(args.workers)], env, work / "api.log"
+        )
         wait_for_http(f"http://127.0.0.1:{api_port}/health", api)
         api_pids = [api.pid, *children_of(api.pid)]
         for clients in (1, 8):
@@ -183,8 +209,10 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for clients in (1, 8):
         s = results[f"clients_{clients}"]["summary"]
-        print(f"| {clients} | {cell(s, 'throughput_rps', 1)} | {cell(s, 'p50_ms', 1)} | "
-              f"{cell(s, 'p99_ms', 1)} | {cell(s, 'api_cpu_ms_per_request', 1)} |")
+        print(
+            f"| {clients} | {cell(s, 'throughput_rps', 1)} | {cell(s, 'p50_ms', 1)} | "
+            f"{cell(s, 'p99_ms', 1)} | {cell(s, 'api_cpu_ms_per_request', 1)} |"
+        )
     core = results["scoring_core"]
     print(f"scoring core in process: p50 {core['p50_ms']:.3f} ms, p99 {core['p99_ms']:.3f} ms")
     print(f"results: {path}", file=sys.stderr)

@@ -89,10 +89,15 @@ ANALYZE;
 
 
 def panels(f: q.Filters) -> dict[str, q.Query]:
-    return {"kpis": q.kpis(f), "per_minute": q.per_minute(f),
-            "decision_mix": q.decision_mix(f), "score_distribution": q.score_distribution(f),
-            "activity_map": q.activity_map(f), "latest_alerts": q.latest_alerts(f),
-            "latest_events": q.latest_events(f)}
+    return {
+        "kpis": q.kpis(f),
+        "per_minute": q.per_minute(f),
+        "decision_mix": q.decision_mix(f),
+        "score_distribution": q.score_distribution(f),
+        "activity_map": q.activity_map(f),
+        "latest_alerts": q.latest_alerts(f),
+        "latest_events": q.latest_events(f),
+    }
 
 
 def main() -> None:
@@ -117,18 +122,21 @@ def main() -> None:
             conn.execute(ROLLUPS.replace("%(end)s", "'" + end.isoformat() + "'"))
             conn.commit()
             rollup_rows = conn.execute("SELECT count(*) FROM fraud_minute_rollups").fetchone()[0]
-        print(f"{rows:,} rows loaded in {fill_s:.0f} s; {rollup_rows:,} minute-rollup rows",
-              flush=True)
+        print(
+            f"{rows:,} rows loaded in {fill_s:.0f} s; {rollup_rows:,} minute-rollup rows",
+            flush=True,
+        )
         store = DashboardStore(url)
-        periods = {"last hour": timedelta(hours=1), "last 24 h": timedelta(days=1),
-                   "all 30 days": timedelta(days=31)}
+        periods = {
+            "last hour": timedelta(hours=1),
+            "last 24 h": timedelta(days=1),
+            "all 30 days": timedelta(days=31),
+        }
         results: dict[str, dict[str, float]] = {}
         for label, span in periods.items():
             for country in ((), ("FR",)):
-                f = q.Filters(start=end - span, end=end + timedelta(minutes=1),
-                              countries=country)
-                for name, query in [*panels(f).items(),
-                                    ("pipeline_health", q.pipeline_health())]:
+                f = q.Filters(start=end - span, end=end + timedelta(minutes=1), countries=country)
+                for name, query in [*panels(f).items(), ("pipeline_health", q.pipeline_health())]:
                     store.frame(query)  # warm the cache, as a refreshing dashboard does
                     times = []
                     for _ in range(repeats):
@@ -136,17 +144,29 @@ def main() -> None:
                         store.frame(query)
                         times.append((time.perf_counter() - t) * 1000)
                     key = f"{name} | {label}{' | country=FR' if country else ''}"
-                    results[key] = {"median_ms": statistics.median(times), "min_ms": min(times),
-                                    "max_ms": max(times)}
+                    results[key] = {
+                        "median_ms": statistics.median(times),
+                        "min_ms": min(times),
+                        "max_ms": max(times),
+                    }
         store.close()
     worst = max(results.items(), key=lambda kv: kv[1]["median_ms"])
-    out = {"machine": machine(), "rows": rows, "repeats": repeats, "target_ms": TARGET_MS,
-           "fill_seconds": fill_s, "minute_rollup_rows": rollup_rows, "queries": results}
+    out = {
+        "machine": machine(),
+        "rows": rows,
+        "repeats": repeats,
+        "target_ms": TARGET_MS,
+        "fill_seconds": fill_s,
+        "minute_rollup_rows": rollup_rows,
+        "queries": results,
+    }
     path = write_results("dashboard", out, args.quick)
     for key, value in results.items():
         print(f"{key:55s} median {value['median_ms']:7.1f} ms  max {value['max_ms']:7.1f} ms")
-    print(f"\nslowest: {worst[0]} at {worst[1]['median_ms']:.1f} ms (target < {TARGET_MS:.0f});"
-          f" results: {path}")
+    print(
+        f"\nslowest: {worst[0]} at {worst[1]['median_ms']:.1f} ms (target < {TARGET_MS:.0f});"
+        f" results: {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -63,9 +63,11 @@ def in_process(model_dir: Path, X: np.ndarray, n: int) -> dict[str, float]:
     forest = IsolationForest(n_estimators=100, random_state=0).fit(X[:10_000])
     row = X[:1]
     out = {}
-    for name, call in (("anomaly_detector", lambda: bundle.anomaly.score(row)),
-                       ("isolation_forest_predict", lambda: forest.predict(row)),
-                       ("classifier", lambda: bundle.classifier.inplace_predict(row))):
+    for name, call in (
+        ("anomaly_detector", lambda: bundle.anomaly.score(row)),
+        ("isolation_forest_predict", lambda: forest.predict(row)),
+        ("classifier", lambda: bundle.classifier.inplace_predict(row)),
+    ):
         out[name + "_p50"] = percentile(time_calls(call, n, warmup=20), 50)
     print(f"in-process one-row p50 (ms): {out}", file=sys.stderr)
     return out
@@ -83,24 +85,35 @@ def main() -> int:
     model_dir = args.model_dir or work / "models"
     if not has_model(model_dir):
         print(f"training a model into {model_dir}", file=sys.stderr)
-        run_training(Settings(_env_file=None, model_dir=model_dir), data_path=args.data,
-                     progress=lambda m: None)
-    data = (load_creditcard(args.data) if args.data
-            else SyntheticCreditCard().generate(20_000, seed=1))
+        run_training(
+            Settings(_env_file=None, model_dir=model_dir),
+            data_path=args.data,
+            progress=lambda m: None,
+        )
+    data = (
+        load_creditcard(args.data) if args.data else SyntheticCreditCard().generate(20_000, seed=1)
+    )
     rows = [to_csv_row(r) for r in data.X[:1_000]]
     batch = "\n".join(rows).encode()
 
     results_inprocess = in_process(model_dir, data.X, 300 if args.quick else 3_000)
 
     port = free_port()
-    server = fraudit_process(["serve-models", "--model-dir", str(model_dir), "--port",
-                              str(port)], {}, work / "server.log")
+    server = fraudit_process(
+        ["serve-models", "--model-dir", str(model_dir), "--port", str(port)],
+        {},
+        work / "server.log",
+    )
     url = f"http://127.0.0.1:{port}"
-    results: dict[str, object] = {"machine": machine(),
-                                  "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                  "runs": runs, "single_calls_per_run": singles,
-                                  "batch_calls_per_run": batches, "endpoints": {},
-                                  "in_process_single_row_ms": results_inprocess}
+    results: dict[str, object] = {
+        "machine": machine(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": runs,
+        "single_calls_per_run": singles,
+        "batch_calls_per_run": batches,
+        "endpoints": {},
+        "in_process_single_row_ms": results_inprocess,
+    }
     try:
         wait_for_http(f"{url}/ping", server)
         client = runtime_client(url)
@@ -112,20 +125,26 @@ def main() -> int:
 
                 def one(endpoint: str = endpoint, i=i) -> None:  # noqa: ANN001
                     body = rows[next(i) % len(rows)].encode()
-                    client.invoke_endpoint(EndpointName=endpoint, Body=body,
-                                           ContentType="text/csv")["Body"].read()
+                    client.invoke_endpoint(
+                        EndpointName=endpoint, Body=body, ContentType="text/csv"
+                    )["Body"].read()
 
                 def many(endpoint: str = endpoint) -> None:
-                    out = client.invoke_endpoint(EndpointName=endpoint, Body=batch,
-                                                 ContentType="text/csv")["Body"].read()
+                    out = client.invoke_endpoint(
+                        EndpointName=endpoint, Body=batch, ContentType="text/csv"
+                    )["Body"].read()
                     assert out.count(b"\n") >= 999 or out.count(b'"score"') == 1000
 
                 single = time_calls(one, singles, warmup=50)
                 many_ms = time_calls(many, batches, warmup=3)
-                per_run.append({"single_p50_ms": percentile(single, 50),
-                                "single_p99_ms": percentile(single, 99),
-                                "batch1000_p50_ms": percentile(many_ms, 50),
-                                "batch1000_max_ms": max(many_ms)})
+                per_run.append(
+                    {
+                        "single_p50_ms": percentile(single, 50),
+                        "single_p99_ms": percentile(single, 99),
+                        "batch1000_p50_ms": percentile(many_ms, 50),
+                        "batch1000_max_ms": max(many_ms),
+                    }
+                )
                 print(f"{endpoint} run {run + 1}/{runs}: {per_run[-1]}", file=sys.stderr)
             results["endpoints"][endpoint] = {"runs": per_run, "summary": summarise(per_run)}
     finally:
@@ -136,8 +155,10 @@ def main() -> int:
     print("|---|---|---|---|")
     for endpoint, r in results["endpoints"].items():
         s = r["summary"]
-        print(f"| {endpoint} | {cell(s, 'single_p50_ms')} | {cell(s, 'single_p99_ms')} | "
-              f"{cell(s, 'batch1000_p50_ms')} |")
+        print(
+            f"| {endpoint} | {cell(s, 'single_p50_ms')} | {cell(s, 'single_p99_ms')} | "
+            f"{cell(s, 'batch1000_p50_ms')} |"
+        )
     print(f"results: {path}", file=sys.stderr)
     return 0
 

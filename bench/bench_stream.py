@@ -54,25 +54,42 @@ def scored_event(i: int, when: datetime | None = None) -> bytes:
     """A ~500-byte event like the API publishes: 5,000 cards, each with its device and IP."""
     user = (i * 7919) % 5000
     e = ScoredEvent(
-        event_id=f"bench-{i:09d}", timestamp=when or BASE + timedelta(milliseconds=50 * i),
-        scored_at=when or BASE + timedelta(milliseconds=50 * i + 4), user_id=f"u_{user:06d}",
+        event_id=f"bench-{i:09d}",
+        timestamp=when or BASE + timedelta(milliseconds=50 * i),
+        scored_at=when or BASE + timedelta(milliseconds=50 * i + 4),
+        user_id=f"u_{user:06d}",
         source=("checkout", "web", "mobile_app", "pos")[i % 4],
-        amount=round(1 + (i * 104729 % 30000) / 100, 2), fraud_prediction=int(i % 577 == 0),
-        fraud_proba=round((i % 1000) / 1000, 4), anomaly_score=round(0.2 + (i % 97) / 40, 4),
+        amount=round(1 + (i * 104729 % 30000) / 100, 2),
+        fraud_prediction=int(i % 577 == 0),
+        fraud_proba=round((i % 1000) / 1000, 4),
+        anomaly_score=round(0.2 + (i % 97) / 40, 4),
         decision=DECLINE if i % 50 == 0 else REVIEW if i % 20 == 0 else APPROVE,
-        model_version="2026-11-21T000000Z", policy_version="p-2026-11-21",
+        model_version="2026-11-21T000000Z",
+        policy_version="p-2026-11-21",
         ip_address=f"{23 + user % 100}.{user % 251}.{(user * 7) % 253}.{(user * 13) % 254 + 1}",
-        device_info={"device_id": f"d_{user:06x}", "device_type": "mobile",
-                     "os_version": "iOS 18", "app_version": "3.0.2"},
-        geo={"country": ("US", "FR", "GB", "DE", "BR")[user % 5], "region": "R",
-             "city": "City", "latitude": 40.7, "longitude": -74.0})
+        device_info={
+            "device_id": f"d_{user:06x}",
+            "device_type": "mobile",
+            "os_version": "iOS 18",
+            "app_version": "3.0.2",
+        },
+        geo={
+            "country": ("US", "FR", "GB", "DE", "BR")[user % 5],
+            "region": "R",
+            "city": "City",
+            "latitude": 40.7,
+            "longitude": -74.0,
+        },
+    )
     return encode_event(e)[0]
 
 
 def put_events(client: Any, stream: str, first: int, count: int) -> None:
     for start in range(first, first + count, 500):
-        records = [{"Data": scored_event(i), "PartitionKey": f"k{i}"}
-                   for i in range(start, min(start + 500, first + count))]
+        records = [
+            {"Data": scored_event(i), "PartitionKey": f"k{i}"}
+            for i in range(start, min(start + 500, first + count))
+        ]
         out = client.put_records(StreamName=stream, Records=records)
         assert out.get("FailedRecordCount", 0) == 0, out
 
@@ -86,8 +103,9 @@ def read_ceiling(client: Any, stream: str, parallel: bool) -> float:
     shards = [s["ShardId"] for s in client.list_shards(StreamName=stream)["Shards"]]
 
     def drain(shard: str) -> int:
-        iterator = client.get_shard_iterator(StreamName=stream, ShardId=shard,
-                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = client.get_shard_iterator(
+            StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         total = 0
         while iterator:
             page = client.get_records(ShardIterator=iterator, Limit=10_000)
@@ -131,21 +149,31 @@ def jit_cpu_seconds(jvm_pid: int) -> float:
 
 
 def kinesis_reader(spark: Any, url: str, stream: str, limit: int) -> Any:
-    return (spark.readStream.format("kinesis").option("streamName", stream)
-            .option("endpointUrl", url).option("startingPosition", "TRIM_HORIZON")
-            .option("maxRecordsPerTrigger", str(limit)).load())
+    return (
+        spark.readStream.format("kinesis")
+        .option("streamName", stream)
+        .option("endpointUrl", url)
+        .option("startingPosition", "TRIM_HORIZON")
+        .option("maxRecordsPerTrigger", str(limit))
+        .load()
+    )
 
 
 def run_noop(spark: Any, url: str, stream: str, limit: int) -> float:
-    query = (kinesis_reader(spark, url, stream, limit).writeStream.format("noop")
-             .option("checkpointLocation", tempfile.mkdtemp(prefix="bench-noop-"))
-             .trigger(availableNow=True).start())
+    query = (
+        kinesis_reader(spark, url, stream, limit)
+        .writeStream.format("noop")
+        .option("checkpointLocation", tempfile.mkdtemp(prefix="bench-noop-"))
+        .trigger(availableNow=True)
+        .start()
+    )
     query.awaitTermination()
     return sustained_rate(query)
 
 
-def run_end_to_end(spark: Any, url: str, stream: str, limit: int, database: str,
-                   pipelined: bool = True) -> float:
+def run_end_to_end(
+    spark: Any, url: str, stream: str, limit: int, database: str, pipelined: bool = True
+) -> float:
     """As `fraudit stream` loads: pipelined (PostgreSQL loads batch N while Spark reads
     N+1), or synchronously (each batch loaded before Spark commits it, as on Glue)."""
     from fraudit.stream.load import PostgresSink
@@ -154,9 +182,13 @@ def run_end_to_end(spark: Any, url: str, stream: str, limit: int, database: str,
     sink = PostgresSink(database)
     checkpoint = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     each_batch, writer = batch_function(sink, database, checkpoint, pipelined=pipelined)
-    query = (kinesis_reader(spark, url, stream, limit).writeStream.foreachBatch(each_batch)
-             .option("checkpointLocation", str(checkpoint))
-             .trigger(availableNow=True).start())
+    query = (
+        kinesis_reader(spark, url, stream, limit)
+        .writeStream.foreachBatch(each_batch)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
     query.awaitTermination()
     started = time.perf_counter()
     if writer is not None:
@@ -171,8 +203,10 @@ def transformed_table(spark: Any, count: int) -> Any:
     from fraudit.stream.schema import RAW_RECORD_SCHEMA
     from fraudit.stream.transform import transform
 
-    raw = spark.createDataFrame([(scored_event(i), "shardId-000000000000", str(10**20 + i),
-                                  None) for i in range(count)], RAW_RECORD_SCHEMA)
+    raw = spark.createDataFrame(
+        [(scored_event(i), "shardId-000000000000", str(10**20 + i), None) for i in range(count)],
+        RAW_RECORD_SCHEMA,
+    )
     return transform(raw).toArrow()
 
 
@@ -206,8 +240,14 @@ def sink_vs_copy(table: Any) -> dict[str, float]:
     return out
 
 
-def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
-            trigger: str, warmup: float = 5.0) -> dict[str, float]:
+def latency(
+    spark: Any,
+    emulator: KinesisEmulator,
+    rate: int,
+    seconds: float,
+    trigger: str,
+    warmup: float = 5.0,
+) -> dict[str, float]:
     """Put at a steady rate; a poller notes when each event becomes visible in PostgreSQL."""
     import psycopg
 
@@ -221,9 +261,15 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
     done = threading.Event()
     with fresh_database() as url:
         options = StreamOptions(
-            stream_name=stream, endpoint_url=emulator.url, region="us-east-1",
-            starting_position="TRIM_HORIZON", starting_timestamp=None, trigger_interval=trigger,
-            checkpoint_dir=Path(tempfile.mkdtemp(prefix="bench-latency-")), database_url=url)
+            stream_name=stream,
+            endpoint_url=emulator.url,
+            region="us-east-1",
+            starting_position="TRIM_HORIZON",
+            starting_timestamp=None,
+            trigger_interval=trigger,
+            checkpoint_dir=Path(tempfile.mkdtemp(prefix="bench-latency-")),
+            database_url=url,
+        )
         query = start(spark, options)
 
         def produce() -> None:
@@ -231,11 +277,12 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
             i, next_at, end_at = 0, time.perf_counter(), time.perf_counter() + warmup + seconds
             while next_at < end_at:
                 now = datetime.now(UTC)
-                batch = [(f"bench-{i + k:09d}", scored_event(i + k, now))
-                         for k in range(per_tick)]
+                batch = [(f"bench-{i + k:09d}", scored_event(i + k, now)) for k in range(per_tick)]
                 sent = time.perf_counter()
-                client.put_records(StreamName=stream, Records=[
-                    {"Data": data, "PartitionKey": event_id} for event_id, data in batch])
+                client.put_records(
+                    StreamName=stream,
+                    Records=[{"Data": data, "PartitionKey": event_id} for event_id, data in batch],
+                )
                 for event_id, _ in batch:
                     put_at[event_id] = sent
                 i += per_tick
@@ -248,9 +295,11 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
             with psycopg.connect(url, autocommit=True) as conn:
                 while not (done.is_set() and len(seen_at) >= len(put_at)):
                     try:
-                        rows = conn.execute("SELECT event_id, processed_at FROM "
-                                            "fraud_predictions WHERE processed_at >= %s",
-                                            (since,)).fetchall()
+                        rows = conn.execute(
+                            "SELECT event_id, processed_at FROM "
+                            "fraud_predictions WHERE processed_at >= %s",
+                            (since,),
+                        ).fetchall()
                     except psycopg.errors.UndefinedTable:
                         rows = []
                     now = time.perf_counter()
@@ -267,12 +316,17 @@ def latency(spark: Any, emulator: KinesisEmulator, rate: int, seconds: float,
         producer.join()
         poller.join(timeout=60)
         query.stop()
-    kept = [seen_at[e] - put_at[e] for e in put_at
-            if e in seen_at and put_at[e] - started >= warmup]
+    kept = [
+        seen_at[e] - put_at[e] for e in put_at if e in seen_at and put_at[e] - started >= warmup
+    ]
     kept.sort()
     q = statistics.quantiles(kept, n=100)
-    return {"p50_s": q[49], "p95_s": q[94], "p99_s": q[98],
-            "lost": float(len(put_at) - len(seen_at))}
+    return {
+        "p50_s": q[49],
+        "p95_s": q[94],
+        "p99_s": q[98],
+        "lost": float(len(put_at) - len(seen_at)),
+    }
 
 
 def warm_up(spark: Any, emulator: KinesisEmulator, records: int, limit: int) -> None:
@@ -294,8 +348,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, help="repetitions (default 3; 2 with --quick)")
-    parser.add_argument("--warmup-rounds", type=int, default=3,
-                        help="untimed rounds of every measured path first (default 3)")
+    parser.add_argument(
+        "--warmup-rounds",
+        type=int,
+        default=3,
+        help="untimed rounds of every measured path first (default 3)",
+    )
     args = parser.parse_args()
     records = 20_000 if args.quick else 100_000
     runs = args.runs or (2 if args.quick else 3)
@@ -309,8 +367,9 @@ def main() -> None:
     spark.sparkContext.setLogLevel("ERROR")
     spark.dataSource.register(KinesisDataSource)
     jvm_pid = int(spark._jvm.java.lang.ProcessHandle.current().pid())
-    emulator = KinesisEmulator(REPO / ".fraudit" / "node",
-                               log_path=Path(tempfile.mkdtemp()) / "kinesalite.log")
+    emulator = KinesisEmulator(
+        REPO / ".fraudit" / "node", log_path=Path(tempfile.mkdtemp()) / "kinesalite.log"
+    )
     emulator.start()
     try:
         client = emulator.client()
@@ -330,18 +389,20 @@ def main() -> None:
             figures["reader_noop_rps"] = run_noop(spark, emulator.url, stream, limit)
             jit_between = jit_cpu_seconds(jvm_pid)
             with fresh_database() as url:
-                figures["end_to_end_rps"] = run_end_to_end(spark, emulator.url, stream,
-                                                           limit, url)
+                figures["end_to_end_rps"] = run_end_to_end(spark, emulator.url, stream, limit, url)
             figures["noop_jit_cpu_s"] = jit_between - jit_before
             figures["end_to_end_jit_cpu_s"] = jit_cpu_seconds(jvm_pid) - jit_between
             with fresh_database() as url:
-                figures["end_to_end_sync_rps"] = run_end_to_end(spark, emulator.url, stream,
-                                                                limit, url, pipelined=False)
+                figures["end_to_end_sync_rps"] = run_end_to_end(
+                    spark, emulator.url, stream, limit, url, pipelined=False
+                )
             figures["e2e_over_noop"] = figures["end_to_end_rps"] / figures["reader_noop_rps"]
-            figures["e2e_sync_over_noop"] = (figures["end_to_end_sync_rps"]
-                                             / figures["reader_noop_rps"])
-            figures["noop_over_emulator"] = (figures["reader_noop_rps"]
-                                             / figures["emulator_sequential_rps"])
+            figures["e2e_sync_over_noop"] = (
+                figures["end_to_end_sync_rps"] / figures["reader_noop_rps"]
+            )
+            figures["noop_over_emulator"] = (
+                figures["reader_noop_rps"] / figures["emulator_sequential_rps"]
+            )
             copy = sink_vs_copy(transformed_table(spark, min(records, 20_000)))
             figures.update(copy)
             figures["sink_over_copy"] = copy["raw_copy_s"] / copy["sink_s"]
@@ -350,41 +411,65 @@ def main() -> None:
                 lat = latency(spark, emulator, 500, latency_seconds, trigger)
                 figures.update({f"latency_{key}_{k}": v for k, v in lat.items()})
             per_run.append(figures)
-            print(f"run {run + 1}/{runs}: " + ", ".join(f"{k}={v:.3g}"
-                                                       for k, v in figures.items()), flush=True)
+            print(
+                f"run {run + 1}/{runs}: " + ", ".join(f"{k}={v:.3g}" for k, v in figures.items()),
+                flush=True,
+            )
     finally:
         emulator.stop()
         spark.stop()
 
     summary = summarise(per_run)
     rows = min(records, 20_000)
-    results = {"machine": machine(), "records": records, "runs": runs,
-               "warmup_rounds": args.warmup_rounds, "shards": SHARDS,
-               "max_records_per_trigger": limit, "sink_rows": rows,
-               "latency_seconds": latency_seconds, "summary": summary, "per_run": per_run}
+    results = {
+        "machine": machine(),
+        "records": records,
+        "runs": runs,
+        "warmup_rounds": args.warmup_rounds,
+        "shards": SHARDS,
+        "max_records_per_trigger": limit,
+        "sink_rows": rows,
+        "latency_seconds": latency_seconds,
+        "summary": summary,
+        "per_run": per_run,
+    }
     path = write_results("stream", results, args.quick)
     print(f"\nresults: {path}")
-    print(f"emulator read ceiling, sequential: {cell(summary, 'emulator_sequential_rps', 0)} "
-          f"records/s; one thread per shard: {cell(summary, 'emulator_parallel_rps', 0)}")
-    print(f"reader -> noop: {cell(summary, 'reader_noop_rps', 0)} records/s "
-          f"({cell(summary, 'noop_over_emulator')} of the sequential ceiling)")
-    print(f"end to end -> PostgreSQL, pipelined (as `fraudit stream`): "
-          f"{cell(summary, 'end_to_end_rps', 0)} records/s "
-          f"({cell(summary, 'e2e_over_noop')} of reader -> noop; target >= 0.60)")
-    print(f"JIT compiler CPU during each timed run: noop {cell(summary, 'noop_jit_cpu_s')} s, "
-          f"end to end {cell(summary, 'end_to_end_jit_cpu_s')} s")
-    print(f"end to end -> PostgreSQL, synchronous (as on Glue): "
-          f"{cell(summary, 'end_to_end_sync_rps', 0)} records/s "
-          f"({cell(summary, 'e2e_sync_over_noop')} of reader -> noop)")
-    print(f"sink {cell(summary, 'sink_s', 3)} s vs raw COPY {cell(summary, 'raw_copy_s', 3)} s "
-          f"for {rows} rows: ratio {cell(summary, 'sink_over_copy')} (target >= 0.50); "
-          f"without indicators {cell(summary, 'sink_no_rules_over_copy')}")
+    print(
+        f"emulator read ceiling, sequential: {cell(summary, 'emulator_sequential_rps', 0)} "
+        f"records/s; one thread per shard: {cell(summary, 'emulator_parallel_rps', 0)}"
+    )
+    print(
+        f"reader -> noop: {cell(summary, 'reader_noop_rps', 0)} records/s "
+        f"({cell(summary, 'noop_over_emulator')} of the sequential ceiling)"
+    )
+    print(
+        f"end to end -> PostgreSQL, pipelined (as `fraudit stream`): "
+        f"{cell(summary, 'end_to_end_rps', 0)} records/s "
+        f"({cell(summary, 'e2e_over_noop')} of reader -> noop; target >= 0.60)"
+    )
+    print(
+        f"JIT compiler CPU during each timed run: noop {cell(summary, 'noop_jit_cpu_s')} s, "
+        f"end to end {cell(summary, 'end_to_end_jit_cpu_s')} s"
+    )
+    print(
+        f"end to end -> PostgreSQL, synchronous (as on Glue): "
+        f"{cell(summary, 'end_to_end_sync_rps', 0)} records/s "
+        f"({cell(summary, 'e2e_sync_over_noop')} of reader -> noop)"
+    )
+    print(
+        f"sink {cell(summary, 'sink_s', 3)} s vs raw COPY {cell(summary, 'raw_copy_s', 3)} s "
+        f"for {rows} rows: ratio {cell(summary, 'sink_over_copy')} (target >= 0.50); "
+        f"without indicators {cell(summary, 'sink_no_rules_over_copy')}"
+    )
     for key, label in (("1s", "1 s"), ("250ms", "250 ms")):
-        print(f"put -> visible at 500 ev/s, trigger {label}: p50 "
-              f"{cell(summary, f'latency_{key}_p50_s')} s, p95 "
-              f"{cell(summary, f'latency_{key}_p95_s')} s, p99 "
-              f"{cell(summary, f'latency_{key}_p99_s')} s (target p95 < 2 s); lost "
-              f"{cell(summary, f'latency_{key}_lost', 0)}")
+        print(
+            f"put -> visible at 500 ev/s, trigger {label}: p50 "
+            f"{cell(summary, f'latency_{key}_p50_s')} s, p95 "
+            f"{cell(summary, f'latency_{key}_p95_s')} s, p99 "
+            f"{cell(summary, f'latency_{key}_p99_s')} s (target p95 < 2 s); lost "
+            f"{cell(summary, f'latency_{key}_lost', 0)}"
+        )
 
 
 if __name__ == "__main__":

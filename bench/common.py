@@ -21,16 +21,23 @@ def proc_stat(path: Path) -> tuple[str, float]:
     """(name, CPU seconds used: utime + stime) from a Linux /proc/<pid>/stat or
     /proc/<pid>/task/<tid>/stat file. Raises OSError when it is gone."""
     text = path.read_text()
-    name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+    name, fields = (
+        text[text.index("(") + 1 : text.rindex(")")],
+        text[text.rindex(")") + 2 :].split(),
+    )
     return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summarise(per_run: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Median and spread of each figure over repeated runs."""
-    return {key: {"median": statistics.median(r[key] for r in per_run),
-                  "min": min(r[key] for r in per_run),
-                  "max": max(r[key] for r in per_run)}
-            for key in per_run[0]}
+    return {
+        key: {
+            "median": statistics.median(r[key] for r in per_run),
+            "min": min(r[key] for r in per_run),
+            "max": max(r[key] for r in per_run),
+        }
+        for key in per_run[0]
+    }
 
 
 def cell(summary: dict[str, dict[str, float]], key: str, digits: int = 2) -> str:

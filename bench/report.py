@@ -24,11 +24,14 @@ class Figure:
     unit: str = ""
 
 
-def _summarised(bench: str, prefix: str, summary: dict[str, dict[str, float]],
-                runs: int) -> list[Figure]:
+def _summarised(
+    bench: str, prefix: str, summary: dict[str, dict[str, float]], runs: int
+) -> list[Figure]:
     """A bench's summary (median/min/max per figure) as rows named `prefix` + figure."""
-    return [Figure(bench, f"{prefix}{key}", s["median"], s["min"], s["max"], runs, _unit(key))
-            for key, s in summary.items()]
+    return [
+        Figure(bench, f"{prefix}{key}", s["median"], s["min"], s["max"], runs, _unit(key))
+        for key, s in summary.items()
+    ]
 
 
 def _single(bench: str, name: str, value: float, unit: str) -> Figure:
@@ -49,15 +52,20 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
     if model:
         for endpoint, data in model["endpoints"].items():
             out += _summarised("model server", f"{endpoint} ", data["summary"], model["runs"])
-        out += [_single("model server", f"in process {key}", value, "ms")
-                for key, value in model["in_process_single_row_ms"].items()]
+        out += [
+            _single("model server", f"in process {key}", value, "ms")
+            for key, value in model["in_process_single_row_ms"].items()
+        ]
     api = results.get("api")
     if api:
         for clients in (1, 8):
-            out += _summarised("API", f"{clients} client(s) ",
-                               api[f"clients_{clients}"]["summary"], api["runs"])
-        out += [_single("API", f"scoring core {key}", value, "ms")
-                for key, value in api["scoring_core"].items()]
+            out += _summarised(
+                "API", f"{clients} client(s) ", api[f"clients_{clients}"]["summary"], api["runs"]
+            )
+        out += [
+            _single("API", f"scoring core {key}", value, "ms")
+            for key, value in api["scoring_core"].items()
+        ]
     stream = results.get("stream")
     if stream:
         out += _summarised("stream", "", stream["summary"], stream["runs"])
@@ -66,10 +74,17 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
         queries = dashboard["queries"]
         slowest = max(queries, key=lambda k: queries[k]["median_ms"])
         q = queries[slowest]
-        out.append(Figure("dashboard", f"slowest panel ({slowest.replace('|', '/')}) on "
-                          f"{dashboard['rows']:,} rows", q["median_ms"],
-                          q.get("min_ms", q["median_ms"]), q["max_ms"], dashboard["repeats"],
-                          "ms"))
+        out.append(
+            Figure(
+                "dashboard",
+                f"slowest panel ({slowest.replace('|', '/')}) on {dashboard['rows']:,} rows",
+                q["median_ms"],
+                q.get("min_ms", q["median_ms"]),
+                q["max_ms"],
+                dashboard["repeats"],
+                "ms",
+            )
+        )
     return out
 
 
@@ -80,7 +95,7 @@ class Target:
     bench: str
     figure: Callable[[dict[str, Figure]], Figure | None]
     limit: float
-    better: Callable[[float, float], bool]   # operator.lt: below the limit is met
+    better: Callable[[float, float], bool]  # operator.lt: below the limit is met
 
     def judge(self, by_name: dict[str, Figure]) -> tuple[Figure | None, bool | None]:
         figure = self.figure(by_name)
@@ -93,9 +108,11 @@ def _named(name: str) -> Callable[[dict[str, Figure]], Figure | None]:
 
 def _worst(prefix: str, suffix: str) -> Callable[[dict[str, Figure]], Figure | None]:
     """The highest median among figures whose name starts and ends so (worst endpoint)."""
+
     def pick(by_name: dict[str, Figure]) -> Figure | None:
         matches = [f for n, f in by_name.items() if n.startswith(prefix) and n.endswith(suffix)]
         return max(matches, key=lambda f: f.median) if matches else None
+
     return pick
 
 
@@ -104,30 +121,81 @@ def _dashboard(by_name: dict[str, Figure]) -> Figure | None:
 
 
 TARGETS = [
-    Target(2, "model server, single row p50 < 3 ms", "model server",
-           _worst("fraud-detection", "single_p50_ms"), 3.0, operator.lt),
-    Target(2, "model server, single row p99 < 10 ms", "model server",
-           _worst("fraud-detection", "single_p99_ms"), 10.0, operator.lt),
-    Target(2, "model server, 1,000 rows < 30 ms", "model server",
-           _worst("fraud-detection", "batch1000_p50_ms"), 30.0, operator.lt),
-    Target(2, "anomaly detector in process < 0.5 ms", "model server",
-           _named("in process anomaly_detector_p50"), 0.5, operator.lt),
-    Target(3, "API, 1 client p50 < 6 ms", "API", _named("1 client(s) p50_ms"), 6.0,
-           operator.lt),
-    Target(3, "API, 8 clients ≥ 250 req/s", "API", _named("8 client(s) throughput_rps"),
-           250.0, operator.ge),
-    Target(3, "API, 8 clients p99 < 50 ms", "API", _named("8 client(s) p99_ms"), 50.0,
-           operator.lt),
-    Target(3, "scoring core p99 < 2 ms", "API", _named("scoring core p99_ms"), 2.0,
-           operator.lt),
-    Target(4, "stream sink ≥ 0.50 of raw COPY (same run)", "stream",
-           _named("sink_over_copy"), 0.5, operator.ge),
-    Target(4, "stream end to end ≥ 0.60 of the reader's noop ceiling (same run)", "stream",
-           _named("e2e_over_noop"), 0.6, operator.ge),
-    Target(4, "put → row visible p95 < 2 s (1 s trigger)", "stream",
-           _named("latency_1s_p95_s"), 2.0, operator.lt),
-    Target(5, "dashboard panels < 500 ms (on 5M rows; quick mode uses fewer)", "dashboard",
-           _dashboard, 500.0, operator.lt),
+    Target(
+        2,
+        "model server, single row p50 < 3 ms",
+        "model server",
+        _worst("fraud-detection", "single_p50_ms"),
+        3.0,
+        operator.lt,
+    ),
+    Target(
+        2,
+        "model server, single row p99 < 10 ms",
+        "model server",
+        _worst("fraud-detection", "single_p99_ms"),
+        10.0,
+        operator.lt,
+    ),
+    Target(
+        2,
+        "model server, 1,000 rows < 30 ms",
+        "model server",
+        _worst("fraud-detection", "batch1000_p50_ms"),
+        30.0,
+        operator.lt,
+    ),
+    Target(
+        2,
+        "anomaly detector in process < 0.5 ms",
+        "model server",
+        _named("in process anomaly_detector_p50"),
+        0.5,
+        operator.lt,
+    ),
+    Target(3, "API, 1 client p50 < 6 ms", "API", _named("1 client(s) p50_ms"), 6.0, operator.lt),
+    Target(
+        3,
+        "API, 8 clients ≥ 250 req/s",
+        "API",
+        _named("8 client(s) throughput_rps"),
+        250.0,
+        operator.ge,
+    ),
+    Target(3, "API, 8 clients p99 < 50 ms", "API", _named("8 client(s) p99_ms"), 50.0, operator.lt),
+    Target(3, "scoring core p99 < 2 ms", "API", _named("scoring core p99_ms"), 2.0, operator.lt),
+    Target(
+        4,
+        "stream sink ≥ 0.50 of raw COPY (same run)",
+        "stream",
+        _named("sink_over_copy"),
+        0.5,
+        operator.ge,
+    ),
+    Target(
+        4,
+        "stream end to end ≥ 0.60 of the reader's noop ceiling (same run)",
+        "stream",
+        _named("e2e_over_noop"),
+        0.6,
+        operator.ge,
+    ),
+    Target(
+        4,
+        "put → row visible p95 < 2 s (1 s trigger)",
+        "stream",
+        _named("latency_1s_p95_s"),
+        2.0,
+        operator.lt,
+    ),
+    Target(
+        5,
+        "dashboard panels < 500 ms (on 5M rows; quick mode uses fewer)",
+        "dashboard",
+        _dashboard,
+        500.0,
+        operator.lt,
+    ),
 ]
 
 
@@ -136,11 +204,16 @@ def judge_targets(figs: list[Figure]) -> list[dict[str, Any]]:
     rows = []
     for target in TARGETS:
         figure, met = target.judge(by_name)
-        rows.append({"issue": target.issue, "target": target.text,
-                     "median": None if figure is None else figure.median,
-                     "low": None if figure is None else figure.low,
-                     "high": None if figure is None else figure.high,
-                     "met": met})
+        rows.append(
+            {
+                "issue": target.issue,
+                "target": target.text,
+                "median": None if figure is None else figure.median,
+                "low": None if figure is None else figure.low,
+                "high": None if figure is None else figure.high,
+                "met": met,
+            }
+        )
     return rows
 
 
@@ -161,17 +234,19 @@ def _cell(median: float, low: float, high: float) -> str:
 def markdown(combined: dict[str, Any]) -> str:
     """The generated section: run, machine, targets, then every figure."""
     m = combined["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in m.items()
-                         if k not in ("cpus", "cpu", "memory_gib", "platform"))
+    versions = ", ".join(
+        f"{k} {v}" for k, v in m.items() if k not in ("cpus", "cpu", "memory_gib", "platform")
+    )
     lines = [
         BEGIN,
-        f"### Latest `make bench{' QUICK=1' if combined['quick'] else ''}` run: "
-        f"{combined['date']}", "",
+        f"### Latest `make bench{' QUICK=1' if combined['quick'] else ''}` run: {combined['date']}",
+        "",
         f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, {m['platform']}; "
         f"{versions}. Wall time per bench: "
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in combined["seconds"].items())
         + ". Figures are medians with min–max over the runs; ratios were measured side by "
-        "side in the same run. Raw results: `bench/results/" + combined["file"] + "`.", "",
+        "side in the same run. Raw results: `bench/results/" + combined["file"] + "`.",
+        "",
     ]
     if combined.get("failed"):
         lines += [f"**Failed benches:** {', '.join(combined['failed'])}", ""]
@@ -179,14 +254,19 @@ def markdown(combined: dict[str, Any]) -> str:
         lines += [combined["note"], ""]
     lines += ["| issue | target | measured | met |", "|---|---|---|---|"]
     for row in combined["targets"]:
-        measured = ("not measured" if row["median"] is None
-                    else _cell(row["median"], row["low"], row["high"]))
+        measured = (
+            "not measured"
+            if row["median"] is None
+            else _cell(row["median"], row["low"], row["high"])
+        )
         met = {True: "yes", False: "**no**", None: "—"}[row["met"]]
         lines.append(f"| {row['issue']} | {row['target']} | {measured} | {met} |")
     lines += ["", "| bench | figure | median (min–max) | unit | runs |", "|---|---|---|---|---|"]
     for f in combined["figures"]:
-        lines.append(f"| {f['bench']} | {f['name']} | {_cell(f['median'], f['low'], f['high'])}"
-                     f" | {f['unit']} | {f['runs']} |")
+        lines.append(
+            f"| {f['bench']} | {f['name']} | {_cell(f['median'], f['low'], f['high'])}"
+            f" | {f['unit']} | {f['runs']} |"
+        )
     lines.append(END)
     return "\n".join(lines)
 

@@ -26,8 +26,11 @@ DOC = REPO / "docs" / "BENCHMARKS.md"
 
 
 def newest_result(prefix: str, since: float) -> Path | None:
-    candidates = [p for p in (REPO / "bench" / "results").glob(f"{prefix}-*.json")
-                  if p.stat().st_mtime >= since]
+    candidates = [
+        p
+        for p in (REPO / "bench" / "results").glob(f"{prefix}-*.json")
+        if p.stat().st_mtime >= since
+    ]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
@@ -48,37 +51,64 @@ def main() -> int:
     seconds: dict[str, float] = {}
     failed: list[str] = []
     for i, name in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] bench_{name}{' --quick' if args.quick else ''}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{i}/{len(chosen)}] bench_{name}{' --quick' if args.quick else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
         since, started = time.time() - 1, time.monotonic()
-        done = subprocess.run([sys.executable, str(REPO / "bench" / f"bench_{name}.py"),
-                               *(["--quick"] if args.quick else [])], cwd=REPO, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "bench" / f"bench_{name}.py"),
+                *(["--quick"] if args.quick else []),
+            ],
+            cwd=REPO,
+            check=False,
+        )
         seconds[name] = time.monotonic() - started
         path = newest_result(name, since)
         if done.returncode or path is None:
-            print(f"[{i}/{len(chosen)}] bench_{name} FAILED (exit {done.returncode})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{len(chosen)}] bench_{name} FAILED (exit {done.returncode})",
+                file=sys.stderr,
+                flush=True,
+            )
             failed.append(name)
             continue
         results[name] = json.loads(path.read_text())
-        print(f"[{i}/{len(chosen)}] bench_{name} done in {seconds[name]:.0f} s ({path.name})",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{i}/{len(chosen)}] bench_{name} done in {seconds[name]:.0f} s ({path.name})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     now = datetime.now(UTC)
     file = f"{now:%Y-%m-%d}{'-quick' if args.quick else ''}.json"
     figs = figures(results)
-    combined = {"date": now.isoformat(timespec="seconds"), "quick": args.quick,
-                "machine": machine(), "seconds": seconds, "failed": failed, "file": file,
-                "note": args.note or "", "figures": [asdict(f) for f in figs],
-                "targets": judge_targets(figs), "results": results}
+    combined = {
+        "date": now.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "seconds": seconds,
+        "failed": failed,
+        "file": file,
+        "note": args.note or "",
+        "figures": [asdict(f) for f in figs],
+        "targets": judge_targets(figs),
+        "results": results,
+    }
     out = REPO / "bench" / "results" / file
     out.write_text(json.dumps(combined, indent=1))
     section = markdown(combined)
     if not args.no_doc:
         DOC.write_text(replace_section(DOC.read_text(), section))
     print(section)
-    print(f"\n{len(chosen)} benches in {time.monotonic() - started_all:.0f} s; results {out}"
-          + ("" if args.no_doc else f"; {DOC} updated"), file=sys.stderr)
+    print(
+        f"\n{len(chosen)} benches in {time.monotonic() - started_all:.0f} s; results {out}"
+        + ("" if args.no_doc else f"; {DOC} updated"),
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 

@@ -69,8 +69,7 @@ def database():
     """A fresh database on the PostgreSQL service (127.0.0.1:5432), dropped afterwards."""
     from fraudit.local.pg_cluster import temporary_database
 
-    with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres",
-                            "fraudit_test") as url:
+    with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres", "fraudit_test") as url:
         yield url
 
 

@@ -20,21 +20,32 @@ API_POOL_SIZE = 32
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def client_config(*, connect_timeout: float, read_timeout: float, max_attempts: int,
-                  pool_size: int = 10) -> Config:
+def client_config(
+    *, connect_timeout: float, read_timeout: float, max_attempts: int, pool_size: int = 10
+) -> Config:
     """max_attempts counts the first call: 1 turns botocore's own retries off, for callers
     whose loop decides (the Kinesis publisher)."""
-    return Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                  retries={"total_max_attempts": max_attempts, "mode": "standard"},
-                  max_pool_connections=pool_size, tcp_keepalive=True)
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        max_pool_connections=pool_size,
+        tcp_keepalive=True,
+    )
 
 
 def is_loopback(endpoint_url: str | None) -> bool:
     return bool(endpoint_url) and (urlparse(endpoint_url).hostname or "") in _LOOPBACK
 
 
-def aws_client(service: str, *, region: str | None, endpoint_url: str | None = None,
-               config: Config | None = None, session: Any = None) -> Any:
+def aws_client(
+    service: str,
+    *,
+    region: str | None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+    session: Any = None,
+) -> Any:
     """A boto3 client. Without `endpoint_url`, boto3's own AWS_ENDPOINT_URL_* variables
     still apply; `region` None leaves the region to boto3 (AWS_DEFAULT_REGION)."""
     import boto3
@@ -43,12 +54,12 @@ def aws_client(service: str, *, region: str | None, endpoint_url: str | None = N
     credentials: dict[str, str] = {}
     if is_loopback(endpoint_url) and session.get_credentials() is None:
         credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    return session.client(service, region_name=region, endpoint_url=endpoint_url,
-                          config=config, **credentials)
+    return session.client(
+        service, region_name=region, endpoint_url=endpoint_url, config=config, **credentials
+    )
 
 
-def settings_client(service: str, settings: Settings, *,
-                    pool_size: int = API_POOL_SIZE) -> Any:
+def settings_client(service: str, settings: Settings, *, pool_size: int = API_POOL_SIZE) -> Any:
     """A client configured from Settings: the SageMaker runtime and Kinesis with their
     timeouts and retry budgets (the Kinesis publisher retries itself, so botocore does
     not), the other services with botocore's defaults."""
@@ -56,14 +67,18 @@ def settings_client(service: str, settings: Settings, *,
     config: Config | None = None
     if service == "sagemaker-runtime":
         endpoint = settings.aws_endpoint_url_sagemaker_runtime
-        config = client_config(connect_timeout=settings.sagemaker_connect_timeout,
-                               read_timeout=settings.sagemaker_read_timeout,
-                               max_attempts=settings.sagemaker_max_attempts,
-                               pool_size=pool_size)
+        config = client_config(
+            connect_timeout=settings.sagemaker_connect_timeout,
+            read_timeout=settings.sagemaker_read_timeout,
+            max_attempts=settings.sagemaker_max_attempts,
+            pool_size=pool_size,
+        )
     elif service == "kinesis":
         endpoint = settings.aws_endpoint_url_kinesis
-        config = client_config(connect_timeout=settings.kinesis_connect_timeout,
-                               read_timeout=settings.kinesis_read_timeout, max_attempts=1,
-                               pool_size=pool_size)
-    return aws_client(service, region=settings.aws_region, endpoint_url=endpoint,
-                      config=config)
+        config = client_config(
+            connect_timeout=settings.kinesis_connect_timeout,
+            read_timeout=settings.kinesis_read_timeout,
+            max_attempts=1,
+            pool_size=pool_size,
+        )
+    return aws_client(service, region=settings.aws_region, endpoint_url=endpoint, config=config)

@@ -28,7 +28,7 @@ class Backoff:
     jitter: bool = True
 
     def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.base * 2 ** attempt)
+        ceiling = min(self.cap, self.base * 2**attempt)
         return self.rng.uniform(0, ceiling) if self.jitter else ceiling
 
 
@@ -37,11 +37,17 @@ def fixed(seconds: float) -> Backoff:
     return Backoff(seconds, seconds, jitter=False)
 
 
-def retry(action: Callable[[], T], *, retry_on: Failure, backoff: Backoff,
-          attempts: int | None = None, max_wait: float | None = None,
-          on_failure: Callable[[BaseException, float | None], None] | None = None,
-          sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], float] = time.monotonic) -> T:
+def retry(
+    action: Callable[[], T],
+    *,
+    retry_on: Failure,
+    backoff: Backoff,
+    attempts: int | None = None,
+    max_wait: float | None = None,
+    on_failure: Callable[[BaseException, float | None], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
     """`action()`, again after each `retry_on` failure, until it returns; the last failure
     is raised once `attempts` have been made or the next wait would end past `max_wait`
     seconds from the start. `on_failure(exc, wait)` hears of every failure: `wait` is the
@@ -54,8 +60,9 @@ def retry(action: Callable[[], T], *, retry_on: Failure, backoff: Backoff,
         except retry_on as exc:
             wait = backoff.delay(attempt)
             attempt += 1
-            spent = ((attempts is not None and attempt >= attempts)
-                     or (deadline is not None and clock() + wait > deadline))
+            spent = (attempts is not None and attempt >= attempts) or (
+                deadline is not None and clock() + wait > deadline
+            )
             if on_failure is not None:
                 on_failure(exc, None if spent else wait)
             if spent:

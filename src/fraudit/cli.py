@@ -42,12 +42,19 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.models.layout import EVALUATION_FILE
 
     bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
-    data = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=settings.synthetic_rows,
-                           seed=settings.seed, say=_say)
+    data = resolve_dataset(
+        args.data,
+        settings.dataset_path,
+        synthetic_rows=settings.synthetic_rows,
+        seed=settings.seed,
+        say=_say,
+    )
     expected = bundle.manifest.get("data", {}).get("sha256")
     if expected and Path(data.source).is_file() and sha256_file(Path(data.source)) != expected:
-        _say("warning: this is not the file the model was trained on; the test slice "
-             "differs from the one in the model card")
+        _say(
+            "warning: this is not the file the model was trained on; the test slice "
+            "differs from the one in the model card"
+        )
     rate = settings.production_fraud_rate
     stored = evaluate_bundle(bundle, data, rate)
     _say(format_stored(stored))
@@ -55,8 +62,14 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.baseline:
         _say(f"training both recipes with {args.seeds} seeds on the same split")
         comparison = compare_with_reference(
-            bundle, data, rate=rate, decline_precision=settings.policy_decline_precision,
-            seeds=args.seeds, n_boot=args.bootstrap, progress=_say)
+            bundle,
+            data,
+            rate=rate,
+            decline_precision=settings.policy_decline_precision,
+            seeds=args.seeds,
+            n_boot=args.bootstrap,
+            progress=_say,
+        )
         report["comparison"] = comparison
         print(format_comparison(comparison))
     out = args.json or bundle.path / EVALUATION_FILE
@@ -69,18 +82,24 @@ def cmd_serve_models(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.models.artifacts import load_bundle
     from fraudit.models.server import ModelServer
 
-    bundle = load_bundle(args.model_dir or settings.model_dir, args.version
-                         or settings.model_version)
+    bundle = load_bundle(
+        args.model_dir or settings.model_dir, args.version or settings.model_version
+    )
     host = args.host or settings.model_server_host
     port = settings.model_server_port if args.port is None else args.port
     try:
-        server = ModelServer((host, port), bundle,
-                             classifier_endpoint=settings.classifier_endpoint,
-                             anomaly_endpoint=settings.anomaly_endpoint,
-                             max_body_bytes=settings.model_server_max_body_bytes)
+        server = ModelServer(
+            (host, port),
+            bundle,
+            classifier_endpoint=settings.classifier_endpoint,
+            anomaly_endpoint=settings.anomaly_endpoint,
+            max_body_bytes=settings.model_server_max_body_bytes,
+        )
     except OSError as exc:
-        _say(f"cannot listen on {host}:{port}: {exc.strerror} "
-             "(set FRAUDIT_MODEL_SERVER_PORT or --port to another port)")
+        _say(
+            f"cannot listen on {host}:{port}: {exc.strerror} "
+            "(set FRAUDIT_MODEL_SERVER_PORT or --port to another port)"
+        )
         return 2
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -106,8 +125,10 @@ def cmd_generate_synthetic(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     data = SyntheticCreditCard().generate(args.rows, args.seed)
     write_csv(data, args.out, progress=lambda n: _say(f"  {n:,}/{data.n_rows:,} rows written"))
-    _say(f"wrote {args.out}: {data.n_rows:,} rows, {data.n_frauds:,} frauds in "
-         f"{time.perf_counter() - started:.1f} s")
+    _say(
+        f"wrote {args.out}: {data.n_rows:,} rows, {data.n_frauds:,} frauds in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     return 0
 
 
@@ -123,14 +144,18 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers or settings.api_workers
 
     def ready(url: str) -> None:
-        _say(f"fraudit API on {url} ({workers} worker process(es)): POST {url}/predict, "
-             f"GET {url}/health, GET {url}/openapi.json")
+        _say(
+            f"fraudit API on {url} ({workers} worker process(es)): POST {url}/predict, "
+            f"GET {url}/health, GET {url}/openapi.json"
+        )
 
     try:
         return serve(lambda: create_app(settings=settings), host, port, workers, ready)
     except OSError as exc:
-        _say(f"cannot listen on {host}:{port}: {exc.strerror} "
-             "(set FRAUDIT_API_PORT or --port to another port)")
+        _say(
+            f"cannot listen on {host}:{port}: {exc.strerror} "
+            "(set FRAUDIT_API_PORT or --port to another port)"
+        )
         return 2
 
 
@@ -176,17 +201,23 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
 
     database_url = args.database_url or configured_database_url(settings)
     if not database_url:
-        _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID) or pass "
-             "--database-url")
+        _say(
+            "error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID) or pass "
+            "--database-url"
+        )
         return 2
     options = StreamOptions(
         stream_name=args.stream_name or settings.stream_name,
         endpoint_url=args.endpoint_url or settings.aws_endpoint_url_kinesis,
-        region=settings.aws_region, starting_position=args.starting_position,
-        starting_timestamp=args.starting_timestamp, trigger_interval=args.trigger_interval,
+        region=settings.aws_region,
+        starting_position=args.starting_position,
+        starting_timestamp=args.starting_timestamp,
+        trigger_interval=args.trigger_interval,
         checkpoint_dir=args.checkpoint_dir,
-        database_url=database_url, max_records_per_trigger=args.max_records_per_trigger,
-        rules_file=args.rules or settings.indicator_rules)
+        database_url=database_url,
+        max_records_per_trigger=args.max_records_per_trigger,
+        rules_file=args.rules or settings.indicator_rules,
+    )
     try:
         load_rules(options.rules_file)
     except (OSError, ValueError) as exc:
@@ -195,8 +226,10 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     spark = local_session("fraudit-stream", args.master, args.driver_memory)
     spark.sparkContext.setLogLevel("WARN")
     query = start(spark, options)
-    _say(f"streaming {options.stream_name} -> PostgreSQL (checkpoint {options.checkpoint_dir}); "
-         "Ctrl-C stops")
+    _say(
+        f"streaming {options.stream_name} -> PostgreSQL (checkpoint {options.checkpoint_dir}); "
+        "Ctrl-C stops"
+    )
     try:
         query.awaitTermination()
     except KeyboardInterrupt:
@@ -215,8 +248,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
 
     try:
-        dataset = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=SYNTHETIC_ROWS,
-                                  seed=args.seed, say=_say)
+        dataset = resolve_dataset(
+            args.data,
+            settings.dataset_path,
+            synthetic_rows=SYNTHETIC_ROWS,
+            seed=args.seed,
+            say=_say,
+        )
         source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
         start = args.start
         if args.resume:
@@ -232,14 +270,22 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
         config = SimulatorConfig(
             url=args.url or f"http://{settings.api_host}:{settings.api_port}",
-            rate=args.rate, concurrency=args.concurrency, requests=args.requests,
-            duration=args.duration, start=start, api_key=api_key,
-            state_file=args.state_file, progress=not args.no_progress)
+            rate=args.rate,
+            concurrency=args.concurrency,
+            requests=args.requests,
+            duration=args.duration,
+            start=start,
+            api_key=api_key,
+            state_file=args.state_file,
+            progress=not args.no_progress,
+        )
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
-    _say(f"sending to {config.url}/predict at {config.rate or 'max'} req/s with "
-         f"{config.concurrency} connections; Ctrl-C stops (--resume continues)")
+    _say(
+        f"sending to {config.url}/predict at {config.rate or 'max'} req/s with "
+        f"{config.concurrency} connections; Ctrl-C stops (--resume continues)"
+    )
     summary = run(source, config)
     _say(summary.format())
     return 0 if summary.unanswered == 0 and summary.server_errors == 0 else 1
@@ -252,12 +298,26 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from importlib import resources
 
     if not (settings.database_url or settings.database_secret_id):
-        _say("note: neither DATABASE_URL nor FRAUDIT_DATABASE_SECRET_ID is set; the page will "
-             "say so until one is")
+        _say(
+            "note: neither DATABASE_URL nor FRAUDIT_DATABASE_SECRET_ID is set; the page will "
+            "say so until one is"
+        )
     script = resources.files("fraudit.dashboard").joinpath("streamlit_app.py")
-    command = [sys.executable, "-m", "streamlit", "run", str(script),
-               "--server.headless", "true", "--server.address", args.host,
-               "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.address",
+        args.host,
+        "--server.port",
+        str(args.port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     _say(f"dashboard at http://{args.host}:{args.port}")
     sys.stdout.flush()
     sys.stderr.flush()
@@ -279,16 +339,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"--fresh: removing {home} (database, stream, checkpoints)")
         shutil.rmtree(home)
     config = DemoConfig(
-        home=home, model_port=args.model_port or settings.model_server_port,
-        api_port=args.api_port or settings.api_port, kinesis_port=args.kinesis_port,
-        dashboard_port=args.dashboard_port, database_url=settings.database_url,
-        model_dir=settings.model_dir, simulator=not args.no_simulator, rate=args.rate)
+        home=home,
+        model_port=args.model_port or settings.model_server_port,
+        api_port=args.api_port or settings.api_port,
+        kinesis_port=args.kinesis_port,
+        dashboard_port=args.dashboard_port,
+        database_url=settings.database_url,
+        model_dir=settings.model_dir,
+        simulator=not args.no_simulator,
+        rate=args.rate,
+    )
     demo = Demo(config, _say)
     try:
-        demo.start(train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None),
-                                           settings))
-        _say("Ctrl-C stops everything" + ("" if config.simulator else
-                                          "; send traffic with `fraudit simulate`"))
+        demo.start(train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None), settings))
+        _say(
+            "Ctrl-C stops everything"
+            + ("" if config.simulator else "; send traffic with `fraudit simulate`")
+        )
         return demo.watch()
     except (DemoError, RuntimeError, OSError) as exc:
         _say(f"error: {exc}")
@@ -315,27 +382,41 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
 
     handle_stop_signals()
     out = args.out or Path("bench/results") / (
-        f"soak-{datetime.now(UTC):%Y-%m-%dT%H%M}-{args.minutes:g}min")
+        f"soak-{datetime.now(UTC):%Y-%m-%dT%H%M}-{args.minutes:g}min"
+    )
     try:
-        config = SoakConfig(minutes=args.minutes, rate=args.rate, concurrency=args.concurrency,
-                            out_dir=out, model_dir=args.model_dir or settings.model_dir)
-        dataset = resolve_dataset(args.data, settings.dataset_path, synthetic_rows=SYNTHETIC_ROWS,
-                                  seed=args.seed, say=_say)
+        config = SoakConfig(
+            minutes=args.minutes,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            out_dir=out,
+            model_dir=args.model_dir or settings.model_dir,
+        )
+        dataset = resolve_dataset(
+            args.data,
+            settings.dataset_path,
+            synthetic_rows=SYNTHETIC_ROWS,
+            seed=args.seed,
+            say=_say,
+        )
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
     soak = Soak(config, ReplaySource(dataset, MetadataGenerator(seed=args.seed)), _say)
     try:
-        report = soak.run(train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None),
-                                                  settings))
+        report = soak.run(
+            train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None), settings)
+        )
     except (DemoError, RuntimeError, OSError) as exc:
         _say(f"error: {exc}")
         return 1
     r = report.reconciliation
-    _say(f"{'PASSED' if report.passed else 'FAILED'}: {r.accepted_responses:,} accepted, "
-         f"{r.rows:,} rows, {r.distinct_event_ids:,} distinct event_ids, {r.lost} lost, "
-         f"{r.duplicated} duplicated; API errors {report.error_rate:.3%}, p99 "
-         f"{report.latency_ms['p99']:.1f} ms; report {out / 'report.md'}")
+    _say(
+        f"{'PASSED' if report.passed else 'FAILED'}: {r.accepted_responses:,} accepted, "
+        f"{r.rows:,} rows, {r.distinct_event_ids:,} distinct event_ids, {r.lost} lost, "
+        f"{r.duplicated} duplicated; API errors {report.error_rate:.3%}, p99 "
+        f"{report.latency_ms['p99']:.1f} ms; report {out / 'report.md'}"
+    )
     for failure in report.failures:
         _say(f"  - {failure}")
     return 0 if report.passed else 1
@@ -347,8 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train the classifier and anomaly detector")
-    p.add_argument("--data", type=Path, help="creditcard.csv (default: FRAUDIT_DATASET_PATH, "
-                   "else calibrated synthetic data)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="creditcard.csv (default: FRAUDIT_DATASET_PATH, else calibrated synthetic data)",
+    )
     p.add_argument("--out", type=Path, help="artifact root (default: FRAUDIT_MODEL_DIR)")
     p.set_defaults(func=cmd_train)
 
@@ -356,8 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path)
     p.add_argument("--model-dir", type=Path)
     p.add_argument("--version")
-    p.add_argument("--baseline", action="store_true",
-                   help="also train the reference recipe and compare, over --seeds seeds")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also train the reference recipe and compare, over --seeds seeds",
+    )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples")
     p.add_argument("--json", type=Path, help="where to write the JSON report")
@@ -393,8 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kinesis-emulator", help="run kinesalite on loopback with the stream")
     p.add_argument("--home", type=Path, default=Path(".fraudit/node"))
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (0.0.0.0 inside a container)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 inside a container)"
+    )
     p.add_argument("--port", type=int, default=4567)
     p.add_argument("--storage", type=Path, help="LevelDB folder (default: in memory)")
     p.add_argument("--shards", type=int, default=2)
@@ -404,35 +492,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-name")
     p.add_argument("--endpoint-url", help="Kinesis endpoint (default AWS_ENDPOINT_URL_KINESIS)")
     p.add_argument("--starting-position", default=TRIM_HORIZON, choices=STARTING_POSITIONS)
-    p.add_argument("--starting-timestamp",
-                   help="ISO-8601 or epoch ms, with --starting-position AT_TIMESTAMP")
-    p.add_argument("--rules", type=Path,
-                   help="indicator rules TOML (default FRAUDIT_INDICATOR_RULES, else built-in)")
+    p.add_argument(
+        "--starting-timestamp", help="ISO-8601 or epoch ms, with --starting-position AT_TIMESTAMP"
+    )
+    p.add_argument(
+        "--rules",
+        type=Path,
+        help="indicator rules TOML (default FRAUDIT_INDICATOR_RULES, else built-in)",
+    )
     p.add_argument("--trigger-interval", default="1 second")
     p.add_argument("--checkpoint-dir", type=Path, default=Path(".fraudit/checkpoints/elt"))
     p.add_argument("--database-url", help="default DATABASE_URL")
     p.add_argument("--max-records-per-trigger", type=int, default=10_000)
     p.add_argument("--master", default="local[2]")
-    p.add_argument("--driver-memory", default=DRIVER_MEMORY,
-                   help=f"Spark's JVM heap ceiling (default {DRIVER_MEMORY}: see stream/spark_session.py)")
+    p.add_argument(
+        "--driver-memory",
+        default=DRIVER_MEMORY,
+        help=f"Spark's JVM heap ceiling (default {DRIVER_MEMORY}: see stream/spark_session.py)",
+    )
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("simulate", help="replay a dataset against POST /predict")
     p.add_argument("--url", help="API base URL (default http://FRAUDIT_API_HOST:PORT)")
-    p.add_argument("--data", type=Path, help="creditcard.csv (default: FRAUDIT_DATASET_PATH, "
-                   "else the dev sample, else synthetic rows)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="creditcard.csv (default: FRAUDIT_DATASET_PATH, "
+        "else the dev sample, else synthetic rows)",
+    )
     p.add_argument("--rate", type=float, default=20.0, help="requests/s; 0 = unthrottled")
     p.add_argument("--concurrency", type=int, default=4, help="keep-alive connections")
     p.add_argument("--requests", type=int, help="stop after N requests")
     p.add_argument("--duration", type=float, help="stop after S seconds")
     p.add_argument("--start", type=int, default=0, help="first dataset row")
     p.add_argument("--seed", type=int, default=42, help="metadata seed")
-    p.add_argument("--timestamps", choices=["now", "dataset"], default="now",
-                   help="stamp requests with the send time, or the dataset's own times")
+    p.add_argument(
+        "--timestamps",
+        choices=["now", "dataset"],
+        default="now",
+        help="stamp requests with the send time, or the dataset's own times",
+    )
     p.add_argument("--resume", action="store_true", help="continue after the last run")
     p.add_argument("--state-file", type=Path, default=Path(".fraudit/simulator-state.json"))
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the payloads (--requests of them, default 3) and exit")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the payloads (--requests of them, default 3) and exit",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
@@ -449,22 +555,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, help="default FRAUDIT_API_PORT (8000)")
     p.add_argument("--kinesis-port", type=int, default=4567)
     p.add_argument("--dashboard-port", type=int, default=8501)
-    p.add_argument("--home", type=Path, default=Path(".fraudit/demo"),
-                   help="where the demo keeps its database, stream, checkpoints and logs")
-    p.add_argument("--fresh", action="store_true",
-                   help="start from empty: remove .fraudit/demo (database, stream, state)")
+    p.add_argument(
+        "--home",
+        type=Path,
+        default=Path(".fraudit/demo"),
+        help="where the demo keeps its database, stream, checkpoints and logs",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from empty: remove .fraudit/demo (database, stream, state)",
+    )
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("soak", help="sustained load with a Spark kill and a PostgreSQL "
-                       "restart; checks every accepted event is exactly one row")
+    p = sub.add_parser(
+        "soak",
+        help="sustained load with a Spark kill and a PostgreSQL "
+        "restart; checks every accepted event is exactly one row",
+    )
     p.add_argument("--minutes", type=float, default=3.0, help="minutes of load")
     p.add_argument("--rate", type=float, default=50.0, help="requests/s")
     p.add_argument("--concurrency", type=int, default=4, help="simulator connections")
     p.add_argument("--data", type=Path, help="dataset to replay (default as `simulate`)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--model-dir", type=Path, help="default FRAUDIT_MODEL_DIR")
-    p.add_argument("--out", type=Path, help="report folder (default "
-                   "bench/results/soak-<UTC time>-<minutes>min)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="report folder (default bench/results/soak-<UTC time>-<minutes>min)",
+    )
     p.set_defaults(func=cmd_soak)
 
     from fraudit.deploy.cli import add_deploy_parser
@@ -476,8 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=args.log_level or settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level or settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     from fraudit.errors import ArtifactError, DatasetError
 
     try:

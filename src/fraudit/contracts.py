@@ -1,4 +1,5 @@
-"""Wire formats: the /predict request and response, and the scored stream event (docs/ARCHITECTURE.md).
+"""Wire formats: the /predict request and response, and the scored stream event
+(docs/ARCHITECTURE.md).
 
 Every format carries `schema_version` where it leaves the process, so consumers can evolve.
 Consumers tolerate unknown fields; producers never emit fields outside these models.
@@ -49,8 +50,10 @@ class _Lenient(BaseModel):
 
 class DeviceInfo(_Lenient):
     device_id: str | None = Field(
-        None, pattern=_ID_PATTERN,
-        description="stable device fingerprint; feeds the device-shared-by-many-users rule")
+        None,
+        pattern=_ID_PATTERN,
+        description="stable device fingerprint; feeds the device-shared-by-many-users rule",
+    )
     device_type: str | None = Field(None, max_length=64)
     os_version: str | None = Field(None, max_length=64)
     app_version: str | None = Field(None, max_length=64)

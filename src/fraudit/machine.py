@@ -26,5 +26,11 @@ def describe_machine() -> dict[str, object]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "platform": platform.platform(), **versions}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **versions,
+    }

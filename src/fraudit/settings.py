@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 # The scored-events stream: the API publishes to it, the stream job reads it.
 DEFAULT_STREAM_NAME = "fraud-predictions"
 

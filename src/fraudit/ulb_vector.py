@@ -37,8 +37,9 @@ def _to_float(raw: object, column: int, row: int | None) -> float:
     where = _describe(column) if row is None else f"row {row}, {_describe(column)}"
     # bool is an int subclass: `true` in a JSON array is a client bug, not the number 1.
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise FeatureError(f"{where}: expected a number, got {type(raw).__name__}", row=row,
-                           column=column)
+        raise FeatureError(
+            f"{where}: expected a number, got {type(raw).__name__}", row=row, column=column
+        )
     if isinstance(raw, str):
         text = raw.strip()
         if not text:
@@ -47,8 +48,9 @@ def _to_float(raw: object, column: int, row: int | None) -> float:
             value = float(text)
         except ValueError:
             shown = text if len(text) <= 20 else text[:20] + "..."
-            raise FeatureError(f"{where}: {shown!r} is not a number", row=row,
-                               column=column) from None
+            raise FeatureError(
+                f"{where}: {shown!r} is not a number", row=row, column=column
+            ) from None
     else:
         value = float(raw)
     if not math.isfinite(value):
@@ -56,8 +58,9 @@ def _to_float(raw: object, column: int, row: int | None) -> float:
     return value
 
 
-def _check_row(values: Sequence[object], row: int | None,
-               check_ranges: bool = True) -> FeatureVector:
+def _check_row(
+    values: Sequence[object], row: int | None, check_ranges: bool = True
+) -> FeatureVector:
     if len(values) != N_FEATURES:
         prefix = "" if row is None else f"row {row}: "
         raise FeatureError(
@@ -70,8 +73,9 @@ def _check_row(values: Sequence[object], row: int | None,
     for index, label in ((TIME_INDEX, "Time"), (AMOUNT_INDEX, "Amount")):
         if vector[index] < 0:
             where = _describe(index + 1) if row is None else f"row {row}, {_describe(index + 1)}"
-            raise FeatureError(f"{where}: {label} must be >= 0, got {vector[index]}", row=row,
-                               column=index + 1)
+            raise FeatureError(
+                f"{where}: {label} must be >= 0, got {vector[index]}", row=row, column=index + 1
+            )
     return vector
 
 
@@ -89,8 +93,9 @@ def parse_features(data: str | Sequence[object]) -> FeatureVector:
     )
 
 
-def parse_csv_matrix(text: str, *, n_columns: int = N_FEATURES,
-                     check_ranges: bool = True) -> list[FeatureVector]:
+def parse_csv_matrix(
+    text: str, *, n_columns: int = N_FEATURES, check_ranges: bool = True
+) -> list[FeatureVector]:
     """Rows of a `text/csv` inference body (SageMaker style: no header, no label column).
     `check_ranges=False` checks only that every cell is a finite number."""
     rows: list[FeatureVector] = []

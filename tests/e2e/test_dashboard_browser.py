@@ -19,8 +19,12 @@ from tests.support.stream_records import raw_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture
@@ -30,8 +34,9 @@ def dashboard(spark, database, tmp_path):
     process_batch(raw_frame(spark, records), 0, sink)
     sink.close()
     port = free_port()
-    process = fraudit_process(["dashboard", "--port", str(port)],
-                              {"DATABASE_URL": database}, tmp_path / "dashboard.log")
+    process = fraudit_process(
+        ["dashboard", "--port", str(port)], {"DATABASE_URL": database}, tmp_path / "dashboard.log"
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/_stcore/health", process)
@@ -55,7 +60,8 @@ def test_dashboard_renders_charts_and_true_numbers(dashboard, tmp_path):
 
         def metric(label):
             card = page.locator('[data-testid="stMetric"]').filter(
-                has=page.get_by_text(label, exact=True))
+                has=page.get_by_text(label, exact=True)
+            )
             return card.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
         decisions = Counter(e.decision for e in events)
@@ -83,8 +89,9 @@ def test_stopping_fraudit_dashboard_stops_the_server(database, tmp_path):
     import time
 
     port = free_port()
-    process = fraudit_process(["dashboard", "--port", str(port)], {"DATABASE_URL": database},
-                              tmp_path / "dashboard.log")
+    process = fraudit_process(
+        ["dashboard", "--port", str(port)], {"DATABASE_URL": database}, tmp_path / "dashboard.log"
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", process)
     finally:

@@ -52,29 +52,57 @@ def port_free(port):
 
 def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
     ports = {name: free_port() for name in ("model", "api", "kinesis", "dashboard")}
-    env = {"FRAUDIT_MODEL_DIR": str(tmp_path / "models"), "DATABASE_URL": "",
-           "FRAUDIT_DATASET_PATH": str(tmp_path / "absent.csv"),
-           "FRAUDIT_SYNTHETIC_ROWS": "60000"}
+    env = {
+        "FRAUDIT_MODEL_DIR": str(tmp_path / "models"),
+        "DATABASE_URL": "",
+        "FRAUDIT_DATASET_PATH": str(tmp_path / "absent.csv"),
+        "FRAUDIT_SYNTHETIC_ROWS": "60000",
+    }
     log = tmp_path / "demo.log"
     # Started as `nohup fraudit demo &` would be: SIGINT ignored. Ctrl-C must still work.
     process = subprocess.Popen(
-        [sys.executable, "-m", "fraudit.cli", "demo", "--no-simulator", "--home",
-         str(tmp_path / "demo"), "--model-port", str(ports["model"]), "--api-port",
-         str(ports["api"]), "--kinesis-port", str(ports["kinesis"]), "--dashboard-port",
-         str(ports["dashboard"])], env={**os.environ, **env}, stdout=log.open("wb"),
-        stderr=subprocess.STDOUT, preexec_fn=lambda: signal.signal(signal.SIGINT,
-                                                                    signal.SIG_IGN))
+        [
+            sys.executable,
+            "-m",
+            "fraudit.cli",
+            "demo",
+            "--no-simulator",
+            "--home",
+            str(tmp_path / "demo"),
+            "--model-port",
+            str(ports["model"]),
+            "--api-port",
+            str(ports["api"]),
+            "--kinesis-port",
+            str(ports["kinesis"]),
+            "--dashboard-port",
+            str(ports["dashboard"]),
+        ],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         wait_for_line(log, r"dashboard at http://\S+", process, timeout=600)
         url = wait_for_line(log, r"DATABASE_URL=(\S+)", process, timeout=5).group(1)
         with urllib.request.urlopen(
-                f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", timeout=10) as r:
+            f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", timeout=10
+        ) as r:
             assert r.status == 200
         source = ReplaySource(load_creditcard(DEV_CSV), MetadataGenerator(seed=5))
-        summary = run(source, SimulatorConfig(url=f"http://127.0.0.1:{ports['api']}",
-                                              rate=40, concurrency=2, requests=60,
-                                              progress=False))
-        assert summary.accepted == 60 and summary.sent == 60
+        summary = run(
+            source,
+            SimulatorConfig(
+                url=f"http://127.0.0.1:{ports['api']}",
+                rate=40,
+                concurrency=2,
+                requests=60,
+                progress=False,
+            ),
+        )
+        assert summary.accepted == 60
+        assert summary.sent == 60
         expected = [source.metadata.transaction_id(i) for i in range(60)]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -82,7 +110,8 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
                 rows, distinct, ours = conn.execute(
                     "SELECT count(*), count(DISTINCT event_id), "
                     "count(*) FILTER (WHERE event_id = ANY(%s)) FROM fraud_predictions",
-                    (expected,)).fetchone()
+                    (expected,),
+                ).fetchone()
             if ours == 60:
                 break
             time.sleep(1)
@@ -92,7 +121,8 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
         code = process.wait(120)
     output = log.read_text()
     assert code == 0, output[-3000:]
-    assert "no trained model yet" in output and "stopped" in output
+    assert "no trained model yet" in output
+    assert "stopped" in output
     assert all(port_free(p) for p in ports.values()), output[-2000:]
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout == "", leftovers.stdout  # no child outlived the demo

@@ -16,9 +16,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_soak_loses_and_duplicates_nothing_through_a_spark_kill_and_a_postgres_restart(
-        tmp_path, trained, dev_csv):
-    config = SoakConfig(minutes=3, rate=50, out_dir=tmp_path / "soak",
-                        model_dir=trained.path.parent)
+    tmp_path, trained, dev_csv
+):
+    config = SoakConfig(
+        minutes=3, rate=50, out_dir=tmp_path / "soak", model_dir=trained.path.parent
+    )
     source = ReplaySource(load_creditcard(dev_csv), MetadataGenerator(seed=7))
 
     def no_training() -> None:

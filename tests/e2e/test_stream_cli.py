@@ -14,17 +14,31 @@ from tests.support.stream_records import event_record
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_fraudit_stream_loads_events_and_stops_on_ctrl_c(kinesis_emulator, database,
-                                                          tmp_path):
+def test_fraudit_stream_loads_events_and_stops_on_ctrl_c(kinesis_emulator, database, tmp_path):
     kinesis_emulator.create_stream("cli-stream", shards=2)
     kinesis = kinesis_emulator.client()
-    kinesis.put_records(StreamName="cli-stream", Records=[
-        {"Data": event_record(i)[0], "PartitionKey": str(i)} for i in range(30)])
+    kinesis.put_records(
+        StreamName="cli-stream",
+        Records=[{"Data": event_record(i)[0], "PartitionKey": str(i)} for i in range(30)],
+    )
     log = tmp_path / "stream.log"
     process = fraudit_process(
-        ["stream", "--stream-name", "cli-stream", "--endpoint-url", kinesis_emulator.url,
-         "--checkpoint-dir", str(tmp_path / "cp"), "--database-url", database,
-         "--trigger-interval", "500 milliseconds"], {}, log)
+        [
+            "stream",
+            "--stream-name",
+            "cli-stream",
+            "--endpoint-url",
+            kinesis_emulator.url,
+            "--checkpoint-dir",
+            str(tmp_path / "cp"),
+            "--database-url",
+            database,
+            "--trigger-interval",
+            "500 milliseconds",
+        ],
+        {},
+        log,
+    )
     try:
         deadline, rows = time.monotonic() + 120, 0
         while time.monotonic() < deadline and rows < 30:

@@ -10,9 +10,11 @@ def model_server(trained, model_root, tmp_path_factory):
     """`fraudit serve-models` as a real process on a free loopback port."""
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "model-server.log"
-    process = fraudit_process(["serve-models", "--model-dir", str(model_root), "--port",
-                               str(port)], {"FRAUDIT_MODEL_SERVER_MAX_BODY_BYTES": "1000000"},
-                              log)
+    process = fraudit_process(
+        ["serve-models", "--model-dir", str(model_root), "--port", str(port)],
+        {"FRAUDIT_MODEL_SERVER_MAX_BODY_BYTES": "1000000"},
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/ping", process)
@@ -27,10 +29,14 @@ def api_server(model_server, kinesis_emulator, model_root, tmp_path_factory):
     through the AWS_ENDPOINT_URL_* variables only: the same code as on AWS."""
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "api.log"
-    env = {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_server,
-           "AWS_ENDPOINT_URL_KINESIS": kinesis_emulator.url,
-           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-           "FRAUDIT_MODEL_DIR": str(model_root), "FRAUDIT_STREAM_NAME": "fraud-predictions"}
+    env = {
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_server,
+        "AWS_ENDPOINT_URL_KINESIS": kinesis_emulator.url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "FRAUDIT_MODEL_DIR": str(model_root),
+        "FRAUDIT_STREAM_NAME": "fraud-predictions",
+    }
     process = fraudit_process(["api", "--port", str(port), "--workers", "2"], env, log)
     url = f"http://127.0.0.1:{port}"
     try:

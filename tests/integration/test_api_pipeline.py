@@ -26,8 +26,9 @@ def call(conn, path, body):
     return response.status, json.loads(response.read())
 
 
-def test_events_on_the_stream_match_the_answers_field_by_field(api_server, kinesis_emulator,
-                                                               bundle):
+def test_events_on_the_stream_match_the_answers_field_by_field(
+    api_server, kinesis_emulator, bundle
+):
     conn = connect(api_server)  # one keep-alive connection for everything
     sent, answers = [], []
     for i in range(12):
@@ -36,10 +37,10 @@ def test_events_on_the_stream_match_the_answers_field_by_field(api_server, kines
         assert status == 200, answer
         sent.append(body)
         answers.append(answer)
-    batch = [payload(100 + i, fraud=i % 5 == 0, transaction_id=f"tx-itb-{i}")
-             for i in range(30)]
+    batch = [payload(100 + i, fraud=i % 5 == 0, transaction_id=f"tx-itb-{i}") for i in range(30)]
     status, result = call(conn, "/predict/batch", {"transactions": batch})
-    assert status == 200 and [r["status"] for r in result["results"]] == [200] * 30
+    assert status == 200
+    assert [r["status"] for r in result["results"]] == [200] * 30
     sent += batch
     answers += result["results"]
     conn.close()
@@ -55,16 +56,21 @@ def test_events_on_the_stream_match_the_answers_field_by_field(api_server, kines
         assert event["anomaly_score"] == answer["anomaly_detector"]["score"]
         assert event["model_version"] == answer["model_version"] == bundle.version
         assert event["policy_version"] == answer["policy_version"] == bundle.policy.version
-        assert event["user_id"] == meta["user_id"] and event["source"] == meta["source"]
+        assert event["user_id"] == meta["user_id"]
+        assert event["source"] == meta["source"]
         assert event["amount"] == float(body["data"].split(",")[-1])
         assert event["timestamp"] == meta["timestamp"]
         assert event["ip_address"] == meta["ip_address"]
         assert event["geo"]["country"] == meta["geo"]["country"]
         assert event["device_info"] == meta["device_info"]
         assert event["scored_at"] >= event["timestamp"]
-    frauds = [a for b, a in zip(sent, answers, strict=True)
-              if b["data"] in {payload(i, fraud=True)["data"] for i in range(20)}]
-    assert frauds and all(a["decision"] != "approve" for a in frauds)
+    frauds = [
+        a
+        for b, a in zip(sent, answers, strict=True)
+        if b["data"] in {payload(i, fraud=True)["data"] for i in range(20)}
+    ]
+    assert frauds
+    assert all(a["decision"] != "approve" for a in frauds)
 
 
 def test_scores_over_http_equal_in_process_scores(api_server, bundle):
@@ -77,15 +83,16 @@ def test_scores_over_http_equal_in_process_scores(api_server, bundle):
     row = np.array([[float(v) for v in body["data"].split(",")]])
     assert status == 200
     assert answer["fraud_classifier"]["pred_proba"] == pytest.approx(
-        float(predict(bundle.classifier, row)[0]), abs=1e-7)
-    assert answer["anomaly_detector"]["score"] == pytest.approx(
-        float(bundle.anomaly.score(row)[0]))
+        float(predict(bundle.classifier, row)[0]), abs=1e-7
+    )
+    assert answer["anomaly_detector"]["score"] == pytest.approx(float(bundle.anomaly.score(row)[0]))
 
 
 def test_backlog_holds_a_burst_of_connections(api_server):
     parsed = urlparse(api_server)
-    sockets = [socket.create_connection((parsed.hostname, parsed.port), timeout=10)
-               for _ in range(120)]  # stock `chalice local` drops these past 5
+    sockets = [
+        socket.create_connection((parsed.hostname, parsed.port), timeout=10) for _ in range(120)
+    ]  # stock `chalice local` drops these past 5
     request = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
     def ask(sock):
@@ -105,6 +112,7 @@ def test_health_and_openapi_over_http(api_server, bundle):
     conn = connect(api_server)
     conn.request("GET", "/health")
     health = json.loads(conn.getresponse().read())
-    assert health["model_version"] == bundle.version and health["scorer"] == "SageMakerScorer"
+    assert health["model_version"] == bundle.version
+    assert health["scorer"] == "SageMakerScorer"
     conn.request("GET", "/openapi.json")
     assert "/predict/batch" in json.loads(conn.getresponse().read())["paths"]

@@ -30,15 +30,15 @@ def post(client, body, path="/predict", headers=JSON):
     return client.http.post(path, headers=headers, body=raw)
 
 
-def test_predict_scores_decides_and_publishes_exactly_what_it_answered(client, kinesis,
-                                                                       bundle):
+def test_predict_scores_decides_and_publishes_exactly_what_it_answered(client, kinesis, bundle):
     genuine = post(client, payload(1, transaction_id="tx-genuine-1"))
     fraud = post(client, payload(2, fraud=True, transaction_id=None))
     assert genuine.status_code == fraud.status_code == 200
     g, f = genuine.json_body, fraud.json_body
     assert g["event_id"] == "tx-genuine-1"  # the client's idempotency key
     assert len(f["event_id"]) == 36  # a new UUID when none is given
-    assert g["decision"] == "approve" and f["decision"] in ("review", "decline")
+    assert g["decision"] == "approve"
+    assert f["decision"] in ("review", "decline")
     assert f["fraud_classifier"]["pred_proba"] > g["fraud_classifier"]["pred_proba"]
     for body in (g, f):
         assert body["model_version"] == bundle.version
@@ -69,15 +69,22 @@ def test_every_bad_field_is_named_in_a_400(client, kinesis):
     assert read_stream(kinesis) == []  # nothing published for a refused request
 
 
-@pytest.mark.parametrize("raw,code", [
-    (b"{not json", "invalid_json"), (b"", "invalid_json"),
-    (b'{"metadata": NaN}', "invalid_json"), (b"[1, 2]", "invalid_request"),
-    (b'"text"', "invalid_request"), (b"[" * 5000 + b"]" * 5000, "invalid_json"),
-])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{not json", "invalid_json"),
+        (b"", "invalid_json"),
+        (b'{"metadata": NaN}', "invalid_json"),
+        (b"[1, 2]", "invalid_request"),
+        (b'"text"', "invalid_request"),
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+    ],
+)
 def test_malformed_bodies_are_400s_that_explain(client, raw, code):
     response = post(client, raw)
     assert response.status_code == 400
-    assert response.json_body["error"] == code and response.json_body["message"]
+    assert response.json_body["error"] == code
+    assert response.json_body["message"]
 
 
 def test_wrong_content_type_is_415(client):
@@ -88,8 +95,9 @@ def test_wrong_content_type_is_415(client):
 
 def test_body_over_the_cap_is_413(bundle, kinesis):
     with Client(make_app(bundle, kinesis, api_max_body_bytes=2_000)) as small:
-        response = post(small, {"transactions": [payload(i) for i in range(5)]},
-                        path="/predict/batch")
+        response = post(
+            small, {"transactions": [payload(i) for i in range(5)]}, path="/predict/batch"
+        )
         assert response.status_code == 413
         assert "2000-byte limit" in response.json_body["message"]
 
@@ -98,16 +106,23 @@ def test_api_key_is_required_when_configured(bundle, kinesis):
     with Client(make_app(bundle, kinesis, api_key="s3cr3t-key")) as keyed:
         assert post(keyed, payload()).status_code == 401
         wrong = post(keyed, payload(), headers={**JSON, "x-api-key": "s3cr3t-kez"})
-        assert wrong.status_code == 401 and "x-api-key" in wrong.json_body["message"]
+        assert wrong.status_code == 401
+        assert "x-api-key" in wrong.json_body["message"]
         right = post(keyed, payload(), headers={**JSON, "x-api-key": "s3cr3t-key"})
         assert right.status_code == 200
         health = keyed.http.get("/health")  # probes need no key
-        assert health.status_code == 200 and health.json_body["api_key_required"] is True
+        assert health.status_code == 200
+        assert health.json_body["api_key_required"] is True
 
 
 def test_batch_answers_per_item_in_order(client, kinesis):
-    items = [payload(0), {"metadata": {"user_id": "u"}, "data": "1"}, payload(5, fraud=True),
-             "not an object", payload(7, transaction_id="tx-7")]
+    items = [
+        payload(0),
+        {"metadata": {"user_id": "u"}, "data": "1"},
+        payload(5, fraud=True),
+        "not an object",
+        payload(7, transaction_id="tx-7"),
+    ]
     response = post(client, {"transactions": items}, path="/predict/batch")
     assert response.status_code == 200
     results = response.json_body["results"]
@@ -120,9 +135,11 @@ def test_batch_answers_per_item_in_order(client, kinesis):
 
 def test_batch_limits(bundle, kinesis):
     with Client(make_app(bundle, kinesis, api_max_batch=3)) as small:
-        too_many = post(small, {"transactions": [payload(i) for i in range(4)]},
-                        path="/predict/batch")
-        assert too_many.status_code == 400 and too_many.json_body["error"] == "batch_too_large"
+        too_many = post(
+            small, {"transactions": [payload(i) for i in range(4)]}, path="/predict/batch"
+        )
+        assert too_many.status_code == 400
+        assert too_many.json_body["error"] == "batch_too_large"
         empty = post(small, {"transactions": []}, path="/predict/batch")
         assert empty.status_code == 400
 
@@ -133,20 +150,24 @@ def test_health_is_cheap_and_reports_versions(client, bundle):
     body = response.json_body
     assert body["model_version"] == bundle.version
     assert body["policy_version"] == bundle.policy.version
-    assert body["stream"] == "fraud-predictions" and body["api_key_required"] is False
+    assert body["stream"] == "fraud-predictions"
+    assert body["api_key_required"] is False
 
 
-def test_request_log_is_structured_and_carries_no_secrets_or_features(bundle, kinesis,
-                                                                      caplog):
+def test_request_log_is_structured_and_carries_no_secrets_or_features(bundle, kinesis, caplog):
     body = payload(9, transaction_id="tx-log")
-    with Client(make_app(bundle, kinesis, api_key="k3y-value-9")) as keyed, \
-            caplog.at_level(logging.INFO, logger="fraudit.api"):
+    with (
+        Client(make_app(bundle, kinesis, api_key="k3y-value-9")) as keyed,
+        caplog.at_level(logging.INFO, logger="fraudit.api"),
+    ):
         post(keyed, body, headers={**JSON, "x-api-key": "k3y-value-9"})
     (record,) = [r for r in caplog.records if r.getMessage() == "request"]
     fields = record.fields
-    assert fields["status"] == 200 and fields["event_id"] == "tx-log"
+    assert fields["status"] == 200
+    assert fields["event_id"] == "tx-log"
     assert fields["decision"] in ("approve", "review", "decline")
-    assert fields["latency_ms"] >= 0 and fields["request_id"]
+    assert fields["latency_ms"] >= 0
+    assert fields["request_id"]
     text = json.dumps(fields) + caplog.text
     assert "k3y-value-9" not in text
     assert body["data"].split(",")[5] not in text  # no feature values

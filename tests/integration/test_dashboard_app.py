@@ -31,8 +31,14 @@ def recent_events(n):
     from fraudit.api.service import encode_event
 
     now = minute_now()
-    events = [event(i, timestamp=now - timedelta(seconds=20 * i),
-                    scored_at=now - timedelta(seconds=20 * i - 1)) for i in range(n)]
+    events = [
+        event(
+            i,
+            timestamp=now - timedelta(seconds=20 * i),
+            scored_at=now - timedelta(seconds=20 * i - 1),
+        )
+        for i in range(n)
+    ]
     return events, [record(encode_event(e)[0], i) for i, e in enumerate(events)]
 
 
@@ -63,7 +69,8 @@ def metrics(at):
 def test_kpis_equal_counts_of_the_loaded_rows(monkeypatch, loaded):
     url, events = loaded
     at = app(monkeypatch, url)
-    assert not at.exception and not at.error
+    assert not at.exception
+    assert not at.error
     shown = metrics(at)
     decisions = Counter(e.decision for e in events)
     assert shown["Transactions"] == f"{len(events):,}"
@@ -78,6 +85,7 @@ def test_kpis_equal_counts_of_the_loaded_rows(monkeypatch, loaded):
 
     at.sidebar.multiselect[2].set_value(["decline"]).run()  # decision filter
     assert metrics(at)["Transactions"] == f"{decisions['decline']:,}"
+
     def declined_since(moment):
         # Rollups count whole minutes: the minute the period starts in is included.
         first = (moment - timedelta(minutes=15)).replace(second=0, microsecond=0)
@@ -104,7 +112,8 @@ def test_every_panel_query_runs_and_agrees_with_the_rows(loaded):
     latest = store.frame(q.latest_events(f, limit=5))
     assert list(latest["event_id"]) == [f"ev-{i}" for i in range(5)]
     health = store.frame(q.pipeline_health()).iloc[0]
-    assert health.rejected_total == 0 and health.last_batch_at is not None
+    assert health.rejected_total == 0
+    assert health.last_batch_at is not None
     store.close()
 
 
@@ -115,7 +124,8 @@ def test_empty_database_says_no_data_yet(monkeypatch, database):
     with psycopg.connect(database) as conn:
         apply_schema(conn)
     at = app(monkeypatch, database)
-    assert metrics(at)["Transactions"] == "0" and not at.error
+    assert metrics(at)["Transactions"] == "0"
+    assert not at.error
 
 
 def test_unreachable_or_missing_database_is_said_plainly(monkeypatch):
@@ -135,9 +145,11 @@ def test_filters_refuse_a_bad_period():
     with pytest.raises(ValueError, match="timezone"):
         q.Filters(start=datetime(2026, 1, 1), end=datetime(2026, 1, 2))
     week = q.Filters(start=now - timedelta(days=7), end=now)
-    assert week.bucket_seconds == 3600 and week.by_hours
+    assert week.bucket_seconds == 3600
+    assert week.by_hours
     day = q.Filters(start=now - timedelta(days=1), end=now)
-    assert day.bucket_seconds == 300 and not day.by_hours
+    assert day.bucket_seconds == 300
+    assert not day.by_hours
     assert q.default_filters(now).bucket_seconds == 60
 
 
@@ -148,22 +160,33 @@ def test_long_periods_read_hours_and_stay_exact_to_the_minute(spark, database):
 
     now = minute_now()
     base = now - timedelta(days=3)
-    events = [event(i, timestamp=base + timedelta(minutes=17 * i + i % 7),
-                    scored_at=base + timedelta(minutes=17 * i + i % 7, seconds=1))
-              for i in range(250)]
+    events = [
+        event(
+            i,
+            timestamp=base + timedelta(minutes=17 * i + i % 7),
+            scored_at=base + timedelta(minutes=17 * i + i % 7, seconds=1),
+        )
+        for i in range(250)
+    ]
     sink = PostgresSink(database)
-    process_batch(raw_frame(spark, [record(encode_event(e)[0], i)
-                                    for i, e in enumerate(events)]), 0, sink)
+    process_batch(
+        raw_frame(spark, [record(encode_event(e)[0], i) for i, e in enumerate(events)]), 0, sink
+    )
     sink.close()
     store = DashboardStore(database)
-    for start, end in ((base + timedelta(minutes=95, seconds=20),
-                        now - timedelta(hours=5, minutes=13)),
-                       (base - timedelta(hours=2), now + timedelta(minutes=1))):
+    for start, end in (
+        (base + timedelta(minutes=95, seconds=20), now - timedelta(hours=5, minutes=13)),
+        (base - timedelta(hours=2), now + timedelta(minutes=1)),
+    ):
         f = q.Filters(start=start, end=end, decisions=("approve", "decline"))
         assert f.by_hours
         first_minute = start.replace(second=0, microsecond=0)
-        chosen = [e for e in events if first_minute <= e.timestamp.replace(second=0) < end
-                  and e.decision in ("approve", "decline")]
+        chosen = [
+            e
+            for e in events
+            if first_minute <= e.timestamp.replace(second=0) < end
+            and e.decision in ("approve", "decline")
+        ]
         shown = store.frame(q.kpis(f)).iloc[0]
         assert shown.transactions == len(chosen)
         assert shown.predicted_frauds == sum(e.fraud_prediction for e in chosen)
@@ -190,5 +213,6 @@ def test_the_page_makes_no_deprecated_streamlit_call(monkeypatch, loaded):
         at = app(monkeypatch, loaded[0])
     finally:
         logger.removeHandler(handler)
-    assert not at.exception and not at.error
+    assert not at.exception
+    assert not at.error
     assert not notices, notices

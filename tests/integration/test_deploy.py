@@ -35,21 +35,27 @@ ACCOUNT = "123456789012"
 
 def terraform_output_json(kms_key_arn: str, managed_by: str = "deploy") -> dict:
     values = {
-        "AWS_REGION": REGION, "FRAUDIT_STREAM_NAME": "fraudit-dev-predictions",
+        "AWS_REGION": REGION,
+        "FRAUDIT_STREAM_NAME": "fraudit-dev-predictions",
         "FRAUDIT_CLASSIFIER_ENDPOINT": "fraudit-dev-classifier",
         "FRAUDIT_ANOMALY_ENDPOINT": "fraudit-dev-anomaly",
         "FRAUDIT_POLICY_S3_URI": "s3://fraudit-dev-artifacts/policy/policy.json",
         "FRAUDIT_DATABASE_SECRET_ID": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db",
         "FRAUDIT_DATABASE_HOST": "fraudit-dev.abc.eu-west-1.rds.amazonaws.com",
-        "FRAUDIT_DATABASE_PORT": 5432, "FRAUDIT_DATABASE_NAME": "fraudit",
-        "api_url": "", "artifacts_bucket": "fraudit-dev-artifacts",
-        "checkpoints_bucket": "fraudit-dev-checkpoints", "glue_job_name": "fraudit-dev-elt",
+        "FRAUDIT_DATABASE_PORT": 5432,
+        "FRAUDIT_DATABASE_NAME": "fraudit",
+        "api_url": "",
+        "artifacts_bucket": "fraudit-dev-artifacts",
+        "checkpoints_bucket": "fraudit-dev-checkpoints",
+        "glue_job_name": "fraudit-dev-elt",
         "sagemaker_role_arn": f"arn:aws:iam::{ACCOUNT}:role/fraudit-dev-sagemaker",
-        "kms_key_arn": kms_key_arn, "xgboost_image_tag": "3.0-5",
+        "kms_key_arn": kms_key_arn,
+        "xgboost_image_tag": "3.0-5",
         "xgboost_image_uri": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
         "sklearn_image_uri": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
-                             "sagemaker-scikit-learn:1.4-2-cpu-py3",
-        "endpoints_managed_by": managed_by, "dashboard_instance_id": "i-0abc",
+        "sagemaker-scikit-learn:1.4-2-cpu-py3",
+        "endpoints_managed_by": managed_by,
+        "dashboard_instance_id": "i-0abc",
     }
     return {k: {"value": v, "type": "string", "sensitive": False} for k, v in values.items()}
 
@@ -60,8 +66,9 @@ def aws():
         kms = boto3.client("kms", region_name=REGION)
         key_arn = kms.create_key()["KeyMetadata"]["Arn"]
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="fraudit-dev-artifacts",
-                         CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(
+            Bucket="fraudit-dev-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
         yield key_arn
 
 
@@ -71,25 +78,44 @@ def build_dir(tmp_path) -> Path:
     the upload; the real build is tested below)."""
     folder = tmp_path / "build"
     (folder / "api").mkdir(parents=True)
-    for name in ("fraudit-glue.gluewheels.zip", "fraudit-dashboard-wheelhouse.zip",
-                 "api/deployment.zip"):
+    for name in (
+        "fraudit-glue.gluewheels.zip",
+        "fraudit-dashboard-wheelhouse.zip",
+        "api/deployment.zip",
+    ):
         with zipfile.ZipFile(folder / name, "w") as archive:
             archive.writestr("placeholder.txt", name)
     return folder
 
 
-def deployer(aws_key: str, tmp_path: Path, build_dir: Path, model_dir: Path,
-             lines: list[str], *, managed_by: str = "deploy", dry_run: bool = False) -> Deployer:
+def deployer(
+    aws_key: str,
+    tmp_path: Path,
+    build_dir: Path,
+    model_dir: Path,
+    lines: list[str],
+    *,
+    managed_by: str = "deploy",
+    dry_run: bool = False,
+) -> Deployer:
     infra = tmp_path / "infra"
     infra.mkdir(exist_ok=True)
     outputs = StackOutputs.from_terraform_json(terraform_output_json(aws_key, managed_by))
-    return Deployer(repo=REPO, build_dir=build_dir, infra_dir=infra, model_dir=model_dir,
-                    outputs=outputs, aws=DeployAws(REGION), dry_run=dry_run,
-                    say=lines.append)
+    return Deployer(
+        repo=REPO,
+        build_dir=build_dir,
+        infra_dir=infra,
+        model_dir=model_dir,
+        outputs=outputs,
+        aws=DeployAws(REGION),
+        dry_run=dry_run,
+        say=lines.append,
+    )
 
 
 def test_upload_puts_every_artifact_once_and_a_rerun_changes_nothing(
-        aws, tmp_path, build_dir, trained):
+    aws, tmp_path, build_dir, trained
+):
     model_dir = trained.path.parent
     lines: list[str] = []
     first = deployer(aws, tmp_path, build_dir, model_dir, lines)
@@ -97,16 +123,23 @@ def test_upload_puts_every_artifact_once_and_a_rerun_changes_nothing(
     s3 = boto3.client("s3", region_name=REGION)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="fraudit-dev-artifacts")["Contents"]}
     version = trained.version
-    assert {GLUE_SCRIPT_KEY, GLUE_WHEELHOUSE_KEY, DASHBOARD_WHEELHOUSE_KEY, POLICY_KEY,
-            f"models/{version}/classifier/model.tar.gz",
-            f"models/{version}/anomaly/model.tar.gz"} <= keys
+    assert {
+        GLUE_SCRIPT_KEY,
+        GLUE_WHEELHOUSE_KEY,
+        DASHBOARD_WHEELHOUSE_KEY,
+        POLICY_KEY,
+        f"models/{version}/classifier/model.tar.gz",
+        f"models/{version}/anomaly/model.tar.gz",
+    } <= keys
     head = s3.head_object(Bucket="fraudit-dev-artifacts", Key=POLICY_KEY)
-    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == aws
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == aws
     policy = s3.get_object(Bucket="fraudit-dev-artifacts", Key=POLICY_KEY)["Body"].read()
     assert policy == (model_dir / version / "policy.json").read_bytes()
     script = s3.get_object(Bucket="fraudit-dev-artifacts", Key=GLUE_SCRIPT_KEY)["Body"].read()
     # The few-line shell Glue runs, which calls the job in the wheel.
-    assert b"from fraudit.stream.glue import main" in script and b"main(sys.argv[1:])" in script
+    assert b"from fraudit.stream.glue import main" in script
+    assert b"main(sys.argv[1:])" in script
     tfvars = json.loads((tmp_path / "infra" / TFVARS_FILE).read_text())
     assert tfvars["model_version"] == version
     assert tfvars["api_package_s3_key"] in keys
@@ -120,8 +153,9 @@ def test_upload_puts_every_artifact_once_and_a_rerun_changes_nothing(
         archive.writestr("another.txt", "changed")
     lines.clear()
     assert deployer(aws, tmp_path, build_dir, model_dir, lines, dry_run=True).upload() == 1
-    assert any("upload" in line and GLUE_WHEELHOUSE_KEY in line and "changed" in line
-               for line in lines)
+    assert any(
+        "upload" in line and GLUE_WHEELHOUSE_KEY in line and "changed" in line for line in lines
+    )
     assert deployer(aws, tmp_path, build_dir, model_dir, []).upload() == 1
     assert deployer(aws, tmp_path, build_dir, model_dir, []).upload() == 0
 
@@ -132,7 +166,8 @@ def test_upload_without_builds_or_models_says_what_it_left_out(aws, tmp_path):
     empty.mkdir()
     assert deployer(aws, tmp_path, empty, empty, lines).upload() == 2  # script + tfvars
     text = "\n".join(lines)
-    assert "not built" in text and "no trained model" in text
+    assert "not built" in text
+    assert "no trained model" in text
 
 
 def _fill_moto_gaps(aws: DeployAws) -> None:
@@ -148,8 +183,7 @@ def _fill_moto_gaps(aws: DeployAws) -> None:
     def update_endpoint(params, **_):
         body = json.loads(params["body"])
         backend = sagemaker_backends[ACCOUNT][REGION]
-        backend.endpoints[body["EndpointName"]].endpoint_config_name = (
-            body["EndpointConfigName"])
+        backend.endpoints[body["EndpointName"]].endpoint_config_name = body["EndpointConfigName"]
         return ok, {"EndpointArn": "arn"}
 
     def stop_runs(params, **_):
@@ -161,20 +195,32 @@ def _fill_moto_gaps(aws: DeployAws) -> None:
         return ok, {"SuccessfulSubmissions": [], "Errors": []}
 
     aws._client("sagemaker").meta.events.register(
-        "before-call.sagemaker.UpdateEndpoint", update_endpoint)
+        "before-call.sagemaker.UpdateEndpoint", update_endpoint
+    )
     aws._client("glue").meta.events.register("before-call.glue.BatchStopJobRun", stop_runs)
 
 
 def _sagemaker_role() -> None:
     boto3.client("iam", region_name=REGION).create_role(
-        RoleName="fraudit-dev-sagemaker", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole",
-                "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))
+        RoleName="fraudit-dev-sagemaker",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                    }
+                ],
+            }
+        ),
+    )
 
 
 def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
-        aws, tmp_path, build_dir, trained):
+    aws, tmp_path, build_dir, trained
+):
     model_dir = tmp_path / "models"
     shutil.copytree(trained.path.parent, model_dir)
     version = trained.version
@@ -189,15 +235,18 @@ def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
     assert d.endpoints(version, serverless_memory_mb=2048) == 6
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     classifier = sagemaker.describe_endpoint(EndpointName="fraudit-dev-classifier")
-    config = sagemaker.describe_endpoint_config(
-        EndpointConfigName=classifier["EndpointConfigName"])
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=classifier["EndpointConfigName"])
     assert config["ProductionVariants"][0]["ServerlessConfig"]["MemorySizeInMB"] == 2048
     model = sagemaker.describe_model(ModelName=classifier["EndpointConfigName"])
     assert model["PrimaryContainer"]["ModelDataUrl"] == (
-        f"s3://fraudit-dev-artifacts/models/{version}/classifier/model.tar.gz")
+        f"s3://fraudit-dev-artifacts/models/{version}/classifier/model.tar.gz"
+    )
     assert "sagemaker-xgboost:3.0-5" in model["PrimaryContainer"]["Image"]
-    anomaly = sagemaker.describe_model(ModelName=sagemaker.describe_endpoint(
-        EndpointName="fraudit-dev-anomaly")["EndpointConfigName"])
+    anomaly = sagemaker.describe_model(
+        ModelName=sagemaker.describe_endpoint(EndpointName="fraudit-dev-anomaly")[
+            "EndpointConfigName"
+        ]
+    )
     assert anomaly["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
 
     assert d.endpoints(version) == 0  # same version: nothing to do
@@ -208,8 +257,10 @@ def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
     lines: list[str] = []
     dry = deployer(aws, tmp_path, build_dir, model_dir, lines, dry_run=True)
     assert dry.endpoints(newer) == 6
-    assert sagemaker.describe_endpoint(EndpointName="fraudit-dev-classifier")[
-        "EndpointConfigName"] == classifier["EndpointConfigName"]  # the dry run changed nothing
+    assert (
+        sagemaker.describe_endpoint(EndpointName="fraudit-dev-classifier")["EndpointConfigName"]
+        == classifier["EndpointConfigName"]
+    )  # the dry run changed nothing
     assert sum("update_endpoint" in line for line in lines) == 2
     assert d.endpoints(newer) == 6  # 2 models, 2 configs, 2 switches
     switched = sagemaker.describe_endpoint(EndpointName="fraudit-dev-classifier")
@@ -223,25 +274,42 @@ def test_endpoints_refuse_to_touch_what_terraform_owns(aws, tmp_path, build_dir,
         owned.endpoints(trained.version)
     # A stack that says "deploy" but whose endpoint carries Terraform's tag: refused too.
     sagemaker = boto3.client("sagemaker", region_name=REGION)
-    sagemaker.create_model(ModelName="tf-model", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
-                           PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://b/k"})
-    sagemaker.create_endpoint_config(EndpointConfigName="tf-config", ProductionVariants=[{
-        "VariantName": "primary", "ModelName": "tf-model", "InstanceType": "ml.m5.large",
-        "InitialInstanceCount": 1}])
-    sagemaker.create_endpoint(EndpointName="fraudit-dev-classifier",
-                              EndpointConfigName="tf-config",
-                              Tags=[{"Key": "managed-by", "Value": "terraform"}])
+    sagemaker.create_model(
+        ModelName="tf-model",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://b/k"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="tf-config",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": "tf-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(
+        EndpointName="fraudit-dev-classifier",
+        EndpointConfigName="tf-config",
+        Tags=[{"Key": "managed-by", "Value": "terraform"}],
+    )
     with pytest.raises(OwnershipError, match="managed by Terraform"):
         deployer(aws, tmp_path, build_dir, trained.path.parent, []).endpoints(trained.version)
 
 
 def test_glue_start_is_idempotent_stop_stops_and_status_reports(aws, tmp_path, build_dir):
     glue = boto3.client("glue", region_name=REGION)
-    glue.create_job(Name="fraudit-dev-elt", Role=f"arn:aws:iam::{ACCOUNT}:role/glue",
-                    GlueVersion="5.0", Command={"Name": "gluestreaming",
-                                                "ScriptLocation": "s3://b/glue/job.py"})
-    state_manager.set_transition(model_name="glue::job_run",
-                                 transition={"progression": "manual", "times": 1000})
+    glue.create_job(
+        Name="fraudit-dev-elt",
+        Role=f"arn:aws:iam::{ACCOUNT}:role/glue",
+        GlueVersion="5.0",
+        Command={"Name": "gluestreaming", "ScriptLocation": "s3://b/glue/job.py"},
+    )
+    state_manager.set_transition(
+        model_name="glue::job_run", transition={"progression": "manual", "times": 1000}
+    )
     try:
         lines: list[str] = []
         d = deployer(aws, tmp_path, build_dir, tmp_path, lines)
@@ -252,13 +320,16 @@ def test_glue_start_is_idempotent_stop_stops_and_status_reports(aws, tmp_path, b
         assert [r["JobRunState"] for r in runs] == ["STARTING"]
         lines.clear()
         d.glue("status")
-        assert lines and "STARTING" in lines[0]
+        assert lines
+        assert "STARTING" in lines[0]
         assert deployer(aws, tmp_path, build_dir, tmp_path, [], dry_run=True).glue("stop") == 1
-        assert glue.get_job_runs(JobName="fraudit-dev-elt")["JobRuns"][0][
-            "JobRunState"] == "STARTING"  # dry run
+        assert (
+            glue.get_job_runs(JobName="fraudit-dev-elt")["JobRuns"][0]["JobRunState"] == "STARTING"
+        )  # dry run
         assert d.glue("stop") == 1
-        assert glue.get_job_runs(JobName="fraudit-dev-elt")["JobRuns"][0][
-            "JobRunState"] == "STOPPED"
+        assert (
+            glue.get_job_runs(JobName="fraudit-dev-elt")["JobRuns"][0]["JobRunState"] == "STOPPED"
+        )
         assert d.glue("stop") == 0
         assert d.glue("start") == 1  # stopped: a new run may start
     finally:
@@ -277,9 +348,14 @@ def test_env_file_from_outputs_configures_fraudit_for_the_stack(aws, tmp_path, b
     assert d.env(out) == 1
     assert any("secret" in line and "is not there" in line for line in lines)
     boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="rds!db", SecretString=json.dumps({"username": "u", "password": "p"}))
-    outputs_file.write_text(json.dumps(terraform_output_json(aws) | {
-        "FRAUDIT_DATABASE_SECRET_ID": {"value": "rds!db", "type": "string"}}))
+        Name="rds!db", SecretString=json.dumps({"username": "u", "password": "p"})
+    )
+    outputs_file.write_text(
+        json.dumps(
+            terraform_output_json(aws)
+            | {"FRAUDIT_DATABASE_SECRET_ID": {"value": "rds!db", "type": "string"}}
+        )
+    )
     lines.clear()
     d = deployer(aws, tmp_path, build_dir, tmp_path, lines)
     d.outputs = read_outputs(outputs_file=outputs_file)
@@ -295,9 +371,11 @@ def test_env_file_from_outputs_configures_fraudit_for_the_stack(aws, tmp_path, b
     assert settings.database_host.endswith(".rds.amazonaws.com")
     assert settings.policy_s3_uri == "s3://fraudit-dev-artifacts/policy/policy.json"
     text = env_text(outputs)
-    assert "dashboard_instance_id" not in text and "kms" not in text.lower()
+    assert "dashboard_instance_id" not in text
+    assert "kms" not in text.lower()
     variables = [line for line in text.splitlines() if not line.startswith("#")]
-    assert variables and not any("PASSWORD" in line.upper() for line in variables)
+    assert variables
+    assert not any("PASSWORD" in line.upper() for line in variables)
 
 
 def test_cli_dry_run_upload_from_saved_outputs(aws, tmp_path, capsys, trained):
@@ -305,9 +383,21 @@ def test_cli_dry_run_upload_from_saved_outputs(aws, tmp_path, capsys, trained):
 
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(terraform_output_json(aws)))
-    code = main(["deploy", "--outputs", str(outputs_file), "--infra", str(tmp_path),
-                 "--build-dir", str(tmp_path / "none"), "--model-dir",
-                 str(trained.path.parent), "--dry-run", "upload"])
+    code = main(
+        [
+            "deploy",
+            "--outputs",
+            str(outputs_file),
+            "--infra",
+            str(tmp_path),
+            "--build-dir",
+            str(tmp_path / "none"),
+            "--model-dir",
+            str(trained.path.parent),
+            "--dry-run",
+            "upload",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "dry run: 7 action(s) planned, none carried out" in out
@@ -322,12 +412,15 @@ def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, traine
 
     tarball = trained.path / CLASSIFIER_TARBALL
     result = check_classifier(tarball, "3.0-5", cache=tmp_path)
-    assert result.ok and result.xgboost_version == "3.0.5" and result.rows == 64
+    assert result.ok
+    assert result.xgboost_version == "3.0.5"
+    assert result.rows == 64
     with pytest.raises(ValueError, match="no known xgboost release"):
         xgboost_version_for("1.7-1")
     broken = tmp_path / "broken.tar.gz"
     import io
     import tarfile
+
     with tarfile.open(broken, "w:gz") as tar:
         data = b'{"learner": "not a model"}'
         info = tarfile.TarInfo("xgboost-model")
@@ -342,14 +435,17 @@ def test_build_glue_wheelhouse_holds_fraudit_and_its_linux_wheels(tmp_path):
     from fraudit.deploy import build
 
     wheel = build.build_wheel(REPO, tmp_path, say=lambda _: None)
-    out = build.build_wheelhouse(build.GLUE, wheel, REPO / "constraints.txt", tmp_path,
-                                 say=lambda _: None)
+    out = build.build_wheelhouse(
+        build.GLUE, wheel, REPO / "constraints.txt", tmp_path, say=lambda _: None
+    )
     assert out.name.endswith(".gluewheels.zip")
     names = zipfile.ZipFile(out).namelist()
     assert wheel.name in names
     assert all("/" not in n and n.endswith(".whl") for n in names)
     binary = [n for n in names if n.startswith("psycopg_binary-")]
-    assert binary and "cp311" in binary[0] and "x86_64" in binary[0]
+    assert binary
+    assert "cp311" in binary[0]
+    assert "x86_64" in binary[0]
     assert any(n.startswith("pydantic_core-") and "x86_64" in n for n in names)
     assert not any(n.startswith(("pyspark", "boto3", "pyarrow")) for n in names)  # Glue has them
     # The fraudit wheel carries the job's SQL and rules.
@@ -366,7 +462,11 @@ def test_a_different_xgboost_release_gets_its_own_cached_virtualenv(tmp_path):
 
     python = python_with_xgboost("3.0.4", tmp_path)
     assert python.parent.parent == tmp_path / "xgboost-3.0.4"
-    version = subprocess.run([str(python), "-c", "import xgboost; print(xgboost.__version__)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [str(python), "-c", "import xgboost; print(xgboost.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert version == "3.0.4"
     assert python_with_xgboost("3.0.4", tmp_path) == python  # cached: built once

@@ -15,16 +15,24 @@ from tests.support.stream_records import event
 pytestmark = pytest.mark.integration
 
 STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/fraud-predictions"
-REQUIRED = ["--stream_arn", STREAM, "--db_secret_arn", "arn:aws:secretsmanager:x",
-            "--checkpoint_location", "s3://bucket/checkpoints/elt/"]
+REQUIRED = [
+    "--stream_arn",
+    STREAM,
+    "--db_secret_arn",
+    "arn:aws:secretsmanager:x",
+    "--checkpoint_location",
+    "s3://bucket/checkpoints/elt/",
+]
 
 
 def test_source_options_read_the_stream_with_our_schema(spark):
     from pyspark.sql.types import StructType
 
     options = kinesis_connection_options(parse_args([*REQUIRED, "--max_fetch_records", "500"]))
-    assert options["streamARN"] == STREAM and options["classification"] == "json"
-    assert options["inferSchema"] == "false" and options["addRecordTimestamp"] == "true"
+    assert options["streamARN"] == STREAM
+    assert options["classification"] == "json"
+    assert options["inferSchema"] == "false"
+    assert options["addRecordTimestamp"] == "true"
     assert options["maxFetchRecordsPerShard"] == "500"
     parsed = spark.createDataFrame([], options["schema"]).schema  # valid Spark DDL
     assert isinstance(parsed, StructType)
@@ -36,8 +44,7 @@ def glue_frame(spark, lines):
 
     parsed = spark.read.schema(glue_event_ddl()).json(spark.sparkContext.parallelize(lines))
     # the record's arrival time in the stream: the same when Glue replays the batch
-    return parsed.withColumn("__src_timestamp",
-                             F.lit("2025-08-21 17:45:00").cast("timestamp"))
+    return parsed.withColumn("__src_timestamp", F.lit("2025-08-21 17:45:00").cast("timestamp"))
 
 
 def test_glue_batches_land_rows_alerts_and_rollups_once(spark, database):
@@ -50,14 +57,20 @@ def test_glue_batches_land_rows_alerts_and_rollups_once(spark, database):
     each_batch(frame, 0)  # Glue replays the batch after a restart
     with psycopg.connect(database) as conn:
         count, amount = conn.execute(
-            "SELECT count(*), sum(amount) FROM fraud_predictions").fetchone()
-        rejected = conn.execute("SELECT event_id, reason FROM fraud_predictions_rejected"
-                                ).fetchall()
-        row = conn.execute("SELECT user_id, device_id, country, decision FROM "
-                           "fraud_predictions WHERE event_id = 'ev-4'").fetchone()
-        watermark = conn.execute("SELECT count(*) FROM fraud_stream_watermarks "
-                                 "WHERE job = 'glue-test'").fetchone()[0]
-    assert count == 30 and float(amount) == sum(event(i).amount for i in range(30))
+            "SELECT count(*), sum(amount) FROM fraud_predictions"
+        ).fetchone()
+        rejected = conn.execute(
+            "SELECT event_id, reason FROM fraud_predictions_rejected"
+        ).fetchall()
+        row = conn.execute(
+            "SELECT user_id, device_id, country, decision FROM "
+            "fraud_predictions WHERE event_id = 'ev-4'"
+        ).fetchone()
+        watermark = conn.execute(
+            "SELECT count(*) FROM fraud_stream_watermarks WHERE job = 'glue-test'"
+        ).fetchone()[0]
+    assert count == 30
+    assert float(amount) == sum(event(i).amount for i in range(30))
     assert rejected == [("no-fields", "missing required field: timestamp")]
     e = event(4)
     assert row == (e.user_id, "d_4", "US" if e.geo.country else None, e.decision)

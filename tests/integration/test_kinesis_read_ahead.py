@@ -13,15 +13,24 @@ pytestmark = pytest.mark.integration
 
 
 def _put(client, stream, first, count):
-    client.put_records(StreamName=stream, Records=[
-        {"Data": f"event-{i:05d}".encode(), "PartitionKey": f"k{i % 7}"}
-        for i in range(first, first + count)])
+    client.put_records(
+        StreamName=stream,
+        Records=[
+            {"Data": f"event-{i:05d}".encode(), "PartitionKey": f"k{i % 7}"}
+            for i in range(first, first + count)
+        ],
+    )
 
 
 def _reader(emulator, stream, limit):
-    return KinesisStreamReader({"streamName": stream, "endpointUrl": emulator.url,
-                                "startingPosition": "TRIM_HORIZON",
-                                "maxRecordsPerTrigger": str(limit)})
+    return KinesisStreamReader(
+        {
+            "streamName": stream,
+            "endpointUrl": emulator.url,
+            "startingPosition": "TRIM_HORIZON",
+            "maxRecordsPerTrigger": str(limit),
+        }
+    )
 
 
 def _drain(reader, offset):
@@ -46,7 +55,8 @@ def test_batches_read_ahead_hold_every_record_once_in_shard_order(kinesis_emulat
     _put(client, stream, 95, 40)  # arrives while the next batch is being read ahead
     rest, offset = _drain(reader, offset)
     rows = first + [r for batch in rest for r in batch]
-    assert [len(b) for b in rest][:3] == [30, 30, 30] and sum(map(len, rest)) == 105
+    assert [len(b) for b in rest][:3] == [30, 30, 30]
+    assert sum(map(len, rest)) == 105
     assert sorted(r[0] for r in rows) == [f"event-{i:05d}".encode() for i in range(135)]
     for shard in {r[1] for r in rows}:
         sequences = [int(r[2]) for r in rows if r[1] == shard]

@@ -40,18 +40,29 @@ def light_env(tmp_path: Path, blocked: tuple[str, ...], **extra: str) -> dict[st
 
 
 def fraudit(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "fraudit.cli", *args], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudit.cli", *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def test_the_block_really_blocks(tmp_path):
-    result = subprocess.run([sys.executable, "-c", "import xgboost"], capture_output=True,
-                            text=True, env=light_env(tmp_path, ("xgboost",)), check=False)
-    assert result.returncode != 0 and "blocked" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", "import xgboost"],
+        capture_output=True,
+        text=True,
+        env=light_env(tmp_path, ("xgboost",)),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "blocked" in result.stderr
 
 
-def test_api_scores_and_publishes_without_the_heavy_packages(tmp_path, model_server,
-                                                            kinesis_emulator, bundle):
+def test_api_scores_and_publishes_without_the_heavy_packages(
+    tmp_path, model_server, kinesis_emulator, bundle
+):
     # The policy the API reads locally, laid out as `fraudit train` writes it.
     models = tmp_path / "models"
     (models / bundle.version).mkdir(parents=True)
@@ -59,19 +70,27 @@ def test_api_scores_and_publishes_without_the_heavy_packages(tmp_path, model_ser
     (models / bundle.version / MANIFEST_FILE).write_text("{}")
     (models / LATEST).write_text(bundle.version)
     port = free_port()
-    env = light_env(tmp_path, NOT_FOR_API, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=model_server,
-                    AWS_ENDPOINT_URL_KINESIS=kinesis_emulator.url,
-                    FRAUDIT_MODEL_DIR=str(models), FRAUDIT_STREAM_NAME="fraud-predictions")
-    process = fraudit(["api", "--port", str(port), "--workers", "1"], env,
-                      tmp_path / "api.log")
+    env = light_env(
+        tmp_path,
+        NOT_FOR_API,
+        AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=model_server,
+        AWS_ENDPOINT_URL_KINESIS=kinesis_emulator.url,
+        FRAUDIT_MODEL_DIR=str(models),
+        FRAUDIT_STREAM_NAME="fraud-predictions",
+    )
+    process = fraudit(["api", "--port", str(port), "--workers", "1"], env, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", process, timeout=60)
-        request = urllib.request.Request(f"{url}/predict", data=json.dumps(payload(3)).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/predict",
+            data=json.dumps(payload(3)).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.loads(response.read())
-        assert response.status == 200 and answer["model_version"] == bundle.version
+        assert response.status == 200
+        assert answer["model_version"] == bundle.version
     finally:
         stop(process)
     assert "blocked" not in (tmp_path / "api.log").read_text()
@@ -80,8 +99,13 @@ def test_api_scores_and_publishes_without_the_heavy_packages(tmp_path, model_ser
 def test_dashboard_serves_without_the_models_or_the_stream(tmp_path, database):
     port = free_port()
     env = light_env(tmp_path, NOT_FOR_DASHBOARD, DATABASE_URL=database)
-    imported = subprocess.run([sys.executable, "-c", "import fraudit.dashboard.app"],
-                              env=env, capture_output=True, text=True, check=False)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import fraudit.dashboard.app"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert imported.returncode == 0, imported.stderr
     process = fraudit(["dashboard", "--port", str(port)], env, tmp_path / "dashboard.log")
     try:
@@ -93,9 +117,11 @@ def test_dashboard_serves_without_the_models_or_the_stream(tmp_path, database):
 @pytest.fixture
 def moto_server(tmp_path):
     port = free_port()
-    process = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-p",
-                                str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/moto-api/", process, timeout=60)
@@ -109,7 +135,8 @@ def test_deploy_build_upload_env_without_the_models_or_the_stream(tmp_path, moto
     kms = boto3.client("kms", region_name=region, endpoint_url=moto_server)
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
     boto3.client("s3", region_name=region, endpoint_url=moto_server).create_bucket(
-        Bucket="fraudit-dev-artifacts", CreateBucketConfiguration={"LocationConstraint": region})
+        Bucket="fraudit-dev-artifacts", CreateBucketConfiguration={"LocationConstraint": region}
+    )
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(terraform_output_json(key_arn)))
     # A bundle's files as training leaves them (their contents do not matter to upload).
@@ -120,16 +147,33 @@ def test_deploy_build_upload_env_without_the_models_or_the_stream(tmp_path, moto
     (models / "v1" / POLICY_FILE).write_text(DecisionPolicy("p-1", 0.9, 0.3).to_json())
     (models / LATEST).write_text("v1")
     env = light_env(tmp_path, NOT_FOR_DEPLOY, AWS_ENDPOINT_URL=moto_server)
-    common = ["deploy", "--repo", str(REPO), "--outputs", str(outputs), "--build-dir",
-              str(tmp_path / "build"), "--model-dir", str(models), "--infra",
-              str(tmp_path / "infra")]
-    for step in (["build", "--only", "glue"], ["upload"], ["env", "--out",
-                                                          str(tmp_path / ".env.aws")]):
+    common = [
+        "deploy",
+        "--repo",
+        str(REPO),
+        "--outputs",
+        str(outputs),
+        "--build-dir",
+        str(tmp_path / "build"),
+        "--model-dir",
+        str(models),
+        "--infra",
+        str(tmp_path / "infra"),
+    ]
+    for step in (
+        ["build", "--only", "glue"],
+        ["upload"],
+        ["env", "--out", str(tmp_path / ".env.aws")],
+    ):
         log = tmp_path / f"deploy-{step[0]}.log"
         process = fraudit([*common, *step], env, log)
         assert process.wait(600) in (0, 1), log.read_text()  # 1: env found no secret
         assert "blocked" not in log.read_text(), log.read_text()
-    keys = {o["Key"] for o in boto3.client("s3", region_name=region, endpoint_url=moto_server)
-            .list_objects_v2(Bucket="fraudit-dev-artifacts")["Contents"]}
+    keys = {
+        o["Key"]
+        for o in boto3.client("s3", region_name=region, endpoint_url=moto_server).list_objects_v2(
+            Bucket="fraudit-dev-artifacts"
+        )["Contents"]
+    }
     assert {"glue/fraudit-glue.gluewheels.zip", f"models/v1/{POLICY_FILE}"} <= keys
     assert "FRAUDIT_STREAM_NAME=fraudit-dev-predictions" in (tmp_path / ".env.aws").read_text()

@@ -33,10 +33,13 @@ GEO_GROUPS = """SELECT event_minute, coalesce(country, ''), decision,
     (floor(latitude * 2) / 2)::numeric(5, 1), (floor(longitude * 2) / 2)::numeric(5, 1),
     count(*), sum(fraud_prediction) FROM fraud_predictions WHERE latitude IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5"""
-SCORE_ROLLUP = ("SELECT minute, source, country, decision, bucket, transactions "
-                "FROM fraud_score_rollups")
-GEO_ROLLUP = ("SELECT minute, country, decision, lat_cell, lon_cell, transactions,"
-              " predicted_frauds FROM fraud_geo_rollups")
+SCORE_ROLLUP = (
+    "SELECT minute, source, country, decision, bucket, transactions FROM fraud_score_rollups"
+)
+GEO_ROLLUP = (
+    "SELECT minute, country, decision, lat_cell, lon_cell, transactions,"
+    " predicted_frauds FROM fraud_geo_rollups"
+)
 HOURS = """SELECT date_trunc('hour', minute), source, country, decision, sum(transactions),
     sum(predicted_frauds), sum(amount_sum), sum(fraud_proba_sum) FROM fraud_minute_rollups
     GROUP BY 1, 2, 3, 4"""
@@ -64,10 +67,17 @@ def test_schema_applies_once_and_is_idempotent(database):
     with psycopg.connect(database) as conn:
         assert apply_schema(conn) == [v for v, _ in migrations()]
         assert apply_schema(conn) == []
-        tables = {r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert {"fraud_predictions", "fraud_predictions_rejected", "fraud_alerts",
-            "fraud_minute_rollups", "schema_migrations"} <= tables
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert {
+        "fraud_predictions",
+        "fraud_predictions_rejected",
+        "fraud_alerts",
+        "fraud_minute_rollups",
+        "schema_migrations",
+    } <= tables
 
 
 def test_rows_land_field_by_field_and_a_replay_adds_nothing(spark, database):
@@ -89,13 +99,25 @@ def test_rows_land_field_by_field_and_a_replay_adds_nothing(spark, database):
                                      country, city, payload, device_id
                               FROM fraud_predictions WHERE event_id = 'ev-3'""").fetchone()
     e = event(3)
-    assert row[0] == "ev-3" and row[1] == e.timestamp and row[2] == e.scored_at
-    assert row[3:5] == (e.user_id, e.source) and float(row[5]) == e.amount
-    assert row[6:12] == (e.fraud_prediction, e.fraud_proba, e.anomaly_score, e.decision,
-                         e.model_version, e.policy_version)
-    assert row[12] == e.ip_address and row[13] == "mobile" and row[15] == "Paris"
+    assert row[0] == "ev-3"
+    assert row[1] == e.timestamp
+    assert row[2] == e.scored_at
+    assert row[3:5] == (e.user_id, e.source)
+    assert float(row[5]) == e.amount
+    assert row[6:12] == (
+        e.fraud_prediction,
+        e.fraud_proba,
+        e.anomaly_score,
+        e.decision,
+        e.model_version,
+        e.policy_version,
+    )
+    assert row[12] == e.ip_address
+    assert row[13] == "mobile"
+    assert row[15] == "Paris"
     assert row[14] == (e.geo.country.upper() if e.geo.country else None)
-    assert row[16] == as_json(e) and row[17] == "d_3"
+    assert row[16] == as_json(e)
+    assert row[17] == "d_3"
     sink.close()
 
 
@@ -107,9 +129,11 @@ def test_same_event_id_with_other_content_is_rejected_not_lost(spark, database):
     assert (result.inserted, result.rejected_conflicts) == (1, 1)
     with psycopg.connect(database) as conn:
         reason, event_id = conn.execute(
-            "SELECT reason, event_id FROM fraud_predictions_rejected").fetchone()
+            "SELECT reason, event_id FROM fraud_predictions_rejected"
+        ).fetchone()
         kept = conn.execute(
-            "SELECT decision FROM fraud_predictions WHERE event_id = 'ev-5'").fetchone()[0]
+            "SELECT decision FROM fraud_predictions WHERE event_id = 'ev-5'"
+        ).fetchone()[0]
     assert (reason, event_id) == (CONFLICT_REASON, "ev-5")
     assert kept == event(5).decision  # the first version stays
     process_batch(raw_frame(spark, [changed]), 2, sink)  # replay of the conflict
@@ -119,23 +143,49 @@ def test_same_event_id_with_other_content_is_rejected_not_lost(spark, database):
 
 def test_a_row_the_database_refuses_does_not_block_its_batch(database):
     sink = PostgresSink(database)
-    good = {"event_id": "ok-1", "schema_version": 1, "event_time_us": 1_755_798_300_000_000,
-            "scored_at_us": 1_755_798_300_004_000, "event_minute_us": 1_755_798_300_000_000,
-            "user_id": "u", "source": "web", "amount": 1.0, "fraud_prediction": 0,
-            "fraud_proba": 0.1, "anomaly_score": 0.5, "decision": "approve",
-            "model_version": "m", "policy_version": "p", "ip_address": None,
-            "device_id": None, "device_type": None, "os_version": None, "app_version": None,
-            "country": None,
-            "region": None, "city": None, "latitude": None, "longitude": None,
-            "payload": '{"event_id": "ok-1"}', "payload_hash": "h1",
-            "source_position": "s:1"}
-    bad = {**good, "event_id": "bad-1", "country": "FRA",  # char(2) refuses it
-           "payload": '{"event_id": "bad-1"}', "payload_hash": "h2", "source_position": "s:2"}
+    good = {
+        "event_id": "ok-1",
+        "schema_version": 1,
+        "event_time_us": 1_755_798_300_000_000,
+        "scored_at_us": 1_755_798_300_004_000,
+        "event_minute_us": 1_755_798_300_000_000,
+        "user_id": "u",
+        "source": "web",
+        "amount": 1.0,
+        "fraud_prediction": 0,
+        "fraud_proba": 0.1,
+        "anomaly_score": 0.5,
+        "decision": "approve",
+        "model_version": "m",
+        "policy_version": "p",
+        "ip_address": None,
+        "device_id": None,
+        "device_type": None,
+        "os_version": None,
+        "app_version": None,
+        "country": None,
+        "region": None,
+        "city": None,
+        "latitude": None,
+        "longitude": None,
+        "payload": '{"event_id": "ok-1"}',
+        "payload_hash": "h1",
+        "source_position": "s:1",
+    }
+    bad = {
+        **good,
+        "event_id": "bad-1",
+        "country": "FRA",  # char(2) refuses it
+        "payload": '{"event_id": "bad-1"}',
+        "payload_hash": "h2",
+        "source_position": "s:2",
+    }
     result = sink.load(CopyBatch.from_rows([good, bad]))
     assert result.inserted == 1
     with psycopg.connect(database) as conn:
-        (reason,) = conn.execute("SELECT reason FROM fraud_predictions_rejected "
-                                 "WHERE event_id = 'bad-1'").fetchone()
+        (reason,) = conn.execute(
+            "SELECT reason FROM fraud_predictions_rejected WHERE event_id = 'bad-1'"
+        ).fetchone()
     assert reason.startswith("database refused the row")
     assert scalar(database, ROLLUP_CHECK) == 0
     sink.close()

@@ -23,15 +23,14 @@ AWKWARD = [
     {"user_id": 'u "quoted", with commas', "source": "line\nbreak\r\nand \\ backslash"},
     {"user_id": "ünïcødé 🃏 カード", "source": "\\N"},  # \N is NULL in COPY's text format
     {"user_id": "\\.", "source": "tab\there"},  # \. alone ends COPY data
-    {"geo": {"country": "fr", "region": "", "city": "", "latitude": -90.0,
-             "longitude": 180.0}},  # empty strings must stay '' (not NULL)
+    {
+        "geo": {"country": "fr", "region": "", "city": "", "latitude": -90.0, "longitude": 180.0}
+    },  # empty strings must stay '' (not NULL)
     {"geo": None, "device_info": None, "ip_address": None},  # missing values are NULL
     {"amount": 999_999_999_999.99, "fraud_proba": 1e-7, "anomaly_score": -1.5e-300},
     {"amount": 0.1 + 0.2, "fraud_proba": 1.0, "anomaly_score": 12345678.123456789},
-    {"device_info": {"device_id": "d,1", "device_type": "", "os_version": '"',
-                     "app_version": "'"}},
+    {"device_info": {"device_id": "d,1", "device_type": "", "os_version": '"', "app_version": "'"}},
 ]
-
 
 
 def awkward_record(i: int, changes: dict) -> tuple:
@@ -69,14 +68,16 @@ threshold = 0
 
 def alerts(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT rule, entity, window_start, value FROM fraud_alerts "
-                            "ORDER BY 1, 2, 3").fetchall()
+        return conn.execute(
+            "SELECT rule, entity, window_start, value FROM fraud_alerts ORDER BY 1, 2, 3"
+        ).fetchall()
 
 
 def stored(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute(f"SELECT {ALL_COLUMNS} FROM fraud_predictions "
-                            "ORDER BY event_id").fetchall()
+        return conn.execute(
+            f"SELECT {ALL_COLUMNS} FROM fraud_predictions ORDER BY event_id"
+        ).fetchall()
 
 
 def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
@@ -85,13 +86,15 @@ def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
     transformed = transform(raw_frame(spark, records))
     table = transformed.toArrow()
     by_rows = CopyBatch.from_rows(row.asDict() for row in transformed.collect())
-    assert len(by_rows) == len(records) and not by_rows.invalid  # every awkward record is valid: none is rejected
+    assert len(by_rows) == len(records)
+    assert not by_rows.invalid
 
     by_arrow = PostgresSink(database, rules=EVERY_ENTITY)
     assert by_arrow.load(CopyBatch.from_arrow(table)).inserted == len(records)
     by_arrow.close()
-    with temporary_database("postgresql://postgres@127.0.0.1:5432/postgres",
-                            "fraudit_test_tuples") as other:
+    with temporary_database(
+        "postgresql://postgres@127.0.0.1:5432/postgres", "fraudit_test_tuples"
+    ) as other:
         by_tuples = PostgresSink(other, rules=EVERY_ENTITY)
         assert by_tuples.load(by_rows).inserted == len(records)
         by_tuples.close()
@@ -102,7 +105,8 @@ def test_arrow_csv_copy_stores_what_the_tuple_path_stores(spark, database):
     assert scalar(database, ROLLUP_CHECK) == 0
     assert alerts(database) == expected_alerts
     entities = {entity for _, entity, _, _ in expected_alerts}
-    assert 'u "quoted", with commas' in entities and "d,1" in entities
+    assert 'u "quoted", with commas' in entities
+    assert "d,1" in entities
     got = stored(database)
     assert len(got) == len(expected) == len(records)
     for mine, theirs in zip(got, expected, strict=True):
@@ -129,5 +133,6 @@ def test_the_csv_has_one_line_per_row_and_quotes_every_string(spark):
     table = transform(raw_frame(spark, [awkward_record(0, {"user_id": "a\nb"})])).toArrow()
     predictions, invalid = split_arrow(table)
     text = arrow_csv(predictions).decode()
-    assert invalid == [] and text.count('"a\nb"') == 1
+    assert invalid == []
+    assert text.count('"a\nb"') == 1
     assert len(CopyBatch.from_arrow(table)) == 1

@@ -33,8 +33,9 @@ def client(model_server):
 
 def invoke(client, endpoint, rows, accept="text/csv"):
     body = "\n".join(to_csv_row(r) for r in np.atleast_2d(rows))
-    response = client.invoke_endpoint(EndpointName=endpoint, Body=body.encode(),
-                                      ContentType="text/csv", Accept=accept)
+    response = client.invoke_endpoint(
+        EndpointName=endpoint, Body=body.encode(), ContentType="text/csv", Accept=accept
+    )
     return response, response["Body"].read().decode()
 
 
@@ -67,8 +68,9 @@ def test_bad_cell_is_a_400_naming_row_and_column(client, rows):
     cells[6] = "NaN"
     lines[1] = ",".join(cells)
     with pytest.raises(ClientError) as info:
-        client.invoke_endpoint(EndpointName=CLASSIFIER, Body="\n".join(lines).encode(),
-                               ContentType="text/csv")
+        client.invoke_endpoint(
+            EndpointName=CLASSIFIER, Body="\n".join(lines).encode(), ContentType="text/csv"
+        )
     error = info.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert error["Error"]["Code"] == "ModelError"
@@ -77,16 +79,17 @@ def test_bad_cell_is_a_400_naming_row_and_column(client, rows):
 
 def test_wrong_column_count_unknown_endpoint_and_content_type(client, rows):
     with pytest.raises(ClientError, match="expected 30 columns, got 29"):
-        client.invoke_endpoint(EndpointName=ANOMALY, Body=to_csv_row(rows[0][:29]).encode(),
-                               ContentType="text/csv")
+        client.invoke_endpoint(
+            EndpointName=ANOMALY, Body=to_csv_row(rows[0][:29]).encode(), ContentType="text/csv"
+        )
     with pytest.raises(ClientError) as info:
-        client.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"1",
-                               ContentType="text/csv")
+        client.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"1", ContentType="text/csv")
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert "no-such-endpoint not found" in info.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as info:
-        client.invoke_endpoint(EndpointName=CLASSIFIER, Body=b'{"a": 1}',
-                               ContentType="application/json")
+        client.invoke_endpoint(
+            EndpointName=CLASSIFIER, Body=b'{"a": 1}', ContentType="application/json"
+        )
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 415
 
 
@@ -94,18 +97,21 @@ def test_keep_alive_connection_survives_errors_and_oversized_bodies(model_server
     url = urlparse(model_server)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
     good = to_csv_row(rows[0]).encode()
-    for body, ctype, status in ((good, "text/csv", 200), (b"x", "text/csv", 400),
-                                (b"{}", "application/json", 415), (good, "text/csv", 200)):
-        conn.request("POST", f"/endpoints/{ANOMALY}/invocations", body,
-                     {"Content-Type": ctype})
+    for body, ctype, status in (
+        (good, "text/csv", 200),
+        (b"x", "text/csv", 400),
+        (b"{}", "application/json", 415),
+        (good, "text/csv", 200),
+    ):
+        conn.request("POST", f"/endpoints/{ANOMALY}/invocations", body, {"Content-Type": ctype})
         response = conn.getresponse()
         response.read()
         assert response.status == status
     conn.request("POST", "/invocations", b"0," * 600_000, {"Content-Type": "text/csv"})
     response = conn.getresponse()
-    assert response.status == 413 and b"limit" in response.read()
-    conn.request("POST", f"/endpoints/{CLASSIFIER}/invocations", good,
-                 {"Content-Type": "text/csv"})
+    assert response.status == 413
+    assert b"limit" in response.read()
+    conn.request("POST", f"/endpoints/{CLASSIFIER}/invocations", good, {"Content-Type": "text/csv"})
     assert conn.getresponse().status == 200  # same connection, still in step
     conn.close()
 
@@ -115,8 +121,9 @@ def test_ping_and_container_invocations_path(model_server, rows):
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
     conn.request("GET", "/ping")
     ping = json.loads(conn.getresponse().read())
-    assert ping["status"] == "ok" and set(ping["endpoints"]) == {CLASSIFIER, ANOMALY}
-    conn.request("POST", "/invocations", to_csv_row(rows[0]).encode(),
-                 {"Content-Type": "text/csv"})
+    assert ping["status"] == "ok"
+    assert set(ping["endpoints"]) == {CLASSIFIER, ANOMALY}
+    conn.request("POST", "/invocations", to_csv_row(rows[0]).encode(), {"Content-Type": "text/csv"})
     response = conn.getresponse()
-    assert response.status == 200 and 0 <= float(response.read()) <= 1
+    assert response.status == 200
+    assert 0 <= float(response.read()) <= 1

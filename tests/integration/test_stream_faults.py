@@ -33,26 +33,33 @@ def row_count(url):
         return -1
 
 
-def test_postgres_restarted_while_the_job_runs_loses_nothing(spark, kinesis_emulator,
-                                                             private_postgres, tmp_path,
-                                                             caplog):
+def test_postgres_restarted_while_the_job_runs_loses_nothing(
+    spark, kinesis_emulator, private_postgres, tmp_path, caplog
+):
     caplog.set_level("WARNING", logger="fraudit.stream.load")
     stream = "elt-pg-restart"
     kinesis_emulator.create_stream(stream, shards=2)
     kinesis = kinesis_emulator.client()
     put(kinesis, stream, [event_record(i) for i in range(80)])
     options = StreamOptions(
-        stream_name=stream, endpoint_url=kinesis_emulator.url, region="us-east-1",
-        starting_position="TRIM_HORIZON", starting_timestamp=None,
-        trigger_interval="200 milliseconds", checkpoint_dir=Path(tmp_path / "checkpoint"),
-        database_url=private_postgres.url, max_records_per_trigger=20)
+        stream_name=stream,
+        endpoint_url=kinesis_emulator.url,
+        region="us-east-1",
+        starting_position="TRIM_HORIZON",
+        starting_timestamp=None,
+        trigger_interval="200 milliseconds",
+        checkpoint_dir=Path(tmp_path / "checkpoint"),
+        database_url=private_postgres.url,
+        max_records_per_trigger=20,
+    )
     query = start(spark, options)
     try:
         wait_for(lambda: row_count(private_postgres.url) == 80)
         private_postgres.stop("fast")  # the job's connection is cut
         put(kinesis, stream, [event_record(i) for i in range(80, 160)])
         time.sleep(4)  # several triggers' worth: the job is retrying its batch
-        assert query.isActive and query.exception() is None
+        assert query.isActive
+        assert query.exception() is None
         private_postgres.start()
         wait_for(lambda: row_count(private_postgres.url) == 160)
         query.processAllAvailable()
@@ -77,16 +84,14 @@ class CrashingSink(PostgresSink):
         return result
 
 
-def test_crash_inside_the_sink_mid_batch_then_restart(spark, kinesis_emulator, database,
-                                                      tmp_path):
+def test_crash_inside_the_sink_mid_batch_then_restart(spark, kinesis_emulator, database, tmp_path):
     stream = "elt-sink-crash"
     kinesis_emulator.create_stream(stream, shards=2)
     put(kinesis_emulator.client(), stream, [event_record(i) for i in range(70)])
     checkpoint = tmp_path / "checkpoint"
     sink = CrashingSink(database)
     with pytest.raises(Exception, match="injected crash inside the sink"):
-        run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database,
-                            sink=sink)
+        run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database, sink=sink)
     assert counts(database) == (0, 0)  # the crashed batch left nothing behind
     run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database)
     assert counts(database) == (70, 70)

@@ -14,12 +14,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def put(kinesis, stream, records):
-    kinesis.put_records(StreamName=stream, Records=[
-        {"Data": data, "PartitionKey": f"k{i % 5}"} for i, (data, *_) in enumerate(records)])
+    kinesis.put_records(
+        StreamName=stream,
+        Records=[
+            {"Data": data, "PartitionKey": f"k{i % 5}"} for i, (data, *_) in enumerate(records)
+        ],
+    )
 
 
-def run_until_caught_up(spark, url, stream, checkpoint, database, fail_once_after_commit=False,
-                        sink=None):
+def run_until_caught_up(
+    spark, url, stream, checkpoint, database, fail_once_after_commit=False, sink=None
+):
     spark.dataSource.register(KinesisDataSource)
     sink = sink or PostgresSink(database)
     state = {"failed": False}
@@ -30,11 +35,18 @@ def run_until_caught_up(spark, url, stream, checkpoint, database, fail_once_afte
             state["failed"] = True  # the database committed; Spark never hears of it
             raise RuntimeError("injected crash after the sink committed")
 
-    query = (spark.readStream.format("kinesis").option("streamName", stream)
-             .option("endpointUrl", url).option("startingPosition", "TRIM_HORIZON")
-             .option("maxRecordsPerTrigger", "25").load()
-             .writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
-             .trigger(processingTime="200 milliseconds").start())
+    query = (
+        spark.readStream.format("kinesis")
+        .option("streamName", stream)
+        .option("endpointUrl", url)
+        .option("startingPosition", "TRIM_HORIZON")
+        .option("maxRecordsPerTrigger", "25")
+        .load()
+        .writeStream.foreachBatch(each_batch)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(processingTime="200 milliseconds")
+        .start()
+    )
     try:
         query.processAllAvailable()
     finally:
@@ -45,12 +57,14 @@ def run_until_caught_up(spark, url, stream, checkpoint, database, fail_once_afte
 
 def counts(database):
     with psycopg.connect(database) as conn:
-        return conn.execute("SELECT count(*), count(DISTINCT event_id) FROM "
-                            "fraud_predictions").fetchone()
+        return conn.execute(
+            "SELECT count(*), count(DISTINCT event_id) FROM fraud_predictions"
+        ).fetchone()
 
 
-def test_events_in_rows_out_and_restart_from_checkpoint(spark, kinesis_emulator, database,
-                                                        tmp_path):
+def test_events_in_rows_out_and_restart_from_checkpoint(
+    spark, kinesis_emulator, database, tmp_path
+):
     stream = "elt-restart"
     kinesis_emulator.create_stream(stream, shards=2)
     kinesis = kinesis_emulator.client()
@@ -59,26 +73,30 @@ def test_events_in_rows_out_and_restart_from_checkpoint(spark, kinesis_emulator,
     run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database)
     assert counts(database) == (60, 60)
 
-    put(kinesis, stream, [event_record(i) for i in range(60, 100)] + [(b"{bad", None, None,
-                                                                         None)])
+    put(kinesis, stream, [event_record(i) for i in range(60, 100)] + [(b"{bad", None, None, None)])
     with pytest.raises(Exception, match="injected crash"):
-        run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database,
-                            fail_once_after_commit=True)
+        run_until_caught_up(
+            spark, kinesis_emulator.url, stream, checkpoint, database, fail_once_after_commit=True
+        )
     run_until_caught_up(spark, kinesis_emulator.url, stream, checkpoint, database)
     assert counts(database) == (100, 100)  # the replayed batch added nothing
     with psycopg.connect(database) as conn:
-        rejected = conn.execute("SELECT count(*), min(reason) FROM "
-                                "fraud_predictions_rejected").fetchone()
-        user = conn.execute("SELECT user_id, decision FROM fraud_predictions "
-                            "WHERE event_id = 'ev-77'").fetchone()
-    assert rejected[0] == 1 and rejected[1].startswith("unparseable JSON")
+        rejected = conn.execute(
+            "SELECT count(*), min(reason) FROM fraud_predictions_rejected"
+        ).fetchone()
+        user = conn.execute(
+            "SELECT user_id, decision FROM fraud_predictions WHERE event_id = 'ev-77'"
+        ).fetchone()
+    assert rejected[0] == 1
+    assert rejected[1].startswith("unparseable JSON")
     from tests.support.stream_records import event
 
     assert user == (event(77).user_id, event(77).decision)
 
 
 def test_available_now_reads_what_had_arrived_in_several_batches_then_stops(
-        spark, kinesis_emulator, database, tmp_path):
+    spark, kinesis_emulator, database, tmp_path
+):
     stream = "elt-available-now"
     kinesis_emulator.create_stream(stream, shards=2)
     kinesis = kinesis_emulator.client()
@@ -87,12 +105,17 @@ def test_available_now_reads_what_had_arrived_in_several_batches_then_stops(
     sink = PostgresSink(database)
 
     def run():
-        query = (spark.readStream.format("kinesis").option("streamName", stream)
-                 .option("endpointUrl", kinesis_emulator.url)
-                 .option("maxRecordsPerTrigger", "30").load()
-                 .writeStream.foreachBatch(lambda b, i: process_batch(b, i, sink))
-                 .option("checkpointLocation", str(tmp_path / "checkpoint"))
-                 .trigger(availableNow=True).start())
+        query = (
+            spark.readStream.format("kinesis")
+            .option("streamName", stream)
+            .option("endpointUrl", kinesis_emulator.url)
+            .option("maxRecordsPerTrigger", "30")
+            .load()
+            .writeStream.foreachBatch(lambda b, i: process_batch(b, i, sink))
+            .option("checkpointLocation", str(tmp_path / "checkpoint"))
+            .trigger(availableNow=True)
+            .start()
+        )
         assert query.awaitTermination(120)  # it ends by itself
         return [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
 

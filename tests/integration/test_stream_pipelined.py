@@ -29,7 +29,11 @@ def test_trim_checkpoint_forgets_commits_beyond_the_loaded_batch(tmp_path):
     assert trim_checkpoint(tmp_path, loaded=0) == [1, 2]
     assert sorted(p.name for p in (tmp_path / "commits").iterdir()) == [".0.crc", "0"]
     assert sorted(p.name for p in (tmp_path / "offsets").iterdir()) == [
-        ".0.crc", ".1.crc", "0", "1"]  # batch 1 is replayed from its logged offsets
+        ".0.crc",
+        ".1.crc",
+        "0",
+        "1",
+    ]  # batch 1 is replayed from its logged offsets
     assert (tmp_path / "metadata").exists()
     assert trim_checkpoint(tmp_path, loaded=0) == []  # idempotent
 
@@ -57,20 +61,29 @@ class DiesBeforeLoading(PostgresSink):
 
 def options(kinesis_emulator, stream, checkpoint: Path, database: str) -> StreamOptions:
     return StreamOptions(
-        stream_name=stream, endpoint_url=kinesis_emulator.url, region="us-east-1",
-        starting_position="TRIM_HORIZON", starting_timestamp=None,
-        trigger_interval="200 milliseconds", checkpoint_dir=checkpoint, database_url=database,
-        max_records_per_trigger=20)
+        stream_name=stream,
+        endpoint_url=kinesis_emulator.url,
+        region="us-east-1",
+        starting_position="TRIM_HORIZON",
+        starting_timestamp=None,
+        trigger_interval="200 milliseconds",
+        checkpoint_dir=checkpoint,
+        database_url=database,
+        max_records_per_trigger=20,
+    )
 
 
 def loaded_batch(database, checkpoint):
     with psycopg.connect(database) as conn:
-        return conn.execute("SELECT batch_id FROM fraud_stream_progress WHERE checkpoint = %s",
-                            (checkpoint_key(checkpoint),)).fetchone()[0]
+        return conn.execute(
+            "SELECT batch_id FROM fraud_stream_progress WHERE checkpoint = %s",
+            (checkpoint_key(checkpoint),),
+        ).fetchone()[0]
 
 
-def test_a_batch_committed_by_spark_but_never_loaded_is_replayed(spark, kinesis_emulator,
-                                                                 database, tmp_path, caplog):
+def test_a_batch_committed_by_spark_but_never_loaded_is_replayed(
+    spark, kinesis_emulator, database, tmp_path, caplog
+):
     stream = "elt-pipelined-crash"
     kinesis_emulator.create_stream(stream, shards=2)
     put(kinesis_emulator.client(), stream, [event_record(i) for i in range(70)])
@@ -97,8 +110,9 @@ def test_a_batch_committed_by_spark_but_never_loaded_is_replayed(spark, kinesis_
     assert any("replaying" in r.getMessage() for r in caplog.records)
 
 
-def test_stop_waits_for_the_last_batch_and_a_restart_adds_nothing(spark, kinesis_emulator,
-                                                                  database, tmp_path):
+def test_stop_waits_for_the_last_batch_and_a_restart_adds_nothing(
+    spark, kinesis_emulator, database, tmp_path
+):
     stream = "elt-pipelined-stop"
     kinesis_emulator.create_stream(stream, shards=2)
     put(kinesis_emulator.client(), stream, [event_record(i) for i in range(45)])
@@ -135,8 +149,10 @@ def test_prepare_trusts_a_synchronous_checkpoint_and_resets_a_new_one(database, 
 
     fresh = tmp_path / "fresh"
     with psycopg.connect(database) as conn:  # a row left by an older checkpoint at this path
-        conn.execute("INSERT INTO fraud_stream_progress (checkpoint, batch_id) VALUES (%s, 57)",
-                     (checkpoint_key(fresh),))
+        conn.execute(
+            "INSERT INTO fraud_stream_progress (checkpoint, batch_id) VALUES (%s, 57)",
+            (checkpoint_key(fresh),),
+        )
     assert prepare_checkpoint(database, fresh) == -1
     _checkpoint_files(fresh, range(2), range(2))  # Spark committed 0 and 1, nothing loaded
     assert prepare_checkpoint(database, fresh) == -1
@@ -144,8 +160,7 @@ def test_prepare_trusts_a_synchronous_checkpoint_and_resets_a_new_one(database, 
     assert sorted(p.name for p in (fresh / "offsets").iterdir()) == ["0"]
 
 
-def test_prepare_waits_for_a_database_that_is_still_starting(private_postgres, tmp_path,
-                                                             caplog):
+def test_prepare_waits_for_a_database_that_is_still_starting(private_postgres, tmp_path, caplog):
     import threading
 
     from fraudit.stream.pipelined import prepare_checkpoint
@@ -166,13 +181,17 @@ class RefusesEverything(PostgresSink):
         raise RuntimeError("injected: the database refuses the batch")
 
 
-def test_a_failed_write_stops_the_query_even_when_no_batch_follows(spark, kinesis_emulator,
-                                                                   database, tmp_path):
+def test_a_failed_write_stops_the_query_even_when_no_batch_follows(
+    spark, kinesis_emulator, database, tmp_path
+):
     stream = "elt-pipelined-idle-failure"
     kinesis_emulator.create_stream(stream, shards=1)
     put(kinesis_emulator.client(), stream, [event_record(i) for i in range(5)])  # one batch
-    query = start(spark, options(kinesis_emulator, stream, tmp_path / "checkpoint", database),
-                  sink=RefusesEverything(database))
+    query = start(
+        spark,
+        options(kinesis_emulator, stream, tmp_path / "checkpoint", database),
+        sink=RefusesEverything(database),
+    )
     with pytest.raises(RuntimeError, match="refuses the batch"):
         query.awaitTermination(60)  # returns because the writer stopped the query
     assert not query.isActive

@@ -7,31 +7,37 @@ import pytest
 from fraudit.stream.transform import rejected_rows, transform, valid_rows
 from tests.support.stream_records import event, event_record, raw_frame, record
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a SparkSession is started once for the session
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+]  # a SparkSession is started once for the session
 
 
 def reasons(spark, records):
     out = rejected_rows(transform(raw_frame(spark, records))).collect()
-    return {r["source_position"].split(":")[1][-3:].lstrip("0") or "0": r["reason"]
-            for r in out}
+    return {r["source_position"].split(":")[1][-3:].lstrip("0") or "0": r["reason"] for r in out}
 
 
 def test_a_valid_event_is_flattened_and_derived(spark):
     (row,) = valid_rows(transform(raw_frame(spark, [event_record(4)]))).collect()
     e = event(4)
-    assert row["event_id"] == "ev-4" and row["user_id"] == e.user_id
+    assert row["event_id"] == "ev-4"
+    assert row["user_id"] == e.user_id
     assert datetime.fromtimestamp(row["event_time_us"] / 1e6, UTC) == e.timestamp
     minute = datetime.fromtimestamp(row["event_minute_us"] / 1e6, UTC)
     assert minute == e.timestamp.replace(second=0, microsecond=0)
-    assert row["country"] == "US" and row["device_type"] == "mobile"
-    assert row["amount"] == e.amount and row["decision"] == e.decision
+    assert row["country"] == "US"
+    assert row["device_type"] == "mobile"
+    assert row["amount"] == e.amount
+    assert row["decision"] == e.decision
     assert row["source_position"] == "shardId-000000000000:49000000004"
     assert len(row["payload_hash"]) == 64
 
 
 def test_timestamps_with_offsets_become_utc(spark):
-    raw = event_record(1)[0].decode().replace('"2025-08-21T17:45:37Z"',
-                                               '"2025-08-21T19:45:37+02:00"')
+    raw = (
+        event_record(1)[0].decode().replace('"2025-08-21T17:45:37Z"', '"2025-08-21T19:45:37+02:00"')
+    )
     (row,) = valid_rows(transform(raw_frame(spark, [record(raw, 1)]))).collect()
     assert datetime.fromtimestamp(row["event_time_us"] / 1e6, UTC) == event(1).timestamp
 
@@ -74,7 +80,8 @@ def test_every_bad_record_is_kept_with_its_reason(spark):
     assert found["112"].startswith("unparseable JSON")
     assert found["113"] == "out of range: ip_address = 999.1.1.1"
     assert found["114"] == "contains a NUL character"
-    assert "115" not in found and len(found) == 14
+    assert "115" not in found
+    assert len(found) == 14
 
 
 def test_unknown_fields_are_tolerated(spark):
@@ -87,14 +94,14 @@ def test_the_cheap_guards_keep_every_reason(spark):
     for escapes or counting characters: records on each side of those guards."""
     good = event_record(1)[0].decode()
     records = [
-        record("   ", 201),                                       # spaces only
-        record(" \n\t" + good, 202),                               # whitespace, then JSON
-        record(good.replace('"u_1"', '"u_\x00"'), 203),            # a raw NUL byte
-        record(good.replace('"u_1"', '"u_\\ud800"'), 204),         # a lone surrogate escape
-        record(good.replace('"u_1"', '"u_\\u00e9"'), 205),         # a harmless escape
+        record("   ", 201),  # spaces only
+        record(" \n\t" + good, 202),  # whitespace, then JSON
+        record(good.replace('"u_1"', '"u_\x00"'), 203),  # a raw NUL byte
+        record(good.replace('"u_1"', '"u_\\ud800"'), 204),  # a lone surrogate escape
+        record(good.replace('"u_1"', '"u_\\u00e9"'), 205),  # a harmless escape
         record(good.replace('"u_1"', '"' + "é" * 256 + '"'), 206),  # 256 chars, 512 bytes
         record(good.replace('"u_1"', '"' + "u" * 257 + '"'), 207),  # 257 chars
-        record(good.replace('"ev-1"', '""'), 208),                 # empty event_id
+        record(good.replace('"ev-1"', '""'), 208),  # empty event_id
         record('"just a string"', 209),
     ]
     found = reasons(spark, records)

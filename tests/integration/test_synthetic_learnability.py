@@ -19,7 +19,10 @@ def test_synthetic_frauds_are_neither_trivial_nor_hopeless():
     from fraudit.models.split import temporal_split
 
     split = temporal_split(SyntheticCreditCard().generate(200_000, seed=5))
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 4, "eta": 0.1,
-                         "nthread": 2}, xgb.DMatrix(split.train.X, split.train.y), 150)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "nthread": 2},
+        xgb.DMatrix(split.train.X, split.train.y),
+        150,
+    )
     auprc = average_precision(split.test.y, booster.inplace_predict(split.test.X))
     assert 0.6 < auprc < 0.97

@@ -45,10 +45,10 @@ def test_artifacts_are_shaped_for_sagemaker(trained):
     booster = xgb.Booster()
     booster.load_model(bytearray(raw))
     with tarfile.open(trained.path / "anomaly/model.tar.gz") as tar:
-        assert set(tar.getnames()) == {"anomaly.json", "code/inference.py",
-                                       "code/requirements.txt"}
+        assert set(tar.getnames()) == {"anomaly.json", "code/inference.py", "code/requirements.txt"}
     card = (trained.path / "MODEL_CARD.md").read_text()
-    assert trained.version in card and "Intended use" in card
+    assert trained.version in card
+    assert "Intended use" in card
     manifest = json.loads((trained.path / "manifest.json").read_text())
     assert manifest["sagemaker"]["xgboost_container"] == "3.0-5"
     assert manifest["data"]["rows"] == 24_761
@@ -62,7 +62,8 @@ def test_sagemaker_hooks_score_like_the_package(trained, dev_csv, tmp_path):
     body = "\n".join(to_csv_row(row) for row in rows)
     out, media = anomaly_inference.output_fn(
         anomaly_inference.predict_fn(anomaly_inference.input_fn(body, "text/csv"), model),
-        "application/json")
+        "application/json",
+    )
     assert media == "application/json"
     bundle = load_bundle(trained.path.parent, trained.version)
     expected = bundle.anomaly.score(rows)
@@ -77,8 +78,9 @@ def test_time_is_not_used_by_the_classifier(trained, dev_csv):
     rows = temporal_split(load_creditcard(dev_csv)).test.X[:50].copy()
     shifted = rows.copy()
     shifted[:, 0] += 500_000  # far outside anything seen in training
-    np.testing.assert_array_equal(predict(bundle.classifier, rows),
-                                  predict(bundle.classifier, shifted))
+    np.testing.assert_array_equal(
+        predict(bundle.classifier, rows), predict(bundle.classifier, shifted)
+    )
 
 
 def test_a_damaged_artifact_is_refused(trained, tmp_path):

@@ -47,18 +47,24 @@ def kinesis_stream(shards: int = 1):
 def read_stream(client) -> list[dict]:
     events = []
     for shard in client.list_shards(StreamName=STREAM)["Shards"]:
-        iterator = client.get_shard_iterator(StreamName=STREAM, ShardId=shard["ShardId"],
-                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        events += [json.loads(r["Data"]) for r in
-                   client.get_records(ShardIterator=iterator, Limit=10_000)["Records"]]
+        iterator = client.get_shard_iterator(
+            StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        events += [
+            json.loads(r["Data"])
+            for r in client.get_records(ShardIterator=iterator, Limit=10_000)["Records"]
+        ]
     return events
 
 
-def make_app(bundle, kinesis_client, *, api_key: str = "", scorer=None, max_attempts: int = 3,
-             **settings):
+def make_app(
+    bundle, kinesis_client, *, api_key: str = "", scorer=None, max_attempts: int = 3, **settings
+):
     config = Settings(_env_file=None, **settings)
-    publisher = KinesisPublisher(kinesis_client, STREAM, max_attempts=max_attempts,
-                                 sleep=lambda _: None)
-    service = PredictService(scorer or InProcessScorer(bundle), publisher, bundle.policy,
-                             max_batch=config.api_max_batch)
+    publisher = KinesisPublisher(
+        kinesis_client, STREAM, max_attempts=max_attempts, sleep=lambda _: None
+    )
+    service = PredictService(
+        scorer or InProcessScorer(bundle), publisher, bundle.policy, max_batch=config.api_max_batch
+    )
     return create_app(service, settings=config, api_key=api_key)

@@ -26,8 +26,9 @@ class BlockedImport(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
         if fullname.partition(".")[0] in self.names:
-            raise ImportError(f"{fullname} is blocked here ({ENV}): this code must run "
-                              "without it", name=fullname)
+            raise ImportError(
+                f"{fullname} is blocked here ({ENV}): this code must run without it", name=fullname
+            )
 
 
 def install(names: Sequence[str]) -> None:
@@ -53,5 +54,6 @@ def sitecustomize_for(folder: Path, repo: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(
         f"import sys\nsys.path.insert(0, {str(repo)!r})\n"
-        "from tests.support.blocked_imports import install_from_env\ninstall_from_env()\n")
+        "from tests.support.blocked_imports import install_from_env\ninstall_from_env()\n"
+    )
     return folder

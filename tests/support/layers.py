@@ -33,13 +33,14 @@ def layer_errors(items: Iterable[pytest.Item], tests_root: Path) -> list[str]:
         if module is None or layer not in LAYERS or str(path) in errors:
             continue
         if layer not in module_marks(module):
-            errors[str(path)] = (f"{path.relative_to(tests_root)}: no layer marker "
-                                 f"(add `pytestmark = pytest.mark.{layer}`)")
+            errors[str(path)] = (
+                f"{path.relative_to(tests_root)}: no layer marker "
+                f"(add `pytestmark = pytest.mark.{layer}`)"
+            )
     return sorted(errors.values())
 
 
 def check_layers(items: list[pytest.Item], tests_root: Path) -> None:
     errors = layer_errors(items, tests_root)
     if errors:
-        raise pytest.UsageError("test modules without their layer's marker:\n"
-                                + "\n".join(errors))
+        raise pytest.UsageError("test modules without their layer's marker:\n" + "\n".join(errors))

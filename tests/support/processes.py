@@ -32,8 +32,12 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -
 def fraudit_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """`python -m fraudit.cli ...` with its output in `log`."""
     handle = open(log, "wb")  # noqa: SIM115 - closed when the process is stopped
-    return subprocess.Popen([sys.executable, "-m", "fraudit.cli", *args],
-                            env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudit.cli", *args],
+        env={**os.environ, **env},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop(process: subprocess.Popen, timeout: float = 20.0) -> int:
@@ -49,10 +53,16 @@ def stop(process: subprocess.Popen, timeout: float = 20.0) -> int:
 
 def runtime_client(url: str):
     """A real boto3 sagemaker-runtime client pointed at a local server, no retries."""
-    return boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id="local", aws_secret_access_key="local",
-                        config=Config(retries={"max_attempts": 1, "mode": "standard"},
-                                      connect_timeout=2, read_timeout=10))
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(
+            retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10
+        ),
+    )
 
 
 class FaultModelServer:

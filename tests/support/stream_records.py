@@ -12,17 +12,33 @@ BASE = datetime(2025, 8, 21, 17, 45, tzinfo=UTC)
 
 
 def event(i: int, **changes) -> ScoredEvent:
-    fields = dict(event_id=f"ev-{i}", timestamp=BASE + timedelta(seconds=37 * i),
-                  scored_at=BASE + timedelta(seconds=37 * i, milliseconds=4),
-                  user_id=f"u_{i % 7}", source=("checkout", "web")[i % 2],
-                  amount=round(10 + i * 1.25, 2), fraud_prediction=int(i % 9 == 0),
-                  fraud_proba=round((i % 10) / 10 + 0.05, 4), anomaly_score=0.5 + i / 100,
-                  decision=("approve", "review", "decline")[i % 3], model_version="m-1",
-                  policy_version="p-1", ip_address=f"203.0.113.{i % 250}",
-                  device_info={"device_id": f"d_{i % 11}", "device_type": "mobile", "os_version": "iOS 17",
-                               "app_version": "2.4.1"},
-                  geo={"country": ("fr", "US", None)[i % 3], "city": "Paris",
-                       "latitude": 48.85, "longitude": 2.35})
+    fields = dict(
+        event_id=f"ev-{i}",
+        timestamp=BASE + timedelta(seconds=37 * i),
+        scored_at=BASE + timedelta(seconds=37 * i, milliseconds=4),
+        user_id=f"u_{i % 7}",
+        source=("checkout", "web")[i % 2],
+        amount=round(10 + i * 1.25, 2),
+        fraud_prediction=int(i % 9 == 0),
+        fraud_proba=round((i % 10) / 10 + 0.05, 4),
+        anomaly_score=0.5 + i / 100,
+        decision=("approve", "review", "decline")[i % 3],
+        model_version="m-1",
+        policy_version="p-1",
+        ip_address=f"203.0.113.{i % 250}",
+        device_info={
+            "device_id": f"d_{i % 11}",
+            "device_type": "mobile",
+            "os_version": "iOS 17",
+            "app_version": "2.4.1",
+        },
+        geo={
+            "country": ("fr", "US", None)[i % 3],
+            "city": "Paris",
+            "latitude": 48.85,
+            "longitude": 2.35,
+        },
+    )
     fields.update(changes)
     return ScoredEvent(**fields)
 

@@ -19,16 +19,17 @@ CHALICE_DIR = REPO / "app" / "chalice"
 
 def test_committed_openapi_is_the_generated_one():
     committed = json.loads((REPO / "docs" / "openapi.json").read_text())
-    assert committed == json.loads(json.dumps(build_openapi())), \
+    assert committed == json.loads(json.dumps(build_openapi())), (
         "regenerate with: fraudit openapi > docs/openapi.json"
+    )
 
 
 def test_every_route_is_documented_and_every_documented_route_exists():
     app = create_app(service=lambda: None, settings=Settings(_env_file=None), api_key="")
-    routes = {(path, method.lower()) for path, entries in app.routes.items()
-              for method in entries}
-    documented = {(path, method) for path, methods in build_openapi()["paths"].items()
-                  for method in methods}
+    routes = {(path, method.lower()) for path, entries in app.routes.items() for method in entries}
+    documented = {
+        (path, method) for path, methods in build_openapi()["paths"].items() for method in methods
+    }
     assert routes == documented
 
 
@@ -37,7 +38,8 @@ def test_chalice_config_uses_only_known_settings_and_no_secrets():
     assert config["autogen_policy"] is False
     known = set(_example_variables())
     environments = [config["environment_variables"]] + [
-        stage.get("environment_variables", {}) for stage in config["stages"].values()]
+        stage.get("environment_variables", {}) for stage in config["stages"].values()
+    ]
     for environment in environments:
         assert set(environment) <= known, set(environment) - known
         assert "FRAUDIT_API_KEY" not in environment  # a secret: Secrets Manager only
@@ -55,14 +57,24 @@ def test_iam_policies_are_least_privilege():
                 assert "*" not in action
                 actions[action] = statement
         assert set(actions) == {
-            "sagemaker:InvokeEndpoint", "kinesis:PutRecord", "kinesis:PutRecords",
-            "kms:GenerateDataKey", "s3:GetObject", "secretsmanager:GetSecretValue",
-            "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+            "sagemaker:InvokeEndpoint",
+            "kinesis:PutRecord",
+            "kinesis:PutRecords",
+            "kms:GenerateDataKey",
+            "s3:GetObject",
+            "secretsmanager:GetSecretValue",
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+        }
         invoke = actions["sagemaker:InvokeEndpoint"]["Resource"]
         assert sorted(r.rsplit("/", 1)[1] for r in invoke) == [
-            "fraud-detection-anomaly-endpoint", "fraud-detection-xgb-endpoint"]
+            "fraud-detection-anomaly-endpoint",
+            "fraud-detection-xgb-endpoint",
+        ]
         assert actions["kinesis:PutRecord"]["Resource"] == [
-            "arn:aws:kinesis:*:*:stream/fraud-predictions"]
+            "arn:aws:kinesis:*:*:stream/fraud-predictions"
+        ]
         wildcard = [s for s in policy["Statement"] if s["Resource"] == "*"]
         assert all("Condition" in s for s in wildcard)  # only KMS, scoped to Kinesis
 
@@ -79,4 +91,5 @@ def test_lambda_requirements_match_the_lock():
 
     lambda_pins = pins(CHALICE_DIR / "requirements.txt")
     locked = pins(REPO / "constraints.txt")
-    assert lambda_pins and all(locked[name] == v for name, v in lambda_pins.items())
+    assert lambda_pins
+    assert all(locked[name] == v for name, v in lambda_pins.items())

@@ -14,8 +14,13 @@ from fraudit.settings import Settings
 
 pytestmark = pytest.mark.unit
 
-POLICY = DecisionPolicy(version="p-42", decline_threshold=0.9, review_threshold=0.3,
-                        anomaly_review_threshold=4.0, model_version="m-42")
+POLICY = DecisionPolicy(
+    version="p-42",
+    decline_threshold=0.9,
+    review_threshold=0.3,
+    anomaly_review_threshold=4.0,
+    model_version="m-42",
+)
 
 
 @mock_aws
@@ -30,14 +35,17 @@ def test_policy_from_s3_at_cold_start():
 @mock_aws
 def test_policy_from_ssm_parameter():
     boto3.client("ssm", region_name="us-east-1").put_parameter(
-        Name="/fraudit/policy", Value=POLICY.to_json(), Type="String")
+        Name="/fraudit/policy", Value=POLICY.to_json(), Type="String"
+    )
     assert load_policy(Settings(_env_file=None, policy_ssm_parameter="/fraudit/policy")) == POLICY
 
 
 def test_policy_from_the_model_folder(tmp_path):
     # The bundle layout as `fraudit train` writes it: LATEST names the newest version.
-    for version, policy in (("v1", replace(POLICY, model_version="v1")),
-                            ("v2", replace(POLICY, model_version="v2"))):
+    for version, policy in (
+        ("v1", replace(POLICY, model_version="v1")),
+        ("v2", replace(POLICY, model_version="v2")),
+    ):
         (tmp_path / version).mkdir()
         (tmp_path / version / MANIFEST_FILE).write_text("{}")
         (tmp_path / version / POLICY_FILE).write_text(policy.to_json())

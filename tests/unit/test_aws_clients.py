@@ -11,9 +11,17 @@ from fraudit.settings import Settings
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("url", "loopback"), [
-    ("http://127.0.0.1:4567", True), ("http://localhost:8080", True), ("http://[::1]:1", True),
-    ("https://kinesis.eu-west-1.amazonaws.com", False), (None, False), ("", False)])
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:4567", True),
+        ("http://localhost:8080", True),
+        ("http://[::1]:1", True),
+        ("https://kinesis.eu-west-1.amazonaws.com", False),
+        (None, False),
+        ("", False),
+    ],
+)
 def test_loopback_endpoints(url, loopback):
     assert is_loopback(url) is loopback
 
@@ -31,10 +39,15 @@ def test_a_loopback_endpoint_without_credentials_gets_dummy_ones(monkeypatch):
 
 
 def test_settings_give_each_runtime_client_its_endpoint_timeouts_and_retries():
-    settings = Settings(_env_file=None, aws_region="eu-west-1",
-                        aws_endpoint_url_sagemaker_runtime="http://127.0.0.1:8080",
-                        sagemaker_connect_timeout=0.7, sagemaker_read_timeout=1.5,
-                        sagemaker_max_attempts=3, kinesis_read_timeout=2.5)
+    settings = Settings(
+        _env_file=None,
+        aws_region="eu-west-1",
+        aws_endpoint_url_sagemaker_runtime="http://127.0.0.1:8080",
+        sagemaker_connect_timeout=0.7,
+        sagemaker_read_timeout=1.5,
+        sagemaker_max_attempts=3,
+        kinesis_read_timeout=2.5,
+    )
     runtime = settings_client("sagemaker-runtime", settings)
     assert runtime.meta.endpoint_url == "http://127.0.0.1:8080"
     assert runtime.meta.region_name == "eu-west-1"

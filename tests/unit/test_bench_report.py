@@ -10,20 +10,34 @@ pytestmark = pytest.mark.unit
 
 
 def spread(median, low=None, high=None):
-    return {"median": median, "min": low if low is not None else median,
-            "max": high if high is not None else median}
+    return {
+        "median": median,
+        "min": low if low is not None else median,
+        "max": high if high is not None else median,
+    }
 
 
 RESULTS = {
-    "api": {"runs": 3, "scoring_core": {"p50_ms": 0.2, "p99_ms": 0.4},
-            "clients_1": {"summary": {"p50_ms": spread(4.5, 4.4, 4.6)}},
-            "clients_8": {"summary": {"throughput_rps": spread(240.0, 230.0, 260.0),
-                                      "p99_ms": spread(30.0)}}},
-    "stream": {"runs": 2, "summary": {"e2e_over_noop": spread(0.55, 0.5, 0.6),
-                                      "sink_over_copy": spread(0.7)}},
-    "dashboard": {"rows": 500_000, "repeats": 5, "queries": {
-        "kpis | last hour": {"median_ms": 3.0, "min_ms": 2.0, "max_ms": 9.0},
-        "activity_map | all 30 days": {"median_ms": 40.0, "min_ms": 35.0, "max_ms": 60.0}}},
+    "api": {
+        "runs": 3,
+        "scoring_core": {"p50_ms": 0.2, "p99_ms": 0.4},
+        "clients_1": {"summary": {"p50_ms": spread(4.5, 4.4, 4.6)}},
+        "clients_8": {
+            "summary": {"throughput_rps": spread(240.0, 230.0, 260.0), "p99_ms": spread(30.0)}
+        },
+    },
+    "stream": {
+        "runs": 2,
+        "summary": {"e2e_over_noop": spread(0.55, 0.5, 0.6), "sink_over_copy": spread(0.7)},
+    },
+    "dashboard": {
+        "rows": 500_000,
+        "repeats": 5,
+        "queries": {
+            "kpis | last hour": {"median_ms": 3.0, "min_ms": 2.0, "max_ms": 9.0},
+            "activity_map | all 30 days": {"median_ms": 40.0, "min_ms": 35.0, "max_ms": 60.0},
+        },
+    },
 }
 
 
@@ -31,26 +45,35 @@ def test_targets_are_judged_on_the_median_and_unmeasured_ones_say_so():
     figs = figures(RESULTS)
     rows = {row["target"]: row for row in judge_targets(figs)}
     assert rows["API, 1 client p50 < 6 ms"]["met"] is True
-    assert rows["API, 8 clients ≥ 250 req/s"]["met"] is False   # 240 median, 260 max
-    assert rows["stream end to end ≥ 0.60 of the reader's noop ceiling (same run)"][
-        "met"] is False
+    assert rows["API, 8 clients ≥ 250 req/s"]["met"] is False  # 240 median, 260 max
+    assert rows["stream end to end ≥ 0.60 of the reader's noop ceiling (same run)"]["met"] is False
     dashboard = next(v for k, v in rows.items() if k.startswith("dashboard"))
-    assert dashboard["median"] == 40.0 and dashboard["met"] is True
-    assert rows["model server, single row p50 < 3 ms"]["met"] is None   # not run
+    assert dashboard["median"] == 40.0
+    assert dashboard["met"] is True
+    assert rows["model server, single row p50 < 3 ms"]["met"] is None  # not run
 
 
 def test_markdown_shows_spread_and_replaces_only_its_section():
     figs = figures(RESULTS)
-    combined = {"date": "2026-11-22T07:00:00+00:00", "quick": True, "file": "x.json",
-                "machine": {"cpus": 2, "cpu": "test", "memory_gib": 1.0, "platform": "p",
-                            "python": "3.11"},
-                "seconds": {"api": 10.0}, "failed": ["model_server"], "note": "",
-                "figures": [f.__dict__ for f in figs], "targets": judge_targets(figs)}
+    combined = {
+        "date": "2026-11-22T07:00:00+00:00",
+        "quick": True,
+        "file": "x.json",
+        "machine": {"cpus": 2, "cpu": "test", "memory_gib": 1.0, "platform": "p", "python": "3.11"},
+        "seconds": {"api": 10.0},
+        "failed": ["model_server"],
+        "note": "",
+        "figures": [f.__dict__ for f in figs],
+        "targets": judge_targets(figs),
+    }
     section = markdown(combined)
     assert "| 3 | API, 8 clients ≥ 250 req/s | 240 (230–260) | **no** |" in section
-    assert "not measured" in section and "**Failed benches:** model_server" in section
-    assert "activity_map / all 30 days" in section   # no stray table pipes
+    assert "not measured" in section
+    assert "**Failed benches:** model_server" in section
+    assert "activity_map / all 30 days" in section  # no stray table pipes
     doc = f"# Benchmarks\nintro\n{BEGIN}\nold\n{END}\nhand-written tail\n"
     updated = replace_section(doc, section)
-    assert "old" not in updated and "hand-written tail" in updated and "intro" in updated
+    assert "old" not in updated
+    assert "hand-written tail" in updated
+    assert "intro" in updated
     assert replace_section(updated, section) == updated

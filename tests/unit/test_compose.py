@@ -15,8 +15,13 @@ from tests.unit.test_settings import _example_variables
 
 pytestmark = pytest.mark.unit
 
-AWS_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                 "AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"}
+AWS_VARIABLES = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_KINESIS",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+}
 
 
 def fraudit_commands(command):
@@ -30,8 +35,9 @@ def fraudit_commands(command):
 def test_every_service_runs_a_real_fraudit_command():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "kinesis", "models", "api", "stream", "dashboard",
-            "simulator"} <= set(services)
+    assert {"postgres", "kinesis", "models", "api", "stream", "dashboard", "simulator"} <= set(
+        services
+    )
     parser = build_parser()
     seen = set()
     for name, service in services.items():
@@ -40,8 +46,15 @@ def test_every_service_runs_a_real_fraudit_command():
         for argv in fraudit_commands(service["command"]):
             args = parser.parse_args(argv)  # exits (fails the test) on a bad option
             seen.add(args.command)
-    assert {"kinesis-emulator", "train", "serve-models", "api", "stream", "dashboard",
-            "simulate"} <= seen
+    assert {
+        "kinesis-emulator",
+        "train",
+        "serve-models",
+        "api",
+        "stream",
+        "dashboard",
+        "simulate",
+    } <= seen
 
 
 def test_the_environment_uses_only_fraudit_variables():
@@ -52,6 +65,7 @@ def test_the_environment_uses_only_fraudit_variables():
             continue
         assert set(service["environment"]) <= known, name
     assert "8501" in str(compose["services"]["dashboard"]["ports"])
-    assert all(p.startswith("127.0.0.1:") for s in compose["services"].values()
-               for p in s.get("ports", []))  # nothing published beyond this machine
+    assert all(
+        p.startswith("127.0.0.1:") for s in compose["services"].values() for p in s.get("ports", [])
+    )  # nothing published beyond this machine
     assert (REPO / "Dockerfile").is_file()

@@ -23,9 +23,12 @@ def write(path, rows, header=HEADER):
 
 def test_real_dev_file_loads_with_its_published_counts(dev_csv):
     data = load_creditcard(dev_csv)
-    assert data.n_rows == 24_761 and data.n_frauds == 360
-    assert data.X.shape == (24_761, 30) and data.X.dtype == np.float64
-    assert data.time.min() == 0 and data.time.max() < 120_000
+    assert data.n_rows == 24_761
+    assert data.n_frauds == 360
+    assert data.X.shape == (24_761, 30)
+    assert data.X.dtype == np.float64
+    assert data.time.min() == 0
+    assert data.time.max() < 120_000
 
 
 def test_streaming_in_chunks_gives_the_same_rows(dev_csv):
@@ -59,13 +62,16 @@ def test_wrong_header_names_the_first_bad_column(tmp_path):
         load_creditcard(write(tmp_path / "s.csv", [ROW], ",".join(COLUMNS[:-1])))
 
 
-@pytest.mark.parametrize("column,value,message", [
-    (5, "abc", r"line 4, column 5 \(V4\): 'abc' is not a number"),
-    (31, "2", r"line 4, column 31 \(Class\): Class must be 0 or 1"),
-    (30, "-3", r"line 4, column 30 \(Amount\): Amount must be >= 0"),
-    (2, "inf", r"line 4, column 2 \(V1\): 'inf' is not a finite number"),
-    (3, "", r"line 4, column 3 \(V2\): missing value"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (5, "abc", r"line 4, column 5 \(V4\): 'abc' is not a number"),
+        (31, "2", r"line 4, column 31 \(Class\): Class must be 0 or 1"),
+        (30, "-3", r"line 4, column 30 \(Amount\): Amount must be >= 0"),
+        (2, "inf", r"line 4, column 2 \(V1\): 'inf' is not a finite number"),
+        (3, "", r"line 4, column 3 \(V2\): missing value"),
+    ],
+)
 def test_bad_cells_are_located(tmp_path, column, value, message):
     bad = list(ROW)
     bad[column - 1] = value

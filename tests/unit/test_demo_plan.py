@@ -20,7 +20,8 @@ def test_the_plan_wires_every_process_to_the_same_endpoints():
     assert api.env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] == "http://127.0.0.1:1"
     assert api.env["AWS_ENDPOINT_URL_KINESIS"] == "http://127.0.0.1:3"
     assert stream.env["DATABASE_URL"] == services["dashboard"].env["DATABASE_URL"]
-    assert "--checkpoint-dir" in stream.args and "/tmp/d/checkpoints/elt" in stream.args
+    assert "--checkpoint-dir" in stream.args
+    assert "/tmp/d/checkpoints/elt" in stream.args
     assert services["simulator"].args[:3] == ["simulate", "--url", "http://127.0.0.1:2"]
     assert "--resume" in services["simulator"].args
     assert all(s.ready_url or s.ready_log or s.name == "simulator" for s in services.values())
@@ -31,13 +32,23 @@ def test_the_plan_wires_every_process_to_the_same_endpoints():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        headless = DemoConfig(simulator=False, dashboard=False, dashboard_port=port,
-                              model_port=0, api_port=0, kinesis_port=0)
+        headless = DemoConfig(
+            simulator=False,
+            dashboard=False,
+            dashboard_port=port,
+            model_port=0,
+            api_port=0,
+            kinesis_port=0,
+        )
         assert [s.name for s in plan(headless, "postgresql://db", "http://k")] == [
-            "model-server", "api", "stream"]
+            "model-server",
+            "api",
+            "stream",
+        ]
         assert taken_ports(headless) == []
-        assert taken_ports(DemoConfig(dashboard_port=port, model_port=0, api_port=0,
-                                      kinesis_port=0)) == [("dashboard", port)]
+        assert taken_ports(
+            DemoConfig(dashboard_port=port, model_port=0, api_port=0, kinesis_port=0)
+        ) == [("dashboard", port)]
 
 
 def test_a_taken_port_is_named_before_anything_starts(tmp_path):
@@ -45,8 +56,9 @@ def test_a_taken_port_is_named_before_anything_starts(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        config = DemoConfig(home=tmp_path, api_port=port, model_port=0, kinesis_port=0,
-                            dashboard_port=0)
+        config = DemoConfig(
+            home=tmp_path, api_port=port, model_port=0, kinesis_port=0, dashboard_port=0
+        )
         assert taken_ports(config) == [("API", port)]
         with pytest.raises(DemoError, match=f"already in use: API port {port}"):
             Demo(config, say=lambda _: None).start(train=lambda: None)

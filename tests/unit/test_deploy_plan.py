@@ -21,24 +21,35 @@ pytestmark = pytest.mark.unit
 
 
 def test_uploads_skip_identical_objects_and_say_why_others_go():
-    wanted = [Artifact(Path("a"), "k/a", "1" * 64), Artifact(Path("b"), "k/b", "2" * 64),
-              Artifact(Path("c"), "k/c", "3" * 64)]
+    wanted = [
+        Artifact(Path("a"), "k/a", "1" * 64),
+        Artifact(Path("b"), "k/b", "2" * 64),
+        Artifact(Path("c"), "k/c", "3" * 64),
+    ]
     actions = plan_uploads(wanted, "bucket", {"k/a": "1" * 64, "k/b": "f" * 64, "k/c": None})
-    assert [(a.target, a.reason) for a in actions] == [("s3://bucket/k/b", "changed"),
-                                                       ("s3://bucket/k/c", "missing")]
+    assert [(a.target, a.reason) for a in actions] == [
+        ("s3://bucket/k/b", "changed"),
+        ("s3://bucket/k/c", "missing"),
+    ]
 
 
-SPEC = EndpointSpec(endpoint="fraudit-dev-classifier", model_version="v1", image_uri="img",
-                    model_data_url="s3://b/models/v1/classifier/model.tar.gz",
-                    role_arn="arn:aws:iam::1:role/r", environment={}, kms_key_arn="k")
+SPEC = EndpointSpec(
+    endpoint="fraudit-dev-classifier",
+    model_version="v1",
+    image_uri="img",
+    model_data_url="s3://b/models/v1/classifier/model.tar.gz",
+    role_arn="arn:aws:iam::1:role/r",
+    environment={},
+    kms_key_arn="k",
+)
 
 
 def test_endpoint_plans_create_switch_and_nothing():
     fresh = plan_endpoint(SPEC, EndpointState(False, False, None))
-    assert [a.kind for a in fresh] == ["create_model", "create_endpoint_config",
-                                       "create_endpoint"]
+    assert [a.kind for a in fresh] == ["create_model", "create_endpoint_config", "create_endpoint"]
     name = SPEC.resource_name
-    assert name.startswith("fraudit-dev-classifier-") and len(name) == len(SPEC.endpoint) + 9
+    assert name.startswith("fraudit-dev-classifier-")
+    assert len(name) == len(SPEC.endpoint) + 9
     switch = plan_endpoint(SPEC, EndpointState(False, False, "fraudit-dev-classifier-old"))
     assert [a.kind for a in switch][-1] == "update_endpoint"
     assert switch[-1].params["config"] == name
@@ -56,8 +67,7 @@ def test_glue_start_only_without_an_active_run_and_stop_every_active_one():
     assert [a.kind for a in plan_glue("start", "job", {})] == ["start_job"]
     assert plan_glue("start", "job", {"jr_1": "RUNNING"}) == []
     assert [a.kind for a in plan_glue("start", "job", {"jr_1": "FAILED"})] == ["start_job"]
-    stops = plan_glue("stop", "job", {"jr_2": "STARTING", "jr_1": "RUNNING",
-                                      "jr_0": "SUCCEEDED"})
+    stops = plan_glue("stop", "job", {"jr_2": "STARTING", "jr_1": "RUNNING", "jr_0": "SUCCEEDED"})
     assert [a.params["run_id"] for a in stops] == ["jr_1", "jr_2"]
 
 
@@ -79,8 +89,15 @@ def test_the_glue_wheel_list_holds_everything_the_job_needs_beyond_glue():
 
     from fraudit.deploy.build import GLUE_PACKAGES
 
-    glue_provides = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3",
-                     "python-dateutil", "six"}
+    glue_provides = {
+        "boto3",
+        "botocore",
+        "s3transfer",
+        "jmespath",
+        "urllib3",
+        "python-dateutil",
+        "six",
+    }
 
     def norm(name):
         return re.sub(r"[-_.]+", "-", name).lower()

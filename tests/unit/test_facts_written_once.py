@@ -5,7 +5,6 @@ drift from the first."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
@@ -14,29 +13,48 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.unit
 
 CODE_FOLDERS = ("src", "bench", "scripts", "app", "frontend")
-BUNDLE_FILES = ("LATEST", "policy.json", "manifest.json", "metrics.json", "MODEL_CARD.md",
-                "evaluation.json", "classifier/model.tar.gz", "anomaly/model.tar.gz",
-                "xgboost-model")
+BUNDLE_FILES = (
+    "LATEST",
+    "policy.json",
+    "manifest.json",
+    "metrics.json",
+    "MODEL_CARD.md",
+    "evaluation.json",
+    "classifier/model.tar.gz",
+    "anomaly/model.tar.gz",
+    "xgboost-model",
+)
 HOME = {
     **dict.fromkeys(("approve", "review", "decline"), "src/fraudit/decisions.py"),
     "fraud-predictions": "src/fraudit/settings.py",
     **dict.fromkeys(BUNDLE_FILES, "src/fraudit/models/layout.py"),
 }
 # The same word meaning something else, where it means that.
-OTHER_MEANINGS = {("LATEST", "src/fraudit/stream/kinesis_offsets.py"):
-                  "Kinesis's name of the 'newest records' starting position"}
+OTHER_MEANINGS = {
+    (
+        "LATEST",
+        "src/fraudit/stream/kinesis_offsets.py",
+    ): "Kinesis's name of the 'newest records' starting position"
+}
 
 
 def string_literals(tree: ast.AST) -> set[str]:
     """Every str constant that is not a docstring."""
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
-                                | ast.AsyncFunctionDef)
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
-    return {node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in docstrings}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    }
 
 
 def code_modules() -> dict[str, set[str]]:

@@ -27,9 +27,18 @@ threshold = 10
 """
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("5 minutes", 300), ("15m", 900), ("1 hour", 3600), ("90s", 90), ("10 min", 600),
-    ("2 hours", 7200), (45, 45)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("5 minutes", 300),
+        ("15m", 900),
+        ("1 hour", 3600),
+        ("90s", 90),
+        ("10 min", 600),
+        ("2 hours", 7200),
+        (45, 45),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -44,13 +53,23 @@ def test_the_shipped_rules_cover_the_four_required_indicators():
     rules = {r.name: r for r in load_rules().rules}
     amount, count = rules["user_amount_5m"], rules["user_count_15m"]
     assert (amount.group_by, amount.aggregate, amount.field, amount.window_seconds) == (
-        "user_id", "sum", "amount", 300)
+        "user_id",
+        "sum",
+        "amount",
+        300,
+    )
     assert (count.group_by, count.aggregate, count.window_seconds) == ("user_id", "count", 900)
-    for name, entity in (("ip_shared_users_10m", "ip_address"),
-                         ("device_shared_users_10m", "device_id")):
+    for name, entity in (
+        ("ip_shared_users_10m", "ip_address"),
+        ("device_shared_users_10m", "device_id"),
+    ):
         rule = rules[name]
         assert (rule.group_by, rule.aggregate, rule.field, rule.window_seconds) == (
-            entity, "count_distinct", "user_id", 600)
+            entity,
+            "count_distinct",
+            "user_id",
+            600,
+        )
     ruleset = load_rules()
     assert (ruleset.allowed_lateness_seconds, ruleset.max_clock_skew_seconds) == (600, 300)
 
@@ -59,24 +78,35 @@ def test_a_rules_file_on_disk_overrides_the_defaults(tmp_path):
     path = tmp_path / "rules.toml"
     path.write_text(ONE_RULE.replace("threshold = 10", "threshold = 12.5"))
     (rule,) = load_rules(path).rules
-    assert rule.threshold == 12.5 and rule.slide == 300
+    assert rule.threshold == 12.5
+    assert rule.slide == 300
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (('aggregate = "sum"', 'aggregate = "median"'), "aggregate"),
-    (('field = "amount"', 'field = "payload"'), "field among"),
-    (('group_by = "user_id"', 'group_by = "country"'), "group_by"),
-    (('aggregate = "sum"\nfield = "amount"', 'aggregate = "count_distinct"\nfield = "user_id"'),
-     "other than group_by"),
-    (('aggregate = "sum"\nfield = "amount"', 'aggregate = "count"\nfield = "amount"'),
-     "count takes no field"),
-    (('window = "5 minutes"', 'window = "5 minutes"\nslide = "2 minutes"'), "divide"),
-    (('name = "r"', 'name = "Robert\'); DROP TABLE x; --"'), "name"),
-    (('threshold = 10', 'threshold = 10\ncolour = "red"'), "colour"),
-    (('threshold = 10', 'threshold = "ten"'), "threshold"),
-    (('window = "5 minutes"', 'window = "5 parsecs"'), "duration"),
-    (('[[rule]]', '[[rule'), "rules"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('aggregate = "sum"', 'aggregate = "median"'), "aggregate"),
+        (('field = "amount"', 'field = "payload"'), "field among"),
+        (('group_by = "user_id"', 'group_by = "country"'), "group_by"),
+        (
+            (
+                'aggregate = "sum"\nfield = "amount"',
+                'aggregate = "count_distinct"\nfield = "user_id"',
+            ),
+            "other than group_by",
+        ),
+        (
+            ('aggregate = "sum"\nfield = "amount"', 'aggregate = "count"\nfield = "amount"'),
+            "count takes no field",
+        ),
+        (('window = "5 minutes"', 'window = "5 minutes"\nslide = "2 minutes"'), "divide"),
+        (('name = "r"', 'name = "Robert\'); DROP TABLE x; --"'), "name"),
+        (("threshold = 10", 'threshold = 10\ncolour = "red"'), "colour"),
+        (("threshold = 10", 'threshold = "ten"'), "threshold"),
+        (('window = "5 minutes"', 'window = "5 parsecs"'), "duration"),
+        (("[[rule]]", "[[rule"), "rules"),
+    ],
+)
 def test_a_bad_rule_is_refused_with_the_reason(change, message):
     with pytest.raises(ValueError, match=message):
         parse_rules(ONE_RULE.replace(*change))

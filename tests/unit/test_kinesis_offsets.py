@@ -14,14 +14,19 @@ pytestmark = pytest.mark.unit
 
 
 def test_sequence_numbers_compare_as_integers():
-    assert seq_le("9", "10") and not seq_le("10", "9")  # as strings "9" > "10"
-    assert seq_le("49680444276783417360418690403239193358739250355313311762",
-                  "49680444276783417360418690403239193358739250355313311763")
+    assert seq_le("9", "10")
+    assert not seq_le("10", "9")
+    assert seq_le(
+        "49680444276783417360418690403239193358739250355313311762",
+        "49680444276783417360418690403239193358739250355313311763",
+    )
 
 
 def test_resume_exactly_after_the_last_record_read():
     assert iterator_args(shard_entry("TRIM_HORIZON", after="42")) == {
-        "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": "42"}
+        "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+        "StartingSequenceNumber": "42",
+    }
     assert iterator_args(shard_entry("TRIM_HORIZON")) == {"ShardIteratorType": "TRIM_HORIZON"}
     assert iterator_args(shard_entry("ts:1500"))["Timestamp"] == 1.5
 
@@ -48,14 +53,19 @@ def test_children_wait_for_their_parents_and_start_at_trim_horizon():
 def test_a_closed_shard_is_read_through_when_its_last_record_was_read():
     from fraudit.stream.kinesis_offsets import ending_sequence, read_through
 
-    closed = {"ShardId": "s0", "SequenceNumberRange": {
-        "StartingSequenceNumber": "49600000000000000000000000000000000000000000000000000000",
-        "EndingSequenceNumber": "49600000000000000000000000000000000000000000000000000999"}}
+    closed = {
+        "ShardId": "s0",
+        "SequenceNumberRange": {
+            "StartingSequenceNumber": "49600000000000000000000000000000000000000000000000000000",
+            "EndingSequenceNumber": "49600000000000000000000000000000000000000000000000000999",
+        },
+    }
     open_shard = {"ShardId": "s1", "SequenceNumberRange": {"StartingSequenceNumber": "1"}}
     ending = ending_sequence(closed)
     assert ending_sequence(open_shard) is None
     assert not read_through({"after": None}, ending)
-    assert not read_through({"after": "4960000000000000000000000000000000000000000000000000099"},
-                            ending)  # shorter string, smaller number: not through
+    assert not read_through(
+        {"after": "4960000000000000000000000000000000000000000000000000099"}, ending
+    )  # shorter string, smaller number: not through
     assert read_through({"after": ending}, ending)
     assert not read_through({"after": "7"}, None)  # open shards are never through

@@ -25,8 +25,9 @@ def test_rows_are_valid_requests_and_deterministic(generator):
         assert meta == again.for_row(i, fraud, time_seconds=i * 3.0)
         PredictRequest.model_validate({"metadata": meta, "data": FEATURES})
     assert generator.transaction_id(5) == again.transaction_id(5)
-    assert MetadataGenerator(seed=12, n_users=2_000).transaction_id(5) != \
-        generator.transaction_id(5)
+    assert MetadataGenerator(seed=12, n_users=2_000).transaction_id(5) != generator.transaction_id(
+        5
+    )
 
 
 def test_genuine_users_are_stable(generator):
@@ -34,7 +35,8 @@ def test_genuine_users_are_stable(generator):
     for i in range(3_000):
         meta = generator.for_row(i, False)
         by_user.setdefault(meta["user_id"], Counter())[
-            (meta["device_info"]["os_version"], meta["geo"]["country"])] += 1
+            (meta["device_info"]["os_version"], meta["geo"]["country"])
+        ] += 1
     busy = [c for c in by_user.values() if sum(c.values()) >= 10]
     assert busy, "activity should be skewed so some users transact often"
     at_home = sum(c.most_common(1)[0][1] for c in busy)
@@ -53,8 +55,9 @@ def test_fraud_rows_show_the_patterns_fraud_teams_look_for(generator):
         return m["geo"]["country"] in foreign
 
     assert share(frauds, abroad) > 0.6 > share(genuine, abroad) + 0.5
-    new_device = [m for m in frauds
-                  if m["device_info"] != generator.users[int(m["user_id"][2:])].device]
+    new_device = [
+        m for m in frauds if m["device_info"] != generator.users[int(m["user_id"][2:])].device
+    ]
     assert len(new_device) / len(frauds) > 0.5
     ips = Counter(m["ip_address"] for m in frauds)
     shared = [ip for ip, _ in ips.most_common(3)]
@@ -65,5 +68,7 @@ def test_fraud_rows_show_the_patterns_fraud_teams_look_for(generator):
     devices = Counter(m["device_info"]["device_id"] for m in frauds)
     farm = devices.most_common(1)[0][0]
     assert len({m["user_id"] for m in frauds if m["device_info"]["device_id"] == farm}) >= 5
-    assert all(m["device_info"]["device_id"] == generator.users[int(m["user_id"][2:])]
-               .device["device_id"] for m in genuine)  # a genuine card keeps its device
+    assert all(
+        m["device_info"]["device_id"] == generator.users[int(m["user_id"][2:])].device["device_id"]
+        for m in genuine
+    )  # a genuine card keeps its device

@@ -23,7 +23,8 @@ def test_average_precision_matches_sklearn_with_and_without_weights(scored):
     w = metrics.negative_weight(y, 0.002)
     weights = np.where(y == 1, 1.0, w)
     assert metrics.average_precision(y, s, w) == pytest.approx(
-        average_precision_score(y, s, sample_weight=weights))
+        average_precision_score(y, s, sample_weight=weights)
+    )
 
 
 def test_roc_auc_matches_sklearn(scored):
@@ -43,7 +44,8 @@ def test_confusion_and_derived_figures():
     s = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.1, 0.1, 0.0])
     r = metrics.at_threshold(y, s, 0.5)
     assert r["confusion_matrix"] == {"tn": 4, "fp": 1, "fn": 1, "tp": 2}
-    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3)
+    assert r["precision"] == pytest.approx(2 / 3)
+    assert r["recall"] == pytest.approx(2 / 3)
     assert r["balanced_accuracy"] == pytest.approx((2 / 3 + 4 / 5) / 2)
     # kappa by hand: po = 6/8, pe = (3*3 + 5*5)/64
     assert r["cohen_kappa"] == pytest.approx((6 / 8 - 34 / 64) / (1 - 34 / 64))

@@ -36,8 +36,9 @@ def test_every_example_variable_is_a_field_with_the_same_default(monkeypatch):
     for variable in _example_variables():
         monkeypatch.delenv(variable, raising=False)
     defaults = Settings(_env_file=None)
-    from_example = Settings(_env_file=None, **{_field_for(k): v or None
-                                               for k, v in _example_variables().items()})
+    from_example = Settings(
+        _env_file=None, **{_field_for(k): v or None for k, v in _example_variables().items()}
+    )
     assert defaults == from_example
 
 
@@ -56,12 +57,18 @@ def test_environment_overrides_and_empty_means_unset(monkeypatch):
     assert settings.aws_endpoint_url_sagemaker_runtime is None
     assert settings.api_key.get_secret_value() == "k3y-value"
     for secret in ("Pa55-w0rd", "k3y-value"):  # never printed, never logged
-        assert secret not in repr(settings) and secret not in str(settings)
+        assert secret not in repr(settings)
+        assert secret not in str(settings)
 
 
-@pytest.mark.parametrize("variable,value", [("FRAUDIT_LOG_LEVEL", "LOUD"),
-                                            ("FRAUDIT_PRODUCTION_FRAUD_RATE", "0"),
-                                            ("FRAUDIT_MODEL_SERVER_PORT", "70000")])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRAUDIT_LOG_LEVEL", "LOUD"),
+        ("FRAUDIT_PRODUCTION_FRAUD_RATE", "0"),
+        ("FRAUDIT_MODEL_SERVER_PORT", "70000"),
+    ],
+)
 def test_bad_values_are_refused(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=variable.removeprefix("FRAUDIT_").lower()):
@@ -71,12 +78,13 @@ def test_bad_values_are_refused(monkeypatch, variable, value):
 @mock_aws
 def test_database_url_from_the_rds_secret_when_no_url_is_set(monkeypatch):
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    arn = client.create_secret(Name="rds!db", SecretString=json.dumps(
-        {"username": "admin", "password": "p/w"}))["ARN"]
-    settings = Settings(_env_file=None, database_secret_id=arn, database_host="db.internal",
-                        database_name="fraudit")
-    assert database_url(settings, client) == (
-        "postgresql://admin:p%2Fw@db.internal:5432/fraudit")
+    arn = client.create_secret(
+        Name="rds!db", SecretString=json.dumps({"username": "admin", "password": "p/w"})
+    )["ARN"]
+    settings = Settings(
+        _env_file=None, database_secret_id=arn, database_host="db.internal", database_name="fraudit"
+    )
+    assert database_url(settings, client) == ("postgresql://admin:p%2Fw@db.internal:5432/fraudit")
     # An explicit URL wins and the secret is not read.
     explicit = Settings(_env_file=None, database_url="postgresql://x@h/d", database_secret_id=arn)
     assert database_url(explicit, None) == "postgresql://x@h/d"

@@ -146,10 +146,17 @@ def test_retries_resend_the_same_body_and_the_summary_adds_up(source, tmp_path):
     api = FlakyApi()
     api.tx_of_row_3 = source.metadata.transaction_id(3)
     try:
-        config = SimulatorConfig(url=api.url, rate=0, concurrency=3, requests=20,
-                                 state_file=tmp_path / "state.json", progress=False)
-        summary = run(source, config, client_factory=lambda: ApiClient(
-            api.url, sleep=lambda _: None))
+        config = SimulatorConfig(
+            url=api.url,
+            rate=0,
+            concurrency=3,
+            requests=20,
+            state_file=tmp_path / "state.json",
+            progress=False,
+        )
+        summary = run(
+            source, config, client_factory=lambda: ApiClient(api.url, sleep=lambda _: None)
+        )
     finally:
         api.close()
     assert (summary.sent, summary.accepted, summary.client_errors) == (20, 19, 1)
@@ -158,10 +165,12 @@ def test_retries_resend_the_same_body_and_the_summary_adds_up(source, tmp_path):
     by_tx: dict[str, set[bytes]] = {}
     for body in api.bodies:
         by_tx.setdefault(json.loads(body)["metadata"]["transaction_id"], set()).add(body)
-    assert len(by_tx) == 20 and all(len(b) == 1 for b in by_tx.values())  # retries resend
-    assert summary.next_offset == 20 and read_state(tmp_path / "state.json",
-                                                    source.identity) == 20
-    assert len(summary.latencies) == 19 and summary.percentile(50) > 0
+    assert len(by_tx) == 20
+    assert all(len(b) == 1 for b in by_tx.values())
+    assert summary.next_offset == 20
+    assert read_state(tmp_path / "state.json", source.identity) == 20
+    assert len(summary.latencies) == 19
+    assert summary.percentile(50) > 0
 
 
 def test_what_is_not_retried_and_what_gives_up(source):
@@ -188,8 +197,9 @@ def test_what_is_not_retried_and_what_gives_up(source):
     for status, attempts in ((500, 1), (404, 1), (503, 4)):
         calls.clear()
         server = serve(status)
-        client = ApiClient(f"http://127.0.0.1:{server.server_address[1]}", max_attempts=4,
-                           sleep=lambda _: None)
+        client = ApiClient(
+            f"http://127.0.0.1:{server.server_address[1]}", max_attempts=4, sleep=lambda _: None
+        )
         outcome = client.post(source.payload(0))
         client.close()
         server.shutdown()

@@ -55,10 +55,11 @@ def test_lost_duplicated_and_unexplained_rows_are_counted():
     answers = [ok("a"), ok("b"), ok("c"), Answer(1, 503, 0.1, 8, "d", "kinesis down")]
     stored = [row("a"), row("a"), row("b"), row("d"), row("zzz")]
     r = reconcile(answers, stored, [("e", "missing required field"), (None, "")])
-    assert r.lost == 1 and r.lost_sample == ["c"]
-    assert r.duplicated == 1                       # "a" twice
-    assert r.stored_not_accepted == 1              # "d": published, answered 503
-    assert r.stored_never_sent == 1                # "zzz"
+    assert r.lost == 1
+    assert r.lost_sample == ["c"]
+    assert r.duplicated == 1  # "a" twice
+    assert r.stored_not_accepted == 1  # "d": published, answered 503
+    assert r.stored_never_sent == 1  # "zzz"
     assert r.rejected_by_reason == {"missing required field": 1}
     assert r.rejected_unexplained == 1
 
@@ -66,8 +67,12 @@ def test_lost_duplicated_and_unexplained_rows_are_counted():
 def test_rss_slope_is_fitted_over_the_second_half_only():
     samples = flat_memory(("api",), minutes=4)
     # A start-up climb in the first half must not count.
-    samples = [MemorySample(s.at, s.process, s.rss_bytes + int(max(0, 60 - s.at) * -5 * MB),
-                            s.private_bytes) for s in samples]
+    samples = [
+        MemorySample(
+            s.at, s.process, s.rss_bytes + int(max(0, 60 - s.at) * -5 * MB), s.private_bytes
+        )
+        for s in samples
+    ]
     slopes = rss_slopes(samples, since=120)
     assert slopes["api"] == pytest.approx(0.0, abs=1e-6)
     growing = flat_memory(("api",), minutes=4, growth_mb=12.0)
@@ -82,8 +87,16 @@ def test_judge_passes_a_clean_run_and_fails_on_loss_errors_and_growth():
     assert clean.passed, clean.failures
     assert clean.latency_ms["p99"] == pytest.approx(10.0)
 
-    leaky = judge(SoakConfig(minutes=30), 240, answers, stored[:-1], [],
-                  flat_memory(growth_mb=8.0), FAULTS[:1], planned_faults=2)
+    leaky = judge(
+        SoakConfig(minutes=30),
+        240,
+        answers,
+        stored[:-1],
+        [],
+        flat_memory(growth_mb=8.0),
+        FAULTS[:1],
+        planned_faults=2,
+    )
     text = " | ".join(leaky.failures)
     assert "1 accepted events are not in fraud_predictions" in text
     assert "private RSS grows 8.00 MB/min over the second half (limit 5.0)" in text
@@ -97,32 +110,47 @@ def test_judge_passes_a_clean_run_and_fails_on_loss_errors_and_growth():
 
 def test_short_runs_are_held_to_the_gross_leak_bound_only():
     answers, stored = [ok("a")], [row("a")]
-    settling = judge(SoakConfig(minutes=3), 180, answers, stored, [],
-                     flat_memory(minutes=3, growth_mb=8.0), FAULTS, 2)
+    settling = judge(
+        SoakConfig(minutes=3),
+        180,
+        answers,
+        stored,
+        [],
+        flat_memory(minutes=3, growth_mb=8.0),
+        FAULTS,
+        2,
+    )
     assert settling.passed, settling.failures
     assert "gross-leak bound of 50 MB/min" in to_markdown(settling, [])
-    gross = judge(SoakConfig(minutes=3), 180, answers, stored, [],
-                  flat_memory(minutes=3, growth_mb=80.0), FAULTS, 2)
+    gross = judge(
+        SoakConfig(minutes=3),
+        180,
+        answers,
+        stored,
+        [],
+        flat_memory(minutes=3, growth_mb=80.0),
+        FAULTS,
+        2,
+    )
     assert any("limit 50.0" in f for f in gross.failures)
 
 
 def test_a_restarted_spark_job_warming_up_is_judged_only_on_long_runs():
     def warming(minutes):
-        return (flat_memory(("stream (Spark)",), minutes=minutes, growth_mb=400.0)
-                + flat_memory(("api",), minutes=minutes))
+        return flat_memory(("stream (Spark)",), minutes=minutes, growth_mb=400.0) + flat_memory(
+            ("api",), minutes=minutes
+        )
 
     short = judge(SoakConfig(minutes=3), 180, [ok("a")], [row("a")], [], warming(3), FAULTS, 2)
     assert short.passed, short.failures
     assert short.private_slope_mb_per_min["stream (Spark)"] == pytest.approx(400.0)
-    long = judge(SoakConfig(minutes=30), 1800, [ok("a")], [row("a")], [], warming(30),
-                 FAULTS, 2)
+    long = judge(SoakConfig(minutes=30), 1800, [ok("a")], [row("a")], [], warming(30), FAULTS, 2)
     assert [f.split(":")[0] for f in long.failures] == ["stream (Spark)"]
 
 
 def test_shared_pages_growing_is_not_judged_a_leak():
     """A PostgreSQL backend's RSS grows as it touches shared buffers; private RSS does not."""
-    samples = [MemorySample(i * 5.0, "postgres", int((100 + i) * MB), 40 * MB)
-               for i in range(49)]
+    samples = [MemorySample(i * 5.0, "postgres", int((100 + i) * MB), 40 * MB) for i in range(49)]
     report = judge(SoakConfig(minutes=4), 240, [ok("a")], [row("a")], [], samples, FAULTS, 2)
     assert report.rss_slope_mb_per_min["postgres"] == pytest.approx(12.0)
     assert report.passed, report.failures
@@ -141,10 +169,10 @@ def test_windows_split_answers_and_landed_rows():
 
 
 def test_markdown_states_the_verdict_and_the_counts():
-    report = judge(SoakConfig(minutes=4), 240, [ok("a")], [row("a")], [], flat_memory(),
-                   FAULTS, 2)
+    report = judge(SoakConfig(minutes=4), 240, [ok("a")], [row("a")], [], flat_memory(), FAULTS, 2)
     text = to_markdown(report, ["latency.png"])
-    assert "PASSED" in text and "| 1 | 1 | 1 | 1 | 0 | 0 |" in text
+    assert "PASSED" in text
+    assert "| 1 | 1 | 1 | 1 | 0 | 0 |" in text
     assert "![latency.png](latency.png)" in text
 
 
@@ -152,5 +180,5 @@ def test_faults_land_in_the_first_half_in_order():
     faults = fault_schedule(SoakConfig(minutes=10))
     assert [f.kind for f in faults] == ["kill-stream", "restart-postgres"]
     assert all(f.at < 300 for f in faults)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="minutes and rate must be > 0"):
         SoakConfig(minutes=0)

@@ -88,17 +88,30 @@ def test_glue_job_is_a_glue_5_streaming_job_fed_from_the_wheelhouse(hcl):
     assert "master_user_secret" in args["--db_secret_arn"]
     # The job's arguments are exactly those glue_job.parse_args knows, plus Glue's own.
     from fraudit.stream.glue import parse_args
-    ours = {k for k in args if not k.startswith("--enable") and k not in {
-        "--job-language", "--additional-python-modules", "--TempDir",
-        "--continuous-log-logGroup"}}
+
+    ours = {
+        k
+        for k in args
+        if not k.startswith("--enable")
+        and k
+        not in {
+            "--job-language",
+            "--additional-python-modules",
+            "--TempDir",
+            "--continuous-log-logGroup",
+        }
+    }
     argv = [x for k in sorted(ours) for x in (k, _sample(k))]
     parsed = parse_args(argv)
     assert {f"--{k}" for k, v in vars(parsed).items() if v is not None} >= ours
 
 
 def _sample(flag: str) -> str:
-    return {"--stream_arn": "arn:aws:kinesis:us-east-1:1:stream/s",
-            "--checkpoint_location": "s3://b/elt/", "--db_port": "5432"}.get(flag, "x")
+    return {
+        "--stream_arn": "arn:aws:kinesis:us-east-1:1:stream/s",
+        "--checkpoint_location": "s3://b/elt/",
+        "--db_port": "5432",
+    }.get(flag, "x")
 
 
 def test_the_job_reaches_aws_through_vpc_endpoints(hcl):
@@ -114,29 +127,43 @@ def test_the_job_reaches_aws_through_vpc_endpoints(hcl):
 
 def test_everything_that_stores_data_is_encrypted(hcl):
     stream = _resource(hcl, "aws_kinesis_stream", "events")
-    assert stream["encryption_type"] == "KMS" and "aws_kms_key.main" in stream["kms_key_id"]
+    assert stream["encryption_type"] == "KMS"
+    assert "aws_kms_key.main" in stream["kms_key_id"]
     db = _resource(hcl, "aws_db_instance", "main")
-    assert db["storage_encrypted"] is True and db["publicly_accessible"] is False
+    assert db["storage_encrypted"] is True
+    assert db["publicly_accessible"] is False
     assert db["manage_master_user_password"] is True
     assert "password" not in db  # RDS generates and keeps it in Secrets Manager
     assert db["performance_insights_kms_key_id"].startswith("${aws_kms_key")
     bucket = _load(INFRA / "modules" / "private_bucket" / "main.tf")["resource"]
     by_type = {t: named for block in bucket for t, named in block.items()}
     sse = by_type["aws_s3_bucket_server_side_encryption_configuration"]["this"]
-    assert (_one(_one(sse, "rule"), "apply_server_side_encryption_by_default")
-            ["sse_algorithm"] == "aws:kms")
+    assert (
+        _one(_one(sse, "rule"), "apply_server_side_encryption_by_default")["sse_algorithm"]
+        == "aws:kms"
+    )
     block = by_type["aws_s3_bucket_public_access_block"]["this"]
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy",
-                                          "ignore_public_acls", "restrict_public_buckets"))
-    assert _one(by_type["aws_s3_bucket_versioning"]["this"],
-                "versioning_configuration")["status"] == "Enabled"
+    assert all(
+        block[k] is True
+        for k in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
+    )
+    assert (
+        _one(by_type["aws_s3_bucket_versioning"]["this"], "versioning_configuration")["status"]
+        == "Enabled"
+    )
     for name, group in _blocks(hcl, "resource", "aws_cloudwatch_log_group").items():
         assert group["kms_key_id"] == "${aws_kms_key.main.arn}", name
     assert _resource(hcl, "aws_sns_topic", "alarms")["kms_master_key_id"]
     config = _resource(hcl, "aws_sagemaker_endpoint_configuration", "model")
     assert "aws_kms_key.main.arn" in config["kms_key_arn"]
-    glue_security = _one(_resource(hcl, "aws_glue_security_configuration", "main"),
-                         "encryption_configuration")
+    glue_security = _one(
+        _resource(hcl, "aws_glue_security_configuration", "main"), "encryption_configuration"
+    )
     assert _one(glue_security, "s3_encryption")["s3_encryption_mode"] == "SSE-KMS"
     assert _one(glue_security, "cloudwatch_encryption")["cloudwatch_encryption_mode"] == "SSE-KMS"
     assert _resource(hcl, "aws_kms_key", "main")["enable_key_rotation"] is True
@@ -153,7 +180,7 @@ def test_no_secret_in_variables_arguments_or_environment(hcl):
         for name in block:
             assert not SECRET_WORDS.search(name), f"variable {name} looks like a secret"
     text = "\n".join(p.read_text() for p in FILES)
-    assert not re.search(r'^\s*(password|master_password)\s*=', text, re.M)
+    assert not re.search(r"^\s*(password|master_password)\s*=", text, re.M)
     job_args = _resource(hcl, "aws_glue_job", "elt")["default_arguments"]
     assert not any(SECRET_WORDS.search(k) for k in job_args)
     env = _one(_resource(hcl, "aws_lambda_function", "api"), "environment")["variables"]
@@ -163,8 +190,12 @@ def test_no_secret_in_variables_arguments_or_environment(hcl):
 
 
 # Actions AWS does not let a policy scope to a resource: "*" is the only valid resource.
-UNSCOPABLE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData",
-              "ecr:GetAuthorizationToken"}
+UNSCOPABLE = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "cloudwatch:PutMetricData",
+    "ecr:GetAuthorizationToken",
+}
 
 
 def test_iam_is_least_privilege(hcl):
@@ -196,10 +227,13 @@ def test_iam_is_least_privilege(hcl):
 
 def test_database_admits_only_the_glue_job_and_the_dashboard(hcl):
     rules = _blocks(hcl, "resource", "aws_vpc_security_group_ingress_rule")
-    into_db = [r for r in rules.values()
-               if r["security_group_id"] == "${aws_security_group.database.id}"]
+    into_db = [
+        r for r in rules.values() if r["security_group_id"] == "${aws_security_group.database.id}"
+    ]
     assert sorted(r["referenced_security_group_id"] for r in into_db) == [
-        "${aws_security_group.dashboard.id}", "${aws_security_group.glue.id}"]
+        "${aws_security_group.dashboard.id}",
+        "${aws_security_group.glue.id}",
+    ]
     assert all("cidr_ipv4" not in r for r in rules.values())
 
 
@@ -209,9 +243,11 @@ def test_alarms_cover_stream_lag_api_failures_and_glue_failures(hcl):
     assert "GetRecords.IteratorAgeMilliseconds" in metrics
     assert "glue.driver.aggregate.numFailedTasks" in metrics
     api = alarms["api"]
-    assert "Errors" in api["metric_name"] and "Throttles" in api["metric_name"]
+    assert "Errors" in api["metric_name"]
+    assert "Throttles" in api["metric_name"]
     rule = _resource(hcl, "aws_cloudwatch_event_rule", "glue_job_state")
-    assert "FAILED" in rule["event_pattern"] and "Glue Job State Change" in rule["event_pattern"]
+    assert "FAILED" in rule["event_pattern"]
+    assert "Glue Job State Change" in rule["event_pattern"]
 
 
 def test_sagemaker_endpoints_pin_the_images_and_offer_serverless(hcl):
@@ -227,13 +263,21 @@ def test_sagemaker_endpoints_pin_the_images_and_offer_serverless(hcl):
 
 def test_outputs_map_onto_env_keys_and_the_deploy_tool(hcl):
     fields = {f"FRAUDIT_{n.upper()}" for n in Settings.model_fields} | {
-        "AWS_REGION", "DATABASE_URL"}
+        "AWS_REGION",
+        "DATABASE_URL",
+    }
     names = {name for block in hcl["output"] for name in block}
     upper = {n for n in names if n.isupper()}
     assert upper <= fields, upper - fields
-    assert {"FRAUDIT_STREAM_NAME", "FRAUDIT_CLASSIFIER_ENDPOINT", "FRAUDIT_ANOMALY_ENDPOINT",
-            "FRAUDIT_POLICY_S3_URI", "FRAUDIT_DATABASE_SECRET_ID"} <= upper
+    assert {
+        "FRAUDIT_STREAM_NAME",
+        "FRAUDIT_CLASSIFIER_ENDPOINT",
+        "FRAUDIT_ANOMALY_ENDPOINT",
+        "FRAUDIT_POLICY_S3_URI",
+        "FRAUDIT_DATABASE_SECRET_ID",
+    } <= upper
     from fraudit.deploy.outputs import StackOutputs
+
     required = {n for n, f in StackOutputs.model_fields.items() if f.is_required()}
     assert required <= names, required - names
 
@@ -248,26 +292,34 @@ def test_object_keys_agree_with_the_deploy_tool(hcl):
 
 def test_api_gateway_has_one_resource_per_chalice_route(hcl):
     from fraudit.api.app import create_app
+
     (local_block,) = [b for b in hcl["locals"] if "api_routes" in b]
     routes = local_block["api_routes"]
     terraform_routes = {(f"/{path}", spec["method"]) for path, spec in routes.items()}
     app = create_app()
-    chalice_routes = {(path, method) for path, entries in app.routes.items()
-                      for method in entries}
+    chalice_routes = {(path, method) for path, entries in app.routes.items() for method in entries}
     assert terraform_routes == chalice_routes
 
 
 def test_variables_are_described_and_constrained(hcl):
     variables = {name: spec for block in hcl["variable"] for name, spec in block.items()}
     assert all(spec.get("description") for spec in variables.values())
-    for name in ("environment", "stream_mode", "glue_version", "glue_worker_type",
-                 "db_engine_version", "endpoints_managed_by", "serverless_memory_mb"):
+    for name in (
+        "environment",
+        "stream_mode",
+        "glue_version",
+        "glue_worker_type",
+        "db_engine_version",
+        "endpoints_managed_by",
+        "serverless_memory_mb",
+    ):
         assert "validation" in variables[name], name
 
 
 def test_every_checkov_skip_is_justified():
-    skips = [line.strip() for p in FILES for line in p.read_text().splitlines()
-             if "checkov:skip" in line]
+    skips = [
+        line.strip() for p in FILES for line in p.read_text().splitlines() if "checkov:skip" in line
+    ]
     assert skips
     for line in skips:
         assert re.fullmatch(r"#checkov:skip=CKV2?_AWS_\d+:.{25,}", line), line

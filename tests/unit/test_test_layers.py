@@ -23,8 +23,9 @@ CONFTEST = textwrap.dedent("""
 """)
 
 
-def write_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                module_text: str) -> None:
+def write_suite(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, module_text: str
+) -> None:
     # The run is a subprocess of its own: it imports the layer check from this checkout.
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     pytester.makeconftest(CONFTEST)
@@ -34,38 +35,50 @@ def write_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_a_module_without_its_layer_marker_fails_the_run(pytester, monkeypatch):
-    write_suite(pytester, monkeypatch, """
+    write_suite(
+        pytester,
+        monkeypatch,
+        """
         def test_anything():
             assert True
-    """)
+    """,
+    )
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unit/test_sample.py: no layer marker*"])
 
 
 def test_a_module_with_another_layer_s_marker_fails_the_run(pytester, monkeypatch):
-    write_suite(pytester, monkeypatch, """
+    write_suite(
+        pytester,
+        monkeypatch,
+        """
         import pytest
 
         pytestmark = pytest.mark.integration
 
         def test_anything():
             assert True
-    """)
+    """,
+    )
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unit/test_sample.py: no layer marker*"])
 
 
 def test_a_module_with_its_marker_runs(pytester, monkeypatch):
-    write_suite(pytester, monkeypatch, """
+    write_suite(
+        pytester,
+        monkeypatch,
+        """
         import pytest
 
         pytestmark = [pytest.mark.unit]
 
         def test_anything():
             assert True
-    """)
+    """,
+    )
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1)

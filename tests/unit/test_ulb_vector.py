@@ -18,7 +18,8 @@ ROW = [0.0, *[0.1 * i for i in range(1, 29)], 149.62]
 
 
 def test_names_are_time_v1_to_v28_amount():
-    assert FEATURE_NAMES[0] == "Time" and FEATURE_NAMES[-1] == "Amount"
+    assert FEATURE_NAMES[0] == "Time"
+    assert FEATURE_NAMES[-1] == "Amount"
     assert FEATURE_NAMES[1:-1] == tuple(f"V{i}" for i in range(1, 29))
 
 
@@ -37,10 +38,15 @@ def test_wrong_count(count):
         parse_features([1.0] * count)
 
 
-@pytest.mark.parametrize("bad,shown", [("nan", "nan is not a finite"),
-                                       ("inf", "inf is not a finite"),
-                                       ("abc", "'abc' is not a number"),
-                                       ("", "empty value")])
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        ("nan", "nan is not a finite"),
+        ("inf", "inf is not a finite"),
+        ("abc", "'abc' is not a number"),
+        ("", "empty value"),
+    ],
+)
 def test_bad_cell_in_csv_names_its_position(bad, shown):
     cells = [str(v) for v in ROW]
     cells[4] = bad

@@ -26,9 +26,16 @@ APP_NAME = "fraudit-api"
 API_KEY_HEADER = "x-api-key"
 # Chalice answers 415 itself for types a route does not list; listing the usual ones lets
 # our handler answer with our error shape and say what to send instead.
-ACCEPTED_CONTENT_TYPES = ["application/json", "text/plain", "text/csv",
-                          "application/x-www-form-urlencoded", "application/octet-stream",
-                          "multipart/form-data", "application/xml", "text/xml"]
+ACCEPTED_CONTENT_TYPES = [
+    "application/json",
+    "text/plain",
+    "text/csv",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "multipart/form-data",
+    "application/xml",
+    "text/xml",
+]
 
 
 class ThreadSafeChalice(Chalice):
@@ -38,7 +45,7 @@ class ThreadSafeChalice(Chalice):
 
     _local = threading.local()
 
-    @property  # type: ignore[override]
+    @property
     def current_request(self) -> Any:
         return getattr(self._local, "current_request", None)
 
@@ -46,7 +53,7 @@ class ThreadSafeChalice(Chalice):
     def current_request(self, value: Any) -> None:
         self._local.current_request = value
 
-    @property  # type: ignore[override]
+    @property
     def lambda_context(self) -> Any:
         return getattr(self._local, "lambda_context", None)
 
@@ -88,71 +95,98 @@ def _media_type(headers: Any) -> str:
     return (headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
-def create_app(service: PredictService | Callable[[], PredictService] | None = None, *,
-               settings: Settings | None = None,
-               api_key: str | Callable[[], str | None] | None = None) -> Chalice:
+def _service_source(
+    service: PredictService | Callable[[], PredictService] | None, settings: Settings
+) -> _Once:
+    if service is None:
+        from fraudit.api.wiring import build_service
+
+        return _Once(lambda: build_service(settings))
+    if isinstance(service, PredictService):
+        return _Once(lambda: service)
+    return _Once(service)
+
+
+def _key_source(api_key: str | Callable[[], str | None] | None, settings: Settings) -> _Once:
+    if api_key is None:
+        from fraudit.api.wiring import resolve_api_key
+
+        return _Once(lambda: resolve_api_key(settings))
+    if callable(api_key):
+        return _Once(api_key)
+    return _Once(lambda: api_key or None)
+
+
+def guard(request: Any, expected_key: str | None, max_body_bytes: int) -> ApiResult | Any:
+    """401 / 415 / 413 / 400 before any work; else the parsed JSON payload."""
+    if expected_key is not None:
+        given = request.headers.get(API_KEY_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), expected_key.encode()):
+            return error(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header")
+    media = _media_type(request.headers)
+    if media != "application/json" and not media.endswith("+json"):
+        return error(
+            415,
+            "unsupported_media_type",
+            f"send the body as JSON with Content-Type: application/json "
+            f"(got {media or 'no content type'!r})",
+        )
+    raw = request.raw_body
+    if raw is not None and len(raw) > max_body_bytes:
+        return error(
+            413,
+            "payload_too_large",
+            f"body of {len(raw)} bytes exceeds the {max_body_bytes}-byte limit",
+        )
+    try:
+        return parse_json_body(raw)
+    except (ValueError, RecursionError) as exc:
+        return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+
+
+def create_app(
+    service: PredictService | Callable[[], PredictService] | None = None,
+    *,
+    settings: Settings | None = None,
+    api_key: str | Callable[[], str | None] | None = None,
+) -> Chalice:
     """The app. `service`/`api_key` may be given (tests, local server) or left to be built
     from settings at the first request (Lambda cold start)."""
     settings = settings or get_settings()
     app = ThreadSafeChalice(app_name=APP_NAME)
     app.log.setLevel(logging.WARNING)  # our own structured request log replaces Chalice's
-
-    if service is None:
-        from fraudit.api.wiring import build_service
-
-        service_once = _Once(lambda: build_service(settings))
-    elif isinstance(service, PredictService):
-        service_once = _Once(lambda: service)
-    else:
-        service_once = _Once(service)
-    if api_key is None:
-        from fraudit.api.wiring import resolve_api_key
-
-        key_once = _Once(lambda: resolve_api_key(settings))
-    elif callable(api_key):
-        key_once = _Once(api_key)
-    else:
-        key_once = _Once(lambda: api_key or None)
-
-    def guard(request: Any) -> ApiResult | Any:
-        """401 / 415 / 413 / 400 before any work; else the parsed JSON payload."""
-        expected = key_once.get()
-        if expected is not None:
-            given = request.headers.get(API_KEY_HEADER) or ""
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return error(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header")
-        media = _media_type(request.headers)
-        if media != "application/json" and not media.endswith("+json"):
-            return error(415, "unsupported_media_type",
-                         f"send the body as JSON with Content-Type: application/json "
-                         f"(got {media or 'no content type'!r})")
-        raw = request.raw_body
-        if raw is not None and len(raw) > settings.api_max_body_bytes:
-            return error(413, "payload_too_large",
-                         f"body of {len(raw)} bytes exceeds the "
-                         f"{settings.api_max_body_bytes}-byte limit")
-        try:
-            return parse_json_body(raw)
-        except (ValueError, RecursionError) as exc:
-            return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+    service_once = _service_source(service, settings)
+    key_once = _key_source(api_key, settings)
 
     def respond(route: str, work: Callable[[Any], ApiResult]) -> Response:
         started = time.perf_counter()
         context = app.lambda_context
         request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
         try:
-            payload = guard(app.current_request)
+            payload = guard(app.current_request, key_once.get(), settings.api_max_body_bytes)
             result = payload if isinstance(payload, ApiResult) else work(payload)
         except Exception:  # a bug: answer 500 with no internals, log the traceback
-            log.exception("unhandled error", extra={"fields": {"request_id": request_id,
-                                                               "route": route}})
+            log.exception(
+                "unhandled error", extra={"fields": {"request_id": request_id, "route": route}}
+            )
             result = error(500, "internal_error", "internal error; it has been logged")
-        log.info("request", extra={"fields": {
-            "request_id": request_id, "route": route, "status": result.status,
-            "latency_ms": round((time.perf_counter() - started) * 1e3, 2), **result.log}})
-        return Response(body=json.dumps(result.body), status_code=result.status,
-                        headers={"Content-Type": "application/json",
-                                 "x-request-id": request_id})
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "route": route,
+                    "status": result.status,
+                    "latency_ms": round((time.perf_counter() - started) * 1e3, 2),
+                    **result.log,
+                }
+            },
+        )
+        return Response(
+            body=json.dumps(result.body),
+            status_code=result.status,
+            headers={"Content-Type": "application/json", "x-request-id": request_id},
+        )
 
     @app.route("/predict", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
     def predict() -> Response:
@@ -160,8 +194,7 @@ def create_app(service: PredictService | Callable[[], PredictService] | None = N
 
     @app.route("/predict/batch", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
     def predict_batch() -> Response:
-        return respond("/predict/batch",
-                       lambda payload: service_once.get().predict_batch(payload))
+        return respond("/predict/batch", lambda payload: service_once.get().predict_batch(payload))
 
     @app.route("/health", methods=["GET"])
     def health() -> Response:
@@ -171,14 +204,18 @@ def create_app(service: PredictService | Callable[[], PredictService] | None = N
             log.exception("health: service not ready")
             body, status = {"status": "unavailable", "reason": type(exc).__name__}, 503
         body["api_key_required"] = key_once.get() is not None
-        return Response(body=json.dumps(body), status_code=status,
-                        headers={"Content-Type": "application/json"})
+        return Response(
+            body=json.dumps(body), status_code=status, headers={"Content-Type": "application/json"}
+        )
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi() -> Response:
         from fraudit.api.openapi import build_openapi
 
-        return Response(body=json.dumps(build_openapi(settings)), status_code=200,
-                        headers={"Content-Type": "application/json"})
+        return Response(
+            body=json.dumps(build_openapi(settings)),
+            status_code=200,
+            headers={"Content-Type": "application/json"},
+        )
 
     return app

@@ -12,8 +12,16 @@ from pathlib import Path
 
 import fraudit
 
-HEAVY_PACKAGES = ("pyspark", "xgboost", "pandas", "sklearn", "scikit_learn", "numpy",
-                  "scipy", "streamlit")
+HEAVY_PACKAGES = (
+    "pyspark",
+    "xgboost",
+    "pandas",
+    "sklearn",
+    "scikit_learn",
+    "numpy",
+    "scipy",
+    "streamlit",
+)
 
 
 def vendor_source(app_dir: Path) -> Path:
@@ -22,22 +30,30 @@ def vendor_source(app_dir: Path) -> Path:
     if target.exists():
         shutil.rmtree(target)
     source = Path(fraudit.__file__).parent
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(
-        "__pycache__", "*.pyc", "node_modules", "*.csv"))
+    shutil.copytree(
+        source,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "*.csv"),
+    )
     return target
 
 
-def package(app_dir: Path, out_dir: Path, stage: str = "dev",
-            region: str = "us-east-1") -> Path:
+def package(app_dir: Path, out_dir: Path, stage: str = "dev", region: str = "us-east-1") -> Path:
     """`chalice package` (CloudFormation/SAM format); returns the deployment zip. Needs no
     AWS account: only PyPI, for the Lambda (manylinux) wheels of the requirements."""
     vendor_source(app_dir)
     chalice = Path(sys.executable).with_name("chalice")
-    command = [str(chalice) if chalice.exists() else "chalice", "package", "--stage", stage,
-               str(Path(out_dir).resolve())]
+    command = [
+        str(chalice) if chalice.exists() else "chalice",
+        "package",
+        "--stage",
+        stage,
+        str(Path(out_dir).resolve()),
+    ]
     env = {**os.environ, "AWS_DEFAULT_REGION": region}
-    result = subprocess.run(command, cwd=app_dir, capture_output=True, text=True,
-                            timeout=900, check=False, env=env)
+    result = subprocess.run(
+        command, cwd=app_dir, capture_output=True, text=True, timeout=900, check=False, env=env
+    )
     if result.returncode != 0:
         raise RuntimeError(f"chalice package failed:\n{result.stdout}\n{result.stderr}")
     return Path(out_dir) / "deployment.zip"

@@ -32,8 +32,13 @@ class ApiHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = BACKLOG
 
-    def __init__(self, address: tuple[str, int], gateway: LocalGateway | None = None, *,
-                 bind_and_activate: bool = True) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        gateway: LocalGateway | None = None,
+        *,
+        bind_and_activate: bool = True,
+    ) -> None:
         self.gateway = gateway
         super().__init__(address, ApiRequestHandler, bind_and_activate=bind_and_activate)
 
@@ -66,14 +71,18 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._send(400, {"Content-Type": "application/json"},
-                       b'{"error": "invalid_request", "message": "bad Content-Length"}')
+            self._send(
+                400,
+                {"Content-Type": "application/json"},
+                b'{"error": "invalid_request", "message": "bad Content-Length"}',
+            )
             return
         body = self.rfile.read(length) if length else None
         assert self.server.gateway is not None
         try:
             response = self.server.gateway.handle_request(
-                method=self.command, path=self.path, headers=dict(self.headers), body=body)
+                method=self.command, path=self.path, headers=dict(self.headers), body=body
+            )
         except LocalGatewayException as exc:
             self._send(exc.CODE, dict(exc.headers), exc.body)
             return
@@ -89,15 +98,31 @@ def gateway_for(app: Chalice) -> LocalGateway:
     return LocalGateway(app, Config.create(chalice_app=app, app_name=app.app_name))
 
 
-def serve(app_factory: Callable[[], Chalice], host: str, port: int, workers: int = 1,
-          ready: Callable[[str], None] | None = None) -> int:
-    """Bind once, fork `workers` processes serving the shared socket; Ctrl-C or SIGTERM
-    stops them all. Returns an exit code."""
-    server = ApiHTTPServer((host, port))  # bind in the parent: a taken port fails here
-    url = f"http://{host}:{server.server_address[1]}"
-    children: list[int] = []
+def _serve_in_this_process(
+    server: ApiHTTPServer,
+    app_factory: Callable[[], Chalice],
+    url: str,
+    ready: Callable[[str], None] | None,
+) -> int:
+    server.gateway = gateway_for(app_factory())
+    if ready:
+        ready(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
-    def run_worker() -> None:
+
+def _fork_worker(server: ApiHTTPServer, app_factory: Callable[[], Chalice]) -> int:
+    """A child serving the shared socket until SIGTERM; returns its pid to the parent."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
         server.gateway = gateway_for(app_factory())
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -105,36 +130,17 @@ def serve(app_factory: Callable[[], Chalice], host: str, port: int, workers: int
             server.serve_forever()
         finally:
             server.server_close()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    except BaseException:
+        log.exception("worker crashed")
+        code = 1
+    finally:
+        os._exit(code)
 
-    if workers == 1:
-        server.gateway = gateway_for(app_factory())
-        if ready:
-            ready(url)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
-        return 0
 
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 0
-            try:
-                run_worker()
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-            except BaseException:
-                log.exception("worker crashed")
-                code = 1
-            finally:
-                os._exit(code)
-        children.append(pid)
-    server.socket.close()  # the parent only supervises
-    if ready:
-        ready(url)
+def _supervise(children: list[int]) -> int:
+    """Until Ctrl-C or SIGTERM (0) or a worker's death (1); then stop every worker."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -159,3 +165,23 @@ def serve(app_factory: Callable[[], Chalice], host: str, port: int, workers: int
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
     return code
+
+
+def serve(
+    app_factory: Callable[[], Chalice],
+    host: str,
+    port: int,
+    workers: int = 1,
+    ready: Callable[[str], None] | None = None,
+) -> int:
+    """Bind once, fork `workers` processes serving the shared socket; Ctrl-C or SIGTERM
+    stops them all. Returns an exit code."""
+    server = ApiHTTPServer((host, port))  # bind in the parent: a taken port fails here
+    url = f"http://{host}:{server.server_address[1]}"
+    if workers == 1:
+        return _serve_in_this_process(server, app_factory, url, ready)
+    children = [_fork_worker(server, app_factory) for _ in range(workers)]
+    server.socket.close()  # the parent only supervises
+    if ready:
+        ready(url)
+    return _supervise(children)

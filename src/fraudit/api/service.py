@@ -37,8 +37,9 @@ class ApiResult:
     log: dict[str, Any] = field(default_factory=dict)
 
 
-def error(status: int, code: str, message: str,
-          details: list[dict[str, str]] | None = None) -> ApiResult:
+def error(
+    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+) -> ApiResult:
     body: dict[str, Any] = {"error": code, "message": message}
     if details:
         body["details"] = details
@@ -63,19 +64,28 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
 
 def parse_request(payload: object) -> PredictRequest | ApiResult:
     if not isinstance(payload, dict):
-        return error(400, "invalid_request", "the body must be a JSON object with "
-                     "'metadata' and 'data'")
+        return error(
+            400, "invalid_request", "the body must be a JSON object with 'metadata' and 'data'"
+        )
     try:
         return PredictRequest.model_validate(payload)
     except ValidationError as exc:
         details = validation_details(exc)
-        return error(400, "invalid_request",
-                     f"{len(details)} invalid field(s): "
-                     + ", ".join(d["field"] for d in details), details)
+        return error(
+            400,
+            "invalid_request",
+            f"{len(details)} invalid field(s): " + ", ".join(d["field"] for d in details),
+            details,
+        )
 
 
-def decide(request: PredictRequest, scores: Scores, policy: DecisionPolicy, event_id: str,
-           scored_at: datetime) -> tuple[PredictResponse, ScoredEvent]:
+def decide(
+    request: PredictRequest,
+    scores: Scores,
+    policy: DecisionPolicy,
+    event_id: str,
+    scored_at: datetime,
+) -> tuple[PredictResponse, ScoredEvent]:
     """The answer and the stream event for one scored transaction (pure)."""
     decision = policy.decide(scores.fraud_proba, scores.anomaly_score)
     prediction = 1 if policy.predicts_fraud(scores.fraud_proba) else 0
@@ -83,14 +93,28 @@ def decide(request: PredictRequest, scores: Scores, policy: DecisionPolicy, even
         event_id=event_id,
         anomaly_detector=AnomalyResult(score=scores.anomaly_score),
         fraud_classifier=ClassifierResult(pred_proba=scores.fraud_proba, prediction=prediction),
-        decision=decision, model_version=policy.model_version, policy_version=policy.version)
+        decision=decision,
+        model_version=policy.model_version,
+        policy_version=policy.version,
+    )
     meta = request.metadata
     event = ScoredEvent(
-        event_id=event_id, timestamp=meta.timestamp, scored_at=scored_at, user_id=meta.user_id,
-        source=meta.source, amount=request.amount, fraud_prediction=prediction,
-        fraud_proba=scores.fraud_proba, anomaly_score=scores.anomaly_score, decision=decision,
-        model_version=policy.model_version, policy_version=policy.version,
-        ip_address=meta.ip_address, device_info=meta.device_info, geo=meta.geo)
+        event_id=event_id,
+        timestamp=meta.timestamp,
+        scored_at=scored_at,
+        user_id=meta.user_id,
+        source=meta.source,
+        amount=request.amount,
+        fraud_prediction=prediction,
+        fraud_proba=scores.fraud_proba,
+        anomaly_score=scores.anomaly_score,
+        decision=decision,
+        model_version=policy.model_version,
+        policy_version=policy.version,
+        ip_address=meta.ip_address,
+        device_info=meta.device_info,
+        geo=meta.geo,
+    )
     return response, event
 
 
@@ -108,9 +132,16 @@ def _new_event_id() -> str:
 
 
 class PredictService:
-    def __init__(self, scorer: Scorer, publisher: KinesisPublisher, policy: DecisionPolicy, *,
-                 max_batch: int = 500, clock: Callable[[], datetime] = _utcnow,
-                 new_event_id: Callable[[], str] = _new_event_id) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        publisher: KinesisPublisher,
+        policy: DecisionPolicy,
+        *,
+        max_batch: int = 500,
+        clock: Callable[[], datetime] = _utcnow,
+        new_event_id: Callable[[], str] = _new_event_id,
+    ) -> None:
         self.scorer = scorer
         self.publisher = publisher
         self.policy = policy
@@ -120,11 +151,14 @@ class PredictService:
 
     def health(self) -> dict[str, Any]:
         """Cheap: configuration only, no call to the endpoints or the stream."""
-        return {"status": "ok", "schema_version": SCHEMA_VERSION,
-                "model_version": self.policy.model_version,
-                "policy_version": self.policy.version,
-                "stream": self.publisher.stream_name,
-                "scorer": type(self.scorer).__name__}
+        return {
+            "status": "ok",
+            "schema_version": SCHEMA_VERSION,
+            "model_version": self.policy.model_version,
+            "policy_version": self.policy.version,
+            "stream": self.publisher.stream_name,
+            "scorer": type(self.scorer).__name__,
+        }
 
     def _event_id(self, request: PredictRequest) -> str:
         return request.metadata.transaction_id or self._new_event_id()
@@ -143,22 +177,35 @@ class PredictService:
         try:
             self.publisher.publish(data, key)
         except PublishError as exc:
-            result = error(503, "stream_unavailable",
-                           f"the transaction was scored but could not be recorded ({exc}); "
-                           "retry with the same transaction_id")
-            return ApiResult(503, {**result.body, "event_id": event_id},
-                             {**result.log, "event_id": event_id})
-        return ApiResult(200, response.model_dump(mode="json"),
-                         {"event_id": event_id, "decision": response.decision})
+            result = error(
+                503,
+                "stream_unavailable",
+                f"the transaction was scored but could not be recorded ({exc}); "
+                "retry with the same transaction_id",
+            )
+            return ApiResult(
+                503, {**result.body, "event_id": event_id}, {**result.log, "event_id": event_id}
+            )
+        return ApiResult(
+            200,
+            response.model_dump(mode="json"),
+            {"event_id": event_id, "decision": response.decision},
+        )
 
     def predict_batch(self, payload: object) -> ApiResult:
         items = payload.get("transactions") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
-            return error(400, "invalid_request",
-                         "the body must be a JSON object with a non-empty 'transactions' list")
+            return error(
+                400,
+                "invalid_request",
+                "the body must be a JSON object with a non-empty 'transactions' list",
+            )
         if len(items) > self.max_batch:
-            return error(400, "batch_too_large",
-                         f"{len(items)} transactions; at most {self.max_batch} per batch")
+            return error(
+                400,
+                "batch_too_large",
+                f"{len(items)} transactions; at most {self.max_batch} per batch",
+            )
         results: list[dict[str, Any] | None] = [None] * len(items)
         valid: list[tuple[int, PredictRequest]] = []
         for index, item in enumerate(items):
@@ -170,30 +217,40 @@ class PredictService:
         if valid:
             self._score_and_publish(valid, results)
         statuses = [r["status"] for r in results if r is not None]
-        log = {"batch": len(items), "ok": statuses.count(200),
-               "invalid": statuses.count(400), "unavailable": statuses.count(503)}
+        log = {
+            "batch": len(items),
+            "ok": statuses.count(200),
+            "invalid": statuses.count(400),
+            "unavailable": statuses.count(503),
+        }
         return ApiResult(200, {"results": results}, log)
 
-    def _score_and_publish(self, valid: list[tuple[int, PredictRequest]],
-                           results: list[dict[str, Any] | None]) -> None:
+    def _score_and_publish(
+        self, valid: list[tuple[int, PredictRequest]], results: list[dict[str, Any] | None]
+    ) -> None:
         try:
             scores = self.scorer.score([request.data for _, request in valid])
         except ScoringUnavailable as exc:
             for index, _ in valid:
-                results[index] = {"status": 503, "error": "scoring_unavailable",
-                                  "message": f"a model endpoint is unavailable: {exc}"}
+                results[index] = {
+                    "status": 503,
+                    "error": "scoring_unavailable",
+                    "message": f"a model endpoint is unavailable: {exc}",
+                }
             return
         scored_at = self._clock()
         answers = []
         for (_, request), score in zip(valid, scores, strict=True):
-            answers.append(decide(request, score, self.policy, self._event_id(request),
-                                  scored_at))
+            answers.append(decide(request, score, self.policy, self._event_id(request), scored_at))
         outcomes = self.publisher.publish_many([encode_event(event) for _, event in answers])
         for (index, _), (response, _), outcome in zip(valid, answers, outcomes, strict=True):
             if outcome.ok:
                 results[index] = {"status": 200, **response.model_dump(mode="json")}
             else:
-                results[index] = {"status": 503, "error": "stream_unavailable",
-                                  "event_id": response.event_id,
-                                  "message": f"scored but not recorded ({outcome.error}); "
-                                             "retry with the same transaction_id"}
+                results[index] = {
+                    "status": 503,
+                    "error": "stream_unavailable",
+                    "event_id": response.event_id,
+                    "message": f"scored but not recorded ({outcome.error}); "
+                    "retry with the same transaction_id",
+                }

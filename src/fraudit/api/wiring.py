@@ -24,19 +24,26 @@ def load_policy(settings: Settings) -> DecisionPolicy:
     if settings.policy_s3_uri:
         url = urlparse(settings.policy_s3_uri)
         if url.scheme != "s3" or not url.netloc or not url.path.strip("/"):
-            raise PolicyError(f"FRAUDIT_POLICY_S3_URI must be s3://bucket/key, got "
-                              f"{settings.policy_s3_uri!r}")
-        body = settings_client("s3", settings).get_object(Bucket=url.netloc,
-                                                  Key=url.path.lstrip("/"))["Body"].read()
+            raise PolicyError(
+                f"FRAUDIT_POLICY_S3_URI must be s3://bucket/key, got {settings.policy_s3_uri!r}"
+            )
+        body = (
+            settings_client("s3", settings)
+            .get_object(Bucket=url.netloc, Key=url.path.lstrip("/"))["Body"]
+            .read()
+        )
         return DecisionPolicy.from_json(body.decode("utf-8"))
     if settings.policy_ssm_parameter:
-        response = settings_client("ssm", settings).get_parameter(Name=settings.policy_ssm_parameter,
-                                                         WithDecryption=True)
+        response = settings_client("ssm", settings).get_parameter(
+            Name=settings.policy_ssm_parameter, WithDecryption=True
+        )
         return DecisionPolicy.from_json(response["Parameter"]["Value"])
     root = Path(settings.model_dir)
     if not settings.model_version and not has_model(root):
-        raise PolicyError(f"no policy: set FRAUDIT_POLICY_S3_URI or "
-                          f"FRAUDIT_POLICY_SSM_PARAMETER, or train a model into {root}")
+        raise PolicyError(
+            f"no policy: set FRAUDIT_POLICY_S3_URI or "
+            f"FRAUDIT_POLICY_SSM_PARAMETER, or train a model into {root}"
+        )
     try:
         version = resolve_version(root, settings.model_version)
     except ArtifactError as exc:
@@ -50,7 +57,8 @@ def resolve_api_key(settings: Settings) -> str | None:
         return settings.api_key.get_secret_value()
     if settings.api_key_secret_id:
         secret = settings_client("secretsmanager", settings).get_secret_value(
-            SecretId=settings.api_key_secret_id)["SecretString"]
+            SecretId=settings.api_key_secret_id
+        )["SecretString"]
         try:  # either the bare key or {"api_key": "..."}
             document = json.loads(secret)
         except json.JSONDecodeError:
@@ -64,21 +72,32 @@ def build_scorer(settings: Settings, policy: DecisionPolicy) -> Scorer:
         from fraudit.models.artifacts import load_bundle
         from fraudit.scoring.local import InProcessScorer
 
-        return InProcessScorer(load_bundle(settings.model_dir, settings.model_version
-                                           or policy.model_version or None))
-    return SageMakerScorer(settings_client("sagemaker-runtime", settings), classifier_endpoint=settings.classifier_endpoint,
-                           anomaly_endpoint=settings.anomaly_endpoint,
-                           model_version=policy.model_version)
+        return InProcessScorer(
+            load_bundle(settings.model_dir, settings.model_version or policy.model_version or None)
+        )
+    return SageMakerScorer(
+        settings_client("sagemaker-runtime", settings),
+        classifier_endpoint=settings.classifier_endpoint,
+        anomaly_endpoint=settings.anomaly_endpoint,
+        model_version=policy.model_version,
+    )
 
 
 def build_publisher(settings: Settings) -> KinesisPublisher:
-    return KinesisPublisher(settings_client("kinesis", settings), settings.stream_name,
-                            max_attempts=settings.kinesis_max_attempts)
+    return KinesisPublisher(
+        settings_client("kinesis", settings),
+        settings.stream_name,
+        max_attempts=settings.kinesis_max_attempts,
+    )
 
 
 def build_service(settings: Settings) -> Any:
     from fraudit.api.service import PredictService
 
     policy = load_policy(settings)
-    return PredictService(build_scorer(settings, policy), build_publisher(settings), policy,
-                          max_batch=settings.api_max_batch)
+    return PredictService(
+        build_scorer(settings, policy),
+        build_publisher(settings),
+        policy,
+        max_batch=settings.api_max_batch,
+    )

@@ -4,6 +4,7 @@ Every number is a SQL aggregate over the whole period (rollups), never a sample 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +15,14 @@ from fraudit.dashboard import queries as q
 from fraudit.dashboard.store import DashboardStore
 from fraudit.decisions import DECISIONS
 
-PERIODS = {"Last 15 minutes": timedelta(minutes=15), "Last hour": timedelta(hours=1),
-           "Last 6 hours": timedelta(hours=6), "Last 24 hours": timedelta(days=1),
-           "Last 7 days": timedelta(days=7), "All time": None}
+PERIODS = {
+    "Last 15 minutes": timedelta(minutes=15),
+    "Last hour": timedelta(hours=1),
+    "Last 6 hours": timedelta(hours=6),
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+    "All time": None,
+}
 ALL_TIME_START = datetime(2000, 1, 1, tzinfo=UTC)
 log = logging.getLogger("fraudit.dashboard")
 
@@ -44,13 +50,18 @@ def _secret_database_url(secret_id: str) -> str | None:
     return database_url(Settings())
 
 
-def _filters(period: str, countries: list[str], sources: list[str],
-             decisions: list[str]) -> q.Filters:
+def _filters(
+    period: str, countries: Sequence[str], sources: Sequence[str], decisions: Sequence[str]
+) -> q.Filters:
     now = datetime.now(UTC)
     span = PERIODS[period]
-    return q.Filters(start=ALL_TIME_START if span is None else now - span,
-                     end=now + timedelta(minutes=1), countries=tuple(countries),
-                     sources=tuple(sources), decisions=tuple(decisions))
+    return q.Filters(
+        start=ALL_TIME_START if span is None else now - span,
+        end=now + timedelta(minutes=1),
+        countries=tuple(countries),
+        sources=tuple(sources),
+        decisions=tuple(decisions),
+    )
 
 
 def _shown(value: Any, template: str, missing: str = "–") -> str:
@@ -121,8 +132,12 @@ def _health(store: DashboardStore) -> None:
     cols[0].metric("Last event loaded", ago(row.last_loaded_at))
     cols[1].metric("Scoring → table (latest)", _shown(row.load_lag_seconds, "{:.1f} s"))
     cols[2].metric("Last batch committed", ago(row.last_batch_at))
-    cols[3].metric("Rejected records", f"{int(row.rejected_total):,}",
-                   f"{int(row.rejected_last_hour):,} in the last hour", delta_color="off")
+    cols[3].metric(
+        "Rejected records",
+        f"{int(row.rejected_total):,}",
+        f"{int(row.rejected_last_hour):,} in the last hour",
+        delta_color="off",
+    )
     if int(row.rejected_total):
         with st.expander("Recent rejections and why"):
             st.dataframe(store.frame(q.recent_rejections()), hide_index=True)
@@ -143,23 +158,25 @@ def main() -> None:
         options = store.frame(q.filter_options()) if ready else None
     except psycopg.Error as exc:  # down, refused, timed out: say so, keep the page up
         log.warning("database check failed: %s", type(exc).__name__)
-        st.error(f"Database unreachable at {describe(url)}: {type(exc).__name__}. "
-                 "The page retries on refresh.")
+        st.error(
+            f"Database unreachable at {describe(url)}: {type(exc).__name__}. "
+            "The page retries on refresh."
+        )
         return
-    if not ready:
-        st.info("No data yet: the tables appear when the stream job first runs "
-                "(`fraudit stream`).")
+    if not ready or options is None:
+        st.info("No data yet: the tables appear when the stream job first runs (`fraudit stream`).")
         return
 
     with st.sidebar:
         period = st.selectbox("Period", list(PERIODS), index=1)
         countries = st.multiselect(
-            "Country", sorted(options.loc[options.kind == "country", "value"]))
-        sources = st.multiselect("Source", sorted(options.loc[options.kind == "source",
-                                                             "value"]))
+            "Country", sorted(options.loc[options.kind == "country", "value"])
+        )
+        sources = st.multiselect("Source", sorted(options.loc[options.kind == "source", "value"]))
         decisions = st.multiselect("Decision", list(DECISIONS))
-        every = st.select_slider("Refresh every", options=[2, 5, 10, 30, 60], value=5,
-                                 format_func=lambda s: f"{s} s")
+        every = st.select_slider(
+            "Refresh every", options=[2, 5, 10, 30, 60], value=5, format_func=lambda s: f"{s} s"
+        )
 
     @st.fragment(run_every=timedelta(seconds=every))
     def live() -> None:
@@ -172,7 +189,6 @@ def main() -> None:
             st.caption(f"Updated {datetime.now(UTC):%H:%M:%S} UTC · {describe(url)}")
         except psycopg.Error as exc:
             log.warning("a panel's query failed: %s", type(exc).__name__)
-            st.error(f"Database unreachable at {describe(url)}: {type(exc).__name__}. "
-                     "Retrying.")
+            st.error(f"Database unreachable at {describe(url)}: {type(exc).__name__}. Retrying.")
 
     live()

@@ -14,9 +14,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Filters:
-    start: datetime                      # event time, inclusive
-    end: datetime                        # event time, exclusive
-    countries: tuple[str, ...] = ()      # empty = all
+    start: datetime  # event time, inclusive
+    end: datetime  # event time, exclusive
+    countries: tuple[str, ...] = ()  # empty = all
     sources: tuple[str, ...] = ()
     decisions: tuple[str, ...] = ()
 
@@ -31,10 +31,16 @@ class Filters:
         first_hour = first_minute.replace(minute=0)
         if first_hour < first_minute:
             first_hour += timedelta(hours=1)
-        return {"start": self.start, "end": self.end, "countries": list(self.countries),
-                "sources": list(self.sources), "decisions": list(self.decisions),
-                "first_minute": first_minute, "first_hour": first_hour,
-                "last_hour": self.end.replace(minute=0, second=0, microsecond=0)}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "countries": list(self.countries),
+            "sources": list(self.sources),
+            "decisions": list(self.decisions),
+            "first_minute": first_minute,
+            "first_hour": first_hour,
+            "last_hour": self.end.replace(minute=0, second=0, microsecond=0),
+        }
 
     @property
     def by_hours(self) -> bool:
@@ -65,13 +71,24 @@ _SOURCE = """
 # Each rollup at its two grains, the columns panels read from it, and the filters it can
 # apply (the map's rollup has no source dimension).
 _ROLLUPS = {
-    "counts": ("fraud_minute_rollups", "fraud_hour_rollups",
-               "decision, transactions, predicted_frauds, amount_sum, fraud_proba_sum",
-               _COUNTRY_DECISION + _SOURCE),
-    "scores": ("fraud_score_rollups", "fraud_score_hour_rollups",
-               "decision, bucket, transactions", _COUNTRY_DECISION + _SOURCE),
-    "places": ("fraud_geo_rollups", "fraud_geo_hour_rollups",
-               "lat_cell, lon_cell, transactions, predicted_frauds", _COUNTRY_DECISION),
+    "counts": (
+        "fraud_minute_rollups",
+        "fraud_hour_rollups",
+        "decision, transactions, predicted_frauds, amount_sum, fraud_proba_sum",
+        _COUNTRY_DECISION + _SOURCE,
+    ),
+    "scores": (
+        "fraud_score_rollups",
+        "fraud_score_hour_rollups",
+        "decision, bucket, transactions",
+        _COUNTRY_DECISION + _SOURCE,
+    ),
+    "places": (
+        "fraud_geo_rollups",
+        "fraud_geo_hour_rollups",
+        "lat_cell, lon_cell, transactions, predicted_frauds",
+        _COUNTRY_DECISION,
+    ),
 }
 
 
@@ -106,7 +123,8 @@ _ROW_WHERE = """
 
 
 def kpis(f: Filters) -> Query:
-    return Query(f"""
+    return Query(
+        f"""
 SELECT coalesce(sum(transactions), 0)::bigint AS transactions,
        coalesce(sum(transactions) FILTER (WHERE decision = 'decline'), 0)::bigint AS declined,
        coalesce(sum(transactions) FILTER (WHERE decision = 'review'), 0)::bigint AS reviewed,
@@ -114,43 +132,57 @@ SELECT coalesce(sum(transactions), 0)::bigint AS transactions,
        sum(predicted_frauds)::float8 / nullif(sum(transactions), 0) AS fraud_rate,
        sum(fraud_proba_sum)::float8 / nullif(sum(transactions), 0) AS mean_probability,
        coalesce(sum(amount_sum), 0)::float8 AS amount
-FROM {_rollup("counts", f)}""", f.params())
+FROM {_rollup("counts", f)}""",
+        f.params(),
+    )
 
 
 def per_minute(f: Filters) -> Query:
-    return Query(f"""
+    return Query(
+        f"""
 SELECT date_bin(make_interval(secs => %(step)s), minute,
                 TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
        sum(transactions)::bigint AS transactions,
        sum(predicted_frauds)::bigint AS predicted_frauds,
        coalesce(sum(transactions) FILTER (WHERE decision = 'decline'), 0)::bigint AS declined
 FROM {_rollup("counts", f)}
-GROUP BY 1 ORDER BY 1""", {**f.params(), "step": f.bucket_seconds})
+GROUP BY 1 ORDER BY 1""",
+        {**f.params(), "step": f.bucket_seconds},
+    )
 
 
 def decision_mix(f: Filters) -> Query:
-    return Query(f"""
+    return Query(
+        f"""
 SELECT decision, sum(transactions)::bigint AS transactions
 FROM {_rollup("counts", f)}
-GROUP BY decision ORDER BY decision""", f.params())
+GROUP BY decision ORDER BY decision""",
+        f.params(),
+    )
 
 
 def score_distribution(f: Filters) -> Query:
-    return Query(f"""
+    return Query(
+        f"""
 SELECT bucket, ((bucket - 1) * 0.05)::float8 AS low, (bucket * 0.05)::float8 AS high,
        sum(transactions)::bigint AS transactions
 FROM {_rollup("scores", f)}
-GROUP BY bucket ORDER BY bucket""", f.params())
+GROUP BY bucket ORDER BY bucket""",
+        f.params(),
+    )
 
 
 def activity_map(f: Filters) -> Query:
     """Country and decision filters apply; the source filter does not (see the rollup)."""
-    return Query(f"""
+    return Query(
+        f"""
 SELECT lat_cell::float8 + 0.25 AS latitude, lon_cell::float8 + 0.25 AS longitude,
        sum(transactions)::bigint AS transactions,
        sum(predicted_frauds)::bigint AS predicted_frauds
 FROM {_rollup("places", f)}
-GROUP BY lat_cell, lon_cell ORDER BY 3 DESC LIMIT 2000""", f.params())
+GROUP BY lat_cell, lon_cell ORDER BY 3 DESC LIMIT 2000""",
+        f.params(),
+    )
 
 
 def filter_options() -> Query:
@@ -165,20 +197,26 @@ ORDER BY 1, 2""")
 
 
 def latest_alerts(f: Filters, limit: int = 50) -> Query:
-    return Query("""
+    return Query(
+        """
 SELECT rule, entity_type, entity, window_start, window_end, value, threshold, raised_at,
        updated_at
 FROM fraud_alerts
 WHERE window_start < %(end)s AND window_end > %(start)s
-ORDER BY updated_at DESC, rule, entity LIMIT %(limit)s""", {**f.params(), "limit": limit})
+ORDER BY updated_at DESC, rule, entity LIMIT %(limit)s""",
+        {**f.params(), "limit": limit},
+    )
 
 
 def latest_events(f: Filters, limit: int = 100) -> Query:
-    return Query(f"""
+    return Query(
+        f"""
 SELECT event_time, event_id, user_id, source, country, city, amount::float8 AS amount,
        fraud_proba, anomaly_score, decision, ip_address, device_type
 FROM fraud_predictions WHERE {_ROW_WHERE}
-ORDER BY event_time DESC LIMIT %(limit)s""", {**f.params(), "limit": limit})
+ORDER BY event_time DESC LIMIT %(limit)s""",
+        {**f.params(), "limit": limit},
+    )
 
 
 def pipeline_health() -> Query:
@@ -197,10 +235,12 @@ RIGHT JOIN (SELECT 1) one ON true""")
 
 
 def recent_rejections(limit: int = 20) -> Query:
-    return Query("""
+    return Query(
+        """
 SELECT rejected_at, reason, event_id, left(raw_payload, 200) AS raw_payload
 FROM fraud_predictions_rejected ORDER BY rejected_at DESC LIMIT %(limit)s""",
-                 {"limit": limit})
+        {"limit": limit},
+    )
 
 
 def default_filters(now: datetime, hours: float = 1.0) -> Filters:

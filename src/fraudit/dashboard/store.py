@@ -33,8 +33,11 @@ class DashboardStore:
         return pd.DataFrame(cursor.fetchall(), columns=columns)
 
     def has_schema(self) -> bool:
-        row = self._connection().execute(
-            "SELECT to_regclass('fraud_minute_rollups') IS NOT NULL").fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT to_regclass('fraud_minute_rollups') IS NOT NULL")
+            .fetchone()
+        )
         return bool(row[0])
 
     def close(self) -> None:

@@ -112,8 +112,13 @@ def iter_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Itera
     path = Path(path)
     check_header(path)
     reader = pd.read_csv(
-        path, dtype=str, chunksize=chunk_rows, keep_default_na=False, na_filter=False,
-        on_bad_lines="error", engine="c",
+        path,
+        dtype=str,
+        chunksize=chunk_rows,
+        keep_default_na=False,
+        na_filter=False,
+        on_bad_lines="error",
+        engine="c",
     )
     first_line = 2  # line 1 is the header
     try:
@@ -123,8 +128,12 @@ def iter_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Itera
             except (ValueError, TypeError):
                 raise _locate_fault(raw, first_line, path) from None
             label = values[:, -1]
-            if (not np.isfinite(values).all() or not np.isin(label, (0.0, 1.0)).all()
-                    or (values[:, 0] < 0).any() or (values[:, -2] < 0).any()):
+            if (
+                not np.isfinite(values).all()
+                or not np.isin(label, (0.0, 1.0)).all()
+                or (values[:, 0] < 0).any()
+                or (values[:, -2] < 0).any()
+            ):
                 raise _locate_fault(raw, first_line, path)
             yield Dataset(values[:, :-1], label.astype(np.int8), str(path))
             first_line += len(raw)

@@ -39,8 +39,14 @@ def sample_path(name: str) -> Path | None:
     return None
 
 
-def resolve_dataset(explicit: Path | None, configured: Path, *, synthetic_rows: int,
-                    seed: int, say: Callable[[str], None] = lambda _: None) -> Dataset:
+def resolve_dataset(
+    explicit: Path | None,
+    configured: Path,
+    *,
+    synthetic_rows: int,
+    seed: int,
+    say: Callable[[str], None] = lambda _: None,
+) -> Dataset:
     """The ULB-format rows to use (see the module docstring for the order); says which."""
     from fraudit.data.creditcard import load_creditcard
     from fraudit.errors import DatasetError
@@ -61,9 +67,13 @@ def resolve_dataset(explicit: Path | None, configured: Path, *, synthetic_rows: 
     else:
         from fraudit.data.synthetic import SyntheticCreditCard
 
-        say(f"{configured} not found and no committed sample: generating {synthetic_rows:,} "
-            f"calibrated synthetic rows (seed {seed}); see dataset/README.md for the real file")
+        say(
+            f"{configured} not found and no committed sample: generating {synthetic_rows:,} "
+            f"calibrated synthetic rows (seed {seed}); see dataset/README.md for the real file"
+        )
         data = SyntheticCreditCard().generate(synthetic_rows, seed)
-    say(f"  {data.n_rows:,} rows, {data.n_frauds:,} frauds "
-        f"({100 * data.n_frauds / data.n_rows:.3f}%)")
+    say(
+        f"  {data.n_rows:,} rows, {data.n_frauds:,} frauds "
+        f"({100 * data.n_frauds / data.n_rows:.3f}%)"
+    )
     return data

@@ -75,13 +75,19 @@ def _ip(rng: np.random.Generator, first_octet: int) -> str:
 class MetadataGenerator:
     """Deterministic metadata for row i of a replayed dataset."""
 
-    def __init__(self, seed: int = 42, n_users: int = 5_000, n_compromised: int = 60,
-                 n_ring_ips: int = 8, n_ring_devices: int = 6,
-                 start: datetime = DEFAULT_START) -> None:
-        if (n_users < 1 or not 1 <= n_compromised <= n_users or n_ring_ips < 1
-                or n_ring_devices < 1):
-            raise ValueError("need n_users >= n_compromised >= 1, n_ring_ips >= 1 and "
-                             "n_ring_devices >= 1")
+    def __init__(
+        self,
+        seed: int = 42,
+        n_users: int = 5_000,
+        n_compromised: int = 60,
+        n_ring_ips: int = 8,
+        n_ring_devices: int = 6,
+        start: datetime = DEFAULT_START,
+    ) -> None:
+        if n_users < 1 or not 1 <= n_compromised <= n_users or n_ring_ips < 1 or n_ring_devices < 1:
+            raise ValueError(
+                "need n_users >= n_compromised >= 1, n_ring_ips >= 1 and n_ring_devices >= 1"
+            )
         self.seed = seed
         self.start = start
         rng = np.random.default_rng([seed, 0])
@@ -90,8 +96,9 @@ class MetadataGenerator:
         weights = 1.0 / np.arange(1, n_users + 1) ** 0.6
         self._activity = np.cumsum(weights / weights.sum())
         self.compromised = rng.choice(n_users, size=n_compromised, replace=False)
-        self.ring_ips = [_ip(rng, FRAUD_CITIES[i % len(FRAUD_CITIES)][5])
-                         for i in range(n_ring_ips)]
+        self.ring_ips = [
+            _ip(rng, FRAUD_CITIES[i % len(FRAUD_CITIES)][5]) for i in range(n_ring_ips)
+        ]
         self.ring_devices = [_device_id(rng) for _ in range(n_ring_devices)]
 
     @staticmethod
@@ -104,8 +111,13 @@ class MetadataGenerator:
             "os_version": systems[int(rng.integers(len(systems)))],
             "app_version": APP_VERSIONS[int(rng.integers(len(APP_VERSIONS)))],
         }
-        return User(f"u_{index:06d}", city, device, _ip(rng, city[5]),
-                    SOURCES[int(rng.integers(len(SOURCES)))])
+        return User(
+            f"u_{index:06d}",
+            city,
+            device,
+            _ip(rng, city[5]),
+            SOURCES[int(rng.integers(len(SOURCES)))],
+        )
 
     def _row_rng(self, index: int, label: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, 1, index, label])
@@ -115,8 +127,13 @@ class MetadataGenerator:
         digest = hashlib.sha256(f"{self.seed}:{index}".encode()).hexdigest()[:24]
         return f"tx_{digest}"
 
-    def for_row(self, index: int, is_fraud: bool, time_seconds: float | None = None,
-                timestamp: datetime | None = None) -> dict[str, Any]:
+    def for_row(
+        self,
+        index: int,
+        is_fraud: bool,
+        time_seconds: float | None = None,
+        timestamp: datetime | None = None,
+    ) -> dict[str, Any]:
         """The `metadata` object of a /predict request for dataset row `index`."""
         rng = self._row_rng(index, int(is_fraud))
         if is_fraud:
@@ -130,11 +147,16 @@ class MetadataGenerator:
             if rng.random() < 0.7:  # account takeover from a device the user never used
                 kind, systems = DEVICES[int(rng.integers(len(DEVICES)))]
                 shared = rng.random() < 0.5  # a ring's device, seen with many cards
-                device = {"device_id": (self.ring_devices[int(rng.integers(
-                              len(self.ring_devices)))] if shared else _device_id(rng)),
-                          "device_type": kind,
-                          "os_version": systems[int(rng.integers(len(systems)))],
-                          "app_version": APP_VERSIONS[0]}
+                device = {
+                    "device_id": (
+                        self.ring_devices[int(rng.integers(len(self.ring_devices)))]
+                        if shared
+                        else _device_id(rng)
+                    ),
+                    "device_type": kind,
+                    "os_version": systems[int(rng.integers(len(systems)))],
+                    "app_version": APP_VERSIONS[0],
+                }
             roll = rng.random()
             if roll < 0.45:  # routed through a ring's shared proxy
                 ip = self.ring_ips[int(rng.integers(len(self.ring_ips)))]
@@ -159,7 +181,11 @@ class MetadataGenerator:
             "source": source,
             "device_info": device,
             "ip_address": ip,
-            "geo": {"country": country, "region": region, "city": name,
-                    "latitude": round(lat + float(jitter[0]), 4),
-                    "longitude": round(lon + float(jitter[1]), 4)},
+            "geo": {
+                "country": country,
+                "region": region,
+                "city": name,
+                "latitude": round(lat + float(jitter[0]), 4),
+                "longitude": round(lon + float(jitter[1]), 4),
+            },
         }

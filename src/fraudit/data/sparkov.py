@@ -49,8 +49,10 @@ def card_token(card_number: str, key: bytes) -> str:
 def kept_columns(header: list[str]) -> list[str]:
     """The header as imported: the dropped columns left out, order kept."""
     if CARD_COLUMN not in header:
-        raise SparkovImportError(f"no {CARD_COLUMN!r} column: not a Sparkov transaction file "
-                                 f"(columns: {', '.join(header[:8])}, ...)")
+        raise SparkovImportError(
+            f"no {CARD_COLUMN!r} column: not a Sparkov transaction file "
+            f"(columns: {', '.join(header[:8])}, ...)"
+        )
     return [name for name in header if name not in DROPPED_COLUMNS]
 
 
@@ -68,8 +70,9 @@ def tokenize_rows(rows: Iterator[list[str]], key: bytes) -> Iterator[list[str]]:
     yield kept
     for line, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise SparkovImportError(f"line {line}: {len(row)} fields, the header has "
-                                     f"{len(header)}")
+            raise SparkovImportError(
+                f"line {line}: {len(row)} fields, the header has {len(header)}"
+            )
         out = [row[i] for i in positions]
         out[card] = card_token(out[card], key)
         yield out
@@ -94,15 +97,18 @@ class ImportSummary:
     columns: tuple[str, ...]
 
 
-def import_file(source: Path, target: Path, key: bytes,
-                progress: Callable[[int], None] | None = None) -> ImportSummary:
+def import_file(
+    source: Path, target: Path, key: bytes, progress: Callable[[int], None] | None = None
+) -> ImportSummary:
     """Copy a Sparkov CSV (plain or .gz) to `target` (.gz compresses) with card tokens."""
     target.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     cards: set[str] = set()
     partial = target.with_name(f".{target.name}.partial")
-    with (_open(source, "r", source.suffix == ".gz") as inp,
-          _open(partial, "w", target.suffix == ".gz") as out):
+    with (
+        _open(source, "r", source.suffix == ".gz") as inp,
+        _open(partial, "w", target.suffix == ".gz") as out,
+    ):
         writer = csv.writer(out, lineterminator="\n")
         tokenized = tokenize_rows(csv.reader(inp), key)
         header = next(tokenized)

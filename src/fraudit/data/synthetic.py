@@ -2,7 +2,7 @@
 
 Calibration targets are the published per-class statistics of the ULB dataset
 (`ulb_class_stats.csv`, shipped with the package, plus the quantiles and tail facts in
-`PUBLISHED`). Per class:
+`PUBLISHED_AMOUNT`, `PUBLISHED_KURTOSIS`). Per class:
 - V1..V28: mean + std * s, where s is a unit-variance Gaussian scale mixture whose excess
   kurtosis is set per feature (real PCA components are heavy-tailed; plain Gaussians are
   not). Some frauds are drawn like genuine rows (real fraud often looks normal); the others
@@ -37,14 +37,12 @@ DEFAULT_FRAUD_RATE = 492 / 284_807  # 0.17275%
 
 # Published facts about the real dataset (dataset/README.md says where they come from); numbers,
 # not code, taken from public notebooks.
-PUBLISHED = {
-    "amount": {
-        0: {"q1": 5.65, "median": 22.0, "q3": 77.05, "max": 25691.16},
-        1: {"q1": 1.0, "median": 9.25, "q3": 105.89, "max": 2125.87},
-    },
-    # Whole-dataset excess kurtosis where published; the rest get DEFAULT_GENUINE_KURTOSIS.
-    "kurtosis": {"V28": 933.4, "V23": 440.1, "V7": 405.6},
+PUBLISHED_AMOUNT: dict[int, dict[str, float]] = {
+    0: {"q1": 5.65, "median": 22.0, "q3": 77.05, "max": 25691.16},
+    1: {"q1": 1.0, "median": 9.25, "q3": 105.89, "max": 2125.87},
 }
+# Whole-dataset excess kurtosis where published; the rest get DEFAULT_GENUINE_KURTOSIS.
+PUBLISHED_KURTOSIS: dict[str, float] = {"V28": 933.4, "V23": 440.1, "V7": 405.6}
 DEFAULT_GENUINE_KURTOSIS = 20.0
 KURTOSIS_CAP = 60.0  # beyond this a finite sample's kurtosis is too erratic to calibrate to
 FRAUD_KURTOSIS = 4.0
@@ -82,6 +80,7 @@ def load_class_stats(path: Path | None = None) -> dict[int, ClassStats]:
 
 # ---------------------------------------------------------------------------------- tails
 
+
 def scale_mixture_params(excess_kurtosis: float) -> tuple[float, float, float]:
     """(p, big, small) variances of a two-scale Gaussian mixture with unit variance and the
     given excess kurtosis: with probability p the variance is `big`, else `small`."""
@@ -107,6 +106,7 @@ def _standardise(values: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------- amount
 
+
 def _amount_quantile(u: np.ndarray, q: dict[str, float], alpha: float, cap: float) -> np.ndarray:
     knots = np.log1p([0.0, q["q1"], q["median"], q["q3"]])
     out = np.expm1(np.interp(np.minimum(u, 0.75), [0.0, 0.25, 0.5, 0.75], knots))
@@ -120,7 +120,7 @@ def _amount_quantile(u: np.ndarray, q: dict[str, float], alpha: float, cap: floa
 @lru_cache(maxsize=4)
 def fit_amount_tail(label: int, mean: float, std: float) -> tuple[float, float]:
     """(alpha, cap) of the Pareto tail so that the class's Amount mean and std match."""
-    q = PUBLISHED["amount"][label]
+    q = PUBLISHED_AMOUNT[label]
     grid = (np.arange(20_000) + 0.5) / 20_000
     best: tuple[float, float, float] | None = None
     for cap in np.geomspace(q["q3"] * 5, q["max"], 48):
@@ -143,6 +143,7 @@ def _stratified_uniform(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- time
+
 
 @lru_cache(maxsize=4)
 def fit_time_intensity(mean: float, std: float) -> tuple[float, float]:
@@ -174,11 +175,13 @@ def _sample_times(rng: np.random.Generator, n: int, amplitude: float, phase: flo
 
 # ------------------------------------------------------------------------------- generate
 
+
 class SyntheticCreditCard:
     """Generator of creditcard.csv-shaped data calibrated to published class statistics."""
 
-    def __init__(self, stats: dict[int, ClassStats] | None = None,
-                 fraud_rate: float = DEFAULT_FRAUD_RATE) -> None:
+    def __init__(
+        self, stats: dict[int, ClassStats] | None = None, fraud_rate: float = DEFAULT_FRAUD_RATE
+    ) -> None:
         if not 0 < fraud_rate < 0.5:
             raise ValueError("fraud_rate must be in (0, 0.5)")
         self.stats = stats or load_class_stats()
@@ -186,11 +189,16 @@ class SyntheticCreditCard:
 
     @staticmethod
     def _genuine_shocks(rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.column_stack([
-            _heavy_tailed(rng, n, min(PUBLISHED["kurtosis"].get(name, DEFAULT_GENUINE_KURTOSIS),
-                                      KURTOSIS_CAP))
-            for name in FEATURE_NAMES[1:-1]
-        ])
+        return np.column_stack(
+            [
+                _heavy_tailed(
+                    rng,
+                    n,
+                    min(PUBLISHED_KURTOSIS.get(name, DEFAULT_GENUINE_KURTOSIS), KURTOSIS_CAP),
+                )
+                for name in FEATURE_NAMES[1:-1]
+            ]
+        )
 
     def _fraud_features(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """V1..V28 of frauds: a share drawn like genuine rows (fraud that looks normal in
@@ -215,8 +223,11 @@ class SyntheticCreditCard:
         own = np.column_stack([_heavy_tailed(rng, n, FRAUD_KURTOSIS) for _ in v_names])
         load = FRAUD_FACTOR_LOADING
         overt = load * severity[:, None] * direction + np.sqrt(1 - load**2) * own
-        block = np.where(camouflaged[:, None], m0 + s0 * self._genuine_shocks(rng, n),
-                         overt_mean + overt_std * overt)
+        block = np.where(
+            camouflaged[:, None],
+            m0 + s0 * self._genuine_shocks(rng, n),
+            overt_mean + overt_std * overt,
+        )
         if n <= 2:
             return block
         return m1 + s1 * _standardise(block)
@@ -226,15 +237,16 @@ class SyntheticCreditCard:
         if label == 0:
             v_names = FEATURE_NAMES[1:-1]
             shocks = self._genuine_shocks(rng, n)
-            v_block = (np.array([stats.mean[v] for v in v_names])
-                       + np.array([stats.std[v] for v in v_names])
-                       * (_standardise(shocks) if n > 2 else shocks))
+            v_block = np.array([stats.mean[v] for v in v_names]) + np.array(
+                [stats.std[v] for v in v_names]
+            ) * (_standardise(shocks) if n > 2 else shocks)
         else:
             v_block = self._fraud_features(rng, n)
 
         alpha, cap = fit_amount_tail(label, stats.mean["Amount"], stats.std["Amount"])
-        amount = np.round(_amount_quantile(_stratified_uniform(rng, n),
-                                           PUBLISHED["amount"][label], alpha, cap), 2)
+        amount = np.round(
+            _amount_quantile(_stratified_uniform(rng, n), PUBLISHED_AMOUNT[label], alpha, cap), 2
+        )
         amplitude, phase = fit_time_intensity(stats.mean["Time"], stats.std["Time"])
         time = _sample_times(rng, n, amplitude, phase)
         return np.column_stack([time, v_block, amount])
@@ -251,8 +263,13 @@ class SyntheticCreditCard:
         return Dataset(X[order], y[order], f"synthetic(n={n_rows}, seed={seed})")
 
 
-def write_csv(dataset: Dataset, path: str | Path, *, chunk_rows: int = 50_000,
-              progress: Callable[[int], None] | None = None) -> Path:
+def write_csv(
+    dataset: Dataset,
+    path: str | Path,
+    *,
+    chunk_rows: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
     """Write in the real file's layout (header, Class as an integer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,11 +277,19 @@ def write_csv(dataset: Dataset, path: str | Path, *, chunk_rows: int = 50_000,
     with open(tmp, "w", encoding="utf-8", newline="") as handle:
         handle.write(",".join(COLUMNS) + "\n")
         for start in range(0, dataset.n_rows, chunk_rows):
-            X = dataset.X[start:start + chunk_rows]
-            y = dataset.y[start:start + chunk_rows]
-            lines = (",".join([f"{row[0]:.0f}", *(repr(float(v)) for v in row[1:-1]),
-                               f"{row[-1]:.2f}", str(int(label))])
-                     for row, label in zip(X, y, strict=True))
+            X = dataset.X[start : start + chunk_rows]
+            y = dataset.y[start : start + chunk_rows]
+            lines = (
+                ",".join(
+                    [
+                        f"{row[0]:.0f}",
+                        *(repr(float(v)) for v in row[1:-1]),
+                        f"{row[-1]:.2f}",
+                        str(int(label)),
+                    ]
+                )
+                for row, label in zip(X, y, strict=True)
+            )
             handle.write("\n".join(lines) + "\n")
             if progress is not None:
                 progress(min(start + chunk_rows, dataset.n_rows))

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def url_from_secret(secret_string: str, *, host: str | None = None, port: int | None = None,
-                    dbname: str | None = None) -> str:
+def url_from_secret(
+    secret_string: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    dbname: str | None = None,
+) -> str:
     """A libpq URL from an RDS-style secret ({"username", "password", "host", "port",
     "dbname"}) or a secret that already holds a URL. The secret RDS manages for a master
     user holds only the username and password: host, port and dbname then come from the
@@ -35,8 +40,10 @@ def url_from_secret(secret_string: str, *, host: str | None = None, port: int | 
     where = document.get("host") or host
     if not where:
         raise ValueError("database secret has no host: give the database host as well")
-    return (f"postgresql://{user}:{password}@{where}:{document.get('port') or port or 5432}/"
-            f"{document.get('dbname') or document.get('database') or dbname or 'postgres'}")
+    return (
+        f"postgresql://{user}:{password}@{where}:{document.get('port') or port or 5432}/"
+        f"{document.get('dbname') or document.get('database') or dbname or 'postgres'}"
+    )
 
 
 def describe(url: str) -> str:
@@ -51,8 +58,14 @@ def connect(url: str, **kwargs: Any) -> Any:
     return psycopg.connect(url, connect_timeout=kwargs.pop("connect_timeout", 10), **kwargs)
 
 
-def url_from_secret_id(secrets_client: Any, secret_id: str, *, host: str | None = None,
-                       port: int | None = None, dbname: str | None = None) -> str:
+def url_from_secret_id(
+    secrets_client: Any,
+    secret_id: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    dbname: str | None = None,
+) -> str:
     """Read the database secret (ARN or name) and build its URL; the value is never logged."""
     secret = secrets_client.get_secret_value(SecretId=secret_id)
     return url_from_secret(secret["SecretString"], host=host, port=port, dbname=dbname)
@@ -69,19 +82,28 @@ def database_url(settings: Settings, secrets_client: Any = None) -> str | None:
         from fraudit.aws_clients import settings_client
 
         secrets_client = settings_client("secretsmanager", settings)
-    return url_from_secret_id(secrets_client, settings.database_secret_id,
-                              host=settings.database_host, port=settings.database_port,
-                              dbname=settings.database_name)
+    return url_from_secret_id(
+        secrets_client,
+        settings.database_secret_id,
+        host=settings.database_host,
+        port=settings.database_port,
+        dbname=settings.database_name,
+    )
 
 
 # 0.2 s, then twice as long each time, up to 5 s.
 UNAVAILABLE_BACKOFF = Backoff(0.2, 5.0, jitter=False)
 
 
-def retry_while_unavailable(action: Callable[[], T], url: str, *, max_wait_seconds: float,
-                            logger: logging.Logger,
-                            sleep: Callable[[float], None] = time.sleep,
-                            on_unavailable: Callable[[], None] | None = None) -> T:
+def retry_while_unavailable(
+    action: Callable[[], T],
+    url: str,
+    *,
+    max_wait_seconds: float,
+    logger: logging.Logger,
+    sleep: Callable[[float], None] = time.sleep,
+    on_unavailable: Callable[[], None] | None = None,
+) -> T:
     """Run `action`; while PostgreSQL is unreachable (OperationalError) retry it, for
     `max_wait_seconds` at most. `on_unavailable` runs after every such failure (to drop a
     broken connection)."""
@@ -91,8 +113,18 @@ def retry_while_unavailable(action: Callable[[], T], url: str, *, max_wait_secon
         if on_unavailable is not None:
             on_unavailable()
         if wait is not None:
-            logger.warning("PostgreSQL at %s unavailable (%s); retrying in %.1f s",
-                           describe(url), type(exc).__name__, wait)
+            logger.warning(
+                "PostgreSQL at %s unavailable (%s); retrying in %.1f s",
+                describe(url),
+                type(exc).__name__,
+                wait,
+            )
 
-    return retry(action, retry_on=psycopg.OperationalError, backoff=UNAVAILABLE_BACKOFF,
-                 max_wait=max_wait_seconds, on_failure=failed, sleep=sleep)
+    return retry(
+        action,
+        retry_on=psycopg.OperationalError,
+        backoff=UNAVAILABLE_BACKOFF,
+        max_wait=max_wait_seconds,
+        on_failure=failed,
+        sleep=sleep,
+    )

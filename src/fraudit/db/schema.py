@@ -18,7 +18,7 @@ _LOCK_KEY = 0x46524155  # "FRAU": any constant shared by every fraudit process
 def migrations() -> list[tuple[str, str]]:
     """(version, sql) of every migration file shipped with the package, in order."""
     folder = resources.files("fraudit.db.migrations")
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 

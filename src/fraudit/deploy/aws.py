@@ -20,8 +20,9 @@ class DeployAws:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = aws_client(service, region=self._session.region_name,
-                                                session=self._session)
+            self._clients[service] = aws_client(
+                service, region=self._session.region_name, session=self._session
+            )
         return self._clients[service]
 
     # --- S3 --------------------------------------------------------------------------
@@ -47,9 +48,15 @@ class DeployAws:
 
     def upload(self, bucket: str, key: str, path: Path, sha256: str, kms_key_arn: str) -> None:
         self._client("s3").upload_file(
-            str(path), bucket, key,
-            ExtraArgs={"Metadata": {"sha256": sha256}, "ServerSideEncryption": "aws:kms",
-                       "SSEKMSKeyId": kms_key_arn})
+            str(path),
+            bucket,
+            key,
+            ExtraArgs={
+                "Metadata": {"sha256": sha256},
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": kms_key_arn,
+            },
+        )
 
     # --- IAM and Secrets Manager: preflight checks (names only, never a secret value) --
 
@@ -107,37 +114,51 @@ class DeployAws:
             config_exists=exists("describe_endpoint_config", EndpointConfigName=name),
             endpoint_config=endpoint["EndpointConfigName"] if endpoint else None,
             endpoint_status=endpoint["EndpointStatus"] if endpoint else None,
-            managed_by=managed_by)
+            managed_by=managed_by,
+        )
 
     def create_model(self, spec: EndpointSpec) -> None:
         self._client("sagemaker").create_model(
-            ModelName=spec.resource_name, ExecutionRoleArn=spec.role_arn,
+            ModelName=spec.resource_name,
+            ExecutionRoleArn=spec.role_arn,
             EnableNetworkIsolation=True,
-            PrimaryContainer={"Image": spec.image_uri, "ModelDataUrl": spec.model_data_url,
-                              "Environment": dict(spec.environment)},
-            Tags=_tags(spec))
+            PrimaryContainer={
+                "Image": spec.image_uri,
+                "ModelDataUrl": spec.model_data_url,
+                "Environment": dict(spec.environment),
+            },
+            Tags=_tags(spec),
+        )
 
     def create_endpoint_config(self, spec: EndpointSpec) -> None:
         variant: dict[str, Any] = {"VariantName": "primary", "ModelName": spec.resource_name}
         extra: dict[str, Any] = {}
         if spec.serverless_memory_mb:
-            variant["ServerlessConfig"] = {"MemorySizeInMB": spec.serverless_memory_mb,
-                                           "MaxConcurrency": spec.serverless_max_concurrency}
+            variant["ServerlessConfig"] = {
+                "MemorySizeInMB": spec.serverless_memory_mb,
+                "MaxConcurrency": spec.serverless_max_concurrency,
+            }
         else:
-            variant.update(InstanceType=spec.instance_type,
-                           InitialInstanceCount=spec.instance_count)
+            variant.update(
+                InstanceType=spec.instance_type, InitialInstanceCount=spec.instance_count
+            )
             extra["KmsKeyId"] = spec.kms_key_arn  # serverless variants take no volume key
         self._client("sagemaker").create_endpoint_config(
-            EndpointConfigName=spec.resource_name, ProductionVariants=[variant],
-            Tags=_tags(spec), **extra)
+            EndpointConfigName=spec.resource_name,
+            ProductionVariants=[variant],
+            Tags=_tags(spec),
+            **extra,
+        )
 
     def create_endpoint(self, spec: EndpointSpec, config: str) -> None:
         self._client("sagemaker").create_endpoint(
-            EndpointName=spec.endpoint, EndpointConfigName=config, Tags=_tags(spec))
+            EndpointName=spec.endpoint, EndpointConfigName=config, Tags=_tags(spec)
+        )
 
     def update_endpoint(self, spec: EndpointSpec, config: str) -> None:
-        self._client("sagemaker").update_endpoint(EndpointName=spec.endpoint,
-                                                  EndpointConfigName=config)
+        self._client("sagemaker").update_endpoint(
+            EndpointName=spec.endpoint, EndpointConfigName=config
+        )
 
     # --- Glue ------------------------------------------------------------------------
 
@@ -157,5 +178,7 @@ class DeployAws:
 
 
 def _tags(spec: EndpointSpec) -> list[dict[str, str]]:
-    return [{"Key": "managed-by", "Value": "fraudit-deploy"},
-            {"Key": "model-version", "Value": spec.model_version}]
+    return [
+        {"Key": "managed-by", "Value": "fraudit-deploy"},
+        {"Key": "model-version", "Value": spec.model_version},
+    ]

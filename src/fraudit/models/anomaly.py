@@ -13,8 +13,9 @@ __all__ = ["RobustMahalanobis", "fit_anomaly_detector"]
 MAX_FIT_ROWS = 60_000
 
 
-def fit_anomaly_detector(X: np.ndarray, seed: int = 0,
-                         support_fraction: float = 0.75) -> RobustMahalanobis:
+def fit_anomaly_detector(
+    X: np.ndarray, seed: int = 0, support_fraction: float = 0.75
+) -> RobustMahalanobis:
     """Minimum Covariance Determinant fit on unlabelled rows: the bulk of genuine traffic
     defines "normal", and the 25% most outlying rows cannot drag the estimate."""
     from sklearn.covariance import MinCovDet  # training-only dependency
@@ -26,8 +27,9 @@ def fit_anomaly_detector(X: np.ndarray, seed: int = 0,
     return RobustMahalanobis(mcd.location_, mcd.get_precision())
 
 
-def fit_isolation_forest_scores(X_train: np.ndarray, X_eval: np.ndarray,
-                                seed: int = 0) -> np.ndarray:
+def fit_isolation_forest_scores(
+    X_train: np.ndarray, X_eval: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """The yardstick: scikit-learn IsolationForest's anomaly scores (higher = stranger)."""
     from sklearn.ensemble import IsolationForest
 

@@ -94,22 +94,35 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_bundle(root: Path, *, version: str, classifier: bytes, anomaly: RobustMahalanobis,
-                 policy: DecisionPolicy, metrics: dict[str, Any], manifest: dict[str, Any],
-                 model_card: str) -> Path:
+def write_bundle(
+    root: Path,
+    *,
+    version: str,
+    classifier: bytes,
+    anomaly: RobustMahalanobis,
+    policy: DecisionPolicy,
+    metrics: dict[str, Any],
+    manifest: dict[str, Any],
+    model_card: str,
+) -> Path:
     """Write every file of a version, then point LATEST at it: readers never see half."""
     folder = root / version
     if folder.exists():
         raise ArtifactError(f"{folder} already exists")
-    inference = resources.files("fraudit.models.sagemaker_code").joinpath(
-        "anomaly_inference.py").read_bytes()
+    inference = (
+        resources.files("fraudit.models.sagemaker_code")
+        .joinpath("anomaly_inference.py")
+        .read_bytes()
+    )
     files = {
         CLASSIFIER_TARBALL: _tarball({XGBOOST_MEMBER: classifier}),
-        ANOMALY_TARBALL: _tarball({
-            MODEL_FILE: json.dumps(anomaly.to_dict()).encode(),
-            "code/inference.py": inference,
-            "code/requirements.txt": b"numpy\n",
-        }),
+        ANOMALY_TARBALL: _tarball(
+            {
+                MODEL_FILE: json.dumps(anomaly.to_dict()).encode(),
+                "code/inference.py": inference,
+                "code/requirements.txt": b"numpy\n",
+            }
+        ),
         POLICY_FILE: policy.to_json().encode(),
         METRICS_FILE: json.dumps(metrics, indent=2, sort_keys=True).encode(),
         MODEL_CARD_FILE: model_card.encode(),
@@ -120,18 +133,22 @@ def write_bundle(root: Path, *, version: str, classifier: bytes, anomaly: Robust
         **manifest,
         "model_version": version,
         "policy_version": policy.version,
-        "sagemaker": {"xgboost_container": SAGEMAKER_XGBOOST_CONTAINER,
-                      "sklearn_container": SAGEMAKER_SKLEARN_CONTAINER},
+        "sagemaker": {
+            "xgboost_container": SAGEMAKER_XGBOOST_CONTAINER,
+            "sklearn_container": SAGEMAKER_SKLEARN_CONTAINER,
+        },
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
-    _write_atomic(folder / MANIFEST_FILE,
-                  json.dumps(full_manifest, indent=2, sort_keys=True).encode())
+    _write_atomic(
+        folder / MANIFEST_FILE, json.dumps(full_manifest, indent=2, sort_keys=True).encode()
+    )
     _write_atomic(root / LATEST, (version + "\n").encode())
     return folder
 
 
-def load_bundle(root: str | Path, version: str | None = None, *,
-                verify: bool = True) -> ModelBundle:
+def load_bundle(
+    root: str | Path, version: str | None = None, *, verify: bool = True
+) -> ModelBundle:
     root = Path(root)
     version = resolve_version(root, version)
     folder = root / version
@@ -147,6 +164,7 @@ def load_bundle(root: str | Path, version: str | None = None, *,
     booster.load_model(bytearray(read_member(folder / CLASSIFIER_TARBALL, XGBOOST_MEMBER)))
     booster.set_param({"nthread": 1})  # one request, one core: the server runs many at once
     anomaly = RobustMahalanobis.from_dict(
-        json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))
+        json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE))
+    )
     policy = DecisionPolicy.load(folder / POLICY_FILE)
     return ModelBundle(version, folder, booster, anomaly, policy, manifest)

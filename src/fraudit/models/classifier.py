@@ -29,15 +29,18 @@ BASE_PARAMS: dict[str, Any] = {
 }
 # Small grid, chosen on validation AUPRC only: the test slice never sees a choice.
 SEARCH_GRID: tuple[dict[str, Any], ...] = tuple(
-    {"max_depth": depth, "min_child_weight": weight}
-    for depth in (3, 4, 6) for weight in (1, 5)
+    {"max_depth": depth, "min_child_weight": weight} for depth in (3, 4, 6) for weight in (1, 5)
 )
 MAX_ROUNDS = 2_000
 EARLY_STOPPING_ROUNDS = 100
 
 REFERENCE_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
-    "max_depth": 5, "eta": 0.2, "gamma": 4, "min_child_weight": 6, "subsample": 0.8,
+    "max_depth": 5,
+    "eta": 0.2,
+    "gamma": 4,
+    "min_child_weight": 6,
+    "subsample": 0.8,
     "nthread": 2,
 }
 REFERENCE_ROUNDS = 100
@@ -70,29 +73,44 @@ def _trim(booster: xgb.Booster, best_iteration: int) -> xgb.Booster:
     return booster[: best_iteration + 1]
 
 
-def train_candidate(train: Dataset, validation: Dataset, params: dict[str, Any], seed: int,
-                    w_neg_validation: float) -> TrainedClassifier:
+def train_candidate(
+    train: Dataset, validation: Dataset, params: dict[str, Any], seed: int, w_neg_validation: float
+) -> TrainedClassifier:
     full = {**BASE_PARAMS, **params, "seed": seed, "scale_pos_weight": class_weight(train.y)}
     dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(FEATURE_NAMES))
     dtrain.set_info(feature_weights=FEATURE_WEIGHTS)
     dval = xgb.DMatrix(validation.X, label=validation.y, feature_names=list(FEATURE_NAMES))
-    booster = xgb.train(full, dtrain, MAX_ROUNDS, evals=[(dval, "validation")],
-                        early_stopping_rounds=EARLY_STOPPING_ROUNDS, verbose_eval=False)
+    booster = xgb.train(
+        full,
+        dtrain,
+        MAX_ROUNDS,
+        evals=[(dval, "validation")],
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+        verbose_eval=False,
+    )
     best = int(booster.best_iteration)
     booster = _trim(booster, best)
     auprc = average_precision(validation.y, predict(booster, validation.X), w_neg_validation)
     return TrainedClassifier(booster, full, best, auprc)
 
 
-def train_classifier(train: Dataset, validation: Dataset, *, seed: int, w_neg_validation: float,
-                     progress: Callable[[str], None] = print,
-                     grid: tuple[dict[str, Any], ...] = SEARCH_GRID) -> TrainedClassifier:
+def train_classifier(
+    train: Dataset,
+    validation: Dataset,
+    *,
+    seed: int,
+    w_neg_validation: float,
+    progress: Callable[[str], None] = print,
+    grid: tuple[dict[str, Any], ...] = SEARCH_GRID,
+) -> TrainedClassifier:
     """Grid search on validation AUPRC (negatives reweighted to production), early stopping."""
     best: TrainedClassifier | None = None
     for i, params in enumerate(grid, start=1):
         candidate = train_candidate(train, validation, params, seed, w_neg_validation)
-        progress(f"  classifier {i}/{len(grid)} {params}: {candidate.best_iteration + 1} trees, "
-                 f"validation AUPRC {candidate.validation_auprc:.4f}")
+        progress(
+            f"  classifier {i}/{len(grid)} {params}: {candidate.best_iteration + 1} trees, "
+            f"validation AUPRC {candidate.validation_auprc:.4f}"
+        )
         if best is None or candidate.validation_auprc > best.validation_auprc:
             best = candidate
     assert best is not None

@@ -23,17 +23,16 @@ from fraudit.models.metrics import (
 from fraudit.models.split import TemporalSplit, temporal_split
 
 Progress = Callable[[str], None]
-SUMMARY_FIGURES = ("auprc", "auprc_unweighted", "roc_auc", "recall_at_fpr_0.1%",
-                   "recall_at_fpr_1%")
+SUMMARY_FIGURES = ("auprc", "auprc_unweighted", "roc_auc", "recall_at_fpr_0.1%", "recall_at_fpr_1%")
 THRESHOLD_FIGURES = ("precision", "recall", "f1", "balanced_accuracy", "cohen_kappa")
 
 
-def _summarise(y: np.ndarray, runs: list[tuple[np.ndarray, float]], rate: float,
-               n_boot: int, seed: int) -> dict[str, Any]:
+def _summarise(
+    y: np.ndarray, runs: list[tuple[np.ndarray, float]], rate: float, n_boot: int, seed: int
+) -> dict[str, Any]:
     """Mean of each figure over runs (scores, threshold) and a bootstrap CI of mean AUPRC."""
     reports = [classification_report(y, s, t, rate) for s, t in runs]
-    summary: dict[str, Any] = {k: float(np.mean([r[k] for r in reports]))
-                               for k in SUMMARY_FIGURES}
+    summary: dict[str, Any] = {k: float(np.mean([r[k] for r in reports])) for k in SUMMARY_FIGURES}
     for k in THRESHOLD_FIGURES:
         summary[k] = float(np.mean([r["at_threshold"][k] for r in reports]))
     w_neg = negative_weight(y, rate)
@@ -52,16 +51,25 @@ def evaluate_bundle(bundle: ModelBundle, data: Dataset, rate: float) -> dict[str
         "model_version": bundle.version,
         "policy_version": bundle.policy.version,
         "split": split.describe(),
-        "classifier": classification_report(split.test.y, proba,
-                                            bundle.policy.decline_threshold, rate),
-        "anomaly": classification_report(split.test.y, anomaly,
-                                         bundle.policy.anomaly_review_threshold or np.inf, rate),
+        "classifier": classification_report(
+            split.test.y, proba, bundle.policy.decline_threshold, rate
+        ),
+        "anomaly": classification_report(
+            split.test.y, anomaly, bundle.policy.anomaly_review_threshold or np.inf, rate
+        ),
     }
 
 
-def compare_with_reference(bundle: ModelBundle, data: Dataset, *, rate: float,
-                           decline_precision: float, seeds: int = 5, n_boot: int = 500,
-                           progress: Progress = print) -> dict[str, Any]:
+def compare_with_reference(
+    bundle: ModelBundle,
+    data: Dataset,
+    *,
+    rate: float,
+    decline_precision: float,
+    seeds: int = 5,
+    n_boot: int = 500,
+    progress: Progress = print,
+) -> dict[str, Any]:
     """Retrain our recipe (the bundle's chosen hyper-parameters) and the reference recipe on
     the same temporal split with `seeds` seeds each; thresholds for both are chosen the same
     way on validation. Also the anomaly detector against IsolationForest."""
@@ -72,33 +80,38 @@ def compare_with_reference(bundle: ModelBundle, data: Dataset, *, rate: float,
     params = {k: chosen[k] for k in ("max_depth", "min_child_weight")}
 
     def threshold(proba_val: np.ndarray) -> float:
-        return thresholds.decline_threshold(split.validation.y, proba_val, decline_precision,
-                                            w_val)
+        return thresholds.decline_threshold(split.validation.y, proba_val, decline_precision, w_val)
 
     ours, reference, detector, forest = [], [], [], []
     for seed in range(seeds):
         progress(f"  seed {seed + 1}/{seeds}: our recipe, reference recipe, anomaly models")
         model = train_candidate(split.train, split.validation, params, seed, w_val).booster
-        ours.append((predict(model, split.test.X), threshold(predict(model,
-                                                                     split.validation.X))))
+        ours.append((predict(model, split.test.X), threshold(predict(model, split.validation.X))))
         ref = train_reference(split.train, seed)
-        reference.append((predict(ref, split.test.X), threshold(predict(ref,
-                                                                        split.validation.X))))
-        detector.append((fit_anomaly_detector(split.train.X, seed=seed).score(split.test.X),
-                         np.inf))
-        forest.append((fit_isolation_forest_scores(split.train.X, split.test.X, seed=seed),
-                       np.inf))
+        reference.append((predict(ref, split.test.X), threshold(predict(ref, split.validation.X))))
+        detector.append(
+            (fit_anomaly_detector(split.train.X, seed=seed).score(split.test.X), np.inf)
+        )
+        forest.append((fit_isolation_forest_scores(split.train.X, split.test.X, seed=seed), np.inf))
 
     result: dict[str, Any] = {}
-    for name, runs in (("fraudit_classifier", ours), ("reference_recipe", reference),
-                       ("fraudit_anomaly", detector), ("isolation_forest", forest)):
+    for name, runs in (
+        ("fraudit_classifier", ours),
+        ("reference_recipe", reference),
+        ("fraudit_anomaly", detector),
+        ("isolation_forest", forest),
+    ):
         # One resampling seed for all four: the intervals and differences are paired.
         result[name] = _summarise(y, runs, rate, n_boot, seed=17)
-    for a, b in (("fraudit_classifier", "reference_recipe"),
-                 ("fraudit_anomaly", "isolation_forest")):
+    for a, b in (
+        ("fraudit_classifier", "reference_recipe"),
+        ("fraudit_anomaly", "isolation_forest"),
+    ):
         diff = result[a]["_boot"] - result[b]["_boot"]
-        result[f"{a}_minus_{b}"] = {"auprc": result[a]["auprc"] - result[b]["auprc"],
-                                    "ci95": interval(diff)}
+        result[f"{a}_minus_{b}"] = {
+            "auprc": result[a]["auprc"] - result[b]["auprc"],
+            "ci95": interval(diff),
+        }
     for summary in result.values():
         summary.pop("_boot", None)
     result["seeds"] = seeds
@@ -119,30 +132,38 @@ def format_stored(report: dict[str, Any]) -> str:
             f"recall@1%FPR {r['recall_at_fpr_1%']:.3f} | at threshold {at['threshold']:.4g}: "
             f"precision {at['precision']:.3f} recall {at['recall']:.3f} f1 {at['f1']:.3f} "
             f"balanced acc {at['balanced_accuracy']:.3f} kappa {at['cohen_kappa']:.3f} "
-            f"confusion {at['confusion_matrix']}")
+            f"confusion {at['confusion_matrix']}"
+        )
     return "\n".join(lines)
 
 
 def format_comparison(result: dict[str, Any]) -> str:
     """A readable side-by-side table of `compare_with_reference`'s result."""
     columns = ("fraudit_classifier", "reference_recipe", "fraudit_anomaly", "isolation_forest")
-    lines = [f"mean over {result['seeds']} seeds, test slice; AUPRC with negatives reweighted to "
-             f"the production fraud rate; 95% bootstrap intervals "
-             f"({result['bootstrap_resamples']} resamples)",
-             f"{'figure':<22}" + "".join(f"{c:>22}" for c in columns)]
+    lines = [
+        f"mean over {result['seeds']} seeds, test slice; AUPRC with negatives reweighted to "
+        f"the production fraud rate; 95% bootstrap intervals "
+        f"({result['bootstrap_resamples']} resamples)",
+        f"{'figure':<22}" + "".join(f"{c:>22}" for c in columns),
+    ]
     for key in (*SUMMARY_FIGURES, *THRESHOLD_FIGURES):
         cells = []
         for c in columns:
             value = result[c].get(key)
-            at_threshold = key in THRESHOLD_FIGURES and c in ("fraudit_anomaly",
-                                                              "isolation_forest")
+            at_threshold = key in THRESHOLD_FIGURES and c in ("fraudit_anomaly", "isolation_forest")
             cells.append(f"{'-':>22}" if at_threshold or value is None else f"{value:>22.4f}")
         lines.append(f"{key:<22}" + "".join(cells))
-    lines.append(f"{'auprc 95% CI':<22}" + "".join(
-        f"{'[{:.4f}, {:.4f}]'.format(*result[c]['auprc_ci95']):>22}" for c in columns))
-    for key in ("fraudit_classifier_minus_reference_recipe",
-                "fraudit_anomaly_minus_isolation_forest"):
+    lines.append(
+        f"{'auprc 95% CI':<22}"
+        + "".join(f"{'[{:.4f}, {:.4f}]'.format(*result[c]['auprc_ci95']):>22}" for c in columns)
+    )
+    for key in (
+        "fraudit_classifier_minus_reference_recipe",
+        "fraudit_anomaly_minus_isolation_forest",
+    ):
         diff = result[key]
-        lines.append(f"{key}: AUPRC {diff['auprc']:+.4f}, paired 95% CI "
-                     f"[{diff['ci95'][0]:+.4f}, {diff['ci95'][1]:+.4f}]")
+        lines.append(
+            f"{key}: AUPRC {diff['auprc']:+.4f}, paired 95% CI "
+            f"[{diff['ci95'][0]:+.4f}, {diff['ci95'][1]:+.4f}]"
+        )
     return "\n".join(lines)

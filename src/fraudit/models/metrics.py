@@ -23,8 +23,9 @@ def negative_weight(y: np.ndarray, production_rate: float | None) -> float:
     return n_pos * (1.0 - production_rate) / (production_rate * n_neg)
 
 
-def _curve(y: np.ndarray, scores: np.ndarray, w_neg: float
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _curve(
+    y: np.ndarray, scores: np.ndarray, w_neg: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative weighted TP and FP at each distinct threshold, scores descending."""
     order = np.argsort(-scores, kind="mergesort")
     s = scores[order]
@@ -61,8 +62,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     order = np.argsort(values, kind="mergesort")
     sorted_values = values[order]
     ranks = np.empty(len(values), dtype=np.float64)
-    boundaries = np.r_[0, np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1,
-                       len(values)]
+    boundaries = np.r_[0, np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1, len(values)]
     for start, stop in pairwise(boundaries):
         ranks[order[start:stop]] = (start + stop + 1) / 2.0
     return ranks
@@ -77,8 +77,9 @@ def recall_at_fpr(y: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
     return float(tp[ok].max() / n_pos) if ok.any() else 0.0
 
 
-def at_threshold(y: np.ndarray, scores: np.ndarray, threshold: float,
-                 w_neg: float = 1.0) -> dict[str, Any]:
+def at_threshold(
+    y: np.ndarray, scores: np.ndarray, threshold: float, w_neg: float = 1.0
+) -> dict[str, Any]:
     """Confusion matrix and the figures read off it when flagging scores >= threshold."""
     y = np.asarray(y).astype(bool)
     flagged = np.asarray(scores) >= threshold
@@ -108,8 +109,9 @@ def at_threshold(y: np.ndarray, scores: np.ndarray, threshold: float,
     }
 
 
-def classification_report(y: np.ndarray, scores: np.ndarray, threshold: float,
-                          production_rate: float | None) -> dict[str, Any]:
+def classification_report(
+    y: np.ndarray, scores: np.ndarray, threshold: float, production_rate: float | None
+) -> dict[str, Any]:
     w_neg = negative_weight(y, production_rate)
     return {
         "rows": len(y),
@@ -124,8 +126,9 @@ def classification_report(y: np.ndarray, scores: np.ndarray, threshold: float,
     }
 
 
-def bootstrap_mean_auprc(y: np.ndarray, score_sets: list[np.ndarray], *, w_neg: float,
-                         n_boot: int = 500, seed: int = 0) -> np.ndarray:
+def bootstrap_mean_auprc(
+    y: np.ndarray, score_sets: list[np.ndarray], *, w_neg: float, n_boot: int = 500, seed: int = 0
+) -> np.ndarray:
     """AUPRC averaged over `score_sets` (e.g. one per training seed), per bootstrap resample
     of the rows. Resampling is stratified by class so every resample keeps its frauds."""
     rng = np.random.default_rng(seed)

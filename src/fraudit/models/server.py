@@ -52,10 +52,15 @@ def parse_rows(body: bytes) -> np.ndarray:
     except UnicodeDecodeError:
         raise FeatureError("body is not UTF-8 text") from None
     try:
-        rows = np.array([line.split(",") for line in text.splitlines() if line.strip()],
-                        dtype=np.float64)
-        if rows.ndim == 2 and rows.shape[0] and rows.shape[1] == N_FEATURES \
-                and np.isfinite(rows).all():
+        rows = np.array(
+            [line.split(",") for line in text.splitlines() if line.strip()], dtype=np.float64
+        )
+        if (
+            rows.ndim == 2
+            and rows.shape[0]
+            and rows.shape[1] == N_FEATURES
+            and np.isfinite(rows).all()
+        ):
             return rows
     except ValueError:
         pass
@@ -83,8 +88,9 @@ class Endpoint:
             return "\n".join(repr(float(s)) for s in scores).encode(), "text/csv"
         if accept == "text/csv":
             return "\n".join(repr(float(s)) for s in scores).encode(), "text/csv"
-        return json.dumps({"scores": [{"score": float(s)} for s in scores]}).encode(), \
-            "application/json"
+        return json.dumps(
+            {"scores": [{"score": float(s)} for s in scores]}
+        ).encode(), "application/json"
 
 
 class ModelServer(ThreadingHTTPServer):
@@ -92,13 +98,21 @@ class ModelServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], bundle: ModelBundle, *,
-                 classifier_endpoint: str, anomaly_endpoint: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        bundle: ModelBundle,
+        *,
+        classifier_endpoint: str,
+        anomaly_endpoint: str,
+        max_body_bytes: int,
+    ) -> None:
         self.bundle = bundle
         self.max_body_bytes = max_body_bytes
         self.endpoints = {
-            classifier_endpoint: Endpoint(classifier_endpoint, "classifier",
-                                          lambda rows: predict(bundle.classifier, rows)),
+            classifier_endpoint: Endpoint(
+                classifier_endpoint, "classifier", lambda rows: predict(bundle.classifier, rows)
+            ),
             anomaly_endpoint: Endpoint(anomaly_endpoint, "anomaly", bundle.anomaly.score),
         }
         self.default_endpoint = classifier_endpoint
@@ -107,7 +121,8 @@ class ModelServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
 
 class ModelRequestHandler(BaseHTTPRequestHandler):
@@ -122,8 +137,13 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -134,17 +154,24 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
 
     def _error(self, error: RequestError) -> None:
         body = json.dumps({"message": error.message, "Message": error.message}).encode()
-        self._send(error.status, body, "application/json",
-                   {"x-amzn-ErrorType": error.error_type})
+        self._send(error.status, body, "application/json", {"x-amzn-ErrorType": error.error_type})
 
     def do_GET(self) -> None:
         if self.path in ("/ping", "/ping/"):
-            body = json.dumps({"status": "ok", "model_version": self.server.bundle.version,
-                               "endpoints": sorted(self.server.endpoints)}).encode()
+            body = json.dumps(
+                {
+                    "status": "ok",
+                    "model_version": self.server.bundle.version,
+                    "endpoints": sorted(self.server.endpoints),
+                }
+            ).encode()
             self._send(HTTPStatus.OK, body, "application/json")
         else:
-            self._error(RequestError(HTTPStatus.NOT_FOUND, "UnknownOperationException",
-                                     f"no route GET {self.path}"))
+            self._error(
+                RequestError(
+                    HTTPStatus.NOT_FOUND, "UnknownOperationException", f"no route GET {self.path}"
+                )
+            )
 
     def do_POST(self) -> None:
         started = time.perf_counter()
@@ -153,25 +180,38 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
             body = self._read_body()
             content_type = _media_type(self.headers.get("Content-Type"))
             if content_type != "text/csv":
-                raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "ModelError",
-                                   f"unsupported content type {content_type or '(none)'!r}: "
-                                   "send text/csv rows of Time,V1..V28,Amount")
+                raise RequestError(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                    "ModelError",
+                    f"unsupported content type {content_type or '(none)'!r}: "
+                    "send text/csv rows of Time,V1..V28,Amount",
+                )
             try:
                 rows = parse_rows(body)
             except FeatureError as exc:
                 raise RequestError(HTTPStatus.BAD_REQUEST, "ModelError", str(exc)) from None
             accept = _media_type(self.headers.get("Accept"))
             payload, media = endpoint.respond(rows, accept)
-            self._send(HTTPStatus.OK, payload, media,
-                       {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
-            log.debug("%s: %d rows in %.2f ms", endpoint.name, len(rows),
-                      (time.perf_counter() - started) * 1e3)
+            self._send(
+                HTTPStatus.OK, payload, media, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+            )
+            log.debug(
+                "%s: %d rows in %.2f ms",
+                endpoint.name,
+                len(rows),
+                (time.perf_counter() - started) * 1e3,
+            )
         except RequestError as error:
             self._error(error)
         except Exception:  # a bug must answer 500, not drop the connection
             log.exception("inference failed")
-            self._error(RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "InternalFailure",
-                                     "internal error while scoring"))
+            self._error(
+                RequestError(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    "internal error while scoring",
+                )
+            )
 
     def _route(self) -> Endpoint:
         path = self.path.split("?", 1)[0]
@@ -180,26 +220,32 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
         match = _ENDPOINT_PATH.match(path)
         if not match:
             self._drain()
-            raise RequestError(HTTPStatus.NOT_FOUND, "UnknownOperationException",
-                               f"no route POST {path}")
+            raise RequestError(
+                HTTPStatus.NOT_FOUND, "UnknownOperationException", f"no route POST {path}"
+            )
         endpoint = self.server.endpoints.get(match.group(1))
         if endpoint is None:
             self._drain()
-            raise RequestError(HTTPStatus.NOT_FOUND, "ValidationError",
-                               f"Endpoint {match.group(1)} not found; this server has "
-                               f"{', '.join(sorted(self.server.endpoints))}")
+            raise RequestError(
+                HTTPStatus.NOT_FOUND,
+                "ValidationError",
+                f"Endpoint {match.group(1)} not found; this server has "
+                f"{', '.join(sorted(self.server.endpoints))}",
+            )
         return endpoint
 
     def _content_length(self) -> int:
         raw = self.headers.get("Content-Length")
         if raw is None:
-            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "ValidationError",
-                               "Content-Length is required")
+            raise RequestError(
+                HTTPStatus.LENGTH_REQUIRED, "ValidationError", "Content-Length is required"
+            )
         try:
             length = int(raw)
         except ValueError:
-            raise RequestError(HTTPStatus.BAD_REQUEST, "ValidationError",
-                               "bad Content-Length") from None
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, "ValidationError", "bad Content-Length"
+            ) from None
         if length < 0:
             raise RequestError(HTTPStatus.BAD_REQUEST, "ValidationError", "bad Content-Length")
         return length
@@ -227,9 +273,11 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
         length = self._content_length()
         if length > self.server.max_body_bytes:
             self._discard(length)
-            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "ValidationError",
-                               f"body of {length} bytes exceeds the "
-                               f"{self.server.max_body_bytes}-byte limit")
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "ValidationError",
+                f"body of {length} bytes exceeds the {self.server.max_body_bytes}-byte limit",
+            )
         return self.rfile.read(length)
 
 

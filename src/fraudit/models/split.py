@@ -19,25 +19,42 @@ class TemporalSplit:
 
     def describe(self) -> dict[str, object]:
         return {
-            name: {"rows": part.n_rows, "frauds": part.n_frauds,
-                   "time_from": float(part.time.min()), "time_to": float(part.time.max())}
-            for name, part in (("train", self.train), ("validation", self.validation),
-                               ("test", self.test))
+            name: {
+                "rows": part.n_rows,
+                "frauds": part.n_frauds,
+                "time_from": float(part.time.min()),
+                "time_to": float(part.time.max()),
+            }
+            for name, part in (
+                ("train", self.train),
+                ("validation", self.validation),
+                ("test", self.test),
+            )
         } | {"cut_validation": self.cut_validation, "cut_test": self.cut_test}
 
 
-def temporal_split(data: Dataset, validation_from: float = 0.6,
-                   test_from: float = 0.8) -> TemporalSplit:
+def temporal_split(
+    data: Dataset, validation_from: float = 0.6, test_from: float = 0.8
+) -> TemporalSplit:
     """Cut at Time quantiles; rows sharing one Time value never straddle a cut."""
     if not 0 < validation_from < test_from < 1:
         raise ValueError("need 0 < validation_from < test_from < 1")
     cut_val, cut_test = np.quantile(data.time, [validation_from, test_from])
-    parts = (data.time < cut_val, (data.time >= cut_val) & (data.time < cut_test),
-             data.time >= cut_test)
-    split = TemporalSplit(*(data.take(mask) for mask in parts), float(cut_val), float(cut_test))
-    for name, part in (("train", split.train), ("validation", split.validation),
-                       ("test", split.test)):
+    parts = (
+        data.time < cut_val,
+        (data.time >= cut_val) & (data.time < cut_test),
+        data.time >= cut_test,
+    )
+    train, validation, test = (data.take(mask) for mask in parts)
+    split = TemporalSplit(train, validation, test, float(cut_val), float(cut_test))
+    for name, part in (
+        ("train", split.train),
+        ("validation", split.validation),
+        ("test", split.test),
+    ):
         if part.n_frauds < 5 or part.n_frauds == part.n_rows:
-            raise ValueError(f"{name} slice has {part.n_frauds} frauds in {part.n_rows} rows: "
-                             "too few to train or evaluate on")
+            raise ValueError(
+                f"{name} slice has {part.n_frauds} frauds in {part.n_rows} rows: "
+                "too few to train or evaluate on"
+            )
     return split

@@ -7,8 +7,9 @@ import numpy as np
 from fraudit.models.metrics import _curve
 
 
-def decline_threshold(y: np.ndarray, proba: np.ndarray, target_precision: float,
-                      w_neg: float) -> float:
+def decline_threshold(
+    y: np.ndarray, proba: np.ndarray, target_precision: float, w_neg: float
+) -> float:
     """Lowest threshold whose (reweighted) precision reaches the target: decline as much
     fraud as possible while at most 1 - target of declines hurt genuine customers. When no
     threshold reaches it, the most precise one is taken."""
@@ -19,8 +20,9 @@ def decline_threshold(y: np.ndarray, proba: np.ndarray, target_precision: float,
     return float(thresholds[index])
 
 
-def review_threshold(y: np.ndarray, proba: np.ndarray, target_recall: float,
-                     ceiling: float, max_review_rate: float) -> float:
+def review_threshold(
+    y: np.ndarray, proba: np.ndarray, target_recall: float, ceiling: float, max_review_rate: float
+) -> float:
     """Highest threshold that still catches `target_recall` of the frauds (review + decline),
     unless that flags more than `max_review_rate` of genuine traffic: review teams have a
     budget, so the budget wins and the recall reached is reported instead."""

@@ -46,49 +46,72 @@ class TrainingResult:
     seconds: float
 
 
-def decision_mix(policy: DecisionPolicy, y: np.ndarray, proba: np.ndarray,
-                 anomaly: np.ndarray, w_neg: float) -> dict[str, dict[str, float]]:
+def decision_mix(
+    policy: DecisionPolicy, y: np.ndarray, proba: np.ndarray, anomaly: np.ndarray, w_neg: float
+) -> dict[str, dict[str, float]]:
     """Share of genuine and of fraudulent rows per decision."""
-    decisions = np.array([policy.decide(float(p), float(a)) for p, a in zip(proba, anomaly,
-                                                                            strict=True)])
+    decisions = np.array(
+        [policy.decide(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
+    )
     mix: dict[str, dict[str, float]] = {}
     for name, mask in (("genuine", y == 0), ("fraud", y == 1)):
         total = max(int(mask.sum()), 1)
-        mix[name] = {d: float(np.sum(decisions[mask] == d) / total)
-                     for d in DECISIONS}
+        mix[name] = {d: float(np.sum(decisions[mask] == d) / total) for d in DECISIONS}
     # Of all declines in production-weighted traffic, how many are frauds.
     declined = decisions == DECLINE
     fraud_declines = float(np.sum(declined & (y == 1)))
     genuine_declines = float(np.sum(declined & (y == 0))) * w_neg
     mix["decline_precision"] = {
         "weighted": fraud_declines / (fraud_declines + genuine_declines)
-        if fraud_declines + genuine_declines else 0.0}
+        if fraud_declines + genuine_declines
+        else 0.0
+    }
     return mix
 
 
-def choose_policy(settings: Settings, validation: Dataset, proba: np.ndarray,
-                  anomaly_scores: np.ndarray, w_neg: float, version: str) -> DecisionPolicy:
-    decline = thresholds.decline_threshold(validation.y, proba,
-                                           settings.policy_decline_precision, w_neg)
-    review = thresholds.review_threshold(validation.y, proba, settings.policy_review_recall,
-                                         ceiling=decline,
-                                         max_review_rate=settings.policy_max_review_rate)
-    anomaly = thresholds.anomaly_threshold(anomaly_scores[validation.y == 0],
-                                           settings.policy_anomaly_review_rate)
+def choose_policy(
+    settings: Settings,
+    validation: Dataset,
+    proba: np.ndarray,
+    anomaly_scores: np.ndarray,
+    w_neg: float,
+    version: str,
+) -> DecisionPolicy:
+    decline = thresholds.decline_threshold(
+        validation.y, proba, settings.policy_decline_precision, w_neg
+    )
+    review = thresholds.review_threshold(
+        validation.y,
+        proba,
+        settings.policy_review_recall,
+        ceiling=decline,
+        max_review_rate=settings.policy_max_review_rate,
+    )
+    anomaly = thresholds.anomaly_threshold(
+        anomaly_scores[validation.y == 0], settings.policy_anomaly_review_rate
+    )
     fields: dict[str, Any] = {
-        "decline_threshold": decline, "review_threshold": review,
+        "decline_threshold": decline,
+        "review_threshold": review,
         "anomaly_review_threshold": anomaly,
-        "targets": {"decline_precision": settings.policy_decline_precision,
-                    "review_recall": settings.policy_review_recall,
-                    "max_review_rate": settings.policy_max_review_rate,
-                    "anomaly_review_rate": settings.policy_anomaly_review_rate,
-                    "production_fraud_rate": settings.production_fraud_rate},
+        "targets": {
+            "decline_precision": settings.policy_decline_precision,
+            "review_recall": settings.policy_review_recall,
+            "max_review_rate": settings.policy_max_review_rate,
+            "anomaly_review_rate": settings.policy_anomaly_review_rate,
+            "production_fraud_rate": settings.production_fraud_rate,
+        },
     }
     return DecisionPolicy(version=policy_version(fields), model_version=version, **fields)
 
 
-def _model_card(version: str, data: Dataset, split: TemporalSplit, metrics: dict[str, Any],
-                policy: DecisionPolicy) -> str:
+def _model_card(
+    version: str,
+    data: Dataset,
+    split: TemporalSplit,
+    metrics: dict[str, Any],
+    policy: DecisionPolicy,
+) -> str:
     clf, anom = metrics["test"]["classifier"], metrics["test"]["anomaly"]
     iso = metrics["test"]["isolation_forest"]
     at = clf["at_threshold"]
@@ -135,12 +158,22 @@ business terms, and drifts when the card population or the PCA changes. Retrain 
 """
 
 
-def run_training(settings: Settings, *, data_path: Path | None = None,
-                 out_dir: Path | None = None, progress: Progress = print) -> TrainingResult:
+def run_training(
+    settings: Settings,
+    *,
+    data_path: Path | None = None,
+    out_dir: Path | None = None,
+    progress: Progress = print,
+) -> TrainingResult:
     started = time.perf_counter()
     out_dir = out_dir or settings.model_dir
-    data = resolve_dataset(data_path, settings.dataset_path, synthetic_rows=settings.synthetic_rows,
-                           seed=settings.seed, say=progress)
+    data = resolve_dataset(
+        data_path,
+        settings.dataset_path,
+        synthetic_rows=settings.synthetic_rows,
+        seed=settings.seed,
+        say=progress,
+    )
     split = temporal_split(data)
     progress(f"temporal split: {split.describe()}")
     rate = settings.production_fraud_rate
@@ -148,10 +181,13 @@ def run_training(settings: Settings, *, data_path: Path | None = None,
     w_test = negative_weight(split.test.y, rate)
 
     progress("training the classifier (grid on validation AUPRC, early stopping)")
-    clf = train_classifier(split.train, split.validation, seed=settings.seed,
-                           w_neg_validation=w_val, progress=progress)
-    progress(f"  chosen {clf.params['max_depth']=} {clf.params['min_child_weight']=}, "
-             f"{clf.best_iteration + 1} trees")
+    clf = train_classifier(
+        split.train, split.validation, seed=settings.seed, w_neg_validation=w_val, progress=progress
+    )
+    progress(
+        f"  chosen {clf.params['max_depth']=} {clf.params['min_child_weight']=}, "
+        f"{clf.best_iteration + 1} trees"
+    )
 
     progress("fitting the anomaly detector (robust covariance) and IsolationForest yardstick")
     detector = fit_anomaly_detector(split.train.X, seed=settings.seed)
@@ -162,11 +198,14 @@ def run_training(settings: Settings, *, data_path: Path | None = None,
     version = model_version(blob, anomaly_blob)
 
     val_proba = predict(clf.booster, split.validation.X)
-    policy = choose_policy(settings, split.validation, val_proba,
-                           detector.score(split.validation.X), w_val, version)
-    progress(f"policy {policy.version}: decline >= {policy.decline_threshold:.4f}, "
-             f"review >= {policy.review_threshold:.4f}, "
-             f"anomaly review >= {policy.anomaly_review_threshold}")
+    policy = choose_policy(
+        settings, split.validation, val_proba, detector.score(split.validation.X), w_val, version
+    )
+    progress(
+        f"policy {policy.version}: decline >= {policy.decline_threshold:.4f}, "
+        f"review >= {policy.review_threshold:.4f}, "
+        f"anomaly review >= {policy.anomaly_review_threshold}"
+    )
 
     test_proba = predict(clf.booster, split.test.X)
     test_anomaly = detector.score(split.test.X)
@@ -174,39 +213,61 @@ def run_training(settings: Settings, *, data_path: Path | None = None,
         "model_version": version,
         "split": split.describe(),
         "production_fraud_rate": rate,
-        "classifier": {"params": {k: v for k, v in clf.params.items() if k != "nthread"},
-                       "trees": clf.best_iteration + 1,
-                       "validation_auprc": clf.validation_auprc},
+        "classifier": {
+            "params": {k: v for k, v in clf.params.items() if k != "nthread"},
+            "trees": clf.best_iteration + 1,
+            "validation_auprc": clf.validation_auprc,
+        },
         "test": {
-            "classifier": classification_report(split.test.y, test_proba,
-                                                policy.decline_threshold, rate),
-            "anomaly": classification_report(split.test.y, test_anomaly,
-                                             policy.anomaly_review_threshold or np.inf, rate),
+            "classifier": classification_report(
+                split.test.y, test_proba, policy.decline_threshold, rate
+            ),
+            "anomaly": classification_report(
+                split.test.y, test_anomaly, policy.anomaly_review_threshold or np.inf, rate
+            ),
             "isolation_forest": classification_report(split.test.y, iso_test, np.inf, rate),
             "decisions": decision_mix(policy, split.test.y, test_proba, test_anomaly, w_test),
         },
     }
     manifest = {
         "created_at": datetime.now(UTC).isoformat(),
-        "data": {"source": data.source, "rows": data.n_rows, "frauds": data.n_frauds,
-                 "sha256": sha256_file(Path(data.source)) if Path(data.source).is_file()
-                 else None},
+        "data": {
+            "source": data.source,
+            "rows": data.n_rows,
+            "frauds": data.n_frauds,
+            "sha256": sha256_file(Path(data.source)) if Path(data.source).is_file() else None,
+        },
         "features": list(FEATURE_NAMES),
         "classifier": metrics["classifier"],
-        "libraries": {"xgboost": xgb.__version__, "scikit-learn": sklearn.__version__,
-                      "numpy": np.__version__, "python": platform.python_version()},
+        "libraries": {
+            "xgboost": xgb.__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
     }
-    path = write_bundle(out_dir, version=version, classifier=blob, anomaly=detector,
-                        policy=policy, metrics=metrics, manifest=manifest,
-                        model_card=_model_card(version, data, split, metrics, policy))
+    path = write_bundle(
+        out_dir,
+        version=version,
+        classifier=blob,
+        anomaly=detector,
+        policy=policy,
+        metrics=metrics,
+        manifest=manifest,
+        model_card=_model_card(version, data, split, metrics, policy),
+    )
     seconds = time.perf_counter() - started
     test = metrics["test"]
-    progress(f"test AUPRC: classifier {test['classifier']['auprc']:.4f} "
-             f"(as sampled {test['classifier']['auprc_unweighted']:.4f}); "
-             f"anomaly {test['anomaly']['auprc']:.4f} vs IsolationForest "
-             f"{test['isolation_forest']['auprc']:.4f}")
+    progress(
+        f"test AUPRC: classifier {test['classifier']['auprc']:.4f} "
+        f"(as sampled {test['classifier']['auprc_unweighted']:.4f}); "
+        f"anomaly {test['anomaly']['auprc']:.4f} vs IsolationForest "
+        f"{test['isolation_forest']['auprc']:.4f}"
+    )
     if test["anomaly"]["auprc"] < test["isolation_forest"]["auprc"]:
-        progress("warning: on this data the anomaly detector scores below IsolationForest; "
-                 "see docs/MODELS.md (expected on synthetic data, not on the real file)")
+        progress(
+            "warning: on this data the anomaly detector scores below IsolationForest; "
+            "see docs/MODELS.md (expected on synthetic data, not on the real file)"
+        )
     progress(f"wrote {path} in {seconds:.1f} s")
     return TrainingResult(version, path, metrics, seconds)

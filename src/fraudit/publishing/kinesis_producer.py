@@ -25,11 +25,20 @@ from fraudit.backoff import Backoff
 
 log = logging.getLogger("fraudit.publishing")
 
-RETRYABLE_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException",
-    "KMSThrottlingException", "InternalFailure", "InternalServerError", "ServiceUnavailable",
-    "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "LimitExceededException",
+        "KMSThrottlingException",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 MAX_RECORDS_PER_CALL = 500
 
 
@@ -50,17 +59,23 @@ class PublishOutcome:
 
 
 class KinesisPublisher:
-    def __init__(self, client: Any, stream_name: str, *, max_attempts: int = 5,
-                 base_delay: float = 0.05, max_delay: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        stream_name: str,
+        *,
+        max_attempts: int = 5,
+        base_delay: float = 0.05,
+        max_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self._client = client
         self.stream_name = stream_name
         self._max_attempts = max_attempts
-        self._backoff_delays = Backoff(base_delay, max_delay,
-                                       rng or random.Random())  # noqa: S311 - jitter
+        self._backoff_delays = Backoff(base_delay, max_delay, rng or random.Random())  # noqa: S311 - jitter
         self._sleep = sleep
 
     def _backoff(self, attempt: int) -> None:
@@ -79,8 +94,9 @@ class KinesisPublisher:
         reason = "not attempted"
         for attempt in range(self._max_attempts):
             try:
-                response = self._client.put_record(StreamName=self.stream_name, Data=data,
-                                                   PartitionKey=partition_key)
+                response = self._client.put_record(
+                    StreamName=self.stream_name, Data=data, PartitionKey=partition_key
+                )
                 return str(response["SequenceNumber"])
             except (ClientError, BotoCoreError) as exc:
                 retryable, reason = self._retryable(exc)
@@ -100,14 +116,17 @@ class KinesisPublisher:
             self._publish_chunk(records, indices, outcomes)
         return [o or PublishOutcome(error="not attempted") for o in outcomes]
 
-    def _publish_chunk(self, records: Sequence[tuple[bytes, str]], pending: list[int],
-                       outcomes: list[PublishOutcome | None]) -> None:
+    def _publish_chunk(
+        self,
+        records: Sequence[tuple[bytes, str]],
+        pending: list[int],
+        outcomes: list[PublishOutcome | None],
+    ) -> None:
         reasons: dict[int, str] = {}
         for attempt in range(self._max_attempts):
             entries = [{"Data": records[i][0], "PartitionKey": records[i][1]} for i in pending]
             try:
-                response = self._client.put_records(StreamName=self.stream_name,
-                                                    Records=entries)
+                response = self._client.put_records(StreamName=self.stream_name, Records=entries)
             except (ClientError, BotoCoreError) as exc:
                 retryable, reason = self._retryable(exc)
                 reasons = dict.fromkeys(pending, reason)
@@ -129,10 +148,14 @@ class KinesisPublisher:
                 pending = still
                 if not pending:
                     return
-                log.warning("put_records attempt %d: %d record(s) failed, resending those",
-                            attempt + 1, len(pending))
+                log.warning(
+                    "put_records attempt %d: %d record(s) failed, resending those",
+                    attempt + 1,
+                    len(pending),
+                )
             if attempt + 1 < self._max_attempts:
                 self._backoff(attempt)
         for index in pending:
-            outcomes[index] = PublishOutcome(error=f"not published after retries: "
-                                                   f"{reasons.get(index, 'unknown')}")
+            outcomes[index] = PublishOutcome(
+                error=f"not published after retries: {reasons.get(index, 'unknown')}"
+            )

@@ -27,8 +27,10 @@ def parse_classifier(body: bytes, expected: int) -> list[float]:
     else:
         values = [float(v) for v in text.replace(",", "\n").split()]
     if len(values) != expected or not all(0.0 <= v <= 1.0 for v in values):
-        raise ValueError(f"classifier returned {len(values)} values for {expected} rows or a "
-                         "value outside [0, 1]")
+        raise ValueError(
+            f"classifier returned {len(values)} values for {expected} rows or a "
+            "value outside [0, 1]"
+        )
     return [float(v) for v in values]
 
 
@@ -41,8 +43,9 @@ def parse_anomaly(body: bytes, expected: int) -> list[float]:
 
 
 class SageMakerScorer:
-    def __init__(self, client: Any, *, classifier_endpoint: str, anomaly_endpoint: str,
-                 model_version: str) -> None:
+    def __init__(
+        self, client: Any, *, classifier_endpoint: str, anomaly_endpoint: str, model_version: str
+    ) -> None:
         self._client = client
         self._classifier = classifier_endpoint
         self._anomaly = anomaly_endpoint
@@ -52,13 +55,15 @@ class SageMakerScorer:
 
     def _invoke(self, endpoint: str, body: bytes, accept: str) -> bytes:
         try:
-            response = self._client.invoke_endpoint(EndpointName=endpoint, Body=body,
-                                                    ContentType="text/csv", Accept=accept)
+            response = self._client.invoke_endpoint(
+                EndpointName=endpoint, Body=body, ContentType="text/csv", Accept=accept
+            )
             return response["Body"].read()
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise ScoringUnavailable(f"{endpoint}: {error.get('Code', 'error')}: "
-                                     f"{error.get('Message', '')}".strip()) from None
+            raise ScoringUnavailable(
+                f"{endpoint}: {error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+            ) from None
         except BotoCoreError as exc:  # timeouts, refused connections, after retries
             raise ScoringUnavailable(f"{endpoint}: {type(exc).__name__}: {exc}") from None
 

@@ -19,21 +19,30 @@ RETRYABLE_STATUS = (429, 503)
 
 @dataclass(frozen=True)
 class Outcome:
-    status: int            # final HTTP status, or 0 when the connection never answered
+    status: int  # final HTTP status, or 0 when the connection never answered
     attempts: int
-    seconds: float         # from the first attempt to the final answer
+    seconds: float  # from the first attempt to the final answer
     body: bytes = b""
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
-                 max_attempts: int = 5, base_delay: float = 0.2, max_delay: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+        base_delay: float = 0.2,
+        max_delay: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         parsed = urlparse(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self._parsed = parsed
+        self._host: str = parsed.hostname
         self._path = (parsed.path.rstrip("/") or "") + "/predict"
         self._headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
         if api_key:
@@ -47,9 +56,12 @@ class ApiClient:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = (http.client.HTTPSConnection if self._parsed.scheme == "https"
-                   else http.client.HTTPConnection)
-            self._conn = cls(self._parsed.hostname, self._parsed.port, timeout=self._timeout)
+            cls = (
+                http.client.HTTPSConnection
+                if self._parsed.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._conn = cls(self._host, self._parsed.port, timeout=self._timeout)
         return self._conn
 
     def close(self) -> None:

@@ -12,8 +12,12 @@ class Pacer:
     """Grants slot k at start + k / rate: the average rate holds over the run, and a slow
     request does not shift the slots after it (no drift). rate <= 0 means unthrottled."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate
         self._clock = clock
         self._sleep = sleep

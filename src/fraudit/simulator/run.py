@@ -21,15 +21,15 @@ from fraudit.simulator.source import ReplaySource
 @dataclass(frozen=True)
 class SimulatorConfig:
     url: str
-    rate: float = 20.0                 # requests/s over all threads; 0 = as fast as possible
+    rate: float = 20.0  # requests/s over all threads; 0 = as fast as possible
     concurrency: int = 4
-    requests: int | None = None        # stop after this many (default: to the dataset's end)
-    duration: float | None = None      # or after this many seconds
-    start: int = 0                     # first dataset row
+    requests: int | None = None  # stop after this many (default: to the dataset's end)
+    duration: float | None = None  # or after this many seconds
+    start: int = 0  # first dataset row
     api_key: str | None = None
     timeout: float = 10.0
     max_attempts: int = 5
-    state_file: Path | None = None     # where the resume position is kept
+    state_file: Path | None = None  # where the resume position is kept
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -74,11 +74,13 @@ class Summary:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
     def format(self) -> str:
-        return (f"sent {self.sent}, accepted {self.accepted}, 4xx {self.client_errors}, "
-                f"5xx {self.server_errors}, unanswered {self.unanswered}, retries "
-                f"{self.retries}; {self.rate:.1f} req/s over {self.seconds:.1f} s; latency "
-                f"p50 {self.percentile(50) * 1000:.1f} ms, p95 {self.percentile(95) * 1000:.1f}"
-                f" ms, p99 {self.percentile(99) * 1000:.1f} ms; next offset {self.next_offset}")
+        return (
+            f"sent {self.sent}, accepted {self.accepted}, 4xx {self.client_errors}, "
+            f"5xx {self.server_errors}, unanswered {self.unanswered}, retries "
+            f"{self.retries}; {self.rate:.1f} req/s over {self.seconds:.1f} s; latency "
+            f"p50 {self.percentile(50) * 1000:.1f} ms, p95 {self.percentile(95) * 1000:.1f}"
+            f" ms, p99 {self.percentile(99) * 1000:.1f} ms; next offset {self.next_offset}"
+        )
 
 
 class Position:
@@ -104,8 +106,9 @@ def read_state(path: Path, identity: str) -> int:
         return 0
     state = json.loads(path.read_text())
     if state.get("source") != identity:
-        raise ValueError(f"{path} belongs to another replay ({state.get('source')}); "
-                         "remove it or drop --resume")
+        raise ValueError(
+            f"{path} belongs to another replay ({state.get('source')}); remove it or drop --resume"
+        )
     return int(state["next_offset"])
 
 
@@ -116,36 +119,60 @@ def write_state(path: Path, identity: str, offset: int) -> None:
     tmp.replace(path)
 
 
-def run(source: ReplaySource, config: SimulatorConfig, *,
-        stop: threading.Event | None = None,
-        client_factory: Callable[[], ApiClient] | None = None,
-        pacer: Pacer | None = None, out: TextIO = sys.stderr) -> Summary:
+class _Cursor:
+    """Hands out request indexes to the sender threads, one each, until the end of the rows,
+    the deadline or `stop`."""
+
+    def __init__(self, start: int, end: int, deadline: float | None, stop: threading.Event) -> None:
+        self._next, self._end, self._deadline, self._stop = start, end, deadline, stop
+        self._lock = threading.Lock()
+
+    def claim(self) -> int | None:
+        with self._lock:
+            if (
+                self._stop.is_set()
+                or self._next >= self._end
+                or (self._deadline is not None and time.monotonic() >= self._deadline)
+            ):
+                return None
+            self._next += 1
+            return self._next - 1
+
+
+def _api_client(config: SimulatorConfig) -> ApiClient:
+    return ApiClient(
+        config.url, api_key=config.api_key, timeout=config.timeout, max_attempts=config.max_attempts
+    )
+
+
+def run(
+    source: ReplaySource,
+    config: SimulatorConfig,
+    *,
+    stop: threading.Event | None = None,
+    client_factory: Callable[[], ApiClient] | None = None,
+    pacer: Pacer | None = None,
+    out: TextIO = sys.stderr,
+) -> Summary:
     """Replay until the row limit, the duration, the dataset's end or `stop` is set."""
     stop = stop or threading.Event()
     pacer = pacer or Pacer(config.rate)
-    make_client = client_factory or (lambda: ApiClient(
-        config.url, api_key=config.api_key, timeout=config.timeout,
-        max_attempts=config.max_attempts))
-    end = source.n_rows if config.requests is None else min(
-        source.n_rows, config.start + config.requests)
+    make_client = client_factory or (lambda: _api_client(config))
+    end = (
+        source.n_rows
+        if config.requests is None
+        else min(source.n_rows, config.start + config.requests)
+    )
     deadline = None if config.duration is None else time.monotonic() + config.duration
     summary = Summary(next_offset=config.start)
     position = Position(config.start)
+    cursor = _Cursor(config.start, end, deadline, stop)
     lock = threading.Lock()
-    cursor = [config.start]
-
-    def claim() -> int | None:
-        with lock:
-            if stop.is_set() or cursor[0] >= end or (
-                    deadline is not None and time.monotonic() >= deadline):
-                return None
-            cursor[0] += 1
-            return cursor[0] - 1
 
     def sender() -> None:
         client = make_client()
         try:
-            while (index := claim()) is not None:
+            while (index := cursor.claim()) is not None:
                 pacer.wait()
                 outcome = client.post(source.payload(index))
                 with lock:
@@ -155,24 +182,18 @@ def run(source: ReplaySource, config: SimulatorConfig, *,
             client.close()
 
     started = time.monotonic()
-    threads = [threading.Thread(target=sender, name=f"sender-{i}", daemon=True)
-               for i in range(config.concurrency)]
+    threads = [
+        threading.Thread(target=sender, name=f"sender-{i}", daemon=True)
+        for i in range(config.concurrency)
+    ]
     for thread in threads:
         thread.start()
-    last_save = 0.0
     try:
-        while any(t.is_alive() for t in threads):
-            for thread in threads:
-                thread.join(timeout=0.5)
-            now = time.monotonic()
-            if config.progress:
-                total = end - config.start
-                out.write(f"\r{summary.sent}/{total} sent, {summary.accepted} accepted, "
-                          f"{summary.sent / max(now - started, 1e-9):.1f} req/s   ")
-                out.flush()
-            if config.state_file is not None and now - last_save >= 1.0:
-                write_state(config.state_file, source.identity, position.offset)
-                last_save = now
+        _watch(
+            threads,
+            lambda now: _progress(config, summary, end, started, now, out),
+            lambda: _save(config, source, position),
+        )
     except KeyboardInterrupt:
         stop.set()
         for thread in threads:
@@ -180,8 +201,39 @@ def run(source: ReplaySource, config: SimulatorConfig, *,
     finally:
         summary.seconds = time.monotonic() - started
         summary.next_offset = position.offset
-        if config.state_file is not None:
-            write_state(config.state_file, source.identity, position.offset)
+        _save(config, source, position)
         if config.progress:
             out.write("\n")
     return summary
+
+
+def _watch(
+    threads: list[threading.Thread], progress: Callable[[float], None], save: Callable[[], None]
+) -> None:
+    """Until every sender has finished: the progress line twice a second, the resume
+    state every second."""
+    last_save = 0.0
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
+        now = time.monotonic()
+        progress(now)
+        if now - last_save >= 1.0:
+            save()
+            last_save = now
+
+
+def _progress(
+    config: SimulatorConfig, summary: Summary, end: int, started: float, now: float, out: TextIO
+) -> None:
+    if config.progress:
+        out.write(
+            f"\r{summary.sent}/{end - config.start} sent, {summary.accepted} accepted, "
+            f"{summary.sent / max(now - started, 1e-9):.1f} req/s   "
+        )
+        out.flush()
+
+
+def _save(config: SimulatorConfig, source: ReplaySource, position: Position) -> None:
+    if config.state_file is not None:
+        write_state(config.state_file, source.identity, position.offset)

@@ -40,8 +40,12 @@ class ReplaySource:
         """The request body for request `index`; `now` stamps it (timestamps="now")."""
         row_index = index % self.dataset.n_rows
         row = self.dataset.X[row_index]
-        when = (now or datetime.now(UTC)) if self.timestamps == "now" else (
-            DEFAULT_START + timedelta(seconds=float(row[0])))
+        when = (
+            (now or datetime.now(UTC))
+            if self.timestamps == "now"
+            else (DEFAULT_START + timedelta(seconds=float(row[0])))
+        )
         meta = self.metadata.for_row(index, bool(self.dataset.y[row_index]), timestamp=when)
-        return json.dumps({"metadata": meta, "data": to_csv_row(row)},
-                          separators=(",", ":")).encode()
+        return json.dumps(
+            {"metadata": meta, "data": to_csv_row(row)}, separators=(",", ":")
+        ).encode()

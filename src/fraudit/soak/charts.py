@@ -5,31 +5,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fraudit.soak.report import MB, FaultRecord, MemorySample, Window
 
 FAULT_LABELS = {"kill-stream": "Spark job killed", "restart-postgres": "PostgreSQL restarted"}
 
 
-def _mark_faults(ax: object, faults: Sequence[FaultRecord]) -> None:
+def _mark_faults(ax: Any, faults: Sequence[FaultRecord]) -> None:
     for fault in faults:
-        ax.axvline(fault.at / 60, color="grey", linestyle="--", linewidth=1)  # type: ignore[attr-defined]
-        ax.annotate(FAULT_LABELS.get(fault.kind, fault.kind), (fault.at / 60, 1),  # type: ignore[attr-defined]
-                    xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
-                    fontsize=8, color="grey")
+        ax.axvline(fault.at / 60, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(
+            FAULT_LABELS.get(fault.kind, fault.kind),
+            (fault.at / 60, 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="grey",
+        )
 
 
-def _save(fig: object, path: Path) -> str:
-    fig.tight_layout()  # type: ignore[attr-defined]
-    fig.savefig(path, dpi=100)  # type: ignore[attr-defined]
+def _save(fig: Any, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     import matplotlib.pyplot as plt
 
-    plt.close(fig)  # type: ignore[arg-type]
+    plt.close(fig)
     return path.name
 
 
-def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[MemorySample],
-                 faults: Sequence[FaultRecord]) -> list[str]:
+def write_charts(
+    out_dir: Path,
+    windows: Sequence[Window],
+    samples: Sequence[MemorySample],
+    faults: Sequence[FaultRecord],
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,8 +54,11 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     fig, ax = plt.subplots(figsize=(10, 4))
     for attr, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
         ax.plot(minutes, [getattr(w, attr) for w in windows], label=label)
-    ax.set(title="POST /predict latency seen by the client (incl. retries)",
-           xlabel="minutes into the run", ylabel="ms")
+    ax.set(
+        title="POST /predict latency seen by the client (incl. retries)",
+        xlabel="minutes into the run",
+        ylabel="ms",
+    )
     ax.set_yscale("log")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     _mark_faults(ax, faults)
@@ -56,8 +71,11 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     _mark_faults(top, faults)
     bottom.plot(minutes, [w.lag_p95_s for w in windows], color="tab:red")
-    bottom.set(title="API answer → row in PostgreSQL, p95 per window",
-               xlabel="minutes into the run", ylabel="s")
+    bottom.set(
+        title="API answer → row in PostgreSQL, p95 per window",
+        xlabel="minutes into the run",
+        ylabel="s",
+    )
     _mark_faults(bottom, faults)
     names.append(_save(fig, out_dir / "throughput.png"))
 
@@ -70,8 +88,11 @@ def write_charts(out_dir: Path, windows: Sequence[Window], samples: Sequence[Mem
         top.plot(minutes_at, [p.rss_bytes / MB for p in points], label=process)
         bottom.plot(minutes_at, [p.private_bytes / MB for p in points], label=process)
     top.set(title="Resident memory per process, with its children (RSS)", ylabel="MB")
-    bottom.set(title="Private RSS (less file-backed and shared pages): what the limit judges",
-               xlabel="minutes into the run", ylabel="MB")
+    bottom.set(
+        title="Private RSS (less file-backed and shared pages): what the limit judges",
+        xlabel="minutes into the run",
+        ylabel="MB",
+    )
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     for ax in (top, bottom):
         _mark_faults(ax, faults)

@@ -56,10 +56,21 @@ class RecordingClient(ApiClient):
     def post(self, body: bytes) -> Outcome:
         outcome = super().post(body)
         event_id = json.loads(body)["metadata"]["transaction_id"]
-        error = "" if outcome.status == 200 else (
-            outcome.body.decode(errors="replace")[:300] or "no answer")
-        self._log.add(Answer(time.monotonic() - self._log.started, outcome.status,
-                             outcome.seconds, outcome.attempts, event_id, error))
+        error = (
+            ""
+            if outcome.status == 200
+            else (outcome.body.decode(errors="replace")[:300] or "no answer")
+        )
+        self._log.add(
+            Answer(
+                time.monotonic() - self._log.started,
+                outcome.status,
+                outcome.seconds,
+                outcome.attempts,
+                event_id,
+                error,
+            )
+        )
         return outcome
 
 
@@ -93,8 +104,9 @@ def postmaster_pid(cluster: PrivateCluster) -> int | None:
 
 
 class Soak:
-    def __init__(self, config: SoakConfig, source: ReplaySource,
-                 say: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: SoakConfig, source: ReplaySource, say: Callable[[str], None]
+    ) -> None:
         self.config = config
         self.say = say
         laps = max(1, math.ceil(config.requests / source.dataset.n_rows))
@@ -106,16 +118,28 @@ class Soak:
         self.demo: Demo | None = None
 
     # --- one run ------------------------------------------------------------------------
-    def run(self, train: Callable[[], None]) -> SoakReport:
+    def run(self, train: Callable[[], object]) -> SoakReport:
         self.out.mkdir(parents=True, exist_ok=True)
         self.cluster = PrivateCluster(free_port()).init()
         self.cluster.start()
-        self.say(f"private PostgreSQL cluster on port {self.cluster.port} (logs under "
-                 f"{self.cluster.root})")
-        self.demo = Demo(DemoConfig(
-            home=self.out / "run", model_port=free_port(), api_port=free_port(),
-            kinesis_port=0, database_url=self.cluster.url, model_dir=self.config.model_dir,
-            simulator=False, dashboard=False, trigger=self.config.trigger), self.say)
+        self.say(
+            f"private PostgreSQL cluster on port {self.cluster.port} (logs under "
+            f"{self.cluster.root})"
+        )
+        self.demo = Demo(
+            DemoConfig(
+                home=self.out / "run",
+                model_port=free_port(),
+                api_port=free_port(),
+                kinesis_port=0,
+                database_url=self.cluster.url,
+                model_dir=self.config.model_dir,
+                simulator=False,
+                dashboard=False,
+                trigger=self.config.trigger,
+            ),
+            self.say,
+        )
         try:
             self.demo.start(train)
             answers, load_seconds, summary = self._load(self.demo)
@@ -131,21 +155,39 @@ class Soak:
         api_url = f"http://{demo.config.host}:{demo.config.api_port}"
         self._wall_start = time.time()
         log = AnswerLog()
-        sim = SimulatorConfig(url=api_url, rate=config.rate, concurrency=config.concurrency,
-                              requests=config.requests, duration=config.seconds,
-                              progress=False, max_attempts=8)
+        sim = SimulatorConfig(
+            url=api_url,
+            rate=config.rate,
+            concurrency=config.concurrency,
+            requests=config.requests,
+            duration=config.seconds,
+            progress=False,
+            max_attempts=8,
+        )
         result: list[Summary] = []
-        sender = threading.Thread(target=lambda: result.append(run(
-            self.source, sim, client_factory=lambda: RecordingClient(
-                log, api_url, timeout=sim.timeout, max_attempts=sim.max_attempts))),
-            name="soak-load", daemon=True)
-        self.say(f"load: {config.rate:g} req/s for {config.minutes:g} min; faults: "
-                 + ", ".join(f"{f.kind} at {f.at:.0f} s" for f in fault_schedule(config)))
+        sender = threading.Thread(
+            target=lambda: result.append(
+                run(
+                    self.source,
+                    sim,
+                    client_factory=lambda: RecordingClient(
+                        log, api_url, timeout=sim.timeout, max_attempts=sim.max_attempts
+                    ),
+                )
+            ),
+            name="soak-load",
+            daemon=True,
+        )
+        self.say(
+            f"load: {config.rate:g} req/s for {config.minutes:g} min; faults: "
+            + ", ".join(f"{f.kind} at {f.at:.0f} s" for f in fault_schedule(config))
+        )
         sender.start()
         done = threading.Event()
         # Memory is sampled on its own thread so that it goes on while a fault is injected.
-        sampler = threading.Thread(target=self._sample_until, args=(done, log.started),
-                                   name="soak-sampler", daemon=True)
+        sampler = threading.Thread(
+            target=self._sample_until, args=(done, log.started), name="soak-sampler", daemon=True
+        )
         sampler.start()
         pending = fault_schedule(config)
         next_progress = 0.0
@@ -155,9 +197,11 @@ class Soak:
                 self._inject(pending.pop(0), now)
             if now >= next_progress:
                 answers = log.snapshot()
-                self.say(f"  {now / 60:5.1f} min: {len(answers):,} answered, "
-                         f"{sum(a.status == 200 for a in answers):,} accepted, "
-                         f"{self._count_rows()} rows in PostgreSQL")
+                self.say(
+                    f"  {now / 60:5.1f} min: {len(answers):,} answered, "
+                    f"{sum(a.status == 200 for a in answers):,} accepted, "
+                    f"{self._count_rows()} rows in PostgreSQL"
+                )
                 next_progress = now + 30
             sender.join(timeout=0.5)
         done.set()
@@ -172,27 +216,36 @@ class Soak:
     def _sample(self, at: float) -> None:
         import psutil
 
-        assert self.demo is not None and self.cluster is not None
-        trees = {"model-server": self.demo.pid("model-server"), "api": self.demo.pid("api"),
-                 "stream (Spark)": self.demo.pid("stream"), "kinesis": self.demo.kinesis_pid,
-                 "postgres": postmaster_pid(self.cluster)}
+        assert self.demo is not None
+        assert self.cluster is not None
+        trees = {
+            "model-server": self.demo.pid("model-server"),
+            "api": self.demo.pid("api"),
+            "stream (Spark)": self.demo.pid("stream"),
+            "kinesis": self.demo.kinesis_pid,
+            "postgres": postmaster_pid(self.cluster),
+        }
         for name, pid in trees.items():
             memory = process_tree_memory(pid) if pid else None
             if memory is not None:
                 self.samples.append(MemorySample(at, name, *memory))
         # The harness alone: its children are the processes above.
         info = psutil.Process().memory_info()
-        self.samples.append(MemorySample(at, "harness (simulator)", info.rss,
-                                         info.rss - getattr(info, "shared", 0)))
+        self.samples.append(
+            MemorySample(at, "harness (simulator)", info.rss, info.rss - getattr(info, "shared", 0))
+        )
 
     def _inject(self, fault: Fault, at: float) -> None:
-        assert self.demo is not None and self.cluster is not None
+        assert self.demo is not None
+        assert self.cluster is not None
         started = time.monotonic()
         if fault.kind == "kill-stream":
             self.say(f"  fault at {at:.0f} s: SIGKILL to the Spark job; restarting it")
             self.demo.kill_and_restart("stream", working_log=" inserted, ")
-            detail = ("SIGKILL to the job's process group; restarted from its checkpoint; "
-                      "recovered = a batch loaded again")
+            detail = (
+                "SIGKILL to the job's process group; restarted from its checkpoint; "
+                "recovered = a batch loaded again"
+            )
         else:
             self.say(f"  fault at {at:.0f} s: PostgreSQL stopped (immediate) and restarted")
             self.cluster.restart("immediate")
@@ -234,31 +287,60 @@ class Soak:
                 time.sleep(1)
             else:
                 self.say(f"drain timeout: {last:,} rows for {accepted:,} accepted events")
-            stored = [StoredRow(event_id, float(landed) - self._wall_start, float(lag))
-                      for event_id, landed, lag in conn.execute(
-                          "SELECT event_id, extract(epoch FROM processed_at), "
-                          "extract(epoch FROM processed_at - scored_at) "
-                          "FROM fraud_predictions")]
-            rejected = [(event_id, reason) for event_id, reason in conn.execute(
-                "SELECT event_id, reason FROM fraud_predictions_rejected")]
+            stored = [
+                StoredRow(event_id, float(landed) - self._wall_start, float(lag))
+                for event_id, landed, lag in conn.execute(
+                    "SELECT event_id, extract(epoch FROM processed_at), "
+                    "extract(epoch FROM processed_at - scored_at) "
+                    "FROM fraud_predictions"
+                )
+            ]
+            rejected = [
+                (event_id, reason)
+                for event_id, reason in conn.execute(
+                    "SELECT event_id, reason FROM fraud_predictions_rejected"
+                )
+            ]
         return stored, rejected
 
     # --- the report ---------------------------------------------------------------------
-    def _report(self, answers: list[Answer], load_seconds: float, stored: list[StoredRow],
-                rejected: list[tuple[str | None, str]]) -> SoakReport:
+    def _report(
+        self,
+        answers: list[Answer],
+        load_seconds: float,
+        stored: list[StoredRow],
+        rejected: list[tuple[str | None, str]],
+    ) -> SoakReport:
         from fraudit.machine import describe_machine
         from fraudit.soak.charts import write_charts
 
-        report = judge(self.config, load_seconds, answers, stored, rejected, self.samples,
-                       self.faults, planned_faults=len(fault_schedule(self.config)))
+        report = judge(
+            self.config,
+            load_seconds,
+            answers,
+            stored,
+            rejected,
+            self.samples,
+            self.faults,
+            planned_faults=len(fault_schedule(self.config)),
+        )
         report.machine = describe_machine()
         end = max([load_seconds] + [row.landed_at for row in stored])
-        charts = write_charts(self.out, windows(answers, stored, self.config.window, end),
-                              self.samples, self.faults)
-        (self.out / "report.json").write_text(json.dumps(
-            {**report.to_dict(), "memory_samples": [
-                [round(s.at, 1), s.process, s.rss_bytes, s.private_bytes]
-                for s in self.samples]},
-            indent=1, default=float))
+        charts = write_charts(
+            self.out, windows(answers, stored, self.config.window, end), self.samples, self.faults
+        )
+        (self.out / "report.json").write_text(
+            json.dumps(
+                {
+                    **report.to_dict(),
+                    "memory_samples": [
+                        [round(s.at, 1), s.process, s.rss_bytes, s.private_bytes]
+                        for s in self.samples
+                    ],
+                },
+                indent=1,
+                default=float,
+            )
+        )
         (self.out / "report.md").write_text(to_markdown(report, charts))
         return report

@@ -15,26 +15,26 @@ RESTARTED_PROCESS = {"kill-stream": "stream (Spark)"}
 @dataclass(frozen=True)
 class SoakConfig:
     minutes: float = 3.0
-    rate: float = 50.0                  # requests/s the simulator keeps up
+    rate: float = 50.0  # requests/s the simulator keeps up
     concurrency: int = 4
     out_dir: Path = Path("bench/results/soak")
     model_dir: Path = Path("models")
     trigger: str = "1 second"
-    sample_every: float = 5.0           # seconds between memory samples
-    window: float = 10.0                # seconds per point on the charts
+    sample_every: float = 5.0  # seconds between memory samples
+    window: float = 10.0  # seconds per point on the charts
     # The faults land in the first half so that the second half, where memory growth is
     # judged, is the steady state that follows them.
-    kill_stream_at: float = 0.12        # fraction of the run
+    kill_stream_at: float = 0.12  # fraction of the run
     restart_postgres_at: float = 0.3
-    drain_timeout: float = 240.0        # seconds to wait for the last rows after the load
-    max_rss_slope: float = 5.0          # MB/minute over the second half, per process
+    drain_timeout: float = 240.0  # seconds to wait for the last rows after the load
+    max_rss_slope: float = 5.0  # MB/minute over the second half, per process
     # Over a short run's second half a garbage-collected heap (the JVM, Node) is still
     # settling: one collection more or less swings the fitted slope by more than 5 MB/min.
     # Shorter runs are held to a bound that still catches a gross leak, and a process the
     # run restarted is not judged at all (its second half is its warm-up).
     memory_judged_from_minutes: float = 20.0
     short_run_max_rss_slope: float = 50.0
-    max_error_rate: float = 0.001       # share of requests not answered 200 in the end
+    max_error_rate: float = 0.001  # share of requests not answered 200 in the end
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or self.rate <= 0 or self.concurrency < 1:
@@ -48,8 +48,11 @@ class SoakConfig:
 
     @property
     def rss_slope_limit(self) -> float:
-        return (self.max_rss_slope if self.minutes >= self.memory_judged_from_minutes
-                else self.short_run_max_rss_slope)
+        return (
+            self.max_rss_slope
+            if self.minutes >= self.memory_judged_from_minutes
+            else self.short_run_max_rss_slope
+        )
 
     @property
     def requests(self) -> int:
@@ -59,11 +62,13 @@ class SoakConfig:
 
 @dataclass(frozen=True)
 class Fault:
-    at: float                           # seconds after the load starts
+    at: float  # seconds after the load starts
     kind: FaultKind
 
 
 def fault_schedule(config: SoakConfig) -> list[Fault]:
-    faults = [Fault(config.seconds * config.kill_stream_at, "kill-stream"),
-              Fault(config.seconds * config.restart_postgres_at, "restart-postgres")]
+    faults = [
+        Fault(config.seconds * config.kill_stream_at, "kill-stream"),
+        Fault(config.seconds * config.restart_postgres_at, "restart-postgres"),
+    ]
     return sorted(faults, key=lambda f: f.at)

@@ -18,12 +18,13 @@ MB = 1024 * 1024
 @dataclass(frozen=True)
 class Answer:
     """One request as the client saw it in the end (after its retries)."""
-    at: float                  # seconds after the load started, when the answer came
-    status: int                # 0: never answered
-    seconds: float             # latency, first attempt to final answer
+
+    at: float  # seconds after the load started, when the answer came
+    status: int  # 0: never answered
+    seconds: float  # latency, first attempt to final answer
     attempts: int
-    event_id: str              # the transaction_id sent (the API's event_id)
-    error: str = ""            # what a non-200 answer said
+    event_id: str  # the transaction_id sent (the API's event_id)
+    error: str = ""  # what a non-200 answer said
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,21 @@ class MemorySample:
     at: float
     process: str
     rss_bytes: int
-    private_bytes: int         # RSS less file-backed and shared pages: what a leak grows
+    private_bytes: int  # RSS less file-backed and shared pages: what a leak grows
 
 
 @dataclass(frozen=True)
 class StoredRow:
     event_id: str
-    landed_at: float           # processed_at, seconds after the load started
-    lag: float                 # processed_at - scored_at: API answer to row in PostgreSQL
+    landed_at: float  # processed_at, seconds after the load started
+    lag: float  # processed_at - scored_at: API answer to row in PostgreSQL
 
 
 @dataclass(frozen=True)
 class FaultRecord:
     at: float
     kind: str
-    seconds: float             # how long the harness took to inject it and see recovery
+    seconds: float  # how long the harness took to inject it and see recovery
     detail: str = ""
 
 
@@ -55,17 +56,20 @@ class Reconciliation:
     accepted_ids: int
     rows: int
     distinct_event_ids: int
-    lost: int                          # accepted, not in PostgreSQL
-    duplicated: int                    # extra rows or answers for one event_id
-    stored_not_accepted: int           # in PostgreSQL, answered with an error in the end
-    stored_never_sent: int             # in PostgreSQL, never sent by this run
+    lost: int  # accepted, not in PostgreSQL
+    duplicated: int  # extra rows or answers for one event_id
+    stored_not_accepted: int  # in PostgreSQL, answered with an error in the end
+    stored_never_sent: int  # in PostgreSQL, never sent by this run
     rejected_by_reason: dict[str, int]
-    rejected_unexplained: int          # quarantined with no reason
+    rejected_unexplained: int  # quarantined with no reason
     lost_sample: list[str] = field(default_factory=list)
 
 
-def reconcile(answers: Sequence[Answer], stored: Iterable[StoredRow],
-              rejected: Iterable[tuple[str | None, str]]) -> Reconciliation:
+def reconcile(
+    answers: Sequence[Answer],
+    stored: Iterable[StoredRow],
+    rejected: Iterable[tuple[str | None, str]],
+) -> Reconciliation:
     """Every 200 must be exactly one row; every other row and every quarantined record
     must have an explanation. `rejected`: (event_id, reason) per quarantined record."""
     accepted = [a.event_id for a in answers if a.status == 200]
@@ -83,12 +87,18 @@ def reconcile(answers: Sequence[Answer], stored: Iterable[StoredRow],
     lost = sorted(accepted_set - stored_set)
     extra = stored_set - accepted_set
     return Reconciliation(
-        accepted_responses=len(accepted), accepted_ids=len(accepted_set), rows=len(stored_ids),
-        distinct_event_ids=len(stored_set), lost=len(lost),
+        accepted_responses=len(accepted),
+        accepted_ids=len(accepted_set),
+        rows=len(stored_ids),
+        distinct_event_ids=len(stored_set),
+        lost=len(lost),
         duplicated=(len(stored_ids) - len(stored_set)) + (len(accepted) - len(accepted_set)),
-        stored_not_accepted=len(extra & sent_set), stored_never_sent=len(extra - sent_set),
-        rejected_by_reason=dict(reasons), rejected_unexplained=unexplained,
-        lost_sample=lost[:10])
+        stored_not_accepted=len(extra & sent_set),
+        stored_never_sent=len(extra - sent_set),
+        rejected_by_reason=dict(reasons),
+        rejected_unexplained=unexplained,
+        lost_sample=lost[:10],
+    )
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class Window:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    landed: int                 # rows that reached PostgreSQL in this window
+    landed: int  # rows that reached PostgreSQL in this window
     lag_p95_s: float
 
 
@@ -109,8 +119,9 @@ def _percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
     return [float(v) for v in np.percentile(np.asarray(values), qs)]
 
 
-def windows(answers: Sequence[Answer], stored: Sequence[StoredRow], width: float,
-            end: float) -> list[Window]:
+def windows(
+    answers: Sequence[Answer], stored: Sequence[StoredRow], width: float, end: float
+) -> list[Window]:
     """The run cut into `width`-second windows: what the client saw and what landed."""
     n = max(1, int(np.ceil(end / width)))
     latencies: list[list[float]] = [[] for _ in range(n)]
@@ -130,13 +141,24 @@ def windows(answers: Sequence[Answer], stored: Sequence[StoredRow], width: float
     out = []
     for i in range(n):
         p50, p95, p99 = _percentiles(latencies[i], (50, 95, 99))
-        out.append(Window(i * width, answered[i], accepted[i], p50, p95, p99, landed[i],
-                          _percentiles(lags[i], (95,))[0]))
+        out.append(
+            Window(
+                i * width,
+                answered[i],
+                accepted[i],
+                p50,
+                p95,
+                p99,
+                landed[i],
+                _percentiles(lags[i], (95,))[0],
+            )
+        )
     return out
 
 
-def rss_slopes(samples: Sequence[MemorySample], since: float,
-               private: bool = False) -> dict[str, float]:
+def rss_slopes(
+    samples: Sequence[MemorySample], since: float, private: bool = False
+) -> dict[str, float]:
     """Least-squares slope of RSS (or private RSS) in MB/minute per process over the
     samples from `since` on (processes with fewer than three such samples are left out)."""
     by_process: dict[str, list[tuple[float, float]]] = {}
@@ -155,15 +177,15 @@ def rss_slopes(samples: Sequence[MemorySample], since: float,
 @dataclass
 class SoakReport:
     config: dict[str, Any]
-    duration: float                     # seconds of load
+    duration: float  # seconds of load
     reconciliation: Reconciliation
     faults: list[FaultRecord]
     answered: int
     errors_by_status: dict[str, int]
     error_examples: dict[str, str]
     error_rate: float
-    latency_ms: dict[str, float]        # p50/p95/p99/max over the whole run
-    lag_s: dict[str, float]             # API answer -> row in PostgreSQL
+    latency_ms: dict[str, float]  # p50/p95/p99/max over the whole run
+    lag_s: dict[str, float]  # API answer -> row in PostgreSQL
     rss_slope_mb_per_min: dict[str, float]
     private_slope_mb_per_min: dict[str, float]
     rss_mb: dict[str, dict[str, float]]  # first/last/max per process
@@ -178,10 +200,49 @@ class SoakReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def judge(config: SoakConfig, duration: float, answers: Sequence[Answer],
-          stored: Sequence[StoredRow], rejected: Sequence[tuple[str | None, str]],
-          samples: Sequence[MemorySample], faults: Sequence[FaultRecord],
-          planned_faults: int) -> SoakReport:
+def _delivery_failures(recon: Reconciliation, *, answered: bool) -> list[str]:
+    failures = []
+    if not answered:
+        failures.append("no request was answered")
+    if recon.lost:
+        failures.append(
+            f"{recon.lost} accepted events are not in fraud_predictions "
+            f"(e.g. {', '.join(recon.lost_sample[:3])})"
+        )
+    if recon.duplicated:
+        failures.append(f"{recon.duplicated} duplicated events")
+    if recon.stored_never_sent:
+        failures.append(f"{recon.stored_never_sent} rows in fraud_predictions this run never sent")
+    if recon.rejected_unexplained:
+        failures.append(f"{recon.rejected_unexplained} quarantined records have no reason")
+    return failures
+
+
+def _memory_failures(
+    config: SoakConfig, faults: Sequence[FaultRecord], private_slopes: dict[str, float]
+) -> list[str]:
+    # Judged on private memory: a backend's RSS also counts the pages of PostgreSQL's
+    # shared buffer cache it has touched, which fill up to shared_buffers without leaking.
+    strict = config.minutes >= config.memory_judged_from_minutes
+    restarted = {RESTARTED_PROCESS[f.kind] for f in faults if f.kind in RESTARTED_PROCESS}
+    return [
+        f"{process}: private RSS grows {slope:.2f} MB/min over the "
+        f"second half (limit {config.rss_slope_limit:.1f})"
+        for process, slope in private_slopes.items()
+        if (strict or process not in restarted) and slope > config.rss_slope_limit
+    ]
+
+
+def judge(
+    config: SoakConfig,
+    duration: float,
+    answers: Sequence[Answer],
+    stored: Sequence[StoredRow],
+    rejected: Sequence[tuple[str | None, str]],
+    samples: Sequence[MemorySample],
+    faults: Sequence[FaultRecord],
+    planned_faults: int,
+) -> SoakReport:
     recon = reconcile(answers, stored, rejected)
     errors = Counter(str(a.status) for a in answers if a.status != 200)
     examples: dict[str, str] = {}
@@ -200,41 +261,35 @@ def judge(config: SoakConfig, duration: float, answers: Sequence[Answer],
         entry["last"] = s.rss_bytes / MB
         entry["max"] = max(entry["max"], s.rss_bytes / MB)
 
-    failures = []
-    if not answers:
-        failures.append("no request was answered")
-    if recon.lost:
-        failures.append(f"{recon.lost} accepted events are not in fraud_predictions "
-                        f"(e.g. {', '.join(recon.lost_sample[:3])})")
-    if recon.duplicated:
-        failures.append(f"{recon.duplicated} duplicated events")
-    if recon.stored_never_sent:
-        failures.append(f"{recon.stored_never_sent} rows in fraud_predictions this run "
-                        "never sent")
-    if recon.rejected_unexplained:
-        failures.append(f"{recon.rejected_unexplained} quarantined records have no reason")
+    failures = [
+        *_delivery_failures(recon, answered=bool(answers)),
+        *_memory_failures(config, faults, private_slopes),
+    ]
     if error_rate > config.max_error_rate:
         failures.append(f"API error rate {error_rate:.4%} above {config.max_error_rate:.4%}")
-    # Judged on private memory: a backend's RSS also counts the pages of PostgreSQL's
-    # shared buffer cache it has touched, which fill up to shared_buffers without leaking.
-    strict = config.minutes >= config.memory_judged_from_minutes
-    restarted = {RESTARTED_PROCESS[f.kind] for f in faults if f.kind in RESTARTED_PROCESS}
-    for process, slope in private_slopes.items():
-        if not strict and process in restarted:
-            continue
-        if slope > config.rss_slope_limit:
-            failures.append(f"{process}: private RSS grows {slope:.2f} MB/min over the "
-                            f"second half (limit {config.rss_slope_limit:.1f})")
     if len(faults) != planned_faults:
         failures.append(f"{len(faults)} of {planned_faults} faults were injected")
     return SoakReport(
-        config={k: str(v) for k, v in asdict(config).items()}, duration=duration,
-        reconciliation=recon, faults=list(faults), answered=len(answers),
-        errors_by_status=dict(errors), error_examples=examples, error_rate=error_rate,
-        latency_ms={"p50": p50, "p95": p95, "p99": p99,
-                    "max": max(latencies) if latencies else float("nan")},
-        lag_s={"p50": lag50, "p95": lag95, "p99": lag99}, rss_slope_mb_per_min=slopes,
-        private_slope_mb_per_min=private_slopes, rss_mb=rss, failures=failures)
+        config={k: str(v) for k, v in asdict(config).items()},
+        duration=duration,
+        reconciliation=recon,
+        faults=list(faults),
+        answered=len(answers),
+        errors_by_status=dict(errors),
+        error_examples=examples,
+        error_rate=error_rate,
+        latency_ms={
+            "p50": p50,
+            "p95": p95,
+            "p99": p99,
+            "max": max(latencies) if latencies else float("nan"),
+        },
+        lag_s={"p50": lag50, "p95": lag95, "p99": lag99},
+        rss_slope_mb_per_min=slopes,
+        private_slope_mb_per_min=private_slopes,
+        rss_mb=rss,
+        failures=failures,
+    )
 
 
 def to_markdown(report: SoakReport, charts: Sequence[str]) -> str:
@@ -242,57 +297,90 @@ def to_markdown(report: SoakReport, charts: Sequence[str]) -> str:
     minutes = report.duration / 60
     lines = [
         f"# Soak: {minutes:.1f} minutes at {report.config['rate']} req/s — "
-        f"{'PASSED' if report.passed else 'FAILED'}", "",
+        f"{'PASSED' if report.passed else 'FAILED'}",
+        "",
     ]
     lines += [f"- FAILED: {f}" for f in report.failures]
     lines += [
-        "", "## Every accepted transaction is exactly one row", "",
+        "",
+        "## Every accepted transaction is exactly one row",
+        "",
         "| accepted responses | distinct accepted event_ids | rows in fraud_predictions | "
-        "distinct event_ids | lost | duplicated |", "|---:|---:|---:|---:|---:|---:|",
+        "distinct event_ids | lost | duplicated |",
+        "|---:|---:|---:|---:|---:|---:|",
         f"| {r.accepted_responses:,} | {r.accepted_ids:,} | {r.rows:,} | "
-        f"{r.distinct_event_ids:,} | {r.lost} | {r.duplicated} |", "",
+        f"{r.distinct_event_ids:,} | {r.lost} | {r.duplicated} |",
+        "",
         f"Rows stored whose request was answered with an error in the end: "
         f"{r.stored_not_accepted} (published, then the answer failed). Rows never sent by "
-        f"this run: {r.stored_never_sent}.", "",
+        f"this run: {r.stored_never_sent}.",
+        "",
         "Quarantined records (fraud_predictions_rejected), by reason: "
         + (", ".join(f"{reason}: {n}" for reason, n in r.rejected_by_reason.items()) or "none")
-        + f"; without a reason: {r.rejected_unexplained}.", "",
-        "## API", "",
+        + f"; without a reason: {r.rejected_unexplained}.",
+        "",
+        "## API",
+        "",
         f"{report.answered:,} requests; not answered 200 in the end: "
         f"{sum(report.errors_by_status.values())} ({report.error_rate:.4%})"
-        + ("; " + ", ".join(f"status {s}: {n} (e.g. {report.error_examples.get(s, '')!r})"
-                            for s, n in report.errors_by_status.items())
-           if report.errors_by_status else "") + ".", "",
-        "| latency | p50 | p95 | p99 | max |", "|---|---:|---:|---:|---:|",
-        "| client, incl. retries (ms) | " + " | ".join(
-            f"{report.latency_ms[k]:.1f}" for k in ("p50", "p95", "p99", "max")) + " |",
-        "| API answer → row in PostgreSQL (s) | " + " | ".join(
-            f"{report.lag_s[k]:.2f}" for k in ("p50", "p95", "p99")) + " | |", "",
-        "## Faults", "", "| at (s) | fault | recovered in (s) | detail |", "|---:|---|---:|---|",
+        + (
+            "; "
+            + ", ".join(
+                f"status {s}: {n} (e.g. {report.error_examples.get(s, '')!r})"
+                for s, n in report.errors_by_status.items()
+            )
+            if report.errors_by_status
+            else ""
+        )
+        + ".",
+        "",
+        "| latency | p50 | p95 | p99 | max |",
+        "|---|---:|---:|---:|---:|",
+        "| client, incl. retries (ms) | "
+        + " | ".join(f"{report.latency_ms[k]:.1f}" for k in ("p50", "p95", "p99", "max"))
+        + " |",
+        "| API answer → row in PostgreSQL (s) | "
+        + " | ".join(f"{report.lag_s[k]:.2f}" for k in ("p50", "p95", "p99"))
+        + " | |",
+        "",
+        "## Faults",
+        "",
+        "| at (s) | fault | recovered in (s) | detail |",
+        "|---:|---|---:|---|",
     ]
     lines += [f"| {f.at:.0f} | {f.kind} | {f.seconds:.1f} | {f.detail} |" for f in report.faults]
     strict = float(report.config["minutes"]) >= float(report.config["memory_judged_from_minutes"])
-    lines += ["", "## Memory (RSS of each process and its children)", "",
-              "Slopes are least-squares fits over the second half of the run. The limit "
-              "applies to private RSS (RSS less file-backed and shared pages); full RSS also "
-              "counts the PostgreSQL shared buffer pages each backend has touched, which fill "
-              "up to `shared_buffers` without leaking. "
-              + (f"Limit: {float(report.config['max_rss_slope']):.1f} MB/min."
-                 if strict
-                 else f"This run is shorter than {report.config['memory_judged_from_minutes']}"
-                 " minutes: over so short a second half a garbage-collected heap is still "
-                 "settling, so it is held only to the gross-leak bound of "
-                 f"{float(report.config['short_run_max_rss_slope']):.0f} MB/min, and the "
-                 "restarted Spark job, whose second half is its warm-up, is not judged; the "
-                 f"{float(report.config['max_rss_slope']):.0f} MB/min limit is judged on "
-                 "longer runs."), "",
-              "| process | first MB | last MB | max MB | RSS slope (MB/min) | "
-              "private RSS slope (MB/min) |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Memory (RSS of each process and its children)",
+        "",
+        "Slopes are least-squares fits over the second half of the run. The limit "
+        "applies to private RSS (RSS less file-backed and shared pages); full RSS also "
+        "counts the PostgreSQL shared buffer pages each backend has touched, which fill "
+        "up to `shared_buffers` without leaking. "
+        + (
+            f"Limit: {float(report.config['max_rss_slope']):.1f} MB/min."
+            if strict
+            else f"This run is shorter than {report.config['memory_judged_from_minutes']}"
+            " minutes: over so short a second half a garbage-collected heap is still "
+            "settling, so it is held only to the gross-leak bound of "
+            f"{float(report.config['short_run_max_rss_slope']):.0f} MB/min, and the "
+            "restarted Spark job, whose second half is its warm-up, is not judged; the "
+            f"{float(report.config['max_rss_slope']):.0f} MB/min limit is judged on "
+            "longer runs."
+        ),
+        "",
+        "| process | first MB | last MB | max MB | RSS slope (MB/min) | "
+        "private RSS slope (MB/min) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for process, rss in report.rss_mb.items():
         slope = report.rss_slope_mb_per_min.get(process, float("nan"))
         private = report.private_slope_mb_per_min.get(process, float("nan"))
-        lines.append(f"| {process} | {rss['first']:.0f} | {rss['last']:.0f} | "
-                     f"{rss['max']:.0f} | {slope:+.2f} | {private:+.2f} |")
+        lines.append(
+            f"| {process} | {rss['first']:.0f} | {rss['last']:.0f} | "
+            f"{rss['max']:.0f} | {slope:+.2f} | {private:+.2f} |"
+        )
     if report.machine:
         lines += ["", f"Machine: {report.machine}"]
     lines += [""] + [f"![{name}]({name})" for name in charts] + [""]

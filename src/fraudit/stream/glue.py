@@ -111,8 +111,13 @@ def stream_region(stream_arn: str) -> str:
 def database_url(args: GlueJobArgs, secrets_client: Any) -> str:
     from fraudit.db.connection import url_from_secret_id
 
-    return url_from_secret_id(secrets_client, args.db_secret_arn, host=args.db_host,
-                              port=args.db_port, dbname=args.db_name)
+    return url_from_secret_id(
+        secrets_client,
+        args.db_secret_arn,
+        host=args.db_host,
+        port=args.db_port,
+        dbname=args.db_name,
+    )
 
 
 def glue_frame_to_raw(frame: Any) -> Any:
@@ -121,15 +126,20 @@ def glue_frame_to_raw(frame: Any) -> Any:
     from pyspark.sql import functions as F
 
     columns = [c for c in frame.columns if c != RECORD_TIMESTAMP]
-    arrival = (F.col(RECORD_TIMESTAMP).cast("timestamp") if RECORD_TIMESTAMP in frame.columns
-               else F.current_timestamp())
+    arrival = (
+        F.col(RECORD_TIMESTAMP).cast("timestamp")
+        if RECORD_TIMESTAMP in frame.columns
+        else F.current_timestamp()
+    )
     data = F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]))
     return frame.select(
         F.encode(data, "UTF-8").alias("data"),
         F.lit("glue").alias("shard_id"),
-        F.concat_ws("-", F.unix_millis(arrival).cast("string"),
-                    F.substring(F.sha2(data, 256), 1, 32)).alias("sequence_number"),
-        arrival.alias("arrival_time"))
+        F.concat_ws(
+            "-", F.unix_millis(arrival).cast("string"), F.substring(F.sha2(data, 256), 1, 32)
+        ).alias("sequence_number"),
+        arrival.alias("arrival_time"),
+    )
 
 
 def make_batch_function(sink: Any) -> Callable[[Any, int], None]:
@@ -157,17 +167,17 @@ def main(argv: Sequence[str] = tuple(sys.argv[1:])) -> None:  # pragma: no cover
     args = parse_args(argv)
     rules = load_rules(args.indicator_rules)
     secrets = aws_client("secretsmanager", region=stream_region(args.stream_arn))
-    sink = PostgresSink(database_url(args, secrets),
-                        rules=rules, job=args.job_name)
+    sink = PostgresSink(database_url(args, secrets), rules=rules, job=args.job_name)
     glue_context = GlueContext(SparkContext.getOrCreate())
     glue_context.spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     job = Job(glue_context)
     job.init(args.job_name, {"JOB_NAME": args.job_name})
     frame = glue_context.create_data_frame.from_options(
-        connection_type="kinesis", connection_options=kinesis_connection_options(args),
-        transformation_ctx="scored_events")
-    glue_context.forEachBatch(frame=frame, batch_function=make_batch_function(sink),
-                              options=for_each_batch_options(args))
+        connection_type="kinesis",
+        connection_options=kinesis_connection_options(args),
+        transformation_ctx="scored_events",
+    )
+    glue_context.forEachBatch(
+        frame=frame, batch_function=make_batch_function(sink), options=for_each_batch_options(args)
+    )
     job.commit()
-
-

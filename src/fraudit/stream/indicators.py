@@ -41,8 +41,7 @@ NUMERIC_FIELDS = ("amount", "fraud_proba", "anomaly_score", "fraud_prediction")
 DISTINCT_FIELDS = ("user_id", "ip_address", "device_id", "country", "source")
 Aggregate = Literal["count", "sum", "max", "avg", "count_distinct"]
 
-_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
-          "hour": 3600}
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+?)s?\s*$")
 
 
@@ -84,13 +83,17 @@ class Rule(BaseModel):
                 raise ValueError(f"rule {self.name}: count takes no field")
         elif self.aggregate == "count_distinct":
             if self.field not in DISTINCT_FIELDS or self.field == self.group_by:
-                raise ValueError(f"rule {self.name}: count_distinct needs a field among "
-                                 f"{DISTINCT_FIELDS} other than group_by")
+                raise ValueError(
+                    f"rule {self.name}: count_distinct needs a field among "
+                    f"{DISTINCT_FIELDS} other than group_by"
+                )
         elif self.field not in NUMERIC_FIELDS:
-            raise ValueError(f"rule {self.name}: {self.aggregate} needs a field among "
-                             f"{NUMERIC_FIELDS}")
-        if self.slide_seconds is not None and (self.slide_seconds > self.window_seconds
-                                               or self.window_seconds % self.slide_seconds):
+            raise ValueError(
+                f"rule {self.name}: {self.aggregate} needs a field among {NUMERIC_FIELDS}"
+            )
+        if self.slide_seconds is not None and (
+            self.slide_seconds > self.window_seconds or self.window_seconds % self.slide_seconds
+        ):
             raise ValueError(f"rule {self.name}: slide must divide the window")
         return self
 
@@ -191,10 +194,18 @@ WHERE (a.value, a.threshold, a.window_end)
       IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.threshold, EXCLUDED.window_end)
 RETURNING (xmax = 0) AS is_new
 """
-    return Statement(sql, {
-        "rule": rule.name, "entity_type": rule.entity_type, "threshold": rule.threshold,
-        "width": rule.window_seconds, "slide": rule.slide,
-        "hops": rule.window_seconds // rule.slide, "watermark": watermark})
+    return Statement(
+        sql,
+        {
+            "rule": rule.name,
+            "entity_type": rule.entity_type,
+            "threshold": rule.threshold,
+            "width": rule.window_seconds,
+            "slide": rule.slide,
+            "hops": rule.window_seconds // rule.slide,
+            "watermark": watermark,
+        },
+    )
 
 
 WATERMARK_QUERY = "SELECT watermark FROM fraud_stream_watermarks WHERE job = %(job)s"
@@ -215,5 +226,11 @@ FROM fraudit_batch_inserted HAVING count(*) > 0
 ON CONFLICT (job) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at = now()
 WHERE EXCLUDED.watermark > w.watermark
 """
-    return Statement(sql, {"job": job, "skew": rules.max_clock_skew_seconds,
-                           "lateness": rules.allowed_lateness_seconds})
+    return Statement(
+        sql,
+        {
+            "job": job,
+            "skew": rules.max_clock_skew_seconds,
+            "lateness": rules.allowed_lateness_seconds,
+        },
+    )

@@ -58,11 +58,13 @@ def _starting_point(options: dict[str, str]) -> str:
         raw = options.get("startingtimestamp")
         if not raw:
             raise ValueError("startingPosition AT_TIMESTAMP needs startingTimestamp")
-        millis = (int(raw) if raw.isdigit()
-                  else int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000))
+        millis = (
+            int(raw)
+            if raw.isdigit()
+            else int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
+        )
         return f"ts:{millis}"
-    raise ValueError(f"unknown startingPosition {position!r}: use "
-                     f"{', '.join(STARTING_POSITIONS)}")
+    raise ValueError(f"unknown startingPosition {position!r}: use {', '.join(STARTING_POSITIONS)}")
 
 
 class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -89,9 +91,11 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
             from fraudit.aws_clients import aws_client, client_config
 
             self._client = aws_client(
-                "kinesis", region=self.options.get("region", "us-east-1"),
+                "kinesis",
+                region=self.options.get("region", "us-east-1"),
                 endpoint_url=self.options.get("endpointurl") or None,
-                config=client_config(connect_timeout=5, read_timeout=10, max_attempts=3))
+                config=client_config(connect_timeout=5, read_timeout=10, max_attempts=3),
+            )
         return self._client
 
     def __getstate__(self) -> dict[str, Any]:
@@ -112,40 +116,66 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
 
     def _call(self, name: str, **kwargs: Any) -> Any:
         """Kinesis call with backoff on throttling (ProvisionedThroughputExceeded)."""
-        return retry(lambda: getattr(self.client, name)(**kwargs),
-                     retry_on=self.client.exceptions.ProvisionedThroughputExceededException,
-                     backoff=THROTTLED_BACKOFF, attempts=8)
+        return retry(
+            lambda: getattr(self.client, name)(**kwargs),
+            retry_on=self.client.exceptions.ProvisionedThroughputExceededException,
+            backoff=THROTTLED_BACKOFF,
+            attempts=8,
+        )
 
     def initialOffset(self) -> dict:
         shards = add_new_shards({}, self._shards(), self._start)
         return {"v": OFFSET_VERSION, "shards": shards}
 
-    def _read_shard(self, shard_id: str, entry: dict[str, Any], budget: int,
-                    stop_after: str | None = None,
-                    ending: str | None = None) -> tuple[list[tuple], dict[str, Any]]:
+    def _read_shard(
+        self,
+        shard_id: str,
+        entry: dict[str, Any],
+        budget: int,
+        stop_after: str | None = None,
+        ending: str | None = None,
+    ) -> tuple[list[tuple], dict[str, Any]]:
         """Records after `entry`'s position, up to `budget` (or through `stop_after`)."""
         entry = dict(entry)
         rows: list[tuple] = []
-        iterator = self._call("get_shard_iterator", StreamName=self.stream, ShardId=shard_id,
-                              **iterator_args(entry))["ShardIterator"]
+        iterator = self._call(
+            "get_shard_iterator", StreamName=self.stream, ShardId=shard_id, **iterator_args(entry)
+        )["ShardIterator"]
         while iterator and len(rows) < budget:
             try:
-                page = self._call("get_records", ShardIterator=iterator,
-                                  Limit=min(MAX_GET_RECORDS, budget - len(rows)))
+                page = self._call(
+                    "get_records",
+                    ShardIterator=iterator,
+                    Limit=min(MAX_GET_RECORDS, budget - len(rows)),
+                )
             except self.client.exceptions.ExpiredIteratorException:
-                iterator = self._call("get_shard_iterator", StreamName=self.stream,
-                                      ShardId=shard_id, **iterator_args(entry))["ShardIterator"]
+                iterator = self._call(
+                    "get_shard_iterator",
+                    StreamName=self.stream,
+                    ShardId=shard_id,
+                    **iterator_args(entry),
+                )["ShardIterator"]
                 continue
             for record in page["Records"]:
                 seq = record["SequenceNumber"]
                 if stop_after is not None and not seq_le(seq, stop_after):
                     return rows, entry
                 arrival = record.get("ApproximateArrivalTimestamp")
-                if (stop_after is None and self._cutoff is not None and arrival is not None
-                        and arrival > self._cutoff):
+                if (
+                    stop_after is None
+                    and self._cutoff is not None
+                    and arrival is not None
+                    and arrival > self._cutoff
+                ):
                     return rows, entry  # arrived after an AvailableNow query started
-                rows.append((bytes(record["Data"]), shard_id, seq,
-                             arrival.astimezone(UTC).replace(tzinfo=None) if arrival else None))
+                rows.append(
+                    (
+                        bytes(record["Data"]),
+                        shard_id,
+                        seq,
+                        arrival.astimezone(UTC).replace(tzinfo=None) if arrival else None,
+                    )
+                )
                 entry["after"] = seq
                 if stop_after is not None and seq == stop_after:
                     return rows, entry
@@ -167,7 +197,8 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
             if left <= 0:
                 break
             shard_rows, offsets[shard_id] = self._read_shard(
-                shard_id, offsets[shard_id], left, ending=endings[shard_id])
+                shard_id, offsets[shard_id], left, ending=endings[shard_id]
+            )
             rows += shard_rows
         # A parent just finished may unblock its children: they are read next trigger.
         return rows, {"v": OFFSET_VERSION, "shards": offsets}
@@ -198,8 +229,9 @@ class KinesisStreamReader(SimpleDataSourceStreamReader, SupportsTriggerAvailable
             begin = start["shards"].get(shard_id) or {"from": end_entry["from"], "after": None}
             if not end_entry.get("after") or begin.get("after") == end_entry["after"]:
                 continue
-            shard_rows, _ = self._read_shard(shard_id, begin, budget=10**9,
-                                             stop_after=end_entry["after"])
+            shard_rows, _ = self._read_shard(
+                shard_id, begin, budget=10**9, stop_after=end_entry["after"]
+            )
             rows += shard_rows
         return iter(rows)
 

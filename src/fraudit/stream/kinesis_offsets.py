@@ -21,11 +21,12 @@ def shard_entry(start: str, after: str | None = None, done: bool = False) -> dic
 def iterator_args(entry: Mapping[str, Any]) -> dict[str, Any]:
     """get_shard_iterator arguments that resume exactly after what was read."""
     if entry.get("after"):
-        return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                "StartingSequenceNumber": entry["after"]}
+        return {
+            "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+            "StartingSequenceNumber": entry["after"],
+        }
     if str(entry["from"]).startswith("ts:"):
-        return {"ShardIteratorType": AT_TIMESTAMP,
-                "Timestamp": int(entry["from"][3:]) / 1000.0}
+        return {"ShardIteratorType": AT_TIMESTAMP, "Timestamp": int(entry["from"][3:]) / 1000.0}
     return {"ShardIteratorType": TRIM_HORIZON}
 
 
@@ -34,8 +35,9 @@ def seq_le(a: str, b: str) -> bool:
     return int(a) <= int(b)
 
 
-def add_new_shards(offsets: dict[str, dict[str, Any]], shards: Iterable[Mapping[str, Any]],
-                   initial_start: str) -> dict[str, dict[str, Any]]:
+def add_new_shards(
+    offsets: dict[str, dict[str, Any]], shards: Iterable[Mapping[str, Any]], initial_start: str
+) -> dict[str, dict[str, Any]]:
     """Shards seen for the first time: children of known shards start at TRIM_HORIZON
     (everything written to them came after their parents); others at the initial start."""
     out = {k: dict(v) for k, v in offsets.items()}
@@ -43,15 +45,15 @@ def add_new_shards(offsets: dict[str, dict[str, Any]], shards: Iterable[Mapping[
         shard_id = shard["ShardId"]
         if shard_id in out:
             continue
-        parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId"))
-                   if p]
+        parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
         start = TRIM_HORIZON if any(p in out for p in parents) else initial_start
         out[shard_id] = shard_entry(start)
     return out
 
 
-def readable(offsets: Mapping[str, Mapping[str, Any]],
-             shards: Iterable[Mapping[str, Any]]) -> list[str]:
+def readable(
+    offsets: Mapping[str, Mapping[str, Any]], shards: Iterable[Mapping[str, Any]]
+) -> list[str]:
     """Shards to read now: not finished, and every parent we know of read to its end, so a
     key's records stay in order across a reshard."""
     out = []
@@ -59,8 +61,11 @@ def readable(offsets: Mapping[str, Mapping[str, Any]],
         entry = offsets.get(shard["ShardId"])
         if entry is None or entry.get("done"):
             continue
-        parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId"))
-                   if p and p in offsets]
+        parents = [
+            p
+            for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId"))
+            if p and p in offsets
+        ]
         if all(offsets[p].get("done") for p in parents):
             out.append(shard["ShardId"])
     return sorted(out)
@@ -68,7 +73,8 @@ def readable(offsets: Mapping[str, Mapping[str, Any]],
 
 def ending_sequence(shard: Mapping[str, Any]) -> str | None:
     """A closed shard's last sequence number (None while the shard is open)."""
-    return shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
+    ending = shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
+    return None if ending is None else str(ending)
 
 
 def read_through(entry: Mapping[str, Any], ending: str | None) -> bool:

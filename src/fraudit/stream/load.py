@@ -33,14 +33,16 @@ class LoadResult:
     inserted: int
     rejected_invalid: int
     rejected_conflicts: int
-    alerts_raised: int = 0      # new (rule, entity, window) alerts
-    alerts_updated: int = 0     # existing alerts whose window value grew
-    late_rows: int = 0          # inserted rows older than the watermark: stored, not alerted
+    alerts_raised: int = 0  # new (rule, entity, window) alerts
+    alerts_updated: int = 0  # existing alerts whose window value grew
+    late_rows: int = 0  # inserted rows older than the watermark: stored, not alerted
 
     def summary(self) -> str:
-        return (f"{self.inserted} inserted, {self.rejected_invalid} rejected, "
-                f"{self.rejected_conflicts} conflicting; alerts {self.alerts_raised} new, "
-                f"{self.alerts_updated} updated; {self.late_rows} late")
+        return (
+            f"{self.inserted} inserted, {self.rejected_invalid} rejected, "
+            f"{self.rejected_conflicts} conflicting; alerts {self.alerts_raised} new, "
+            f"{self.alerts_updated} updated; {self.late_rows} late"
+        )
 
 
 def _when(micros: int | None) -> datetime | None:
@@ -62,12 +64,19 @@ def prediction_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def rejected_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (row["source_position"], _clean(row.get("event_id")), row["reason"],
-            _clean(row.get("raw_payload")) or "")
+    return (
+        row["source_position"],
+        _clean(row.get("event_id")),
+        row["reason"],
+        _clean(row.get("raw_payload")) or "",
+    )
 
 
-_TIMES = {"event_time": "event_time_us", "scored_at": "scored_at_us",
-          "event_minute": "event_minute_us"}
+_TIMES = {
+    "event_time": "event_time_us",
+    "scored_at": "scored_at_us",
+    "event_minute": "event_minute_us",
+}
 
 
 def _loadable_columns(valid: Any) -> list[Any]:
@@ -75,8 +84,12 @@ def _loadable_columns(valid: Any) -> list[Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return [pc.cast(valid[_TIMES[name]], pa.timestamp("us", tz="UTC")) if name in _TIMES
-            else valid[name] for name in sql.PREDICTION_COLUMNS]
+    return [
+        pc.cast(valid[_TIMES[name]], pa.timestamp("us", tz="UTC"))
+        if name in _TIMES
+        else valid[name]
+        for name in sql.PREDICTION_COLUMNS
+    ]
 
 
 def split_arrow(table: Any) -> tuple[Any, list[tuple[Any, ...]]]:
@@ -88,12 +101,16 @@ def split_arrow(table: Any) -> tuple[Any, list[tuple[Any, ...]]]:
     loadable = pc.is_null(table["reject_reason"])
     valid, bad = table.filter(loadable), table.filter(pc.invert(loadable))
     predictions = pa.table(_loadable_columns(valid), names=list(sql.PREDICTION_COLUMNS))
-    invalid = [rejected_tuple({"source_position": p, "event_id": e, "reason": r,
-                               "raw_payload": d})
-               for p, e, r, d in zip(bad["source_position"].to_pylist(),
-                                     bad["event_id"].to_pylist(),
-                                     bad["reject_reason"].to_pylist(),
-                                     bad["payload"].to_pylist(), strict=True)]
+    invalid = [
+        rejected_tuple({"source_position": p, "event_id": e, "reason": r, "raw_payload": d})
+        for p, e, r, d in zip(
+            bad["source_position"].to_pylist(),
+            bad["event_id"].to_pylist(),
+            bad["reject_reason"].to_pylist(),
+            bad["payload"].to_pylist(),
+            strict=True,
+        )
+    ]
     return predictions, invalid
 
 
@@ -111,8 +128,11 @@ def arrow_csv(predictions: Any) -> bytes:
     import pyarrow.csv as pa_csv
 
     out = io.BytesIO()
-    pa_csv.write_csv(predictions, out, pa_csv.WriteOptions(
-        include_header=False, quoting_style="needed", batch_size=4096))
+    pa_csv.write_csv(
+        predictions,
+        out,
+        pa_csv.WriteOptions(include_header=False, quoting_style="needed", batch_size=4096),
+    )
     return out.getvalue()
 
 
@@ -122,8 +142,12 @@ class CopyBatch:
     it is copied) and turned into tuples only if the batch must be loaded row by row, or
     from transformed rows as dicts (pyspark 3.5, Glue 5)."""
 
-    def __init__(self, predictions: list[tuple[Any, ...]] | None,
-                 invalid: list[tuple[Any, ...]], arrow: Any = None) -> None:
+    def __init__(
+        self,
+        predictions: list[tuple[Any, ...]] | None,
+        invalid: list[tuple[Any, ...]],
+        arrow: Any = None,
+    ) -> None:
         self._tuples = predictions
         self._arrow = arrow
         self._csv: bytes | None = None
@@ -144,9 +168,16 @@ class CopyBatch:
             if reason is None:
                 predictions.append(prediction_tuple(row))
             else:
-                invalid.append(rejected_tuple({"source_position": row["source_position"],
-                                               "event_id": row["event_id"], "reason": reason,
-                                               "raw_payload": row["payload"]}))
+                invalid.append(
+                    rejected_tuple(
+                        {
+                            "source_position": row["source_position"],
+                            "event_id": row["event_id"],
+                            "reason": reason,
+                            "raw_payload": row["payload"],
+                        }
+                    )
+                )
         return cls(predictions, invalid)
 
     def __len__(self) -> int:
@@ -179,10 +210,16 @@ class CopyBatch:
 class PostgresSink:
     """Loads batches into PostgreSQL: `load` is the one way in."""
 
-    def __init__(self, url: str, *, rules: RuleSet | None = None, job: str = "elt",
-                 max_wait_seconds: float = 300.0,
-                 connect_fn: Callable[[str], Any] = connect,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        rules: RuleSet | None = None,
+        job: str = "elt",
+        max_wait_seconds: float = 300.0,
+        connect_fn: Callable[[str], Any] = connect,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._url = url
         self._rules = indicators.load_rules() if rules is None else rules
         self._job = job
@@ -215,9 +252,13 @@ class PostgresSink:
             self._conn = None
 
         return retry_while_unavailable(
-            lambda: self._commit(batch, progress), self._url,
-            max_wait_seconds=self._max_wait, logger=log, sleep=self._sleep,
-            on_unavailable=forget_connection)
+            lambda: self._commit(batch, progress),
+            self._url,
+            max_wait_seconds=self._max_wait,
+            logger=log,
+            sleep=self._sleep,
+            on_unavailable=forget_connection,
+        )
 
     def _commit(self, batch: CopyBatch, progress: tuple[str, int] | None) -> LoadResult:
         """One attempt, in one transaction: insert, roll up and alert, record the progress,
@@ -231,8 +272,9 @@ class PostgresSink:
                 result = self._roll_up_and_alert(conn, insert(conn, batch))
                 if progress is not None:
                     checkpoint, batch_id = progress
-                    conn.execute(sql.RECORD_PROGRESS,
-                                 {"checkpoint": checkpoint, "batch_id": batch_id})
+                    conn.execute(
+                        sql.RECORD_PROGRESS, {"checkpoint": checkpoint, "batch_id": batch_id}
+                    )
                 return result
 
         try:
@@ -254,8 +296,8 @@ class PostgresSink:
         late = conn.execute(indicators.LATE_ROWS_QUERY, {"watermark": watermark}).fetchone()[0]
         raised = updated = 0
         for rule in self._rules.rules:
-            statement = indicators.alert_statement(rule, watermark)
-            for (is_new,) in conn.execute(statement.sql, statement.params).fetchall():
+            alert = indicators.alert_statement(rule, watermark)
+            for (is_new,) in conn.execute(alert.sql, alert.params).fetchall():
                 raised += int(is_new)
                 updated += int(not is_new)
         advance = indicators.advance_watermark(self._rules, self._job)
@@ -273,8 +315,7 @@ class PostgresSink:
                 batch.copy_into(cur, "fraudit_staging")
             (inserted,) = conn.execute(sql.INSERT_FROM_STAGING).fetchone()
             # Only rows that were not inserted can conflict: skip the join when all were.
-            conflicts = (0 if inserted == len(batch)
-                         else conn.execute(sql.REJECT_CONFLICTS).rowcount)
+            conflicts = 0 if inserted == len(batch) else conn.execute(sql.REJECT_CONFLICTS).rowcount
         conn.execute("TRUNCATE fraudit_staging_rejected")
         with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
             for row in batch.invalid:
@@ -312,8 +353,13 @@ class PostgresSink:
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 position = row[sql.PREDICTION_COLUMNS.index("source_position")]
                 payload = row[sql.PREDICTION_COLUMNS.index("payload")]
-                refused.append((position, row[0],
-                                f"database refused the row: {str(exc).splitlines()[0]}",
-                                _clean(payload) or ""))
+                refused.append(
+                    (
+                        position,
+                        row[0],
+                        f"database refused the row: {str(exc).splitlines()[0]}",
+                        _clean(payload) or "",
+                    )
+                )
         last = self._insert(conn, CopyBatch([], [*batch.invalid, *refused]))
         return LoadResult(inserted, last.rejected_invalid, conflicts)

@@ -33,11 +33,13 @@ class StreamOptions:
     pipelined: bool = True
 
 
-def batch_function(sink: PostgresSink, database_url: str, checkpoint_dir: Path, *,
-                   pipelined: bool) -> tuple[Callable[[Any, int], None], BatchWriter | None]:
+def batch_function(
+    sink: PostgresSink, database_url: str, checkpoint_dir: Path, *, pipelined: bool
+) -> tuple[Callable[[Any, int], None], BatchWriter | None]:
     """The foreachBatch body of the local job, and its writer when loading is pipelined
     (the checkpoint is then reconciled with the database first)."""
     if not pipelined:
+
         def load_now(batch: Any, batch_id: int) -> None:
             log.info("batch %d: %s", batch_id, process_batch(batch, batch_id, sink).summary())
 
@@ -58,23 +60,34 @@ def start(spark: Any, options: StreamOptions, sink: PostgresSink | None = None) 
     spark.dataSource.register(KinesisDataSource)
     rules = load_rules(options.rules_file)  # a bad rules file fails here, before any read
     sink = sink or PostgresSink(options.database_url, rules=rules)
-    reader = (spark.readStream.format("kinesis")
-              .option("streamName", options.stream_name)
-              .option("region", options.region)
-              .option("startingPosition", options.starting_position)
-              .option("maxRecordsPerTrigger", str(options.max_records_per_trigger)))
+    reader = (
+        spark.readStream.format("kinesis")
+        .option("streamName", options.stream_name)
+        .option("region", options.region)
+        .option("startingPosition", options.starting_position)
+        .option("maxRecordsPerTrigger", str(options.max_records_per_trigger))
+    )
     if options.starting_timestamp:
         reader = reader.option("startingTimestamp", options.starting_timestamp)
     if options.endpoint_url:
         reader = reader.option("endpointUrl", options.endpoint_url)
 
-    each_batch, writer = batch_function(sink, options.database_url, options.checkpoint_dir,
-                                        pipelined=options.pipelined)
-    log.info("streaming %s into %s with %d indicator rules%s", options.stream_name,
-             describe(options.database_url), len(rules.rules),
-             " (pipelined loading)" if writer else "")
-    query = (reader.load().writeStream.foreachBatch(each_batch)
-             .option("checkpointLocation", str(options.checkpoint_dir))
-             .trigger(processingTime=options.trigger_interval)
-             .queryName("fraudit-elt").start())
+    each_batch, writer = batch_function(
+        sink, options.database_url, options.checkpoint_dir, pipelined=options.pipelined
+    )
+    log.info(
+        "streaming %s into %s with %d indicator rules%s",
+        options.stream_name,
+        describe(options.database_url),
+        len(rules.rules),
+        " (pipelined loading)" if writer else "",
+    )
+    query = (
+        reader.load()
+        .writeStream.foreachBatch(each_batch)
+        .option("checkpointLocation", str(options.checkpoint_dir))
+        .trigger(processingTime=options.trigger_interval)
+        .queryName("fraudit-elt")
+        .start()
+    )
     return query if writer is None else PipelinedQuery(query, writer)

@@ -65,12 +65,17 @@ def trim_checkpoint(checkpoint_dir: Path, loaded: int) -> list[int]:
     return undone
 
 
-def prepare_checkpoint(database_url: str, checkpoint_dir: Path, *,
-                       max_wait_seconds: float = 120.0) -> int:
+def prepare_checkpoint(
+    database_url: str, checkpoint_dir: Path, *, max_wait_seconds: float = 120.0
+) -> int:
     """Reconcile the checkpoint with the database before the query starts; returns the last
     batch the database holds (-1: none). Waits for a database that is still starting."""
-    return retry_while_unavailable(lambda: _reconcile(database_url, checkpoint_dir),
-                                   database_url, max_wait_seconds=max_wait_seconds, logger=log)
+    return retry_while_unavailable(
+        lambda: _reconcile(database_url, checkpoint_dir),
+        database_url,
+        max_wait_seconds=max_wait_seconds,
+        logger=log,
+    )
 
 
 def _reconcile(database_url: str, checkpoint_dir: Path) -> int:
@@ -91,8 +96,11 @@ def _reconcile(database_url: str, checkpoint_dir: Path) -> int:
         conn.commit()
     undone = trim_checkpoint(checkpoint_dir, loaded)
     if undone:
-        log.warning("batch(es) %s were committed by Spark but not loaded (the job stopped "
-                    "mid-write): replaying from the checkpoint's offsets", undone)
+        log.warning(
+            "batch(es) %s were committed by Spark but not loaded (the job stopped "
+            "mid-write): replaying from the checkpoint's offsets",
+            undone,
+        )
     return loaded
 
 
@@ -122,12 +130,16 @@ class BatchWriter:
         try:
             result = self._sink.load(CopyBatch.from_arrow(table), (self._key, batch_id))
         except Exception:
-            log.exception("batch %d could not be loaded; the query stops with this error and "
-                          "a restart replays the batch", batch_id)
+            log.exception(
+                "batch %d could not be loaded; the query stops with this error and "
+                "a restart replays the batch",
+                batch_id,
+            )
             if self.on_failure is not None:
                 # Not from this thread: stopping waits for a batch that may be waiting on us.
-                threading.Thread(target=self.on_failure, name="fraudit-writer-failed",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self.on_failure, name="fraudit-writer-failed", daemon=True
+                ).start()
             raise
         log.info("batch %d: %s", batch_id, result.summary())
         return result

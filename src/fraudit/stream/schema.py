@@ -17,52 +17,80 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 CORRUPT_COLUMN = "_corrupt_record"
 
 # What a source hands the transform, one row per Kinesis record.
-RAW_RECORD_SCHEMA = StructType([
-    StructField("data", BinaryType(), True),
-    StructField("shard_id", StringType(), False),
-    StructField("sequence_number", StringType(), False),
-    StructField("arrival_time", TimestampType(), True),
-])
+RAW_RECORD_SCHEMA = StructType(
+    [
+        StructField("data", BinaryType(), True),
+        StructField("shard_id", StringType(), False),
+        StructField("sequence_number", StringType(), False),
+        StructField("arrival_time", TimestampType(), True),
+    ]
+)
 
 # The scored event (fraudit.contracts.ScoredEvent). Timestamps are read as strings and
 # parsed explicitly so a bad one is reported, not silently nulled. Unknown fields are
 # ignored: consumers tolerate them.
-EVENT_SCHEMA = StructType([
-    StructField("schema_version", IntegerType()),
-    StructField("event_id", StringType()),
-    StructField("timestamp", StringType()),
-    StructField("scored_at", StringType()),
-    StructField("user_id", StringType()),
-    StructField("source", StringType()),
-    StructField("amount", DoubleType()),
-    StructField("fraud_prediction", IntegerType()),
-    StructField("fraud_proba", DoubleType()),
-    StructField("anomaly_score", DoubleType()),
-    StructField("decision", StringType()),
-    StructField("model_version", StringType()),
-    StructField("policy_version", StringType()),
-    StructField("ip_address", StringType()),
-    StructField("device_info", StructType([
-        StructField("device_id", StringType()),
-        StructField("device_type", StringType()),
-        StructField("os_version", StringType()),
-        StructField("app_version", StringType()),
-    ])),
-    StructField("geo", StructType([
-        StructField("country", StringType()),
-        StructField("region", StringType()),
-        StructField("city", StringType()),
-        StructField("latitude", DoubleType()),
-        StructField("longitude", DoubleType()),
-    ])),
-    StructField(CORRUPT_COLUMN, StringType()),
-])
-REQUIRED_FIELDS = ("event_id", "timestamp", "scored_at", "user_id", "source", "amount",
-                   "fraud_prediction", "fraud_proba", "anomaly_score", "decision",
-                   "model_version", "policy_version")
+EVENT_SCHEMA = StructType(
+    [
+        StructField("schema_version", IntegerType()),
+        StructField("event_id", StringType()),
+        StructField("timestamp", StringType()),
+        StructField("scored_at", StringType()),
+        StructField("user_id", StringType()),
+        StructField("source", StringType()),
+        StructField("amount", DoubleType()),
+        StructField("fraud_prediction", IntegerType()),
+        StructField("fraud_proba", DoubleType()),
+        StructField("anomaly_score", DoubleType()),
+        StructField("decision", StringType()),
+        StructField("model_version", StringType()),
+        StructField("policy_version", StringType()),
+        StructField("ip_address", StringType()),
+        StructField(
+            "device_info",
+            StructType(
+                [
+                    StructField("device_id", StringType()),
+                    StructField("device_type", StringType()),
+                    StructField("os_version", StringType()),
+                    StructField("app_version", StringType()),
+                ]
+            ),
+        ),
+        StructField(
+            "geo",
+            StructType(
+                [
+                    StructField("country", StringType()),
+                    StructField("region", StringType()),
+                    StructField("city", StringType()),
+                    StructField("latitude", DoubleType()),
+                    StructField("longitude", DoubleType()),
+                ]
+            ),
+        ),
+        StructField(CORRUPT_COLUMN, StringType()),
+    ]
+)
+REQUIRED_FIELDS = (
+    "event_id",
+    "timestamp",
+    "scored_at",
+    "user_id",
+    "source",
+    "amount",
+    "fraud_prediction",
+    "fraud_proba",
+    "anomaly_score",
+    "decision",
+    "model_version",
+    "policy_version",
+)
 
 
 def glue_event_ddl() -> str:
     """EVENT_SCHEMA as the DDL string Glue's Kinesis source takes in its `schema` option."""
-    return ", ".join(f"`{field.name}` {field.dataType.simpleString()}"
-                     for field in EVENT_SCHEMA.fields if field.name != CORRUPT_COLUMN)
+    return ", ".join(
+        f"`{field.name}` {field.dataType.simpleString()}"
+        for field in EVENT_SCHEMA.fields
+        if field.name != CORRUPT_COLUMN
+    )

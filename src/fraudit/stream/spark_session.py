@@ -27,8 +27,12 @@ CHECKPOINT_MANAGERS = (  # Spark 4.1+ moved the class into a `checkpointing` pac
 DRIVER_MEMORY = "3g"
 
 
-def local_session(app_name: str = "fraudit", master: str = "local[2]",
-                  driver_memory: str = DRIVER_MEMORY, **conf: str) -> Any:
+def local_session(
+    app_name: str = "fraudit",
+    master: str = "local[2]",
+    driver_memory: str = DRIVER_MEMORY,
+    **conf: str,
+) -> Any:
     """The session (the JVM is started here; `driver_memory` cannot change afterwards)."""
     import os
     import sys
@@ -38,20 +42,23 @@ def local_session(app_name: str = "fraudit", master: str = "local[2]",
     # Python workers must run this interpreter (the project's venv), not the first python3
     # on PATH, or they cannot import fraudit's data source and functions.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.appName(app_name).master(master)
-               .config("spark.pyspark.python", sys.executable)
-               .config("spark.driver.memory", driver_memory)
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "4")
-               # Micro-batches of ~10k rows: compiling whole-stage code for each batch's
-               # plan cost more than it saved (transform + Arrow hand-over of 10k events:
-               # median 0.50 s with it, 0.37 s without, bench/ and docs/BENCHMARKS.md).
-               .config("spark.sql.codegen.wholeStage", "false")
-               .config("spark.ui.enabled", "false")
-               # file:// without checksum side files (see CHECKPOINT_MANAGERS above).
-               .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
-               .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-               .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master)
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        # Micro-batches of ~10k rows: compiling whole-stage code for each batch's
+        # plan cost more than it saved (transform + Arrow hand-over of 10k events:
+        # median 0.50 s with it, 0.37 s without, bench/ and docs/BENCHMARKS.md).
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.ui.enabled", "false")
+        # file:// without checksum side files (see CHECKPOINT_MANAGERS above).
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+    )
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
-    "event_id", "schema_version", "event_time", "scored_at", "event_minute", "user_id",
-    "source", "amount", "fraud_prediction", "fraud_proba", "anomaly_score", "decision",
-    "model_version", "policy_version", "ip_address", "device_id", "device_type", "os_version",
-    "app_version", "country", "region", "city", "latitude", "longitude", "payload",
-    "payload_hash", "source_position",
+    "event_id",
+    "schema_version",
+    "event_time",
+    "scored_at",
+    "event_minute",
+    "user_id",
+    "source",
+    "amount",
+    "fraud_prediction",
+    "fraud_proba",
+    "anomaly_score",
+    "decision",
+    "model_version",
+    "policy_version",
+    "ip_address",
+    "device_id",
+    "device_type",
+    "os_version",
+    "app_version",
+    "country",
+    "region",
+    "city",
+    "latitude",
+    "longitude",
+    "payload",
+    "payload_hash",
+    "source_position",
 )
 REJECTED_COLUMNS: tuple[str, ...] = ("source_position", "event_id", "reason", "raw_payload")
 CONFLICT_REASON = "event_id already recorded with a different payload"
@@ -42,14 +64,15 @@ def copy_predictions_csv(table: str) -> str:
 
 # The only tables rows are copied into (table names cannot be parameters).
 _COPY_TARGETS = {"fraud_predictions": "fraud_predictions", "fraudit_staging": "fraudit_staging"}
-COPY_STAGING_REJECTED = (f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COLUMNS)}) "
-                         "FROM STDIN")
+COPY_STAGING_REJECTED = f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COLUMNS)}) FROM STDIN"
 
 # Every statement here is assembled from the constant column tuples above, never from
 # data: rows travel only through COPY or as parameters (hence the S608 exemption).
-NOTED_COLUMNS = ("event_time, scored_at, user_id, ip_address, device_id, event_minute, "
-                 "source, country, decision, fraud_prediction, amount, fraud_proba, "
-                 "latitude, longitude")
+NOTED_COLUMNS = (
+    "event_time, scored_at, user_id, ip_address, device_id, event_minute, "
+    "source, country, decision, fraud_prediction, amount, fraud_proba, "
+    "latitude, longitude"
+)
 
 # The fast path: every row of the batch is new (the usual case), so they are copied
 # straight into the table; a duplicate event_id makes the COPY fail and the batch takes
@@ -82,8 +105,13 @@ _ROLLUP_ROWS = """SELECT event_minute AS at, source, coalesce(country, '') AS co
 FROM fraudit_batch_inserted"""
 
 
-def _roll_up(minute_table: str, hour_table: str, dimensions: list[str],
-             measures: dict[str, str], where: str = "true") -> str:
+def _roll_up(
+    minute_table: str,
+    hour_table: str,
+    dimensions: list[str],
+    measures: dict[str, str],
+    where: str = "true",
+) -> str:
     """One statement: group this transaction's inserted rows by minute once, add the groups
     to the minute table, and their sums by hour to the hour table."""
     dims = ", ".join(dimensions)
@@ -110,16 +138,31 @@ ON CONFLICT (hour, {dims}) DO UPDATE SET {added}
 # Rollups (by the minute and by the hour) from exactly the rows this transaction inserted:
 # they always equal a GROUP BY over fraud_predictions, whatever was replayed.
 ROLL_UPS = (
-    _roll_up("fraud_minute_rollups", "fraud_hour_rollups", ["source", "country", "decision"],
-             {"transactions": "count(*)", "predicted_frauds": "sum(fraud_prediction)",
-              "amount_sum": "sum(amount)", "fraud_proba_sum": "sum(fraud_proba::numeric)"}),
-    _roll_up("fraud_score_rollups", "fraud_score_hour_rollups",
-             ["source", "country", "decision", "bucket"], {"transactions": "count(*)"}),
+    _roll_up(
+        "fraud_minute_rollups",
+        "fraud_hour_rollups",
+        ["source", "country", "decision"],
+        {
+            "transactions": "count(*)",
+            "predicted_frauds": "sum(fraud_prediction)",
+            "amount_sum": "sum(amount)",
+            "fraud_proba_sum": "sum(fraud_proba::numeric)",
+        },
+    ),
+    _roll_up(
+        "fraud_score_rollups",
+        "fraud_score_hour_rollups",
+        ["source", "country", "decision", "bucket"],
+        {"transactions": "count(*)"},
+    ),
     # Rows without coordinates are not mapped.
-    _roll_up("fraud_geo_rollups", "fraud_geo_hour_rollups",
-             ["country", "decision", "lat_cell", "lon_cell"],
-             {"transactions": "count(*)", "predicted_frauds": "sum(fraud_prediction)"},
-             where="lat_cell IS NOT NULL AND lon_cell IS NOT NULL"),
+    _roll_up(
+        "fraud_geo_rollups",
+        "fraud_geo_hour_rollups",
+        ["country", "decision", "lat_cell", "lon_cell"],
+        {"transactions": "count(*)", "predicted_frauds": "sum(fraud_prediction)"},
+        where="lat_cell IS NOT NULL AND lon_cell IS NOT NULL",
+    ),
 )
 
 # An event_id seen before with other content is kept, with the reason, not dropped.

@@ -28,12 +28,16 @@ _IPV6 = r"^[0-9A-Fa-f:.]{2,45}$"
 
 def _first_failure(checks: list[tuple[Column, Column | str]]) -> Column:
     """The reason of the first failing check, or null when all pass."""
-    expression = None
+    expression: Column | None = None
     for failed, reason in checks:
         reason_col = reason if isinstance(reason, Column) else F.lit(reason)
-        expression = (F.when(failed, reason_col) if expression is None
-                      else expression.when(failed, reason_col))
-    return expression.otherwise(F.lit(None).cast("string"))
+        expression = (
+            F.when(failed, reason_col)
+            if expression is None
+            else expression.when(failed, reason_col)
+        )
+    none = F.lit(None).cast("string")
+    return none if expression is None else expression.otherwise(none)
 
 
 def _out_of_range(name: str, value: Column) -> Column:
@@ -65,11 +69,18 @@ def _parse_columns() -> list[Column]:
     text = F.col("data").cast("string")
     return [
         text.alias("raw"),
-        F.from_json(text, EVENT_SCHEMA, {
-            "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN,
-            # Strict JSON, as PostgreSQL's jsonb reads it: a record Spark accepts but the
-            # database refuses would otherwise fail its whole batch.
-            "allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}).alias("event"),
+        F.from_json(
+            text,
+            EVENT_SCHEMA,
+            {
+                "mode": "PERMISSIVE",
+                "columnNameOfCorruptRecord": CORRUPT_COLUMN,
+                # Strict JSON, as PostgreSQL's jsonb reads it: a record Spark accepts but the
+                # database refuses would otherwise fail its whole batch.
+                "allowSingleQuotes": "false",
+                "allowNonNumericNumbers": "false",
+            },
+        ).alias("event"),
         F.concat_ws(":", F.col("shard_id"), F.col("sequence_number")).alias("source_position"),
     ]
 
@@ -91,49 +102,74 @@ def _validate_columns() -> list[Column]:
     opens_object, escaped = raw.startswith("{"), raw.contains("\\u")
     checks: list[tuple[Column, Column | str]] = [
         (raw.isNull() | (~opens_object & (F.trim(raw) == "")), "empty record"),
-        (raw.contains("\u0000") | (escaped & raw.contains("\\u0000")),
-         "contains a NUL character"),
+        (raw.contains("\u0000") | (escaped & raw.contains("\\u0000")), "contains a NUL character"),
         (escaped & raw.rlike(r"\\u[dD][89abAB]"), "contains a surrogate escape (\\uD800-DFFF)"),
-        (e.isNull() | e[CORRUPT_COLUMN].isNotNull()
-         | ~(opens_object | raw.rlike(r"^\s*\{")),
-         "unparseable JSON: not a JSON object"),
+        (
+            e.isNull() | e[CORRUPT_COLUMN].isNotNull() | ~(opens_object | raw.rlike(r"^\s*\{")),
+            "unparseable JSON: not a JSON object",
+        ),
         (e["schema_version"].isNull(), "missing required field: schema_version"),
-        (~e["schema_version"].isin(*SUPPORTED_SCHEMA_VERSIONS),
-         F.concat(F.lit("unknown schema_version "), e["schema_version"].cast("string"))),
+        (
+            ~e["schema_version"].isin(*SUPPORTED_SCHEMA_VERSIONS),
+            F.concat(F.lit("unknown schema_version "), e["schema_version"].cast("string")),
+        ),
     ]
     checks += [(e[name].isNull(), f"missing required field: {name}") for name in REQUIRED_FIELDS]
     checks += [
-        ((F.octet_length(e["event_id"]) == 0) | _longer_than(e["event_id"], MAX_TEXT),
-         "out of range: event_id length"),
+        (
+            (F.octet_length(e["event_id"]) == 0) | _longer_than(e["event_id"], MAX_TEXT),
+            "out of range: event_id length",
+        ),
         (event_time.isNull(), "timestamp is not an ISO-8601 time"),
         (scored_at.isNull(), "scored_at is not an ISO-8601 time"),
-        ((e["amount"] < 0) | (e["amount"] >= MAX_AMOUNT) | F.isnan(e["amount"]),
-         _out_of_range("amount", e["amount"])),
-        (~e["fraud_prediction"].isin(0, 1), _out_of_range("fraud_prediction",
-                                                          e["fraud_prediction"])),
-        ((e["fraud_proba"] < 0) | (e["fraud_proba"] > 1) | F.isnan(e["fraud_proba"]),
-         _out_of_range("fraud_proba", e["fraud_proba"])),
-        (F.isnan(e["anomaly_score"]) | (F.abs(e["anomaly_score"]) == float("inf")),
-         _out_of_range("anomaly_score", e["anomaly_score"])),
+        (
+            (e["amount"] < 0) | (e["amount"] >= MAX_AMOUNT) | F.isnan(e["amount"]),
+            _out_of_range("amount", e["amount"]),
+        ),
+        (
+            ~e["fraud_prediction"].isin(0, 1),
+            _out_of_range("fraud_prediction", e["fraud_prediction"]),
+        ),
+        (
+            (e["fraud_proba"] < 0) | (e["fraud_proba"] > 1) | F.isnan(e["fraud_proba"]),
+            _out_of_range("fraud_proba", e["fraud_proba"]),
+        ),
+        (
+            F.isnan(e["anomaly_score"]) | (F.abs(e["anomaly_score"]) == float("inf")),
+            _out_of_range("anomaly_score", e["anomaly_score"]),
+        ),
         (~e["decision"].isin(*DECISIONS), _out_of_range("decision", e["decision"])),
-        (e["geo"]["country"].isNotNull() & ~e["geo"]["country"].rlike(r"^[A-Za-z]{2}$"),
-         _out_of_range("geo.country", e["geo"]["country"])),
-        ((F.abs(e["geo"]["latitude"]) > 90) | (F.abs(e["geo"]["longitude"]) > 180),
-         "out of range: geo latitude/longitude"),
-        (e["ip_address"].isNotNull() & ~e["ip_address"].rlike(_IPV4)
-         & ~(e["ip_address"].contains(":") & e["ip_address"].rlike(_IPV6)),
-         _out_of_range("ip_address", e["ip_address"])),
+        (
+            e["geo"]["country"].isNotNull() & ~e["geo"]["country"].rlike(r"^[A-Za-z]{2}$"),
+            _out_of_range("geo.country", e["geo"]["country"]),
+        ),
+        (
+            (F.abs(e["geo"]["latitude"]) > 90) | (F.abs(e["geo"]["longitude"]) > 180),
+            "out of range: geo latitude/longitude",
+        ),
+        (
+            e["ip_address"].isNotNull()
+            & ~e["ip_address"].rlike(_IPV4)
+            & ~(e["ip_address"].contains(":") & e["ip_address"].rlike(_IPV6)),
+            _out_of_range("ip_address", e["ip_address"]),
+        ),
     ]
     for name in ("user_id", "source", "model_version", "policy_version"):
         checks.append((_longer_than(e[name], MAX_TEXT), f"out of range: {name} length"))
     for name in ("device_id", "device_type", "os_version", "app_version"):
-        checks.append((_longer_than(e["device_info"][name], MAX_TEXT),
-                       f"out of range: device_info.{name} length"))
+        checks.append(
+            (
+                _longer_than(e["device_info"][name], MAX_TEXT),
+                f"out of range: device_info.{name} length",
+            )
+        )
     for name in ("region", "city"):
-        checks.append((_longer_than(e["geo"][name], MAX_TEXT),
-                       f"out of range: geo.{name} length"))
-    return [event_time.alias("event_time"), scored_at.alias("scored_at_ts"),
-            _first_failure(checks).alias("reject_reason")]
+        checks.append((_longer_than(e["geo"][name], MAX_TEXT), f"out of range: geo.{name} length"))
+    return [
+        event_time.alias("event_time"),
+        scored_at.alias("scored_at_ts"),
+        _first_failure(checks).alias("reject_reason"),
+    ]
 
 
 def validate(parsed: DataFrame) -> DataFrame:
@@ -191,5 +227,8 @@ def valid_rows(transformed: DataFrame) -> DataFrame:
 
 def rejected_rows(transformed: DataFrame) -> DataFrame:
     return transformed.where(F.col("reject_reason").isNotNull()).select(
-        "source_position", "event_id", F.col("reject_reason").alias("reason"),
-        F.coalesce(F.col("payload"), F.lit("")).alias("raw_payload"))
+        "source_position",
+        "event_id",
+        F.col("reject_reason").alias("reason"),
+        F.coalesce(F.col("payload"), F.lit("")).alias("raw_payload"),
+    )

@@ -46,8 +46,11 @@ class RobustMahalanobis:
         return np.log1p(distance / len(self.location))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "location": self.location.tolist(),
-                "precision": self.precision.tolist()}
+        return {
+            "format": FORMAT,
+            "location": self.location.tolist(),
+            "precision": self.precision.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> RobustMahalanobis:
@@ -57,6 +60,7 @@ class RobustMahalanobis:
 
 
 # ---- SageMaker scikit-learn container hooks ------------------------------------------------
+
 
 def model_fn(model_dir: str) -> RobustMahalanobis:
     with open(os.path.join(model_dir, MODEL_FILE), encoding="utf-8") as handle:
