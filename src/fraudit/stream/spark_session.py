@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# Without Hadoop's native library (pip's pyspark has none), Hadoop's local file system sets
-# every file's permissions by spawning `chmod`, and the default FileContext checkpoint
-# manager writes each offset and commit file as a temporary file, a .crc side file and a
-# rename, each created and chmod-ed. Measured here with Spark's rate source and an idle
-# machine: walCommit 50 ms and commitOffsets 51 ms per micro-batch; with the FileSystem
-# manager over the raw local file system (one file per log entry, one chmod each), 8 and
-# 9 ms. The checkpoint's files are Spark's JSON logs; Glue's checkpoint (S3) is not affected.
+# Checkpoint through the FileSystem manager over the raw local file system: without
+# Hadoop's native library the default spawns chmod per file (docs/STREAMING.md, "What a
+# checkpoint costs per micro-batch"). Glue's checkpoint (S3) is not affected.
 CHECKPOINT_MANAGER_KEY = "spark.sql.streaming.checkpointFileManagerClass"
 CHECKPOINT_MANAGERS = (  # Spark 4.1+ moved the class into a `checkpointing` package
     "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
@@ -19,11 +15,9 @@ CHECKPOINT_MANAGERS = (  # Spark 4.1+ moved the class into a `checkpointing` pac
 )
 
 
-# The driver's (local mode: the whole JVM's) heap ceiling. Each micro-batch is collected to
-# the driver as Arrow buffers of megabytes, which G1 allocates as humongous objects; with
-# Spark's default 1g heap they set off a concurrent marking cycle after cycle. Measured here
-# over 100,000 records end to end: G1 threads 1.8 CPU-s with 1g, 0.1 CPU-s with 3g
-# (docs/BENCHMARKS.md). A ceiling, not an allocation: the heap grows only as it is used.
+# The JVM's heap ceiling (local mode: driver and executors are one JVM). Room for each
+# batch's Arrow buffers without constant garbage collection (docs/STREAMING.md, "The JVM's
+# heap"); a ceiling, not an allocation.
 DRIVER_MEMORY = "3g"
 
 
@@ -49,9 +43,8 @@ def local_session(
         .config("spark.driver.memory", driver_memory)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")
-        # Micro-batches of ~10k rows: compiling whole-stage code for each batch's
-        # plan cost more than it saved (transform + Arrow hand-over of 10k events:
-        # median 0.50 s with it, 0.37 s without, bench/ and docs/BENCHMARKS.md).
+        # Small micro-batches: compiling whole-stage code costs more than it saves
+        # (docs/STREAMING.md, "How the local session is set up").
         .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.ui.enabled", "false")
         # file:// without checksum side files (see CHECKPOINT_MANAGERS above).

@@ -52,8 +52,8 @@ def _longer_than(text: Column, limit: int) -> Column:
 
 def _expressions(build: Callable[[], list[Column]]) -> list[Column]:
     """Column expressions are built once per SparkContext and reused by every batch:
-    building them costs hundreds of JVM round trips (~0.3 s a batch, measured), applying
-    them costs one projection."""
+    building them takes hundreds of JVM round trips (docs/STREAMING.md, "How the local
+    session is set up"), applying them one projection."""
     from pyspark import SparkContext
 
     key = (build.__name__, id(SparkContext._active_spark_context))
