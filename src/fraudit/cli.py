@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from fraudit.settings import Settings, get_settings
 from fraudit.stream.kinesis_offsets import STARTING_POSITIONS, TRIM_HORIZON
@@ -240,21 +241,24 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _replay_dataset(args: argparse.Namespace, settings: Settings) -> Any:
+    """What `simulate` and `soak` replay: --data, else as fraudit.data.datasets says."""
+    from fraudit.data.datasets import resolve_dataset
+    from fraudit.simulator.source import SYNTHETIC_ROWS
+
+    return resolve_dataset(
+        args.data, settings.dataset_path, synthetic_rows=SYNTHETIC_ROWS, seed=args.seed, say=_say
+    )
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Replay a dataset against POST /predict at a steady rate."""
-    from fraudit.data.datasets import resolve_dataset
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.simulator.run import SimulatorConfig, read_state, run
-    from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
+    from fraudit.simulator.source import ReplaySource
 
     try:
-        dataset = resolve_dataset(
-            args.data,
-            settings.dataset_path,
-            synthetic_rows=SYNTHETIC_ROWS,
-            seed=args.seed,
-            say=_say,
-        )
+        dataset = _replay_dataset(args, settings)
         source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
         start = args.start
         if args.resume:
@@ -373,10 +377,9 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     and memory stayed flat."""
     from datetime import UTC, datetime
 
-    from fraudit.data.datasets import resolve_dataset
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.local.demo import DemoError, handle_stop_signals
-    from fraudit.simulator.source import SYNTHETIC_ROWS, ReplaySource
+    from fraudit.simulator.source import ReplaySource
     from fraudit.soak.harness import Soak
     from fraudit.soak.plan import SoakConfig
 
@@ -392,13 +395,7 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
             out_dir=out,
             model_dir=args.model_dir or settings.model_dir,
         )
-        dataset = resolve_dataset(
-            args.data,
-            settings.dataset_path,
-            synthetic_rows=SYNTHETIC_ROWS,
-            seed=args.seed,
-            say=_say,
-        )
+        dataset = _replay_dataset(args, settings)
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2

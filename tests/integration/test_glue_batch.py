@@ -11,18 +11,9 @@ from fraudit.stream.glue import kinesis_connection_options, make_batch_function,
 from fraudit.stream.load import PostgresSink
 from fraudit.stream.schema import glue_event_ddl
 from tests.support.stream_records import event
+from tests.unit.test_stream_glue import REQUIRED, STREAM
 
 pytestmark = pytest.mark.integration
-
-STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/fraud-predictions"
-REQUIRED = [
-    "--stream_arn",
-    STREAM,
-    "--db_secret_arn",
-    "arn:aws:secretsmanager:x",
-    "--checkpoint_location",
-    "s3://bucket/checkpoints/elt/",
-]
 
 
 def test_source_options_read_the_stream_with_our_schema(spark):
