@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fraudit.local import kinesis as emulator_module
+from fraudit.local import kinesis_emulator as emulator_module
 from fraudit.local.kinesis_emulator import EmulatorError, KinesisEmulator
 from tests.conftest import REPO
 
