@@ -8,6 +8,8 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 COPY frontend ./frontend
 COPY scripts ./scripts
+# The committed real rows: training and replay use them when no dataset is mounted.
+COPY dataset/samples ./dataset/samples
 RUN pip install --no-cache-dir -c constraints.txt ".[all]"
 ENV PYTHONUNBUFFERED=1
 # kinesalite's npm modules are installed at build time, not on first run.
