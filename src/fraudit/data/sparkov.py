@@ -105,20 +105,24 @@ def import_file(
     rows = 0
     cards: set[str] = set()
     partial = target.with_name(f".{target.name}.partial")
-    with (
-        _open(source, "r", source.suffix == ".gz") as inp,
-        _open(partial, "w", target.suffix == ".gz") as out,
-    ):
-        writer = csv.writer(out, lineterminator="\n")
-        tokenized = tokenize_rows(csv.reader(inp), key)
-        header = next(tokenized)
-        writer.writerow(header)
-        card = header.index(CARD_COLUMN)
-        for row in tokenized:
-            writer.writerow(row)
-            cards.add(row[card])
-            rows += 1
-            if progress is not None and rows % 100_000 == 0:
-                progress(rows)
+    try:
+        with (
+            _open(source, "r", source.suffix == ".gz") as inp,
+            _open(partial, "w", target.suffix == ".gz") as out,
+        ):
+            writer = csv.writer(out, lineterminator="\n")
+            tokenized = tokenize_rows(csv.reader(inp), key)
+            header = next(tokenized)
+            writer.writerow(header)
+            card = header.index(CARD_COLUMN)
+            for row in tokenized:
+                writer.writerow(row)
+                cards.add(row[card])
+                rows += 1
+                if progress is not None and rows % 100_000 == 0:
+                    progress(rows)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed import leaves nothing behind
+        raise
     partial.replace(target)  # a half-written import never looks complete
     return ImportSummary(rows, len(cards), tuple(header))
