@@ -34,8 +34,12 @@ def client_config(
     )
 
 
+def is_loopback_host(host: str) -> bool:
+    return host in _LOOPBACK or host.startswith("127.")
+
+
 def is_loopback(endpoint_url: str | None) -> bool:
-    return bool(endpoint_url) and (urlparse(endpoint_url).hostname or "") in _LOOPBACK
+    return is_loopback_host(urlparse(endpoint_url or "").hostname or "")
 
 
 def aws_client(

@@ -133,6 +133,27 @@ def cmd_generate_synthetic(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _api_key_refusal(settings: Settings, host: str, insecure_no_key: bool) -> str | None:
+    """Why `fraudit api` will not start: a configured key that is empty or malformed, or
+    no key on an address other machines can reach (unless told --insecure-no-key)."""
+    from fraudit.api.wiring import ApiKeyError, api_key_configured, resolve_api_key
+    from fraudit.aws_clients import is_loopback_host
+
+    try:
+        key = resolve_api_key(settings) if api_key_configured(settings) else None
+    except ApiKeyError as exc:
+        return f"error: {exc}"
+    if key is None and not is_loopback_host(host) and not insecure_no_key:
+        return (
+            f"error: refusing to serve on {host} without an API key: anyone who can reach "
+            "it could score and record transactions. Set FRAUDIT_API_KEY (or "
+            "FRAUDIT_API_KEY_SECRET_ID), bind to 127.0.0.1, or pass --insecure-no-key."
+        )
+    if key is None and not is_loopback_host(host):
+        _say(f"warning: serving on {host} without an API key (--insecure-no-key)")
+    return None
+
+
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the Chalice app locally (the same object the Lambda serves)."""
     from fraudit.api.app import create_app
@@ -143,6 +164,10 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.api_host
     port = settings.api_port if args.port is None else args.port
     workers = args.workers or settings.api_workers
+    refusal = _api_key_refusal(settings, host, args.insecure_no_key)
+    if refusal:
+        _say(refusal)
+        return 2
 
     def ready(url: str) -> None:
         _say(
@@ -151,7 +176,14 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     try:
-        return serve(lambda: create_app(settings=settings), host, port, workers, ready)
+        return serve(
+            lambda: create_app(settings=settings),
+            host,
+            port,
+            workers,
+            ready,
+            max_body_bytes=settings.api_max_body_bytes,
+        )
     except OSError as exc:
         _say(
             f"cannot listen on {host}:{port}: {exc.strerror} "
@@ -464,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, help="worker processes (default FRAUDIT_API_WORKERS)")
+    p.add_argument(
+        "--insecure-no-key",
+        action="store_true",
+        help="serve on a non-loopback address without an API key (never on a network others share)",
+    )
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("package-api", help="build the Lambda bundle with `chalice package`")
@@ -527,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timestamps",
         choices=["now", "dataset"],
         default="now",
-        help="stamp requests with the send time, or the dataset's own times",
+        help="stamp requests with the send time, or the dataset's own times (older than a "
+        "week: raise FRAUDIT_MAX_EVENT_AGE_DAYS on the API)",
     )
     p.add_argument("--resume", action="store_true", help="continue after the last run")
     p.add_argument("--state-file", type=Path, default=Path(".fraudit/simulator-state.json"))
@@ -589,8 +627,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM (docker stop, systemd, kill) runs the same clean-up as Ctrl-C: every command
+    # stops the processes it started instead of leaving them orphaned.
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     settings = get_settings()
     logging.basicConfig(
         level=args.log_level or settings.log_level,

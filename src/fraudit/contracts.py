@@ -7,39 +7,85 @@ Consumers tolerate unknown fields; producers never emit fields outside these mod
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from ipaddress import ip_address
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
 from fraudit.decisions import Decision
-from fraudit.ulb_vector import FeatureError, FeatureVector, parse_features
+from fraudit.ulb_vector import FeatureError, FeatureVector, features_json_schema, parse_features
+from fraudit.validity import (
+    COUNTRY_PATTERN,
+    DEFAULT_MAX_EVENT_AGE,
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    LATITUDE_LIMIT,
+    LONGITUDE_LIMIT,
+    MAX_AMOUNT,
+    PLACE_TEXT_MAX_LENGTH,
+    SHORT_TEXT_MAX_LENGTH,
+    event_time_problem,
+    identifier_problem,
+    normalise_ip,
+    text_problem,
+)
 
 SCHEMA_VERSION = 1
 
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+@dataclass(frozen=True)
+class ValidationClock:
+    """What a request is judged against: the API's clock and how old a transaction may be.
+    Passed as pydantic's validation context; without it the event-time window is not
+    checked (the predict service always passes one)."""
+
+    now: datetime
+    max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE
 
 
 def _as_utc(value: datetime) -> datetime:
     # A timestamp without a zone is taken as UTC, the only zone the pipeline stores.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError("is outside the range of representable UTC times") from None
+
+
+def _clean_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _not_a_card_number(value: str) -> str:
+    problem = identifier_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 UtcDatetime = Annotated[
     datetime,
     PlainSerializer(lambda v: _as_utc(v).isoformat().replace("+00:00", "Z"), return_type=str),
 ]
+# Identifiers: a closed alphabet (no control characters by construction).
+Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+# Identifiers of people and things that must never hold a card number.
+SubjectId = Annotated[Identifier, AfterValidator(_not_a_card_number)]
+ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX_LENGTH), AfterValidator(_clean_text)]
+PlaceText = Annotated[str, Field(max_length=PLACE_TEXT_MAX_LENGTH), AfterValidator(_clean_text)]
 
 
 class _Lenient(BaseModel):
@@ -49,58 +95,65 @@ class _Lenient(BaseModel):
 
 
 class DeviceInfo(_Lenient):
-    device_id: str | None = Field(
+    device_id: SubjectId | None = Field(
         None,
-        pattern=_ID_PATTERN,
-        description="stable device fingerprint; feeds the device-shared-by-many-users rule",
+        description="stable device fingerprint (never a card number); feeds the "
+        "device-shared-by-many-users rule",
     )
-    device_type: str | None = Field(None, max_length=64)
-    os_version: str | None = Field(None, max_length=64)
-    app_version: str | None = Field(None, max_length=64)
+    device_type: ShortText | None = None
+    os_version: ShortText | None = None
+    app_version: ShortText | None = None
 
 
 class Geo(_Lenient):
-    country: str | None = Field(None, description="ISO 3166-1 alpha-2, normalised upper case")
-    region: str | None = Field(None, max_length=128)
-    city: str | None = Field(None, max_length=128)
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
+    country: str | None = Field(
+        None,
+        pattern=COUNTRY_PATTERN,
+        description="ISO 3166-1 alpha-2, normalised upper case",
+    )
+    region: PlaceText | None = None
+    city: PlaceText | None = None
+    latitude: float | None = Field(None, ge=-LATITUDE_LIMIT, le=LATITUDE_LIMIT)
+    longitude: float | None = Field(None, ge=-LONGITUDE_LIMIT, le=LONGITUDE_LIMIT)
 
     @field_validator("country")
     @classmethod
     def _iso_country(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not _COUNTRY.match(value):
-            raise ValueError("must be a two-letter ISO 3166-1 country code")
-        return value.upper()
+        return None if value is None else value.upper()
 
 
 class TransactionMetadata(_Lenient):
-    transaction_id: str | None = Field(
-        None, pattern=_ID_PATTERN, description="client idempotency key; becomes the event_id"
+    transaction_id: Identifier | None = Field(
+        None, description="client idempotency key; becomes the event_id"
     )
-    timestamp: UtcDatetime
-    user_id: str = Field(pattern=_ID_PATTERN)
-    source: str = Field("unknown", min_length=1, max_length=64)
+    timestamp: UtcDatetime = Field(
+        description="when the transaction happened (ISO 8601; no zone means UTC): at most "
+        "5 minutes ahead of the API's clock and at most FRAUDIT_MAX_EVENT_AGE_DAYS (default "
+        "7) behind it"
+    )
+    user_id: SubjectId = Field(description="the cardholder's id or token, never a card number")
+    source: ShortText = Field("unknown", min_length=1)
     device_info: DeviceInfo | None = None
-    ip_address: str | None = Field(None, description="IPv4 or IPv6, stored normalised")
+    ip_address: str | None = Field(
+        None, max_length=64, description="IPv4 or IPv6 without a zone id, stored normalised"
+    )
     geo: Geo | None = None
 
     @field_validator("ip_address")
     @classmethod
     def _ip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ip_address(value))
-        except ValueError:
-            raise ValueError("must be an IPv4 or IPv6 address") from None
+        return None if value is None else normalise_ip(value)
 
     @field_validator("timestamp")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
+    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
+        value = _as_utc(value)
+        clock = info.context
+        if isinstance(clock, ValidationClock):
+            problem = event_time_problem(value, clock.now, clock.max_event_age)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 def _features(value: object) -> FeatureVector:
@@ -112,7 +165,9 @@ def _features(value: object) -> FeatureVector:
     raise ValueError("must be a CSV string or an array of 30 numbers")
 
 
-Features = Annotated[FeatureVector, BeforeValidator(_features)]
+Features = Annotated[
+    FeatureVector, BeforeValidator(_features), WithJsonSchema(features_json_schema())
+]
 
 
 class PredictRequest(BaseModel):
@@ -121,7 +176,7 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metadata: TransactionMetadata
-    data: Features = Field(description="Time,V1..V28,Amount: a CSV string or a JSON array")
+    data: Features
 
     @property
     def amount(self) -> float:
@@ -158,7 +213,7 @@ class ScoredEvent(BaseModel):
     scored_at: UtcDatetime
     user_id: str
     source: str
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, le=MAX_AMOUNT)
     fraud_prediction: Literal[0, 1]
     fraud_proba: float = Field(ge=0, le=1)
     anomaly_score: float

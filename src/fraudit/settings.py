@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraudit.validity import DEFAULT_MAX_EVENT_AGE, MAX_EVENT_AGE_LIMIT
+
 # The scored-events stream: the API publishes to it, the stream job reads it.
 DEFAULT_STREAM_NAME = "fraud-predictions"
 
@@ -68,8 +70,16 @@ class Settings(BaseSettings):
     api_workers: int = Field(2, ge=1, le=64)
     api_max_body_bytes: int = Field(1_048_576, gt=0)
     api_max_batch: int = Field(500, ge=1, le=500)
+    # Every request answers within this many seconds (a 503 when a dependency is too slow);
+    # below the Lambda timeout, which tests/unit/test_deadlines.py checks.
+    api_deadline_seconds: float = Field(8.0, gt=0, le=28)
+    # How old a transaction's timestamp may be; raise it to replay history.
+    max_event_age_days: float = Field(DEFAULT_MAX_EVENT_AGE.days, gt=0, le=MAX_EVENT_AGE_LIMIT.days)
     api_key: SecretStr | None = None
     api_key_secret_id: str | None = None
+    # Seconds a key read from Secrets Manager is trusted before it is read again (rotation
+    # takes effect without a cold start).
+    api_key_refresh_seconds: float = Field(300.0, gt=0)
     policy_s3_uri: str | None = None
     policy_ssm_parameter: str | None = None
     sagemaker_connect_timeout: float = Field(1.0, gt=0)

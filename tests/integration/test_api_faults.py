@@ -4,6 +4,10 @@ answer nonsense. Retried where retryable, 503 otherwise, never a 200 without an 
 from __future__ import annotations
 
 import json
+import math
+import socket
+import threading
+import time
 
 import boto3
 import pytest
@@ -13,7 +17,8 @@ from chalice.test import Client
 
 from fraudit.aws_clients import aws_client, client_config
 from fraudit.publishing import KinesisPublisher
-from fraudit.scoring.base import ScoringUnavailable
+from fraudit.scoring.base import Scores, ScoringUnavailable
+from fraudit.scoring.local import InProcessScorer
 from fraudit.scoring.sagemaker import SageMakerScorer
 from tests.support.api import JSON, STREAM, make_app, payload
 from tests.support.processes import FaultModelServer
@@ -80,7 +85,12 @@ def test_unreachable_stream_is_a_503(bundle):
     with Client(make_app(bundle, dead, max_attempts=2)) as api:
         response = post(api, payload())
     assert response.status_code == 503
-    assert "EndpointConnectionError" in response.json_body["message"]
+    body = response.json_body
+    assert body["recorded"] == "no"  # nothing was sent: the connection was refused
+    # Main answered "...could not be recorded (not published after 2 attempt(s):
+    # EndpointConnectionError: Could not connect to the endpoint URL: ...)".
+    assert "EndpointConnectionError" not in body["message"]
+    assert "127.0.0.1" not in body["message"]
 
 
 def test_partial_put_records_failure_resends_only_the_failed_records(bundle, kinesis):
@@ -142,16 +152,25 @@ def scorer_for(server: FaultModelServer, read_timeout: float = 2.0) -> SageMaker
     )
 
 
+ARN = "arn:aws:sts::123456789012:assumed-role/fraudit-api/session"
+
+
 @pytest.mark.parametrize(
     ("behaviour", "expect"),
     [
-        ({XGB: {"status": 500, "code": "InternalFailure"}}, "InternalFailure"),
-        ({ANOMALY: {"status": 424, "code": "ModelError"}}, "ModelError"),
-        ({ANOMALY: {"garbage": True}}, "unusable model answer"),
-        ({XGB: {"hang": 1.5}}, "ReadTimeout"),
+        ({XGB: {"status": 500, "code": "InternalFailure"}}, "classifier endpoint answered an"),
+        ({ANOMALY: {"status": 424, "code": "ModelError"}}, "anomaly detector endpoint answered"),
+        (
+            {XGB: {"status": 400, "code": "AccessDeniedException", "message": f"{ARN} denied"}},
+            "classifier endpoint answered an error",
+        ),
+        ({ANOMALY: {"garbage": True}}, "answered something unusable"),
+        ({XGB: {"hang": 1.5}}, "classifier endpoint did not answer in time"),
     ],
 )
 def test_endpoint_faults_are_503_and_nothing_is_published(bundle, behaviour, expect):
+    """Main put AWS's own error text in the body (`...: AccessDeniedException: arn:aws:...`);
+    the client now reads which model and what happened, the log keeps the rest."""
     with FaultModelServer(behaviour) as server:
         scorer = scorer_for(server, read_timeout=0.4)
         client = boto3.client("kinesis", region_name="us-east-1")
@@ -160,6 +179,102 @@ def test_endpoint_faults_are_503_and_nothing_is_published(bundle, behaviour, exp
     assert response.status_code == 503
     assert response.json_body["error"] == "scoring_unavailable"
     assert expect in response.json_body["message"]
+    assert "arn:aws" not in response.body.decode()
+    assert "Exception" not in response.body.decode()
+
+
+class StalledKinesis:
+    """A Kinesis stand-in that accepts connections, reads the request and never answers."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.held:
+            connection.close()
+
+
+def test_a_stalled_stream_gets_the_documented_503_within_the_deadline(bundle):
+    """Main: the publisher retried 5 x (connect 1 s + read 2 s) + backoff, past the Lambda's
+    10 s, so API Gateway answered a bare 5xx while the event may have been on the stream."""
+    stalled = StalledKinesis()
+    deadline = 3.0
+    client = aws_client(
+        "kinesis",
+        region="us-east-1",
+        endpoint_url=stalled.url,
+        config=client_config(connect_timeout=0.5, read_timeout=0.8, max_attempts=1),
+    )
+    app = make_app(
+        bundle,
+        client,
+        max_attempts=20,
+        attempt_timeout=1.3,
+        sleep=time.sleep,
+        api_deadline_seconds=deadline,
+    )
+    try:
+        with Client(app) as api:
+            started = time.monotonic()
+            response = post(api, payload(transaction_id="tx-stalled"))
+            took = time.monotonic() - started
+    finally:
+        stalled.close()
+    assert response.status_code == 503
+    assert took <= deadline
+    body = response.json_body
+    assert body["event_id"] == "tx-stalled"
+    assert body["recorded"] == "unknown"  # the request was sent: it may be on the stream
+    assert "may or may not be recorded" in body["message"]
+    assert "same transaction_id" in body["message"]
+    assert len(stalled.held) >= 2  # it did retry while the deadline allowed
+
+
+class OneRowBroken:
+    """The real models, except that one row's anomaly score comes back non-finite."""
+
+    def __init__(self, inner, broken_amount: float) -> None:
+        self.inner = inner
+        self.broken_amount = broken_amount
+        self.model_version = inner.model_version
+
+    def score(self, rows, deadline=None):
+        scores = self.inner.score(rows, deadline)
+        return [
+            Scores(s.fraud_proba, math.inf) if row[-1] == self.broken_amount else s
+            for row, s in zip(rows, scores, strict=True)
+        ]
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_non_finite_model_output_is_a_503_for_that_item_only(bundle):
+    """Main: one such item in a batch gave every item a 503 (and a single one a 500)."""
+    items = [payload(i) for i in range(3)]
+    broken = float(items[1]["data"].split(",")[-1])
+    client = boto3.client("kinesis", region_name="us-east-1")
+    scorer = OneRowBroken(InProcessScorer(bundle), broken)
+    with Stubber(client) as stub, Client(make_app(bundle, client, scorer=scorer)) as api:
+        stub.add_response("put_records", {"Records": [ok_record(1), ok_record(3)]})
+        results = post(api, {"transactions": items}, "/predict/batch").json_body["results"]
+        single = post(api, items[1])
+    assert [r["status"] for r in results] == [200, 503, 200]
+    assert results[1]["error"] == "scoring_unavailable"
+    assert "non-finite" in results[1]["message"]
+    assert single.status_code == 503
 
 
 def test_both_endpoints_are_called_at_once():

@@ -27,7 +27,7 @@ AWKWARD = [
         "geo": {"country": "fr", "region": "", "city": "", "latitude": -90.0, "longitude": 180.0}
     },  # empty strings must stay '' (not NULL)
     {"geo": None, "device_info": None, "ip_address": None},  # missing values are NULL
-    {"amount": 999_999_999_999.99, "fraud_proba": 1e-7, "anomaly_score": -1.5e-300},
+    {"amount": 99_999_999_999.99, "fraud_proba": 1e-7, "anomaly_score": -1.5e-300},
     {"amount": 0.1 + 0.2, "fraud_proba": 1.0, "anomaly_score": 12345678.123456789},
     {"device_info": {"device_id": "d,1", "device_type": "", "os_version": '"', "app_version": "'"}},
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import boto3
 
@@ -33,7 +34,9 @@ def dev_rows():
 def payload(i: int = 0, fraud: bool = False, **metadata) -> dict:
     genuine, _, frauds = dev_rows()
     row = frauds[i % len(frauds)] if fraud else genuine[i % len(genuine)]
-    meta = _METADATA.for_row(i, fraud, time_seconds=row[0])
+    # Stamped a minute ago: the API refuses transactions older than its max event age.
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    meta = _METADATA.for_row(i, fraud, timestamp=when)
     meta.update(metadata)
     return {"metadata": meta, "data": to_csv_row(row)}
 
@@ -58,11 +61,23 @@ def read_stream(client) -> list[dict]:
 
 
 def make_app(
-    bundle, kinesis_client, *, api_key: str = "", scorer=None, max_attempts: int = 3, **settings
+    bundle,
+    kinesis_client,
+    *,
+    api_key: str = "",
+    scorer=None,
+    max_attempts: int = 3,
+    attempt_timeout: float = 0.0,
+    sleep=lambda _: None,
+    **settings,
 ):
     config = Settings(_env_file=None, **settings)
     publisher = KinesisPublisher(
-        kinesis_client, STREAM, max_attempts=max_attempts, sleep=lambda _: None
+        kinesis_client,
+        STREAM,
+        max_attempts=max_attempts,
+        attempt_timeout=attempt_timeout,
+        sleep=sleep,
     )
     service = PredictService(
         scorer or InProcessScorer(bundle), publisher, bundle.policy, max_batch=config.api_max_batch

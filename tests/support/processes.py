@@ -96,7 +96,7 @@ class FaultModelServer:
                     time.sleep(how["hang"])
                 status = how.get("status", 200)
                 if status != 200:
-                    body = _json.dumps({"message": "injected fault"}).encode()
+                    body = _json.dumps({"message": how.get("message", "injected fault")}).encode()
                     headers = {"x-amzn-ErrorType": how.get("code", "ModelError")}
                 elif how.get("garbage"):
                     body, headers = b"not a score", {}

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fraudit.api.wiring import load_policy, resolve_api_key
+from fraudit.api.wiring import ApiKeyError, load_policy, resolve_api_key
 from fraudit.models.layout import LATEST, MANIFEST_FILE, POLICY_FILE
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
 from fraudit.settings import Settings
@@ -68,9 +68,37 @@ def test_missing_or_malformed_policy_locations_are_explained(tmp_path):
 def test_api_key_from_secrets_manager_plain_or_json(monkeypatch):
     monkeypatch.delenv("FRAUDIT_API_KEY", raising=False)
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
-    secrets.create_secret(Name="plain", SecretString="k-plain")
-    secrets.create_secret(Name="doc", SecretString=json.dumps({"api_key": "k-json"}))
-    assert resolve_api_key(Settings(_env_file=None, api_key_secret_id="plain")) == "k-plain"
-    assert resolve_api_key(Settings(_env_file=None, api_key_secret_id="doc")) == "k-json"
+    plain, document, env = "k-plain-0123456789abcdef", "k-json-0123456789abcdef", "k-env-" * 4
+    secrets.create_secret(Name="plain", SecretString=plain)
+    secrets.create_secret(Name="doc", SecretString=json.dumps({"api_key": document}))
+    assert resolve_api_key(Settings(_env_file=None, api_key_secret_id="plain")) == plain
+    assert resolve_api_key(Settings(_env_file=None, api_key_secret_id="doc")) == document
     assert resolve_api_key(Settings(_env_file=None)) is None
-    assert resolve_api_key(Settings(_env_file=None, api_key="k-env")) == "k-env"
+    assert resolve_api_key(Settings(_env_file=None, api_key=env)) == env
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        '{"api_key": ""}',
+        '{"api_key": null}',
+        '{"key": "0123456789abcdefghij"}',
+        "{not json",
+        " ",
+        "short",
+    ],
+)
+@mock_aws
+def test_an_empty_or_malformed_key_secret_stops_the_api_instead_of_opening_it(monkeypatch, secret):
+    """Main: `{"api_key": ""}` returned "" and the app treated it as no key: an open API."""
+    monkeypatch.delenv("FRAUDIT_API_KEY", raising=False)
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="bad", SecretString=secret
+    )
+    with pytest.raises(ApiKeyError):
+        resolve_api_key(Settings(_env_file=None, api_key_secret_id="bad"))
+
+
+def test_an_api_key_from_the_environment_is_checked_too():
+    with pytest.raises(ApiKeyError):
+        resolve_api_key(Settings(_env_file=None, api_key="   "))

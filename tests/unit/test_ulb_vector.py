@@ -41,10 +41,13 @@ def test_wrong_count(count):
 @pytest.mark.parametrize(
     ("bad", "shown"),
     [
-        ("nan", "nan is not a finite"),
-        ("inf", "inf is not a finite"),
-        ("abc", "'abc' is not a number"),
-        ("", "empty value"),
+        ("nan", "'nan' is not a decimal number"),
+        ("inf", "'inf' is not a decimal number"),
+        ("abc", "'abc' is not a decimal number"),
+        ("", "'' is not a decimal number"),
+        ("1e5", "'1e5' is not a decimal number"),  # positive exponents could exceed the bound
+        ("1_0", "'1_0' is not a decimal number"),  # Python's float() would take it
+        ("1" * 10, r"'1111111111' is not a decimal number of magnitude below 1e\+09"),
     ],
 )
 def test_bad_cell_in_csv_names_its_position(bad, shown):
@@ -55,7 +58,7 @@ def test_bad_cell_in_csv_names_its_position(bad, shown):
     assert info.value.column == 5
 
 
-@pytest.mark.parametrize("bad", [True, None, "x", [1.0], float("nan")])
+@pytest.mark.parametrize("bad", [True, None, "x", "1.0", [1.0], float("nan"), 10**400, 1e10])
 def test_bad_array_values(bad):
     values: list[object] = list(ROW)
     values[10] = bad

@@ -19,11 +19,14 @@ from typing import Any
 from chalice import Chalice, Response
 
 from fraudit.api.service import ApiResult, PredictService, error
+from fraudit.deadline import Deadline
 from fraudit.settings import Settings, get_settings
 
 log = logging.getLogger("fraudit.api")
 APP_NAME = "fraudit-api"
 API_KEY_HEADER = "x-api-key"
+# Time kept back from the Lambda's remaining time to serialise and send the answer.
+LAMBDA_ANSWER_MARGIN_SECONDS = 0.5
 # Chalice answers 415 itself for types a route does not list; listing the usual ones lets
 # our handler answer with our error shape and say what to send instead.
 ACCEPTED_CONTENT_TYPES = [
@@ -107,14 +110,59 @@ def _service_source(
     return _Once(service)
 
 
-def _key_source(api_key: str | Callable[[], str | None] | None, settings: Settings) -> _Once:
+class ApiKeySource:
+    """The expected key, re-read every `refresh_seconds` so a rotated secret takes effect
+    without a cold start. Fails closed: if a re-read fails, the last good key stays in
+    force; if there never was one, requests get a 503, never an open API."""
+
+    def __init__(
+        self,
+        read: Callable[[], str | None],
+        refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._read_at: float | None = None
+
+    def get(self) -> str | None:
+        now = self._clock()
+        if self._read_at is not None and now - self._read_at < self._refresh:
+            return self._key
+        with self._lock:
+            if self._read_at is None or now - self._read_at >= self._refresh:
+                try:
+                    self._key = self._read()
+                except Exception:
+                    if self._read_at is None:
+                        raise
+                    log.exception("API key refresh failed; keeping the current key")
+                self._read_at = now
+        return self._key
+
+
+def _key_source(api_key: str | Callable[[], str | None] | None, settings: Settings) -> ApiKeySource:
+    forever = float("inf")
     if api_key is None:
         from fraudit.api.wiring import resolve_api_key
 
-        return _Once(lambda: resolve_api_key(settings))
+        return ApiKeySource(lambda: resolve_api_key(settings), settings.api_key_refresh_seconds)
     if callable(api_key):
-        return _Once(api_key)
-    return _Once(lambda: api_key or None)
+        return ApiKeySource(api_key, settings.api_key_refresh_seconds)
+    return ApiKeySource(lambda: api_key or None, forever)
+
+
+def request_deadline(settings: Settings, context: Any) -> Deadline:
+    """The configured deadline, shortened to what the Lambda invocation has left (less a
+    margin to send the answer)."""
+    seconds = settings.api_deadline_seconds
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        seconds = min(seconds, remaining_ms() / 1e3 - LAMBDA_ANSWER_MARGIN_SECONDS)
+    return Deadline.after(max(seconds, 0.0))
 
 
 def guard(request: Any, expected_key: str | None, max_body_bytes: int) -> ApiResult | Any:
@@ -156,15 +204,31 @@ def create_app(
     app = ThreadSafeChalice(app_name=APP_NAME)
     app.log.setLevel(logging.WARNING)  # our own structured request log replaces Chalice's
     service_once = _service_source(service, settings)
-    key_once = _key_source(api_key, settings)
+    key_source = _key_source(api_key, settings)
 
-    def respond(route: str, work: Callable[[Any], ApiResult]) -> Response:
+    def expected_key() -> str | ApiResult | None:
+        try:
+            return key_source.get()
+        except Exception:
+            log.exception("API key unavailable: refusing requests")
+            return error(
+                503,
+                "auth_unavailable",
+                "the API cannot check API keys right now; nothing was recorded, retry later",
+            )
+
+    def respond(route: str, work: Callable[[Any, Deadline], ApiResult]) -> Response:
         started = time.perf_counter()
         context = app.lambda_context
         request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+        deadline = request_deadline(settings, context)
         try:
-            payload = guard(app.current_request, key_once.get(), settings.api_max_body_bytes)
-            result = payload if isinstance(payload, ApiResult) else work(payload)
+            key = expected_key()
+            if isinstance(key, ApiResult):
+                result = key
+            else:
+                payload = guard(app.current_request, key, settings.api_max_body_bytes)
+                result = payload if isinstance(payload, ApiResult) else work(payload, deadline)
         except Exception:  # a bug: answer 500 with no internals, log the traceback
             log.exception(
                 "unhandled error", extra={"fields": {"request_id": request_id, "route": route}}
@@ -190,11 +254,16 @@ def create_app(
 
     @app.route("/predict", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
     def predict() -> Response:
-        return respond("/predict", lambda payload: service_once.get().predict(payload))
+        return respond(
+            "/predict", lambda body, deadline: service_once.get().predict(body, deadline)
+        )
 
     @app.route("/predict/batch", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
     def predict_batch() -> Response:
-        return respond("/predict/batch", lambda payload: service_once.get().predict_batch(payload))
+        return respond(
+            "/predict/batch",
+            lambda body, deadline: service_once.get().predict_batch(body, deadline),
+        )
 
     @app.route("/health", methods=["GET"])
     def health() -> Response:
@@ -203,7 +272,8 @@ def create_app(
         except Exception as exc:  # e.g. no policy where settings point: say so, cheaply
             log.exception("health: service not ready")
             body, status = {"status": "unavailable", "reason": type(exc).__name__}, 503
-        body["api_key_required"] = key_once.get() is not None
+        key = expected_key()
+        body["api_key_required"] = True if isinstance(key, ApiResult) else key is not None
         return Response(
             body=json.dumps(body), status_code=status, headers={"Content-Type": "application/json"}
         )
@@ -213,7 +283,7 @@ def create_app(
         from fraudit.api.openapi import build_openapi
 
         return Response(
-            body=json.dumps(build_openapi(settings)),
+            body=json.dumps(build_openapi(settings, key_required=expected_key() is not None)),
             status_code=200,
             headers={"Content-Type": "application/json"},
         )

@@ -2,20 +2,22 @@
 
 Stock `chalice local` stalls ~44 ms per keep-alive request (no TCP_NODELAY) and drops
 connections past a listen backlog of 5. This server sets TCP_NODELAY, a backlog of 128,
-HTTP/1.1 keep-alive, and can pre-fork worker processes that share one listening socket
-(each builds its own service and clients after the fork).
+HTTP/1.1 keep-alive, the guards of fraudit.local.http_server (bounded threads, socket
+timeouts, lengths checked before reading), and can pre-fork worker processes that share one
+listening socket (each builds its own service and clients after the fork).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import re
 import signal
-import socket
 import sys
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from types import FrameType
 from typing import Any
 
@@ -23,33 +25,27 @@ from chalice import Chalice
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
+from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
+
 log = logging.getLogger("fraudit.api.server")
-BACKLOG = 128
 
 
-class ApiHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = BACKLOG
-
+class ApiHTTPServer(BoundedThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
         gateway: LocalGateway | None = None,
         *,
+        max_body_bytes: int = 1_048_576,
         bind_and_activate: bool = True,
     ) -> None:
         self.gateway = gateway
+        self.max_body_bytes = max_body_bytes
         super().__init__(address, ApiRequestHandler, bind_and_activate=bind_and_activate)
 
 
-class ApiRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class ApiRequestHandler(GuardedRequestHandler):
     server: ApiHTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         return None  # the app writes one structured line per request
@@ -61,27 +57,24 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, str(value))
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
+    def refuse(self, status: HTTPStatus, message: str) -> None:
+        code = re.sub(r"[^a-z]+", "_", status.phrase.lower()).strip("_")
+        body = json.dumps({"error": code, "message": message})
+        self._send(status, {"Content-Type": "application/json"}, body)
+
     def _handle(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(
-                400,
-                {"Content-Type": "application/json"},
-                b'{"error": "invalid_request", "message": "bad Content-Length"}',
-            )
+        body = self.read_body(self.server.max_body_bytes)
+        if body is None:
             return
-        body = self.rfile.read(length) if length else None
         assert self.server.gateway is not None
         try:
             response = self.server.gateway.handle_request(
-                method=self.command, path=self.path, headers=dict(self.headers), body=body
+                method=self.command, path=self.path, headers=dict(self.headers), body=body or None
             )
         except LocalGatewayException as exc:
             self._send(exc.CODE, dict(exc.headers), exc.body)
@@ -173,10 +166,13 @@ def serve(
     port: int,
     workers: int = 1,
     ready: Callable[[str], None] | None = None,
+    *,
+    max_body_bytes: int = 1_048_576,
 ) -> int:
     """Bind once, fork `workers` processes serving the shared socket; Ctrl-C or SIGTERM
     stops them all. Returns an exit code."""
-    server = ApiHTTPServer((host, port))  # bind in the parent: a taken port fails here
+    # Bind in the parent: a taken port fails here.
+    server = ApiHTTPServer((host, port), max_body_bytes=max_body_bytes)
     url = f"http://{host}:{server.server_address[1]}"
     if workers == 1:
         return _serve_in_this_process(server, app_factory, url, ready)

@@ -5,7 +5,7 @@ and another checks every Chalice route is documented."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,23 +20,51 @@ class ErrorBody(BaseModel):
     details: list[dict[str, str]] | None = Field(
         None, description="one {field, message} per invalid field"
     )
-    event_id: str | None = None
+    event_id: str | None = Field(None, description="the event's id, when it was scored")
+    recorded: Literal["no", "unknown"] | None = Field(
+        None,
+        description="on a stream_unavailable 503: 'no' = nothing recorded; 'unknown' = the "
+        "stream did not confirm in time and the event may be recorded. Either way, retry "
+        "with the same transaction_id: a repeat is recorded once.",
+    )
 
 
 class BatchRequest(BaseModel):
-    transactions: list[PredictRequest] = Field(min_length=1, max_length=500)
+    transactions: list[Any] = Field(
+        min_length=1,
+        description="PredictRequest bodies; each is validated on its own and an invalid one "
+        "gets its own 400 in `results`, never failing the others",
+    )
+
+
+class BatchItemScored(PredictResponse):
+    status: Literal[200]
+
+
+class BatchItemFailed(ErrorBody):
+    status: Literal[400, 413, 503] = Field(
+        description="400 invalid fields, 413 event too large, 503 a model or the stream "
+        "unavailable for this item (see ErrorBody)"
+    )
 
 
 class BatchResponse(BaseModel):
-    results: list[dict[str, Any]] = Field(
-        description="one per transaction, in request order: a PredictResponse or an "
-        "ErrorBody, each with its own status"
+    results: list[BatchItemScored | BatchItemFailed] = Field(
+        description="one per transaction, in request order, each with its own status"
     )
 
 
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for model in (PredictRequest, PredictResponse, ErrorBody, BatchRequest, BatchResponse):
+    for model in (
+        PredictRequest,
+        PredictResponse,
+        ErrorBody,
+        BatchRequest,
+        BatchItemScored,
+        BatchItemFailed,
+        BatchResponse,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -50,14 +78,30 @@ def _json(ref: str, description: str) -> dict[str, Any]:
     }
 
 
-def build_openapi(settings: Settings | None = None) -> dict[str, Any]:
+def _with_batch_limit(schemas: dict[str, Any], max_batch: int) -> dict[str, Any]:
+    schemas["BatchRequest"]["properties"]["transactions"]["maxItems"] = max_batch
+    return schemas
+
+
+def build_openapi(
+    settings: Settings | None = None, *, key_required: bool = False
+) -> dict[str, Any]:
+    """The document for an API configured by `settings`; `key_required` when it checks an
+    x-api-key (then every scoring route declares it and a 401)."""
+    settings = settings or Settings(_env_file=None)
     errors = {
         "400": _json("ErrorBody", "invalid JSON or invalid fields (every one named)"),
-        "401": _json("ErrorBody", "API key required and missing or wrong"),
-        "413": _json("ErrorBody", "body larger than FRAUDIT_API_MAX_BODY_BYTES"),
+        "413": _json("ErrorBody", f"body larger than {settings.api_max_body_bytes} bytes"),
         "415": _json("ErrorBody", "body is not application/json"),
+        "503": _json(
+            "ErrorBody",
+            "a dependency (a model endpoint, the event stream, the key store) did not "
+            "answer in time: see `recorded`; retry with the same transaction_id",
+        ),
     }
-    security: list[dict[str, list[str]]] = [{"apiKey": []}]
+    if key_required:
+        errors["401"] = _json("ErrorBody", "x-api-key missing or wrong")
+    security: list[dict[str, list[str]]] = [{"apiKey": []}] if key_required else []
     return {
         "openapi": "3.1.0",
         "info": {
@@ -65,7 +109,9 @@ def build_openapi(settings: Settings | None = None) -> dict[str, Any]:
             "version": __version__,
             "description": "Scores card transactions with two models, decides "
             "approve/review/decline and records every scored event on "
-            "a Kinesis stream. A 200 means the event is on the stream.",
+            "a Kinesis stream. A 200 means the event is on the stream. The scoring routes "
+            "require an x-api-key header when the API is configured with a key (always on "
+            "AWS); the document an API serves says whether it is.",
         },
         "paths": {
             "/predict": {
@@ -83,18 +129,12 @@ def build_openapi(settings: Settings | None = None) -> dict[str, Any]:
                     "responses": {
                         "200": _json("PredictResponse", "scored, decided, recorded"),
                         **errors,
-                        "503": _json(
-                            "ErrorBody",
-                            "a model endpoint or the stream is "
-                            "unavailable: nothing was recorded; retry with "
-                            "the same transaction_id",
-                        ),
                     },
                 }
             },
             "/predict/batch": {
                 "post": {
-                    "summary": "Score up to 500 transactions in one call",
+                    "summary": f"Score up to {settings.api_max_batch} transactions in one call",
                     "security": security,
                     "requestBody": {
                         "required": True,
@@ -127,7 +167,7 @@ def build_openapi(settings: Settings | None = None) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": _with_batch_limit(_schemas(), settings.api_max_batch),
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
         },
     }

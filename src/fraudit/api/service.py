@@ -8,10 +8,12 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,10 +25,16 @@ from fraudit.contracts import (
     PredictRequest,
     PredictResponse,
     ScoredEvent,
+    ValidationClock,
 )
-from fraudit.publishing import KinesisPublisher, PublishError
+from fraudit.deadline import Deadline, no_deadline
+from fraudit.publishing import KinesisPublisher, PublishOutcome
+from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
 from fraudit.scoring.base import Scorer, Scores, ScoringUnavailable
 from fraudit.scoring.policy import DecisionPolicy
+from fraudit.validity import DEFAULT_MAX_EVENT_AGE
+
+log = logging.getLogger("fraudit.api")
 
 
 @dataclass(frozen=True)
@@ -62,13 +70,13 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     return details
 
 
-def parse_request(payload: object) -> PredictRequest | ApiResult:
+def parse_request(payload: object, clock: ValidationClock) -> PredictRequest | ApiResult:
     if not isinstance(payload, dict):
         return error(
             400, "invalid_request", "the body must be a JSON object with 'metadata' and 'data'"
         )
     try:
-        return PredictRequest.model_validate(payload)
+        return PredictRequest.model_validate(payload, context=clock)
     except ValidationError as exc:
         details = validation_details(exc)
         return error(
@@ -123,6 +131,48 @@ def encode_event(event: ScoredEvent) -> tuple[bytes, str]:
     return event.model_dump_json(exclude_none=True).encode(), event.user_id
 
 
+def score_problem(scores: Scores) -> str | None:
+    """Why a model's answer cannot be decided on (never replaced by a made-up score)."""
+    if not (math.isfinite(scores.fraud_proba) and 0.0 <= scores.fraud_proba <= 1.0):
+        return "the classifier returned no usable probability for this transaction"
+    if not math.isfinite(scores.anomaly_score):
+        return "the anomaly detector returned a non-finite score for this transaction"
+    return None
+
+
+def record_problem(data: bytes, key: str) -> str | None:
+    """Why Kinesis would refuse this record as too large (the request's own size)."""
+    if len(data) + len(key.encode()) > MAX_RECORD_BYTES or len(key) > MAX_PARTITION_KEY_LENGTH:
+        return f"the scored event exceeds Kinesis's {MAX_RECORD_BYTES}-byte record limit"
+    return None
+
+
+def stream_unavailable(event_id: str, outcome: PublishOutcome) -> ApiResult:
+    """The documented 503: which dependency, what happened to the event, what to do."""
+    if outcome.unknown:
+        message = (
+            "the transaction was scored, but the event stream did not confirm the event "
+            "within the deadline: it may or may not be recorded; retry with the same "
+            "transaction_id (a repeat is recorded once)"
+        )
+    else:
+        message = (
+            "the transaction was scored but the event stream is unavailable: nothing was "
+            "recorded; retry with the same transaction_id"
+        )
+    body = {
+        "error": "stream_unavailable",
+        "message": message,
+        "event_id": event_id,
+        "recorded": "unknown" if outcome.unknown else "no",
+    }
+    return ApiResult(503, body, {"error": "stream_unavailable", "event_id": event_id})
+
+
+def scoring_unavailable(message: str) -> ApiResult:
+    return error(503, "scoring_unavailable", f"{message}; nothing was recorded, retry later")
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -139,6 +189,7 @@ class PredictService:
         policy: DecisionPolicy,
         *,
         max_batch: int = 500,
+        max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
         clock: Callable[[], datetime] = _utcnow,
         new_event_id: Callable[[], str] = _new_event_id,
     ) -> None:
@@ -146,6 +197,7 @@ class PredictService:
         self.publisher = publisher
         self.policy = policy
         self.max_batch = max_batch
+        self.max_event_age = max_event_age
         self._clock = clock
         self._new_event_id = new_event_id
 
@@ -163,36 +215,29 @@ class PredictService:
     def _event_id(self, request: PredictRequest) -> str:
         return request.metadata.transaction_id or self._new_event_id()
 
-    def predict(self, payload: object) -> ApiResult:
-        parsed = parse_request(payload)
+    def _validation_clock(self) -> ValidationClock:
+        # One instant per request: the time window is judged against the scored_at the
+        # event carries, as the stream judges it.
+        return ValidationClock(self._clock(), self.max_event_age)
+
+    def predict(self, payload: object, deadline: Deadline | None = None) -> ApiResult:
+        deadline = deadline or no_deadline()
+        clock = self._validation_clock()
+        parsed = parse_request(payload, clock)
         if isinstance(parsed, ApiResult):
             return parsed
-        event_id = self._event_id(parsed)
-        try:
-            (scores,) = self.scorer.score([parsed.data])
-        except ScoringUnavailable as exc:
-            return error(503, "scoring_unavailable", f"a model endpoint is unavailable: {exc}")
-        response, event = decide(parsed, scores, self.policy, event_id, self._clock())
-        data, key = encode_event(event)
-        try:
-            self.publisher.publish(data, key)
-        except PublishError as exc:
-            result = error(
-                503,
-                "stream_unavailable",
-                f"the transaction was scored but could not be recorded ({exc}); "
-                "retry with the same transaction_id",
-            )
-            return ApiResult(
-                503, {**result.body, "event_id": event_id}, {**result.log, "event_id": event_id}
-            )
-        return ApiResult(
-            200,
-            response.model_dump(mode="json"),
-            {"event_id": event_id, "decision": response.decision},
-        )
+        results: list[dict[str, Any] | None] = [None]
+        self._score_and_publish([(0, parsed)], results, clock.now, deadline)
+        (result,) = results
+        assert result is not None
+        status = result.pop("status")
+        logged = {"event_id": result.get("event_id"), "decision": result.get("decision")}
+        if "error" in result:
+            logged["error"] = result["error"]
+        return ApiResult(status, result, {k: v for k, v in logged.items() if v is not None})
 
-    def predict_batch(self, payload: object) -> ApiResult:
+    def predict_batch(self, payload: object, deadline: Deadline | None = None) -> ApiResult:
+        deadline = deadline or no_deadline()
         items = payload.get("transactions") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
             return error(
@@ -206,51 +251,69 @@ class PredictService:
                 "batch_too_large",
                 f"{len(items)} transactions; at most {self.max_batch} per batch",
             )
+        clock = self._validation_clock()
         results: list[dict[str, Any] | None] = [None] * len(items)
         valid: list[tuple[int, PredictRequest]] = []
         for index, item in enumerate(items):
-            parsed = parse_request(item)
+            parsed = parse_request(item, clock)
             if isinstance(parsed, ApiResult):
                 results[index] = {"status": parsed.status, **parsed.body}
             else:
                 valid.append((index, parsed))
         if valid:
-            self._score_and_publish(valid, results)
+            self._score_and_publish(valid, results, clock.now, deadline)
         statuses = [r["status"] for r in results if r is not None]
         log = {
             "batch": len(items),
             "ok": statuses.count(200),
-            "invalid": statuses.count(400),
+            "invalid": sum(1 for s in statuses if 400 <= s < 500),
             "unavailable": statuses.count(503),
         }
         return ApiResult(200, {"results": results}, log)
 
     def _score_and_publish(
-        self, valid: list[tuple[int, PredictRequest]], results: list[dict[str, Any] | None]
+        self,
+        valid: list[tuple[int, PredictRequest]],
+        results: list[dict[str, Any] | None],
+        scored_at: datetime,
+        deadline: Deadline,
     ) -> None:
+        """Fill `results` for `valid` items: each item's fault is that item's answer."""
         try:
-            scores = self.scorer.score([request.data for _, request in valid])
+            scores = self.scorer.score([request.data for _, request in valid], deadline)
         except ScoringUnavailable as exc:
+            log.warning("scoring unavailable: %s", exc)
+            failed = scoring_unavailable(exc.public)
             for index, _ in valid:
-                results[index] = {
-                    "status": 503,
-                    "error": "scoring_unavailable",
-                    "message": f"a model endpoint is unavailable: {exc}",
-                }
+                results[index] = {"status": 503, **failed.body}
             return
-        scored_at = self._clock()
-        answers = []
-        for (_, request), score in zip(valid, scores, strict=True):
-            answers.append(decide(request, score, self.policy, self._event_id(request), scored_at))
-        outcomes = self.publisher.publish_many([encode_event(event) for _, event in answers])
-        for (index, _), (response, _), outcome in zip(valid, answers, outcomes, strict=True):
+        pending: list[tuple[int, PredictResponse, tuple[bytes, str]]] = []
+        for (index, request), score in zip(valid, scores, strict=True):
+            problem = score_problem(score)
+            if problem:
+                log.warning("unusable model answer: %s", score)
+                results[index] = {"status": 503, **scoring_unavailable(problem).body}
+                continue
+            response, event = decide(
+                request, score, self.policy, self._event_id(request), scored_at
+            )
+            record = encode_event(event)
+            too_large = record_problem(*record)
+            if too_large:
+                results[index] = {"status": 413, **error(413, "payload_too_large", too_large).body}
+                continue
+            pending.append((index, response, record))
+        if not pending:
+            return
+        outcomes = self.publisher.publish_many([record for _, _, record in pending], deadline)
+        for (index, response, _), outcome in zip(pending, outcomes, strict=True):
             if outcome.ok:
                 results[index] = {"status": 200, **response.model_dump(mode="json")}
             else:
+                log.warning(
+                    "event %s not confirmed by the stream: %s", response.event_id, outcome.error
+                )
                 results[index] = {
                     "status": 503,
-                    "error": "stream_unavailable",
-                    "event_id": response.event_id,
-                    "message": f"scored but not recorded ({outcome.error}); "
-                    "retry with the same transaction_id",
+                    **stream_unavailable(response.event_id, outcome).body,
                 }

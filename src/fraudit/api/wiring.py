@@ -5,6 +5,7 @@ it, the API key."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -51,20 +52,52 @@ def load_policy(settings: Settings) -> DecisionPolicy:
     return DecisionPolicy.load(root / version / POLICY_FILE)
 
 
+class ApiKeyError(ValueError):
+    """The configured API key is empty or malformed: the API must not start open."""
+
+
+MIN_API_KEY_LENGTH = 20  # API Gateway's own minimum for a key value
+
+
+def parse_api_key_secret(secret: str) -> str:
+    """The key from a secret holding either the bare key or {"api_key": "..."}."""
+    text = secret.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            raise ApiKeyError("the API key secret looks like JSON but does not parse") from None
+        value = document.get("api_key") if isinstance(document, dict) else None
+        if not isinstance(value, str):
+            raise ApiKeyError('the API key secret must be the key or {"api_key": "<key>"}')
+        text = value.strip()
+    return check_api_key(text)
+
+
+def check_api_key(key: str) -> str:
+    if len(key) < MIN_API_KEY_LENGTH or any(not c.isprintable() or c.isspace() for c in key):
+        raise ApiKeyError(
+            f"the API key must be at least {MIN_API_KEY_LENGTH} printable characters "
+            "without spaces; refusing to serve with an empty or malformed key"
+        )
+    return key
+
+
 def resolve_api_key(settings: Settings) -> str | None:
-    """The expected x-api-key, from the environment or Secrets Manager; None = no key."""
+    """The expected x-api-key, from the environment or Secrets Manager; None = no key is
+    configured. A configured key that is empty or malformed raises ApiKeyError."""
     if settings.api_key is not None:
-        return settings.api_key.get_secret_value()
+        return check_api_key(settings.api_key.get_secret_value())
     if settings.api_key_secret_id:
         secret = settings_client("secretsmanager", settings).get_secret_value(
             SecretId=settings.api_key_secret_id
-        )["SecretString"]
-        try:  # either the bare key or {"api_key": "..."}
-            document = json.loads(secret)
-        except json.JSONDecodeError:
-            return secret
-        return str(document["api_key"]) if isinstance(document, dict) else secret
+        )
+        return parse_api_key_secret(secret.get("SecretString") or "")
     return None
+
+
+def api_key_configured(settings: Settings) -> bool:
+    return settings.api_key is not None or bool(settings.api_key_secret_id)
 
 
 def build_scorer(settings: Settings, policy: DecisionPolicy) -> Scorer:
@@ -88,6 +121,7 @@ def build_publisher(settings: Settings) -> KinesisPublisher:
         settings_client("kinesis", settings),
         settings.stream_name,
         max_attempts=settings.kinesis_max_attempts,
+        attempt_timeout=settings.kinesis_connect_timeout + settings.kinesis_read_timeout,
     )
 
 
@@ -100,4 +134,5 @@ def build_service(settings: Settings) -> Any:
         build_publisher(settings),
         policy,
         max_batch=settings.api_max_batch,
+        max_event_age=timedelta(days=settings.max_event_age_days),
     )

@@ -16,23 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 
+from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
 from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
 
 log = logging.getLogger("fraudit.models.server")
-DISCARD_LIMIT_FACTOR = 4
 _ENDPOINT_PATH = re.compile(r"^/endpoints/([A-Za-z0-9](?:-*[A-Za-z0-9]){0,62})/invocations$")
 
 
@@ -93,11 +91,7 @@ class Endpoint:
         ).encode(), "application/json"
 
 
-class ModelServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class ModelServer(BoundedThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -125,14 +119,8 @@ class ModelServer(ThreadingHTTPServer):
         return f"http://{name}:{port}"
 
 
-class ModelRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connections
+class ModelRequestHandler(GuardedRequestHandler):
     server: ModelServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Without this, a keep-alive client waits ~40 ms per request on delayed ACKs (Nagle).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -151,6 +139,9 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def refuse(self, status: HTTPStatus, message: str) -> None:
+        self._error(RequestError(status, "ValidationError", message))
 
     def _error(self, error: RequestError) -> None:
         body = json.dumps({"message": error.message, "Message": error.message}).encode()
@@ -177,7 +168,9 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         try:
             endpoint = self._route()
-            body = self._read_body()
+            body = self.read_body(self.server.max_body_bytes, required=True)
+            if body is None:
+                return  # refused and answered
             content_type = _media_type(self.headers.get("Content-Type"))
             if content_type != "text/csv":
                 raise RequestError(
@@ -234,51 +227,13 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
             )
         return endpoint
 
-    def _content_length(self) -> int:
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            raise RequestError(
-                HTTPStatus.LENGTH_REQUIRED, "ValidationError", "Content-Length is required"
-            )
-        try:
-            length = int(raw)
-        except ValueError:
-            raise RequestError(
-                HTTPStatus.BAD_REQUEST, "ValidationError", "bad Content-Length"
-            ) from None
-        if length < 0:
-            raise RequestError(HTTPStatus.BAD_REQUEST, "ValidationError", "bad Content-Length")
-        return length
-
-    def _discard(self, length: int) -> None:
-        """Read and drop a body we refuse, so the client can read our answer and the
-        keep-alive connection stays usable. Past a bound it is cheaper to hang up."""
-        if length > DISCARD_LIMIT_FACTOR * self.server.max_body_bytes:
-            self.close_connection = True
-            return
-        while length > 0:
-            chunk = self.rfile.read(min(length, 1 << 16))
-            if not chunk:
-                self.close_connection = True
-                return
-            length -= len(chunk)
-
     def _drain(self) -> None:
-        try:
-            self._discard(self._content_length())
-        except RequestError:
+        """Drop the body of a request refused before reading it (unknown route)."""
+        raw = self.headers.get("Content-Length") or ""
+        if self.headers.get("Transfer-Encoding") or not raw.strip().isdigit():
             self.close_connection = True
-
-    def _read_body(self) -> bytes:
-        length = self._content_length()
-        if length > self.server.max_body_bytes:
-            self._discard(length)
-            raise RequestError(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "ValidationError",
-                f"body of {length} bytes exceeds the {self.server.max_body_bytes}-byte limit",
-            )
-        return self.rfile.read(length)
+        else:
+            self.discard(int(raw), self.server.max_body_bytes)
 
 
 def start_in_thread(server: ModelServer) -> threading.Thread:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from fraudit.deadline import Deadline
 from fraudit.ulb_vector import FeatureVector
 
 
@@ -18,14 +19,23 @@ class Scores:
 class ScoringUnavailable(RuntimeError):
     """A model could not score (endpoint down, timed out, or answered nonsense).
 
-    The API turns this into a 503: it never invents a score."""
+    The API turns this into a 503: it never invents a score. `str(exc)` is for the log (it
+    may carry AWS's own error text); `public` is what a client may read: which model and
+    what went wrong, no AWS internals."""
+
+    def __init__(self, message: str, public: str = "a model endpoint is unavailable") -> None:
+        super().__init__(message)
+        self.public = public
 
 
 class Scorer(Protocol):
     model_version: str
 
-    def score(self, rows: Sequence[FeatureVector]) -> list[Scores]:
-        """One Scores per row, in order; raises ScoringUnavailable."""
+    def score(
+        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
+    ) -> list[Scores]:
+        """One Scores per row, in order, by the deadline; raises ScoringUnavailable. A row's
+        scores may be non-finite (the caller refuses to decide on those rows only)."""
         ...
 
     def close(self) -> None: ...

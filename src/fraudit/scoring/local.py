@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fraudit.deadline import Deadline
 from fraudit.models.artifacts import ModelBundle
 from fraudit.models.classifier import predict
 from fraudit.scoring.base import Scores, ScoringUnavailable
@@ -19,15 +20,20 @@ class InProcessScorer:
         self._bundle = bundle
         self.model_version = bundle.version
 
-    def score(self, rows: Sequence[FeatureVector]) -> list[Scores]:
+    def score(
+        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
+    ) -> list[Scores]:
         if not rows:
             return []
         try:
             X = np.asarray(rows, dtype=np.float64)
             proba = predict(self._bundle.classifier, X)
-            anomaly = self._bundle.anomaly.score(X)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked per row by the caller
+                anomaly = self._bundle.anomaly.score(X)
         except Exception as exc:  # a model fault must not become a made-up score
-            raise ScoringUnavailable(f"in-process scoring failed: {exc}") from exc
+            raise ScoringUnavailable(
+                f"in-process scoring failed: {exc}", "the in-process models failed to score"
+            ) from exc
         return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
 
     def close(self) -> None:

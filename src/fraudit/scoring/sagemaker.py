@@ -1,37 +1,38 @@
 """Scorer over the two SageMaker endpoints (or the local model server: same boto3 calls,
 pointed elsewhere by AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
 
-Both endpoints are called at once: the anomaly call runs on a worker thread while the
-classifier call runs on the caller's, so a request waits for the slower of the two rather
-than their sum. Timeouts and bounded retries live in the botocore config.
+Both endpoints are called at once on worker threads, so a request waits for the slower of
+the two rather than their sum. Timeouts and bounded retries live in the botocore config;
+the request's deadline bounds the wait on top of them (a call still running then is left
+to finish on its thread, and the request answers 503 in time).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
+from fraudit.deadline import Deadline, no_deadline
 from fraudit.scoring.base import Scores, ScoringUnavailable
 from fraudit.ulb_vector import FeatureVector, to_csv_row
 
 
 def parse_classifier(body: bytes, expected: int) -> list[float]:
-    """Built-in XGBoost answers: one probability per line (or comma-separated), or JSON."""
+    """Built-in XGBoost answers: one probability per line (or comma-separated), or JSON.
+    A value outside [0, 1] is returned as it is: the caller refuses that row only."""
     text = body.decode("utf-8").strip()
     if text.startswith("{"):
-        values = [p["score"] for p in json.loads(text)["predictions"]]
+        values = [float(p["score"]) for p in json.loads(text)["predictions"]]
     else:
         values = [float(v) for v in text.replace(",", "\n").split()]
-    if len(values) != expected or not all(0.0 <= v <= 1.0 for v in values):
-        raise ValueError(
-            f"classifier returned {len(values)} values for {expected} rows or a "
-            "value outside [0, 1]"
-        )
-    return [float(v) for v in values]
+    if len(values) != expected:
+        raise ValueError(f"classifier returned {len(values)} values for {expected} rows")
+    return values
 
 
 def parse_anomaly(body: bytes, expected: int) -> list[float]:
@@ -50,10 +51,14 @@ class SageMakerScorer:
         self._classifier = classifier_endpoint
         self._anomaly = anomaly_endpoint
         self.model_version = model_version
-        # One worker per concurrent request is enough: the caller's thread does the other call.
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="anomaly-call")
+        # Two calls per concurrent request; threads are started only as needed.
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="endpoint-call")
+
+    def _role(self, endpoint: str) -> str:
+        return "classifier" if endpoint == self._classifier else "anomaly detector"
 
     def _invoke(self, endpoint: str, body: bytes, accept: str) -> bytes:
+        role = self._role(endpoint)
         try:
             response = self._client.invoke_endpoint(
                 EndpointName=endpoint, Body=body, ContentType="text/csv", Accept=accept
@@ -62,25 +67,49 @@ class SageMakerScorer:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise ScoringUnavailable(
-                f"{endpoint}: {error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+                f"{endpoint}: {error.get('Code', 'error')}: {error.get('Message', '')}".strip(),
+                f"the {role} endpoint answered an error",
             ) from None
-        except BotoCoreError as exc:  # timeouts, refused connections, after retries
-            raise ScoringUnavailable(f"{endpoint}: {type(exc).__name__}: {exc}") from None
+        except ReadTimeoutError as exc:
+            raise ScoringUnavailable(
+                f"{endpoint}: {type(exc).__name__}: {exc}",
+                f"the {role} endpoint did not answer in time",
+            ) from None
+        except BotoCoreError as exc:  # refused or dropped connections, after retries
+            raise ScoringUnavailable(
+                f"{endpoint}: {type(exc).__name__}: {exc}",
+                f"the {role} endpoint could not be reached",
+            ) from None
 
-    def score(self, rows: Sequence[FeatureVector]) -> list[Scores]:
+    @staticmethod
+    def _collect(call: Future[bytes], endpoint: str, deadline: Deadline) -> bytes:
+        try:
+            remaining = deadline.remaining()
+            return call.result(timeout=None if remaining == float("inf") else remaining)
+        except FutureTimeout:
+            raise ScoringUnavailable(
+                f"{endpoint}: no answer before the request's deadline",
+                "a model endpoint did not answer before the request's deadline",
+            ) from None
+
+    def score(
+        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
+    ) -> list[Scores]:
         if not rows:
             return []
+        deadline = deadline or no_deadline()
         body = "\n".join(to_csv_row(r) for r in rows).encode()
         anomaly_call = self._pool.submit(self._invoke, self._anomaly, body, "application/json")
-        try:
-            classifier_body = self._invoke(self._classifier, body, "text/csv")
-        finally:
-            anomaly_body = anomaly_call.result()  # always collected: no orphaned call
+        classifier_call = self._pool.submit(self._invoke, self._classifier, body, "text/csv")
+        classifier_body = self._collect(classifier_call, self._classifier, deadline)
+        anomaly_body = self._collect(anomaly_call, self._anomaly, deadline)
         try:
             proba = parse_classifier(classifier_body, len(rows))
             anomaly = parse_anomaly(anomaly_body, len(rows))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ScoringUnavailable(f"unusable model answer: {exc}") from None
+            raise ScoringUnavailable(
+                f"unusable model answer: {exc}", "a model endpoint answered something unusable"
+            ) from None
         return [Scores(p, a) for p, a in zip(proba, anomaly, strict=True)]
 
     def close(self) -> None:

@@ -19,11 +19,35 @@ from fraudit.stream.schema import (
     REQUIRED_FIELDS,
     SUPPORTED_SCHEMA_VERSIONS,
 )
+from fraudit.validity import (
+    COUNTRY_PATTERN,
+    IPV4_PATTERN,
+    IPV6_PATTERN,
+    LATITUDE_LIMIT,
+    LONGITUDE_LIMIT,
+    MAX_AMOUNT,
+    MAX_CLOCK_SKEW,
+    MAX_EVENT_AGE_LIMIT,
+    PLACE_TEXT_MAX_LENGTH,
+    SHORT_TEXT_MAX_LENGTH,
+    STREAM_TEXT_MAX_LENGTH,
+)
 
-MAX_AMOUNT = 1e12  # numeric(14, 2)
-MAX_TEXT = 256
-_IPV4 = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
-_IPV6 = r"^[0-9A-Fa-f:.]{2,45}$"
+# Text fields of the event and their length bounds (fraudit.validity, as the API checks;
+# identifiers keep the stream's wider bound so that other producers' ids still load).
+TEXT_LIMITS: dict[tuple[str, ...], int] = {
+    ("event_id",): STREAM_TEXT_MAX_LENGTH,
+    ("user_id",): STREAM_TEXT_MAX_LENGTH,
+    ("source",): SHORT_TEXT_MAX_LENGTH,
+    ("model_version",): STREAM_TEXT_MAX_LENGTH,
+    ("policy_version",): STREAM_TEXT_MAX_LENGTH,
+    ("device_info", "device_id"): STREAM_TEXT_MAX_LENGTH,
+    ("device_info", "device_type"): SHORT_TEXT_MAX_LENGTH,
+    ("device_info", "os_version"): SHORT_TEXT_MAX_LENGTH,
+    ("device_info", "app_version"): SHORT_TEXT_MAX_LENGTH,
+    ("geo", "region"): PLACE_TEXT_MAX_LENGTH,
+    ("geo", "city"): PLACE_TEXT_MAX_LENGTH,
+}
 
 
 def _first_failure(checks: list[tuple[Column, Column | str]]) -> Column:
@@ -44,10 +68,21 @@ def _out_of_range(name: str, value: Column) -> Column:
     return F.concat(F.lit(f"out of range: {name} = "), value.cast("string"))
 
 
+def _interval(seconds: float) -> Column:
+    return F.expr(f"INTERVAL {int(seconds)} SECONDS")
+
+
 def _longer_than(text: Column, limit: int) -> Column:
     """length(text) > limit, counting characters only when the bytes (known without a scan)
     exceed the limit: a string has no more characters than bytes."""
     return (F.octet_length(text) > limit) & (F.length(text) > limit)
+
+
+def _field(event: Column, path: tuple[str, ...]) -> Column:
+    column = event
+    for part in path:
+        column = column[part]
+    return column
 
 
 def _expressions(build: Callable[[], list[Column]]) -> list[Column]:
@@ -116,14 +151,19 @@ def _validate_columns() -> list[Column]:
     ]
     checks += [(e[name].isNull(), f"missing required field: {name}") for name in REQUIRED_FIELDS]
     checks += [
-        (
-            (F.octet_length(e["event_id"]) == 0) | _longer_than(e["event_id"], MAX_TEXT),
-            "out of range: event_id length",
-        ),
+        (F.octet_length(e["event_id"]) == 0, "out of range: event_id length"),
         (event_time.isNull(), "timestamp is not an ISO-8601 time"),
         (scored_at.isNull(), "scored_at is not an ISO-8601 time"),
         (
-            (e["amount"] < 0) | (e["amount"] >= MAX_AMOUNT) | F.isnan(e["amount"]),
+            event_time > scored_at + _interval(MAX_CLOCK_SKEW.total_seconds()),
+            "out of range: timestamp is ahead of scored_at by more than the clock skew",
+        ),
+        (
+            event_time < scored_at - _interval(MAX_EVENT_AGE_LIMIT.total_seconds()),
+            "out of range: timestamp is older than the event-age limit",
+        ),
+        (
+            (e["amount"] < 0) | (e["amount"] > MAX_AMOUNT) | F.isnan(e["amount"]),
             _out_of_range("amount", e["amount"]),
         ),
         (
@@ -140,31 +180,24 @@ def _validate_columns() -> list[Column]:
         ),
         (~e["decision"].isin(*DECISIONS), _out_of_range("decision", e["decision"])),
         (
-            e["geo"]["country"].isNotNull() & ~e["geo"]["country"].rlike(r"^[A-Za-z]{2}$"),
+            e["geo"]["country"].isNotNull() & ~e["geo"]["country"].rlike(COUNTRY_PATTERN),
             _out_of_range("geo.country", e["geo"]["country"]),
         ),
         (
-            (F.abs(e["geo"]["latitude"]) > 90) | (F.abs(e["geo"]["longitude"]) > 180),
+            (F.abs(e["geo"]["latitude"]) > LATITUDE_LIMIT)
+            | (F.abs(e["geo"]["longitude"]) > LONGITUDE_LIMIT),
             "out of range: geo latitude/longitude",
         ),
         (
             e["ip_address"].isNotNull()
-            & ~e["ip_address"].rlike(_IPV4)
-            & ~(e["ip_address"].contains(":") & e["ip_address"].rlike(_IPV6)),
+            & ~e["ip_address"].rlike(IPV4_PATTERN)
+            & ~(e["ip_address"].contains(":") & e["ip_address"].rlike(IPV6_PATTERN)),
             _out_of_range("ip_address", e["ip_address"]),
         ),
     ]
-    for name in ("user_id", "source", "model_version", "policy_version"):
-        checks.append((_longer_than(e[name], MAX_TEXT), f"out of range: {name} length"))
-    for name in ("device_id", "device_type", "os_version", "app_version"):
-        checks.append(
-            (
-                _longer_than(e["device_info"][name], MAX_TEXT),
-                f"out of range: device_info.{name} length",
-            )
-        )
-    for name in ("region", "city"):
-        checks.append((_longer_than(e["geo"][name], MAX_TEXT), f"out of range: geo.{name} length"))
+    for path, limit in TEXT_LIMITS.items():
+        name = ".".join(path)
+        checks.append((_longer_than(_field(e, path), limit), f"out of range: {name} length"))
     return [
         event_time.alias("event_time"),
         scored_at.alias("scored_at_ts"),

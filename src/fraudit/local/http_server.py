@@ -1,0 +1,135 @@
+"""What the local HTTP servers (`fraudit api`, `fraudit serve-models`) share so that no
+client can hurt them: a bounded number of worker threads, a socket timeout, a body length
+checked before anything is read, chunked bodies refused without desynchronising the
+connection, undeclared methods answered 405.
+
+The standard library's server reads whatever Content-Length says, starts a thread per
+connection without limit, waits forever on a silent client and answers TRACE with 501.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# Connections served at once per process; more wait in the listen backlog.
+MAX_CONNECTIONS = 64
+BACKLOG = 128
+# Seconds a connection may stay silent (mid-request or idle between keep-alive requests).
+SOCKET_TIMEOUT_SECONDS = 30.0
+# Past this many times the limit, a refused body is not read and drained: the connection
+# is closed instead.
+DISCARD_LIMIT_FACTOR = 4
+# Methods the servers' handlers implement; anything else is a 405.
+HANDLED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+
+
+class BoundedThreadingHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once: the accept loop waits
+    for a free slot, so load beyond the bound queues in the kernel's backlog."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = BACKLOG
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        bind_and_activate: bool = True,
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler, bind_and_activate=bind_and_activate)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class GuardedRequestHandler(BaseHTTPRequestHandler):
+    """Subclasses implement `refuse(status, message)` in their own error format and read
+    bodies through `read_body(max_bytes)`."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        # Without this, a keep-alive client waits ~40 ms per request on delayed ACKs.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def refuse(self, status: HTTPStatus, message: str) -> None:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD>; an undeclared method is a 405, not a 501.
+        if name.startswith("do_") and name[3:] not in HANDLED_METHODS:
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _method_not_allowed(self) -> None:
+        self.close_connection = True  # its body, if any, is not read
+        self.refuse(HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command} is not allowed")
+
+    def read_body(self, max_bytes: int, *, required: bool = False) -> bytes | None:
+        """The request body, or None after answering why it is refused (411, 400, 413)."""
+        if self.headers.get("Transfer-Encoding"):
+            # Where a chunked body ends is unknown without decoding it: hang up after the
+            # answer rather than read the chunks as the next request.
+            self.close_connection = True
+            self.refuse(
+                HTTPStatus.LENGTH_REQUIRED, "send a Content-Length; chunked bodies are refused"
+            )
+            return None
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            if required:
+                self.close_connection = True
+                self.refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+                return None
+            return b""
+        length = int(raw) if re.fullmatch(r"[0-9]{1,18}", raw.strip()) else -1
+        if length < 0 or len(self.headers.get_all("Content-Length") or []) > 1:
+            self.close_connection = True
+            self.refuse(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+            return None
+        if length > max_bytes:
+            self.discard(length, max_bytes)
+            self.refuse(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"body of {length} bytes exceeds the {max_bytes}-byte limit",
+            )
+            return None
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True  # the client hung up mid-body
+        return body
+
+    def discard(self, length: int, max_bytes: int) -> None:
+        """Read and drop a refused body so the keep-alive connection stays usable; past a
+        bound it is cheaper to hang up after answering."""
+        if length > DISCARD_LIMIT_FACTOR * max_bytes:
+            self.close_connection = True
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)

@@ -1,0 +1,112 @@
+"""The one validity rule: what a transaction may hold, from the API to the table.
+
+The pydantic contracts (fraudit.contracts) and the stream job's validation
+(fraudit.stream.transform) both read these bounds and formats, so an event the API accepted
+is never quarantined downstream. The quarantine table keeps what only the stream can see:
+corrupt records, foreign producers, schema drift. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from ipaddress import ip_address
+
+from fraudit.card_numbers import looks_like_pan
+
+# Identifiers (transaction_id, user_id, device_id): ASCII letters, digits and a few
+# separators; the first character alphanumeric.
+ID_MAX_LENGTH = 128
+ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:@-]{{0,{ID_MAX_LENGTH - 1}}}$"
+# Free text (source, device fields, region, city), in characters.
+SHORT_TEXT_MAX_LENGTH = 64
+PLACE_TEXT_MAX_LENGTH = 128
+# What the stream accepts for text we write ourselves (versions, event ids).
+STREAM_TEXT_MAX_LENGTH = 256
+COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+
+# Control characters (Unicode category Cc): a NUL ends a C string and PostgreSQL refuses it
+# in text; the others break logs, CSV exports and the dashboard. Surrogates (Cs) cannot be
+# encoded as UTF-8 at all.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
+_CONTROL = re.compile(CONTROL_CHARACTERS)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+# Amounts, in the card's currency: far beyond any card payment, and below what the table's
+# numeric(14, 2) holds once rounded to cents.
+MAX_AMOUNT = 1e11
+# Every model input (Time, V1..V28, Amount) is a finite number of at most this magnitude:
+# the real features lie within a few hundred; past ~1e154 the anomaly detector's squared
+# distance overflows to infinity.
+MAX_FEATURE_MAGNITUDE = 1e9
+LATITUDE_LIMIT = 90.0
+LONGITUDE_LIMIT = 180.0
+
+# An IPv4 address in dotted decimal, and the characters of a normalised IPv6 address (no
+# zone id: `fe80::1%eth0` names an interface of the sender's machine, not an address).
+IPV4_PATTERN = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+IPV6_PATTERN = r"^[0-9A-Fa-f:.]{2,45}$"
+
+# Event time against the time the API scored it. Ahead: clocks drift, by minutes. Behind:
+# a live transaction is seconds old; replays of history raise the API's limit
+# (FRAUDIT_MAX_EVENT_AGE_DAYS) up to MAX_EVENT_AGE_LIMIT, which is what the stream allows,
+# so a stream catching up after an outage rejects nothing the API accepted.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+DEFAULT_MAX_EVENT_AGE = timedelta(days=7)
+MAX_EVENT_AGE_LIMIT = timedelta(days=366 * 30)
+
+
+def text_problem(value: str) -> str | None:
+    """Why free text is refused, or None."""
+    if _CONTROL.search(value):
+        return "must not contain control characters (NUL, newlines, tabs, ...)"
+    if _SURROGATE.search(value):
+        return "must not contain unpaired UTF-16 surrogates"
+    return None
+
+
+def identifier_problem(value: str) -> str | None:
+    """Why an identifier that must not be a card number is refused, or None."""
+    if looks_like_pan(value):
+        return (
+            "looks like a card number (13-19 digits passing the Luhn check); "
+            "send a token or an internal id instead, never the card number"
+        )
+    return None
+
+
+def normalise_ip(value: str) -> str:
+    """The address in its normal form; ValueError if it is none (or has a zone id)."""
+    if "%" in value:
+        raise ValueError("must be an IPv4 or IPv6 address without a zone id (%...)")
+    try:
+        return str(ip_address(value))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+def event_time_problem(event_time: datetime, scored_at: datetime, max_age: timedelta) -> str | None:
+    """Why a transaction's time is refused when scored at `scored_at`, or None."""
+    if event_time > scored_at + MAX_CLOCK_SKEW:
+        return (
+            f"is more than {MAX_CLOCK_SKEW.total_seconds() / 60:g} minutes ahead of the "
+            "server's clock"
+        )
+    if event_time < scored_at - max_age:
+        return (
+            f"is more than {max_age.total_seconds() / 86400:g} days old "
+            "(replays of history raise FRAUDIT_MAX_EVENT_AGE_DAYS)"
+        )
+    return None
+
+
+def feature_problem(value: float) -> str | None:
+    if not -MAX_FEATURE_MAGNITUDE <= value <= MAX_FEATURE_MAGNITUDE:
+        return f"{value:g} is outside [-{MAX_FEATURE_MAGNITUDE:g}, {MAX_FEATURE_MAGNITUDE:g}]"
+    return None
+
+
+def amount_problem(value: float) -> str | None:
+    if not 0 <= value <= MAX_AMOUNT:
+        return f"amount {value:g} is outside [0, {MAX_AMOUNT:g}]"
+    return None

@@ -1,0 +1,101 @@
+"""The local servers against hostile HTTP, over real sockets (`fraudit api` and
+`fraudit serve-models` as processes). Main: a huge Content-Length was read before the 413,
+a chunked body was read as the next request, TRACE answered 501; `fraudit api` served on a
+non-loopback address without a key and without a word."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def exchange(url: str, raw: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, read until the server closes or stops sending."""
+    parts = urlparse(url)
+    if parts.path:  # the route under test replaces /predict
+        raw = raw.replace(b" /predict ", f" {parts.path} ".encode(), 1)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as conn:
+        conn.sendall(raw)
+        received = b""
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+@pytest.fixture(params=["api", "models"])
+def server(request, api_server, model_server):
+    return api_server if request.param == "api" else model_server + "/invocations"
+
+
+def test_a_huge_content_length_is_refused_before_reading(server):
+    response = exchange(
+        server,
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 99999999999\r\n\r\n{",
+    )
+    assert status_of(response) == 413
+    assert b"Connection: close" in response or b"connection: close" in response.lower()
+
+
+def test_a_chunked_body_is_refused_and_not_read_as_the_next_request(server):
+    body = b'{"metadata": {}}'
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    response = exchange(
+        server,
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + chunked,
+    )
+    assert status_of(response) == 411
+    assert response.count(b"HTTP/1.1 ") == 1  # the chunks were not parsed as a request
+
+
+@pytest.mark.parametrize("method", [b"TRACE", b"CONNECT", b"BREW"])
+def test_undeclared_methods_are_405(server, method):
+    response = exchange(server, method + b" /predict HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(response) == 405
+
+
+def test_a_bad_content_length_is_a_400(server):
+    response = exchange(server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+    assert status_of(response) == 400
+
+
+def run_api(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fraudit.cli", "api", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_the_api_refuses_a_non_loopback_bind_without_a_key(monkeypatch):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDIT_API_KEY")}
+    done = run_api("--host", "0.0.0.0", env=env)
+    assert done.returncode == 2
+    assert "--insecure-no-key" in done.stderr
+
+
+def test_the_api_refuses_to_start_with_a_malformed_key():
+    import os
+
+    env = {**os.environ, "FRAUDIT_API_KEY": "short"}
+    done = run_api(env=env)
+    assert done.returncode == 2
+    assert "API key" in done.stderr
