@@ -104,9 +104,3 @@ def feature_problem(value: float) -> str | None:
     if not -MAX_FEATURE_MAGNITUDE <= value <= MAX_FEATURE_MAGNITUDE:
         return f"{value:g} is outside [-{MAX_FEATURE_MAGNITUDE:g}, {MAX_FEATURE_MAGNITUDE:g}]"
     return None
-
-
-def amount_problem(value: float) -> str | None:
-    if not 0 <= value <= MAX_AMOUNT:
-        return f"amount {value:g} is outside [0, {MAX_AMOUNT:g}]"
-    return None

@@ -104,8 +104,8 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
                 self.refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
                 return None
             return b""
-        length = int(raw) if re.fullmatch(r"[0-9]{1,18}", raw.strip()) else -1
-        if length < 0 or len(self.headers.get_all("Content-Length") or []) > 1:
+        length = self._declared_length()
+        if length < 0:
             self.close_connection = True
             self.refuse(HTTPStatus.BAD_REQUEST, "bad Content-Length")
             return None
@@ -120,6 +120,21 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
         if len(body) < length:
             self.close_connection = True  # the client hung up mid-body
         return body
+
+    def _declared_length(self) -> int:
+        """Content-Length as a number; -1 when it is not exactly one decimal number."""
+        values = self.headers.get_all("Content-Length") or []
+        if len(values) != 1 or not re.fullmatch(r"[0-9]{1,18}", values[0].strip()):
+            return -1
+        return int(values[0])
+
+    def drain(self, max_bytes: int) -> None:
+        """Drop the body of a request refused before its body was read (e.g. no route)."""
+        length = self._declared_length()
+        if self.headers.get("Transfer-Encoding") or length < 0:
+            self.close_connection = True
+        else:
+            self.discard(length, max_bytes)
 
     def discard(self, length: int, max_bytes: int) -> None:
         """Read and drop a refused body so the keep-alive connection stays usable; past a

@@ -137,6 +137,8 @@ class ModelRequestHandler(GuardedRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -212,13 +214,13 @@ class ModelRequestHandler(GuardedRequestHandler):
             return self.server.endpoints[self.server.default_endpoint]
         match = _ENDPOINT_PATH.match(path)
         if not match:
-            self._drain()
+            self.drain(self.server.max_body_bytes)
             raise RequestError(
                 HTTPStatus.NOT_FOUND, "UnknownOperationException", f"no route POST {path}"
             )
         endpoint = self.server.endpoints.get(match.group(1))
         if endpoint is None:
-            self._drain()
+            self.drain(self.server.max_body_bytes)
             raise RequestError(
                 HTTPStatus.NOT_FOUND,
                 "ValidationError",
@@ -226,14 +228,6 @@ class ModelRequestHandler(GuardedRequestHandler):
                 f"{', '.join(sorted(self.server.endpoints))}",
             )
         return endpoint
-
-    def _drain(self) -> None:
-        """Drop the body of a request refused before reading it (unknown route)."""
-        raw = self.headers.get("Content-Length") or ""
-        if self.headers.get("Transfer-Encoding") or not raw.strip().isdigit():
-            self.close_connection = True
-        else:
-            self.discard(int(raw), self.server.max_body_bytes)
 
 
 def start_in_thread(server: ModelServer) -> threading.Thread:

@@ -96,12 +96,14 @@ class KinesisPublisher:
         self._backoff_delays = Backoff(base_delay, max_delay, rng or random.Random())  # noqa: S311 - jitter
         self._sleep = sleep
 
-    def _wait_before(self, attempt: int, deadline: Deadline) -> bool:
-        """Back off before `attempt` (from 1); False when it could not end in time."""
-        delay = self._backoff_delays.delay(attempt - 1)
+    def _may_attempt(self, attempt: int, deadline: Deadline) -> bool:
+        """Back off before `attempt` (from 0; the first waits for nothing); False when the
+        attempt could not end before the deadline."""
+        delay = self._backoff_delays.delay(attempt - 1) if attempt else 0.0
         if not deadline.allows(delay + self._attempt_timeout):
             return False
-        self._sleep(delay)
+        if delay:
+            self._sleep(delay)
         return True
 
     @staticmethod
@@ -140,9 +142,7 @@ class KinesisPublisher:
     def _publish_one(self, data: bytes, partition_key: str, deadline: Deadline) -> PublishOutcome:
         reason, maybe_stored = "not attempted: no time left before the deadline", False
         for attempt in range(self._max_attempts):
-            if attempt and not self._wait_before(attempt, deadline):
-                break
-            if not attempt and not deadline.allows(self._attempt_timeout):
+            if not self._may_attempt(attempt, deadline):
                 break
             try:
                 response = self._client.put_record(
@@ -167,9 +167,7 @@ class KinesisPublisher:
         reasons: dict[int, str] = dict.fromkeys(pending, "not attempted: no time left")
         maybe_stored: set[int] = set()
         for attempt in range(self._max_attempts):
-            if attempt and not self._wait_before(attempt, deadline):
-                break
-            if not attempt and not deadline.allows(self._attempt_timeout):
+            if not self._may_attempt(attempt, deadline):
                 break
             entries = [{"Data": records[i][0], "PartitionKey": records[i][1]} for i in pending]
             try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
+from fraudit.aws_clients import API_POOL_SIZE
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.scoring.base import Scores, ScoringUnavailable
 from fraudit.ulb_vector import FeatureVector, to_csv_row
@@ -51,8 +52,10 @@ class SageMakerScorer:
         self._classifier = classifier_endpoint
         self._anomaly = anomaly_endpoint
         self.model_version = model_version
-        # Two calls per concurrent request; threads are started only as needed.
-        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="endpoint-call")
+        # As many calls at once as the client keeps connections; threads start as needed.
+        self._pool = ThreadPoolExecutor(
+            max_workers=API_POOL_SIZE, thread_name_prefix="endpoint-call"
+        )
 
     def _role(self, endpoint: str) -> str:
         return "classifier" if endpoint == self._classifier else "anomaly detector"
