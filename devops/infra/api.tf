@@ -1,11 +1,20 @@
 # The inference API from the zip `chalice package` builds (uploaded by `fraudit deploy
 # upload`): a Lambda function behind a regional REST API with one resource per Chalice
-# route. API keys and a usage plan guard it; Chalice's own generated Terraform is not used
-# (it pins the AWS provider below 5).
+# route. One API key guards it twice: API Gateway's usage plan and the app itself both check
+# the value held in the secret below. Terraform creates the secret empty; `fraudit deploy
+# api-key` puts the value in it and on the usage plan, so no key is ever in a Terraform
+# variable or in the state. Chalice's own generated Terraform is not used (it pins the AWS
+# provider below 5).
 
 locals {
   api_enabled = var.api_package_s3_key != ""
   api_name    = "${local.name}-api"
+  # The Lambda's timeout, and the app's request deadline inside it: model and Kinesis
+  # retries stop at the deadline so the answer (a 503 with event_id if need be) leaves
+  # before Lambda cuts the request off. app/chalice/.chalice/config.json states the same
+  # timeout; tests/unit/test_deadline_budget.py keeps the two and the retry budget in line.
+  api_lambda_timeout_seconds = 10
+  api_deadline_seconds       = 8
   # Chalice routes: path -> method. Chalice dispatches on the resource path, so each
   # route is its own API Gateway resource (a {proxy+} resource would not match).
   api_routes = {
@@ -41,7 +50,7 @@ resource "aws_lambda_function" "api" {
   s3_bucket                      = module.artifacts_bucket.id
   s3_key                         = var.api_package_s3_key
   memory_size                    = 512
-  timeout                        = 10
+  timeout                        = local.api_lambda_timeout_seconds
   reserved_concurrent_executions = var.api_reserved_concurrency
   kms_key_arn                    = aws_kms_key.main.arn
 
@@ -51,12 +60,14 @@ resource "aws_lambda_function" "api" {
 
   environment {
     variables = {
-      FRAUDIT_SCORER              = "sagemaker"
-      FRAUDIT_CLASSIFIER_ENDPOINT = local.classifier_endpoint
-      FRAUDIT_ANOMALY_ENDPOINT    = local.anomaly_endpoint
-      FRAUDIT_STREAM_NAME         = aws_kinesis_stream.events.name
-      FRAUDIT_POLICY_S3_URI       = "s3://${module.artifacts_bucket.id}/${local.policy_key}"
-      FRAUDIT_LOG_LEVEL           = "INFO"
+      FRAUDIT_SCORER               = "sagemaker"
+      FRAUDIT_CLASSIFIER_ENDPOINT  = local.classifier_endpoint
+      FRAUDIT_ANOMALY_ENDPOINT     = local.anomaly_endpoint
+      FRAUDIT_STREAM_NAME          = aws_kinesis_stream.events.name
+      FRAUDIT_POLICY_S3_URI        = "s3://${module.artifacts_bucket.id}/${local.policy_key}"
+      FRAUDIT_API_KEY_SECRET_ID    = aws_secretsmanager_secret.api_key[0].arn
+      FRAUDIT_API_DEADLINE_SECONDS = tostring(local.api_deadline_seconds)
+      FRAUDIT_LOG_LEVEL            = "INFO"
     }
   }
 
@@ -186,15 +197,14 @@ resource "aws_api_gateway_usage_plan" "api" {
   }
 }
 
-# AWS generates the key's value; read it with `aws apigateway get-api-key --include-value`.
-resource "aws_api_gateway_api_key" "default" {
-  count = local.api_enabled ? 1 : 0
-  name  = "${local.api_name}-default"
-}
-
-resource "aws_api_gateway_usage_plan_key" "default" {
-  count         = local.api_enabled ? 1 : 0
-  key_id        = aws_api_gateway_api_key.default[0].id
-  key_type      = "API_KEY"
-  usage_plan_id = aws_api_gateway_usage_plan.api[0].id
+# The key's value: created empty here (no secret version, so no value in the state) and
+# filled by `fraudit deploy api-key`. Until then the app answers 503 auth_unavailable: it
+# never serves without a key.
+resource "aws_secretsmanager_secret" "api_key" {
+  #checkov:skip=CKV2_AWS_57:Rotation is `fraudit deploy api-key --rotate`: the value must change on the usage plan and in the secret together, which a rotation Lambda would have to duplicate
+  count                   = local.api_enabled ? 1 : 0
+  name_prefix             = "${local.api_name}-key-"
+  description             = "x-api-key of the fraudit API: {\"api_key\": \"...\"} (written by fraudit deploy api-key)"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
 }

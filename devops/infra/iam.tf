@@ -51,6 +51,14 @@ data "aws_iam_policy_document" "api" {
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [aws_kms_key.main.arn]
   }
+  dynamic "statement" {
+    for_each = local.api_enabled ? [aws_secretsmanager_secret.api_key[0].arn] : []
+    content {
+      sid       = "ReadTheApiKey"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
   statement {
     sid       = "ReadTheDecisionPolicy"
     actions   = ["s3:GetObject"]

@@ -97,9 +97,19 @@ output "endpoints_managed_by" {
   value       = var.endpoints_managed_by
 }
 
-output "api_key_id" {
-  description = "Id of the default API key (value: aws apigateway get-api-key --api-key <id> --include-value)."
-  value       = local.api_enabled ? aws_api_gateway_api_key.default[0].id : ""
+output "api_name" {
+  description = "Name of the API (its usage-plan keys are named after it)."
+  value       = local.api_enabled ? local.api_name : ""
+}
+
+output "api_key_secret_arn" {
+  description = "Secret holding the API key (filled by fraudit deploy api-key; never in the state)."
+  value       = local.api_enabled ? aws_secretsmanager_secret.api_key[0].arn : ""
+}
+
+output "api_usage_plan_id" {
+  description = "Usage plan whose key fraudit deploy api-key keeps equal to the secret."
+  value       = local.api_enabled ? aws_api_gateway_usage_plan.api[0].id : ""
 }
 
 output "dashboard_instance_id" {

@@ -211,11 +211,13 @@ def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.local.kinesis_emulator import KinesisEmulator
 
     emulator = KinesisEmulator(args.home, host=args.host, port=args.port, storage=args.storage)
-    emulator.start()
-    emulator.create_stream(settings.stream_name, args.shards)
-    _say(f"kinesalite on {emulator.url}, stream {settings.stream_name} ({args.shards} shards)")
-    _say(f"  export AWS_ENDPOINT_URL_KINESIS={emulator.url}")
+    # From the moment kinesalite runs, a signal (even mid start-up) must stop it: it lives
+    # in a session of its own, where no terminal signal reaches it.
     try:
+        emulator.start()
+        emulator.create_stream(settings.stream_name, args.shards)
+        _say(f"kinesalite on {emulator.url}, stream {settings.stream_name} ({args.shards} shards)")
+        _say(f"  export AWS_ENDPOINT_URL_KINESIS={emulator.url}")
         assert emulator.process is not None
         emulator.process.wait()
     except KeyboardInterrupt:

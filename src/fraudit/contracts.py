@@ -33,12 +33,15 @@ from fraudit.validity import (
     LATITUDE_LIMIT,
     LONGITUDE_LIMIT,
     MAX_AMOUNT,
+    NOT_A_CARD_NUMBER_FORMAT,
     PLACE_TEXT_MAX_LENGTH,
     SHORT_TEXT_MAX_LENGTH,
+    TEXT_PATTERN,
     event_time_problem,
     identifier_problem,
     normalise_ip,
     text_problem,
+    timestamp_text_problem,
 )
 
 SCHEMA_VERSION = 1
@@ -76,6 +79,15 @@ def _not_a_card_number(value: str) -> str:
     return value
 
 
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):
+        return value  # built in code, not sent by a client
+    problem = timestamp_text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 UtcDatetime = Annotated[
     datetime,
     PlainSerializer(lambda v: _as_utc(v).isoformat().replace("+00:00", "Z"), return_type=str),
@@ -83,21 +95,53 @@ UtcDatetime = Annotated[
 # Identifiers: a closed alphabet (no control characters by construction).
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
 # Identifiers of people and things that must never hold a card number.
-SubjectId = Annotated[Identifier, AfterValidator(_not_a_card_number)]
-ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX_LENGTH), AfterValidator(_clean_text)]
-PlaceText = Annotated[str, Field(max_length=PLACE_TEXT_MAX_LENGTH), AfterValidator(_clean_text)]
+SubjectId = Annotated[
+    Identifier,
+    Field(json_schema_extra={"format": NOT_A_CARD_NUMBER_FORMAT}),
+    AfterValidator(_not_a_card_number),
+]
+# Free text: the pattern is stated in the OpenAPI document; the validator enforces it
+# with a message that says what is wrong.
+_TEXT_SCHEMA = {"pattern": TEXT_PATTERN}
+ShortText = Annotated[
+    str,
+    Field(max_length=SHORT_TEXT_MAX_LENGTH, json_schema_extra=_TEXT_SCHEMA),
+    AfterValidator(_clean_text),
+]
+PlaceText = Annotated[
+    str,
+    Field(max_length=PLACE_TEXT_MAX_LENGTH, json_schema_extra=_TEXT_SCHEMA),
+    AfterValidator(_clean_text),
+]
+# A client's event time: an RFC 3339 string, stored in UTC.
+EventTime = Annotated[UtcDatetime, BeforeValidator(_rfc3339)]
+IpAddress = Annotated[
+    str,
+    AfterValidator(normalise_ip),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 64,
+            "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+            "description": "IPv4 or IPv6 without a zone id, stored normalised",
+        }
+    ),
+]
+# Coordinates are JSON numbers: lax parsing would take false or "12.5".
+Coordinate = Annotated[float, Field(strict=True)]
 
 
 class _Lenient(BaseModel):
     """Nested client objects: unknown keys are ignored, not echoed downstream."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
 
 class DeviceInfo(_Lenient):
     device_id: SubjectId | None = Field(
         None,
-        description="stable device fingerprint (never a card number); feeds the "
+        description="stable device fingerprint (never a card number: 13-19 digits passing "
+        "the Luhn check are refused); feeds the "
         "device-shared-by-many-users rule",
     )
     device_type: ShortText | None = None
@@ -113,8 +157,8 @@ class Geo(_Lenient):
     )
     region: PlaceText | None = None
     city: PlaceText | None = None
-    latitude: float | None = Field(None, ge=-LATITUDE_LIMIT, le=LATITUDE_LIMIT)
-    longitude: float | None = Field(None, ge=-LONGITUDE_LIMIT, le=LONGITUDE_LIMIT)
+    latitude: Coordinate | None = Field(None, ge=-LATITUDE_LIMIT, le=LATITUDE_LIMIT)
+    longitude: Coordinate | None = Field(None, ge=-LONGITUDE_LIMIT, le=LONGITUDE_LIMIT)
 
     @field_validator("country")
     @classmethod
@@ -126,23 +170,21 @@ class TransactionMetadata(_Lenient):
     transaction_id: Identifier | None = Field(
         None, description="client idempotency key; becomes the event_id"
     )
-    timestamp: UtcDatetime = Field(
-        description="when the transaction happened (ISO 8601; no zone means UTC): at most "
+    timestamp: EventTime = Field(
+        description="when the transaction happened (RFC 3339, with its UTC offset): at most "
         "5 minutes ahead of the API's clock and at most FRAUDIT_MAX_EVENT_AGE_DAYS (default "
         "7) behind it"
     )
-    user_id: SubjectId = Field(description="the cardholder's id or token, never a card number")
+    user_id: SubjectId = Field(
+        description="the cardholder's id or token, never a card number: 13-19 digits "
+        "passing the Luhn check are refused"
+    )
     source: ShortText = Field("unknown", min_length=1)
     device_info: DeviceInfo | None = None
-    ip_address: str | None = Field(
+    ip_address: IpAddress | None = Field(
         None, max_length=64, description="IPv4 or IPv6 without a zone id, stored normalised"
     )
     geo: Geo | None = None
-
-    @field_validator("ip_address")
-    @classmethod
-    def _ip(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_ip(value)
 
     @field_validator("timestamp")
     @classmethod

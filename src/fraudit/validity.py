@@ -18,6 +18,9 @@ from fraudit.card_numbers import looks_like_pan
 # separators; the first character alphanumeric.
 ID_MAX_LENGTH = 128
 ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:@-]{{0,{ID_MAX_LENGTH - 1}}}$"
+# The OpenAPI format naming the rule of identifiers that must never hold a card number
+# (identifier_problem): the Luhn check has no practical regular expression.
+NOT_A_CARD_NUMBER_FORMAT = "not-a-card-number"
 # Free text (source, device fields, region, city), in characters.
 SHORT_TEXT_MAX_LENGTH = 64
 PLACE_TEXT_MAX_LENGTH = 128
@@ -30,6 +33,9 @@ COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 # encoded as UTF-8 at all.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
 _CONTROL = re.compile(CONTROL_CHARACTERS)
+# The same rule as the pattern the OpenAPI document states for free text (ECMA-262 syntax:
+# its `$` is the end of the text; in Python, compare with re.fullmatch).
+TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 # Amounts, in the card's currency: far beyond any card payment, and below what the table's
@@ -52,8 +58,19 @@ IPV6_PATTERN = r"^[0-9A-Fa-f:.]{2,45}$"
 # (FRAUDIT_MAX_EVENT_AGE_DAYS) up to MAX_EVENT_AGE_LIMIT, which is what the stream allows,
 # so a stream catching up after an outage rejects nothing the API accepted.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# RFC 3339, what JSON Schema's date-time format means: the UTC offset is required (a time
+# without one names no instant), numbers and other ISO 8601 spellings are refused.
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+_RFC3339 = re.compile(RFC3339_PATTERN)
 DEFAULT_MAX_EVENT_AGE = timedelta(days=7)
 MAX_EVENT_AGE_LIMIT = timedelta(days=366 * 30)
+
+
+def timestamp_text_problem(value: object) -> str | None:
+    """Why a timestamp as sent is refused before it is parsed, or None."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        return "must be an RFC 3339 date-time with a UTC offset, e.g. 2026-12-02T14:05:09Z"
+    return None
 
 
 def text_problem(value: str) -> str | None:

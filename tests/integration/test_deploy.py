@@ -470,3 +470,86 @@ def test_a_different_xgboost_release_gets_its_own_cached_virtualenv(tmp_path):
     ).stdout.strip()
     assert version == "3.0.4"
     assert python_with_xgboost("3.0.4", tmp_path) == python  # cached: built once
+
+
+def _api_stack(d: Deployer) -> Deployer:
+    """An API, its stage and usage plan, and the empty key secret, as Terraform leaves them."""
+    gateway = boto3.client("apigateway", region_name=REGION)
+    api = gateway.create_rest_api(name="fraudit-dev-api")["id"]
+    root = gateway.get_resources(restApiId=api)["items"][0]["id"]
+    gateway.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    gateway.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    gateway.create_deployment(restApiId=api, stageName="api")
+    plan = gateway.create_usage_plan(
+        name="fraudit-dev-api", apiStages=[{"apiId": api, "stage": "api"}]
+    )
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="fraudit-dev-api-key-x"
+    )["ARN"]
+    d.outputs = d.outputs.model_copy(
+        update={
+            "api_name": "fraudit-dev-api",
+            "api_key_secret_arn": secret,
+            "api_usage_plan_id": plan["id"],
+        }
+    )
+    return d
+
+
+def _plan_key_values(plan_id: str) -> dict[str, str]:
+    gateway = boto3.client("apigateway", region_name=REGION)
+    keys = gateway.get_usage_plan_keys(usagePlanId=plan_id)["items"]
+    return {
+        k["name"]: gateway.get_api_key(apiKey=k["id"], includeValue=True)["value"] for k in keys
+    }
+
+
+def test_api_key_fills_the_secret_and_the_usage_plan_with_one_value(aws, tmp_path, build_dir):
+    """Main: Terraform made the gateway key (value in the state) and the Lambda had no key
+    secret. Now the value exists only in the secret and on the usage plan, equal."""
+    from fraudit.api.wiring import resolve_api_key
+    from fraudit.settings import Settings
+
+    lines: list[str] = []
+    d = _api_stack(deployer(aws, tmp_path, build_dir, tmp_path, lines))
+    o = d.outputs
+    dry = Deployer(**{**d.__dict__, "dry_run": True})
+    assert dry.api_key() == 2
+    assert _plan_key_values(o.api_usage_plan_id) == {}
+
+    assert d.api_key() == 2  # the secret's value, then the gateway key
+    the_key = resolve_api_key(
+        Settings(_env_file=None, AWS_REGION=REGION, api_key_secret_id=o.api_key_secret_arn)
+    )
+    assert the_key
+    assert len(the_key) >= 20
+    assert list(_plan_key_values(o.api_usage_plan_id).values()) == [the_key]
+    assert not any(the_key in line for line in lines)  # never printed
+    assert d.api_key() == 0  # a re-run changes nothing
+
+    assert d.api_key(rotate=True) == 3  # new value, its gateway key, the old key deleted
+    rotated = resolve_api_key(
+        Settings(_env_file=None, AWS_REGION=REGION, api_key_secret_id=o.api_key_secret_arn)
+    )
+    assert rotated != the_key
+    assert list(_plan_key_values(o.api_usage_plan_id).values()) == [rotated]
+
+
+def test_api_key_replaces_an_empty_secret_value(aws, tmp_path, build_dir):
+    """`{"api_key": ""}` turned the key check off on main; the deploy tool replaces it."""
+    lines: list[str] = []
+    d = _api_stack(deployer(aws, tmp_path, build_dir, tmp_path, lines))
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.put_secret_value(SecretId=d.outputs.api_key_secret_arn, SecretString='{"api_key": ""}')
+    assert d.api_key() == 2
+    assert any("refused" in line for line in lines)
+    value = json.loads(
+        secrets.get_secret_value(SecretId=d.outputs.api_key_secret_arn)["SecretString"]
+    )["api_key"]
+    assert list(_plan_key_values(d.outputs.api_usage_plan_id).values()) == [value]
+
+
+def test_api_key_without_an_api_in_the_stack_is_an_error(aws, tmp_path, build_dir):
+    lines: list[str] = []
+    assert deployer(aws, tmp_path, build_dir, tmp_path, lines).api_key() == -1
+    assert "no API" in lines[0]

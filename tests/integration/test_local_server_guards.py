@@ -62,10 +62,16 @@ def test_a_chunked_body_is_refused_and_not_read_as_the_next_request(server):
     assert response.count(b"HTTP/1.1 ") == 1  # the chunks were not parsed as a request
 
 
-@pytest.mark.parametrize("method", [b"TRACE", b"CONNECT", b"BREW"])
-def test_undeclared_methods_are_405(server, method):
+@pytest.mark.parametrize("method", [b"TRACE", b"CONNECT", b"BREW", b"PUT", b"DELETE"])
+def test_undeclared_methods_are_405_with_allow(server, method):
+    """Before the Allow header (schemathesis ST204, RFC 9110): TRACE got a 405 without
+    one, and the model server answered PUT and DELETE with a 501."""
     response = exchange(server, method + b" /predict HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(response) == 405
+    headers = response.split(b"\r\n\r\n", 1)[0].decode().lower().split("\r\n")
+    allow = [line.split(":", 1)[1].strip() for line in headers if line.startswith("allow:")]
+    expected = "post" if "invocations" not in server else "get, post"
+    assert allow == [expected]
 
 
 def test_a_bad_content_length_is_a_400(server):

@@ -47,14 +47,36 @@ def test_design_example_parses_and_normalises():
     assert parsed.metadata.transaction_id is None
 
 
-def test_json_array_features_and_naive_timestamp_as_utc():
+def test_json_array_features_and_offset_timestamp_as_utc():
     payload = request(timestamp="2025-08-21T19:45:00+02:00")
     payload["data"] = [0, *[0.5] * 28, 12.5]
     parsed = PredictRequest.model_validate(payload)
     assert parsed.metadata.timestamp.hour == 17
     assert parsed.metadata.timestamp.tzinfo == UTC
-    naive = PredictRequest.model_validate(request(timestamp="2025-08-21T17:45:00"))
-    assert naive.metadata.timestamp == parsed.metadata.timestamp
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["2025-08-21T17:45:00", "2025-08-21 17:45:00Z", "2025-08-21", 1755798300, "1755798300"],
+)
+def test_timestamps_are_rfc3339_with_an_offset(sent):
+    """The OpenAPI document says date-time (RFC 3339); main parsed all of these as UTC, so
+    schemathesis found requests the document calls invalid answered with a 200."""
+    assert "RFC 3339" in errors(request(timestamp=sent))["metadata.timestamp"]
+
+
+@pytest.mark.parametrize("sent", [False, "12.5"])
+def test_coordinates_are_json_numbers(sent):
+    """Main took `false` as 0.0 (schemathesis ST201: a schema-violating request accepted)."""
+    assert "metadata.geo.latitude" in errors(request(geo={"latitude": sent}))
+
+
+def test_text_keeps_its_spaces():
+    """Main stripped whitespace, so ` u1` passed the identifier pattern the document
+    states; text is now taken as sent and judged as sent."""
+    assert "metadata.user_id" in errors(request(user_id=" u1"))
+    parsed = PredictRequest.model_validate(request(source=" web "))
+    assert parsed.metadata.source == " web "
 
 
 def test_every_bad_field_is_named():

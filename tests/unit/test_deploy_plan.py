@@ -11,6 +11,8 @@ from fraudit.deploy.plan import (
     EndpointSpec,
     EndpointState,
     OwnershipError,
+    gateway_key_name,
+    plan_api_key,
     plan_endpoint,
     plan_file,
     plan_glue,
@@ -115,3 +117,26 @@ def test_the_glue_wheel_list_holds_everything_the_job_needs_beyond_glue():
                 todo.append(dep)
     needed |= {"psycopg", "psycopg-binary"}
     assert needed <= set(GLUE_PACKAGES), needed - set(GLUE_PACKAGES)
+
+
+def test_api_key_plan_fills_an_empty_secret_and_keeps_one_gateway_key():
+    key = "k" * 40
+    ours = gateway_key_name("fraudit-dev-api", key)
+    fresh = plan_api_key("fraudit-dev-api", "up1", False, None, {}, rotate=False)
+    assert [a.kind for a in fresh] == ["put_api_key_secret", "create_gateway_key"]
+    settled = {ours: "id1", "someone-elses-key": "id9"}
+    assert plan_api_key("fraudit-dev-api", "up1", True, key, settled, rotate=False) == []
+    stale = {"fraudit-dev-api-0123456789ab": "id0", "someone-elses-key": "id9"}
+    moved = plan_api_key("fraudit-dev-api", "up1", True, key, stale, rotate=False)
+    assert [(a.kind, a.params.get("id")) for a in moved] == [
+        ("create_gateway_key", None),
+        ("delete_gateway_key", "id0"),
+    ]
+    rotated = plan_api_key("fraudit-dev-api", "up1", True, key, settled, rotate=True)
+    assert [a.kind for a in rotated] == [
+        "put_api_key_secret",
+        "create_gateway_key",
+        "delete_gateway_key",
+    ]
+    assert rotated[-1].params["id"] == "id1"  # never the key the stack does not own
+    assert all(key not in a.describe() for a in fresh + moved + rotated)

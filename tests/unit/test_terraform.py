@@ -3,6 +3,7 @@ without AWS. `make check-infra` adds terraform fmt (1.0 and the system's) and ch
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from fraudit.api.app import LAMBDA_ANSWER_MARGIN_SECONDS
 from fraudit.deploy import commands
 from fraudit.settings import Settings
 from tests.conftest import REPO
@@ -172,7 +174,7 @@ def test_everything_that_stores_data_is_encrypted(hcl):
     assert _one(dashboard, "metadata_options")["http_tokens"] == "required"
 
 
-SECRET_WORDS = re.compile(r"password|secret_value|private_key|access_key|token", re.I)
+SECRET_WORDS = re.compile(r"password|secret_value|private_key|access_key|token|(^|_)api_key$", re.I)
 
 
 def test_no_secret_in_variables_arguments_or_environment(hcl):
@@ -280,6 +282,53 @@ def test_outputs_map_onto_env_keys_and_the_deploy_tool(hcl):
 
     required = {n for n, f in StackOutputs.model_fields.items() if f.is_required()}
     assert required <= names, required - names
+
+
+def _locals(hcl, name: str) -> Any:
+    (block,) = [b for b in hcl["locals"] if name in b]
+    return block[name]
+
+
+def test_the_api_key_lives_only_in_its_secret(hcl):
+    """Main: Terraform created the API Gateway key (its value in the state) and wired no key
+    secret into the Lambda, which then served without a key check of its own."""
+    kinds = {kind for block in hcl["resource"] for kind in block}
+    assert "aws_api_gateway_api_key" not in kinds
+    assert "aws_secretsmanager_secret_version" not in kinds  # a version would hold the value
+    secret = _resource(hcl, "aws_secretsmanager_secret", "api_key")
+    assert secret["kms_key_id"] == "${aws_kms_key.main.arn}"
+    env = _one(_resource(hcl, "aws_lambda_function", "api"), "environment")["variables"]
+    assert env["FRAUDIT_API_KEY_SECRET_ID"] == "${aws_secretsmanager_secret.api_key[0].arn}"
+    policy = json.dumps(_blocks(hcl, "data", "aws_iam_policy_document")["api"])
+    assert "ReadTheApiKey" in policy
+    assert "secretsmanager:GetSecretValue" in policy
+    for method in _blocks(hcl, "resource", "aws_api_gateway_method").values():
+        assert method["api_key_required"] is True
+
+
+def test_the_deadline_fits_inside_the_lambda_timeout_and_one_attempt_of_each_call_fits(hcl):
+    """Main: a 10 s Lambda around 2 model attempts and 5 Kinesis attempts of 3 s each plus
+    backoff, so API Gateway could answer a bare 5xx after the event was on the stream."""
+    timeout = _locals(hcl, "api_lambda_timeout_seconds")
+    deadline = _locals(hcl, "api_deadline_seconds")
+    function = _resource(hcl, "aws_lambda_function", "api")
+    assert function["timeout"] == "${local.api_lambda_timeout_seconds}"
+    env = _one(function, "environment")["variables"]
+    assert env["FRAUDIT_API_DEADLINE_SECONDS"] == "${tostring(local.api_deadline_seconds)}"
+
+    chalice = json.loads((REPO / "app" / "chalice" / ".chalice" / "config.json").read_text())
+    assert chalice["lambda_timeout"] == timeout
+    chalice_env = {
+        k.removeprefix("FRAUDIT_").lower(): v for k, v in chalice["environment_variables"].items()
+    }
+    settings = Settings(_env_file=None, **chalice_env)
+    assert settings.api_deadline_seconds == deadline  # the default, which Chalice stacks use
+    assert deadline + LAMBDA_ANSWER_MARGIN_SECONDS < timeout
+    # Retries stop at the deadline; a deadline shorter than one attempt of each call would
+    # turn every slow-but-healthy request into a 503.
+    one_model_call = settings.sagemaker_connect_timeout + settings.sagemaker_read_timeout
+    one_put = settings.kinesis_connect_timeout + settings.kinesis_read_timeout
+    assert one_model_call + one_put <= deadline
 
 
 def test_object_keys_agree_with_the_deploy_tool(hcl):

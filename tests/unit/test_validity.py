@@ -5,6 +5,7 @@ change, from the app in process)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
@@ -19,6 +20,7 @@ from fraudit.validity import (
     DEFAULT_MAX_EVENT_AGE,
     MAX_CLOCK_SKEW,
     MAX_FEATURE_MAGNITUDE,
+    TEXT_PATTERN,
     event_time_problem,
     normalise_ip,
     text_problem,
@@ -168,3 +170,35 @@ def test_the_published_schema_admits_exactly_what_is_accepted(value):
 def test_every_in_bounds_vector_round_trips_through_its_csv_form(values):
     values[0], values[-1] = abs(values[0]), abs(values[-1])
     assert parse_features(to_csv_row(values)) == tuple(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12))
+def test_the_published_text_pattern_is_the_text_rule(value):
+    assert (re.fullmatch(TEXT_PATTERN, value) is not None) == (text_problem(value) is None)
+
+
+_TIMESTAMP_FORMAT = jsonschema.Draft202012Validator(
+    {"type": "string", "format": "date-time"},
+    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(timezones=st.timezones()).map(datetime.isoformat)
+    | st.datetimes().map(datetime.isoformat)
+    | st.from_regex(
+        r"\A\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?\Z"
+    )
+    | st.integers()
+)
+def test_an_rfc3339_timestamp_is_what_the_date_time_format_admits(value):
+    """The document says date-time; an independent checker of that format and the contract
+    agree on every text, calendar errors (month 13, 24:00) included."""
+    try:
+        PredictRequest.model_validate(request(timestamp=value))
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == _TIMESTAMP_FORMAT.is_valid(value), value

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalice import Chalice
 from chalice.config import Config
@@ -40,6 +41,8 @@ class ApiHTTPServer(BoundedThreadingHTTPServer):
         bind_and_activate: bool = True,
     ) -> None:
         self.gateway = gateway
+        # Each route's methods, for the Allow header of a 405 the gateway never sees.
+        self.route_methods: dict[str, set[str]] = {}
         self.max_body_bytes = max_body_bytes
         super().__init__(address, ApiRequestHandler, bind_and_activate=bind_and_activate)
 
@@ -62,10 +65,16 @@ class ApiRequestHandler(GuardedRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def refuse(self, status: HTTPStatus, message: str) -> None:
+    def refuse(
+        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         code = re.sub(r"[^a-z]+", "_", status.phrase.lower()).strip("_")
         body = json.dumps({"error": code, "message": message})
-        self._send(status, {"Content-Type": "application/json"}, body)
+        self._send(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+    def allowed_methods(self) -> list[str]:
+        methods = self.server.route_methods.get(urlsplit(self.path).path)
+        return sorted(methods) if methods else super().allowed_methods()
 
     def _handle(self) -> None:
         body = self.read_body(self.server.max_body_bytes)
@@ -91,13 +100,18 @@ def gateway_for(app: Chalice) -> LocalGateway:
     return LocalGateway(app, Config.create(chalice_app=app, app_name=app.app_name))
 
 
+def _install(server: ApiHTTPServer, app: Chalice) -> None:
+    server.gateway = gateway_for(app)
+    server.route_methods = {path: set(entries) for path, entries in app.routes.items()}
+
+
 def _serve_in_this_process(
     server: ApiHTTPServer,
     app_factory: Callable[[], Chalice],
     url: str,
     ready: Callable[[str], None] | None,
 ) -> int:
-    server.gateway = gateway_for(app_factory())
+    _install(server, app_factory())
     if ready:
         ready(url)
     try:
@@ -116,7 +130,7 @@ def _fork_worker(server: ApiHTTPServer, app_factory: Callable[[], Chalice]) -> i
         return pid
     code = 0
     try:
-        server.gateway = gateway_for(app_factory())
+        _install(server, app_factory())
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
         try:

@@ -82,6 +82,44 @@ class DeployAws:
             raise
         return True
 
+    # --- the API key: one value in Secrets Manager and on the usage plan ---------------
+
+    def secret_string(self, secret_id: str) -> str | None:
+        """The secret's current value; None when it has none yet (a fresh stack)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return str(
+                self._client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise
+
+    def put_secret_string(self, secret_id: str, value: str) -> None:
+        self._client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=value)
+
+    def usage_plan_keys(self, usage_plan_id: str) -> dict[str, str]:
+        """name -> id of the keys attached to the usage plan."""
+        pages = self._client("apigateway").get_paginator("get_usage_plan_keys")
+        return {
+            item["name"]: item["id"]
+            for page in pages.paginate(usagePlanId=usage_plan_id)
+            for item in page.get("items", [])
+        }
+
+    def create_gateway_key(self, usage_plan_id: str, name: str, value: str) -> str:
+        gateway = self._client("apigateway")
+        key_id = str(gateway.create_api_key(name=name, value=value, enabled=True)["id"])
+        gateway.create_usage_plan_key(usagePlanId=usage_plan_id, keyId=key_id, keyType="API_KEY")
+        return key_id
+
+    def delete_gateway_key(self, usage_plan_id: str, key_id: str) -> None:
+        gateway = self._client("apigateway")
+        gateway.delete_usage_plan_key(usagePlanId=usage_plan_id, keyId=key_id)
+        gateway.delete_api_key(apiKey=key_id)
+
     # --- SageMaker -------------------------------------------------------------------
 
     def endpoint_state(self, spec: EndpointSpec) -> EndpointState:

@@ -72,6 +72,12 @@ def add_deploy_parser(sub: Any) -> None:
     s = steps.add_parser("glue", help="start, stop or show the Glue streaming job")
     s.add_argument("action", choices=["start", "stop", "status"])
 
+    s = steps.add_parser(
+        "api-key",
+        help="put the API key in the stack's secret (if it has none) and on the usage plan",
+    )
+    s.add_argument("--rotate", action="store_true", help="replace the key with a new one")
+
     s = steps.add_parser("env", help="write the stack's .env from the Terraform outputs")
     s.add_argument("--out", type=Path, default=Path(".env.aws"))
     p.set_defaults(func=run_deploy)
@@ -139,6 +145,8 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
         )
     elif args.deploy_command == "glue":
         deployer.glue(args.action)
+    elif args.deploy_command == "api-key":
+        return 2 if deployer.api_key(rotate=args.rotate) < 0 else 0
     else:
         deployer.env(args.out)
     return 0

@@ -5,6 +5,7 @@ run twice, the second run finds nothing to do."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from fraudit.deploy.plan import (
     Action,
     Artifact,
     EndpointSpec,
+    gateway_key_name,
+    plan_api_key,
     plan_endpoint,
     plan_file,
     plan_glue,
@@ -268,6 +271,60 @@ class Deployer:
                 self.aws.stop_job(job, action.params["run_id"])
 
         return self._carry_out(actions, run)
+
+    # --- the API key ---------------------------------------------------------------------
+
+    def api_key(self, *, rotate: bool = False) -> int:
+        """Put a key in the stack's secret if it has none (or a new one on rotation) and
+        make the usage plan accept exactly that value: clients send one x-api-key, which
+        API Gateway and the Lambda both check. No value is printed or passed to Terraform.
+        Returns the number of actions, -1 when the stack has no API."""
+        from fraudit.api.wiring import ApiKeyError, parse_api_key_secret
+
+        o = self.outputs
+        if not (o.api_key_secret_arn and o.api_usage_plan_id and o.api_name):
+            self.say("error: the stack has no API (set api_package_s3_key and apply first)")
+            return -1
+        stored = self.aws.secret_string(o.api_key_secret_arn)
+        value: str | None = None
+        if stored is not None:
+            try:
+                value = parse_api_key_secret(stored)
+            except ApiKeyError as exc:
+                self.say(f"the secret's value is refused ({exc}): a new key replaces it")
+        actions = plan_api_key(
+            o.api_name,
+            o.api_usage_plan_id,
+            value is not None,
+            value,
+            self.aws.usage_plan_keys(o.api_usage_plan_id),
+            rotate=rotate,
+        )
+        current = {"value": value}
+
+        def run(action: Action) -> None:
+            if action.kind == "put_api_key_secret":
+                current["value"] = secrets.token_urlsafe(32)
+                self.aws.put_secret_string(
+                    o.api_key_secret_arn, json.dumps({"api_key": current["value"]})
+                )
+            elif action.kind == "create_gateway_key":
+                key = current["value"]
+                assert key is not None
+                name = gateway_key_name(o.api_name, key)
+                self.aws.create_gateway_key(o.api_usage_plan_id, name, key)
+                self.say(f"  usage plan key {name}")
+            else:
+                self.aws.delete_gateway_key(o.api_usage_plan_id, action.params["id"])
+
+        done = self._carry_out(actions, run)
+        if done and not self.dry_run:
+            self.say(
+                "read the key with: aws secretsmanager get-secret-value --secret-id "
+                f"{o.api_key_secret_arn} --query SecretString (the API picks a new value up "
+                "within FRAUDIT_API_KEY_REFRESH_SECONDS)"
+            )
+        return done
 
     # --- .env --------------------------------------------------------------------------
 

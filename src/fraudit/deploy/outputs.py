@@ -25,6 +25,9 @@ class StackOutputs(BaseModel):
     FRAUDIT_DATABASE_PORT: int
     FRAUDIT_DATABASE_NAME: str
     api_url: str = ""
+    api_name: str = ""
+    api_key_secret_arn: str = ""
+    api_usage_plan_id: str = ""
     artifacts_bucket: str
     checkpoints_bucket: str
     glue_job_name: str

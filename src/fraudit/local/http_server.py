@@ -24,8 +24,6 @@ SOCKET_TIMEOUT_SECONDS = 30.0
 # Past this many times the limit, a refused body is not read and drained: the connection
 # is closed instead.
 DISCARD_LIMIT_FACTOR = 4
-# Methods the servers' handlers implement; anything else is a 405.
-HANDLED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 
 
 class BoundedThreadingHTTPServer(ThreadingHTTPServer):
@@ -63,7 +61,7 @@ class BoundedThreadingHTTPServer(ThreadingHTTPServer):
 
 
 class GuardedRequestHandler(BaseHTTPRequestHandler):
-    """Subclasses implement `refuse(status, message)` in their own error format and read
+    """Subclasses implement `refuse(status, message, headers)` in their own error format and read
     bodies through `read_body(max_bytes)`."""
 
     protocol_version = "HTTP/1.1"
@@ -74,18 +72,29 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
         # Without this, a keep-alive client waits ~40 ms per request on delayed ACKs.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def refuse(self, status: HTTPStatus, message: str) -> None:
+    def refuse(
+        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         raise NotImplementedError
 
+    def allowed_methods(self) -> list[str]:
+        """What a 405 lists in its Allow header (RFC 9110): by default every method the
+        handler implements; a handler that routes per path narrows it."""
+        return sorted(name[3:] for name in dir(type(self)) if name.startswith("do_"))
+
     def __getattr__(self, name: str) -> Any:
-        # http.server looks up do_<METHOD>; an undeclared method is a 405, not a 501.
-        if name.startswith("do_") and name[3:] not in HANDLED_METHODS:
+        # http.server looks up do_<METHOD>; a method the handler lacks is a 405, not a 501.
+        if name.startswith("do_"):
             return self._method_not_allowed
         raise AttributeError(name)
 
     def _method_not_allowed(self) -> None:
         self.close_connection = True  # its body, if any, is not read
-        self.refuse(HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command} is not allowed")
+        self.refuse(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            f"method {self.command} is not allowed",
+            {"Allow": ", ".join(self.allowed_methods())},
+        )
 
     def read_body(self, max_bytes: int, *, required: bool = False) -> bytes | None:
         """The request body, or None after answering why it is refused (411, 400, 413)."""

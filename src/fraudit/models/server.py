@@ -142,12 +142,15 @@ class ModelRequestHandler(GuardedRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def refuse(self, status: HTTPStatus, message: str) -> None:
-        self._error(RequestError(status, "ValidationError", message))
+    def refuse(
+        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._error(RequestError(status, "ValidationError", message), headers)
 
-    def _error(self, error: RequestError) -> None:
+    def _error(self, error: RequestError, headers: dict[str, str] | None = None) -> None:
         body = json.dumps({"message": error.message, "Message": error.message}).encode()
-        self._send(error.status, body, "application/json", {"x-amzn-ErrorType": error.error_type})
+        headers = {"x-amzn-ErrorType": error.error_type, **(headers or {})}
+        self._send(error.status, body, "application/json", headers)
 
     def do_GET(self) -> None:
         if self.path in ("/ping", "/ping/"):

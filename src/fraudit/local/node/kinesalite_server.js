@@ -24,7 +24,14 @@ server.listen(Number(port), host, (err) => {
   if (err) fail(err);
   console.log(JSON.stringify({port: server.address().port}));
 });
-const stop = () => server.close(() => process.exit(0));
+// close() alone waits for every keep-alive connection to go idle and time out (boto3 and
+// the Spark source keep theirs open): drop the idle ones now and give requests in flight
+// two seconds.
+const stop = () => {
+  server.close(() => process.exit(0));
+  if (server.closeIdleConnections) server.closeIdleConnections();
+  setTimeout(() => process.exit(0), 2000).unref();
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 // kinesalite throws from a request's 'error' handler when a client drops the connection
