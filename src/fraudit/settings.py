@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(1_048_576, gt=0)
     api_max_batch: int = Field(500, ge=1, le=500)
     # Every request answers within this many seconds (a 503 when a dependency is too slow);
-    # below the Lambda timeout, which tests/unit/test_deadlines.py checks.
+    # below the Lambda timeout, which tests/unit/test_terraform.py checks.
     api_deadline_seconds: float = Field(8.0, gt=0, le=28)
     # How old a transaction's timestamp may be; raise it to replay history.
     max_event_age_days: float = Field(DEFAULT_MAX_EVENT_AGE.days, gt=0, le=MAX_EVENT_AGE_LIMIT.days)

@@ -4,13 +4,15 @@ Kinesis emulator and put through the stream job's validation.
 
 On main before issue 16 the first cases already failed: the document required `x-api-key`
 that the API (no key configured) did not, admitted `data: [0]`, and `/predict/batch`
-answered 200 to bodies the document called invalid. This run then found (and the fixes
-are tested in the unit layer): 405 answers without an Allow header, `false` and "12.5"
-taken as coordinates, times without a UTC offset and Unix numbers taken as timestamps,
-whitespace stripped before the identifier pattern was checked, and free-text and IP rules
-the document did not state.
+answered 200 to bodies the document called invalid. Runs of this test then found, each
+fixed and tested in the unit layer or in test_local_server_guards: 405 answers without an
+Allow header (ST204), `"longitude": false` accepted (ST201), and schema-valid requests
+refused (ST202) because the document did not state the free-text, IP and card-number rules.
+Reading the contracts for the same class of fault found times without a UTC offset, Unix
+numbers and numeric strings accepted where the document says date-time or number, and
+whitespace stripped before the identifier pattern was checked.
 
-`make fuzz` runs a longer campaign with a fresh seed (FUZZ_MINUTES, default 10)."""
+`make fuzz` runs longer campaigns with a fresh seed (FUZZ_MINUTES, default 10)."""
 
 from __future__ import annotations
 
