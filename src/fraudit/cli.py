@@ -38,7 +38,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         compare_with_reference,
         evaluate_bundle,
         format_comparison,
+        format_folds,
         format_stored,
+        rolling_origin,
     )
     from fraudit.models.layout import EVALUATION_FILE
 
@@ -73,6 +75,19 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         )
         report["comparison"] = comparison
         print(format_comparison(comparison))
+        if args.folds:
+            _say(f"both recipes on {args.folds} forward-chained folds")
+            chosen = bundle.manifest["classifier"]["params"]
+            folds = rolling_origin(
+                data,
+                {k: chosen[k] for k in ("max_depth", "min_child_weight")},
+                folds=args.folds,
+                rate=rate,
+                seed=settings.seed,
+                progress=_say,
+            )
+            report["rolling_origin"] = folds
+            print(format_folds(folds))
     out = args.json or bundle.path / EVALUATION_FILE
     Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
     _say(f"report written to {out}")
@@ -478,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="with --baseline: also both recipes on N forward-chained folds, paired",
+    )
     p.add_argument("--json", type=Path, help="where to write the JSON report")
     p.set_defaults(func=cmd_evaluate)
 

@@ -50,3 +50,28 @@ def test_evaluate_baseline_reports_both_recipes_side_by_side(
     assert ours["auprc"] >= ref["auprc"]
     assert comparison["fraudit_anomaly"]["auprc"] > comparison["isolation_forest"]["auprc"]
     assert report["stored_model"]["model_version"] == trained.version
+
+
+def test_rolling_origin_pairs_both_recipes_on_every_fold(dev_csv):
+    from fraudit.data.creditcard import load_creditcard
+    from fraudit.models.evaluate import format_folds, rolling_origin
+
+    data = load_creditcard(dev_csv)
+    result = rolling_origin(
+        data,
+        {"max_depth": 4, "min_child_weight": 1},
+        folds=3,
+        rate=0.00172,
+        progress=lambda _: None,
+    )
+    rows = result["folds"]
+    assert [r["fold"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert 0 < r["fraudit_auprc"] <= 1
+        assert 0 < r["reference_auprc"] <= 1
+        assert r["difference_auprc"] == pytest.approx(r["fraudit_auprc"] - r["reference_auprc"])
+    diffs = [r["difference_auprc"] for r in rows]
+    assert result["summary"]["difference_auprc"]["mean"] == pytest.approx(sum(diffs) / 3)
+    table = format_folds(result)
+    assert "mean ± sd" in table
+    assert "paired AUPRC difference favours" in table

@@ -58,3 +58,37 @@ def temporal_split(
                 "too few to train or evaluate on"
             )
     return split
+
+
+@dataclass(frozen=True)
+class ForwardFold:
+    """Train on every row before `test`'s period, test on that period."""
+
+    number: int
+    train: Dataset
+    test: Dataset
+
+
+def forward_folds(data: Dataset, n_folds: int, first_test_from: float = 0.5) -> list[ForwardFold]:
+    """Rolling-origin folds: the rows from the `first_test_from` Time quantile on, cut into
+    `n_folds` consecutive periods of equal row count; fold k trains on everything before
+    period k. Rows sharing one Time value never straddle a cut."""
+    if n_folds < 2:
+        raise ValueError("need at least 2 folds")
+    if not 0 < first_test_from < 1:
+        raise ValueError("need 0 < first_test_from < 1")
+    edges = np.quantile(data.time, np.linspace(first_test_from, 1.0, n_folds + 1))
+    folds = []
+    for k in range(n_folds):
+        start, end = edges[k], edges[k + 1]
+        last = k == n_folds - 1
+        during = (data.time >= start) & ((data.time <= end) if last else (data.time < end))
+        train, test = data.take(data.time < start), data.take(during)
+        for name, part in (("train", train), ("test", test)):
+            if part.n_frauds < 5 or part.n_frauds == part.n_rows:
+                raise ValueError(
+                    f"fold {k + 1} {name} has {part.n_frauds} frauds in {part.n_rows} rows: "
+                    f"too few for {n_folds} folds; use fewer"
+                )
+        folds.append(ForwardFold(k + 1, train, test))
+    return folds
