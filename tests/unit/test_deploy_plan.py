@@ -122,17 +122,17 @@ def test_the_glue_wheel_list_holds_everything_the_job_needs_beyond_glue():
 def test_api_key_plan_fills_an_empty_secret_and_keeps_one_gateway_key():
     key = "k" * 40
     ours = gateway_key_name("fraudit-dev-api", key)
-    fresh = plan_api_key("fraudit-dev-api", "up1", False, None, {}, rotate=False)
+    fresh = plan_api_key("fraudit-dev-api", "up1", None, {}, rotate=False)
     assert [a.kind for a in fresh] == ["put_api_key_secret", "create_gateway_key"]
     settled = {ours: "id1", "someone-elses-key": "id9"}
-    assert plan_api_key("fraudit-dev-api", "up1", True, key, settled, rotate=False) == []
+    assert plan_api_key("fraudit-dev-api", "up1", key, settled, rotate=False) == []
     stale = {"fraudit-dev-api-0123456789ab": "id0", "someone-elses-key": "id9"}
-    moved = plan_api_key("fraudit-dev-api", "up1", True, key, stale, rotate=False)
+    moved = plan_api_key("fraudit-dev-api", "up1", key, stale, rotate=False)
     assert [(a.kind, a.params.get("id")) for a in moved] == [
         ("create_gateway_key", None),
         ("delete_gateway_key", "id0"),
     ]
-    rotated = plan_api_key("fraudit-dev-api", "up1", True, key, settled, rotate=True)
+    rotated = plan_api_key("fraudit-dev-api", "up1", key, settled, rotate=True)
     assert [a.kind for a in rotated] == [
         "put_api_key_secret",
         "create_gateway_key",

@@ -3,6 +3,8 @@ periods tile the tail of the data with no row twice and none straddling a cut.""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,7 @@ def test_each_fold_trains_on_the_past_and_the_test_periods_tile_the_tail(repeats
     assert [f.number for f in folds] == [1, 2, 3, 4]
     for fold in folds:
         assert fold.train.time.max() < fold.test.time.min()  # no shared Time across the cut
-    for earlier, later in zip(folds, folds[1:], strict=False):
+    for earlier, later in itertools.pairwise(folds):
         assert earlier.test.time.max() < later.test.time.min()
         assert later.train.n_rows == earlier.train.n_rows + earlier.test.n_rows
     tested = sum(f.test.n_rows for f in folds)

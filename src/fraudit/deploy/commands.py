@@ -295,7 +295,6 @@ class Deployer:
         actions = plan_api_key(
             o.api_name,
             o.api_usage_plan_id,
-            value is not None,
             value,
             self.aws.usage_plan_keys(o.api_usage_plan_id),
             rotate=rotate,

@@ -167,36 +167,28 @@ def gateway_key_name(api_name: str, value: str) -> str:
 def plan_api_key(
     api_name: str,
     usage_plan: str,
-    secret_holds_a_key: bool,
     current_value: str | None,
     plan_keys: Mapping[str, str],
     *,
     rotate: bool,
 ) -> list[Action]:
     """One x-api-key for API Gateway and the Lambda: the secret holds it (a new one when
-    the secret is empty or malformed, or on rotation) and the usage plan has exactly one
-    fraudit key, named by the value's fingerprint. `plan_keys`: the usage plan's key names
-    and ids. No action carries a key value."""
+    the secret holds no valid key, or on rotation) and the usage plan has exactly one fraudit
+    key, named by the value's fingerprint. `current_value`: the secret's valid key or None;
+    `plan_keys`: the usage plan's key names and ids. No action carries a key value."""
+    attach = f"attach to usage plan {usage_plan}"
     actions: list[Action] = []
-    new_value = rotate or not secret_holds_a_key or current_value is None
-    if new_value:
-        reason = "rotation" if rotate and secret_holds_a_key else "the secret holds no key"
+    wanted: str | None = None  # the gateway key to keep; a new value's is made, not kept
+    if rotate or current_value is None:
+        reason = "rotation" if current_value is not None else "the secret holds no key"
         actions.append(Action("put_api_key_secret", "api key secret", reason))
-        wanted = None  # known once the new value exists
+        actions.append(Action("create_gateway_key", f"{api_name}-<new>", attach))
     else:
-        assert current_value is not None
         wanted = gateway_key_name(api_name, current_value)
         if wanted not in plan_keys:
-            actions.append(
-                Action("create_gateway_key", wanted, f"attach to usage plan {usage_plan}")
-            )
-    if new_value:
-        actions.append(
-            Action("create_gateway_key", f"{api_name}-<new>", f"attach to usage plan {usage_plan}")
-        )
-    ours = {name: key_id for name, key_id in plan_keys.items() if name.startswith(f"{api_name}-")}
-    for name, key_id in sorted(ours.items()):
-        if name != wanted:
+            actions.append(Action("create_gateway_key", wanted, attach))
+    for name, key_id in sorted(plan_keys.items()):
+        if name.startswith(f"{api_name}-") and name != wanted:
             actions.append(
                 Action(
                     "delete_gateway_key", name, "replaced by the key in the secret", {"id": key_id}
