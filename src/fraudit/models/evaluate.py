@@ -168,6 +168,16 @@ def rolling_origin(
     return {"folds": rows, "summary": summary, "params": params, "seed": seed}
 
 
+def difference_verdict(result: dict[str, Any]) -> str:
+    """Which recipe wins on the paired AUPRC difference: only a mean beyond two standard
+    errors over the folds counts as a win."""
+    diff = result["summary"]["difference_auprc"]
+    error = diff["sd"] / np.sqrt(len(result["folds"]))
+    if abs(diff["mean"]) <= 2 * error:
+        return f"no clear winner (mean {diff['mean']:+.4f}, 2 standard errors {2 * error:.4f})"
+    return "ours wins" if diff["mean"] > 0 else "the reference wins"
+
+
 def _sd(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
@@ -199,8 +209,7 @@ def format_folds(result: dict[str, Any]) -> str:
         f"{s['difference_recall_at_fpr_0.1%']['mean']:+.4f}±"
         f"{s['difference_recall_at_fpr_0.1%']['sd']:.4f}"
     )
-    verdict = "ours" if s["difference_auprc"]["mean"] > 0 else "the reference"
-    lines.append(f"paired AUPRC difference favours {verdict}")
+    lines.append(f"paired AUPRC difference: {difference_verdict(result)}")
     return "\n".join(lines)
 
 
