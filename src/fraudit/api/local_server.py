@@ -15,7 +15,8 @@ import logging
 import os
 import re
 import signal
-import sys
+import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from types import FrameType
@@ -123,55 +124,99 @@ def _serve_in_this_process(
     return 0
 
 
+# Signals that stop the server: blocked across fork() so that neither process runs the
+# other's handler, and so a child is never interrupted before it has its own.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+# Seconds the workers get to finish in-flight requests before they are killed.
+STOP_GRACE_SECONDS = 10.0
+
+
 def _fork_worker(server: ApiHTTPServer, app_factory: Callable[[], Chalice]) -> int:
     """A child serving the shared socket until SIGTERM; returns its pid to the parent."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        _install(server, app_factory())
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_worker(server, app_factory, mask))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return pid
+
+
+def _worker(server: ApiHTTPServer, app_factory: Callable[[], Chalice], mask: Any) -> int:
+    """The child's whole life, as an exit code. SIGTERM asks serve_forever to return (from
+    another thread, as socketserver requires) instead of raising wherever the signal lands:
+    an exception raised inside the accept loop can be caught and logged by socketserver."""
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: _request_shutdown(server))
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-        try:
-            server.serve_forever()
-        finally:
-            server.server_close()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        _install(server, app_factory())
+        # Every worker wakes for each connection on the shared socket; the ones that lose
+        # the race must not block in accept(), where a stop request would go unseen.
+        server.socket.setblocking(False)
+        server.serve_forever()
+        return 0
     except BaseException:
         log.exception("worker crashed")
-        code = 1
+        return 1
     finally:
-        os._exit(code)
+        server.server_close()
+
+
+def _request_shutdown(server: ApiHTTPServer) -> None:
+    # shutdown() waits for serve_forever to notice, so it cannot run on the loop's thread;
+    # called before serve_forever starts, the loop returns at once.
+    threading.Thread(target=server.shutdown, daemon=True).start()
 
 
 def _supervise(children: list[int]) -> int:
-    """Until Ctrl-C or SIGTERM (0) or a worker's death (1); then stop every worker."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
+    """Until Ctrl-C or SIGTERM (0) or a worker's death (1)."""
     try:
         while children:
             pid, status = os.wait()
             if pid in children:
                 children.remove(pid)
                 log.error("worker %d exited (%s); stopping", pid, status)
-                code = 1
-                break
+                return 1
+        return 0
     except KeyboardInterrupt:
-        pass
-    finally:
+        return 0
+
+
+def _stop_workers(children: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM every worker, wait up to `grace` seconds, then SIGKILL whichever remains.
+    A second Ctrl-C or SIGTERM meanwhile is held back rather than cutting the clean-up."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        for pid in children:
+        waiting = set(children)
+        deadline = time.monotonic() + grace
+        while waiting and time.monotonic() < deadline:
+            waiting -= {pid for pid in waiting if _reaped(pid)}
+            if waiting:
+                time.sleep(0.02)
+        for pid in waiting:
+            log.error("worker %d ignored SIGTERM for %.0f s; killing it", pid, grace)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-    return code
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True  # already reaped
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def serve(
@@ -190,8 +235,17 @@ def serve(
     url = f"http://{host}:{server.server_address[1]}"
     if workers == 1:
         return _serve_in_this_process(server, app_factory, url, ready)
-    children = [_fork_worker(server, app_factory) for _ in range(workers)]
-    server.socket.close()  # the parent only supervises
-    if ready:
-        ready(url)
-    return _supervise(children)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    children: list[int] = []
+    try:
+        for _ in range(workers):
+            children.append(_fork_worker(server, app_factory))
+        server.socket.close()  # the parent only supervises
+        if ready:
+            ready(url)
+        return _supervise(children)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_workers(children)
+        signal.signal(signal.SIGTERM, previous)

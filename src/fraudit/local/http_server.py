@@ -26,6 +26,25 @@ SOCKET_TIMEOUT_SECONDS = 30.0
 DISCARD_LIMIT_FACTOR = 4
 
 
+class _Slot:
+    """One connection's share of the bound, given back exactly once: by the thread serving
+    it, or by `process_request` when the thread could not be started. An interrupt raised
+    inside `Thread.start()` (a stop signal) reaches both; a second release would raise
+    ValueError, which socketserver logs as a request error, swallowing the interrupt."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        self._slots.release()
+
+
 class BoundedThreadingHTTPServer(ThreadingHTTPServer):
     """A thread per connection, at most `max_connections` at once: the accept loop waits
     for a free slot, so load beyond the bound queues in the kernel's backlog."""
@@ -47,17 +66,21 @@ class BoundedThreadingHTTPServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._slots.acquire()
+        slot = _Slot(self._slots)
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address, slot), daemon=True
+        )
         try:
-            super().process_request(request, client_address)
+            thread.start()
         except BaseException:
-            self._slots.release()
+            slot.release()
             raise
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _serve_connection(self, request: Any, client_address: Any, slot: _Slot) -> None:
         try:
-            super().process_request_thread(request, client_address)
+            self.process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            slot.release()
 
 
 class GuardedRequestHandler(BaseHTTPRequestHandler):
