@@ -40,9 +40,10 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         format_comparison,
         format_folds,
         format_stored,
+        recipe_of,
         rolling_origin,
     )
-    from fraudit.models.layout import EVALUATION_FILE
+    from fraudit.models.layout import EVALUATION_FILE, METRICS_FILE
 
     bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
     data = resolve_dataset(
@@ -53,13 +54,14 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         say=_say,
     )
     expected = bundle.manifest.get("data", {}).get("sha256")
-    if expected and Path(data.source).is_file() and sha256_file(Path(data.source)) != expected:
-        _say(
-            "warning: this is not the file the model was trained on; the test slice "
-            "differs from the one in the model card"
-        )
     rate = settings.production_fraud_rate
-    stored = evaluate_bundle(bundle, data, rate)
+    trained_on_it = (
+        bool(expected)
+        and Path(data.source).is_file()
+        and sha256_file(Path(data.source)) == expected
+    )
+    stored = evaluate_bundle(bundle, data, rate, trained_on_it=trained_on_it)
+    _say(stored["figures"])
     _say(format_stored(stored))
     report: dict[str, object] = {"stored_model": stored}
     if args.baseline:
@@ -77,10 +79,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(format_comparison(comparison))
         if args.folds:
             _say(f"both recipes on {args.folds} forward-chained folds")
-            chosen = bundle.manifest["classifier"]["params"]
             folds = rolling_origin(
                 data,
-                {k: chosen[k] for k in ("max_depth", "min_child_weight")},
+                recipe_of(bundle),
                 folds=args.folds,
                 rate=rate,
                 seed=settings.seed,
@@ -88,6 +89,16 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             )
             report["rolling_origin"] = folds
             print(format_folds(folds))
+    if args.reliability_plot:
+        from fraudit.models.calibrate import reliability_plot
+
+        metrics = json.loads((bundle.path / METRICS_FILE).read_text(encoding="utf-8"))
+        reliability_plot(
+            metrics["test"]["calibration"],
+            args.reliability_plot,
+            f"model {bundle.version}: level (b) test slice, production-weighted",
+        )
+        _say(f"reliability plot written to {args.reliability_plot}")
     out = args.json or bundle.path / EVALUATION_FILE
     Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
     _say(f"report written to {out}")
@@ -482,7 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="artifact root (default: FRAUDIT_MODEL_DIR)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="report the stored model on the test slice")
+    p = sub.add_parser(
+        "evaluate",
+        help="report the stored model (on a later file, or its model card's test figures)",
+    )
     p.add_argument("--data", type=Path)
     p.add_argument("--model-dir", type=Path)
     p.add_argument("--version")
@@ -500,6 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --baseline: also both recipes on N forward-chained folds, paired",
     )
     p.add_argument("--json", type=Path, help="where to write the JSON report")
+    p.add_argument(
+        "--reliability-plot",
+        type=Path,
+        metavar="PNG",
+        help="draw the calibration's reliability plot (level (b) test slice) to this file",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve-models", help="serve both endpoints with the SageMaker contract")

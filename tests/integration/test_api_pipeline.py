@@ -73,19 +73,37 @@ def test_events_on_the_stream_match_the_answers_field_by_field(
     assert all(a["decision"] != "approve" for a in frauds)
 
 
-def test_scores_over_http_equal_in_process_scores(api_server, bundle):
+def test_the_apis_calibrated_probability_equals_the_training_pipelines(api_server, bundle):
+    """pred_proba is the endpoint's raw probability calibrated by the policy: over HTTP
+    (model server, API) it equals what the training pipeline computes for the same rows
+    (fraudit.models.calibrate.calibrated on the booster's own prediction)."""
     import numpy as np
 
+    from fraudit.models.calibrate import calibrated
     from fraudit.models.classifier import predict
 
-    body = payload(7, fraud=True, transaction_id="tx-same-score")
-    status, answer = call(connect(api_server), "/predict", body)
-    row = np.array([[float(v) for v in body["data"].split(",")]])
-    assert status == 200
-    assert answer["fraud_classifier"]["pred_proba"] == pytest.approx(
-        float(predict(bundle.classifier, row)[0]), abs=1e-7
+    conn = connect(api_server)
+    bodies = [payload(i, fraud=i % 2 == 0, transaction_id=f"tx-calibrated-{i}") for i in range(20)]
+    answers = []
+    for body in bodies:
+        status, answer = call(conn, "/predict", body)
+        assert status == 200, answer
+        answers.append(answer)
+    conn.close()
+    X = np.array([[float(v) for v in body["data"].split(",")] for body in bodies])
+    raw = predict(bundle.classifier, X)
+    assert bundle.policy.calibration is not None
+    expected = calibrated(bundle.policy.calibration, raw)
+    served = np.array([a["fraud_classifier"]["pred_proba"] for a in answers])
+    np.testing.assert_allclose(served, expected, rtol=1e-12, atol=0)
+    assert np.max(np.abs(served - raw)) > 1e-3  # the raw score would not pass
+    for answer, p in zip(answers, expected, strict=True):
+        assert answer["decision"] == bundle.policy.decide(
+            float(p), answer["anomaly_detector"]["score"]
+        )
+    assert answers[0]["anomaly_detector"]["score"] == pytest.approx(
+        float(bundle.anomaly.score(X[:1])[0])
     )
-    assert answer["anomaly_detector"]["score"] == pytest.approx(float(bundle.anomaly.score(row)[0]))
 
 
 def test_backlog_holds_a_burst_of_connections(api_server):

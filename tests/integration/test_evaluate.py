@@ -30,6 +30,8 @@ def test_evaluate_baseline_reports_both_recipes_side_by_side(
             "100",
             "--json",
             str(report_path),
+            "--reliability-plot",
+            str(tmp_path / "reliability.png"),
         ],
         capture_output=True,
         text=True,
@@ -40,6 +42,7 @@ def test_evaluate_baseline_reports_both_recipes_side_by_side(
     assert "fraudit_classifier" in result.stdout
     assert "reference_recipe" in result.stdout
     assert "paired 95% CI" in result.stdout
+    assert (tmp_path / "reliability.png").read_bytes().startswith(b"\x89PNG")
     report = json.loads(report_path.read_text())
     comparison = report["comparison"]
     ours, ref = comparison["fraudit_classifier"], comparison["reference_recipe"]
@@ -49,23 +52,35 @@ def test_evaluate_baseline_reports_both_recipes_side_by_side(
         assert len(summary["per_seed_auprc"]) == 2
     assert ours["auprc"] >= ref["auprc"]
     assert comparison["fraudit_anomaly"]["auprc"] > comparison["isolation_forest"]["auprc"]
-    assert report["stored_model"]["model_version"] == trained.version
+    stored = report["stored_model"]
+    assert stored["model_version"] == trained.version
+    # Trained on every row of this file: the card's level (b) test figures, not in-sample ones.
+    assert "level (b)" in stored["figures"]
+    level_b = trained.metrics["test"]["classifier"]
+    assert stored["classifier"]["auprc"] == pytest.approx(level_b["auprc"], rel=1e-12)
 
 
 def test_rolling_origin_pairs_both_recipes_on_every_fold(dev_csv):
     from fraudit.data.creditcard import load_creditcard
+    from fraudit.models.classifier import Recipe
     from fraudit.models.evaluate import format_folds, rolling_origin
+    from fraudit.models.split import forward_folds
 
     data = load_creditcard(dev_csv)
+    recipe = Recipe({"max_depth": 4, "min_child_weight": 1}, trees=200, rows=10_000)
     result = rolling_origin(
         data,
-        {"max_depth": 4, "min_child_weight": 1},
+        recipe,
         folds=3,
         rate=0.00172,
         progress=lambda _: None,
     )
     rows = result["folds"]
     assert [r["fold"] for r in rows] == [1, 2, 3]
+    # Our recipe trains on the same rows as the reference, trees by its rule.
+    train_rows = [fold.train.n_rows for fold in forward_folds(data, 3)]
+    assert [r["fraudit_trees"] for r in rows] == [recipe.trees_for(n) for n in train_rows]
+    assert rows[0]["fraudit_trees"] < rows[1]["fraudit_trees"] < rows[2]["fraudit_trees"]
     for r in rows:
         assert 0 < r["fraudit_auprc"] <= 1
         assert 0 < r["reference_auprc"] <= 1

@@ -96,3 +96,45 @@ def test_a_damaged_artifact_is_refused(trained, tmp_path):
         load_bundle(copy, "no-such-version")
     with pytest.raises(ArtifactError, match="fraudit train"):
         load_bundle(tmp_path / "empty")
+
+
+def test_the_shipped_model_is_refit_on_every_row_by_the_rule_level_a_chose(trained, bundle):
+    from fraudit.models.classifier import Recipe
+
+    metrics = trained.metrics
+    levels, split = metrics["protocol"], metrics["split"]
+    recipe = Recipe.from_dict(metrics["classifier"]["recipe"])
+    assert levels["a"]["rows"] == recipe.rows == split["train"]["rows"]
+    assert levels["a"]["trees"] == recipe.trees
+    assert levels["b"]["rows"] == split["train"]["rows"] + split["validation"]["rows"]
+    assert levels["c"]["rows"] == 24_761
+    for name in ("b", "c"):
+        assert levels[name]["trees"] == recipe.trees_for(levels[name]["rows"])
+    # The shipped booster is the level (c) refit, not the 60% model.
+    assert bundle.classifier.num_boosted_rounds() == levels["c"]["trees"] > recipe.trees
+    # Out-of-time folds of (b) predict only rows before the test slice; those of (c) the
+    # later half of every row, each fold trained on fewer rows than the next.
+    for name, rows in (("b", levels["b"]["rows"]), ("c", 24_761)):
+        folds = levels[name]["out_of_time"]["folds"]
+        assert sum(f["test_rows"] for f in folds) == levels[name]["out_of_time"]["rows"]
+        assert folds[-1]["train_rows"] + folds[-1]["test_rows"] == rows
+        assert [f["train_rows"] for f in folds] == sorted({f["train_rows"] for f in folds})
+    card = (trained.path / "MODEL_CARD.md").read_text()
+    for level in ("(a) choose", "(b) report", "(c) ship"):
+        assert level in card
+
+
+def test_calibration_is_fitted_out_of_time_and_improves_the_brier_score(trained, bundle):
+    calibration = bundle.policy.calibration
+    assert calibration is not None
+    assert calibration.slope > 0
+    report = trained.metrics["test"]["calibration"]
+    # Raw probabilities are at the training slice's fraud rate (~8x production): calibrated
+    # ones are not, which the production-weighted Brier score sees.
+    assert report["brier_calibrated"] < report["brier_raw"]
+    top_raw = report["reliability_raw"][-1]
+    assert top_raw["mean_predicted"] > 0.8
+    assert (
+        bundle.policy.validation["out_of_time_rows"]
+        == (trained.metrics["protocol"]["c"]["out_of_time"]["rows"])
+    )

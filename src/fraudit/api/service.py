@@ -94,13 +94,16 @@ def decide(
     event_id: str,
     scored_at: datetime,
 ) -> tuple[PredictResponse, ScoredEvent]:
-    """The answer and the stream event for one scored transaction (pure)."""
-    decision = policy.decide(scores.fraud_proba, scores.anomaly_score)
-    prediction = 1 if policy.predicts_fraud(scores.fraud_proba) else 0
+    """The answer and the stream event for one scored transaction (pure). The endpoint's raw
+    probability is calibrated here: the thresholds, the answer and the event all carry the
+    probability of fraud at the production rate."""
+    fraud_proba = policy.fraud_probability(scores.fraud_proba)
+    decision = policy.decide(fraud_proba, scores.anomaly_score)
+    prediction = 1 if policy.predicts_fraud(fraud_proba) else 0
     response = PredictResponse(
         event_id=event_id,
         anomaly_detector=AnomalyResult(score=scores.anomaly_score),
-        fraud_classifier=ClassifierResult(pred_proba=scores.fraud_proba, prediction=prediction),
+        fraud_classifier=ClassifierResult(pred_proba=fraud_proba, prediction=prediction),
         decision=decision,
         model_version=policy.model_version,
         policy_version=policy.version,
@@ -114,7 +117,7 @@ def decide(
         source=meta.source,
         amount=request.amount,
         fraud_prediction=prediction,
-        fraud_proba=scores.fraud_proba,
+        fraud_proba=fraud_proba,
         anomaly_score=scores.anomaly_score,
         decision=decision,
         model_version=policy.model_version,

@@ -122,3 +122,37 @@ def train_reference(train: Dataset, seed: int) -> xgb.Booster:
     params = {**REFERENCE_PARAMS, "seed": seed, "scale_pos_weight": class_weight(train.y)}
     dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(FEATURE_NAMES))
     return xgb.train(params, dtrain, REFERENCE_ROUNDS)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What level (a) of the protocol chose, as a rule any later fit follows without looking
+    at its own evaluation rows: the grid's parameters, and the number of trees early stopping
+    found for `rows` training rows, scaled in proportion to the rows of each refit."""
+
+    params: dict[str, Any]
+    trees: int
+    rows: int
+
+    def trees_for(self, n_rows: int) -> int:
+        return max(1, round(self.trees * n_rows / self.rows))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "trees": self.trees, "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Recipe:
+        return cls(dict(document["params"]), int(document["trees"]), int(document["rows"]))
+
+    @classmethod
+    def chosen(cls, model: TrainedClassifier, train_rows: int) -> Recipe:
+        params = {k: model.params[k] for k in ("max_depth", "min_child_weight")}
+        return cls(params, model.best_iteration + 1, train_rows)
+
+
+def train_recipe(data: Dataset, recipe: Recipe, seed: int) -> xgb.Booster:
+    """Our recipe on every row of `data`: no early stopping, trees by the recipe's rule."""
+    full = {**BASE_PARAMS, **recipe.params, "seed": seed, "scale_pos_weight": class_weight(data.y)}
+    dtrain = xgb.DMatrix(data.X, label=data.y, feature_names=list(FEATURE_NAMES))
+    dtrain.set_info(feature_weights=FEATURE_WEIGHTS)
+    return xgb.train(full, dtrain, recipe.trees_for(data.n_rows))

@@ -1,8 +1,10 @@
 """Decision policy: two model scores in, approve / review / decline out. Pure Python (it runs
 in the Lambda, which carries no numpy).
 
-The thresholds are chosen on the validation slice by `fraudit train` and stored with the
-model as `policy.json`; the version string travels with every response and stream event.
+`fraudit train` fits the calibration and chooses the thresholds on out-of-time predictions
+of the recipe it ships, and stores them with the model as `policy.json`; the thresholds
+apply to the calibrated probability. The version string travels with every response and
+stream event.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from fraudit.decisions import APPROVE, DECLINE, REVIEW, Decision
+from fraudit.scoring.calibration import CalibrationError, PlattCalibration
 
-POLICY_FORMAT = 1
+# Format 2 adds the calibration; format 1 documents (no calibration) still load and decide on
+# the raw probability, as they always did.
+POLICY_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 class PolicyError(ValueError):
@@ -33,6 +39,8 @@ class DecisionPolicy:
     model_version: str = ""
     targets: dict[str, float] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)
+    # Raw endpoint probability -> P(fraud) at the production rate; None: the raw value.
+    calibration: PlattCalibration | None = None
 
     def __post_init__(self) -> None:
         for name in ("decline_threshold", "review_threshold"):
@@ -47,6 +55,11 @@ class DecisionPolicy:
             raise PolicyError("anomaly_review_threshold must be finite")
         if not self.version:
             raise PolicyError("policy version must not be empty")
+
+    def fraud_probability(self, raw_proba: float) -> float:
+        """The classifier endpoint's raw probability, calibrated: what the thresholds, the
+        response's `pred_proba` and the stream event's `fraud_proba` mean."""
+        return raw_proba if self.calibration is None else self.calibration.apply(raw_proba)
 
     def predicts_fraud(self, fraud_proba: float) -> bool:
         """The classifier's own verdict at the operating point (the decline threshold)."""
@@ -66,19 +79,26 @@ class DecisionPolicy:
         return APPROVE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": POLICY_FORMAT, **asdict(self)}
+        document = {"format": POLICY_FORMAT, **asdict(self)}
+        document["calibration"] = self.calibration.to_dict() if self.calibration else None
+        return document
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> DecisionPolicy:
-        if document.get("format") != POLICY_FORMAT:
+        if document.get("format") not in READABLE_FORMATS:
             raise PolicyError(f"unsupported policy format {document.get('format')!r}")
         fields = {k: v for k, v in document.items() if k != "format"}
+        calibration = fields.get("calibration")
         try:
+            if calibration is not None:
+                if not isinstance(calibration, dict):
+                    raise PolicyError("calibration must be an object")
+                fields["calibration"] = PlattCalibration.from_dict(calibration)
             return cls(**fields)
-        except TypeError as exc:
+        except (TypeError, CalibrationError) as exc:
             raise PolicyError(f"malformed policy: {exc}") from None
 
     @classmethod
