@@ -89,6 +89,16 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             )
             report["rolling_origin"] = folds
             print(format_folds(folds))
+    if args.candidates:
+        from fraudit.models.candidates import compare_candidates, format_candidates
+
+        folds_n = args.folds or 4
+        _say(f"candidate recipes on {folds_n} forward-chained folds")
+        candidates = compare_candidates(
+            data, recipe_of(bundle), folds=folds_n, rate=rate, seed=settings.seed, progress=_say
+        )
+        report["candidates"] = candidates
+        print(format_candidates(candidates))
     if args.reliability_plot:
         from fraudit.models.calibrate import reliability_plot
 
@@ -511,9 +521,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--folds",
         type=int,
         default=0,
-        help="with --baseline: also both recipes on N forward-chained folds, paired",
+        help="with --baseline: both recipes on N forward-chained folds, paired; with "
+        "--candidates: the number of folds (default 4)",
     )
     p.add_argument("--json", type=Path, help="where to write the JSON report")
+    p.add_argument(
+        "--candidates",
+        action="store_true",
+        help="train each candidate change to the recipe on the folds (--folds, default 4) "
+        "and report its paired AUPRC difference with the shipped recipe",
+    )
     p.add_argument(
         "--reliability-plot",
         type=Path,

@@ -78,3 +78,17 @@ def test_bootstrap_interval_contains_the_point_estimate(scored):
     boots = metrics.bootstrap_mean_auprc(y, [s], w_neg=1.0, n_boot=200)
     lo, hi = metrics.interval(boots)
     assert lo < metrics.average_precision(y, s) < hi
+
+
+@pytest.mark.parametrize(
+    ("mean", "sd", "n", "outcome"),
+    [
+        (0.01, 0.002, 4, 1),  # 2 SE = 0.002: beyond
+        (-0.01, 0.002, 4, -1),
+        (0.002, 0.002, 4, 0),  # exactly 2 SE: not beyond
+        (0.01, 0.02, 4, 0),  # 2 SE = 0.02
+        (0.5, 0.0, 1, 0),  # one fold proves nothing
+    ],
+)
+def test_paired_outcome_counts_only_beyond_two_standard_errors(mean, sd, n, outcome):
+    assert metrics.paired_outcome(mean, sd, n) == outcome

@@ -29,6 +29,7 @@ from fraudit.models.metrics import (
     classification_report,
     interval,
     negative_weight,
+    paired_outcome,
 )
 from fraudit.models.split import TemporalSplit, forward_folds, temporal_split
 
@@ -206,10 +207,12 @@ def difference_verdict(result: dict[str, Any]) -> str:
     """Which recipe wins on the paired AUPRC difference: only a mean beyond two standard
     errors over the folds counts as a win."""
     diff = result["summary"]["difference_auprc"]
-    error = diff["sd"] / np.sqrt(len(result["folds"]))
-    if abs(diff["mean"]) <= 2 * error:
+    n = len(result["folds"])
+    outcome = paired_outcome(diff["mean"], diff["sd"], n)
+    if outcome == 0:
+        error = diff["sd"] / np.sqrt(n)
         return f"no clear winner (mean {diff['mean']:+.4f}, 2 standard errors {2 * error:.4f})"
-    return "ours wins" if diff["mean"] > 0 else "the reference wins"
+    return "ours wins" if outcome > 0 else "the reference wins"
 
 
 def _sd(values: list[float]) -> float:

@@ -145,3 +145,12 @@ def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(samples, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def paired_outcome(mean: float, sd: float, n: int) -> int:
+    """+1 or -1 when a mean paired difference over n folds lies beyond two standard errors
+    of zero (a win or a loss), else 0: one fold's luck is not a win."""
+    error = sd / np.sqrt(n) if n > 1 else np.inf
+    if abs(mean) <= 2 * error:
+        return 0
+    return 1 if mean > 0 else -1
