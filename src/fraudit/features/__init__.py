@@ -1,0 +1,1 @@
+"""Card-transaction features: one declaration (definitions.py), several engines."""

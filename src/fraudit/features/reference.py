@@ -1,0 +1,183 @@
+"""The reference implementation of the feature definitions: slow and obviously correct, the
+oracle the Spark backfill and the online store are tested against.
+
+It reads the declarations in `fraudit.features.definitions` and, for each transaction T in
+arrival order, scans every transaction of T's entity that was received before T. Nothing is
+incremental, nothing is cached across transactions: what it computes is what
+docs/FEATURES.md says, by inspection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from fraudit.features.definitions import (
+    CATEGORIES,
+    CHANNELS,
+    FEATURES,
+    MAX_WINDOW_SECONDS,
+    MIN_SPEED_SECONDS,
+    Aggregate,
+    CardSequence,
+    Entity,
+    Feature,
+    Row,
+    RowFeature,
+    Sequence,
+    WindowAggregate,
+    channel_of,
+)
+from fraudit.features.history import CardTransaction, haversine_km
+
+Value = float | None
+Vector = dict[str, Value]
+
+_SECONDS_PER_YEAR = 365.2425 * 86_400
+
+
+def entity_key(transaction: CardTransaction, entity: Entity) -> str | None:
+    """Which entity a transaction belongs to; None when it has none (no device, no IP)."""
+    if entity is Entity.CARD:
+        return transaction.card
+    if entity is Entity.MERCHANT:
+        return transaction.merchant
+    if entity is Entity.DEVICE:
+        return transaction.device
+    return transaction.ip
+
+
+def in_window(earlier: CardTransaction, t: float, window_seconds: float) -> bool:
+    """Event time in (t - w, t]: a transaction received earlier with the same event time
+    counts; one exactly w before does not; one received earlier but dated after t (a late
+    arrival of T) does not."""
+    return t - window_seconds < earlier.event_time <= t
+
+
+def window_value(
+    feature: WindowAggregate, transaction: CardTransaction, received: list[CardTransaction]
+) -> Value:
+    """`received`: this entity's transactions received before `transaction`."""
+    members = [e for e in received if in_window(e, transaction.event_time, feature.window_seconds)]
+    amounts = [e.amount for e in members]
+    if feature.aggregate is Aggregate.COUNT:
+        return float(len(members))
+    if feature.aggregate is Aggregate.DISTINCT:
+        return float(len({e.card for e in members}))
+    if feature.aggregate is Aggregate.SUM:
+        return math.fsum(amounts)
+    if not amounts:
+        return None
+    if feature.aggregate is Aggregate.MEAN:
+        return math.fsum(amounts) / len(amounts)
+    return max(amounts)
+
+
+def previous(
+    transaction: CardTransaction, card_history: list[CardTransaction]
+) -> CardTransaction | None:
+    """The card's latest transaction by event time among those received before T, within
+    30 days and not dated after T; of equal event times, the one received last."""
+    candidates = [
+        e for e in card_history if in_window(e, transaction.event_time, MAX_WINDOW_SECONDS)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda e: (e.event_time, e.arrival))
+
+
+def sequence_value(
+    feature: CardSequence, transaction: CardTransaction, card_history: list[CardTransaction]
+) -> Value:
+    t = transaction.event_time
+    month = [e for e in card_history if in_window(e, t, MAX_WINDOW_SECONDS)]
+    kind = feature.kind
+    if kind is Sequence.NEW_MERCHANT_30D:
+        return 0.0 if any(e.merchant == transaction.merchant for e in month) else 1.0
+    if kind is Sequence.NEW_CATEGORY_30D:
+        return 0.0 if any(e.category == transaction.category for e in month) else 1.0
+    if kind is Sequence.AMOUNT_TO_MEAN_30D:
+        if not month:
+            return None
+        mean = math.fsum(e.amount for e in month) / len(month)
+        return transaction.amount / mean if mean > 0 else None
+    last = previous(transaction, card_history)
+    if last is None:
+        return None
+    gap = t - last.event_time
+    if kind is Sequence.SECONDS_SINCE_PREVIOUS:
+        return gap
+    distance = haversine_km(
+        last.merchant_lat, last.merchant_lon, transaction.merchant_lat, transaction.merchant_lon
+    )
+    if kind is Sequence.DISTANCE_FROM_PREVIOUS_KM:
+        return distance
+    return distance / (max(gap, MIN_SPEED_SECONDS) / 3_600)
+
+
+def row_value(feature: RowFeature, transaction: CardTransaction) -> Value:
+    when = datetime.fromtimestamp(transaction.event_time, UTC)
+    kind = feature.kind
+    if kind is Row.HOUR:
+        return float(when.hour)
+    if kind is Row.WEEKDAY:
+        return float(when.weekday())
+    if kind is Row.AGE_YEARS:
+        born = datetime(*transaction.birth_date.timetuple()[:3], tzinfo=UTC)
+        return (transaction.event_time - born.timestamp()) / _SECONDS_PER_YEAR
+    if kind is Row.LOG_AMOUNT:
+        return math.log1p(transaction.amount)
+    if kind is Row.DISTANCE_FROM_HOME_KM:
+        return haversine_km(
+            transaction.home_lat,
+            transaction.home_lon,
+            transaction.merchant_lat,
+            transaction.merchant_lon,
+        )
+    if kind is Row.CITY_POP_LOG:
+        return math.log1p(transaction.city_pop)
+    if kind is Row.CATEGORY:
+        return float(CATEGORIES.index(transaction.category))
+    return float(CHANNELS.index(channel_of(transaction.category)))
+
+
+def feature_value(
+    feature: Feature,
+    transaction: CardTransaction,
+    received: dict[Entity, dict[str, list[CardTransaction]]],
+) -> Value:
+    if isinstance(feature, RowFeature):
+        return row_value(feature, transaction)
+    if isinstance(feature, CardSequence):
+        return sequence_value(feature, transaction, received[Entity.CARD][transaction.card])
+    key = entity_key(transaction, feature.entity)
+    if key is None:
+        return None  # no device or no IP: the feature does not apply
+    return window_value(feature, transaction, received[feature.entity][key])
+
+
+def compute(
+    transactions: Iterable[CardTransaction], features: tuple[Feature, ...] = FEATURES
+) -> dict[str, Vector]:
+    """Every transaction's features, keyed by transaction_id, each computed from the
+    transactions received before it (arrival order; ties in arrival are refused)."""
+    ordered = sorted(transactions, key=lambda tx: tx.arrival)
+    arrivals = [tx.arrival for tx in ordered]
+    if len(set(arrivals)) != len(arrivals):
+        raise ValueError("two transactions share an arrival position")
+    ids = [tx.transaction_id for tx in ordered]
+    if len(set(ids)) != len(ids):
+        raise ValueError("two transactions share a transaction_id")
+    received: dict[Entity, dict[str, list[CardTransaction]]] = {
+        entity: defaultdict(list) for entity in Entity
+    }
+    out: dict[str, Vector] = {}
+    for tx in ordered:
+        out[tx.transaction_id] = {f.name: feature_value(f, tx, received) for f in features}
+        for entity in Entity:
+            key = entity_key(tx, entity)
+            if key is not None:
+                received[entity][key].append(tx)
+    return out

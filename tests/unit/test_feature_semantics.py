@@ -1,0 +1,270 @@
+"""The semantics of every feature family (docs/FEATURES.md) on hand-built histories, through
+the reference implementation: window edges, ties, late arrivals, the transaction itself,
+missing values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from fraudit.features.definitions import (
+    CATEGORIES,
+    DAY,
+    FEATURE_NAMES,
+    FEATURES,
+    HOUR,
+    MAX_WINDOW_SECONDS,
+    MINUTE,
+    Aggregate,
+    Entity,
+    Field,
+    WindowAggregate,
+    feature_set_version,
+)
+from fraudit.features.history import CardTransaction, haversine_km
+from fraudit.features.reference import compute
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2024, 3, 4, 22, 30, tzinfo=UTC).timestamp()  # a Monday, 22:30 UTC
+PARIS, LYON = (48.8566, 2.3522), (45.7640, 4.8357)
+
+
+def tx(
+    name: str,
+    at: float,
+    arrival: int,
+    amount: float = 10.0,
+    *,
+    card: str = "card_a",
+    merchant: str = "m1",
+    category: str = "grocery_pos",
+    place: tuple[float, float] = PARIS,
+    device: str | None = None,
+    ip: str | None = None,
+) -> CardTransaction:
+    return CardTransaction(
+        transaction_id=name,
+        card=card,
+        event_time=T0 + at,
+        arrival=arrival,
+        amount=amount,
+        merchant=merchant,
+        category=category,
+        merchant_lat=place[0],
+        merchant_lon=place[1],
+        home_lat=PARIS[0],
+        home_lon=PARIS[1],
+        city_pop=2_000_000,
+        birth_date=date(1984, 3, 4),
+        device=device,
+        ip=ip,
+    )
+
+
+def test_the_window_is_open_at_its_far_edge_and_closed_at_t():
+    history = [
+        tx("edge", -HOUR, 0, 1.0),  # exactly one hour before: out of the 1 h window
+        tx("inside", -HOUR + 1, 1, 2.0),
+        tx("tie", 0, 2, 4.0),  # same event time, received earlier: in
+        tx("T", 0, 3, 100.0),
+    ]
+    f = compute(history)["T"]
+    assert f["card_count_1h"] == 2
+    assert f["card_amount_sum_1h"] == 6.0
+    assert f["card_count_24h"] == 3
+    assert f["card_amount_sum_24h"] == 7.0
+
+
+def test_only_transactions_received_before_count():
+    history = [
+        tx("T", 0, 1, 100.0),
+        # Dated before T but received after it (a late arrival): not in T's history...
+        tx("late", -MINUTE, 2, 5.0),
+    ]
+    features = compute(history)
+    assert features["T"]["card_count_24h"] == 0
+    # ...while T, received earlier and dated after it, is not in its history either.
+    assert features["late"]["card_count_24h"] == 0
+    assert features["late"]["card_seconds_since_previous"] is None
+
+
+def test_the_transaction_itself_is_never_counted():
+    f = compute([tx("T", 0, 0, 50.0)])["T"]
+    assert f["card_count_10m"] == 0
+    assert f["card_amount_sum_30d"] == 0.0
+    assert f["card_amount_mean_30d"] is None  # mean and max of nothing are missing
+    assert f["card_amount_max_30d"] is None
+    assert f["card_amount_to_mean_30d"] is None
+    assert f["card_new_merchant_30d"] == 1.0
+
+
+def test_count_sum_mean_max_per_window():
+    history = [
+        tx("a", -29 * DAY, 0, 30.0),
+        tx("b", -6 * DAY, 1, 20.0),
+        tx("c", -2 * HOUR, 2, 70.0),
+        tx("d", -5 * MINUTE, 3, 1.0),
+        tx("T", 0, 4, 8.0),
+    ]
+    f = compute(history)["T"]
+    expected = {
+        "10m": [1.0],
+        "1h": [1.0],
+        "24h": [70.0, 1.0],
+        "7d": [20.0, 70.0, 1.0],
+        "30d": [30.0, 20.0, 70.0, 1.0],
+    }
+    for window, amounts in expected.items():
+        assert f[f"card_count_{window}"] == len(amounts)
+        assert f[f"card_amount_sum_{window}"] == sum(amounts)
+        assert f[f"card_amount_mean_{window}"] == pytest.approx(sum(amounts) / len(amounts))
+        assert f[f"card_amount_max_{window}"] == max(amounts)
+    assert f["card_amount_to_mean_30d"] == pytest.approx(8.0 / (121.0 / 4))
+
+
+def test_nothing_looks_back_more_than_thirty_days():
+    history = [tx("old", -MAX_WINDOW_SECONDS, 0, 999.0), tx("T", 0, 1)]
+    f = compute(history)["T"]
+    assert f["card_count_30d"] == 0
+    assert f["card_seconds_since_previous"] is None
+    assert f["card_new_merchant_30d"] == 1.0
+    assert max(f.window_seconds for f in FEATURES if isinstance(f, WindowAggregate)) == (
+        MAX_WINDOW_SECONDS
+    )
+
+
+def test_other_cards_do_not_count_for_the_card_but_do_for_the_merchant():
+    history = [
+        tx("x", -30 * MINUTE, 0, card="card_b"),
+        tx("y", -2 * HOUR, 1, card="card_c"),
+        tx("z", -3 * HOUR, 2, card="card_c", merchant="m2"),
+        tx("T", 0, 3),
+    ]
+    f = compute(history)["T"]
+    assert f["card_count_24h"] == 0
+    assert f["merchant_count_1h"] == 1
+    assert f["merchant_count_24h"] == 2
+
+
+def test_distinct_cards_per_device_and_ip():
+    history = [
+        tx("a", -10 * MINUTE, 0, card="card_b", device="d1", ip="203.0.113.9"),
+        tx("b", -9 * MINUTE, 1, card="card_b", device="d1", ip="203.0.113.9"),  # same card
+        tx("c", -2 * HOUR, 2, card="card_c", device="d1", ip="203.0.113.7"),
+        tx("d", -3 * DAY, 3, card="card_d", device="d1"),
+        tx("e", -MINUTE, 4, card="card_a", device="d1"),  # T's own card, earlier: counts
+        tx("T", 0, 5, card="card_a", device="d1", ip="203.0.113.9"),
+    ]
+    f = compute(history)["T"]
+    assert f["device_distinct_cards_1h"] == 2  # card_b (twice), card_a
+    assert f["device_distinct_cards_24h"] == 3  # + card_c
+    assert f["device_distinct_cards_7d"] == 4  # + card_d
+    assert f["ip_distinct_cards_1h"] == 1
+    assert f["ip_distinct_cards_24h"] == 1
+    # No device, no IP: those features do not apply.
+    bare = compute([tx("T", 0, 0)])["T"]
+    assert bare["device_distinct_cards_1h"] is None
+    assert bare["ip_distinct_cards_7d"] is None
+
+
+def test_previous_transaction_time_distance_and_speed():
+    history = [
+        tx("far", -3 * HOUR, 0, place=PARIS),
+        tx("near", -2 * HOUR, 1, place=PARIS),
+        tx("T", 0, 2, place=LYON),
+    ]
+    f = compute(history)["T"]
+    distance = haversine_km(*PARIS, *LYON)
+    assert 390 < distance < 395  # Paris - Lyon, as the crow flies
+    assert f["card_seconds_since_previous"] == 2 * HOUR
+    assert f["card_distance_from_previous_km"] == pytest.approx(distance)
+    assert f["card_speed_from_previous_kmh"] == pytest.approx(distance / 2)
+
+
+def test_previous_is_the_latest_by_event_time_ties_by_arrival_and_speed_has_a_floor():
+    history = [
+        tx("later", -10, 0, place=LYON),  # received first, dated later
+        tx("earlier", -20, 1, place=PARIS),
+        tx("tie", -10, 2, place=PARIS),  # same time as "later", received after it
+        tx("T", 0, 3, place=LYON),
+    ]
+    f = compute(history)["T"]
+    assert f["card_seconds_since_previous"] == 10
+    # The previous is "tie" (Paris): 390 km in 10 s is computed over 60 s, not 10.
+    distance = haversine_km(*PARIS, *LYON)
+    assert f["card_distance_from_previous_km"] == pytest.approx(distance)
+    assert f["card_speed_from_previous_kmh"] == pytest.approx(distance / (60 / 3600))
+
+
+def test_new_merchant_and_new_category():
+    history = [
+        tx("a", -DAY, 0, merchant="m1", category="grocery_pos"),
+        tx("T1", 0, 1, merchant="m2", category="grocery_pos"),
+        tx("T2", 60, 2, merchant="m1", category="travel"),
+    ]
+    features = compute(history)
+    assert features["T1"]["card_new_merchant_30d"] == 1.0
+    assert features["T1"]["card_new_category_30d"] == 0.0
+    assert features["T2"]["card_new_merchant_30d"] == 0.0
+    assert features["T2"]["card_new_category_30d"] == 1.0
+
+
+def test_row_features():
+    t = tx("T", 0, 0, 99.0, category="shopping_net", place=LYON)
+    f = compute([t])["T"]
+    assert f["hour"] == 22
+    assert f["weekday"] == 0  # Monday
+    assert f["age_years"] == pytest.approx(40.0, abs=0.01)  # born on this day in 1984
+    assert f["log_amount"] == pytest.approx(math.log1p(99.0))
+    assert f["distance_from_home_km"] == pytest.approx(haversine_km(*PARIS, *LYON))
+    assert f["city_pop_log"] == pytest.approx(math.log1p(2_000_000))
+    assert f["category"] == CATEGORIES.index("shopping_net")
+    assert f["channel"] == 1  # net
+    assert compute([replace(t, category="travel")])["T"]["channel"] == 0  # unspecified
+    assert compute([replace(t, category="misc_pos")])["T"]["channel"] == 2
+
+
+def test_every_declared_feature_is_computed_and_named_once():
+    f = compute([tx("T", 0, 0)])["T"]
+    assert tuple(f) == FEATURE_NAMES
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+    assert "gender" not in " ".join(FEATURE_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((Entity.CARD, Aggregate.SUM, Field.AMOUNT, 31 * DAY), "30 days"),
+        ((Entity.CARD, Aggregate.SUM, Field.AMOUNT, 2 * HOUR), "no name"),
+        ((Entity.DEVICE, Aggregate.DISTINCT, Field.AMOUNT, HOUR), "distinct"),
+        ((Entity.CARD, Aggregate.COUNT, Field.AMOUNT, HOUR), "counts"),
+    ],
+)
+def test_bad_declarations_are_refused(args, message):
+    with pytest.raises(ValueError, match=message):
+        WindowAggregate(*args)
+
+
+def test_the_feature_set_version_follows_the_declarations():
+    assert feature_set_version() == feature_set_version()
+    assert feature_set_version(FEATURES[:-1]) != feature_set_version()
+
+
+def test_a_history_with_two_transactions_at_one_arrival_is_refused():
+    with pytest.raises(ValueError, match="arrival"):
+        compute([tx("a", 0, 1), tx("b", 1, 1)])
+    with pytest.raises(ValueError, match="transaction_id"):
+        compute([tx("a", 0, 1), tx("a", 1, 2)])
+
+
+def test_docs_features_lists_every_feature_and_the_current_version():
+    from tests.conftest import REPO
+
+    page = (REPO / "docs" / "FEATURES.md").read_text(encoding="utf-8")
+    missing = [name for name in FEATURE_NAMES if f"`{name}`" not in page]
+    assert missing == []
+    assert f"({len(FEATURE_NAMES)}; version `{feature_set_version()}`)" in page
