@@ -7,8 +7,9 @@ Consumers tolerate unknown fields; producers never emit fields outside these mod
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -21,9 +22,12 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from fraudit.decisions import Decision
+from fraudit.features.definitions import CATEGORIES
+from fraudit.features.history import CardTransaction
 from fraudit.ulb_vector import FeatureError, FeatureVector, features_json_schema, parse_features
 from fraudit.validity import (
     COUNTRY_PATTERN,
@@ -223,6 +227,112 @@ class PredictRequest(BaseModel):
     @property
     def amount(self) -> float:
         return self.data[-1]
+
+
+# --- Card transactions (schema version 2) ------------------------------------------------
+# A fraud team's own transaction: a card token, the merchant, the places, the cardholder's
+# date of birth. The feature engines (fraudit.features) compute history from these.
+
+CARD_SCHEMA_VERSION = 2
+# A city of more people than this is a data error, not a city.
+MAX_CITY_POPULATION = 100_000_000
+# Cardholders older than this at the transaction are refused as a data error.
+MAX_AGE_YEARS = 130
+
+
+def _category(value: object) -> str:
+    if not isinstance(value, str) or value not in CATEGORIES:
+        raise ValueError(f"must be one of Sparkov's 14 categories: {', '.join(CATEGORIES)}")
+    return value
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, date):
+        return value  # built in code, not sent by a client
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+MerchantCategory = Annotated[
+    str,
+    BeforeValidator(_category),
+    WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
+]
+Latitude = Annotated[Coordinate, Field(ge=-LATITUDE_LIMIT, le=LATITUDE_LIMIT)]
+Longitude = Annotated[Coordinate, Field(ge=-LONGITUDE_LIMIT, le=LONGITUDE_LIMIT)]
+
+
+class CardDetails(BaseModel):
+    """The card transaction itself. Unknown keys are refused: they are usually typos."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_token: SubjectId = Field(
+        description="the issuer's token for the card, never a card number: 13-19 digits "
+        "passing the Luhn check are refused"
+    )
+    amount: float = Field(
+        ge=0, le=MAX_AMOUNT, strict=True, allow_inf_nan=False, description="in the card's currency"
+    )
+    merchant_id: Identifier
+    merchant_category: MerchantCategory = Field(
+        description="the channel is the suffix: _net (card not present), _pos (card present)"
+    )
+    merchant_lat: Latitude
+    merchant_lon: Longitude
+    home_lat: Latitude = Field(description="the cardholder's home; used for a distance only")
+    home_lon: Longitude
+    city_pop: int = Field(ge=0, le=MAX_CITY_POPULATION, strict=True)
+    date_of_birth: IsoDate = Field(description="YYYY-MM-DD; used for the age only")
+    gender: Literal["F", "M", "X"] | None = Field(
+        None, description="for fairness reporting only: never a model input"
+    )
+
+
+class CardPredictRequest(BaseModel):
+    """POST /predict body for a card transaction (schema version 2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: TransactionMetadata
+    transaction: CardDetails
+
+    @model_validator(mode="after")
+    def _plausible_age(self) -> CardPredictRequest:
+        born = self.transaction.date_of_birth
+        on = self.metadata.timestamp.date()
+        if born > on:
+            raise ValueError("transaction.date_of_birth is after the transaction's timestamp")
+        if on.year - born.year > MAX_AGE_YEARS:
+            raise ValueError(f"transaction.date_of_birth is more than {MAX_AGE_YEARS} years ago")
+        return self
+
+    def history_record(self, transaction_id: str, arrival: int) -> CardTransaction:
+        """The transaction as the feature engines see it."""
+        t, meta = self.transaction, self.metadata
+        return CardTransaction(
+            transaction_id=transaction_id,
+            card=t.card_token,
+            event_time=meta.timestamp.timestamp(),
+            arrival=arrival,
+            amount=t.amount,
+            merchant=t.merchant_id,
+            category=t.merchant_category,
+            merchant_lat=t.merchant_lat,
+            merchant_lon=t.merchant_lon,
+            home_lat=t.home_lat,
+            home_lon=t.home_lon,
+            city_pop=t.city_pop,
+            birth_date=t.date_of_birth,
+            device=meta.device_info.device_id if meta.device_info else None,
+            ip=meta.ip_address,
+        )
 
 
 class AnomalyResult(BaseModel):
