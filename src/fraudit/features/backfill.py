@@ -1,0 +1,245 @@
+"""The point-in-time-correct backfill: the feature declarations computed over a history on
+Spark (a pure DataFrame -> DataFrame transform; it runs wherever Spark does, Glue and EMR
+included). It agrees with `fraudit.features.reference` by the rules of docs/FEATURES.md.
+
+For each entity, one self-join pairs every transaction T with the transactions of the same
+entity that were received before it (arrival) and are dated in (t - W, t], W the entity's
+longest window. Each window's aggregate is then a conditional aggregate over those pairs.
+The join is on the entity key and a time bucket of width W (T looks in its bucket and the
+one before), so a busy merchant's pairs stay within W of each other instead of spanning
+the whole history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from fraudit.features.definitions import (
+    CATEGORIES,
+    CHANNELS,
+    FEATURES,
+    MAX_WINDOW_SECONDS,
+    MIN_SPEED_SECONDS,
+    Aggregate,
+    CardSequence,
+    Entity,
+    Feature,
+    Row,
+    RowFeature,
+    Sequence,
+    WindowAggregate,
+)
+from fraudit.features.history import EARTH_RADIUS_KM
+
+# The history's columns (CardTransaction's fields): event_time in Unix seconds, birth_date
+# a date; device and ip may be null.
+HISTORY_COLUMNS = (
+    "transaction_id",
+    "card",
+    "event_time",
+    "arrival",
+    "amount",
+    "merchant",
+    "category",
+    "merchant_lat",
+    "merchant_lon",
+    "home_lat",
+    "home_lon",
+    "city_pop",
+    "birth_date",
+    "device",
+    "ip",
+)
+# What a pair carries of the earlier transaction.
+_PAIRED_COLUMNS = (
+    "event_time",
+    "arrival",
+    "amount",
+    "card",
+    "merchant",
+    "category",
+    "merchant_lat",
+    "merchant_lon",
+)
+_KEY = {Entity.CARD: "card", Entity.MERCHANT: "merchant", Entity.DEVICE: "device", Entity.IP: "ip"}
+_SECONDS_PER_YEAR = 365.2425 * 86_400
+
+
+def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
+    """The same formula as fraudit.features.history.haversine_km, as a Spark expression."""
+    p1, p2 = F.radians(lat1), F.radians(lat2)
+    dp, dl = p2 - p1, F.radians(lon2 - lon1)
+    a = F.pow(F.sin(dp / 2), 2) + F.cos(p1) * F.cos(p2) * F.pow(F.sin(dl / 2), 2)
+    root = F.sqrt(a)
+    # Not F.least: it skips nulls, and a missing place must stay a missing distance.
+    return F.lit(2 * EARTH_RADIUS_KM) * F.asin(F.when(root > 1.0, F.lit(1.0)).otherwise(root))
+
+
+def _longest(entity: Entity, features: tuple[Feature, ...]) -> int:
+    windows = [
+        f.window_seconds for f in features if isinstance(f, WindowAggregate) and f.entity is entity
+    ]
+    if entity is Entity.CARD and any(isinstance(f, CardSequence) for f in features):
+        windows.append(MAX_WINDOW_SECONDS)
+    return max(windows, default=0)
+
+
+def _pairs(history: DataFrame, entity: Entity, width: int) -> DataFrame:
+    """(T, earlier) pairs of one entity; T without a match keeps one row of nulls."""
+    key = _KEY[entity]
+    t = history.where(F.col(key).isNotNull()).select(
+        "transaction_id",
+        F.col(key).alias("k"),
+        "event_time",
+        "arrival",
+        "merchant",
+        "category",
+        F.explode(
+            F.array(F.floor(F.col("event_time") / width), F.floor(F.col("event_time") / width) - 1)
+        ).alias("bucket"),
+    )
+    h = history.where(F.col(key).isNotNull()).select(
+        F.col(key).alias("h_k"),
+        F.floor(F.col("event_time") / width).alias("h_bucket"),
+        *(F.col(c).alias(f"h_{c}") for c in ("event_time", "arrival", "amount", "card")),
+        *(
+            F.col(c).alias(f"h_{c}")
+            for c in ("merchant", "category", "merchant_lat", "merchant_lon")
+        ),
+    )
+    joined = t.join(
+        h,
+        (F.col("k") == F.col("h_k"))
+        & (F.col("bucket") == F.col("h_bucket"))
+        & (F.col("h_arrival") < F.col("arrival"))
+        & (F.col("h_event_time") <= F.col("event_time"))
+        & (F.col("h_event_time") > F.col("event_time") - width),
+        "left",
+    )
+    return joined
+
+
+def _in(window: int) -> Column:
+    return F.col("h_event_time") > F.col("event_time") - window
+
+
+def _window_aggregate(feature: WindowAggregate) -> Column:
+    inside = _in(feature.window_seconds)
+    if feature.aggregate is Aggregate.COUNT:
+        value = F.count(F.when(inside, F.lit(1)))
+    elif feature.aggregate is Aggregate.DISTINCT:
+        value = F.countDistinct(F.when(inside, F.col("h_card")))
+    elif feature.aggregate is Aggregate.SUM:
+        value = F.coalesce(F.sum(F.when(inside, F.col("h_amount"))), F.lit(0.0))
+    elif feature.aggregate is Aggregate.MEAN:
+        value = F.avg(F.when(inside, F.col("h_amount")))
+    else:
+        value = F.max(F.when(inside, F.col("h_amount")))
+    return value.cast("double").alias(feature.name)
+
+
+def _card_sequence_parts() -> list[Column]:
+    """Per T, from its 30-day card pairs: the previous transaction and the 30-day facts."""
+    month = _in(MAX_WINDOW_SECONDS)
+    return [
+        F.max(
+            F.when(
+                month,
+                F.struct(
+                    F.col("h_event_time").alias("event_time"),
+                    F.col("h_arrival").alias("arrival"),
+                    F.col("h_merchant_lat").alias("lat"),
+                    F.col("h_merchant_lon").alias("lon"),
+                ),
+            )
+        ).alias("_previous"),
+        F.avg(F.when(month, F.col("h_amount"))).alias("_mean_30d"),
+        F.max(F.when(month & (F.col("h_merchant") == F.col("merchant")), F.lit(1))).alias(
+            "_seen_merchant"
+        ),
+        F.max(F.when(month & (F.col("h_category") == F.col("category")), F.lit(1))).alias(
+            "_seen_category"
+        ),
+    ]
+
+
+def _sequence_value(feature: CardSequence) -> Column:
+    kind = feature.kind
+    gap = F.col("event_time") - F.col("_previous.event_time")
+    distance = haversine_km(
+        F.col("_previous.lat"), F.col("_previous.lon"), F.col("merchant_lat"), F.col("merchant_lon")
+    )
+    values: dict[Sequence, Column] = {
+        Sequence.SECONDS_SINCE_PREVIOUS: gap,
+        Sequence.DISTANCE_FROM_PREVIOUS_KM: distance,
+        Sequence.SPEED_FROM_PREVIOUS_KMH: distance
+        / (F.when(gap < MIN_SPEED_SECONDS, F.lit(MIN_SPEED_SECONDS)).otherwise(gap) / 3_600),
+        Sequence.AMOUNT_TO_MEAN_30D: F.when(
+            F.col("_mean_30d") > 0, F.col("amount") / F.col("_mean_30d")
+        ),
+        Sequence.NEW_MERCHANT_30D: F.when(F.col("_seen_merchant").isNull(), 1.0).otherwise(0.0),
+        Sequence.NEW_CATEGORY_30D: F.when(F.col("_seen_category").isNull(), 1.0).otherwise(0.0),
+    }
+    return values[kind].cast("double").alias(feature.name)
+
+
+def _row_value(feature: RowFeature) -> Column:
+    t = F.col("event_time")
+    day = F.floor(t / 86_400)
+    born = F.datediff(F.col("birth_date"), F.lit("1970-01-01").cast("date")) * 86_400
+    channel = (
+        F.when(F.col("category").endswith("_net"), CHANNELS.index("net"))
+        .when(F.col("category").endswith("_pos"), CHANNELS.index("pos"))
+        .otherwise(CHANNELS.index("unspecified"))
+    )
+    values: dict[Row, Column] = {
+        # Arithmetic on Unix seconds, not the session's time zone: hours and days in UTC.
+        Row.HOUR: F.floor((t - day * 86_400) / 3_600),
+        Row.WEEKDAY: F.pmod(day + 3, 7),  # 1970-01-01 was a Thursday (Monday = 0)
+        Row.AGE_YEARS: (t - born) / _SECONDS_PER_YEAR,
+        Row.LOG_AMOUNT: F.log1p(F.col("amount")),
+        Row.DISTANCE_FROM_HOME_KM: haversine_km(
+            F.col("home_lat"), F.col("home_lon"), F.col("merchant_lat"), F.col("merchant_lon")
+        ),
+        Row.CITY_POP_LOG: F.log1p(F.col("city_pop")),
+        Row.CATEGORY: F.array_position(F.array(*map(F.lit, CATEGORIES)), F.col("category")) - 1,
+        Row.CHANNEL: channel,
+    }
+    return values[feature.kind].cast("double").alias(feature.name)
+
+
+def backfill(history: DataFrame, features: tuple[Feature, ...] = FEATURES) -> DataFrame:
+    """One row per transaction: transaction_id and every feature (double; null = missing)."""
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing:
+        raise ValueError(f"the history lacks columns {missing}")
+    base = history.select(*HISTORY_COLUMNS)
+    result = base
+    for entity in Entity:
+        width = _longest(entity, features)
+        if not width:
+            continue
+        aggregates: list[Any] = [
+            _window_aggregate(f)
+            for f in features
+            if isinstance(f, WindowAggregate) and f.entity is entity
+        ]
+        if entity is Entity.CARD:
+            aggregates += _card_sequence_parts()
+        # The two bucket rows of one T each hold part of its pairs; nulls (no pair) add
+        # nothing to a count, a sum or a max.
+        per_t = _pairs(base, entity, width).groupBy("transaction_id").agg(*aggregates)
+        result = result.join(per_t, "transaction_id", "left")
+    columns = []
+    for f in features:
+        if isinstance(f, WindowAggregate):
+            key = F.col(_KEY[f.entity])
+            columns.append(F.when(key.isNotNull(), F.col(f.name)).cast("double").alias(f.name))
+        elif isinstance(f, CardSequence):
+            columns.append(_sequence_value(f))
+        else:
+            columns.append(_row_value(f))
+    return result.select("transaction_id", *columns)

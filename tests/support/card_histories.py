@@ -1,0 +1,67 @@
+"""Random card histories for the feature engines' agreement tests: shared merchants, devices
+and IPs, event-time ties and transactions that arrive out of event-time order."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime
+
+from fraudit.features.definitions import CATEGORIES, DAY
+from fraudit.features.history import CardTransaction
+
+START = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+
+
+def random_history(
+    n: int, *, seed: int = 0, cards: int = 300, days: int = 45, late_share: float = 0.1
+) -> list[CardTransaction]:
+    """`n` transactions over `days`. About 5% repeat the previous transaction's event time
+    (ties), half of those on the same card; `late_share` arrive up to an hour after later-dated ones (late arrivals); some
+    have no device or IP."""
+    rng = random.Random(seed)
+    merchants = [
+        (f"m{i}", rng.choice(CATEGORIES), rng.uniform(25, 49), rng.uniform(-124, -67))
+        for i in range(max(20, cards // 4))
+    ]
+    homes = {f"card_{i:04d}": (rng.uniform(25, 49), rng.uniform(-124, -67)) for i in range(cards)}
+    devices = [f"dev-{i}" for i in range(cards // 2)]
+    ips = [f"198.51.100.{i}" for i in range(1, 200)]
+    card_names = list(homes)
+    rows = []
+    for i in range(n):
+        tie = bool(rows) and rng.random() < 0.05
+        if tie:  # an exact tie with the transaction before, half the time on its card
+            t = rows[-1][7]
+            card = rows[-1][2] if rng.random() < 0.5 else rng.choice(card_names)
+        else:
+            t = START + rng.randrange(days * DAY)
+            hot = card_names[: max(5, cards // 10)]
+            card = rng.choice(hot) if rng.random() < 0.3 else rng.choice(card_names)
+        merchant, category, lat, lon = rng.choice(merchants)
+        delay = rng.uniform(0, 3600) if rng.random() < late_share else rng.uniform(0, 1)
+        rows.append((t + delay, i, card, merchant, category, lat, lon, t))
+    rows.sort()  # arrival: event time plus a delivery delay
+    out = []
+    for arrival, (_, i, card, merchant, category, lat, lon, t) in enumerate(rows):
+        out.append(
+            CardTransaction(
+                transaction_id=f"tx{i}",
+                card=card,
+                event_time=t,
+                arrival=arrival,
+                amount=round(rng.lognormvariate(3.5, 1.2), 2),
+                merchant=merchant,
+                category=category,
+                merchant_lat=lat,
+                merchant_lon=lon,
+                home_lat=homes[card][0],
+                home_lon=homes[card][1],
+                city_pop=rng.randrange(100, 3_000_000),
+                birth_date=date(
+                    rng.randrange(1930, 2004), rng.randrange(1, 13), rng.randrange(1, 29)
+                ),
+                device=rng.choice(devices) if rng.random() < 0.8 else None,
+                ip=rng.choice(ips) if rng.random() < 0.8 else None,
+            )
+        )
+    return out
