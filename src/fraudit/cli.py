@@ -263,6 +263,31 @@ def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_features_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
+    from fraudit.features.history_files import HistoryError, backfill_file
+    from fraudit.stream.spark_session import local_session
+
+    if not args.history.exists():
+        _say(f"error: {args.history} does not exist")
+        return 2
+    started = time.perf_counter()
+    spark = local_session("fraudit-backfill", args.master, args.driver_memory)
+    try:
+        _say(
+            f"backfilling {len(FEATURE_NAMES)} features ({feature_set_version()}) "
+            f"from {args.history}"
+        )
+        rows = backfill_file(spark, args.history, args.out)
+    except HistoryError as exc:
+        _say(f"error: {exc}")
+        return 2
+    finally:
+        spark.stop()
+    _say(f"wrote {rows:,} rows to {args.out} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Kinesis -> Spark (local) -> PostgreSQL, until Ctrl-C."""
     from fraudit.db.connection import database_url as configured_database_url
@@ -605,6 +630,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Spark's JVM heap ceiling (default {DRIVER_MEMORY}: see stream/spark_session.py)",
     )
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("features", help="card-transaction features (docs/FEATURES.md)")
+    features = p.add_subparsers(dest="features_command", required=True)
+    p = features.add_parser(
+        "backfill",
+        help="every transaction's features from a history file (CSV or Parquet), on Spark",
+    )
+    p.add_argument("--history", type=Path, required=True, help="CSV (.csv, .csv.gz) or Parquet")
+    p.add_argument("--out", type=Path, required=True, help="Parquet folder to write")
+    p.add_argument("--master", default="local[2]")
+    p.add_argument("--driver-memory", default=DRIVER_MEMORY)
+    p.set_defaults(func=cmd_features_backfill)
 
     p = sub.add_parser("simulate", help="replay a dataset against POST /predict")
     p.add_argument("--url", help="API base URL (default http://FRAUDIT_API_HOST:PORT)")

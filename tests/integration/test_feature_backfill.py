@@ -90,3 +90,59 @@ def test_the_backfill_agrees_with_the_reference_on_20000_transactions(spark):
     assert max(counts) > 100
     assert sum(f["device_distinct_cards_7d"] is None for f in expected.values()) > 1_000
     assert sum(f["card_seconds_since_previous"] is None for f in expected.values()) > 0
+
+
+def _write_csv(
+    path, history: list[CardTransaction], *, drop: str = "arrival", bad: dict | None = None
+):
+    import csv
+    from dataclasses import asdict
+
+    with open(path, "w", newline="") as handle:
+        names = [n for n in asdict(history[0]) if n != drop]
+        writer = csv.DictWriter(handle, fieldnames=names)
+        writer.writeheader()
+        for i, tx in enumerate(history):
+            row = {k: ("" if v is None else v) for k, v in asdict(tx).items() if k != drop}
+            if bad and i == 3:
+                row.update(bad)
+            writer.writerow(row)
+
+
+def test_a_history_file_without_arrival_is_taken_in_event_time_order(spark, tmp_path):
+    from dataclasses import replace
+
+    from fraudit.features.history_files import backfill_file
+
+    history = random_history(2_000, seed=5)
+    source = tmp_path / "history.csv"
+    _write_csv(source, history)
+    rows = backfill_file(spark, source, tmp_path / "features")
+    assert rows == 2_000
+    got = {
+        r["transaction_id"]: r.asDict()
+        for r in spark.read.parquet(str(tmp_path / "features")).collect()
+    }
+    in_time_order = sorted(history, key=lambda t: (t.event_time, t.transaction_id))
+    expected = compute([replace(t, arrival=i) for i, t in enumerate(in_time_order)])
+    assert _disagreements(expected, got) == []
+    # The file's own order differs from the arrival order the test histories carry.
+    assert compute(history) != expected
+
+
+@pytest.mark.parametrize(
+    ("bad", "drop", "message"),
+    [
+        ({"amount": "12,50"}, "arrival", r"amount \(1 rows\)"),
+        ({"card": ""}, "arrival", r"card \(1 rows\)"),
+        ({"birth_date": "23/10/1997"}, "arrival", "birth_date"),
+        (None, "merchant", "no column"),
+    ],
+)
+def test_a_bad_history_file_is_refused_naming_the_column(spark, tmp_path, bad, drop, message):
+    from fraudit.features.history_files import HistoryError, read_history
+
+    source = tmp_path / "bad.csv"
+    _write_csv(source, random_history(20, seed=1), drop=drop, bad=bad)
+    with pytest.raises(HistoryError, match=message):
+        read_history(spark, source)

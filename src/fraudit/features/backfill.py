@@ -186,6 +186,14 @@ def _sequence_value(feature: CardSequence) -> Column:
     return values[kind].cast("double").alias(feature.name)
 
 
+def _category_index() -> Column:
+    # A chain of when(): Spark 3.5 (Glue) takes only a literal in array_position.
+    index = F.when(F.col("category") == CATEGORIES[0], 0)
+    for position, name in enumerate(CATEGORIES[1:], start=1):
+        index = index.when(F.col("category") == name, position)
+    return index
+
+
 def _row_value(feature: RowFeature) -> Column:
     t = F.col("event_time")
     day = F.floor(t / 86_400)
@@ -205,7 +213,7 @@ def _row_value(feature: RowFeature) -> Column:
             F.col("home_lat"), F.col("home_lon"), F.col("merchant_lat"), F.col("merchant_lon")
         ),
         Row.CITY_POP_LOG: F.log1p(F.col("city_pop")),
-        Row.CATEGORY: F.array_position(F.array(*map(F.lit, CATEGORIES)), F.col("category")) - 1,
+        Row.CATEGORY: _category_index(),
         Row.CHANNEL: channel,
     }
     return values[feature.kind].cast("double").alias(feature.name)
