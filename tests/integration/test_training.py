@@ -138,3 +138,10 @@ def test_calibration_is_fitted_out_of_time_and_improves_the_brier_score(trained,
         bundle.policy.validation["out_of_time_rows"]
         == (trained.metrics["protocol"]["c"]["out_of_time"]["rows"])
     )
+
+
+def test_the_test_slice_records_how_the_anomaly_review_rate_carries_over(trained):
+    policy = trained.metrics["test"]["policy"]
+    assert policy["anomaly_review_rate_target"] > 0
+    # Set on the level's own rows, checked on later ones: same order of magnitude.
+    assert 0 < policy["anomaly_flagged_genuine"] < 10 * policy["anomaly_review_rate_target"]

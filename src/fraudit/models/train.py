@@ -215,6 +215,13 @@ def _test_report(
             "decline_threshold": policy.decline_threshold,
             "review_threshold": policy.review_threshold,
             "anomaly_review_threshold": policy.anomaly_review_threshold,
+            # Does the review rate set on the level's own rows carry over to later ones?
+            "anomaly_flagged_genuine": float(
+                np.mean(anomaly[split.test.y == 0] >= policy.anomaly_review_threshold)
+            )
+            if policy.anomaly_review_threshold is not None
+            else 0.0,
+            "anomaly_review_rate_target": settings.policy_anomaly_review_rate,
         },
     }
 
