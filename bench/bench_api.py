@@ -36,7 +36,7 @@ from fraudit.models.layout import has_model  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
 from fraudit.settings import DEFAULT_STREAM_NAME, Settings  # noqa: E402
 from tests.support.api import payload  # noqa: E402
-from tests.support.processes import fraudit_process, free_port, stop, wait_for_http  # noqa: E402
+from tests.support.processes import fraudit_process, free_ports, stop, wait_for_http  # noqa: E402
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -168,7 +168,7 @@ def main() -> int:
     emulator = KinesisEmulator(REPO / ".fraudit" / "node", log_path=work / "kinesalite.log")
     emulator.start()
     emulator.create_stream(DEFAULT_STREAM_NAME, shards=2)
-    model_port, api_port = free_port(), free_port()
+    model_port, api_port = free_ports(2)
     model_server = fraudit_process(
         ["serve-models", "--model-dir", str(model_dir), "--port", str(model_port)],
         {},

@@ -22,7 +22,7 @@ from fraudit.data.metadata import MetadataGenerator
 from fraudit.simulator.run import SimulatorConfig, run
 from fraudit.simulator.source import ReplaySource
 from tests.conftest import DEV_CSV
-from tests.support.processes import free_port
+from tests.support.processes import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,7 +51,8 @@ def port_free(port):
 
 
 def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
-    ports = {name: free_port() for name in ("model", "api", "kinesis", "dashboard")}
+    names = ("model", "api", "kinesis", "dashboard")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         "FRAUDIT_MODEL_DIR": str(tmp_path / "models"),
         "DATABASE_URL": "",

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from fraudit.local.demo import free_port  # noqa: F401 - the tests' port picker
+from fraudit.local.demo import free_port, free_ports  # noqa: F401 - the tests' port pickers
 
 
 def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:

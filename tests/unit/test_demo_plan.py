@@ -62,3 +62,17 @@ def test_a_taken_port_is_named_before_anything_starts(tmp_path):
         assert taken_ports(config) == [("API", port)]
         with pytest.raises(DemoError, match=f"already in use: API port {port}"):
             Demo(config, say=lambda _: None).start(train=lambda: None)
+
+
+def test_free_ports_are_distinct_ports_nothing_listens_on():
+    """Picked one by one, four ports once came back with two equal (the demo's model server
+    and Kinesis emulator collided in CI); picked together they cannot."""
+    import socket
+
+    from fraudit.local.demo import free_ports
+
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
+    for port in ports[:4]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # still free

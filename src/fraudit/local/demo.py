@@ -144,9 +144,21 @@ def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Servic
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on now (the OS's pick)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports nothing listens on now. Each socket stays bound until all are
+    chosen: port by port, the OS may hand back a port it just gave (two services then
+    collide)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def taken_ports(config: DemoConfig, with_kinesis: bool = True) -> list[tuple[str, int]]:

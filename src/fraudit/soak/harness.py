@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from fraudit.local.demo import Demo, DemoConfig, free_port
+from fraudit.local.demo import Demo, DemoConfig, free_port, free_ports
 from fraudit.local.pg_cluster import PrivateCluster
 from fraudit.simulator.client import ApiClient, Outcome
 from fraudit.simulator.run import SimulatorConfig, Summary, run
@@ -126,11 +126,12 @@ class Soak:
             f"private PostgreSQL cluster on port {self.cluster.port} (logs under "
             f"{self.cluster.root})"
         )
+        model_port, api_port = free_ports(2)
         self.demo = Demo(
             DemoConfig(
                 home=self.out / "run",
-                model_port=free_port(),
-                api_port=free_port(),
+                model_port=model_port,
+                api_port=api_port,
                 kinesis_port=0,
                 database_url=self.cluster.url,
                 model_dir=self.config.model_dir,
