@@ -340,8 +340,13 @@ class AnomalyResult(BaseModel):
 
 
 class ClassifierResult(BaseModel):
-    pred_proba: float = Field(ge=0, le=1)
-    prediction: Literal[0, 1]
+    pred_proba: float = Field(
+        ge=0,
+        le=1,
+        description="probability of fraud at the production fraud rate: the classifier "
+        "endpoint's raw score calibrated by the policy (docs/MODELS.md)",
+    )
+    prediction: Literal[0, 1] = Field(description="1 when pred_proba reaches the decline threshold")
 
 
 class PredictResponse(BaseModel):
