@@ -1,11 +1,11 @@
-"""How `fraudit features backfill` grows with the history: wall time and peak memory (the
-whole process tree: Python driver and Spark's JVM) at several sizes.
+"""The card-history pipeline at several sizes: `fraudit generate-cards` then
+`fraudit features backfill` on what it wrote, each step's wall time and peak memory (the
+whole process tree: for the backfill, the Python driver and Spark's JVM).
 
-    python bench/bench_backfill.py [--sizes 250000,500000,1000000]
+    python bench/bench_backfill.py [--sizes 250000,500000,1000000] [--quick]
 
-The histories are random (tests/support/card_histories.py: shared merchants, devices and
-IPs, same-second ties, 10% late arrivals) at a fixed density per card, not yet the
-calibrated card simulator, which does not exist yet. Results: bench/results/backfill-<time>.json.
+Each size is a simulated year (docs/SIMULATOR.md: ~3 transactions per card and day, the
+real Sparkov fraud rate). Results: bench/results/backfill-<time>.json.
 """
 
 from __future__ import annotations
@@ -17,29 +17,17 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, machine
-from tests.support.card_histories import random_history
 
-# Transactions per card over a year: ~1 a day, as Sparkov's cards (1,000 cards, ~2.5 a day
-# over two years) within a factor of three.
-TRANSACTIONS_PER_CARD = 400
-DAYS = 365
-
-
-def write_history(n: int, path: Path, seed: int) -> None:
-    history = random_history(n, seed=seed, cards=max(50, n // TRANSACTIONS_PER_CARD), days=DAYS)
-    columns = {name: [getattr(t, name) for t in history] for name in asdict(history[0])}
-    pq.write_table(pa.table(columns), path)
+FRAUDIT = [sys.executable, "-m", "fraudit.cli"]
 
 
 def peak_tree_rss(process: psutil.Process, stop: threading.Event, peak: list[int]) -> None:
@@ -49,17 +37,13 @@ def peak_tree_rss(process: psutil.Process, stop: threading.Event, peak: list[int
             peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
         except psutil.Error:
             pass
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
-def run(n: int, work: Path, seed: int) -> dict[str, float]:
-    history, out = work / f"history-{n}.parquet", work / f"features-{n}"
+def measured(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of a command and its children."""
     started = time.perf_counter()
-    write_history(n, history, seed)
-    generated = time.perf_counter() - started
-    command = [sys.executable, "-m", "fraudit.cli", "features", "backfill"]
-    started = time.perf_counter()
-    process = subprocess.Popen([*command, "--history", str(history), "--out", str(out)])
+    process = subprocess.Popen(command)
     peak, stop = [0], threading.Event()
     watcher = threading.Thread(
         target=peak_tree_rss, args=(psutil.Process(process.pid), stop, peak), daemon=True
@@ -68,27 +52,37 @@ def run(n: int, work: Path, seed: int) -> dict[str, float]:
     code = process.wait()
     stop.set()
     watcher.join()
-    seconds = time.perf_counter() - started
     if code != 0:
-        raise SystemExit(f"backfill of {n} rows failed with {code}")
+        raise SystemExit(f"{' '.join(command[2:])} failed with {code}")
+    return time.perf_counter() - started, peak[0]
+
+
+def run(n: int, work: Path, seed: int) -> dict[str, float]:
+    history, out = work / f"history-{n}.parquet", work / f"features-{n}"
+    generate = [*FRAUDIT, "generate-cards", "--transactions", str(n), "--seed", str(seed)]
+    generated, generate_peak = measured([*generate, "--out", str(history)])
+    backfill = [*FRAUDIT, "features", "backfill", "--history", str(history), "--out", str(out)]
+    seconds, peak = measured(backfill)
     rows = pq.read_table(out, columns=["transaction_id"]).num_rows
     if rows != n:
         raise SystemExit(f"backfill of {n} rows wrote {rows}")
     return {
         "rows": n,
         "generate_seconds": round(generated, 1),
+        "generate_peak_rss_mb": round(generate_peak / 2**20),
         "backfill_seconds": round(seconds, 1),
         "rows_per_second": round(n / seconds),
-        "peak_rss_mb": round(peak[0] / 2**20),
+        "peak_rss_mb": round(peak / 2**20),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="250000,500000,1000000")
+    parser.add_argument("--quick", action="store_true", help="50k and 100k transactions")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in ("50000,100000" if args.quick else args.sizes).split(",")]
     results = []
     with tempfile.TemporaryDirectory(prefix="fraudit-backfill-") as tmp:
         for n in sizes:
@@ -100,11 +94,14 @@ def main() -> int:
     out.write_text(
         json.dumps({"machine": machine(), "results": results}, indent=2, default=str) + "\n"
     )
-    print("| rows | backfill s | rows/s | peak RSS MB |\n|---|---|---|---|")
+    print(
+        "| rows | generate-cards s | its peak RSS MB | backfill s | rows/s | peak RSS MB |\n"
+        "|---|---|---|---|---|---|"
+    )
     for r in results:
         print(
-            f"| {r['rows']:,} | {r['backfill_seconds']} | {r['rows_per_second']:,} | "
-            f"{r['peak_rss_mb']:,} |"
+            f"| {r['rows']:,} | {r['generate_seconds']} | {r['generate_peak_rss_mb']:,} | "
+            f"{r['backfill_seconds']} | {r['rows_per_second']:,} | {r['peak_rss_mb']:,} |"
         )
     print(f"written to {out}", file=sys.stderr)
     return 0

@@ -85,6 +85,15 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
                 "ms",
             )
         )
+    history = results.get("backfill")
+    if history:
+        for r in history["results"]:
+            size = f"{r['rows']:,} transactions"
+            out += [
+                _single("card history", f"generate-cards, {size}", r["generate_seconds"], "s"),
+                _single("card history", f"features backfill, {size}", r["backfill_seconds"], "s"),
+                _single("card history", f"backfill peak RSS, {size}", r["peak_rss_mb"], "MB"),
+            ]
     return out
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import REPO, machine
 from bench.report import figures, judge_targets, markdown, replace_section
 
-BENCHES = ("model_server", "api", "stream", "dashboard")
+BENCHES = ("model_server", "api", "stream", "dashboard", "backfill")
 DOC = REPO / "docs" / "BENCHMARKS.md"
 
 

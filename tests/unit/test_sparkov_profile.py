@@ -76,8 +76,11 @@ def test_the_real_rows_say_what_the_simulator_must_reproduce():
 def test_a_file_that_is_not_sparkov_is_refused_with_its_line(tmp_path):
     bad = tmp_path / "bad.csv.gz"
     with gzip.open(bad, "wt") as handle:
-        handle.write("trans_date_trans_time,category,amt,unix_time,is_fraud\n")
-        handle.write("2020-01-01 10:00:00,travel,12.5,1,0\n")
-        handle.write("2020-01-01 10:00:00,casino,12.5,2,0\n")
+        handle.write(
+            "trans_date_trans_time,cc_num,category,amt,gender,lat,long,city_pop,dob,"
+            "unix_time,is_fraud\n"
+        )
+        handle.write("2020-01-01 10:00:00,card_a,travel,12.5,F,40.1,-75.2,5000,1980-02-03,1,0\n")
+        handle.write("2020-01-01 10:00:00,card_a,casino,12.5,F,40.1,-75.2,5000,1980-02-03,2,0\n")
     with pytest.raises(ValueError, match=r"line 3: .*casino"):
         read_rows(bad)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,13 @@ class SparkovRow:
     category: str
     amount: float
     is_fraud: bool
+    # The cardholder, for the simulator's homes and ages (absent in hand-built rows).
+    card: str = ""
+    home_lat: float = 0.0
+    home_lon: float = 0.0
+    city_pop: int = 0
+    birth_date: str = ""  # YYYY-MM-DD
+    gender: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,12 @@ def _row(record: dict[str, str], line: int) -> SparkovRow:
             category=category,
             amount=float(record["amt"]),
             is_fraud=record["is_fraud"] == "1",
+            card=record["cc_num"],
+            home_lat=float(record["lat"]),
+            home_lon=float(record["long"]),
+            city_pop=int(record["city_pop"]),
+            birth_date=datetime.strptime(record["dob"], "%Y-%m-%d").date().isoformat(),
+            gender=record["gender"],
         )
     except (KeyError, ValueError) as exc:
         raise ValueError(f"line {line}: not a Sparkov row ({exc})") from None
@@ -86,11 +101,11 @@ def halves(rows: Iterable[SparkovRow]) -> tuple[list[SparkovRow], list[SparkovRo
     return [r for r in ordered if r.unix_time < cut], [r for r in ordered if r.unix_time >= cut]
 
 
-def _quantiles(values: list[float]) -> list[float]:
+def _quantiles(values: list[float], quantiles: tuple[float, ...] = QUANTILES) -> list[float]:
     """Linear-interpolation quantiles (numpy's default), pure Python."""
     ordered = sorted(values)
     out = []
-    for q in QUANTILES:
+    for q in quantiles:
         position = q * (len(ordered) - 1)
         low = int(position)
         high = min(low + 1, len(ordered) - 1)
@@ -98,13 +113,16 @@ def _quantiles(values: list[float]) -> list[float]:
     return out
 
 
-def profile(rows: list[SparkovRow], fraud_rate: float = SPARKOV_TEST_FRAUD_RATE) -> SparkovProfile:
+def profile(
+    rows: list[SparkovRow], fraud_rate: float | None = SPARKOV_TEST_FRAUD_RATE
+) -> SparkovProfile:
+    """The statistics; `fraud_rate` None takes the rows as they are (no reweighting)."""
     frauds = [r for r in rows if r.is_fraud]
     genuine = [r for r in rows if not r.is_fraud]
     if not frauds or not genuine:
         raise ValueError("a profile needs fraud and genuine rows")
     # Each genuine row weighs w so that frauds / (frauds + w * genuine) = fraud_rate.
-    w = len(frauds) * (1 - fraud_rate) / (fraud_rate * len(genuine))
+    w = 1.0 if fraud_rate is None else len(frauds) * (1 - fraud_rate) / (fraud_rate * len(genuine))
     fraud_by_category = Counter(r.category for r in frauds)
     genuine_by_category = Counter(r.category for r in genuine)
     fraud_by_hour = Counter(r.hour for r in frauds)
@@ -133,3 +151,119 @@ def profile(rows: list[SparkovRow], fraud_rate: float = SPARKOV_TEST_FRAUD_RATE)
         genuine_amount_quantiles={c: amounts(genuine, c) for c in CATEGORIES},
         fraud_amount_quantiles={c: amounts(frauds, c) for c in CATEGORIES},
     )
+
+
+# The simulator draws amounts by inverting these percentiles of the real amounts per class
+# and category (linear between them): the tails down to the smallest and up to the largest.
+AMOUNT_PERCENTILES = (0, 1, 2.5, 5, *range(10, 95, 5), 95, 97.5, 99, 100)
+# A category is a card-testing probe category where nearly every real fraud is small.
+PROBE_FRAUD_P95 = 60.0
+
+
+@dataclass(frozen=True)
+class SimulatorCalibration:
+    """Everything the card simulator takes from the real rows (`calibration`), stored in
+    fraudit/data/sparkov_calibration.json so that the simulator needs no dataset."""
+
+    source: str
+    fraud_rate: float
+    genuine_category_share: dict[str, float]
+    fraud_category_share: dict[str, float]
+    genuine_hour_share: list[float]
+    fraud_hour_share: list[float]
+    amount_percentiles: list[float]
+    genuine_amounts: dict[str, list[float]]
+    fraud_amounts: dict[str, list[float]]
+    probe_categories: list[str]
+    # Per defrauded card of the sample: how many frauds, over how many hours (first to last).
+    fraud_rows_per_card: list[int]
+    fraud_span_hours: list[float]
+    # One per real cardholder: home latitude, longitude, city population, birth date, gender.
+    cardholders: list[tuple[float, float, int, str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimulatorCalibration:
+        fields = dict(data)
+        fields["cardholders"] = [tuple(c) for c in data["cardholders"]]
+        return cls(**fields)
+
+
+def calibration(
+    rows: list[SparkovRow], source: str, fraud_rate: float = SPARKOV_TEST_FRAUD_RATE
+) -> SimulatorCalibration:
+    frauds = [r for r in rows if r.is_fraud]
+    genuine = [r for r in rows if not r.is_fraud]
+    if not frauds or not genuine:
+        raise ValueError("a calibration needs fraud and genuine rows")
+    percentiles = tuple(p / 100 for p in AMOUNT_PERCENTILES)
+
+    def shares(part: list[SparkovRow]) -> tuple[dict[str, float], list[float]]:
+        by_category = Counter(r.category for r in part)
+        by_hour = Counter(r.hour for r in part)
+        # Rounded: long digit runs in a committed file look like card numbers to the checks.
+        return (
+            {c: round(by_category[c] / len(part), 8) for c in CATEGORIES},
+            [round(by_hour[h] / len(part), 8) for h in range(24)],
+        )
+
+    def amounts(part: list[SparkovRow]) -> dict[str, list[float]]:
+        out = {}
+        for category in CATEGORIES:
+            values = [r.amount for r in part if r.category == category]
+            out[category] = [round(v, 4) for v in _quantiles(values, percentiles)] if values else []
+        return out
+
+    genuine_categories, genuine_hours = shares(genuine)
+    fraud_categories, fraud_hours = shares(frauds)
+    fraud_amounts = amounts(frauds)
+    per_card: dict[str, list[int]] = {}
+    for r in frauds:
+        per_card.setdefault(r.card, []).append(r.unix_time)
+    holders: dict[str, tuple[float, float, int, str, str]] = {}
+    for r in sorted(rows, key=lambda r: r.unix_time):
+        place = (round(r.home_lat, 6), round(r.home_lon, 6))
+        holders.setdefault(r.card, (*place, r.city_pop, r.birth_date, r.gender))
+    return SimulatorCalibration(
+        source=source,
+        fraud_rate=round(fraud_rate, 8),
+        genuine_category_share=genuine_categories,
+        fraud_category_share=fraud_categories,
+        genuine_hour_share=genuine_hours,
+        fraud_hour_share=fraud_hours,
+        amount_percentiles=list(percentiles),
+        genuine_amounts=amounts(genuine),
+        fraud_amounts=fraud_amounts,
+        probe_categories=[
+            c
+            for c in CATEGORIES
+            if fraud_amounts[c]
+            and _quantiles([r.amount for r in frauds if r.category == c], (0.95,))[0]
+            < PROBE_FRAUD_P95
+        ],
+        fraud_rows_per_card=sorted(len(times) for times in per_card.values()),
+        fraud_span_hours=sorted(round((max(t) - min(t)) / 3600, 3) for t in per_card.values()),
+        cardholders=sorted(holders.values()),
+    )
+
+
+SAMPLE = "dataset/samples/sparkov_test_sample.csv.gz"
+CALIBRATION_FILE = "sparkov_calibration.json"
+
+
+def calibration_of_sample(repository: Path) -> SimulatorCalibration:
+    """The calibration the simulator ships with: the earlier half of the committed sample."""
+    early, _ = halves(read_rows(repository / SAMPLE))
+    return calibration(early, source=f"{SAMPLE}, earlier half by unix_time ({len(early)} rows)")
+
+
+def calibration_json(calibration: SimulatorCalibration) -> str:
+    return json.dumps(calibration.to_dict(), indent=1, sort_keys=True) + "\n"
+
+
+def load_calibration() -> SimulatorCalibration:
+    """The packaged calibration (fraudit/data/sparkov_calibration.json)."""
+    text = resources.files("fraudit.data").joinpath(CALIBRATION_FILE).read_text("utf-8")
+    return SimulatorCalibration.from_dict(json.loads(text))
