@@ -92,3 +92,50 @@ def forward_folds(data: Dataset, n_folds: int, first_test_from: float = 0.5) -> 
                 )
         folds.append(ForwardFold(k + 1, train, test))
     return folds
+
+
+@dataclass(frozen=True)
+class LabelDelaySplit:
+    """Rows for training and for testing, and the labels training may use: those known at
+    the test period's start. A fraud is known from its chargeback on."""
+
+    train: np.ndarray  # boolean masks over the rows
+    test: np.ndarray
+    train_labels: np.ndarray  # 1 where a chargeback had arrived by the test's start
+    test_start: float
+    gap_seconds: float
+    unknown_train_frauds: int  # frauds in the training rows whose chargeback came later
+
+
+def label_delay_split(
+    event_time: np.ndarray,
+    is_fraud: np.ndarray,
+    chargeback_time: np.ndarray,
+    *,
+    test_start: float,
+    test_end: float,
+    gap_seconds: float,
+) -> LabelDelaySplit:
+    """Train on rows dated before `test_start - gap_seconds`, test on [test_start,
+    test_end). The gap stands for the chargeback delay: with a gap at least as long as
+    most delays, nearly every training fraud is known by the test's start; those that are
+    not are trained on as genuine, as production would have seen them. `chargeback_time`
+    is NaN for genuine rows."""
+    if gap_seconds < 0 or not test_start < test_end:
+        raise ValueError("need gap_seconds >= 0 and test_start < test_end")
+    event_time = np.asarray(event_time, dtype=np.float64)
+    is_fraud = np.asarray(is_fraud).astype(bool)
+    chargeback = np.asarray(chargeback_time, dtype=np.float64)
+    if np.any(is_fraud & ~(chargeback >= event_time)):
+        raise ValueError("every fraud needs a chargeback time at or after its event time")
+    train = event_time < test_start - gap_seconds
+    test = (event_time >= test_start) & (event_time < test_end)
+    known = is_fraud & (chargeback <= test_start)
+    return LabelDelaySplit(
+        train=train,
+        test=test,
+        train_labels=(known & train).astype(np.int8),
+        test_start=float(test_start),
+        gap_seconds=float(gap_seconds),
+        unknown_train_frauds=int((train & is_fraud & ~known).sum()),
+    )
