@@ -1,0 +1,139 @@
+"""The card family's table, split and report on small hand-built data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudit.errors import DatasetError
+from fraudit.features.definitions import DAY, FEATURE_NAMES
+from fraudit.models.cards.report import card_report
+from fraudit.models.cards.table import ROW_ONLY, CardTable, card_table, family_of
+from fraudit.models.cards.train import split_cards
+
+pytestmark = pytest.mark.unit
+
+
+def _frames(n: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
+    labels = pd.DataFrame(
+        {
+            "transaction_id": [f"t{i}" for i in range(n)],
+            "card": ["a", "b"] * (n // 2),
+            "event_time": np.arange(n) * 100.0,
+            "arrival": np.arange(n)[::-1],  # arrived in reverse order
+            "is_fraud": [i == 1 for i in range(n)],
+            "scenario": ["compromised_card" if i == 1 else "genuine" for i in range(n)],
+            "chargeback_time": pd.array([500 if i == 1 else None for i in range(n)], "Int64"),
+            "gender": ["F", "M"] * (n // 2),
+        }
+    )
+    features = pd.DataFrame({"transaction_id": labels.transaction_id[::-1].to_numpy()})
+    for j, name in enumerate(FEATURE_NAMES):
+        features[name] = [float(j * 10 + int(t[1:])) for t in features.transaction_id]
+    features.loc[0, FEATURE_NAMES[0]] = None  # a missing feature stays missing
+    return labels, features
+
+
+def test_the_table_joins_labels_and_features_in_arrival_order():
+    labels, features = _frames()
+    table = card_table(labels, features)
+    assert table.names == FEATURE_NAMES
+    assert table.card.tolist() == ["b", "a", "b", "a", "b", "a"]  # t5 arrived first
+    assert table.X[:, 1].tolist() == [15.0, 14.0, 13.0, 12.0, 11.0, 10.0]
+    assert np.isnan(table.X[0, 0])  # t5's first feature was missing
+    assert table.y.tolist() == [0, 0, 0, 0, 1, 0]
+    assert np.isnan(table.chargeback_time[0])
+    assert table.chargeback_time[4] == 500
+
+
+def test_a_transaction_without_features_is_refused():
+    labels, features = _frames()
+    with pytest.raises(DatasetError, match="1 transactions have no features"):
+        card_table(labels, features.iloc[1:])
+    with pytest.raises(DatasetError, match="missing columns: gender"):
+        card_table(labels.drop(columns="gender"), features)
+
+
+def test_gender_is_never_a_feature_and_row_only_holds_no_history():
+    labels, features = _frames()
+    table = card_table(labels, features)
+    with pytest.raises(DatasetError, match="gender"):
+        CardTable(**{**table.__dict__, "names": (*table.names[:-1], "gender")})
+    assert set(ROW_ONLY) == {"hour", "weekday", "age_years", "log_amount",
+                             "distance_from_home_km", "city_pop_log", "category", "channel"}  # fmt: skip
+    assert family_of("device_distinct_cards_1h") == "device and IP"
+    assert table.columns(ROW_ONLY).X.shape == (6, len(ROW_ONLY))
+
+
+def _year(n_days: int = 200, per_day: int = 20) -> CardTable:
+    rng = np.random.default_rng(0)
+    n = n_days * per_day
+    time = np.sort(rng.uniform(0, n_days * DAY, n))
+    y = (rng.random(n) < 0.05).astype(np.int8)
+    delay = rng.uniform(1, 60, n) * DAY
+    return CardTable(
+        X=rng.normal(size=(n, 2)),
+        names=("log_amount", "hour"),
+        y=y,
+        event_time=time,
+        chargeback_time=np.where(y == 1, time + delay, np.nan),
+        card=np.array([f"c{i % 50}" for i in range(n)], dtype=object),
+        scenario=np.where(y == 1, "compromised_card", "genuine").astype(object),
+        gender=np.array(["F"] * n, dtype=object),
+    )
+
+
+def test_the_split_trains_only_on_labels_known_when_the_test_starts():
+    table = _year()
+    split = split_cards(table, test_days=40, gap_days=35)
+    test_start = table.event_time.max() + 1 - 40 * DAY
+    assert split.test.event_time.min() >= test_start
+    fitted = np.concatenate([split.train.event_time, split.validation.event_time])
+    assert fitted.max() < test_start - 35 * DAY
+    assert split.train.event_time.max() < split.validation.event_time.min()
+    for part in (split.train, split.validation):
+        known = part.y == 1
+        assert (part.chargeback_time[known] <= test_start).all()
+    # Frauds whose chargeback came after the test's start are trained on as genuine.
+    late = np.concatenate([split.train.chargeback_time, split.validation.chargeback_time])
+    assert split.unknown_train_frauds == int((late > test_start).sum()) > 0
+
+
+def test_the_report_reads_a_ranking_as_a_fraud_team_would():
+    table = _year(n_days=10, per_day=200)
+    perfect = card_report(table, table.y.astype(float), budget=0.1, k=5)
+    assert perfect["auprc"] == pytest.approx(1.0)
+    assert perfect["recall_at_budget"] == pytest.approx(1.0)
+    assert perfect["card_precision_at_5"] == perfect["card_precision_at_5_ceiling"]
+    assert perfect["by_scenario"]["compromised_card"]["recall_at_budget"] == 1.0
+    inverted = card_report(table, -table.y.astype(float), budget=0.1, k=5)
+    assert inverted["recall_at_budget"] == 0.0
+    assert inverted["card_precision_at_5"] < perfect["card_precision_at_5"]
+
+
+def test_the_histogram_detector_on_a_hand_computed_case():
+    from fraudit.models.cards.anomaly import fit_histogram_outlier
+
+    detector = fit_histogram_outlier(np.array([[0.0], [1.0], [2.0], [3.0]]), bins=2)
+    # Edges 0, 1.5, 3: bins below, [0, 1.5), [1.5, 3], above, missing; counts 0, 2, 2, 0, 0
+    # smoothed over 4 rows and 5 bins: 1/9, 3/9, 3/9, 1/9, 1/9.
+    assert detector.edges[0].tolist() == [0.0, 1.5, 3.0]
+    got = detector.score(np.array([[0.5], [3.0], [10.0], [-1.0], [np.nan]]))
+    expected = -np.log([3 / 9, 3 / 9, 1 / 9, 1 / 9, 1 / 9])
+    assert got == pytest.approx(expected)
+
+
+def test_the_histogram_detector_adds_up_the_features_surprise():
+    from fraudit.models.cards.anomaly import fit_histogram_outlier
+
+    rng = np.random.default_rng(1)
+    genuine = np.column_stack([rng.normal(size=5_000), np.full(5_000, 7.0)])
+    genuine[:100, 0] = np.nan  # 2% missing
+    detector = fit_histogram_outlier(genuine)
+    usual, far, odd_constant = detector.score(np.array([[0.0, 7.0], [9.0, 7.0], [0.0, 8.0]]))
+    assert far > usual
+    assert odd_constant > usual  # a value a constant feature never took
+    assert detector.score(np.array([[np.nan, 7.0]]))[0] > usual  # missing 2% of the time
+    with pytest.raises(ValueError, match="3 features"):
+        detector.score(np.zeros((1, 3)))
