@@ -5,23 +5,14 @@ transactions without a device or an IP."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import astuple
 
 import pytest
 
-from fraudit.features.definitions import (
-    FEATURE_NAMES,
-    FEATURES,
-    Aggregate,
-    Row,
-    RowFeature,
-    Sequence,
-    WindowAggregate,
-)
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import compute
 from tests.support.card_histories import random_history
+from tests.support.feature_agreement import disagreements
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,37 +24,11 @@ SCHEMA = (
 )
 
 
-def _exact(name: str) -> bool:
-    feature = FEATURES[FEATURE_NAMES.index(name)]
-    if isinstance(feature, WindowAggregate):
-        return feature.aggregate in (Aggregate.COUNT, Aggregate.DISTINCT)
-    if isinstance(feature, RowFeature):
-        return feature.kind in (Row.HOUR, Row.WEEKDAY, Row.CATEGORY, Row.CHANNEL)
-    return feature.kind in (Sequence.NEW_MERCHANT_30D, Sequence.NEW_CATEGORY_30D)
-
-
 def _backfill(spark, history: list[CardTransaction]) -> dict[str, dict[str, float | None]]:
     from fraudit.features.backfill import backfill
 
     frame = spark.createDataFrame([astuple(tx) for tx in history], SCHEMA)
     return {row["transaction_id"]: row.asDict() for row in backfill(frame).collect()}
-
-
-def _disagreements(expected, got) -> list[str]:
-    problems = []
-    for tid, features in expected.items():
-        row = got[tid]
-        for name, want in features.items():
-            have = row[name]
-            if want is None or have is None:
-                ok = want is None and have is None
-            elif _exact(name):
-                ok = want == have
-            else:
-                ok = math.isclose(want, have, rel_tol=1e-9, abs_tol=1e-12)
-            if not ok:
-                problems.append(f"{tid} {name}: reference {want!r}, backfill {have!r}")
-    return problems
 
 
 def test_the_backfill_agrees_with_the_reference_on_20000_transactions(spark):
@@ -83,7 +48,7 @@ def test_the_backfill_agrees_with_the_reference_on_20000_transactions(spark):
     expected = compute(history)
     got = _backfill(spark, history)
     assert set(got) == set(expected)
-    problems = _disagreements(expected, got)
+    problems = disagreements(expected, got)
     assert problems == [], f"{len(problems)} disagreements, first: {problems[:5]}"
     # Not a vacuous agreement: windows hold history and missing values occur.
     counts = [f["card_count_30d"] for f in expected.values()]
@@ -125,7 +90,7 @@ def test_a_history_file_without_arrival_is_taken_in_event_time_order(spark, tmp_
     }
     in_time_order = sorted(history, key=lambda t: (t.event_time, t.transaction_id))
     expected = compute([replace(t, arrival=i) for i, t in enumerate(in_time_order)])
-    assert _disagreements(expected, got) == []
+    assert disagreements(expected, got) == []
     # The file's own order differs from the arrival order the test histories carry.
     assert compute(history) != expected
 
@@ -146,47 +111,3 @@ def test_a_bad_history_file_is_refused_naming_the_column(spark, tmp_path, bad, d
     _write_csv(source, random_history(20, seed=1), drop=drop, bad=bad)
     with pytest.raises(HistoryError, match=message):
         read_history(spark, source)
-
-
-@pytest.mark.parametrize("suffix", [".parquet", ".csv.gz"])
-def test_a_simulated_history_backfills_as_the_reference_computes_it(spark, tmp_path, suffix):
-    """`fraudit generate-cards` writes a history file the backfill reads as it is, in its
-    arrival order; the labels join back on transaction_id."""
-    from datetime import date
-
-    import pandas as pd
-
-    from fraudit.cli import main
-    from fraudit.features.history_files import backfill_file
-
-    source = tmp_path / f"cards{suffix}"
-    args = ["--transactions", "4000", "--days", "30", "--seed", "2", "--out", str(source)]
-    assert main(["generate-cards", *args]) == 0
-    frame = pd.read_parquet(source) if suffix == ".parquet" else pd.read_csv(source)
-    history = [
-        CardTransaction(
-            transaction_id=r.transaction_id,
-            card=r.card,
-            event_time=float(r.event_time),
-            arrival=int(r.arrival),
-            amount=float(r.amount),
-            merchant=r.merchant,
-            category=r.category,
-            merchant_lat=float(r.merchant_lat),
-            merchant_lon=float(r.merchant_lon),
-            home_lat=float(r.home_lat),
-            home_lon=float(r.home_lon),
-            city_pop=int(r.city_pop),
-            birth_date=date.fromisoformat(str(r.birth_date)),
-            device=None if pd.isna(r.device) else r.device,
-            ip=None if pd.isna(r.ip) else r.ip,
-        )
-        for r in frame.itertuples()
-    ]
-    assert backfill_file(spark, source, tmp_path / "features") == 4_000
-    features = spark.read.parquet(str(tmp_path / "features"))
-    got = {r["transaction_id"]: r.asDict() for r in features.collect()}
-    assert _disagreements(compute(history), got) == []
-    labels = features.toPandas().merge(frame[["transaction_id", "is_fraud"]], on="transaction_id")
-    assert len(labels) == 4_000
-    assert labels.is_fraud.sum() == frame.is_fraud.sum() > 0

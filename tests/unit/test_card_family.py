@@ -9,8 +9,8 @@ import pytest
 from fraudit.errors import DatasetError
 from fraudit.features.definitions import DAY, FEATURE_NAMES
 from fraudit.models.cards.report import card_report
+from fraudit.models.cards.split import split_cards
 from fraudit.models.cards.table import ROW_ONLY, CardTable, card_table, family_of
-from fraudit.models.cards.train import split_cards
 
 pytestmark = pytest.mark.unit
 
@@ -137,3 +137,29 @@ def test_the_histogram_detector_adds_up_the_features_surprise():
     assert detector.score(np.array([[np.nan, 7.0]]))[0] > usual  # missing 2% of the time
     with pytest.raises(ValueError, match="3 features"):
         detector.score(np.zeros((1, 3)))
+
+
+def test_the_fairness_table_counts_recall_and_false_positives_per_group():
+    from fraudit.models.cards.fairness import fairness_table
+
+    # Four women aged 30 (two frauds), four men aged 70 (two frauds).
+    table = CardTable(
+        X=np.array([[30.0]] * 4 + [[70.0]] * 4),
+        names=("age_years",),
+        y=np.array([1, 1, 0, 0, 1, 1, 0, 0], dtype=np.int8),
+        event_time=np.zeros(8),
+        chargeback_time=np.full(8, np.nan),
+        card=np.array(list("abcdefgh"), dtype=object),
+        scenario=np.array(["x"] * 8, dtype=object),
+        gender=np.array(["F"] * 4 + ["M"] * 4, dtype=object),
+    )
+    scores = np.array([0.9, 0.4, 0.8, 0.1, 0.9, 0.9, 0.1, 0.1])
+    rows = {r["group"]: r for r in fairness_table(table, scores, {"decline": 0.5, "review": 0.3})}
+    assert rows["gender F"]["recall_decline"] == 0.5  # one of two frauds at >= 0.5
+    assert rows["gender F"]["fpr_decline"] == 0.5  # one of two genuine
+    assert rows["gender F"]["recall_review"] == 1.0
+    assert rows["gender M"]["recall_decline"] == 1.0
+    assert rows["gender M"]["fpr_review"] == 0.0
+    assert rows["age 25-39"]["rows"] == 4
+    assert rows["age 60 and over"]["frauds"] == 2
+    assert rows["age under 25"]["recall_decline"] is None  # nobody in the band

@@ -78,9 +78,10 @@ def test_a_file_that_is_not_sparkov_is_refused_with_its_line(tmp_path):
     with gzip.open(bad, "wt") as handle:
         handle.write(
             "trans_date_trans_time,cc_num,category,amt,gender,lat,long,city_pop,dob,"
-            "unix_time,is_fraud\n"
+            "unix_time,merch_lat,merch_long,is_fraud\n"
         )
-        handle.write("2020-01-01 10:00:00,card_a,travel,12.5,F,40.1,-75.2,5000,1980-02-03,1,0\n")
-        handle.write("2020-01-01 10:00:00,card_a,casino,12.5,F,40.1,-75.2,5000,1980-02-03,2,0\n")
+        person = "F,40.1,-75.2,5000,1980-02-03"
+        handle.write(f"2020-01-01 10:00:00,card_a,travel,12.5,{person},1,40.3,-75.1,0\n")
+        handle.write(f"2020-01-01 10:00:00,card_a,casino,12.5,{person},2,40.3,-75.1,0\n")
     with pytest.raises(ValueError, match=r"line 3: .*casino"):
         read_rows(bad)

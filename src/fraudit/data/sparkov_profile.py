@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ class SparkovRow:
     city_pop: int = 0
     birth_date: str = ""  # YYYY-MM-DD
     gender: str = ""
+    merchant_lat: float = 0.0
+    merchant_lon: float = 0.0
+    local_time: float = 0.0  # the file's clock time read as UTC seconds (as the simulator does)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ def _row(record: dict[str, str], line: int) -> SparkovRow:
             city_pop=int(record["city_pop"]),
             birth_date=datetime.strptime(record["dob"], "%Y-%m-%d").date().isoformat(),
             gender=record["gender"],
+            merchant_lat=float(record["merch_lat"]),
+            merchant_lon=float(record["merch_long"]),
+            local_time=when.replace(tzinfo=UTC).timestamp(),
         )
     except (KeyError, ValueError) as exc:
         raise ValueError(f"line {line}: not a Sparkov row ({exc})") from None

@@ -10,17 +10,29 @@ from typing import Any
 
 import numpy as np
 
+from fraudit.models import thresholds
 from fraudit.models.cards.anomaly import fit_histogram_outlier
+from fraudit.models.cards.contributions import family_contributions
+from fraudit.models.cards.fairness import fairness_table
 from fraudit.models.cards.report import card_report
+from fraudit.models.cards.sim_to_real import sim_to_real
+from fraudit.models.cards.split import CardSplit, split_cards
 from fraudit.models.cards.table import ROW_ONLY, CardTable
-from fraudit.models.cards.train import fit_card_classifier, split_cards
+from fraudit.models.cards.train import CardClassifier, fit_card_classifier
 
 FEATURE_SETS = {"row": ROW_ONLY, "row + history": None}  # None: every feature
 
 
 def ablation(
-    table: CardTable, *, seed: int, progress: Callable[[str], None] = lambda _: None
+    table: CardTable,
+    *,
+    seed: int,
+    real: CardTable | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
+    """Row vs row + history on one split; for the full model also its thresholds, decision
+    mix per scenario, fairness table and feature-family contributions; both anomaly
+    detectors; and, given the real rows, the sim-to-real check."""
     split = split_cards(table)
     out: dict[str, Any] = {
         "train_rows": split.train.n_rows,
@@ -28,12 +40,14 @@ def ablation(
         "test_rows": split.test.n_rows,
         "unknown_train_frauds": split.unknown_train_frauds,
     }
+    models: dict[str, CardClassifier] = {}
     for label, names in FEATURE_SETS.items():
         chosen = names or table.names
         train, validation, test = (
             part.columns(chosen) for part in (split.train, split.validation, split.test)
         )
         model = fit_card_classifier(train, validation, seed=seed)
+        models[label] = model
         out[label] = {"features": len(chosen), "trees": model.trees} | card_report(
             test, model.predict(test)
         )
@@ -42,6 +56,14 @@ def ablation(
             f"{out[label]['auprc']:.4f}, card precision at 100 "
             f"{out[label]['card_precision_at_100']:.4f}"
         )
+    full = models["row + history"]
+    out |= decisions(full, split)
+    every = max(1, split.test.n_rows // 50_000)  # TreeSHAP on at most ~50k test rows
+    sample = split.test.take(np.arange(split.test.n_rows) % every == 0)
+    out["family_contributions"] = family_contributions(full.booster, sample)
+    if real is not None:
+        out["sim_to_real"] = sim_to_real(split, real, seed=seed)
+        progress(f"  sim-to-real AUPRC {out['sim_to_real']['auprc_real']:.4f}")
     out["anomaly"] = compare_detectors(split.train, split.test, seed=seed)
     progress(
         "  anomaly: histogram detector AUPRC {:.4f}, IsolationForest {:.4f}".format(
@@ -49,6 +71,34 @@ def ablation(
         )
     )
     return out
+
+
+def decisions(model: CardClassifier, split: CardSplit) -> dict[str, Any]:
+    """Thresholds chosen on the validation period as the ULB family chooses them (decline at
+    90% precision, review to reach 90% recall within a 1% review rate), then what they do on
+    the test period: the decision mix per scenario and the fairness table."""
+    validation = model.predict(split.validation)
+    decline = thresholds.decline_threshold(split.validation.y, validation, 0.9, 1.0)
+    review = thresholds.review_threshold(
+        split.validation.y, validation, 0.9, ceiling=decline, max_review_rate=0.01
+    )
+    scores = model.predict(split.test)
+    mix = {}
+    for scenario in sorted(set(split.test.scenario.tolist())):
+        rows = split.test.scenario == scenario
+        declined = rows & (scores >= decline)
+        reviewed = rows & (scores >= review) & ~declined
+        mix[scenario] = {
+            "rows": int(rows.sum()),
+            "decline": float(declined.sum() / rows.sum()),
+            "review": float(reviewed.sum() / rows.sum()),
+            "approve": float(1 - (declined.sum() + reviewed.sum()) / rows.sum()),
+        }
+    return {
+        "thresholds": {"decline": decline, "review": review},
+        "decision_mix": mix,
+        "fairness": fairness_table(split.test, scores, {"decline": decline, "review": review}),
+    }
 
 
 def compare_detectors(train: CardTable, test: CardTable, *, seed: int) -> dict[str, Any]:
