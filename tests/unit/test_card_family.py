@@ -112,31 +112,54 @@ def test_the_report_reads_a_ranking_as_a_fraud_team_would():
     assert inverted["card_precision_at_5"] < perfect["card_precision_at_5"]
 
 
-def test_the_histogram_detector_on_a_hand_computed_case():
-    from fraudit.models.cards.anomaly import fit_histogram_outlier
+def test_a_histogram_surprise_on_a_hand_computed_case():
+    from fraudit.models.cards.anomaly import Side, _fit_feature
 
-    detector = fit_histogram_outlier(np.array([[0.0], [1.0], [2.0], [3.0]]), bins=2)
-    # Edges 0, 1.5, 3: bins below, [0, 1.5), [1.5, 3], above, missing; counts 0, 2, 2, 0, 0
-    # smoothed over 4 rows and 5 bins: 1/9, 3/9, 3/9, 1/9, 1/9.
-    assert detector.edges[0].tolist() == [0.0, 1.5, 3.0]
-    got = detector.score(np.array([[0.5], [3.0], [10.0], [-1.0], [np.nan]]))
-    expected = -np.log([3 / 9, 3 / 9, 1 / 9, 1 / 9, 1 / 9])
-    assert got == pytest.approx(expected)
+    surprise = _fit_feature(np.array([0.0, 1.0, 2.0, 3.0]), Side.BINS, bins=2)
+    # Edges 0, 1.5, 3: bins below, [0, 1.5), [1.5, 3], above; counts 0, 2, 2, 0 smoothed
+    # over 4 rows and 4 bins: 1/8, 3/8, 3/8, 1/8. Missing: never seen, (0 + 1) / (4 + 1).
+    assert surprise.points.tolist() == [0.0, 1.5, 3.0]
+    got = surprise.score(np.array([0.5, 3.0, 10.0, -1.0, np.nan]))
+    assert got == pytest.approx(-np.log([3 / 8, 3 / 8, 1 / 8, 1 / 8, 1 / 5]))
+    upper = _fit_feature(np.arange(100.0), Side.HIGH, bins=2)
+    assert upper.score(np.array([0.0]))[0] == pytest.approx(-np.log(1_001 / 1_002))
+    assert upper.score(np.array([500.0]))[0] == pytest.approx(np.log(1_002))  # beyond all
+    codes = _fit_feature(np.array([1.0, 1.0, 1.0, 2.0]), Side.CODE, bins=2)
+    # Codes 1, 2 and one never seen, smoothed: 4/7, 2/7, 1/7.
+    assert codes.score(np.array([1.0, 2.0, 9.0])) == pytest.approx(-np.log([4 / 7, 2 / 7, 1 / 7]))
 
 
-def test_the_histogram_detector_adds_up_the_features_surprise():
-    from fraudit.models.cards.anomaly import fit_histogram_outlier
+def test_the_card_detector_asks_what_when_and_how_fast():
+    from fraudit.models.cards.anomaly import fit_card_outlier
 
-    rng = np.random.default_rng(1)
-    genuine = np.column_stack([rng.normal(size=5_000), np.full(5_000, 7.0)])
-    genuine[:100, 0] = np.nan  # 2% missing
-    detector = fit_histogram_outlier(genuine)
-    usual, far, odd_constant = detector.score(np.array([[0.0, 7.0], [9.0, 7.0], [0.0, 8.0]]))
-    assert far > usual
-    assert odd_constant > usual  # a value a constant feature never took
-    assert detector.score(np.array([[np.nan, 7.0]]))[0] > usual  # missing 2% of the time
-    with pytest.raises(ValueError, match="3 features"):
-        detector.score(np.zeros((1, 3)))
+    names = ("log_amount", "category", "hour", "card_count_1h", "card_amount_sum_10m")
+    rng = np.random.default_rng(2)
+    n = 20_000
+    category = rng.integers(0, 2, n).astype(float)
+    genuine = np.column_stack(
+        [
+            np.where(category == 0, rng.normal(4.0, 0.3, n), rng.normal(2.0, 0.3, n)),
+            category,
+            rng.choice([9.0, 12.0, 18.0], n),
+            rng.integers(0, 3, n).astype(float),
+            rng.uniform(0, 100, n),
+        ]
+    )
+    detector = fit_card_outlier(genuine, names)
+    usual = [4.0, 0.0, 12.0, 1.0, 20.0]
+
+    def score(**changes: float) -> float:
+        row = dict(zip(names, usual, strict=True)) | changes
+        return float(detector.score(np.array([[row[n] for n in names]]))[0])
+
+    base = score()
+    assert score(log_amount=2.0) > base + 3  # usual for category 1, odd for category 0
+    assert score(log_amount=2.0, category=1.0) < base + 1
+    assert score(hour=3.0) > base + 3  # an hour genuine cards never used
+    assert score(card_count_1h=9.0) > base + 0.5  # a burst
+    assert score(card_count_1h=0.0) <= base  # a quiet card is never suspicious
+    with pytest.raises(ValueError, match="missing: hour"):
+        fit_card_outlier(genuine[:, [0, 1, 3, 4]], ("log_amount", "category", *names[3:]))
 
 
 def test_the_fairness_table_counts_recall_and_false_positives_per_group():
