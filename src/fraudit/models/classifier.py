@@ -73,6 +73,23 @@ def _trim(booster: xgb.Booster, best_iteration: int) -> xgb.Booster:
     return booster[: best_iteration + 1]
 
 
+def fit_early_stopped(
+    params: dict[str, Any], dtrain: xgb.DMatrix, dval: xgb.DMatrix, rounds: int, patience: int
+) -> tuple[xgb.Booster, int]:
+    """Boost up to `rounds` trees, stop after `patience` without a better validation score;
+    the booster trimmed to the best iteration, and that iteration."""
+    booster = xgb.train(
+        params,
+        dtrain,
+        rounds,
+        evals=[(dval, "validation")],
+        early_stopping_rounds=patience,
+        verbose_eval=False,
+    )
+    best = int(booster.best_iteration)
+    return _trim(booster, best), best
+
+
 def train_candidate(
     train: Dataset, validation: Dataset, params: dict[str, Any], seed: int, w_neg_validation: float
 ) -> TrainedClassifier:
@@ -80,16 +97,7 @@ def train_candidate(
     dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(FEATURE_NAMES))
     dtrain.set_info(feature_weights=FEATURE_WEIGHTS)
     dval = xgb.DMatrix(validation.X, label=validation.y, feature_names=list(FEATURE_NAMES))
-    booster = xgb.train(
-        full,
-        dtrain,
-        MAX_ROUNDS,
-        evals=[(dval, "validation")],
-        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
-        verbose_eval=False,
-    )
-    best = int(booster.best_iteration)
-    booster = _trim(booster, best)
+    booster, best = fit_early_stopped(full, dtrain, dval, MAX_ROUNDS, EARLY_STOPPING_ROUNDS)
     auprc = average_precision(validation.y, predict(booster, validation.X), w_neg_validation)
     return TrainedClassifier(booster, full, best, auprc)
 

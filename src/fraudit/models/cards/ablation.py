@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from fraudit.decisions import APPROVE, DECLINE, REVIEW
 from fraudit.models import thresholds
 from fraudit.models.cards.anomaly import fit_card_outlier
 from fraudit.models.cards.contributions import family_contributions
@@ -90,14 +91,14 @@ def decisions(model: CardClassifier, split: CardSplit) -> dict[str, Any]:
         reviewed = rows & (scores >= review) & ~declined
         mix[scenario] = {
             "rows": int(rows.sum()),
-            "decline": float(declined.sum() / rows.sum()),
-            "review": float(reviewed.sum() / rows.sum()),
-            "approve": float(1 - (declined.sum() + reviewed.sum()) / rows.sum()),
+            DECLINE: float(declined.sum() / rows.sum()),
+            REVIEW: float(reviewed.sum() / rows.sum()),
+            APPROVE: float(1 - (declined.sum() + reviewed.sum()) / rows.sum()),
         }
     return {
-        "thresholds": {"decline": decline, "review": review},
+        "thresholds": {DECLINE: decline, REVIEW: review},
         "decision_mix": mix,
-        "fairness": fairness_table(split.test, scores, {"decline": decline, "review": review}),
+        "fairness": fairness_table(split.test, scores, {DECLINE: decline, REVIEW: review}),
     }
 
 

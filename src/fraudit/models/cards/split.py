@@ -3,7 +3,7 @@ starts, a gap for the chargeback delay, then the test period."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,16 +40,7 @@ def split_cards(
         test_end=end,
         gap_seconds=gap_days * DAY,
     )
-    known = CardTable(
-        X=table.X,
-        names=table.names,
-        y=split.train_labels,
-        event_time=table.event_time,
-        chargeback_time=table.chargeback_time,
-        card=table.card,
-        scenario=table.scenario,
-        gender=table.gender,
-    ).take(split.train)
+    known = replace(table, y=split.train_labels).take(split.train)
     cut = np.quantile(known.event_time, 1 - VALIDATION_SHARE)
     train, validation = known.take(known.event_time < cut), known.take(known.event_time >= cut)
     for name, part in (("train", train), ("validation", validation)):

@@ -10,7 +10,7 @@ import numpy as np
 import xgboost as xgb
 
 from fraudit.models.cards.table import CardTable
-from fraudit.models.classifier import BASE_PARAMS, class_weight, predict
+from fraudit.models.classifier import BASE_PARAMS, class_weight, fit_early_stopped, predict
 from fraudit.models.metrics import average_precision
 
 CARD_PARAMS: dict[str, Any] = {"max_depth": 6, "min_child_weight": 5}
@@ -38,15 +38,7 @@ def fit_card_classifier(
     names = list(train.names)
     dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=names, missing=np.nan)
     dval = xgb.DMatrix(validation.X, label=validation.y, feature_names=names, missing=np.nan)
-    booster = xgb.train(
-        full,
-        dtrain,
-        MAX_ROUNDS,
-        evals=[(dval, "validation")],
-        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
-        verbose_eval=False,
-    )
-    trees = int(booster.best_iteration) + 1
-    booster = booster[:trees]
+    booster, best = fit_early_stopped(full, dtrain, dval, MAX_ROUNDS, EARLY_STOPPING_ROUNDS)
+    trees = best + 1
     auprc = average_precision(validation.y, predict(booster, validation.X))
     return CardClassifier(booster, train.names, trees, auprc)
