@@ -27,6 +27,7 @@ from bench.common import REPO, machine
 from fraudit.models.cards.ablation import ablation
 from fraudit.models.cards.sim_to_real import real_later_half
 from fraudit.models.cards.table import CardTable, load_card_table
+from fraudit.settings import get_settings
 
 FRAUDIT = [sys.executable, "-m", "fraudit.cli"]
 FIGURES = ("auprc", "recall_at_budget", "card_precision_at_100")
@@ -39,7 +40,8 @@ def one_seed(seed: int, transactions: int, work: Path, real: CardTable) -> dict[
     backfill = ["features", "backfill", "--history", str(history), "--out", str(features)]
     subprocess.run([*FRAUDIT, *backfill], check=True)
     started = time.perf_counter()
-    result = ablation(load_card_table(history, features), seed=seed, real=real, progress=print)
+    table = load_card_table(history, features)
+    result = ablation(table, seed=seed, settings=get_settings(), real=real, progress=print)
     return {"seed": seed, "seconds": round(time.perf_counter() - started, 1), **result}
 
 

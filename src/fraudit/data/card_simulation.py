@@ -274,9 +274,12 @@ def _merchants(
     return world.pool_offset[cell, category] + np.minimum((size * u**2).astype(np.int64), size - 1)
 
 
-def _hours(rng: np.random.Generator, shares: list[float], n: int) -> np.ndarray:
+def _at_hours(rng: np.random.Generator, day_starts: np.ndarray, shares: list[float]) -> np.ndarray:
+    """A time in each day: the hour drawn from `shares`, the second within it uniform."""
     p = np.asarray(shares, dtype=float)
-    return rng.choice(24, size=n, p=p / p.sum()).astype(np.int64)
+    n = len(day_starts)
+    hours = rng.choice(24, size=n, p=p / p.sum()).astype(np.int64)
+    return day_starts + hours * HOUR + rng.integers(0, HOUR, size=n)
 
 
 def _genuine(
@@ -292,11 +295,9 @@ def _genuine(
         np.arange(len(world.activity)),
         rng.multinomial(n, world.activity / world.activity.sum()),
     )
-    day = rng.integers(0, config.days, size=n)
-    time = (
-        start + day * DAY + _hours(rng, cal.genuine_hour_share, n) * HOUR
-        + rng.integers(0, HOUR, size=n)
-    )  # fmt: skip
+    time = _at_hours(
+        rng, start + rng.integers(0, config.days, size=n) * DAY, cal.genuine_hour_share
+    )
     u = rng.random(n)
     category = np.minimum(
         (u[:, None] > world.category_cumulative[card]).sum(axis=1), len(CATEGORIES) - 1
@@ -373,15 +374,14 @@ class _FraudPlanner:
         return self._victims.pop()
 
     def _night_time(self, day_start: int) -> int:
-        hour = int(_hours(self.rng, self.cal.fraud_hour_share, 1)[0])
-        return day_start + hour * HOUR + int(self.rng.integers(0, HOUR))
+        return int(_at_hours(self.rng, np.array([day_start]), self.cal.fraud_hour_share)[0])
 
     def _fraud_hours(self, after: int, k: int, days: int) -> np.ndarray:
         """k times after `after`, each at a fraud hour of one of the `days` days from its
         day on (a time before `after` moves a day on)."""
         rng = self.rng
         day = after // DAY * DAY + rng.integers(0, days, k) * DAY
-        times = day + _hours(rng, self.cal.fraud_hour_share, k) * HOUR + rng.integers(0, HOUR, k)
+        times = _at_hours(rng, day, self.cal.fraud_hour_share)
         return np.sort(np.where(times <= after, times + DAY, times))
 
     def _day(self, low: int, high: int) -> int:
@@ -394,8 +394,7 @@ class _FraudPlanner:
         k = int(rng.choice(cal.fraud_rows_per_card))
         span = float(rng.choice(cal.fraud_span_hours)) * HOUR
         offsets = np.sort(rng.random(k) * span).astype(np.int64)
-        days = (begin + offsets) // DAY * DAY
-        times = days + _hours(rng, cal.fraud_hour_share, k) * HOUR + rng.integers(0, HOUR, k)
+        times = _at_hours(rng, (begin + offsets) // DAY * DAY, cal.fraud_hour_share)
         cell = int(rng.integers(0, self.world.cells)) if far else int(self.world.card_cell[card])
         none = np.full(k, -1, dtype=np.int64)
         return _Episode(card, np.sort(times), np.full(k, _FREE), scenario, cell, none, none.copy())

@@ -20,14 +20,17 @@ from fraudit.models.cards.sim_to_real import sim_to_real
 from fraudit.models.cards.split import CardSplit, split_cards
 from fraudit.models.cards.table import ROW_ONLY, CardTable
 from fraudit.models.cards.train import CardClassifier, fit_card_classifier
+from fraudit.settings import Settings
 
 FEATURE_SETS = {"row": ROW_ONLY, "row + history": None}  # None: every feature
+FULL = "row + history"
 
 
 def ablation(
     table: CardTable,
     *,
     seed: int,
+    settings: Settings,
     real: CardTable | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
@@ -42,23 +45,24 @@ def ablation(
         "unknown_train_frauds": split.unknown_train_frauds,
     }
     models: dict[str, CardClassifier] = {}
+    test_scores: dict[str, np.ndarray] = {}
     for label, names in FEATURE_SETS.items():
         chosen = names or table.names
         train, validation, test = (
             part.columns(chosen) for part in (split.train, split.validation, split.test)
         )
         model = fit_card_classifier(train, validation, seed=seed)
-        models[label] = model
+        models[label], test_scores[label] = model, model.predict(test)
         out[label] = {"features": len(chosen), "trees": model.trees} | card_report(
-            test, model.predict(test)
+            test, test_scores[label]
         )
         progress(
             f"  {label}: {len(chosen)} features, {model.trees} trees, test AUPRC "
             f"{out[label]['auprc']:.4f}, card precision at 100 "
             f"{out[label]['card_precision_at_100']:.4f}"
         )
-    full = models["row + history"]
-    out |= decisions(full, split)
+    full = models[FULL]
+    out |= decisions(full, split, test_scores[FULL], settings)
     every = max(1, split.test.n_rows // 50_000)  # TreeSHAP on at most ~50k test rows
     sample = split.test.take(np.arange(split.test.n_rows) % every == 0)
     out["family_contributions"] = family_contributions(full.booster, sample)
@@ -74,16 +78,23 @@ def ablation(
     return out
 
 
-def decisions(model: CardClassifier, split: CardSplit) -> dict[str, Any]:
+def decisions(
+    model: CardClassifier, split: CardSplit, scores: np.ndarray, settings: Settings
+) -> dict[str, Any]:
     """Thresholds chosen on the validation period as the ULB family chooses them (decline at
-    90% precision, review to reach 90% recall within a 1% review rate), then what they do on
-    the test period: the decision mix per scenario and the fairness table."""
+    the target precision, review to reach the target recall within the review budget), then
+    what they do on the test period (`scores`): the decision mix per scenario and the
+    fairness table."""
     validation = model.predict(split.validation)
-    decline = thresholds.decline_threshold(split.validation.y, validation, 0.9, 1.0)
+    y = split.validation.y
+    decline = thresholds.decline_threshold(y, validation, settings.policy_decline_precision, 1.0)
     review = thresholds.review_threshold(
-        split.validation.y, validation, 0.9, ceiling=decline, max_review_rate=0.01
+        y,
+        validation,
+        settings.policy_review_recall,
+        ceiling=decline,
+        max_review_rate=settings.policy_max_review_rate,
     )
-    scores = model.predict(split.test)
     mix = {}
     for scenario in sorted(set(split.test.scenario.tolist())):
         rows = split.test.scenario == scenario
