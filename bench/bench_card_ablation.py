@@ -30,7 +30,7 @@ from fraudit.models.cards.table import CardTable, load_card_table
 from fraudit.settings import get_settings
 
 FRAUDIT = [sys.executable, "-m", "fraudit.cli"]
-FIGURES = ("auprc", "recall_at_budget", "card_precision_at_100")
+FIGURES = ("auprc", "recall_at_budget", "card_precision_at_100", "card_precision_at_share")
 
 
 def one_seed(seed: int, transactions: int, work: Path, real: CardTable) -> dict[str, object]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from fraudit.models.layout import Family
 from fraudit.settings import Settings, get_settings
 from fraudit.stream.kinesis_offsets import STARTING_POSITIONS, TRIM_HORIZON
 from fraudit.stream.spark_session import DRIVER_MEMORY
@@ -24,9 +25,35 @@ def _say(message: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dataset == "cards":
+        return _train_cards(args, settings)
+    if args.features:
+        _say("error: --features is for --dataset cards")
+        return 2
     from fraudit.models.train import run_training
 
     result = run_training(settings, data_path=args.data, out_dir=args.out, progress=_say)
+    print(result.version)
+    return 0
+
+
+def _train_cards(args: argparse.Namespace, settings: Settings) -> int:
+    if args.data is None or args.features is None:
+        _say(
+            "error: --dataset cards needs --data HISTORY (`fraudit generate-cards`, or your own "
+            "history in that layout) and --features FOLDER (`fraudit features backfill "
+            "--history HISTORY --out FOLDER`)"
+        )
+        return 2
+    for path in (args.data, args.features):
+        if not path.exists():
+            _say(f"error: {path} does not exist")
+            return 2
+    from fraudit.models.cards.pipeline import run_card_training
+
+    result = run_card_training(
+        settings, history=args.data, features=args.features, out_dir=args.out, progress=_say
+    )
     print(result.version)
     return 0
 
@@ -117,21 +144,42 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve_models(args: argparse.Namespace, settings: Settings) -> int:
+    """Every family with a trained model: the ULB family's two endpoints, the card
+    family's two (a family with no model is skipped; none at all is an error)."""
+    from fraudit.errors import ArtifactError
     from fraudit.models.artifacts import load_bundle
-    from fraudit.models.server import ModelServer
+    from fraudit.models.cards.bundle import load_card_bundle
+    from fraudit.models.layout import family_root, has_model
+    from fraudit.models.server import Endpoint, ModelServer, card_endpoints, ulb_endpoints
 
-    bundle = load_bundle(
-        args.model_dir or settings.model_dir, args.version or settings.model_version
-    )
+    model_dir = args.model_dir or settings.model_dir
+    endpoints: list[Endpoint] = []
+    families = [args.family] if args.family else list(Family)
+    for family in families:
+        if not args.family and not has_model(family_root(model_dir, Family(family))):
+            continue
+        try:
+            if family == Family.ULB:
+                bundle = load_bundle(model_dir, args.version or settings.model_version)
+                endpoints += ulb_endpoints(
+                    bundle, settings.classifier_endpoint, settings.anomaly_endpoint
+                )
+            else:
+                cards = load_card_bundle(model_dir, args.version if args.family else None)
+                endpoints += card_endpoints(
+                    cards, settings.card_classifier_endpoint, settings.card_anomaly_endpoint
+                )
+        except ArtifactError as exc:
+            _say(f"error: {exc}")
+            return 2
+    if not endpoints:
+        _say(f"error: no trained model under {model_dir}: run `fraudit train` first")
+        return 2
     host = args.host or settings.model_server_host
     port = settings.model_server_port if args.port is None else args.port
     try:
         server = ModelServer(
-            (host, port),
-            bundle,
-            classifier_endpoint=settings.classifier_endpoint,
-            anomaly_endpoint=settings.anomaly_endpoint,
-            max_body_bytes=settings.model_server_max_body_bytes,
+            (host, port), endpoints, max_body_bytes=settings.model_server_max_body_bytes
         )
     except OSError as exc:
         _say(
@@ -144,9 +192,9 @@ def cmd_serve_models(args: argparse.Namespace, settings: Settings) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    _say(f"model server {bundle.version} on {server.url}")
-    for name in server.endpoints:
-        _say(f"  {server.url}/endpoints/{name}/invocations")
+    _say(f"model server on {server.url}")
+    for name, endpoint in server.endpoints.items():
+        _say(f"  {server.url}/endpoints/{name}/invocations  ({endpoint.model_version})")
     _say(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}")
     try:
         server.serve_forever()
@@ -551,11 +599,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ...")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train the classifier and anomaly detector")
+    p = sub.add_parser("train", help="train a family's classifier and anomaly detector")
+    p.add_argument(
+        "--dataset",
+        choices=[f.value for f in Family],
+        default=Family.ULB.value,
+        help="the model family: ulb (creditcard.csv features, the default) or cards (card "
+        "transactions with history features: docs/MODELS.md)",
+    )
     p.add_argument(
         "--data",
         type=Path,
-        help="creditcard.csv (default: FRAUDIT_DATASET_PATH, else calibrated synthetic data)",
+        help="ulb: creditcard.csv (default: FRAUDIT_DATASET_PATH, else calibrated synthetic "
+        "data); cards: the transaction history (Parquet or CSV, labelled)",
+    )
+    p.add_argument(
+        "--features", type=Path, help="cards: the history's backfilled features (Parquet folder)"
     )
     p.add_argument("--out", type=Path, help="artifact root (default: FRAUDIT_MODEL_DIR)")
     p.set_defaults(func=cmd_train)
@@ -596,9 +655,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("serve-models", help="serve both endpoints with the SageMaker contract")
+    p = sub.add_parser(
+        "serve-models",
+        help="serve each trained family's two endpoints with the SageMaker contract",
+    )
     p.add_argument("--model-dir", type=Path)
-    p.add_argument("--version")
+    p.add_argument(
+        "--family",
+        choices=[f.value for f in Family],
+        help="serve this family only (default: every family with a trained model)",
+    )
+    p.add_argument("--version", help="a version of the ULB family, or of --family's")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve_models)

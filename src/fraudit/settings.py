@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Models
     classifier_endpoint: str = "fraud-detection-xgb-endpoint"
     anomaly_endpoint: str = "fraud-detection-anomaly-endpoint"
+    # The card family's endpoints (docs/MODELS.md): its own models, the same containers.
+    card_classifier_endpoint: str = "fraudit-card-xgb-endpoint"
+    card_anomaly_endpoint: str = "fraudit-card-anomaly-endpoint"
     model_dir: Path = Path("models")
     model_version: str | None = None
 

@@ -47,9 +47,13 @@ def add_deploy_parser(sub: Any) -> None:
 
     s = steps.add_parser(
         "check-model",
-        help="prove the classifier loads with the xgboost of the SageMaker image Terraform pins",
+        help="prove a family's artifacts load as the SageMaker containers load them (the "
+        "classifier with the xgboost of the image Terraform pins) and score as fraudit does",
     )
-    s.add_argument("--model-version", help="default: the newest (models/LATEST)")
+    s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
+    s.add_argument(
+        "--family", choices=["ulb", "cards"], default="ulb", help="the model family (default ulb)"
+    )
     s.add_argument(
         "--image-tag",
         help=f"built-in XGBoost image tag (default: the stack's output, else {DEFAULT_IMAGE_TAG})",
@@ -153,19 +157,27 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _check_model(args: argparse.Namespace, model_dir: Path, outputs: Any, say: Any) -> int:
-    from fraudit.deploy.model_check import check_classifier
-    from fraudit.models.layout import CLASSIFIER_TARBALL, resolve_version
+    from fraudit.deploy.model_check import check_version
+    from fraudit.models.layout import Family
 
     tag = args.image_tag or (outputs.xgboost_image_tag if outputs else DEFAULT_IMAGE_TAG)
-    version = args.model_version or resolve_version(model_dir)
-    tarball = model_dir / version / CLASSIFIER_TARBALL
-    say(f"checking {tarball} against SageMaker XGBoost {tag}")
-    result = check_classifier(tarball, tag, cache=args.repo.resolve() / ".fraudit")
-    say(
-        f"xgboost {result.xgboost_version} loaded the artifact; {result.rows} rows scored, "
-        f"largest difference from fraudit's own scores {result.max_abs_difference:.2e}"
+    family = Family(args.family)
+    say(f"checking the {family} family's artifacts against SageMaker XGBoost {tag} and "
+        "the anomaly artifact's own inference.py")  # fmt: skip
+    version, checks = check_version(
+        model_dir, family, args.model_version, tag, cache=args.repo.resolve() / ".fraudit"
     )
-    if not result.ok:
-        say("error: the container would score differently")
+    for artifact, result in checks.items():
+        loader = (
+            f"xgboost {result.xgboost_version}"
+            if result.xgboost_version != "-"
+            else "its inference.py hooks"
+        )
+        say(
+            f"{version}/{artifact}: {loader} loaded it; {result.rows} rows scored, largest "
+            f"difference from fraudit's own scores {result.max_abs_difference:.2e}"
+        )
+    if not all(result.ok for result in checks.values()):
+        say("error: a container would score differently")
         return 1
     return 0

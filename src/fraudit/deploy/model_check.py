@@ -1,7 +1,9 @@
-"""Prove the classifier artifact loads with the xgboost of the SageMaker image Terraform
-pins, and scores exactly as fraudit does: the artifact is opened from its model.tar.gz
-by a Python whose xgboost is the image's version (a cached virtualenv when this one's
-differs), and its scores are compared with fraudit's own on the same rows."""
+"""Prove a family's artifacts load as the SageMaker containers load them, and score exactly
+as fraudit does: the classifier is opened from its model.tar.gz by a Python whose xgboost
+is the image's version (a cached virtualenv when this one's differs); the anomaly artifact's
+own `code/inference.py` hooks (model_fn, input_fn, predict_fn, output_fn) run in a separate
+interpreter on the unpacked tarball, as the scikit-learn container runs them. Both answers
+are compared with fraudit's own on the same rows."""
 
 from __future__ import annotations
 
@@ -9,17 +11,25 @@ import json
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fraudit.models.layout import Family, family_root, resolve_version
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Built-in XGBoost image tag -> the xgboost release inside it (the image's own docs).
 XGBOOST_OF_IMAGE = {"3.0-5": "3.0.5"}
 
 # Run by the image's xgboost, doing what the built-in container does: every file of the
 # model directory is tried as a pickle, then with Booster.load_model; the request's
-# text/csv rows become a DMatrix without feature names, scored with validate_features=False.
+# text/csv rows become a DMatrix without feature names (an empty field read as "nan", as the
+# container's csv_to_dmatrix does), scored with validate_features=False.
 _SCRIPT = r"""
-import io, json, os, pickle, sys, tarfile, tempfile
+import json, os, pickle, sys, tarfile, tempfile
 import numpy as np, xgboost
 tarball, csv_rows = sys.argv[1], sys.stdin.read()
 with tempfile.TemporaryDirectory() as tmp:
@@ -32,7 +42,8 @@ with tempfile.TemporaryDirectory() as tmp:
     except Exception:
         booster = xgboost.Booster()
         booster.load_model(path)
-rows = np.loadtxt(io.StringIO(csv_rows), delimiter=",", ndmin=2)
+fields = [["nan" if x == "" else x for x in line.split(",")] for line in csv_rows.split("\n")]
+rows = np.array(fields).astype(np.float64)
 scores = booster.predict(xgboost.DMatrix(rows), validate_features=False)
 json.dump({"xgboost": xgboost.__version__, "scores": [float(s) for s in scores]}, sys.stdout)
 """
@@ -95,7 +106,29 @@ def sample_rows(count: int = 64, seed: int = 7) -> list[list[float]]:
     return np.hstack([time, v, amount]).tolist()
 
 
-def check_classifier(tarball: Path, image_tag: str, cache: Path) -> ModelCheck:
+def sample_card_rows(width: int, count: int = 64, seed: int = 7) -> list[list[float]]:
+    """Rows of `width` card features, about a fifth of the values missing (NaN), half of the
+    rest small integers (codes, counts): what the card endpoints are sent."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = np.where(
+        rng.random((count, width)) < 0.5,
+        rng.integers(0, 14, (count, width)).astype(np.float64),
+        rng.lognormal(2.0, 1.5, (count, width)),
+    )
+    values[rng.random((count, width)) < 0.2] = np.nan
+    return values.tolist()
+
+
+def csv_body(rows: list[list[float]]) -> str:
+    """text/csv as fraudit sends it: shortest round-trip floats, an empty field for NaN."""
+    return "\n".join(",".join("" if v != v else repr(v) for v in row) for row in rows)
+
+
+def check_classifier(
+    tarball: Path, image_tag: str, cache: Path, rows: list[list[float]] | None = None
+) -> ModelCheck:
     import numpy as np
     import xgboost
 
@@ -105,8 +138,8 @@ def check_classifier(tarball: Path, image_tag: str, cache: Path) -> ModelCheck:
 
     version = xgboost_version_for(image_tag)
     python = python_with_xgboost(version, cache)
-    rows = sample_rows()
-    csv_rows = "\n".join(",".join(repr(v) for v in row) for row in rows)
+    rows = rows or sample_rows()
+    csv_rows = csv_body(rows)
     result = subprocess.run(
         [str(python), "-c", _SCRIPT, str(tarball)],
         input=csv_rows,
@@ -128,3 +161,74 @@ def check_classifier(tarball: Path, image_tag: str, cache: Path) -> ModelCheck:
     ours = predict(booster, np.asarray(rows))
     difference = float(np.max(np.abs(np.asarray(answer["scores"]) - ours)))
     return ModelCheck(image_tag, version, len(rows), difference)
+
+
+# Run by a separate interpreter, as the scikit-learn container serves the anomaly artifact:
+# unpack model.tar.gz, import code/inference.py from the unpacked folder, and call its hooks.
+_ANOMALY_SCRIPT = r"""
+import importlib, json, os, sys, tarfile, tempfile
+tarball, body = sys.argv[1], sys.stdin.read()
+with tempfile.TemporaryDirectory() as tmp:
+    with tarfile.open(tarball) as tar:
+        tar.extractall(tmp, filter="data")
+    sys.path.insert(0, os.path.join(tmp, "code"))  # the container imports it by name
+    inference = importlib.import_module("inference")
+    model = inference.model_fn(tmp)
+    answer, media = inference.output_fn(
+        inference.predict_fn(inference.input_fn(body, "text/csv"), model), "application/json"
+    )
+scores = [s["score"] for s in json.loads(answer)["scores"]]
+json.dump({"media": media, "scores": scores}, sys.stdout)
+"""
+
+
+def check_anomaly(
+    tarball: Path, score: Callable[[np.ndarray], np.ndarray], rows: list[list[float]]
+) -> ModelCheck:
+    """The anomaly artifact served by its own entry point, against `score` (fraudit's)."""
+    import numpy as np
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", _ANOMALY_SCRIPT, str(tarball)],
+        input=csv_body(rows),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"the anomaly artifact does not load with its inference.py:\n"
+            f"{result.stderr.strip()[-2000:]}"
+        )
+    answer = json.loads(result.stdout)
+    ours = score(np.asarray(rows, dtype=np.float64))
+    difference = float(np.max(np.abs(np.asarray(answer["scores"]) - ours)))
+    return ModelCheck("scikit-learn container hooks", "-", len(rows), difference)
+
+
+def check_version(
+    model_dir: Path, family: Family, version: str | None, image_tag: str, cache: Path
+) -> tuple[str, dict[str, ModelCheck]]:
+    """Both artifacts of a family's version (default: its LATEST), each as its container
+    loads it, on rows shaped like that family's requests."""
+    from fraudit.models.layout import ANOMALY_TARBALL, CLASSIFIER_TARBALL
+
+    root = family_root(model_dir, family)
+    version = resolve_version(root, version)
+    folder = root / version
+    if family is Family.ULB:
+        from fraudit.models.artifacts import load_bundle
+
+        ulb = load_bundle(model_dir, version)
+        rows: list[list[float]] = sample_rows()
+        score: Callable[[np.ndarray], np.ndarray] = ulb.anomaly.score
+    else:
+        from fraudit.models.cards.bundle import load_card_bundle
+
+        cards = load_card_bundle(model_dir, version)
+        rows, score = sample_card_rows(len(cards.names)), cards.anomaly.score
+    return version, {
+        CLASSIFIER_TARBALL: check_classifier(folder / CLASSIFIER_TARBALL, image_tag, cache, rows),
+        ANOMALY_TARBALL: check_anomaly(folder / ANOMALY_TARBALL, score, rows),
+    }

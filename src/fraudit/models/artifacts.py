@@ -48,6 +48,20 @@ class ModelBundle:
     manifest: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class AnomalyArtifact:
+    """What the anomaly endpoint's model.tar.gz holds: the model as JSON and the numpy-only
+    container entry point (a file of fraudit.models.sagemaker_code) that scores it."""
+
+    model_file: str
+    document: dict[str, Any]
+    inference_module: str
+
+    @classmethod
+    def ulb(cls, detector: RobustMahalanobis) -> AnomalyArtifact:
+        return cls(MODEL_FILE, detector.to_dict(), "anomaly_inference.py")
+
+
 def classifier_bytes(booster: xgb.Booster) -> bytes:
     """The booster as JSON: readable by the container's xgboost and diffable by people."""
     return bytes(booster.save_raw(raw_format="json"))
@@ -99,7 +113,7 @@ def write_bundle(
     *,
     version: str,
     classifier: bytes,
-    anomaly: RobustMahalanobis,
+    anomaly: AnomalyArtifact,
     policy: DecisionPolicy,
     metrics: dict[str, Any],
     manifest: dict[str, Any],
@@ -111,14 +125,14 @@ def write_bundle(
         raise ArtifactError(f"{folder} already exists")
     inference = (
         resources.files("fraudit.models.sagemaker_code")
-        .joinpath("anomaly_inference.py")
+        .joinpath(anomaly.inference_module)
         .read_bytes()
     )
     files = {
         CLASSIFIER_TARBALL: _tarball({XGBOOST_MEMBER: classifier}),
         ANOMALY_TARBALL: _tarball(
             {
-                MODEL_FILE: json.dumps(anomaly.to_dict()).encode(),
+                anomaly.model_file: json.dumps(anomaly.document).encode(),
                 "code/inference.py": inference,
                 "code/requirements.txt": b"numpy\n",
             }
@@ -146,23 +160,34 @@ def write_bundle(
     return folder
 
 
-def load_bundle(
-    root: str | Path, version: str | None = None, *, verify: bool = True
-) -> ModelBundle:
-    root = Path(root)
-    version = resolve_version(root, version)
-    folder = root / version
+def read_manifest(folder: Path, *, verify: bool) -> dict[str, Any]:
+    """A version's manifest; with `verify`, every file it lists checked against its sha256."""
     try:
-        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{folder}: unreadable manifest ({exc})") from None
     if verify:
         for name, expected in manifest.get("files", {}).items():
             if sha256_file(folder / name) != expected:
                 raise ArtifactError(f"{folder / name}: checksum mismatch (file changed or damaged)")
+    return manifest
+
+
+def load_classifier(folder: Path) -> xgb.Booster:
     booster = xgb.Booster()
     booster.load_model(bytearray(read_member(folder / CLASSIFIER_TARBALL, XGBOOST_MEMBER)))
     booster.set_param({"nthread": 1})  # one request, one core: the server runs many at once
+    return booster
+
+
+def load_bundle(
+    root: str | Path, version: str | None = None, *, verify: bool = True
+) -> ModelBundle:
+    root = Path(root)
+    version = resolve_version(root, version)
+    folder = root / version
+    manifest = read_manifest(folder, verify=verify)
+    booster = load_classifier(folder)
     anomaly = RobustMahalanobis.from_dict(
         json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE))
     )

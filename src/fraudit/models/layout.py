@@ -1,7 +1,7 @@
 """Where a model bundle's files are: the one place that names them. Light on purpose (no
 xgboost, no numpy): the API reads the policy with it, the deploy tool uploads with it.
 
-models/
+models/                          the ULB family (creditcard.csv features)
   LATEST                         name of the newest version (written last, atomically)
   <version>/
     classifier/model.tar.gz      xgboost-model: what the built-in XGBoost container loads
@@ -11,13 +11,25 @@ models/
     manifest.json                versions, data fingerprint, file checksums
     MODEL_CARD.md
     evaluation.json              written by `fraudit evaluate`
+  cards/                         the card family (docs/FEATURES.md features): the same
+    LATEST                       layout, its own versions
+    <version>/...
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from fraudit.errors import ArtifactError
+
+
+class Family(StrEnum):
+    """A model family: its own features, versions, LATEST and endpoints."""
+
+    ULB = "ulb"
+    CARDS = "cards"
+
 
 LATEST = "LATEST"
 CLASSIFIER_TARBALL = "classifier/model.tar.gz"
@@ -30,6 +42,11 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 EVALUATION_FILE = "evaluation.json"
 # What a deployment uploads of a version: what the endpoints and the API need.
 DEPLOYED_FILES = (CLASSIFIER_TARBALL, ANOMALY_TARBALL, POLICY_FILE, MANIFEST_FILE)
+
+
+def family_root(model_dir: Path, family: Family) -> Path:
+    """Where a family's versions and LATEST live (the ULB family predates families)."""
+    return model_dir if family is Family.ULB else model_dir / family.value
 
 
 def resolve_version(root: Path, version: str | None = None) -> str:

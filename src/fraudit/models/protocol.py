@@ -36,7 +36,7 @@ class OutOfTime:
     raw: np.ndarray
     folds: list[dict[str, Any]]
 
-    def describe(self, rate: float) -> dict[str, Any]:
+    def describe(self, rate: float | None) -> dict[str, Any]:
         return {
             "rows": len(self.y),
             "frauds": int(self.y.sum()),
@@ -71,11 +71,16 @@ def fit_policy(
     oot: OutOfTime,
     genuine_anomaly_scores: np.ndarray,
     model_version: str,
+    *,
+    reweight: bool = True,
 ) -> DecisionPolicy:
     """Calibration on the out-of-time predictions, then every threshold on the calibrated
-    values; the anomaly threshold flags the configured share of genuine traffic."""
-    rate = settings.production_fraud_rate
-    w_neg = negative_weight(oot.y, rate)
+    values; the anomaly threshold flags the configured share of genuine traffic. With
+    `reweight`, negatives count as at the production fraud rate (the ULB file is a sample
+    at another rate); without, the rows are taken at their own rate (simulated card data
+    is generated at the production rate)."""
+    rate = settings.production_fraud_rate if reweight else float(oot.y.mean())
+    w_neg = negative_weight(oot.y, rate if reweight else None)
     calibration = fit_platt(oot.y, oot.raw, w_neg)
     proba = calibrated(calibration, oot.raw)
     decline = thresholds.decline_threshold(oot.y, proba, settings.policy_decline_precision, w_neg)

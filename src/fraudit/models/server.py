@@ -4,7 +4,9 @@
 - `POST /invocations`                          the default endpoint (container contract)
 - `POST /endpoints/{name}/invocations`         the runtime API path boto3's invoke_endpoint
                                                uses with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME
-Bodies are `text/csv`, one or many rows of Time,V1..V28,Amount. The classifier answers like
+Bodies are `text/csv`, one or many rows of the family's features: Time,V1..V28,Amount for the
+ULB family's endpoints, the card features of docs/FEATURES.md (an empty field: missing) for
+the card family's. The classifier answers like
 SageMaker's built-in XGBoost container (one probability per line, or JSON
 `{"predictions": [{"score": p}]}` for Accept: application/json); the anomaly endpoint like
 Random Cut Forest (`{"scores": [{"score": s}]}`). Errors carry `x-amzn-ErrorType`, so boto3
@@ -27,7 +29,9 @@ import numpy as np
 
 from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 from fraudit.models.artifacts import ModelBundle
+from fraudit.models.cards.bundle import CardBundle
 from fraudit.models.classifier import predict
+from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows
 from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
 
 log = logging.getLogger("fraudit.models.server")
@@ -71,11 +75,26 @@ def _media_type(header: str | None) -> str:
     return (header or "").split(";")[0].strip().lower()
 
 
+def _card_parser(width: int) -> Callable[[bytes], np.ndarray]:
+    def parse(body: bytes) -> np.ndarray:
+        try:
+            return parse_card_rows(body.decode("utf-8"), width)
+        except UnicodeDecodeError:
+            raise FeatureError("body is not UTF-8 text") from None
+        except ValueError as exc:
+            raise FeatureError(str(exc)) from None
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
     kind: str  # "classifier" | "anomaly"
     score: Callable[[np.ndarray], np.ndarray]
+    parse: Callable[[bytes], np.ndarray]
+    rows: str  # what a row is, for error messages
+    model_version: str
 
     def respond(self, rows: np.ndarray, accept: str) -> tuple[bytes, str]:
         scores = self.score(rows)
@@ -91,25 +110,51 @@ class Endpoint:
         ).encode(), "application/json"
 
 
+def ulb_endpoints(bundle: ModelBundle, classifier: str, anomaly: str) -> list[Endpoint]:
+    rows, version = "Time,V1..V28,Amount", bundle.version
+    return [
+        Endpoint(
+            classifier,
+            "classifier",
+            lambda x: predict(bundle.classifier, x),
+            parse_rows,
+            rows,
+            version,
+        ),
+        Endpoint(anomaly, "anomaly", bundle.anomaly.score, parse_rows, rows, version),
+    ]
+
+
+def card_endpoints(bundle: CardBundle, classifier: str, anomaly: str) -> list[Endpoint]:
+    parse = _card_parser(len(bundle.names))
+    rows = f"the {len(bundle.names)} card features (manifest.json of {bundle.version})"
+    return [
+        Endpoint(
+            classifier,
+            "classifier",
+            lambda x: predict(bundle.classifier, x),
+            parse,
+            rows,
+            bundle.version,
+        ),
+        Endpoint(anomaly, "anomaly", bundle.anomaly.score, parse, rows, bundle.version),
+    ]
+
+
 class ModelServer(BoundedThreadingHTTPServer):
+    """Serves `endpoints`; the first is also the container's default `/invocations`."""
+
     def __init__(
-        self,
-        address: tuple[str, int],
-        bundle: ModelBundle,
-        *,
-        classifier_endpoint: str,
-        anomaly_endpoint: str,
-        max_body_bytes: int,
+        self, address: tuple[str, int], endpoints: list[Endpoint], *, max_body_bytes: int
     ) -> None:
-        self.bundle = bundle
+        if not endpoints:
+            raise ValueError("no endpoints to serve")
+        names = [e.name for e in endpoints]
+        if len(set(names)) != len(names):
+            raise ValueError(f"endpoint names must differ: {names}")
         self.max_body_bytes = max_body_bytes
-        self.endpoints = {
-            classifier_endpoint: Endpoint(
-                classifier_endpoint, "classifier", lambda rows: predict(bundle.classifier, rows)
-            ),
-            anomaly_endpoint: Endpoint(anomaly_endpoint, "anomaly", bundle.anomaly.score),
-        }
-        self.default_endpoint = classifier_endpoint
+        self.endpoints = {e.name: e for e in endpoints}
+        self.default_endpoint = endpoints[0].name
         super().__init__(address, ModelRequestHandler)
 
     @property
@@ -157,8 +202,12 @@ class ModelRequestHandler(GuardedRequestHandler):
             body = json.dumps(
                 {
                     "status": "ok",
-                    "model_version": self.server.bundle.version,
-                    "endpoints": sorted(self.server.endpoints),
+                    "model_version": self.server.endpoints[
+                        self.server.default_endpoint
+                    ].model_version,
+                    "endpoints": {
+                        name: e.model_version for name, e in sorted(self.server.endpoints.items())
+                    },
                 }
             ).encode()
             self._send(HTTPStatus.OK, body, "application/json")
@@ -182,10 +231,10 @@ class ModelRequestHandler(GuardedRequestHandler):
                     HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                     "ModelError",
                     f"unsupported content type {content_type or '(none)'!r}: "
-                    "send text/csv rows of Time,V1..V28,Amount",
+                    f"send text/csv rows of {endpoint.rows}",
                 )
             try:
-                rows = parse_rows(body)
+                rows = endpoint.parse(body)
             except FeatureError as exc:
                 raise RequestError(HTTPStatus.BAD_REQUEST, "ModelError", str(exc)) from None
             accept = _media_type(self.headers.get("Accept"))

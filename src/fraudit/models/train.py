@@ -27,6 +27,7 @@ from fraudit.models.anomaly import (
 )
 from fraudit.models.artifacts import (
     SAGEMAKER_XGBOOST_CONTAINER,
+    AnomalyArtifact,
     classifier_bytes,
     model_version,
     write_bundle,
@@ -327,7 +328,7 @@ def run_training(
         out_dir,
         version=version,
         classifier=blob,
-        anomaly=level_c.detector,
+        anomaly=AnomalyArtifact.ulb(level_c.detector),
         policy=policy,
         metrics=metrics,
         manifest=manifest,

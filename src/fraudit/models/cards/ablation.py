@@ -15,7 +15,7 @@ from fraudit.models import thresholds
 from fraudit.models.cards.anomaly import fit_card_outlier
 from fraudit.models.cards.contributions import family_contributions
 from fraudit.models.cards.fairness import fairness_table
-from fraudit.models.cards.report import card_report
+from fraudit.models.cards.report import card_report, decision_mix
 from fraudit.models.cards.sim_to_real import sim_to_real
 from fraudit.models.cards.split import CardSplit, split_cards
 from fraudit.models.cards.table import ROW_ONLY, CardTable
@@ -95,20 +95,12 @@ def decisions(
         ceiling=decline,
         max_review_rate=settings.policy_max_review_rate,
     )
-    mix = {}
-    for scenario in sorted(set(split.test.scenario.tolist())):
-        rows = split.test.scenario == scenario
-        declined = rows & (scores >= decline)
-        reviewed = rows & (scores >= review) & ~declined
-        mix[scenario] = {
-            "rows": int(rows.sum()),
-            DECLINE: float(declined.sum() / rows.sum()),
-            REVIEW: float(reviewed.sum() / rows.sum()),
-            APPROVE: float(1 - (declined.sum() + reviewed.sum()) / rows.sum()),
-        }
+    declined = scores >= decline
+    reviewed = (scores >= review) & ~declined
+    made = np.where(declined, DECLINE, np.where(reviewed, REVIEW, APPROVE))
     return {
         "thresholds": {DECLINE: decline, REVIEW: review},
-        "decision_mix": mix,
+        "decision_mix": decision_mix(split.test, made),
         "fairness": fairness_table(split.test, scores, {DECLINE: decline, REVIEW: review}),
     }
 

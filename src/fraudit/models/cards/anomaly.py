@@ -22,51 +22,17 @@ single purchase) looks genuine; and it knows nothing of devices, merchants or di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 import numpy as np
+
+from fraudit.models.sagemaker_code.card_anomaly_inference import (
+    CardOutlier,
+    FeatureSurprise,
+    Side,
+)
 
 GRID = 1_001  # quantiles kept for an upper tail: shares resolve to 0.1%
 BINS = 20
 SMOOTHING = 1.0
-
-
-class Side(StrEnum):
-    HIGH = "high"  # large values are suspicious
-    LOW = "low"  # small values are suspicious
-    CODE = "code"  # a code: rare codes are suspicious
-    BINS = "bins"  # no side: rare regions are suspicious
-
-
-@dataclass(frozen=True)
-class FeatureSurprise:
-    side: Side
-    points: np.ndarray  # HIGH/LOW: genuine quantiles; CODE: codes seen; BINS: bin edges
-    surprise: np.ndarray  # CODE: per code, then unseen; BINS: per bin (below, ..., above)
-    missing: float  # the surprise of a missing value
-
-    def score(self, column: np.ndarray) -> np.ndarray:
-        out = np.full(len(column), self.missing)
-        present = ~np.isnan(column)
-        x = column[present]
-        if self.side is Side.HIGH:
-            # Share of genuine quantiles at or above x, at least one grid step.
-            above = len(self.points) - np.searchsorted(self.points, x, side="left")
-            out[present] = -np.log(np.maximum(above, 1) / (len(self.points) + 1))
-        elif self.side is Side.LOW:
-            below = np.searchsorted(self.points, x, side="right")
-            out[present] = -np.log(np.maximum(below, 1) / (len(self.points) + 1))
-        elif self.side is Side.CODE:
-            index = np.searchsorted(self.points, x)
-            index = np.minimum(index, len(self.points) - 1)
-            known = self.points[index] == x
-            out[present] = np.where(known, self.surprise[index], self.surprise[-1])
-        else:
-            index = np.searchsorted(self.points, x, side="right")
-            index = np.where(x == self.points[-1], len(self.points) - 1, index)
-            out[present] = self.surprise[index]
-        return out
 
 
 def _fit_feature(column: np.ndarray, side: Side, bins: int) -> FeatureSurprise:
@@ -97,29 +63,6 @@ RECENT_WINDOWS = ("_10m", "_1h")
 
 def recent_card_features(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in names if n.startswith("card_") and n.endswith(RECENT_WINDOWS))
-
-
-@dataclass(frozen=True)
-class CardOutlier:
-    names: tuple[str, ...]
-    amount_by_category: dict[float, FeatureSurprise]
-    amount_any: FeatureSurprise  # for a category no genuine transaction had
-    hour: FeatureSurprise
-    recent: tuple[tuple[int, FeatureSurprise], ...]  # column, its upper-tail surprise
-
-    def score(self, X: np.ndarray) -> np.ndarray:
-        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        if X.shape[1] != len(self.names):
-            raise ValueError(f"{X.shape[1]} features, the detector has {len(self.names)}")
-        amount, category = X[:, self.names.index("log_amount")], X[:, self.names.index("category")]
-        what = self.amount_any.score(amount)
-        for code, surprise in self.amount_by_category.items():
-            rows = category == code
-            if rows.any():
-                what[rows] = surprise.score(amount[rows])
-        when = self.hour.score(X[:, self.names.index("hour")])
-        fast = np.mean([s.score(X[:, j]) for j, s in self.recent], axis=0)
-        return what + when + fast
 
 
 def fit_card_outlier(

@@ -25,6 +25,7 @@ class CardSplit:
     validation: CardTable
     test: CardTable
     unknown_train_frauds: int
+    test_start: float
 
 
 def split_cards(
@@ -46,4 +47,6 @@ def split_cards(
     for name, part in (("train", train), ("validation", validation)):
         if part.y.sum() < 5:
             raise ValueError(f"the {name} period has {int(part.y.sum())} known frauds: too few")
-    return CardSplit(train, validation, table.take(split.test), split.unknown_train_frauds)
+    return CardSplit(
+        train, validation, table.take(split.test), split.unknown_train_frauds, test_start
+    )

@@ -1,0 +1,180 @@
+"""The card family's anomaly detector: the scoring half, and the SageMaker scikit-learn
+container entry point (`code/inference.py` of the card anomaly artifact).
+
+This file is the single implementation of the card detector's scoring: the container runs
+it, the local model server and the training pipeline import it. It needs only numpy, and the
+model is plain JSON, so no scikit-learn version ties the artifact. The fit (genuine rows ->
+this model) is `fraudit.models.cards.anomaly`, which says what the three questions are.
+
+Requests are text/csv rows of the card feature vector in the model's `names` order; an
+empty field is a missing value, as the built-in XGBoost container reads it. It answers like
+Random Cut Forest: {"scores": [{"score": s}, ...]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+MODEL_FILE = "card_anomaly.json"
+FORMAT = "fraudit-card-outlier/1"
+
+
+class Side(StrEnum):
+    HIGH = "high"  # large values are suspicious
+    LOW = "low"  # small values are suspicious
+    CODE = "code"  # a code: rare codes are suspicious
+    BINS = "bins"  # no side: rare regions are suspicious
+
+
+@dataclass(frozen=True)
+class FeatureSurprise:
+    side: Side
+    points: np.ndarray  # HIGH/LOW: genuine quantiles; CODE: codes seen; BINS: bin edges
+    surprise: np.ndarray  # CODE: per code, then unseen; BINS: per bin (below, ..., above)
+    missing: float  # the surprise of a missing value
+
+    def score(self, column: np.ndarray) -> np.ndarray:
+        out = np.full(len(column), self.missing)
+        present = ~np.isnan(column)
+        x = column[present]
+        if self.side is Side.HIGH:
+            # Share of genuine quantiles at or above x, at least one grid step.
+            above = len(self.points) - np.searchsorted(self.points, x, side="left")
+            out[present] = -np.log(np.maximum(above, 1) / (len(self.points) + 1))
+        elif self.side is Side.LOW:
+            below = np.searchsorted(self.points, x, side="right")
+            out[present] = -np.log(np.maximum(below, 1) / (len(self.points) + 1))
+        elif self.side is Side.CODE:
+            index = np.searchsorted(self.points, x)
+            index = np.minimum(index, len(self.points) - 1)
+            known = self.points[index] == x
+            out[present] = np.where(known, self.surprise[index], self.surprise[-1])
+        else:
+            index = np.searchsorted(self.points, x, side="right")
+            index = np.where(x == self.points[-1], len(self.points) - 1, index)
+            out[present] = self.surprise[index]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "side": self.side.value,
+            "points": self.points.tolist(),
+            "surprise": self.surprise.tolist(),
+            "missing": self.missing,
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> FeatureSurprise:
+        return cls(
+            Side(document["side"]),
+            np.asarray(document["points"], dtype=np.float64),
+            np.asarray(document["surprise"], dtype=np.float64),
+            float(document["missing"]),
+        )
+
+
+@dataclass(frozen=True)
+class CardOutlier:
+    """what (amount for its category) + when (hour) + how fast (the card's last hour)."""
+
+    names: tuple[str, ...]
+    amount_by_category: dict[float, FeatureSurprise]
+    amount_any: FeatureSurprise  # for a category no genuine transaction had
+    hour: FeatureSurprise
+    recent: tuple[tuple[int, FeatureSurprise], ...]  # column, its upper-tail surprise
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.shape[1] != len(self.names):
+            raise ValueError(f"{X.shape[1]} features, the detector has {len(self.names)}")
+        amount, category = X[:, self.names.index("log_amount")], X[:, self.names.index("category")]
+        what = self.amount_any.score(amount)
+        for code, surprise in self.amount_by_category.items():
+            rows = category == code
+            if rows.any():
+                what[rows] = surprise.score(amount[rows])
+        when = self.hour.score(X[:, self.names.index("hour")])
+        fast = np.mean([s.score(X[:, j]) for j, s in self.recent], axis=0)
+        return what + when + fast
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "names": list(self.names),
+            "amount_by_category": [
+                [code, surprise.to_dict()] for code, surprise in self.amount_by_category.items()
+            ],
+            "amount_any": self.amount_any.to_dict(),
+            "hour": self.hour.to_dict(),
+            "recent": [[column, surprise.to_dict()] for column, surprise in self.recent],
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> CardOutlier:
+        if document.get("format") != FORMAT:
+            raise ValueError(f"unsupported card anomaly model format {document.get('format')!r}")
+        return cls(
+            names=tuple(document["names"]),
+            amount_by_category={
+                float(code): FeatureSurprise.from_dict(s)
+                for code, s in document["amount_by_category"]
+            },
+            amount_any=FeatureSurprise.from_dict(document["amount_any"]),
+            hour=FeatureSurprise.from_dict(document["hour"]),
+            recent=tuple(
+                (int(column), FeatureSurprise.from_dict(s)) for column, s in document["recent"]
+            ),
+        )
+
+
+def parse_rows(text: str, width: int) -> np.ndarray:
+    """CSV rows of `width` numbers; an empty field is missing (NaN). Raises ValueError
+    naming the first bad row."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != width:
+            raise ValueError(f"row {number}: {len(fields)} fields, expected {width}")
+        try:
+            values = [float(f) if f.strip() else np.nan for f in fields]
+        except ValueError:
+            raise ValueError(f"row {number}: a field is not a number") from None
+        if any(np.isinf(v) for v in values):
+            raise ValueError(f"row {number}: infinite value")
+        rows.append(values)
+    if not rows:
+        raise ValueError("no rows")
+    return np.array(rows, dtype=np.float64)
+
+
+# ---- SageMaker scikit-learn container hooks ------------------------------------------------
+
+
+def model_fn(model_dir: str) -> CardOutlier:
+    with open(os.path.join(model_dir, MODEL_FILE), encoding="utf-8") as handle:
+        return CardOutlier.from_dict(json.load(handle))
+
+
+def input_fn(body: bytes | str, content_type: str) -> np.ndarray:
+    if content_type.split(";")[0].strip().lower() != "text/csv":
+        raise ValueError(f"unsupported content type {content_type!r}; send text/csv")
+    return np.array([body.decode("utf-8") if isinstance(body, bytes) else body], dtype=object)
+
+
+def predict_fn(rows: np.ndarray, model: CardOutlier) -> np.ndarray:
+    # input_fn cannot see the model, so the text is parsed here, against the model's width.
+    return model.score(parse_rows(str(rows[0]), len(model.names)))
+
+
+def output_fn(scores: np.ndarray, accept: str) -> tuple[str, str]:
+    if accept and accept.split(";")[0].strip().lower() == "text/csv":
+        return "\n".join(repr(float(s)) for s in scores), "text/csv"
+    return json.dumps({"scores": [{"score": float(s)} for s in scores]}), "application/json"
