@@ -98,3 +98,25 @@ def private_postgres():
     cluster.start()
     yield cluster
     cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def trained_cards(spark, tmp_path_factory):
+    """A simulated year of 40,000 card transactions, backfilled on the session's Spark and
+    trained as the card family: one run shared by the session. Its own model root, so the
+    ULB tests' model server keeps serving the ULB family alone."""
+    from fraudit.cli import main
+    from fraudit.features.history_files import backfill_file
+    from fraudit.models.cards.pipeline import run_card_training
+    from fraudit.settings import Settings
+
+    folder = tmp_path_factory.mktemp("cards")
+    history, features = folder / "history.parquet", folder / "features"
+    args = ["--transactions", "40000", "--seed", "11", "--out", str(history)]
+    assert main(["generate-cards", *args]) == 0
+    backfill_file(spark, history, features)
+    settings = Settings(_env_file=None, model_dir=folder / "models")
+    result = run_card_training(
+        settings, history=history, features=features, progress=lambda _: None
+    )
+    return result, history, features

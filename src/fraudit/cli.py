@@ -58,7 +58,49 @@ def _train_cards(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _evaluate_cards(args: argparse.Namespace, settings: Settings) -> int:
+    """The stored card model's folds and test figures; with --data and --features, its
+    recipe on --folds rolling-origin folds of that history (labels as the file has them,
+    each fold trained as of its start)."""
+    from fraudit.models.cards.bundle import load_card_bundle
+    from fraudit.models.cards.pipeline import format_card_folds
+    from fraudit.models.cards.protocol import CARD_OUT_OF_TIME_FOLDS, out_of_time_cards
+    from fraudit.models.classifier import Recipe
+    from fraudit.models.layout import EVALUATION_FILE, METRICS_FILE
+
+    bundle = load_card_bundle(args.model_dir or settings.model_dir, args.version)
+    metrics = json.loads((bundle.path / METRICS_FILE).read_text(encoding="utf-8"))
+    test = metrics["test"]["classifier"]
+    _say(f"card model {bundle.version}: out-of-time folds of the shipped level (c)")
+    print(format_card_folds(metrics["protocol"]["c"]["out_of_time"]["folds"]))
+    _say(
+        f"test period (level b): AUPRC {test['auprc']:.4f}, recall at budget "
+        f"{test['recall_at_budget']:.3f}, card precision at 100 "
+        f"{test['card_precision_at_100']:.4f} (ceiling {test['card_precision_at_100_ceiling']:.4f})"
+    )
+    report: dict[str, object] = {"stored_model": {"version": bundle.version, "test": test}}
+    if args.data or args.features:
+        if not (args.data and args.features):
+            _say("error: evaluating on a history needs both --data and --features")
+            return 2
+        from fraudit.models.cards.table import load_card_table
+
+        table = load_card_table(args.data, args.features)
+        folds = args.folds or CARD_OUT_OF_TIME_FOLDS
+        _say(f"the recipe on {folds} rolling-origin folds of {args.data} ({table.n_rows:,} rows)")
+        recipe = Recipe.from_dict(metrics["classifier"]["recipe"])
+        oot = out_of_time_cards(table, recipe, seed=settings.seed, folds=folds, progress=_say)
+        print(format_card_folds(oot.folds))
+        report["rolling_origin"] = {"data": str(args.data), "folds": oot.folds}
+    out = args.json or bundle.path / EVALUATION_FILE
+    Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    _say(f"report written to {out}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dataset == Family.CARDS:
+        return _evaluate_cards(args, settings)
     from fraudit.data.datasets import resolve_dataset
     from fraudit.files import sha256_file
     from fraudit.models.artifacts import load_bundle
@@ -623,7 +665,15 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="report the stored model (on a later file, or its model card's test figures)",
     )
+    p.add_argument(
+        "--dataset",
+        choices=[f.value for f in Family],
+        default=Family.ULB.value,
+        help="the model family (cards: the fold table; with --data and --features, the "
+        "recipe's rolling-origin folds on that history)",
+    )
     p.add_argument("--data", type=Path)
+    p.add_argument("--features", type=Path, help="cards: the history's backfilled features")
     p.add_argument("--model-dir", type=Path)
     p.add_argument("--version")
     p.add_argument(

@@ -18,6 +18,7 @@ import numpy as np
 import sklearn
 import xgboost as xgb
 
+from fraudit.decisions import DECLINE, REVIEW
 from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
 from fraudit.files import sha256_file
 from fraudit.models.artifacts import (
@@ -69,7 +70,7 @@ def _test_report(
     made = np.array(
         [policy.decide(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
     )
-    cut = {"decline": policy.decline_threshold, "review": policy.review_threshold}
+    cut = {DECLINE: policy.decline_threshold, REVIEW: policy.review_threshold}
     # TreeSHAP costs rows x trees x depth^2: ~10k rows give family means to a few percent.
     every = max(1, test.n_rows // SHAP_ROWS)
     return {

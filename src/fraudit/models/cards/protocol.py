@@ -14,22 +14,20 @@ no label a model or a threshold uses was unknown at the time it would have been 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
-from fraudit.features.definitions import DAY
 from fraudit.models.cards.anomaly import fit_card_outlier
 from fraudit.models.cards.report import card_report
-from fraudit.models.cards.split import LABEL_GAP_DAYS
+from fraudit.models.cards.split import as_of, card_folds
 from fraudit.models.cards.table import CardTable
 from fraudit.models.cards.train import train_card_recipe
 from fraudit.models.classifier import Recipe, predict
 from fraudit.models.protocol import OutOfTime, fit_policy
 from fraudit.models.sagemaker_code.card_anomaly_inference import CardOutlier
-from fraudit.models.split import label_delay_split
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.settings import Settings
 
@@ -46,55 +44,6 @@ FOLD_FIGURES = (
     "card_precision_at_share",
     "card_precision_at_share_ceiling",
 )
-
-
-def as_of(table: CardTable, at: float, *, gap_days: int = LABEL_GAP_DAYS) -> tuple[CardTable, int]:
-    """The rows a model fitted at time `at` may train on (dated before `at` minus the gap),
-    with the labels known at `at`; and how many of their frauds were not known yet."""
-    split = label_delay_split(
-        table.event_time,
-        table.y,
-        table.chargeback_time,
-        test_start=at,
-        test_end=at + 1,
-        gap_seconds=gap_days * DAY,
-    )
-    return replace(table, y=split.train_labels).take(split.train), split.unknown_train_frauds
-
-
-@dataclass(frozen=True)
-class CardFold:
-    number: int
-    train: CardTable  # labels as known at the test period's start
-    test: CardTable  # labels as the caller knows them
-
-
-def card_folds(
-    rows: CardTable, n_folds: int, *, gap_days: int = LABEL_GAP_DAYS, first_test_from: float = 0.5
-) -> list[CardFold]:
-    """Rolling-origin folds over `rows` (labels as the caller knows them): the rows from the
-    `first_test_from` quantile of event time on, cut into `n_folds` periods of equal row
-    count; fold k trains as of period k's start (gap and labels as in `as_of`)."""
-    if n_folds < 1:
-        raise ValueError("need at least 1 fold")
-    edges = np.quantile(rows.event_time, np.linspace(first_test_from, 1.0, n_folds + 1))
-    folds = []
-    for k in range(n_folds):
-        start, end = float(edges[k]), float(edges[k + 1])
-        last = k == n_folds - 1
-        during = (rows.event_time >= start) & (
-            (rows.event_time <= end) if last else (rows.event_time < end)
-        )
-        train, _ = as_of(rows, start, gap_days=gap_days)
-        test = rows.take(during)
-        for name, part in (("train", train), ("test", test)):
-            if part.y.sum() < 5:
-                raise ValueError(
-                    f"fold {k + 1} {name} has {int(part.y.sum())} known frauds: too few for "
-                    f"{n_folds} folds of {rows.n_rows:,} rows; use fewer folds or more history"
-                )
-        folds.append(CardFold(k + 1, train, test))
-    return folds
 
 
 def _period(test: CardTable) -> str:

@@ -33,20 +33,60 @@ def split_cards(
 ) -> CardSplit:
     end = float(table.event_time.max()) + 1
     test_start = end - test_days * DAY
-    split = label_delay_split(
-        table.event_time,
-        table.y,
-        table.chargeback_time,
-        test_start=test_start,
-        test_end=end,
-        gap_seconds=gap_days * DAY,
-    )
-    known = replace(table, y=split.train_labels).take(split.train)
+    known, unknown = as_of(table, test_start, gap_days=gap_days)
     cut = np.quantile(known.event_time, 1 - VALIDATION_SHARE)
     train, validation = known.take(known.event_time < cut), known.take(known.event_time >= cut)
     for name, part in (("train", train), ("validation", validation)):
         if part.y.sum() < 5:
             raise ValueError(f"the {name} period has {int(part.y.sum())} known frauds: too few")
-    return CardSplit(
-        train, validation, table.take(split.test), split.unknown_train_frauds, test_start
+    test = table.take((table.event_time >= test_start) & (table.event_time < end))
+    return CardSplit(train, validation, test, unknown, test_start)
+
+
+def as_of(table: CardTable, at: float, *, gap_days: int = LABEL_GAP_DAYS) -> tuple[CardTable, int]:
+    """The rows a model fitted at time `at` may train on (dated before `at` minus the gap),
+    with the labels known at `at`; and how many of their frauds were not known yet."""
+    split = label_delay_split(
+        table.event_time,
+        table.y,
+        table.chargeback_time,
+        test_start=at,
+        test_end=at + 1,
+        gap_seconds=gap_days * DAY,
     )
+    return replace(table, y=split.train_labels).take(split.train), split.unknown_train_frauds
+
+
+@dataclass(frozen=True)
+class CardFold:
+    number: int
+    train: CardTable  # labels as known at the test period's start
+    test: CardTable  # labels as the caller knows them
+
+
+def card_folds(
+    rows: CardTable, n_folds: int, *, gap_days: int = LABEL_GAP_DAYS, first_test_from: float = 0.5
+) -> list[CardFold]:
+    """Rolling-origin folds over `rows` (labels as the caller knows them): the rows from the
+    `first_test_from` quantile of event time on, cut into `n_folds` periods of equal row
+    count; fold k trains as of period k's start (gap and labels as in `as_of`)."""
+    if n_folds < 1:
+        raise ValueError("need at least 1 fold")
+    edges = np.quantile(rows.event_time, np.linspace(first_test_from, 1.0, n_folds + 1))
+    folds = []
+    for k in range(n_folds):
+        start, end = float(edges[k]), float(edges[k + 1])
+        last = k == n_folds - 1
+        during = (rows.event_time >= start) & (
+            (rows.event_time <= end) if last else (rows.event_time < end)
+        )
+        train, _ = as_of(rows, start, gap_days=gap_days)
+        test = rows.take(during)
+        for name, part in (("train", train), ("test", test)):
+            if part.y.sum() < 5:
+                raise ValueError(
+                    f"fold {k + 1} {name} has {int(part.y.sum())} known frauds: too few for "
+                    f"{n_folds} folds of {rows.n_rows:,} rows; use fewer folds or more history"
+                )
+        folds.append(CardFold(k + 1, train, test))
+    return folds
