@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, machine
-from fraudit.models.cards.ablation import ablation
+from fraudit.models.cards.ablation import FULL, ablation
 from fraudit.models.cards.sim_to_real import real_later_half
 from fraudit.models.cards.table import CardTable, load_card_table
 from fraudit.settings import get_settings
@@ -54,6 +54,18 @@ def summary(runs: list[dict]) -> list[str]:
         lines.append(
             f"| {figure} | {row.mean():.4f} ± {row.std(ddof=1):.4f} | "
             f"{full.mean():.4f} ± {full.std(ddof=1):.4f} | "
+            f"{diff.mean():+.4f} ± {diff.std(ddof=1):.4f} |"
+        )
+    for point in range(len(runs[0]["row"]["card_precision_curve"])):
+        k = runs[0]["row"]["card_precision_curve"][point]["k"]
+        row, full, ceiling = (
+            np.array([r[label]["card_precision_curve"][point][key] for r in runs])
+            for label, key in (("row", "precision"), (FULL, "precision"), (FULL, "ceiling"))
+        )
+        diff = full - row
+        lines.append(
+            f"| card precision at {k} (ceiling {ceiling.mean():.4f}) | {row.mean():.4f} ± "
+            f"{row.std(ddof=1):.4f} | {full.mean():.4f} ± {full.std(ddof=1):.4f} | "
             f"{diff.mean():+.4f} ± {diff.std(ddof=1):.4f} |"
         )
     return lines

@@ -1,32 +1,42 @@
 # SageMaker: the classifier on the built-in XGBoost image, the anomaly detector on the
 # scikit-learn image with fraudit's own inference.py (packed in its model.tar.gz).
-# Created only when model_version is set and Terraform owns the endpoints
-# (endpoints_managed_by = "terraform"); otherwise `fraudit deploy endpoints` does it.
+# Per family (ULB: model_version, cards: card_model_version), created only when its version
+# is set and Terraform owns the endpoints (endpoints_managed_by = "terraform"); otherwise
+# `fraudit deploy endpoints [--family cards]` does it.
 
 locals {
-  manage_endpoints = var.model_version != "" && var.endpoints_managed_by == "terraform"
-  model_prefix     = "s3://${module.artifacts_bucket.id}/models/${var.model_version}"
+  anomaly_env = {
+    SAGEMAKER_PROGRAM             = "inference.py"
+    SAGEMAKER_SUBMIT_DIRECTORY    = "/opt/ml/model/code"
+    SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
+  }
+  # One entry per family with a version set: its folder under models/ and its endpoints.
+  families = {
+    for name, family in {
+      ulb   = { version = var.model_version, prefix = "models", key = "", classifier = local.classifier_endpoint, anomaly = local.anomaly_endpoint }
+      cards = { version = var.card_model_version, prefix = "models/cards", key = "card-", classifier = local.card_classifier_endpoint, anomaly = local.card_anomaly_endpoint }
+    } : name => family if family.version != "" && var.endpoints_managed_by == "terraform"
+  }
   # Names carry the version so a new version is created beside the old one, and the
-  # endpoint switches over without downtime.
-  version_suffix = substr(sha1(var.model_version), 0, 8)
-  models = {
-    classifier = {
-      endpoint = local.classifier_endpoint
-      image    = data.aws_sagemaker_prebuilt_ecr_image.xgboost.registry_path
-      data     = "${local.model_prefix}/classifier/model.tar.gz"
-      env      = {}
-    }
-    anomaly = {
-      endpoint = local.anomaly_endpoint
-      image    = data.aws_sagemaker_prebuilt_ecr_image.sklearn.registry_path
-      data     = "${local.model_prefix}/anomaly/model.tar.gz"
-      env = {
-        SAGEMAKER_PROGRAM             = "inference.py"
-        SAGEMAKER_SUBMIT_DIRECTORY    = "/opt/ml/model/code"
-        SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
+  # endpoint switches over without downtime. The ULB family keeps its keys of before.
+  models = merge({}, [
+    for name, family in local.families : {
+      "${family.key}classifier" = {
+        endpoint = family.classifier
+        version  = family.version
+        image    = data.aws_sagemaker_prebuilt_ecr_image.xgboost.registry_path
+        data     = "s3://${module.artifacts_bucket.id}/${family.prefix}/${family.version}/classifier/model.tar.gz"
+        env      = {}
+      }
+      "${family.key}anomaly" = {
+        endpoint = family.anomaly
+        version  = family.version
+        image    = data.aws_sagemaker_prebuilt_ecr_image.sklearn.registry_path
+        data     = "s3://${module.artifacts_bucket.id}/${family.prefix}/${family.version}/anomaly/model.tar.gz"
+        env      = local.anomaly_env
       }
     }
-  }
+  ]...)
 }
 
 data "aws_sagemaker_prebuilt_ecr_image" "xgboost" {
@@ -40,8 +50,8 @@ data "aws_sagemaker_prebuilt_ecr_image" "sklearn" {
 }
 
 resource "aws_sagemaker_model" "model" {
-  for_each           = local.manage_endpoints ? local.models : {}
-  name               = "${each.value.endpoint}-${local.version_suffix}"
+  for_each           = local.models
+  name               = "${each.value.endpoint}-${substr(sha1(each.value.version), 0, 8)}"
   execution_role_arn = aws_iam_role.sagemaker.arn
   # The containers need nothing from the network: the artifact comes from S3 before start.
   enable_network_isolation = true
@@ -52,7 +62,7 @@ resource "aws_sagemaker_model" "model" {
     environment    = each.value.env
   }
 
-  tags = { model-version = var.model_version }
+  tags = { model-version = each.value.version }
 
   lifecycle {
     create_before_destroy = true
@@ -88,5 +98,5 @@ resource "aws_sagemaker_endpoint" "model" {
   for_each             = aws_sagemaker_endpoint_configuration.model
   name                 = local.models[each.key].endpoint
   endpoint_config_name = each.value.name
-  tags                 = { managed-by = "terraform", model-version = var.model_version }
+  tags                 = { managed-by = "terraform", model-version = local.models[each.key].version }
 }

@@ -22,6 +22,16 @@ output "FRAUDIT_ANOMALY_ENDPOINT" {
   value       = local.anomaly_endpoint
 }
 
+output "FRAUDIT_CARD_CLASSIFIER_ENDPOINT" {
+  description = "SageMaker endpoint of the card family's classifier."
+  value       = local.card_classifier_endpoint
+}
+
+output "FRAUDIT_CARD_ANOMALY_ENDPOINT" {
+  description = "SageMaker endpoint of the card family's anomaly detector."
+  value       = local.card_anomaly_endpoint
+}
+
 output "FRAUDIT_POLICY_S3_URI" {
   description = "Where the API reads the decision policy (`fraudit deploy upload` publishes it)."
   value       = "s3://${module.artifacts_bucket.id}/${local.policy_key}"

@@ -75,6 +75,17 @@ variable "model_version" {
   }
 }
 
+variable "card_model_version" {
+  description = "Card-family model version written by `fraudit train --dataset cards` (models/cards/<version>/) and uploaded by `fraudit deploy upload --family cards`. Empty: no card endpoints."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.card_model_version == "" || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.card_model_version))
+    error_message = "The card model version must be a directory name written by `fraudit train --dataset cards`."
+  }
+}
+
 variable "endpoints_managed_by" {
   description = "Who owns the SageMaker models, endpoint configurations and endpoints: terraform (from model_version) or deploy (`fraudit deploy endpoints`). One owner, never both."
   type        = string

@@ -46,4 +46,7 @@ locals {
 
   classifier_endpoint = "${local.name}-classifier"
   anomaly_endpoint    = "${local.name}-anomaly"
+  # The card family's endpoints (docs/MODELS.md): its own models, the same images.
+  card_classifier_endpoint = "${local.name}-card-classifier"
+  card_anomaly_endpoint    = "${local.name}-card-anomaly"
 }

@@ -25,6 +25,7 @@ from fraudit.deploy.commands import (
 )
 from fraudit.deploy.outputs import StackOutputs, env_text, read_outputs
 from fraudit.deploy.plan import OwnershipError
+from fraudit.models.layout import Family
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,9 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 
 
-def terraform_output_json(kms_key_arn: str, managed_by: str = "deploy") -> dict:
+def terraform_output_json(
+    kms_key_arn: str, managed_by: str = "deploy", *, card_endpoints: bool = True
+) -> dict:
     values = {
         "AWS_REGION": REGION,
         "FRAUDIT_STREAM_NAME": "fraudit-dev-predictions",
@@ -57,6 +60,9 @@ def terraform_output_json(kms_key_arn: str, managed_by: str = "deploy") -> dict:
         "endpoints_managed_by": managed_by,
         "dashboard_instance_id": "i-0abc",
     }
+    if card_endpoints:  # a stack applied before the card family has neither
+        values["FRAUDIT_CARD_CLASSIFIER_ENDPOINT"] = "fraudit-dev-card-classifier"
+        values["FRAUDIT_CARD_ANOMALY_ENDPOINT"] = "fraudit-dev-card-anomaly"
     return {k: {"value": v, "type": "string", "sensitive": False} for k, v in values.items()}
 
 
@@ -97,10 +103,14 @@ def deployer(
     *,
     managed_by: str = "deploy",
     dry_run: bool = False,
+    family: Family = Family.ULB,
+    card_endpoints: bool = True,
 ) -> Deployer:
     infra = tmp_path / "infra"
     infra.mkdir(exist_ok=True)
-    outputs = StackOutputs.from_terraform_json(terraform_output_json(aws_key, managed_by))
+    outputs = StackOutputs.from_terraform_json(
+        terraform_output_json(aws_key, managed_by, card_endpoints=card_endpoints)
+    )
     return Deployer(
         repo=REPO,
         build_dir=build_dir,
@@ -110,6 +120,7 @@ def deployer(
         aws=DeployAws(REGION),
         dry_run=dry_run,
         say=lines.append,
+        family=family,
     )
 
 
@@ -266,6 +277,50 @@ def test_endpoints_created_then_left_alone_then_switched_to_a_new_version(
     switched = sagemaker.describe_endpoint(EndpointName="fraudit-dev-classifier")
     assert switched["EndpointConfigName"] != classifier["EndpointConfigName"]
     assert d.endpoints(newer) == 0
+
+
+def test_the_card_family_uploads_beside_the_ulb_one_and_gets_its_own_endpoints(
+    aws, tmp_path, build_dir, trained_cards
+):
+    """Its version under models/cards/, its policy under policy/cards/, its Terraform
+    variable card_model_version; its endpoints the stack's FRAUDIT_CARD_* names, on the
+    same images; a stack that predates the card family is told to apply first."""
+    result, _, _ = trained_cards
+    model_dir = result.path.parent.parent
+    version = result.version
+    cards = deployer(aws, tmp_path, build_dir, model_dir, [], family=Family.CARDS)
+    _fill_moto_gaps(cards.aws)
+    _sagemaker_role()
+    assert cards.upload() == 10
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="fraudit-dev-artifacts")["Contents"]}
+    assert {
+        f"models/cards/{version}/classifier/model.tar.gz",
+        f"models/cards/{version}/anomaly/model.tar.gz",
+        "policy/cards/policy.json",
+    } <= keys
+    assert POLICY_KEY not in keys  # the ULB family's policy is not the card family's
+    tfvars = json.loads((tmp_path / "infra" / TFVARS_FILE).read_text())
+    assert tfvars["card_model_version"] == version
+    assert "model_version" not in tfvars
+    assert cards.endpoints() == 6
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    for name, artifact, image in (
+        ("fraudit-dev-card-classifier", "classifier", "sagemaker-xgboost:3.0-5"),
+        ("fraudit-dev-card-anomaly", "anomaly", "sagemaker-scikit-learn:1.4-2"),
+    ):
+        config = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+        container = sagemaker.describe_model(ModelName=config)["PrimaryContainer"]
+        assert container["ModelDataUrl"] == (
+            f"s3://fraudit-dev-artifacts/models/cards/{version}/{artifact}/model.tar.gz"
+        )
+        assert image in container["Image"]
+    assert cards.endpoints() == 0
+    old_stack = deployer(
+        aws, tmp_path, build_dir, model_dir, [], family=Family.CARDS, card_endpoints=False
+    )
+    with pytest.raises(RuntimeError, match="names no card endpoints"):
+        old_stack.endpoints(version)
 
 
 def test_endpoints_refuse_to_touch_what_terraform_owns(aws, tmp_path, build_dir, trained):

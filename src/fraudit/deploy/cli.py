@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fraudit.models.layout import Family
+
 DEFAULT_IMAGE_TAG = "3.0-5"  # devops/infra variable xgboost_image_tag's default
 
 
@@ -43,7 +45,13 @@ def add_deploy_parser(sub: Any) -> None:
         help="job script, wheelhouses, API zip, model artifacts, "
         "policy; writes fraudit.auto.tfvars.json",
     )
-    s.add_argument("--model-version", help="default: the newest (models/LATEST)")
+    s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
+    s.add_argument(
+        "--family",
+        choices=["ulb", "cards"],
+        default="ulb",
+        help="whose model to upload (default ulb; cards: models/cards/, card_model_version)",
+    )
 
     s = steps.add_parser(
         "check-model",
@@ -64,7 +72,13 @@ def add_deploy_parser(sub: Any) -> None:
         help="create or update the SageMaker endpoints "
         '(stacks with endpoints_managed_by = "deploy")',
     )
-    s.add_argument("--model-version", help="default: the newest (models/LATEST)")
+    s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
+    s.add_argument(
+        "--family",
+        choices=["ulb", "cards"],
+        default="ulb",
+        help="whose endpoints (default ulb; cards: FRAUDIT_CARD_*_ENDPOINT of the stack)",
+    )
     s.add_argument("--instance-type", default="ml.m5.large")
     s.add_argument("--instance-count", type=int, default=1)
     s.add_argument(
@@ -137,6 +151,7 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
         aws=DeployAws(outputs.AWS_REGION),
         dry_run=args.dry_run,
         say=say,
+        family=Family(getattr(args, "family", Family.ULB)),
     )
     if args.deploy_command == "upload":
         deployer.upload(args.model_version)
@@ -158,7 +173,6 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
 
 def _check_model(args: argparse.Namespace, model_dir: Path, outputs: Any, say: Any) -> int:
     from fraudit.deploy.model_check import check_version
-    from fraudit.models.layout import Family
 
     tag = args.image_tag or (outputs.xgboost_image_tag if outputs else DEFAULT_IMAGE_TAG)
     family = Family(args.family)

@@ -31,6 +31,8 @@ from fraudit.models.layout import (
     CLASSIFIER_TARBALL,
     DEPLOYED_FILES,
     POLICY_FILE,
+    Family,
+    family_root,
     resolve_version,
 )
 
@@ -39,6 +41,11 @@ GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
 GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
 DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
 POLICY_KEY = f"policy/{POLICY_FILE}"
+# Per family: the object prefix of its versions, the key of its current policy, and the
+# Terraform variable naming its version (devops/infra/models.tf).
+MODEL_PREFIX = {Family.ULB: "models", Family.CARDS: "models/cards"}
+FAMILY_POLICY_KEY = {Family.ULB: POLICY_KEY, Family.CARDS: f"policy/cards/{POLICY_FILE}"}
+VERSION_VARIABLE = {Family.ULB: "model_version", Family.CARDS: "card_model_version"}
 TFVARS_FILE = "fraudit.auto.tfvars.json"
 ANOMALY_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
@@ -57,6 +64,7 @@ class Deployer:
     aws: DeployAws
     dry_run: bool = False
     say: Callable[[str], None] = print
+    family: Family = Family.ULB
 
     # --- plan execution ----------------------------------------------------------------
 
@@ -79,7 +87,7 @@ class Deployer:
         if requested:
             return requested
         try:
-            return resolve_version(self.model_dir)
+            return resolve_version(family_root(self.model_dir, self.family))
         except ArtifactError:  # no trained model yet: a normal state for a first upload
             return None
 
@@ -106,19 +114,21 @@ class Deployer:
             tfvars["api_package_s3_key"] = key
         else:
             self.say("note: the API zip is not built (`fraudit deploy build --api`): not uploaded")
+        root = family_root(self.model_dir, self.family)
         if model_version is None:
             self.say(
-                f"note: no trained model under {self.model_dir} (`fraudit train`): "
+                f"note: no trained model ({self.family} family) under {root} (`fraudit train`): "
                 "models not uploaded"
             )
         else:
-            folder = self.model_dir / model_version
+            folder = root / model_version
             missing = [f for f in DEPLOYED_FILES if not (folder / f).exists()]
             if missing:
                 raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}")
-            wanted += [(folder / f, f"models/{model_version}/{f}") for f in DEPLOYED_FILES]
-            wanted.append((folder / POLICY_FILE, POLICY_KEY))
-            tfvars["model_version"] = model_version
+            prefix = MODEL_PREFIX[self.family]
+            wanted += [(folder / f, f"{prefix}/{model_version}/{f}") for f in DEPLOYED_FILES]
+            wanted.append((folder / POLICY_FILE, FAMILY_POLICY_KEY[self.family]))
+            tfvars[VERSION_VARIABLE[self.family]] = model_version
         return [Artifact(path, key, sha256_file(path)) for path, key in wanted], tfvars
 
     def upload(self, model_version: str | None = None) -> int:
@@ -155,6 +165,19 @@ class Deployer:
 
     # --- SageMaker endpoints -----------------------------------------------------------
 
+    def endpoint_names(self) -> tuple[str, str]:
+        """The family's classifier and anomaly endpoint names, as the stack names them."""
+        if self.family is Family.ULB:
+            return self.outputs.FRAUDIT_CLASSIFIER_ENDPOINT, self.outputs.FRAUDIT_ANOMALY_ENDPOINT
+        names = (self.outputs.FRAUDIT_CARD_CLASSIFIER_ENDPOINT,
+                 self.outputs.FRAUDIT_CARD_ANOMALY_ENDPOINT)  # fmt: skip
+        if not all(names):
+            raise RuntimeError(
+                "this stack names no card endpoints (it predates the card family): "
+                "`terraform apply` devops/infra, then run this again"
+            )
+        return names
+
     def endpoint_specs(
         self,
         model_version: str,
@@ -163,7 +186,8 @@ class Deployer:
         instance_count: int,
         serverless_memory_mb: int | None,
     ) -> list[EndpointSpec]:
-        prefix = f"s3://{self.outputs.artifacts_bucket}/models/{model_version}"
+        prefix = f"s3://{self.outputs.artifacts_bucket}/{MODEL_PREFIX[self.family]}/{model_version}"
+        classifier, anomaly = self.endpoint_names()
         common: dict[str, Any] = {
             "model_version": model_version,
             "role_arn": self.outputs.sagemaker_role_arn,
@@ -174,14 +198,14 @@ class Deployer:
         }
         return [
             EndpointSpec(
-                endpoint=self.outputs.FRAUDIT_CLASSIFIER_ENDPOINT,
+                endpoint=classifier,
                 image_uri=self.outputs.xgboost_image_uri,
                 model_data_url=f"{prefix}/{CLASSIFIER_TARBALL}",
                 environment={},
                 **common,
             ),
             EndpointSpec(
-                endpoint=self.outputs.FRAUDIT_ANOMALY_ENDPOINT,
+                endpoint=anomaly,
                 image_uri=self.outputs.sklearn_image_uri,
                 model_data_url=f"{prefix}/{ANOMALY_TARBALL}",
                 environment=ANOMALY_ENVIRONMENT,
@@ -200,12 +224,15 @@ class Deployer:
         if self.outputs.endpoints_managed_by != "deploy":
             raise RuntimeError(
                 "this stack's endpoints are managed by Terraform (endpoints_managed_by = "
-                '"terraform"): set model_version there (`fraudit deploy upload` writes it) '
-                "and apply"
+                f'"terraform"): set {VERSION_VARIABLE[self.family]} there (`fraudit deploy '
+                "upload` writes it) and apply"
             )
         version = self.model_version(model_version)
         if version is None:
-            raise RuntimeError(f"no trained model under {self.model_dir}: run `fraudit train`")
+            raise RuntimeError(
+                f"no trained model ({self.family} family) under {self.model_dir}: "
+                "run `fraudit train`"
+            )
         specs = self.endpoint_specs(
             version,
             instance_type=instance_type,
@@ -244,7 +271,8 @@ class Deployer:
             if not self.aws.object_exists(bucket, key):
                 raise RuntimeError(
                     f"{spec.model_data_url} is not uploaded: run "
-                    f"`fraudit deploy upload --model-version {version}` first"
+                    f"`fraudit deploy upload --family {self.family} --model-version {version}` "
+                    "first"
                 )
 
     # --- Glue job ----------------------------------------------------------------------

@@ -19,6 +19,9 @@ class StackOutputs(BaseModel):
     FRAUDIT_STREAM_NAME: str
     FRAUDIT_CLASSIFIER_ENDPOINT: str
     FRAUDIT_ANOMALY_ENDPOINT: str
+    # Empty on a stack applied before the card family existed.
+    FRAUDIT_CARD_CLASSIFIER_ENDPOINT: str = ""
+    FRAUDIT_CARD_ANOMALY_ENDPOINT: str = ""
     FRAUDIT_POLICY_S3_URI: str
     FRAUDIT_DATABASE_SECRET_ID: str
     FRAUDIT_DATABASE_HOST: str

@@ -27,6 +27,8 @@ CARDS_PER_DAY = 100
 # figure sits at its ceiling whatever the model does. The same share of *this* portfolio's
 # cards is the comparable figure at small scale.
 CARD_SHARE_PER_DAY = 0.02
+# Card precision at each of these k: where a ranking can differ from a perfect one.
+K_CURVE = (1, 2, 5, 10, 20, 50, 100)
 
 
 def card_report(
@@ -52,6 +54,11 @@ def card_report(
             "frauds": int(rows.sum()),
             "recall_at_budget": float((reviewed & rows).sum() / rows.sum()),
         }
+    curve = []
+    for k_curve in K_CURVE:
+        at_k, _ = card_precision_at_k(day, test.card, test.y, scores, k_curve)
+        best, _ = card_precision_at_k(day, test.card, test.y, test.y.astype(np.float64), k_curve)
+        curve.append({"k": k_curve, "precision": at_k, "ceiling": best})
     return {
         "rows": test.n_rows,
         "frauds": int(test.y.sum()),
@@ -65,6 +72,7 @@ def card_report(
         "cards_per_day_at_share": k_share,
         "card_precision_at_share": at_share,
         "card_precision_at_share_ceiling": share_ceiling,
+        "card_precision_curve": curve,
         "by_scenario": by_scenario,
     }
 
