@@ -58,13 +58,13 @@ def summary(runs: list[dict]) -> list[str]:
         )
     for point in range(len(runs[0]["row"]["card_precision_curve"])):
         k = runs[0]["row"]["card_precision_curve"][point]["k"]
-        row, full, ceiling = (
+        row, full, perfect = (
             np.array([r[label]["card_precision_curve"][point][key] for r in runs])
-            for label, key in (("row", "precision"), (FULL, "precision"), (FULL, "ceiling"))
+            for label, key in (("row", "precision"), (FULL, "precision"), (FULL, "perfect"))
         )
         diff = full - row
         lines.append(
-            f"| card precision at {k} (ceiling {ceiling.mean():.4f}) | {row.mean():.4f} ± "
+            f"| card precision at {k} (perfect ranking {perfect.mean():.4f}) | {row.mean():.4f} ± "
             f"{row.std(ddof=1):.4f} | {full.mean():.4f} ± {full.std(ddof=1):.4f} | "
             f"{diff.mean():+.4f} ± {diff.std(ddof=1):.4f} |"
         )

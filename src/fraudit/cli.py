@@ -76,7 +76,8 @@ def _evaluate_cards(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"test period (level b): AUPRC {test['auprc']:.4f}, recall at budget "
         f"{test['recall_at_budget']:.3f}, card precision at 100 "
-        f"{test['card_precision_at_100']:.4f} (ceiling {test['card_precision_at_100_ceiling']:.4f})"
+        f"{test['card_precision_at_100']:.4f} (a perfect ranking: "
+        f"{test['card_precision_at_100_perfect']:.4f})"
     )
     report: dict[str, object] = {"stored_model": {"version": bundle.version, "test": test}}
     if args.data or args.features:

@@ -105,7 +105,7 @@ def test_the_report_reads_a_ranking_as_a_fraud_team_would():
     perfect = card_report(table, table.y.astype(float), budget=0.1, k=5)
     assert perfect["auprc"] == pytest.approx(1.0)
     assert perfect["recall_at_budget"] == pytest.approx(1.0)
-    assert perfect["card_precision_at_5"] == perfect["card_precision_at_5_ceiling"]
+    assert perfect["card_precision_at_5"] == perfect["card_precision_at_5_perfect"]
     assert perfect["by_scenario"]["compromised_card"]["recall_at_budget"] == 1.0
     inverted = card_report(table, -table.y.astype(float), budget=0.1, k=5)
     assert inverted["recall_at_budget"] == 0.0

@@ -138,5 +138,5 @@ def test_card_precision_at_a_share_of_the_cards_on_a_hand_computed_day():
     report = card_report(table, scores)
     assert report["cards_per_day_at_share"] == 2
     assert report["card_precision_at_share"] == pytest.approx(0.5)
-    assert report["card_precision_at_share_ceiling"] == pytest.approx(1.0)
+    assert report["card_precision_at_share_perfect"] == pytest.approx(1.0)
     assert report["card_precision_at_100"] == pytest.approx(0.02)  # both found in 100

@@ -90,9 +90,9 @@ def _fold_rows(folds: list[dict[str, Any]]) -> str:
         f"| {f['fold']} | {f['train_rows']:,} | {f['trees']} | {f['test_period']} | "
         f"{f['test_rows']:,} | {f['test_frauds']} | {f['auprc']:.4f} | "
         f"{f['recall_at_budget']:.3f} | {f['card_precision_at_100']:.4f} "
-        f"(ceiling {f['card_precision_at_100_ceiling']:.4f}) | "
+        f"(perfect ranking {f['card_precision_at_100_perfect']:.4f}) | "
         f"{f['card_precision_at_share']:.4f} at {f['cards_per_day_at_share']} "
-        f"(ceiling {f['card_precision_at_share_ceiling']:.4f}) |"
+        f"(perfect ranking {f['card_precision_at_share_perfect']:.4f}) |"
         for f in folds
     )
 
@@ -146,7 +146,7 @@ out-of-time folds of the recipe built the same way.
 AUPRC {clf["auprc"]:.4f}, ROC-AUC {clf["roc_auc"]:.4f}; recall at a
 {clf["review_budget"]:.1%} review budget {clf["recall_at_budget"]:.3f}; card precision at 100
 per day {clf["card_precision_at_100"]:.4f} (a perfect ranking:
-{clf["card_precision_at_100_ceiling"]:.4f}). Brier raw {test["calibration"]["brier_raw"]:.6f},
+{clf["card_precision_at_100_perfect"]:.4f}). Brier raw {test["calibration"]["brier_raw"]:.6f},
 calibrated {test["calibration"]["brier_calibrated"]:.6f}.
 Anomaly detector AUPRC {anomaly["card_outlier"]["auprc"]:.4f} against IsolationForest
 {anomaly["isolation_forest"]["auprc"]:.4f} on the same rows.

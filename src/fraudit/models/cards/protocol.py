@@ -39,10 +39,10 @@ FOLD_FIGURES = (
     "auprc",
     "recall_at_budget",
     "card_precision_at_100",
-    "card_precision_at_100_ceiling",
+    "card_precision_at_100_perfect",
     "cards_per_day_at_share",
     "card_precision_at_share",
-    "card_precision_at_share_ceiling",
+    "card_precision_at_share_perfect",
 )
 
 

@@ -24,7 +24,7 @@ REVIEW_BUDGET = 0.005
 CARDS_PER_DAY = 100
 # The Handbook's simulated portfolio has 5,000 cards, so its 100 a day are 2% of them. A
 # portfolio of a few hundred cards has fewer defrauded cards a day than 100 can hold: the
-# figure sits at its ceiling whatever the model does. The same share of *this* portfolio's
+# figure sits at a perfect ranking's whatever the model does. The same share of *this* portfolio's
 # cards is the comparable figure at small scale.
 CARD_SHARE_PER_DAY = 0.02
 # Card precision at each of these k: where a ranking can differ from a perfect one.
@@ -37,11 +37,13 @@ def card_report(
     scores = np.asarray(scores, dtype=np.float64)
     day = np.floor(test.event_time / DAY).astype(np.int64)
     precision, per_day = card_precision_at_k(day, test.card, test.y, scores, k)
-    # What a perfect ranking would reach: a day with fewer than k defrauded cards caps it.
-    ceiling, _ = card_precision_at_k(day, test.card, test.y, test.y.astype(np.float64), k)
+    # What a perfect ranking scores: a day with fewer than k defrauded cards caps it. It is a
+    # ceiling only for k at or above the day's defrauded cards: below, blocking a card found
+    # today changes tomorrow's candidates, and another choice can score more.
+    perfect, _ = card_precision_at_k(day, test.card, test.y, test.y.astype(np.float64), k)
     k_share = max(1, round(CARD_SHARE_PER_DAY * len(set(test.card.tolist()))))
     at_share, _ = card_precision_at_k(day, test.card, test.y, scores, k_share)
-    share_ceiling, _ = card_precision_at_k(
+    share_perfect, _ = card_precision_at_k(
         day, test.card, test.y, test.y.astype(np.float64), k_share
     )
     # The reviewed rows: the top of the ranking (ties in arrival order).
@@ -58,7 +60,7 @@ def card_report(
     for k_curve in K_CURVE:
         at_k, _ = card_precision_at_k(day, test.card, test.y, scores, k_curve)
         best, _ = card_precision_at_k(day, test.card, test.y, test.y.astype(np.float64), k_curve)
-        curve.append({"k": k_curve, "precision": at_k, "ceiling": best})
+        curve.append({"k": k_curve, "precision": at_k, "perfect": best})
     return {
         "rows": test.n_rows,
         "frauds": int(test.y.sum()),
@@ -68,10 +70,10 @@ def card_report(
         "review_budget": budget,
         "recall_at_budget": recall_at_review_budget(test.y, scores, budget),
         f"card_precision_at_{k}": precision,
-        f"card_precision_at_{k}_ceiling": ceiling,
+        f"card_precision_at_{k}_perfect": perfect,
         "cards_per_day_at_share": k_share,
         "card_precision_at_share": at_share,
-        "card_precision_at_share_ceiling": share_ceiling,
+        "card_precision_at_share_perfect": share_perfect,
         "card_precision_curve": curve,
         "by_scenario": by_scenario,
     }
