@@ -637,18 +637,26 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.passed else 1
 
 
+def _family_argument(parser: argparse.ArgumentParser, flag: str, help_text: str) -> None:
+    parser.add_argument(
+        flag,
+        choices=[f.value for f in Family],
+        default=Family.ULB.value,
+        help=f"the model family (default ulb): {help_text}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraudit", description=__doc__)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ...")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a family's classifier and anomaly detector")
-    p.add_argument(
+    _family_argument(
+        p,
         "--dataset",
-        choices=[f.value for f in Family],
-        default=Family.ULB.value,
-        help="the model family: ulb (creditcard.csv features, the default) or cards (card "
-        "transactions with history features: docs/MODELS.md)",
+        "ulb (creditcard.csv features) or cards (card transactions with history features: "
+        "docs/MODELS.md)",
     )
     p.add_argument(
         "--data",
@@ -666,12 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="report the stored model (on a later file, or its model card's test figures)",
     )
-    p.add_argument(
+    _family_argument(
+        p,
         "--dataset",
-        choices=[f.value for f in Family],
-        default=Family.ULB.value,
-        help="the model family (cards: the fold table; with --data and --features, the "
-        "recipe's rolling-origin folds on that history)",
+        "cards: the fold table; with --data and --features, the recipe's rolling-origin "
+        "folds on that history",
     )
     p.add_argument("--data", type=Path)
     p.add_argument("--features", type=Path, help="cards: the history's backfilled features")

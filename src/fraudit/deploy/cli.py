@@ -11,6 +11,15 @@ from fraudit.models.layout import Family
 DEFAULT_IMAGE_TAG = "3.0-5"  # devops/infra variable xgboost_image_tag's default
 
 
+def _family(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--family",
+        choices=[f.value for f in Family],
+        default=Family.ULB.value,
+        help=f"{help_text} (default ulb)",
+    )
+
+
 def add_deploy_parser(sub: Any) -> None:
     p = sub.add_parser(
         "deploy", help="put artifacts on AWS and drive the stack (see docs/deploy.md)"
@@ -46,12 +55,7 @@ def add_deploy_parser(sub: Any) -> None:
         "policy; writes fraudit.auto.tfvars.json",
     )
     s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
-    s.add_argument(
-        "--family",
-        choices=["ulb", "cards"],
-        default="ulb",
-        help="whose model to upload (default ulb; cards: models/cards/, card_model_version)",
-    )
+    _family(s, "whose model to upload (cards: models/cards/, card_model_version)")
 
     s = steps.add_parser(
         "check-model",
@@ -59,9 +63,7 @@ def add_deploy_parser(sub: Any) -> None:
         "classifier with the xgboost of the image Terraform pins) and score as fraudit does",
     )
     s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
-    s.add_argument(
-        "--family", choices=["ulb", "cards"], default="ulb", help="the model family (default ulb)"
-    )
+    _family(s, "whose artifacts")
     s.add_argument(
         "--image-tag",
         help=f"built-in XGBoost image tag (default: the stack's output, else {DEFAULT_IMAGE_TAG})",
@@ -73,12 +75,7 @@ def add_deploy_parser(sub: Any) -> None:
         '(stacks with endpoints_managed_by = "deploy")',
     )
     s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
-    s.add_argument(
-        "--family",
-        choices=["ulb", "cards"],
-        default="ulb",
-        help="whose endpoints (default ulb; cards: FRAUDIT_CARD_*_ENDPOINT of the stack)",
-    )
+    _family(s, "whose endpoints (cards: FRAUDIT_CARD_*_ENDPOINT of the stack)")
     s.add_argument("--instance-type", default="ml.m5.large")
     s.add_argument("--instance-count", type=int, default=1)
     s.add_argument(

@@ -14,7 +14,7 @@ import venv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudit.models.layout import Family, family_root, resolve_version
 
@@ -126,6 +126,18 @@ def csv_body(rows: list[list[float]]) -> str:
     return "\n".join(",".join("" if v != v else repr(v) for v in row) for row in rows)
 
 
+def _run_script(command: list[str], body: str, failure: str) -> dict[str, Any]:
+    """Run a check script in its own interpreter; its JSON answer, or `failure` with the
+    end of its stderr."""
+    result = subprocess.run(
+        command, input=body, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{failure}:\n{result.stderr.strip()[-2000:]}")
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
 def check_classifier(
     tarball: Path, image_tag: str, cache: Path, rows: list[list[float]] | None = None
 ) -> ModelCheck:
@@ -140,20 +152,11 @@ def check_classifier(
     python = python_with_xgboost(version, cache)
     rows = rows or sample_rows()
     csv_rows = csv_body(rows)
-    result = subprocess.run(
+    answer = _run_script(
         [str(python), "-c", _SCRIPT, str(tarball)],
-        input=csv_rows,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        csv_rows,
+        f"the classifier artifact does not load with xgboost {version}",
     )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"the classifier artifact does not load with xgboost {version}:\n"
-            f"{result.stderr.strip()[-2000:]}"
-        )
-    answer = json.loads(result.stdout)
     if answer["xgboost"] != version:
         raise RuntimeError(f"checked with xgboost {answer['xgboost']}, wanted {version}")
     booster = xgboost.Booster()
@@ -188,20 +191,11 @@ def check_anomaly(
     """The anomaly artifact served by its own entry point, against `score` (fraudit's)."""
     import numpy as np
 
-    result = subprocess.run(
+    answer = _run_script(
         [sys.executable, "-I", "-c", _ANOMALY_SCRIPT, str(tarball)],
-        input=csv_body(rows),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        csv_body(rows),
+        "the anomaly artifact does not load with its inference.py",
     )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"the anomaly artifact does not load with its inference.py:\n"
-            f"{result.stderr.strip()[-2000:]}"
-        )
-    answer = json.loads(result.stdout)
     ours = score(np.asarray(rows, dtype=np.float64))
     difference = float(np.max(np.abs(np.asarray(answer["scores"]) - ours)))
     return ModelCheck("scikit-learn container hooks", "-", len(rows), difference)

@@ -62,6 +62,21 @@ class AnomalyArtifact:
         return cls(MODEL_FILE, detector.to_dict(), "anomaly_inference.py")
 
 
+def library_versions() -> dict[str, str]:
+    """What a manifest records of the training environment."""
+    import platform
+
+    import numpy as np
+    import sklearn
+
+    return {
+        "xgboost": xgb.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def classifier_bytes(booster: xgb.Booster) -> bytes:
     """The booster as JSON: readable by the container's xgboost and diffable by people."""
     return bytes(booster.save_raw(raw_format="json"))

@@ -4,7 +4,6 @@ out-of-time predictions -> versioned artifacts."""
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
@@ -29,6 +27,7 @@ from fraudit.models.artifacts import (
     SAGEMAKER_XGBOOST_CONTAINER,
     AnomalyArtifact,
     classifier_bytes,
+    library_versions,
     model_version,
     write_bundle,
 )
@@ -317,12 +316,7 @@ def run_training(
         },
         "features": list(FEATURE_NAMES),
         "classifier": metrics["classifier"],
-        "libraries": {
-            "xgboost": xgb.__version__,
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        "libraries": library_versions(),
     }
     path = write_bundle(
         out_dir,

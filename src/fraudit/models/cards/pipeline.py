@@ -6,7 +6,6 @@ under the family's own folder (`models/cards/`, its own LATEST)."""
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 import xgboost as xgb
 
 from fraudit.decisions import DECLINE, REVIEW
@@ -25,6 +23,7 @@ from fraudit.models.artifacts import (
     SAGEMAKER_XGBOOST_CONTAINER,
     AnomalyArtifact,
     classifier_bytes,
+    library_versions,
     model_version,
     write_bundle,
 )
@@ -247,12 +246,7 @@ def run_card_training(
         "features": list(FEATURE_NAMES),
         "feature_set_version": feature_set_version(),
         "classifier": {"recipe": recipe.to_dict(), "trees": level_c.trees},
-        "libraries": {
-            "xgboost": xgb.__version__,
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        "libraries": library_versions(),
     }
     path = write_bundle(
         root,
