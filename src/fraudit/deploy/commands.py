@@ -87,7 +87,7 @@ class Deployer:
         if requested:
             return requested
         try:
-            return resolve_version(family_root(self.model_dir, self.family))
+            return resolve_version(family_root(self.model_dir, self.family), family=self.family)
         except ArtifactError:  # no trained model yet: a normal state for a first upload
             return None
 

@@ -209,7 +209,7 @@ def check_version(
     from fraudit.models.layout import ANOMALY_TARBALL, CLASSIFIER_TARBALL
 
     root = family_root(model_dir, family)
-    version = resolve_version(root, version)
+    version = resolve_version(root, version, family)
     folder = root / version
     if family is Family.ULB:
         from fraudit.models.artifacts import load_bundle

@@ -49,7 +49,7 @@ def family_root(model_dir: Path, family: Family) -> Path:
     return model_dir if family is Family.ULB else model_dir / family.value
 
 
-def resolve_version(root: Path, version: str | None = None) -> str:
+def resolve_version(root: Path, version: str | None = None, family: Family = Family.ULB) -> str:
     """`version` if that bundle exists, else the one LATEST names."""
     if version:
         if not (root / version / MANIFEST_FILE).is_file():
@@ -57,7 +57,8 @@ def resolve_version(root: Path, version: str | None = None) -> str:
         return version
     pointer = root / LATEST
     if not pointer.is_file():
-        raise ArtifactError(f"no trained model under {root}: run `fraudit train` first")
+        train = "fraudit train" + ("" if family is Family.ULB else f" --dataset {family}")
+        raise ArtifactError(f"no trained model under {root}: run `{train}` first")
     return pointer.read_text(encoding="utf-8").strip()
 
 

@@ -37,7 +37,7 @@ def load_card_bundle(
     model_dir: Path, version: str | None = None, *, verify: bool = True
 ) -> CardBundle:
     root = family_root(Path(model_dir), Family.CARDS)
-    version = resolve_version(root, version)
+    version = resolve_version(root, version, Family.CARDS)
     folder = root / version
     manifest = read_manifest(folder, verify=verify)
     anomaly = CardOutlier.from_dict(json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))
