@@ -37,6 +37,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ulb_training(data: Path | None) -> argparse.Namespace:
+    """What `fraudit train` with only --data parses to: the demo and the soak train so."""
+    return build_parser().parse_args(["train", *(["--data", str(data)] if data else [])])
+
+
 def _train_cards(args: argparse.Namespace, settings: Settings) -> int:
     if args.data is None or args.features is None:
         _say(
@@ -573,7 +578,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     )
     demo = Demo(config, _say)
     try:
-        demo.start(train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None), settings))
+        demo.start(train=lambda: cmd_train(_ulb_training(args.data), settings))
         _say(
             "Ctrl-C stops everything"
             + ("" if config.simulator else "; send traffic with `fraudit simulate`")
@@ -619,9 +624,7 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     soak = Soak(config, ReplaySource(dataset, MetadataGenerator(seed=args.seed)), _say)
     try:
-        report = soak.run(
-            train=lambda: cmd_train(argparse.Namespace(data=args.data, out=None), settings)
-        )
+        report = soak.run(train=lambda: cmd_train(_ulb_training(args.data), settings))
     except (DemoError, RuntimeError, OSError) as exc:
         _say(f"error: {exc}")
         return 1
