@@ -26,6 +26,7 @@ from http import HTTPStatus
 from typing import Any
 
 import numpy as np
+import xgboost as xgb
 
 from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 from fraudit.models.artifacts import ModelBundle
@@ -110,35 +111,42 @@ class Endpoint:
         ).encode(), "application/json"
 
 
-def ulb_endpoints(bundle: ModelBundle, classifier: str, anomaly: str) -> list[Endpoint]:
-    rows, version = "Time,V1..V28,Amount", bundle.version
+def _endpoint_pair(
+    names: tuple[str, str],
+    classifier: xgb.Booster,
+    anomaly: Callable[[np.ndarray], np.ndarray],
+    parse: Callable[[bytes], np.ndarray],
+    rows: str,
+    version: str,
+) -> list[Endpoint]:
+    """A family's two endpoints: (classifier, anomaly) names, scored on the same rows."""
     return [
-        Endpoint(
-            classifier,
-            "classifier",
-            lambda x: predict(bundle.classifier, x),
-            parse_rows,
-            rows,
-            version,
-        ),
-        Endpoint(anomaly, "anomaly", bundle.anomaly.score, parse_rows, rows, version),
+        Endpoint(names[0], "classifier", lambda x: predict(classifier, x), parse, rows, version),
+        Endpoint(names[1], "anomaly", anomaly, parse, rows, version),
     ]
+
+
+def ulb_endpoints(bundle: ModelBundle, classifier: str, anomaly: str) -> list[Endpoint]:
+    return _endpoint_pair(
+        (classifier, anomaly),
+        bundle.classifier,
+        bundle.anomaly.score,
+        parse_rows,
+        "Time,V1..V28,Amount",
+        bundle.version,
+    )
 
 
 def card_endpoints(bundle: CardBundle, classifier: str, anomaly: str) -> list[Endpoint]:
-    parse = _card_parser(len(bundle.names))
-    rows = f"the {len(bundle.names)} card features (manifest.json of {bundle.version})"
-    return [
-        Endpoint(
-            classifier,
-            "classifier",
-            lambda x: predict(bundle.classifier, x),
-            parse,
-            rows,
-            bundle.version,
-        ),
-        Endpoint(anomaly, "anomaly", bundle.anomaly.score, parse, rows, bundle.version),
-    ]
+    width = len(bundle.names)
+    return _endpoint_pair(
+        (classifier, anomaly),
+        bundle.classifier,
+        bundle.anomaly.score,
+        _card_parser(width),
+        f"the {width} card features (manifest.json of {bundle.version})",
+        bundle.version,
+    )
 
 
 class ModelServer(BoundedThreadingHTTPServer):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,25 +32,18 @@ from fraudit.models.cards.contributions import family_contributions
 from fraudit.models.cards.fairness import fairness_table
 from fraudit.models.cards.protocol import CARD_OUT_OF_TIME_FOLDS, CardLevel, card_level
 from fraudit.models.cards.report import card_report, decision_mix
-from fraudit.models.cards.split import LABEL_GAP_DAYS, TEST_DAYS, split_cards
+from fraudit.models.cards.split import LABEL_GAP_DAYS, TEST_DAYS, as_of, split_cards
 from fraudit.models.cards.table import CardTable, load_card_table
 from fraudit.models.cards.train import CARD_PARAMS, fit_card_classifier
 from fraudit.models.classifier import Recipe, predict
 from fraudit.models.layout import Family, family_root
 from fraudit.models.sagemaker_code.card_anomaly_inference import MODEL_FILE, CardOutlier
+from fraudit.models.train import TrainingResult
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.settings import Settings
 
 Progress = Callable[[str], None]
 SHAP_ROWS = 10_000
-
-
-@dataclass(frozen=True)
-class CardTrainingResult:
-    version: str
-    path: Path
-    metrics: dict[str, Any]
-    seconds: float
 
 
 def _anomaly_artifact(detector: CardOutlier) -> AnomalyArtifact:
@@ -180,7 +172,7 @@ def run_card_training(
     features: Path,
     out_dir: Path | None = None,
     progress: Progress = print,
-) -> CardTrainingResult:
+) -> TrainingResult:
     started = time.perf_counter()
     root = family_root(out_dir or settings.model_dir, Family.CARDS)
     progress(f"reading {history} and its features {features}")
@@ -204,7 +196,8 @@ def run_card_training(
         version=lambda *_: "level-b",
         progress=progress,
     )
-    rows_before = table.take(table.event_time < split.test_start - LABEL_GAP_DAYS * 86_400)
+    # The detectors are compared on the rows level (b) trained on, as it knew them.
+    rows_before, _ = as_of(table, split.test_start)
     test = _test_report(level_b, split.test, rows_before, settings.seed)
 
     progress("level (c): as of the end of the history, the shipped model and policy")
@@ -268,4 +261,4 @@ def run_card_training(
         f"{test['anomaly']['isolation_forest']['auprc']:.4f}"
     )
     progress(f"wrote {path} in {seconds:.1f} s")
-    return CardTrainingResult(policy.model_version, path, metrics, seconds)
+    return TrainingResult(policy.model_version, path, metrics, seconds)

@@ -36,16 +36,24 @@ def card_report(
 ) -> dict[str, Any]:
     scores = np.asarray(scores, dtype=np.float64)
     day = np.floor(test.event_time / DAY).astype(np.int64)
-    precision, per_day = card_precision_at_k(day, test.card, test.y, scores, k)
-    # What a perfect ranking scores: a day with fewer than k defrauded cards caps it. It is a
-    # ceiling only for k at or above the day's defrauded cards: below, blocking a card found
-    # today changes tomorrow's candidates, and another choice can score more.
-    perfect, _ = card_precision_at_k(day, test.card, test.y, test.y.astype(np.float64), k)
+    at_k: dict[int, tuple[float, float, int]] = {}
+
+    def precision_at(k_cards: int) -> tuple[float, float, int]:
+        """The ranking's card precision at k, a perfect ranking's, and the days counted.
+        A perfect ranking's is a ceiling only for k at or above the day's defrauded cards:
+        below, blocking a card found today changes tomorrow's candidates, and another
+        choice can score more."""
+        if k_cards not in at_k:
+            ours, per_day = card_precision_at_k(day, test.card, test.y, scores, k_cards)
+            perfect, _ = card_precision_at_k(
+                day, test.card, test.y, test.y.astype(np.float64), k_cards
+            )
+            at_k[k_cards] = (ours, perfect, len(per_day))
+        return at_k[k_cards]
+
+    precision, perfect, days = precision_at(k)
     k_share = max(1, round(CARD_SHARE_PER_DAY * len(set(test.card.tolist()))))
-    at_share, _ = card_precision_at_k(day, test.card, test.y, scores, k_share)
-    share_perfect, _ = card_precision_at_k(
-        day, test.card, test.y, test.y.astype(np.float64), k_share
-    )
+    at_share, share_perfect, _ = precision_at(k_share)
     # The reviewed rows: the top of the ranking (ties in arrival order).
     reviewed = np.zeros(test.n_rows, dtype=bool)
     reviewed[np.argsort(-scores, kind="stable")[: int(np.floor(budget * test.n_rows))]] = True
@@ -56,15 +64,14 @@ def card_report(
             "frauds": int(rows.sum()),
             "recall_at_budget": float((reviewed & rows).sum() / rows.sum()),
         }
-    curve = []
-    for k_curve in K_CURVE:
-        at_k, _ = card_precision_at_k(day, test.card, test.y, scores, k_curve)
-        best, _ = card_precision_at_k(day, test.card, test.y, test.y.astype(np.float64), k_curve)
-        curve.append({"k": k_curve, "precision": at_k, "perfect": best})
+    curve = [
+        {"k": k_curve, "precision": precision_at(k_curve)[0], "perfect": precision_at(k_curve)[1]}
+        for k_curve in K_CURVE
+    ]
     return {
         "rows": test.n_rows,
         "frauds": int(test.y.sum()),
-        "days": len(per_day),
+        "days": days,
         "auprc": average_precision(test.y, scores),
         "roc_auc": roc_auc(test.y, scores),
         "review_budget": budget,
