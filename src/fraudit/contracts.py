@@ -313,6 +313,10 @@ class CardPredictRequest(BaseModel):
             raise ValueError(f"transaction.date_of_birth is more than {MAX_AGE_YEARS} years ago")
         return self
 
+    @property
+    def amount(self) -> float:
+        return self.transaction.amount
+
     def history_record(self, transaction_id: str, arrival: int) -> CardTransaction:
         """The transaction as the feature engines see it."""
         t, meta = self.transaction, self.metadata
@@ -359,6 +363,19 @@ class PredictResponse(BaseModel):
     policy_version: str
 
 
+class CardEvent(BaseModel):
+    """What a card transaction's event carries beyond the common fields: enough to rebuild
+    the online store from the rows (`fraudit features rebuild`), never a card number."""
+
+    card_token: str
+    merchant_id: str
+    merchant_category: str
+    merchant_lat: float
+    merchant_lon: float
+    # The order in which the online store counted it (features look only at earlier ones).
+    store_arrival: int = Field(ge=1)
+
+
 class ScoredEvent(BaseModel):
     """One Kinesis record (partition key: user_id). Readers must ignore unknown fields."""
 
@@ -380,3 +397,8 @@ class ScoredEvent(BaseModel):
     ip_address: str | None = None
     device_info: DeviceInfo | None = None
     geo: Geo | None = None
+    # Card transactions: the transaction's own details, the feature vector it was scored
+    # on and the version of the definitions that computed it.
+    card: CardEvent | None = None
+    features: dict[str, float | None] | None = None
+    feature_set_version: str | None = None

@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     api_key_refresh_seconds: float = Field(300.0, gt=0)
     policy_s3_uri: str | None = None
     policy_ssm_parameter: str | None = None
+    # The card family's policy on AWS (fraudit deploy upload --family cards puts it at
+    # policy/cards/policy.json); locally, models/cards. Without either, card transactions
+    # are answered 503 (the card model is not deployed).
+    card_policy_s3_uri: str | None = None
+    card_model_version: str | None = None
+    # The online store and the idempotency records (docs/FEATURES.md, "Online store").
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Every key starts with this: several deployments (or test runs) can share a server.
+    redis_key_prefix: str = Field("fraudit:", min_length=1, max_length=64)
+    # Connect and read timeout per round trip; Redis slower than this is a 503.
+    redis_timeout_seconds: float = Field(0.5, gt=0, le=5)
+    # How long a transaction_id's answer is kept for repeats.
+    idempotency_ttl_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
     sagemaker_connect_timeout: float = Field(1.0, gt=0)
     sagemaker_read_timeout: float = Field(2.0, gt=0)
     sagemaker_max_attempts: int = Field(2, ge=1, le=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -11,6 +12,7 @@ from fraudit.api.app import create_app
 from fraudit.api.service import PredictService
 from fraudit.data.creditcard import load_creditcard
 from fraudit.data.metadata import MetadataGenerator
+from fraudit.online.redis_store import OnlineStore, connect
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.local import InProcessScorer
 from fraudit.settings import Settings
@@ -60,6 +62,15 @@ def read_stream(client) -> list[dict]:
     return events
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def private_store(url: str = REDIS_URL, **options) -> OnlineStore:
+    """An online store on the machine's Redis under a prefix of its own: tests never see
+    each other's transactions or idempotency records."""
+    return OnlineStore(connect(url, 2.0), prefix=f"test-{uuid.uuid4().hex[:12]}:", **options)
+
+
 def make_app(
     bundle,
     kinesis_client,
@@ -69,6 +80,8 @@ def make_app(
     max_attempts: int = 3,
     attempt_timeout: float = 0.0,
     sleep=lambda _: None,
+    store=None,
+    cards=None,
     **settings,
 ):
     config = Settings(_env_file=None, **settings)
@@ -80,6 +93,11 @@ def make_app(
         sleep=sleep,
     )
     service = PredictService(
-        scorer or InProcessScorer(bundle), publisher, bundle.policy, max_batch=config.api_max_batch
+        scorer or InProcessScorer(bundle),
+        publisher,
+        bundle.policy,
+        store=store or private_store(),
+        cards=cards,
+        max_batch=config.api_max_batch,
     )
     return create_app(service, settings=config, api_key=api_key)

@@ -19,8 +19,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from fraudit.contracts import (
+    CARD_SCHEMA_VERSION,
     SCHEMA_VERSION,
     AnomalyResult,
+    CardEvent,
+    CardPredictRequest,
     ClassifierResult,
     PredictRequest,
     PredictResponse,
@@ -28,13 +31,20 @@ from fraudit.contracts import (
     ValidationClock,
 )
 from fraudit.deadline import Deadline, no_deadline
+from fraudit.features.definitions import feature_set_version
+from fraudit.features.reference import Vector
+from fraudit.online import idempotency
+from fraudit.online.plan import BeginAnswer, BeginCall, begin_call, vector_from_state
+from fraudit.online.redis_store import Abandon, OnlineStore, StoreUnavailable
 from fraudit.publishing import KinesisPublisher, PublishOutcome
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
-from fraudit.scoring.base import Scorer, Scores, ScoringUnavailable
+from fraudit.scoring.base import CardVector, Scorer, Scores, ScoringUnavailable
 from fraudit.scoring.policy import DecisionPolicy
+from fraudit.ulb_vector import FeatureVector
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE
 
 log = logging.getLogger("fraudit.api")
+FEATURE_SET_VERSION = feature_set_version()
 
 
 @dataclass(frozen=True)
@@ -70,13 +80,24 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     return details
 
 
-def parse_request(payload: object, clock: ValidationClock) -> PredictRequest | ApiResult:
+ParsedRequest = PredictRequest | CardPredictRequest
+
+
+def parse_request(payload: object, clock: ValidationClock) -> ParsedRequest | ApiResult:
+    """A card transaction (schema version 2: a `transaction` object) or a ULB vector
+    (schema version 1: `data`)."""
     if not isinstance(payload, dict):
         return error(
-            400, "invalid_request", "the body must be a JSON object with 'metadata' and 'data'"
+            400,
+            "invalid_request",
+            "the body must be a JSON object with 'metadata' and either 'transaction' (a card "
+            "transaction) or 'data' (a ULB vector)",
         )
+    contract: type[ParsedRequest] = (
+        CardPredictRequest if "transaction" in payload else PredictRequest
+    )
     try:
-        return PredictRequest.model_validate(payload, context=clock)
+        return contract.model_validate(payload, context=clock)
     except ValidationError as exc:
         details = validation_details(exc)
         return error(
@@ -87,12 +108,21 @@ def parse_request(payload: object, clock: ValidationClock) -> PredictRequest | A
         )
 
 
+@dataclass(frozen=True)
+class CardContext:
+    """What the online store said about a card transaction: its vector and arrival."""
+
+    features: Vector
+    arrival: int
+
+
 def decide(
-    request: PredictRequest,
+    request: ParsedRequest,
     scores: Scores,
     policy: DecisionPolicy,
     event_id: str,
     scored_at: datetime,
+    card: CardContext | None = None,
 ) -> tuple[PredictResponse, ScoredEvent]:
     """The answer and the stream event for one scored transaction (pure). The endpoint's raw
     probability is calibrated here: the thresholds, the answer and the event all carry the
@@ -100,7 +130,9 @@ def decide(
     fraud_proba = policy.fraud_probability(scores.fraud_proba)
     decision = policy.decide(fraud_proba, scores.anomaly_score)
     prediction = 1 if policy.predicts_fraud(fraud_proba) else 0
+    schema = CARD_SCHEMA_VERSION if isinstance(request, CardPredictRequest) else SCHEMA_VERSION
     response = PredictResponse(
+        schema_version=schema,
         event_id=event_id,
         anomaly_detector=AnomalyResult(score=scores.anomaly_score),
         fraud_classifier=ClassifierResult(pred_proba=fraud_proba, prediction=prediction),
@@ -109,7 +141,24 @@ def decide(
         policy_version=policy.version,
     )
     meta = request.metadata
+    extra: dict[str, Any] = {}
+    if isinstance(request, CardPredictRequest):
+        assert card is not None
+        t = request.transaction
+        extra = {
+            "card": CardEvent(
+                card_token=t.card_token,
+                merchant_id=t.merchant_id,
+                merchant_category=t.merchant_category,
+                merchant_lat=t.merchant_lat,
+                merchant_lon=t.merchant_lon,
+                store_arrival=card.arrival,
+            ),
+            "features": card.features,
+            "feature_set_version": FEATURE_SET_VERSION,
+        }
     event = ScoredEvent(
+        schema_version=schema,
         event_id=event_id,
         timestamp=meta.timestamp,
         scored_at=scored_at,
@@ -125,6 +174,7 @@ def decide(
         ip_address=meta.ip_address,
         device_info=meta.device_info,
         geo=meta.geo,
+        **extra,
     )
     return response, event
 
@@ -176,6 +226,37 @@ def scoring_unavailable(message: str) -> ApiResult:
     return error(503, "scoring_unavailable", f"{message}; nothing was recorded, retry later")
 
 
+def store_unavailable(event_id: str | None) -> ApiResult:
+    body: dict[str, Any] = {
+        "error": "store_unavailable",
+        "message": "the online store (Redis) is unavailable or too slow: nothing was "
+        "scored or recorded; retry with the same transaction_id",
+    }
+    if event_id:
+        body["event_id"] = event_id
+    return ApiResult(503, body, {"error": "store_unavailable"})
+
+
+def conflict(transaction_id: str) -> ApiResult:
+    return error(
+        409,
+        "transaction_id_conflict",
+        f"transaction_id {transaction_id!r} was already sent with a different body; a repeat "
+        "must be byte-for-byte the same request (send a new transaction_id for a new "
+        "transaction)",
+    )
+
+
+def still_in_progress(event_id: str) -> ApiResult:
+    body = {
+        "error": "in_progress",
+        "message": "a request with this transaction_id is still being answered; retry with "
+        "the same transaction_id",
+        "event_id": event_id,
+    }
+    return ApiResult(503, body, {"error": "in_progress"})
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -184,13 +265,45 @@ def _new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+@dataclass(frozen=True)
+class CardModel:
+    """The card family as the API scores it: its endpoints (or in-process models) and its
+    decision policy."""
+
+    scorer: Scorer[CardVector]
+    policy: DecisionPolicy
+
+
+@dataclass
+class _Item:
+    """One valid transaction on its way through a request."""
+
+    index: int
+    request: ParsedRequest
+    event_id: str
+    digest: str | None  # the body's fingerprint when the client gave a transaction_id
+    call: BeginCall | None = None
+    answer: BeginAnswer | None = None
+    card: CardContext | None = None
+
+    @property
+    def pending(self) -> str | None:
+        return None if self.digest is None else idempotency.pending(self.digest)
+
+    @property
+    def is_card(self) -> bool:
+        return isinstance(self.request, CardPredictRequest)
+
+
 class PredictService:
     def __init__(
         self,
-        scorer: Scorer,
+        scorer: Scorer[FeatureVector],
         publisher: KinesisPublisher,
         policy: DecisionPolicy,
         *,
+        store: OnlineStore,
+        cards: CardModel | None = None,
         max_batch: int = 500,
         max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
         clock: Callable[[], datetime] = _utcnow,
@@ -199,6 +312,8 @@ class PredictService:
         self.scorer = scorer
         self.publisher = publisher
         self.policy = policy
+        self.store = store
+        self.cards = cards
         self.max_batch = max_batch
         self.max_event_age = max_event_age
         self._clock = clock
@@ -206,7 +321,7 @@ class PredictService:
 
     def health(self) -> dict[str, Any]:
         """Cheap: configuration only, no call to the endpoints or the stream."""
-        return {
+        out: dict[str, Any] = {
             "status": "ok",
             "schema_version": SCHEMA_VERSION,
             "model_version": self.policy.model_version,
@@ -214,9 +329,10 @@ class PredictService:
             "stream": self.publisher.stream_name,
             "scorer": type(self.scorer).__name__,
         }
-
-    def _event_id(self, request: PredictRequest) -> str:
-        return request.metadata.transaction_id or self._new_event_id()
+        if self.cards is not None:
+            out["card_model_version"] = self.cards.policy.model_version
+            out["feature_set_version"] = FEATURE_SET_VERSION
+        return out
 
     def _validation_clock(self) -> ValidationClock:
         # One instant per request: the time window is judged against the scored_at the
@@ -230,7 +346,7 @@ class PredictService:
         if isinstance(parsed, ApiResult):
             return parsed
         results: list[dict[str, Any] | None] = [None]
-        self._score_and_publish([(0, parsed)], results, clock.now, deadline)
+        self._score_and_publish([(0, parsed, payload)], results, clock.now, deadline)
         (result,) = results
         assert result is not None
         status = result.pop("status")
@@ -256,13 +372,25 @@ class PredictService:
             )
         clock = self._validation_clock()
         results: list[dict[str, Any] | None] = [None] * len(items)
-        valid: list[tuple[int, PredictRequest]] = []
+        valid: list[tuple[int, ParsedRequest, object]] = []
+        seen_ids: set[str] = set()
         for index, item in enumerate(items):
             parsed = parse_request(item, clock)
             if isinstance(parsed, ApiResult):
                 results[index] = {"status": parsed.status, **parsed.body}
-            else:
-                valid.append((index, parsed))
+                continue
+            transaction_id = parsed.metadata.transaction_id
+            if transaction_id is not None and transaction_id in seen_ids:
+                repeat = error(
+                    400,
+                    "duplicate_in_batch",
+                    f"transaction_id {transaction_id!r} appears earlier in this batch",
+                )
+                results[index] = {"status": 400, **repeat.body}
+                continue
+            if transaction_id is not None:
+                seen_ids.add(transaction_id)
+            valid.append((index, parsed, item))
         if valid:
             self._score_and_publish(valid, results, clock.now, deadline)
         statuses = [r["status"] for r in results if r is not None]
@@ -274,49 +402,191 @@ class PredictService:
         }
         return ApiResult(200, {"results": results}, log)
 
+    # --- the steps of a request ----------------------------------------------------------
+
+    def _items(self, valid: list[tuple[int, ParsedRequest, object]]) -> list[_Item]:
+        items = []
+        for index, request, payload in valid:
+            given = request.metadata.transaction_id
+            digest = idempotency.body_hash(payload) if given is not None else None
+            items.append(_Item(index, request, given or self._new_event_id(), digest))
+        return items
+
+    def _begin(self, items: list[_Item], deadline: Deadline) -> None:
+        """Claim each transaction_id and count each card transaction, in one round trip;
+        items that need neither (a ULB vector without transaction_id) skip the store."""
+        store = self.store
+        for item in items:
+            tx = (
+                item.request.history_record(item.event_id, 0)
+                if isinstance(item.request, CardPredictRequest)
+                else None
+            )
+            if item.digest is None and tx is None:
+                continue
+            item.call = begin_call(
+                store.keys,
+                item.event_id,
+                pending=item.pending,
+                idempotency_ttl_ms=store.idempotency_ttl_ms,
+                state_ttl_seconds=store.state_ttl_seconds,
+                lateness_seconds=store.lateness_seconds,
+                tx=tx,
+            )
+        calls = [item for item in items if item.call is not None]
+        if not calls:
+            return
+        answers = store.begin_many([item.call for item in calls if item.call], deadline)
+        for item, answer in zip(calls, answers, strict=True):
+            item.answer = answer
+            if answer.state is not None and isinstance(item.request, CardPredictRequest):
+                tx = item.request.history_record(item.event_id, answer.state.arrival)
+                item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrival)
+
+    def _repeat(self, item: _Item, record: str, deadline: Deadline) -> dict[str, Any]:
+        """The answer to a transaction_id seen before: the first answer, a 409 for another
+        body, or a 503 while the first is still in progress (after waiting for it)."""
+        seen = idempotency.parse_record(record)
+        if seen.answer is None and item.digest is not None and seen.same_body(item.digest):
+            try:
+                later = self.store.wait_for_answer(item.event_id, deadline)
+            except StoreUnavailable as exc:
+                log.warning("online store unavailable: %s", exc)
+                return {"status": 503, **store_unavailable(item.event_id).body}
+            if later is None:  # the first request failed and left nothing: retry
+                return {"status": 503, **still_in_progress(item.event_id).body}
+            seen = idempotency.parse_record(later)
+        if item.digest is None or not seen.same_body(item.digest):
+            return {"status": 409, **conflict(item.event_id).body}
+        if seen.answer is None:
+            return {"status": 503, **still_in_progress(item.event_id).body}
+        return {"status": 200, **seen.answer}
+
+    def _score(self, items: list[_Item], deadline: Deadline) -> dict[int, Scores | str]:
+        """Each item's scores, or why it has none (a model's fault is a 503 for the items
+        that model scores)."""
+        out: dict[int, Scores | str] = {}
+        groups: list[tuple[Scorer[Any] | None, list[_Item]]] = [
+            (self.scorer, [i for i in items if not i.is_card]),
+            (self.cards.scorer if self.cards else None, [i for i in items if i.is_card]),
+        ]
+        for scorer, group in groups:
+            if not group:
+                continue
+            if scorer is None:
+                for item in group:
+                    out[item.index] = "the card model is not deployed on this API"
+                continue
+            rows: list[Any] = [
+                i.card.features if i.card is not None else i.request.data  # type: ignore[union-attr]
+                for i in group
+            ]
+            try:
+                scores = scorer.score(rows, deadline)
+            except ScoringUnavailable as exc:
+                log.warning("scoring unavailable: %s", exc)
+                for item in group:
+                    out[item.index] = exc.public
+                continue
+            for item, score in zip(group, scores, strict=True):
+                problem = score_problem(score)
+                if problem:
+                    log.warning("unusable model answer: %s", score)
+                out[item.index] = problem or score
+        return out
+
     def _score_and_publish(
         self,
-        valid: list[tuple[int, PredictRequest]],
+        valid: list[tuple[int, ParsedRequest, object]],
         results: list[dict[str, Any] | None],
         scored_at: datetime,
         deadline: Deadline,
     ) -> None:
-        """Fill `results` for `valid` items: each item's fault is that item's answer."""
+        """Fill `results` for `valid` items: each item's fault is that item's answer, and
+        an item that is not answered 200 leaves no trace in the store."""
+        items = self._items(valid)
         try:
-            scores = self.scorer.score([request.data for _, request in valid], deadline)
-        except ScoringUnavailable as exc:
-            log.warning("scoring unavailable: %s", exc)
-            failed = scoring_unavailable(exc.public)
-            for index, _ in valid:
-                results[index] = {"status": 503, **failed.body}
+            self._begin(items, deadline)
+        except StoreUnavailable as exc:
+            log.warning("online store unavailable: %s", exc)
+            for item in items:
+                results[item.index] = {"status": 503, **store_unavailable(item.event_id).body}
             return
-        pending: list[tuple[int, PredictResponse, tuple[bytes, str]]] = []
-        for (index, request), score in zip(valid, scores, strict=True):
-            problem = score_problem(score)
-            if problem:
-                log.warning("unusable model answer: %s", score)
-                results[index] = {"status": 503, **scoring_unavailable(problem).body}
+        fresh = [i for i in items if i.answer is None or i.answer.seen is None]
+        failed: list[_Item] = []
+        pending = self._decide(fresh, results, failed, scored_at, deadline) if fresh else []
+        done: list[tuple[str, str]] = []
+        if pending:
+            outcomes = self.publisher.publish_many([record for _, _, record in pending], deadline)
+            for (item, response, _), outcome in zip(pending, outcomes, strict=True):
+                if outcome.ok:
+                    answer = response.model_dump(mode="json")
+                    results[item.index] = {"status": 200, **answer}
+                    if item.digest is not None:
+                        done.append((item.event_id, idempotency.done(item.digest, answer)))
+                else:
+                    log.warning(
+                        "event %s not confirmed by the stream: %s", response.event_id, outcome.error
+                    )
+                    results[item.index] = {
+                        "status": 503,
+                        **stream_unavailable(response.event_id, outcome).body,
+                    }
+                    failed.append(item)
+        self._settle(done, failed)
+        for item in items:
+            if item.answer is not None and item.answer.seen is not None:
+                results[item.index] = self._repeat(item, item.answer.seen, deadline)
+
+    def _decide(
+        self,
+        fresh: list[_Item],
+        results: list[dict[str, Any] | None],
+        failed: list[_Item],
+        scored_at: datetime,
+        deadline: Deadline,
+    ) -> list[tuple[_Item, PredictResponse, tuple[bytes, str]]]:
+        """Score and decide the items seen for the first time: the records to publish;
+        the others get their error in `results` and join `failed`."""
+        pending: list[tuple[_Item, PredictResponse, tuple[bytes, str]]] = []
+        scores = self._score(fresh, deadline)
+        for item in fresh:
+            score = scores[item.index]
+            if isinstance(score, str):
+                results[item.index] = {"status": 503, **scoring_unavailable(score).body}
+                failed.append(item)
                 continue
+            policy = self.cards.policy if item.is_card and self.cards else self.policy
             response, event = decide(
-                request, score, self.policy, self._event_id(request), scored_at
+                item.request, score, policy, item.event_id, scored_at, item.card
             )
             record = encode_event(event)
             too_large = record_problem(*record)
             if too_large:
-                results[index] = {"status": 413, **error(413, "payload_too_large", too_large).body}
-                continue
-            pending.append((index, response, record))
-        if not pending:
-            return
-        outcomes = self.publisher.publish_many([record for _, _, record in pending], deadline)
-        for (index, response, _), outcome in zip(pending, outcomes, strict=True):
-            if outcome.ok:
-                results[index] = {"status": 200, **response.model_dump(mode="json")}
-            else:
-                log.warning(
-                    "event %s not confirmed by the stream: %s", response.event_id, outcome.error
-                )
-                results[index] = {
-                    "status": 503,
-                    **stream_unavailable(response.event_id, outcome).body,
+                results[item.index] = {
+                    "status": 413,
+                    **error(413, "payload_too_large", too_large).body,
                 }
+                failed.append(item)
+                continue
+            pending.append((item, response, record))
+        return pending
+
+    def _settle(self, done: list[tuple[str, str]], failed: list[_Item]) -> None:
+        """Keep the answers for repeats; remove what failed items added. The events of
+        `done` are on the stream: a store fault here is logged, not a client's 503."""
+        try:
+            self.store.finish_many(done)
+            self.store.abandon_many(
+                [
+                    Abandon(
+                        item.event_id,
+                        item.pending if item.answer is not None else None,
+                        bool(item.answer and item.answer.added),
+                    )
+                    for item in failed
+                    if item.answer is not None
+                ]
+            )
+        except StoreUnavailable as exc:
+            log.error("online store failed after answering: %s", exc)

@@ -7,33 +7,37 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
+from fraudit.api.service import CardModel, PredictService
 from fraudit.aws_clients import settings_client
 from fraudit.errors import ArtifactError
-from fraudit.models.layout import POLICY_FILE, has_model, resolve_version
+from fraudit.models.layout import POLICY_FILE, Family, family_root, has_model, resolve_version
+from fraudit.online.redis_store import OnlineStore, connect
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.base import Scorer
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
-from fraudit.scoring.sagemaker import SageMakerScorer
+from fraudit.scoring.sagemaker import SageMakerScorer, card_csv_row
 from fraudit.settings import Settings
+from fraudit.ulb_vector import FeatureVector
+
+
+def _policy_from_s3(settings: Settings, uri: str, variable: str) -> DecisionPolicy:
+    url = urlparse(uri)
+    if url.scheme != "s3" or not url.netloc or not url.path.strip("/"):
+        raise PolicyError(f"{variable} must be s3://bucket/key, got {uri!r}")
+    body = (
+        settings_client("s3", settings)
+        .get_object(Bucket=url.netloc, Key=url.path.lstrip("/"))["Body"]
+        .read()
+    )
+    return DecisionPolicy.from_json(body.decode("utf-8"))
 
 
 def load_policy(settings: Settings) -> DecisionPolicy:
     """S3 object or SSM parameter named in settings (AWS), else the model folder (local)."""
     if settings.policy_s3_uri:
-        url = urlparse(settings.policy_s3_uri)
-        if url.scheme != "s3" or not url.netloc or not url.path.strip("/"):
-            raise PolicyError(
-                f"FRAUDIT_POLICY_S3_URI must be s3://bucket/key, got {settings.policy_s3_uri!r}"
-            )
-        body = (
-            settings_client("s3", settings)
-            .get_object(Bucket=url.netloc, Key=url.path.lstrip("/"))["Body"]
-            .read()
-        )
-        return DecisionPolicy.from_json(body.decode("utf-8"))
+        return _policy_from_s3(settings, settings.policy_s3_uri, "FRAUDIT_POLICY_S3_URI")
     if settings.policy_ssm_parameter:
         response = settings_client("ssm", settings).get_parameter(
             Name=settings.policy_ssm_parameter, WithDecryption=True
@@ -100,7 +104,7 @@ def api_key_configured(settings: Settings) -> bool:
     return settings.api_key is not None or bool(settings.api_key_secret_id)
 
 
-def build_scorer(settings: Settings, policy: DecisionPolicy) -> Scorer:
+def build_scorer(settings: Settings, policy: DecisionPolicy) -> Scorer[FeatureVector]:
     if settings.scorer == "in-process":
         from fraudit.models.artifacts import load_bundle
         from fraudit.scoring.local import InProcessScorer
@@ -125,14 +129,60 @@ def build_publisher(settings: Settings) -> KinesisPublisher:
     )
 
 
-def build_service(settings: Settings) -> Any:
-    from fraudit.api.service import PredictService
+def load_card_policy(settings: Settings) -> DecisionPolicy | None:
+    """The card family's policy: the S3 object named in settings (AWS), else the local card
+    model; None when neither exists (card transactions are then answered 503)."""
+    if settings.card_policy_s3_uri:
+        return _policy_from_s3(settings, settings.card_policy_s3_uri, "FRAUDIT_CARD_POLICY_S3_URI")
+    root = family_root(Path(settings.model_dir), Family.CARDS)
+    if not settings.card_model_version and not has_model(root):
+        return None
+    try:
+        version = resolve_version(root, settings.card_model_version, Family.CARDS)
+    except ArtifactError as exc:
+        raise PolicyError(str(exc)) from None
+    return DecisionPolicy.load(root / version / POLICY_FILE)
 
+
+def build_card_model(settings: Settings) -> CardModel | None:
+    policy = load_card_policy(settings)
+    if policy is None:
+        return None
+    if settings.scorer == "in-process":
+        from fraudit.models.cards.bundle import load_card_bundle
+        from fraudit.scoring.local import InProcessCardScorer
+
+        bundle = load_card_bundle(
+            settings.model_dir, settings.card_model_version or policy.model_version or None
+        )
+        return CardModel(InProcessCardScorer(bundle), policy)
+    scorer = SageMakerScorer(
+        settings_client("sagemaker-runtime", settings),
+        classifier_endpoint=settings.card_classifier_endpoint,
+        anomaly_endpoint=settings.card_anomaly_endpoint,
+        model_version=policy.model_version,
+        csv_row=card_csv_row,
+    )
+    return CardModel(scorer, policy)
+
+
+def build_store(settings: Settings) -> OnlineStore:
+    return OnlineStore(
+        connect(settings.redis_url, settings.redis_timeout_seconds),
+        prefix=settings.redis_key_prefix,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        lateness_seconds=settings.max_event_age_days * 86_400,
+    )
+
+
+def build_service(settings: Settings) -> PredictService:
     policy = load_policy(settings)
     return PredictService(
         build_scorer(settings, policy),
         build_publisher(settings),
         policy,
+        store=build_store(settings),
+        cards=build_card_model(settings),
         max_batch=settings.api_max_batch,
         max_event_age=timedelta(days=settings.max_event_age_days),
     )

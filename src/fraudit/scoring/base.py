@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from fraudit.deadline import Deadline
-from fraudit.ulb_vector import FeatureVector
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,18 @@ class ScoringUnavailable(RuntimeError):
         self.public = public
 
 
-class Scorer(Protocol):
+# A card vector: feature name -> value, None when missing (fraudit.features).
+CardVector = Mapping[str, float | None]
+Row = TypeVar("Row", contravariant=True)
+
+
+class Scorer(Protocol[Row]):
+    """Scores rows of one family: ULB vectors (`Scorer[FeatureVector]`) or card vectors
+    (`Scorer[CardVector]`)."""
+
     model_version: str
 
-    def score(
-        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
-    ) -> list[Scores]:
+    def score(self, rows: Sequence[Row], deadline: Deadline | None = None) -> list[Scores]:
         """One Scores per row, in order, by the deadline; raises ScoringUnavailable. A row's
         scores may be non-finite (the caller refuses to decide on those rows only)."""
         ...

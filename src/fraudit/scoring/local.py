@@ -10,8 +10,9 @@ import numpy as np
 
 from fraudit.deadline import Deadline
 from fraudit.models.artifacts import ModelBundle
+from fraudit.models.cards.bundle import CardBundle
 from fraudit.models.classifier import predict
-from fraudit.scoring.base import Scores, ScoringUnavailable
+from fraudit.scoring.base import CardVector, Scores, ScoringUnavailable
 from fraudit.ulb_vector import FeatureVector
 
 
@@ -33,6 +34,34 @@ class InProcessScorer:
         except Exception as exc:  # a model fault must not become a made-up score
             raise ScoringUnavailable(
                 f"in-process scoring failed: {exc}", "the in-process models failed to score"
+            ) from exc
+        return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
+
+    def close(self) -> None:
+        return None
+
+
+class InProcessCardScorer:
+    """The card family's models in this process: rows are card vectors (name -> value,
+    None for missing)."""
+
+    def __init__(self, bundle: CardBundle) -> None:
+        self._bundle = bundle
+        self.model_version = bundle.version
+
+    def score(self, rows: Sequence[CardVector], deadline: Deadline | None = None) -> list[Scores]:
+        if not rows:
+            return []
+        names = self._bundle.names
+        try:
+            X = np.array(
+                [[np.nan if r[n] is None else r[n] for n in names] for r in rows], dtype=np.float64
+            )
+            proba = predict(self._bundle.classifier, X)
+            anomaly = self._bundle.anomaly.score(X)
+        except Exception as exc:
+            raise ScoringUnavailable(
+                f"in-process card scoring failed: {exc}", "the in-process card models failed"
             ) from exc
         return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
 

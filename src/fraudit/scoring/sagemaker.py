@@ -10,7 +10,7 @@ to finish on its thread, and the request answers 503 in time).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -19,8 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from fraudit.aws_clients import API_POOL_SIZE
 from fraudit.deadline import Deadline, no_deadline
+from fraudit.features.definitions import FEATURE_NAMES
 from fraudit.scoring.base import Scores, ScoringUnavailable
-from fraudit.ulb_vector import FeatureVector, to_csv_row
+from fraudit.ulb_vector import to_csv_row
 
 
 def parse_classifier(body: bytes, expected: int) -> list[float]:
@@ -36,6 +37,12 @@ def parse_classifier(body: bytes, expected: int) -> list[float]:
     return values
 
 
+def card_csv_row(vector: Mapping[str, float | None]) -> str:
+    """A card vector as one `text/csv` line in the model's feature order: an empty field for
+    a missing value (the XGBoost container reads it as missing, like training's NaN)."""
+    return ",".join("" if (v := vector[name]) is None else repr(float(v)) for name in FEATURE_NAMES)
+
+
 def parse_anomaly(body: bytes, expected: int) -> list[float]:
     """Random Cut Forest answers: {"scores": [{"score": s}, ...]}."""
     values = [float(s["score"]) for s in json.loads(body)["scores"]]
@@ -46,12 +53,19 @@ def parse_anomaly(body: bytes, expected: int) -> list[float]:
 
 class SageMakerScorer:
     def __init__(
-        self, client: Any, *, classifier_endpoint: str, anomaly_endpoint: str, model_version: str
+        self,
+        client: Any,
+        *,
+        classifier_endpoint: str,
+        anomaly_endpoint: str,
+        model_version: str,
+        csv_row: Callable[[Any], str] = to_csv_row,
     ) -> None:
         self._client = client
         self._classifier = classifier_endpoint
         self._anomaly = anomaly_endpoint
         self.model_version = model_version
+        self._csv_row = csv_row
         # As many calls at once as the client keeps connections; threads start as needed.
         self._pool = ThreadPoolExecutor(
             max_workers=API_POOL_SIZE, thread_name_prefix="endpoint-call"
@@ -95,13 +109,11 @@ class SageMakerScorer:
                 "a model endpoint did not answer before the request's deadline",
             ) from None
 
-    def score(
-        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
-    ) -> list[Scores]:
+    def score(self, rows: Sequence[Any], deadline: Deadline | None = None) -> list[Scores]:
         if not rows:
             return []
         deadline = deadline or no_deadline()
-        body = "\n".join(to_csv_row(r) for r in rows).encode()
+        body = "\n".join(self._csv_row(r) for r in rows).encode()
         anomaly_call = self._pool.submit(self._invoke, self._anomaly, body, "application/json")
         classifier_call = self._pool.submit(self._invoke, self._classifier, body, "text/csv")
         classifier_body = self._collect(classifier_call, self._classifier, deadline)

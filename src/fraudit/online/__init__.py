@@ -1,0 +1,1 @@
+"""The online feature store: card history at scoring time, and idempotency records."""

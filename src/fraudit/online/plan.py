@@ -1,0 +1,275 @@
+"""What the online store keeps and returns for one card transaction, derived from the feature
+declarations (pure: no I/O). The Redis adapter (`fraudit.online.redis_store`) runs the
+atomic step; this module says which entity needs what, encodes the members it adds and
+turns the step's answer back into the vector, with the reference implementation's own
+functions, so the online engine computes nothing of its own.
+
+Per entity, one sorted set scored by event time, one member per transaction:
+- card: `txid|arrival|amount|merchant|category|lat|lon` (the windows and the sequence
+  features need the amounts, places and merchants of the last 30 days);
+- device, IP: `txid|arrival|card` (distinct cards);
+- merchant: `txid` (its features are counts only, answered by ZCOUNT, never a member list).
+Identifiers cannot hold `|` (fraudit.validity.ID_PATTERN), so the encoding is unambiguous.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from fraudit.features.definitions import (
+    FEATURES,
+    MAX_WINDOW_SECONDS,
+    Aggregate,
+    Entity,
+    Feature,
+    WindowAggregate,
+)
+from fraudit.features.history import CardTransaction
+from fraudit.features.reference import Vector, entity_key, feature_value
+
+SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    """What the atomic step does for one entity."""
+
+    entity: Entity
+    # How far back the step reads (and, with the allowed lateness, keeps) this entity.
+    lookback_seconds: int
+    # Counts only: the step answers ZCOUNT per window instead of the members.
+    count_windows: tuple[int, ...] = ()
+
+    @property
+    def counts_only(self) -> bool:
+        return bool(self.count_windows)
+
+
+def plan_entities(features: Sequence[Feature] = FEATURES) -> tuple[EntityPlan, ...]:
+    """One plan per entity, from the declarations: the card always keeps 30 days (its
+    sequence features look back that far); an entity whose features are all counts gets
+    counts per window; the others get their members over their longest window."""
+    windows: dict[Entity, list[WindowAggregate]] = defaultdict(list)
+    for feature in features:
+        if isinstance(feature, WindowAggregate):
+            windows[feature.entity].append(feature)
+    plans = []
+    for entity in Entity:
+        own = windows.get(entity, [])
+        if entity is Entity.CARD:
+            plans.append(EntityPlan(entity, MAX_WINDOW_SECONDS))
+        elif own and all(f.aggregate is Aggregate.COUNT for f in own):
+            spans = tuple(sorted({f.window_seconds for f in own}))
+            plans.append(EntityPlan(entity, max(spans), spans))
+        elif own:
+            plans.append(EntityPlan(entity, max(f.window_seconds for f in own)))
+    return tuple(plans)
+
+
+PLANS = plan_entities()
+
+
+def card_member(tx: CardTransaction, arrival: int) -> str:
+    return SEPARATOR.join(
+        (
+            tx.transaction_id,
+            str(arrival),
+            repr(tx.amount),
+            tx.merchant,
+            tx.category,
+            repr(tx.merchant_lat),
+            repr(tx.merchant_lon),
+        )
+    )
+
+
+def shared_member(tx: CardTransaction, arrival: int) -> str:
+    return SEPARATOR.join((tx.transaction_id, str(arrival), tx.card))
+
+
+def member_tail(plan: EntityPlan, tx: CardTransaction) -> str:
+    """What follows `txid|arrival|` in this entity's member; empty for counts-only entities
+    (their member is the transaction_id). The atomic step assigns the arrival number (one
+    counter for the store) and builds the member."""
+    if plan.counts_only:
+        return ""
+    if plan.entity is Entity.CARD:
+        return card_member(tx, 0).split(SEPARATOR, 2)[2]
+    return shared_member(tx, 0).split(SEPARATOR, 2)[2]
+
+
+def _earlier(tx: CardTransaction, member: str, score: float, entity: Entity) -> CardTransaction:
+    """A stored member as the reference functions see it (fields a feature of this entity
+    never reads keep the current transaction's values)."""
+    parts = member.split(SEPARATOR)
+    txid, arrival = parts[0], int(parts[1])
+    if entity is Entity.CARD:
+        _, _, amount, merchant, category, lat, lon = parts
+        return replace(
+            tx,
+            transaction_id=txid,
+            arrival=arrival,
+            event_time=score,
+            amount=float(amount),
+            merchant=merchant,
+            category=category,
+            merchant_lat=float(lat),
+            merchant_lon=float(lon),
+        )
+    return replace(tx, transaction_id=txid, arrival=arrival, event_time=score, card=parts[2])
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """The atomic step's answer for one transaction: what its entities held before it."""
+
+    arrival: int
+    # Entity -> (member, event time) pairs within the plan's lookback.
+    members: dict[Entity, list[tuple[str, float]]] = field(default_factory=dict)
+    # Merchant-like entities: window seconds -> count.
+    counts: dict[Entity, dict[int, int]] = field(default_factory=dict)
+
+
+def vector_from_state(
+    tx: CardTransaction, state: StoredState, features: Sequence[Feature] = FEATURES
+) -> Vector:
+    """The feature vector of `tx` from what the store held before it: the reference
+    implementation's own functions over the returned members; counts-only entities from
+    their window counts. The transaction itself is never among its own history."""
+    received: dict[Entity, dict[str, list[CardTransaction]]] = {
+        e: defaultdict(list) for e in Entity
+    }
+    for entity, pairs in state.members.items():
+        key = entity_key(tx, entity)
+        if key is None:
+            continue
+        received[entity][key] = [
+            _earlier(tx, member, score, entity)
+            for member, score in pairs
+            if member.split(SEPARATOR, 1)[0] != tx.transaction_id
+        ]
+    out: Vector = {}
+    for feature in features:
+        if (
+            isinstance(feature, WindowAggregate)
+            and feature.entity in state.counts
+            and feature.aggregate is Aggregate.COUNT
+        ):
+            key = entity_key(tx, feature.entity)
+            out[feature.name] = (
+                None if key is None else float(state.counts[feature.entity][feature.window_seconds])
+            )
+        else:
+            out[feature.name] = feature_value(feature, tx, received)
+    return out
+
+
+@dataclass(frozen=True)
+class StoreKeys:
+    """Key names under one prefix (a deployment, or a test, owns its prefix)."""
+
+    prefix: str
+
+    def idempotency(self, transaction_id: str) -> str:
+        return f"{self.prefix}idem:{transaction_id}"
+
+    def transaction(self, transaction_id: str) -> str:
+        return f"{self.prefix}tx:{transaction_id}"
+
+    @property
+    def arrival(self) -> str:
+        return f"{self.prefix}arrival"
+
+    def entity(self, entity: Entity, key: str) -> str:
+        return f"{self.prefix}{entity}:{key}"
+
+
+def _exclusive(value: float) -> str:
+    return f"({value!r}"
+
+
+@dataclass(frozen=True)
+class BeginCall:
+    keys: list[str]
+    args: list[str]
+    # The entity plans in the order of the step's answers.
+    plans: tuple[EntityPlan, ...]
+
+
+def begin_call(
+    keys: StoreKeys,
+    transaction_id: str,
+    *,
+    pending: str | None,
+    idempotency_ttl_ms: int,
+    state_ttl_seconds: int,
+    lateness_seconds: float,
+    tx: CardTransaction | None = None,
+    read: bool = True,
+    arrival: int | None = None,
+    plans: Sequence[EntityPlan] = PLANS,
+) -> BeginCall:
+    """The arguments of the BEGIN step: claim the idempotency record (when `pending` is
+    given), and for a card transaction count it in every entity it has and (when `read`)
+    return what those entities held in their windows before it."""
+    present = tuple(p for p in plans if tx is not None and entity_key(tx, p.entity) is not None)
+    call_keys = [keys.idempotency(transaction_id), keys.transaction(transaction_id), keys.arrival]
+    score = repr(tx.event_time) if tx is not None else "0"
+    args = [
+        "1" if pending is not None else "0",
+        pending or "",
+        str(idempotency_ttl_ms),
+        str(state_ttl_seconds),
+        transaction_id,
+        score,
+        str(len(present)),
+        "1" if read else "0",
+        "" if arrival is None else str(arrival),
+    ]
+    for plan in present:
+        assert tx is not None
+        t = tx.event_time
+        call_keys.append(keys.entity(plan.entity, str(entity_key(tx, plan.entity))))
+        args += [
+            "counts" if plan.counts_only else "members",
+            _exclusive(t - plan.lookback_seconds),
+            _exclusive(t - plan.lookback_seconds - lateness_seconds),
+            member_tail(plan, tx),
+            str(len(plan.count_windows)),
+            *(_exclusive(t - w) for w in plan.count_windows),
+        ]
+    return BeginCall(call_keys, args, present)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class BeginAnswer:
+    # The idempotency record found (the transaction_id was seen), else None.
+    seen: str | None = None
+    state: StoredState | None = None
+    # Whether this step counted the transaction (False: it already was).
+    added: bool = False
+
+
+def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
+    status = _text(answer[0])
+    if status == "seen":
+        return BeginAnswer(seen=_text(answer[1]))
+    if len(answer) == 1:
+        return BeginAnswer()
+    arrival, added = int(_text(answer[1])), _text(answer[2]) == "1"
+    members: dict[Entity, list[tuple[str, float]]] = {}
+    counts: dict[Entity, dict[int, int]] = {}
+    for plan, part in zip(call.plans, answer[3:], strict=False):
+        assert isinstance(part, list)
+        if plan.counts_only:
+            counts[plan.entity] = dict(zip(plan.count_windows, (int(c) for c in part), strict=True))
+        else:
+            flat = [_text(v) for v in part]
+            members[plan.entity] = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+    return BeginAnswer(state=StoredState(arrival, members, counts), added=added)

@@ -1,0 +1,156 @@
+"""The online store on Redis (redis-py): the thin adapter that runs the steps of
+`fraudit.online.scripts` with the arguments `fraudit.online.plan` builds.
+
+Each request makes one round trip to begin (claim its transaction_id, count the card
+transaction and read its entities' history, atomically) and one to finish (keep the
+answer for repeats) or to abandon (remove exactly what it added). A batch pipelines its
+items into those same round trips.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+from redis.retry import Retry
+
+from fraudit.deadline import Deadline, no_deadline
+from fraudit.features.definitions import MAX_WINDOW_SECONDS
+from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys, parse_begin
+from fraudit.online.scripts import ABANDON, BEGIN
+
+log = logging.getLogger("fraudit.online")
+
+# How often a repeat polls for the answer of a first request still in progress.
+WAIT_POLL_SECONDS = 0.02
+
+
+class StoreUnavailable(RuntimeError):
+    """Redis could not be reached or did not answer in time. `public` is for clients."""
+
+    public = "the online store (Redis) is unavailable"
+
+
+@dataclass(frozen=True)
+class Abandon:
+    transaction_id: str
+    pending: str | None  # the idempotency record this request wrote, if any
+    remove: bool  # the step counted the transaction: remove it
+
+
+def connect(url: str, timeout_seconds: float) -> redis.Redis:
+    """A client that fails fast: one attempt, bounded connect and read times (the
+    request's deadline is the only retry budget)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+        decode_responses=False,
+    )
+
+
+class OnlineStore:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "fraudit:",
+        idempotency_ttl_seconds: int = 3_600,
+        lateness_seconds: float = 7 * 86_400,
+    ) -> None:
+        self.client = client
+        self.keys = StoreKeys(prefix)
+        self.idempotency_ttl_ms = int(idempotency_ttl_seconds * 1_000)
+        self.lateness_seconds = lateness_seconds
+        # Keys outlive the longest window by the allowed lateness, then expire.
+        self.state_ttl_seconds = int(MAX_WINDOW_SECONDS + lateness_seconds)
+        self._sha: dict[str, str] = {}
+
+    def _run(self, script: str, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
+        """Run one script per call in one round trip (re-loading it once if the server
+        forgot it, e.g. after a restart)."""
+        for attempt in (1, 2):
+            try:
+                if script not in self._sha:
+                    self._sha[script] = self.client.script_load(script)
+                pipe = self.client.pipeline(transaction=False)
+                for keys, args in calls:
+                    pipe.evalsha(self._sha[script], len(keys), *keys, *args)
+                return pipe.execute()
+            except NoScriptError:
+                self._sha.pop(script, None)
+                if attempt == 2:
+                    raise StoreUnavailable("the store keeps forgetting its scripts") from None
+            except RedisError as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _check(deadline: Deadline) -> None:
+        if deadline.remaining() <= 0:
+            raise StoreUnavailable("no time left before the request's deadline")
+
+    def begin_many(
+        self, calls: Sequence[BeginCall], deadline: Deadline | None = None
+    ) -> list[BeginAnswer]:
+        self._check(deadline or no_deadline())
+        answers = self._run(BEGIN, [(c.keys, c.args) for c in calls])
+        return [parse_begin(a, c) for a, c in zip(answers, calls, strict=True)]
+
+    def finish_many(self, records: Sequence[tuple[str, str]]) -> None:
+        """Keep each transaction_id's answer (`(transaction_id, done record)`) for repeats."""
+        if not records:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for transaction_id, record in records:
+                pipe.set(self.keys.idempotency(transaction_id), record, px=self.idempotency_ttl_ms)
+            pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+    def abandon_many(self, items: Sequence[Abandon]) -> None:
+        calls = [
+            (
+                [self.keys.idempotency(a.transaction_id), self.keys.transaction(a.transaction_id)],
+                [a.pending or "", "1" if a.remove else "0"],
+            )
+            for a in items
+            if a.pending is not None or a.remove
+        ]
+        if calls:
+            self._run(ABANDON, calls)
+
+    def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:
+        """Poll a pending record until it is done or gone, or the deadline comes: returns
+        the record (still pending at the deadline), or None once it is gone."""
+        key = self.keys.idempotency(transaction_id)
+        while True:
+            try:
+                value = self.client.get(key)
+            except RedisError as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+            record = (
+                None
+                if value is None
+                else value.decode()
+                if isinstance(value, bytes)
+                else str(value)
+            )
+            if record is None or not record.startswith("P") or deadline.remaining() <= 0:
+                return record
+            time.sleep(min(WAIT_POLL_SECONDS, max(deadline.remaining(), 0.0)))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except RedisError:
+            return False

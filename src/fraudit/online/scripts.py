@@ -1,0 +1,105 @@
+"""The online store's server-side steps (Lua, run atomically by Redis 6.2+ or Valkey).
+
+Event-time bounds are computed in Python and passed as strings (`repr` of a double, with
+`(` for an exclusive bound): Lua 5.1 formats numbers with 14 digits, which would move a
+window's edge by microseconds. Scores come back with WITHSCORES, which Redis writes with 17
+digits, so every time round-trips exactly.
+
+All keys of one transaction must live on one Redis primary (Redis Cluster is not
+supported: the step spans the card, merchant, device and IP of one transaction).
+"""
+
+from __future__ import annotations
+
+# KEYS: 1 idempotency record, 2 transaction record, 3 arrival counter, 4.. entity sets.
+# ARGV: 1 claim ('1' or '0'), 2 pending value, 3 idempotency ttl (ms), 4 state ttl (s),
+#       5 transaction_id, 6 score, 7 entity count, 8 read ('1' or '0'),
+#       9 arrival given by the caller ('' = assign), then per entity:
+#       kind ('members' | 'counts'), read lower bound, trim bound, member tail,
+#       window count, window lower bounds...
+# Answer: {'seen', record} | {'new'} | {'new', arrival, added, entity answers...}
+BEGIN = """
+if ARGV[1] == '1' then
+  local seen = redis.call('GET', KEYS[1])
+  if seen then return {'seen', seen} end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+local n = tonumber(ARGV[7])
+if n == 0 then return {'new'} end
+local txid, score, ttl = ARGV[5], ARGV[6], tonumber(ARGV[4])
+local t = tonumber(score)
+local counted = redis.call('EXISTS', KEYS[2]) == 1
+local arrival
+if counted then
+  arrival = redis.call('HGET', KEYS[2], 'arrival')
+elseif ARGV[9] ~= '' then
+  arrival = ARGV[9]
+else
+  arrival = tostring(redis.call('INCR', KEYS[3]))
+end
+local out = {'new', arrival, counted and '0' or '1'}
+local record = {'arrival', arrival}
+local at = 10
+for i = 1, n do
+  local key = KEYS[3 + i]
+  local kind, lower, trim, tail = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local windows = tonumber(ARGV[at + 4])
+  at = at + 5
+  local member = txid
+  if tail ~= '' then member = txid .. '|' .. arrival .. '|' .. tail end
+  if ARGV[8] == '1' then
+    if kind == 'members' then
+      out[#out + 1] = redis.call('ZRANGEBYSCORE', key, lower, score, 'WITHSCORES')
+    else
+      local own = counted and redis.call('ZSCORE', key, member)
+      local counts = {}
+      for w = 1, windows do
+        local bound = ARGV[at + w - 1]
+        local c = redis.call('ZCOUNT', key, bound, score)
+        if own and tonumber(own) > tonumber(string.sub(bound, 2)) and tonumber(own) <= t then
+          c = c - 1
+        end
+        counts[w] = c
+      end
+      out[#out + 1] = counts
+    end
+  end
+  at = at + windows
+  if not counted then
+    redis.call('ZADD', key, score, member)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', trim)
+    redis.call('EXPIRE', key, ttl)
+    record[#record + 1] = 'k' .. i
+    record[#record + 1] = key
+    record[#record + 1] = 'm' .. i
+    record[#record + 1] = member
+  end
+end
+if not counted then
+  redis.call('HSET', KEYS[2], unpack(record))
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return out
+"""
+
+# Undo a request that failed after BEGIN: remove exactly what it added, and its pending
+# idempotency record if it is still this request's.
+# KEYS: 1 idempotency record, 2 transaction record. ARGV: 1 pending value, 2 remove ('1'/'0').
+ABANDON = """
+if ARGV[2] == '1' then
+  local fields = redis.call('HGETALL', KEYS[2])
+  local keys, members = {}, {}
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    local kind, index = string.sub(name, 1, 1), string.sub(name, 2)
+    if kind == 'k' then keys[index] = fields[i + 1] end
+    if kind == 'm' then members[index] = fields[i + 1] end
+  end
+  for index, key in pairs(keys) do redis.call('ZREM', key, members[index]) end
+  redis.call('DEL', KEYS[2])
+end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+"""
