@@ -45,6 +45,17 @@ def bundle(trained):
     return load_bundle(trained.path.parent, trained.version)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _clear_redis_prefixes():
+    # The stores the tests made on the machine's Redis go with the session.
+    yield
+    import sys
+
+    keys = sys.modules.get("tests.support.redis_keys")
+    if keys is not None and keys.ISSUED:
+        keys.clear_issued()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch):
     # Nothing in the tests may reach AWS: dummy credentials, a fixed region.

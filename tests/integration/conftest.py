@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.redis_keys import own_prefix
 from tests.support.processes import fraudit_process, free_port, stop, wait_for_http
 
 
@@ -37,10 +38,12 @@ def api_server(model_server, kinesis_emulator, model_root, tmp_path_factory):
         "FRAUDIT_MODEL_DIR": str(model_root),
         "FRAUDIT_STREAM_NAME": "fraud-predictions",
     }
-    process = fraudit_process(["api", "--port", str(port), "--workers", "2"], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", process)
-        yield url
-    finally:
-        stop(process)
+    with own_prefix() as prefix:
+        env["FRAUDIT_REDIS_KEY_PREFIX"] = prefix
+        process = fraudit_process(["api", "--port", str(port), "--workers", "2"], env, log)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{url}/health", process)
+            yield url
+        finally:
+            stop(process)

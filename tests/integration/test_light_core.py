@@ -20,6 +20,7 @@ from fraudit.models.layout import DEPLOYED_FILES, LATEST, MANIFEST_FILE, POLICY_
 from fraudit.scoring.policy import DecisionPolicy
 from tests.conftest import REPO
 from tests.integration.test_deploy import terraform_output_json
+from tests.support.redis_keys import new_prefix
 from tests.support.api import payload
 from tests.support.blocked_imports import ENV, sitecustomize_for
 from tests.support.processes import free_port, stop, wait_for_http
@@ -77,6 +78,7 @@ def test_api_scores_and_publishes_without_the_heavy_packages(
         AWS_ENDPOINT_URL_KINESIS=kinesis_emulator.url,
         FRAUDIT_MODEL_DIR=str(models),
         FRAUDIT_STREAM_NAME="fraud-predictions",
+        FRAUDIT_REDIS_KEY_PREFIX=new_prefix(),
     )
     process = fraudit(["api", "--port", str(port), "--workers", "1"], env, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}"

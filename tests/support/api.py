@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -18,6 +17,7 @@ from fraudit.scoring.local import InProcessScorer
 from fraudit.settings import Settings
 from fraudit.ulb_vector import to_csv_row
 from tests.conftest import DEV_CSV
+from tests.support.redis_keys import REDIS_URL, new_prefix
 
 STREAM = "fraud-predictions"
 JSON = {"Content-Type": "application/json"}
@@ -62,13 +62,10 @@ def read_stream(client) -> list[dict]:
     return events
 
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
 def private_store(url: str = REDIS_URL, **options) -> OnlineStore:
     """An online store on the machine's Redis under a prefix of its own: tests never see
     each other's transactions or idempotency records."""
-    return OnlineStore(connect(url, 2.0), prefix=f"test-{uuid.uuid4().hex[:12]}:", **options)
+    return OnlineStore(connect(url, 2.0), prefix=new_prefix(), **options)
 
 
 def make_app(
@@ -99,5 +96,6 @@ def make_app(
         store=store or private_store(),
         cards=cards,
         max_batch=config.api_max_batch,
+        max_event_age=timedelta(days=config.max_event_age_days),
     )
     return create_app(service, settings=config, api_key=api_key)

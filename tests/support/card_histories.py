@@ -65,3 +65,33 @@ def random_history(
             )
         )
     return out
+
+
+def card_payload(tx: CardTransaction, shift_seconds: float = 0.0) -> dict:
+    """The POST /predict body of a card transaction (its event time moved by `shift`)."""
+    when = datetime.fromtimestamp(tx.event_time + shift_seconds, UTC)
+    metadata: dict = {
+        "transaction_id": tx.transaction_id,
+        "timestamp": when.isoformat().replace("+00:00", "Z"),
+        "user_id": f"user-{tx.card}",
+        "source": "parity-test",
+    }
+    if tx.device is not None:
+        metadata["device_info"] = {"device_id": tx.device}
+    if tx.ip is not None:
+        metadata["ip_address"] = tx.ip
+    return {
+        "metadata": metadata,
+        "transaction": {
+            "card_token": tx.card,
+            "amount": tx.amount,
+            "merchant_id": tx.merchant,
+            "merchant_category": tx.category,
+            "merchant_lat": tx.merchant_lat,
+            "merchant_lon": tx.merchant_lon,
+            "home_lat": tx.home_lat,
+            "home_lon": tx.home_lon,
+            "city_pop": tx.city_pop,
+            "date_of_birth": tx.birth_date.isoformat(),
+        },
+    }

@@ -154,3 +154,21 @@ class OnlineStore:
             return bool(self.client.ping())
         except RedisError:
             return False
+
+
+def clear_prefix(client: redis.Redis, prefix: str, batch: int = 1_000) -> int:
+    """Delete every key under `prefix` (a demo's fresh start, a rebuild, a test's cleanup);
+    SCAN, never KEYS, so a large store is not blocked. Returns how many keys went."""
+    if not prefix:
+        raise ValueError("refusing to clear every key: give a prefix")
+    removed = 0
+    pattern = prefix.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?") + "*"
+    chunk: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=batch):
+        chunk.append(key)
+        if len(chunk) >= batch:
+            removed += int(client.unlink(*chunk))
+            chunk = []
+    if chunk:
+        removed += int(client.unlink(*chunk))
+    return removed
