@@ -131,3 +131,16 @@ def trained_cards(spark, tmp_path_factory):
         settings, history=history, features=features, progress=lambda _: None
     )
     return result, history, features
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own, on a free port: tests that stop or restart the
+    store use this, never the machine's service on 6379."""
+    from fraudit.local.redis_server import PrivateRedis
+    from tests.support.processes import free_port
+
+    server = PrivateRedis(free_port(), tmp_path / "redis.log")
+    server.start()
+    yield server
+    server.stop()

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from fraudit.api.local_server import ApiHTTPServer, gateway_for
 from fraudit.api.service import CardModel
-from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
+from fraudit.features.definitions import FEATURE_NAMES, Entity, feature_set_version
 from tests.support.api import JSON, kinesis_stream, make_app, read_stream
 from tests.support.card_histories import START, card_payload, random_history
 from tests.support.feature_agreement import disagreements
@@ -111,7 +111,202 @@ def test_every_scored_vector_equals_the_backfill_in_the_stores_order(
         assert event["schema_version"] == 2
         assert set(event["features"]) == set(FEATURE_NAMES)
     problems = disagreements(
-        {tid: {k: v for k, v in row.items() if k in recorded[tid]} for tid, row in expected.items()},
+        {
+            tid: {k: v for k, v in row.items() if k in recorded[tid]}
+            for tid, row in expected.items()
+        },
         recorded,
     )
     assert problems == [], problems[:10]
+
+
+# --- counted once, answered once ----------------------------------------------------------
+
+
+def _recent(n: int, seed: int = 3):
+    """`n` card transactions of a few cards, the latest a minute old."""
+    history = random_history(n, seed=seed, cards=5, days=2, late_share=0.0)
+    shift = (datetime.now(UTC) - timedelta(minutes=1)).timestamp() - (START + 2 * 86_400)
+    return [replace(tx, event_time=tx.event_time + shift) for tx in history]
+
+
+def _store_keys(store) -> dict[bytes, object]:
+    """Every key of the store's prefix with its content: the transactions counted. Aside:
+    idempotency records, and the arrival counter (a sequence: a failed request leaves a
+    gap in it, never a transaction)."""
+    out = {}
+    for key in store.client.scan_iter(match=f"{store.keys.prefix}*"):
+        if b":idem:" in key or key == store.keys.arrival.encode():
+            continue
+        kind = store.client.type(key)
+        if kind == b"zset":
+            out[key] = store.client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"hash":
+            out[key] = store.client.hgetall(key)
+        else:
+            out[key] = store.client.get(key)
+    return out
+
+
+class FailingOnce:
+    """The real models, failing the first `failures` calls (an endpoint outage)."""
+
+    def __init__(self, inner, failures: int = 1) -> None:
+        self.inner, self.failures = inner, failures
+        self.model_version = inner.model_version
+        self.calls = 0
+
+    def score(self, rows, deadline=None):
+        from fraudit.scoring.base import ScoringUnavailable
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ScoringUnavailable("injected", "the classifier endpoint could not be reached")
+        return self.inner.score(rows, deadline)
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_retry_after_a_200_gets_the_first_answer_and_counts_nothing_again(
+    bundle, card_model, kinesis
+):
+    from chalice.test import Client
+
+    from tests.support.api import private_store
+
+    store = private_store()
+    txs = _recent(4)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        for tx in txs[:3]:
+            assert (
+                client.http.post(
+                    "/predict", headers=JSON, body=json.dumps(card_payload(tx))
+                ).status_code
+                == 200
+            )
+        body = json.dumps(card_payload(txs[3]))
+        first = client.http.post("/predict", headers=JSON, body=body)
+        state = _store_keys(store)
+        again = [client.http.post("/predict", headers=JSON, body=body) for _ in range(3)]
+    assert first.status_code == 200
+    assert [r.status_code for r in again] == [200] * 3
+    assert all(json.loads(r.body) == json.loads(first.body) for r in again)
+    assert _store_keys(store) == state  # nothing counted again
+    events = read_stream(kinesis)
+    assert [e["event_id"] for e in events].count(txs[3].transaction_id) == 1
+
+
+def test_the_same_transaction_id_with_another_body_is_a_409(bundle, card_model, kinesis):
+    from chalice.test import Client
+
+    from tests.support.api import payload, private_store
+
+    store = private_store()
+    (tx,) = _recent(1)
+    changed = card_payload(tx)
+    changed["transaction"]["amount"] = tx.amount + 1
+    ulb = payload(5, transaction_id="tx-ulb-1")
+    ulb_changed = payload(6, transaction_id="tx-ulb-1")
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+
+        def send(body):
+            return client.http.post("/predict", headers=JSON, body=json.dumps(body))
+
+        assert send(card_payload(tx)).status_code == 200
+        state = _store_keys(store)
+        conflict = send(changed)
+        assert send(ulb).status_code == 200
+        ulb_conflict = send(ulb_changed)
+    assert conflict.status_code == 409
+    assert json.loads(conflict.body)["error"] == "transaction_id_conflict"
+    assert ulb_conflict.status_code == 409  # the ULB path has the same guarantee
+    assert _store_keys(store) == state
+    assert len(read_stream(kinesis)) == 2
+
+
+def test_a_503_leaves_no_trace_and_the_retry_is_counted_once(bundle, card_model, kinesis):
+    from chalice.test import Client
+
+    from tests.support.api import private_store
+
+    store = private_store()
+    txs = _recent(3)
+    flaky = CardModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        for tx in txs[:2]:
+            client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+    before = _store_keys(store)
+    body = json.dumps(card_payload(txs[2]))
+    with Client(make_app(bundle, kinesis, store=store, cards=flaky)) as client:
+        failed = client.http.post("/predict", headers=JSON, body=body)
+        after_failure = _store_keys(store)
+        record = store.client.get(store.keys.idempotency(txs[2].transaction_id))
+        retried = client.http.post("/predict", headers=JSON, body=body)
+    assert failed.status_code == 503
+    assert after_failure == before  # no trace: not counted, no idempotency record left
+    assert record is None
+    assert retried.status_code == 200
+    card_key = store.keys.entity(Entity.CARD, txs[2].card)
+    members = [m.split(b"|")[0] for m in store.client.zrange(card_key, 0, -1)]
+    assert members.count(txs[2].transaction_id.encode()) == 1
+    assert [e["event_id"] for e in read_stream(kinesis)].count(txs[2].transaction_id) == 1
+
+
+def test_concurrent_duplicates_are_scored_once_and_all_get_the_same_answer(
+    bundle, card_model, kinesis
+):
+    from tests.support.api import private_store
+
+    store = private_store()
+    txs = _recent(2)
+    server, url = serve(make_app(bundle, kinesis, store=store, cards=card_model))
+    try:
+        post(url, card_payload(txs[0]))
+        with ThreadPoolExecutor(8) as clients:
+            answers = list(clients.map(lambda _: post(url, card_payload(txs[1])), range(16)))
+    finally:
+        server.shutdown()
+    assert {status for status, _ in answers} == {200}
+    assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1
+    card_key = store.keys.entity(Entity.CARD, txs[1].card)
+    members = [m.split(b"|")[0] for m in store.client.zrange(card_key, 0, -1)]
+    assert members.count(txs[1].transaction_id.encode()) == 1
+    assert [e["event_id"] for e in read_stream(kinesis)].count(txs[1].transaction_id) == 1
+
+
+# --- the store down or slow -------------------------------------------------------------------
+
+
+def test_redis_down_or_slow_is_a_503_with_nothing_counted_or_published(
+    bundle, card_model, kinesis, private_redis
+):
+    from chalice.test import Client
+
+    from fraudit.online.redis_store import OnlineStore, connect
+
+    store = OnlineStore(connect(private_redis.url, 0.3), prefix="p:")
+    txs = _recent(3)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+
+        def send(tx):
+            return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+
+        assert send(txs[0]).status_code == 200
+        # Slow: the server pauses every client for longer than the store's timeout.
+        admin = connect(private_redis.url, 5.0)
+        admin.client_pause(2_000)
+        started = time.monotonic()
+        slow = send(txs[1])
+        waited = time.monotonic() - started
+        time.sleep(2.2)
+        private_redis.stop()
+        down = send(txs[2])
+        private_redis.start()
+    for response, tx in ((slow, txs[1]), (down, txs[2])):
+        assert response.status_code == 503
+        body = json.loads(response.body)
+        assert body["error"] == "store_unavailable"
+        assert body["event_id"] == tx.transaction_id
+    assert waited < 1.5
+    assert [e["event_id"] for e in read_stream(kinesis)] == [txs[0].transaction_id]
