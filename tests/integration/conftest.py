@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.redis_keys import own_prefix
 from tests.support.processes import fraudit_process, free_port, stop, wait_for_http
+from tests.support.redis_keys import own_prefix
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,10 @@ from fraudit.models.layout import DEPLOYED_FILES, LATEST, MANIFEST_FILE, POLICY_
 from fraudit.scoring.policy import DecisionPolicy
 from tests.conftest import REPO
 from tests.integration.test_deploy import terraform_output_json
-from tests.support.redis_keys import new_prefix
 from tests.support.api import payload
 from tests.support.blocked_imports import ENV, sitecustomize_for
 from tests.support.processes import free_port, stop, wait_for_http
+from tests.support.redis_keys import new_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

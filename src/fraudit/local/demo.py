@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from fraudit.backoff import fixed, retry
 from fraudit.settings import DEFAULT_STREAM_NAME
@@ -36,6 +37,9 @@ class DemoConfig:
     kinesis_port: int = 4567
     dashboard_port: int = 8501
     database_url: str | None = None  # None: an embedded PostgreSQL under home
+    # The Redis at this URL when it answers (its keys under DEMO_REDIS_PREFIX, cleared at
+    # start), else a redis-server of the demo's own on a free port.
+    redis_url: str = "redis://127.0.0.1:6379/0"
     model_dir: Path = Path("models")
     simulator: bool = True
     dashboard: bool = True
@@ -53,7 +57,12 @@ class Service:
     url: str | None = None  # what to tell the user
 
 
-def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Service]:
+DEMO_REDIS_PREFIX = "fraudit-demo:"
+
+
+def plan(
+    config: DemoConfig, database_url: str, kinesis_url: str, redis_url: str | None = None
+) -> list[Service]:
     """The processes, in start order."""
     h = config.host
     aws = {
@@ -89,6 +98,8 @@ def plan(config: DemoConfig, database_url: str, kinesis_url: str) -> list[Servic
                 **aws,
                 "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
                 "FRAUDIT_MODEL_DIR": str(config.model_dir),
+                "FRAUDIT_REDIS_URL": redis_url or config.redis_url,
+                "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX,
             },
             f"{api_url}/health",
             url=api_url,
@@ -217,6 +228,8 @@ class Demo:
         self.children: list[tuple[Service, subprocess.Popen[bytes]]] = []
         self._postgres: Any = None
         self._kinesis: Any = None
+        self._redis: Any = None
+        self.redis_url = config.redis_url
         self._java: dict[str, str] = {}
         self.database_url = ""
 
@@ -244,6 +257,21 @@ class Demo:
         url = self._kinesis.start()
         self._kinesis.create_stream(STREAM, shards=2)
         return url
+
+    def _start_redis(self) -> str:
+        """The configured Redis if it answers (the demo's keys cleared), else our own."""
+        from fraudit.local.redis_server import PrivateRedis
+        from fraudit.online.redis_store import clear_prefix, connect
+
+        client = connect(self.config.redis_url, 1.0)
+        try:
+            client.ping()
+        except Exception:
+            self._redis = PrivateRedis(free_port(self.config.host), self.logs / "redis.log")
+            self._redis.start()
+            return str(self._redis.url)
+        clear_prefix(client, DEMO_REDIS_PREFIX)
+        return self.config.redis_url
 
     def _spawn(self, service: Service, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{service.name}.log", "ab")  # noqa: SIM115 - closed by exit
@@ -330,7 +358,11 @@ class Demo:
         if not has_model(self.config.model_dir):
             self.say("no trained model yet: training first")
             train()
-        for service in plan(self.config, self.database_url, kinesis_url):
+        self.redis_url = self._start_redis()
+        own = " (started for the demo)" if self._redis is not None else ""
+        where = urlparse(self.redis_url)  # host and port only: a URL may hold a password
+        self.say(f"Redis ready at {where.hostname}:{where.port}{own}, keys {DEMO_REDIS_PREFIX}*")
+        for service in plan(self.config, self.database_url, kinesis_url, self.redis_url):
             process = self._spawn(service, self._java)
             self.children.append((service, process))
             self._wait_ready(service, process, self._timeout(service))
@@ -433,6 +465,9 @@ class Demo:
         self.children.clear()
         if self._kinesis is not None:
             self._kinesis.stop()
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
         if self._postgres is not None:
             self._postgres.cleanup()
             self._postgres = None

