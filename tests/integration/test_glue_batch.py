@@ -10,7 +10,7 @@ from fraudit.api.service import encode_event
 from fraudit.stream.glue import kinesis_connection_options, make_batch_function, parse_args
 from fraudit.stream.load import PostgresSink
 from fraudit.stream.schema import glue_event_ddl
-from tests.support.stream_records import event
+from tests.support.stream_records import card_event, event
 from tests.unit.test_stream_glue import REQUIRED, STREAM
 
 pytestmark = pytest.mark.integration
@@ -67,3 +67,26 @@ def test_glue_batches_land_rows_alerts_and_rollups_once(spark, database):
     assert row == (e.user_id, "d_4", "US" if e.geo.country else None, e.decision)
     assert watermark == 1
     sink.close()
+
+
+def test_card_events_land_with_their_feature_snapshot(spark, database):
+    """Through Glue's parsed frame (only the schema's fields survive it) into PostgreSQL:
+    the snapshot, its version and the merchant category, nulls included."""
+    sent = [card_event(i) for i in range(6)]
+    frame = glue_frame(spark, [encode_event(e)[0].decode() for e in sent])
+    sink = PostgresSink(database, job="glue-cards")
+    make_batch_function(sink)(frame, 0)
+    sink.close()
+    with psycopg.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT event_id, schema_version, merchant_category, feature_set_version, features, "
+            "payload->'card'->>'card_token' FROM fraud_predictions ORDER BY event_id"
+        ).fetchall()
+    assert len(rows) == len(sent)
+    for row, e in zip(rows, sorted(sent, key=lambda e: e.event_id), strict=True):
+        assert row[0] == e.event_id
+        assert row[1] == 2
+        assert row[2] == e.card.merchant_category
+        assert row[3] == e.feature_set_version
+        assert row[4] == e.features
+        assert row[5] == e.card.card_token

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from fraudit.stream.transform import rejected_rows, transform, valid_rows
-from tests.support.stream_records import event, event_record, raw_frame, record
+from tests.support.stream_records import (
+    card_event,
+    card_event_record,
+    event,
+    event_record,
+    raw_frame,
+    record,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -112,3 +120,31 @@ def test_the_cheap_guards_keep_every_reason(spark):
     assert found.pop("208") == "out of range: event_id length"
     assert found.pop("209").startswith("unparseable JSON")
     assert found == {}  # 202, 205 and 206 load
+
+
+def test_a_card_event_keeps_its_feature_snapshot_and_category(spark):
+    (row,) = valid_rows(transform(raw_frame(spark, [card_event_record(3)]))).collect()
+    sent = card_event(3)
+    assert row["schema_version"] == 2
+    assert row["merchant_category"] == "grocery_pos"
+    assert row["feature_set_version"] == sent.feature_set_version
+    snapshot = json.loads(row["features"])
+    assert set(snapshot) == set(sent.features)
+    for name, value in sent.features.items():
+        assert snapshot[name] == value  # nulls stay null, doubles round-trip exactly
+    (ulb,) = valid_rows(transform(raw_frame(spark, [event_record(4)]))).collect()
+    assert ulb["features"] is None
+    assert ulb["merchant_category"] is None
+
+
+def test_a_card_event_without_its_card_details_or_features_is_rejected(spark):
+    bad = [
+        card_event_record(1, features=None),
+        card_event_record(2, card=None),
+        card_event_record(3, feature_set_version=None),
+    ]
+    assert reasons(spark, bad) == {
+        "1": "missing required field: features",
+        "2": "missing required field: card",
+        "3": "missing required field: feature_set_version",
+    }

@@ -62,3 +62,31 @@ def raw_frame(spark, records):
 
 def as_json(e: ScoredEvent) -> dict:
     return json.loads(e.model_dump_json(exclude_none=True))
+
+
+def card_event(i: int, **changes) -> ScoredEvent:
+    """A card transaction's event (schema version 2), as the API's card path makes it."""
+    from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
+
+    fields: dict = dict(
+        schema_version=2,
+        card={
+            "card_token": f"card_{i % 5}",
+            "merchant_id": f"m{i % 13}",
+            "merchant_category": "grocery_pos",
+            "merchant_lat": 40.5,
+            "merchant_lon": -74.25,
+            "store_arrival": i + 1,
+        },
+        features={
+            name: (None if k % 7 == 0 else k + i / 3) for k, name in enumerate(FEATURE_NAMES)
+        },
+        feature_set_version=feature_set_version(),
+    )
+    fields.update(changes)
+    return event(i, **fields)
+
+
+def card_event_record(i: int, position: int | None = None, **changes):
+    data, _ = encode_event(card_event(i, **changes))
+    return record(data, i if position is None else position)

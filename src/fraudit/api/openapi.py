@@ -42,9 +42,10 @@ class BatchItemScored(PredictResponse):
 
 
 class BatchItemFailed(ErrorBody):
-    status: Literal[400, 413, 503] = Field(
-        description="400 invalid fields, 413 event too large, 503 a model or the stream "
-        "unavailable for this item (see ErrorBody)"
+    status: Literal[400, 409, 413, 503] = Field(
+        description="400 invalid fields (or a transaction_id repeated within the batch), "
+        "409 a transaction_id already sent with another body, 413 event too large, 503 a "
+        "model, the stream or the online store unavailable for this item (see ErrorBody)"
     )
 
 
@@ -92,11 +93,17 @@ def build_openapi(
     errors = {
         "400": _json("ErrorBody", "invalid JSON or invalid fields (every one named)"),
         "413": _json("ErrorBody", f"body larger than {settings.api_max_body_bytes} bytes"),
+        "409": _json(
+            "ErrorBody",
+            "the transaction_id was already sent with a different body (a repeat of the "
+            "same body gets the first answer again)",
+        ),
         "415": _json("ErrorBody", "body is not application/json"),
         "503": _json(
             "ErrorBody",
-            "a dependency (a model endpoint, the event stream, the key store) did not "
-            "answer in time: see `recorded`; retry with the same transaction_id",
+            "a dependency (a model endpoint, the event stream, the online store, the key "
+            "store) did not answer in time: see `recorded`; retry with the same "
+            "transaction_id",
         ),
     }
     if key_required:

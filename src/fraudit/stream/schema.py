@@ -7,13 +7,17 @@ from pyspark.sql.types import (
     BinaryType,
     DoubleType,
     IntegerType,
+    LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
     TimestampType,
 )
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+# Schema version 2 (card transactions) carries these as well (fraudit.contracts.CardEvent).
+CARD_SCHEMA_VERSION = 2
 CORRUPT_COLUMN = "_corrupt_record"
 
 # What a source hands the transform, one row per Kinesis record.
@@ -68,8 +72,33 @@ EVENT_SCHEMA = StructType(
                 ]
             ),
         ),
+        StructField(
+            "card",
+            StructType(
+                [
+                    StructField("card_token", StringType()),
+                    StructField("merchant_id", StringType()),
+                    StructField("merchant_category", StringType()),
+                    StructField("merchant_lat", DoubleType()),
+                    StructField("merchant_lon", DoubleType()),
+                    StructField("store_arrival", LongType()),
+                ]
+            ),
+        ),
+        StructField("features", MapType(StringType(), DoubleType(), valueContainsNull=True)),
+        StructField("feature_set_version", StringType()),
         StructField(CORRUPT_COLUMN, StringType()),
     ]
+)
+# Required of a card transaction's event, beyond REQUIRED_FIELDS.
+CARD_REQUIRED_FIELDS = (
+    ("card",),
+    ("card", "card_token"),
+    ("card", "merchant_id"),
+    ("card", "merchant_category"),
+    ("card", "store_arrival"),
+    ("features",),
+    ("feature_set_version",),
 )
 REQUIRED_FIELDS = (
     "event_id",

@@ -14,6 +14,8 @@ from pyspark.sql import functions as F
 
 from fraudit.decisions import DECISIONS
 from fraudit.stream.schema import (
+    CARD_REQUIRED_FIELDS,
+    CARD_SCHEMA_VERSION,
     CORRUPT_COLUMN,
     EVENT_SCHEMA,
     REQUIRED_FIELDS,
@@ -47,6 +49,10 @@ TEXT_LIMITS: dict[tuple[str, ...], int] = {
     ("device_info", "app_version"): SHORT_TEXT_MAX_LENGTH,
     ("geo", "region"): PLACE_TEXT_MAX_LENGTH,
     ("geo", "city"): PLACE_TEXT_MAX_LENGTH,
+    ("card", "card_token"): STREAM_TEXT_MAX_LENGTH,
+    ("card", "merchant_id"): STREAM_TEXT_MAX_LENGTH,
+    ("card", "merchant_category"): SHORT_TEXT_MAX_LENGTH,
+    ("feature_set_version",): SHORT_TEXT_MAX_LENGTH,
 }
 
 
@@ -150,6 +156,11 @@ def _validate_columns() -> list[Column]:
         ),
     ]
     checks += [(e[name].isNull(), f"missing required field: {name}") for name in REQUIRED_FIELDS]
+    card = e["schema_version"] == CARD_SCHEMA_VERSION
+    checks += [
+        (card & _field(e, path).isNull(), f"missing required field: {'.'.join(path)}")
+        for path in CARD_REQUIRED_FIELDS
+    ]
     checks += [
         (F.octet_length(e["event_id"]) == 0, "out of range: event_id length"),
         (event_time.isNull(), "timestamp is not an ISO-8601 time"),
@@ -242,6 +253,9 @@ def _flatten_columns() -> list[Column]:
         e["geo"]["city"].alias("city"),
         e["geo"]["latitude"].alias("latitude"),
         e["geo"]["longitude"].alias("longitude"),
+        e["card"]["merchant_category"].alias("merchant_category"),
+        e["feature_set_version"].alias("feature_set_version"),
+        F.when(e["features"].isNotNull(), F.to_json(e["features"])).alias("features"),
         F.col("raw").alias("payload"),
         F.sha2(F.col("raw"), 256).alias("payload_hash"),
         F.col("source_position"),

@@ -1,0 +1,130 @@
+"""The online store's memory and step time, on a redis-server of the bench's own.
+
+    python bench/bench_online_store.py [--cards 100000] [--per-card 40]
+
+Counts `cards x per-card` simulated card transactions (30 days of history, merchants,
+devices and IPs shared) into the store with the API's own atomic step, pipelined, then
+reports Redis's used memory per card and per transaction, and the step's time with reads
+(one transaction at a time, as the API makes it). Results: bench/results/online-store-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import REPO, machine
+from fraudit.features.definitions import CATEGORIES, DAY
+from fraudit.features.history import CardTransaction
+from fraudit.local.demo import free_port
+from fraudit.local.redis_server import PrivateRedis
+from fraudit.online.plan import begin_call
+from fraudit.online.redis_store import OnlineStore, connect
+
+START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+
+
+def transactions(cards: int, per_card: int, seed: int = 0) -> Iterator[CardTransaction]:
+    rng = random.Random(seed)
+    merchants = [(f"m{i}", rng.choice(CATEGORIES)) for i in range(max(100, cards // 10))]
+    total = cards * per_card
+    for i in range(total):
+        card = rng.randrange(cards)
+        merchant, category = rng.choice(merchants)
+        yield CardTransaction(
+            transaction_id=f"tx{i}",
+            card=f"card_{card:07d}",
+            event_time=START + 30 * DAY * i / total,
+            arrival=i,
+            amount=round(rng.lognormvariate(3.5, 1.2), 2),
+            merchant=merchant,
+            category=category,
+            merchant_lat=rng.uniform(25, 49),
+            merchant_lon=rng.uniform(-124, -67),
+            home_lat=40.0,
+            home_lon=-90.0,
+            city_pop=10_000,
+            birth_date=date(1980, 1, 1),
+            device=f"dev-{card}",
+            ip=f"10.{card % 250}.{(card // 250) % 250}.{rng.randrange(1, 250)}",
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cards", type=int, default=100_000)
+    parser.add_argument("--per-card", type=int, default=40)
+    args = parser.parse_args()
+    server = PrivateRedis(free_port())
+    server.start()
+    try:
+        client = connect(server.url, 10.0)
+        store = OnlineStore(client, prefix="bench:")
+        base = int(client.info("memory")["used_memory"])
+        started, batch, total = time.perf_counter(), [], args.cards * args.per_card
+        for n, tx in enumerate(transactions(args.cards, args.per_card), 1):
+            batch.append(
+                begin_call(
+                    store.keys,
+                    tx.transaction_id,
+                    pending=None,
+                    idempotency_ttl_ms=store.idempotency_ttl_ms,
+                    state_ttl_seconds=store.state_ttl_seconds,
+                    lateness_seconds=store.lateness_seconds,
+                    tx=tx,
+                    read=False,
+                )
+            )
+            if len(batch) == 2_000 or n == total:
+                store.begin_many(batch)
+                batch = []
+            if n % 200_000 == 0:
+                print(f"  {n:,} / {total:,} transactions counted", flush=True)
+        load_seconds = time.perf_counter() - started
+        used = int(client.info("memory")["used_memory"]) - base
+        # The API's step: one transaction, with reads, one round trip.
+        probe = list(transactions(args.cards, 1, seed=1))[:2_000]
+        timings = []
+        for tx in probe:
+            call = begin_call(
+                store.keys,
+                "probe-" + tx.transaction_id,
+                pending="Pbench",
+                idempotency_ttl_ms=60_000,
+                state_ttl_seconds=store.state_ttl_seconds,
+                lateness_seconds=store.lateness_seconds,
+                tx=tx.__class__(**{**tx.__dict__, "event_time": START + 30 * DAY}),
+            )
+            t0 = time.perf_counter()
+            store.begin_many([call])
+            timings.append((time.perf_counter() - t0) * 1e3)
+        timings.sort()
+        result = {
+            "machine": machine(),
+            "cards": args.cards,
+            "transactions": total,
+            "load_seconds": round(load_seconds, 1),
+            "used_memory_bytes": used,
+            "bytes_per_card": round(used / args.cards),
+            "bytes_per_transaction": round(used / total),
+            "step_ms_p50": round(timings[len(timings) // 2], 3),
+            "step_ms_p99": round(timings[int(len(timings) * 0.99)], 3),
+        }
+    finally:
+        server.stop()
+    out = REPO / "bench" / "results" / f"online-store-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The online store's pure parts: what each entity keeps (derived from the declarations),
+the vector from a store answer, the idempotency records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from fraudit.features.definitions import DAY, HOUR, MAX_WINDOW_SECONDS, Entity
+from fraudit.features.reference import compute
+from fraudit.online import idempotency
+from fraudit.online.plan import (
+    PLANS,
+    StoredState,
+    StoreKeys,
+    begin_call,
+    card_member,
+    shared_member,
+    vector_from_state,
+)
+from tests.support.card_histories import random_history
+
+pytestmark = pytest.mark.unit
+
+
+def test_each_entity_keeps_what_its_declared_features_need():
+    plans = {p.entity: p for p in PLANS}
+    assert plans[Entity.CARD].lookback_seconds == MAX_WINDOW_SECONDS
+    assert not plans[Entity.CARD].counts_only
+    assert plans[Entity.MERCHANT].count_windows == (HOUR, DAY)  # counts only: ZCOUNT
+    for shared in (Entity.DEVICE, Entity.IP):
+        assert plans[shared].lookback_seconds == 7 * DAY
+        assert not plans[shared].counts_only
+
+
+def _state_before(history, index):
+    """What a store would hold before history[index]: its entities' earlier members."""
+    tx = history[index]
+    earlier = history[:index]
+    members = {
+        Entity.CARD: [
+            (card_member(e, e.arrival), e.event_time) for e in earlier if e.card == tx.card
+        ],
+    }
+    for entity, attribute in ((Entity.DEVICE, "device"), (Entity.IP, "ip")):
+        own = getattr(tx, attribute)
+        if own is not None:
+            members[entity] = [
+                (shared_member(e, e.arrival), e.event_time)
+                for e in earlier
+                if getattr(e, attribute) == own
+                and tx.event_time - 7 * DAY < e.event_time <= tx.event_time
+            ]
+    window = lambda w: sum(  # noqa: E731
+        1
+        for e in earlier
+        if e.merchant == tx.merchant and tx.event_time - w < e.event_time <= tx.event_time
+    )
+    counts = {Entity.MERCHANT: {HOUR: window(HOUR), DAY: window(DAY)}}
+    return StoredState(tx.arrival, members, counts)
+
+
+def test_the_vector_from_a_store_answer_is_the_references():
+    history = random_history(400, seed=5, cards=20, days=5)
+    expected = compute(history)
+    for index in range(0, 400, 7):
+        tx = history[index]
+        assert vector_from_state(tx, _state_before(history, index)) == expected[tx.transaction_id]
+
+
+def test_a_transaction_is_never_in_its_own_history():
+    history = random_history(50, seed=2, cards=3, days=1)
+    tx = history[-1]
+    state = _state_before(history, len(history) - 1)
+    with_itself = replace(
+        state,
+        members={
+            **state.members,
+            Entity.CARD: [
+                *state.members[Entity.CARD],
+                (card_member(tx, tx.arrival), tx.event_time),
+            ],
+        },
+    )
+    assert vector_from_state(tx, with_itself) == vector_from_state(tx, state)
+
+
+def test_window_bounds_are_sent_exactly_as_python_computes_them():
+    (tx,) = random_history(1, seed=1)
+    tx = replace(tx, event_time=1_700_000_000.123457)
+    call = begin_call(
+        StoreKeys("p:"),
+        tx.transaction_id,
+        pending=None,
+        idempotency_ttl_ms=1,
+        state_ttl_seconds=1,
+        lateness_seconds=0,
+        tx=tx,
+    )
+    assert call.args[5] == repr(tx.event_time)
+    assert f"({tx.event_time - MAX_WINDOW_SECONDS!r}" in call.args
+    assert call.keys[3] == f"p:card:{tx.card}"
+
+
+def test_idempotency_records_compare_bodies_by_content_not_by_spelling():
+    a = {"metadata": {"transaction_id": "t1", "user_id": "u"}, "data": "1,2"}
+    b = {"data": "1,2", "metadata": {"user_id": "u", "transaction_id": "t1"}}
+    assert idempotency.body_hash(a) == idempotency.body_hash(b)
+    assert idempotency.body_hash(a) != idempotency.body_hash({**a, "data": "1,3"})
+    digest = idempotency.body_hash(a)
+    seen = idempotency.parse_record(idempotency.done(digest, {"event_id": "t1"}))
+    assert seen.same_body(digest)
+    assert seen.answer == {"event_id": "t1"}
+    waiting = idempotency.parse_record(idempotency.pending(digest))
+    assert waiting.answer is None
+    assert waiting.same_body(digest)
