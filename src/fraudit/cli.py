@@ -416,6 +416,48 @@ def cmd_features_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """The online store, counted again from PostgreSQL's card events."""
+    from fraudit.api.wiring import build_store
+    from fraudit.db.connection import connect, describe
+    from fraudit.db.connection import database_url as configured_database_url
+    from fraudit.online.rebuild import rebuild, rows_to_rebuild
+    from fraudit.online.redis_store import StoreUnavailable
+
+    url = configured_database_url(settings)
+    if not url:
+        _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID)")
+        return 2
+    store = build_store(settings.model_copy(update={"redis_timeout_seconds": 30.0}))
+    if not store.ping():
+        _say("error: Redis does not answer at FRAUDIT_REDIS_URL")
+        return 2
+    started = time.perf_counter()
+    _say(
+        f"rebuilding the online store (keys {settings.redis_key_prefix}*) from "
+        f"{describe(url)}: card events within {store.state_ttl_seconds / 86_400:.0f} days "
+        "of the newest"
+    )
+
+    def progress(read: int, counted: int) -> None:
+        _say(f"  {read:,} transactions read, {counted:,} counted again")
+
+    try:
+        with connect(url) as conn:
+            result = rebuild(
+                store, rows_to_rebuild(conn, store.state_ttl_seconds), progress=progress
+            )
+    except StoreUnavailable as exc:
+        _say(f"error: Redis failed during the rebuild ({exc}); it is safe to run it again")
+        return 1
+    _say(
+        f"done in {time.perf_counter() - started:.1f} s: {result.transactions:,} transactions, "
+        f"{result.counted:,} counted again, {result.transactions - result.counted:,} already "
+        f"held; arrival counter at least {result.highest_arrival:,}"
+    )
+    return 0
+
+
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     """Kinesis -> Spark (local) -> PostgreSQL, until Ctrl-C."""
     from fraudit.db.connection import database_url as configured_database_url
@@ -819,6 +861,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", default="local[2]")
     p.add_argument("--driver-memory", default=DRIVER_MEMORY)
     p.set_defaults(func=cmd_features_backfill)
+    p = features.add_parser(
+        "rebuild",
+        help="restore the online store (Redis) from PostgreSQL's card events after a loss; "
+        "safe to repeat",
+    )
+    p.set_defaults(func=cmd_features_rebuild)
 
     p = sub.add_parser("simulate", help="replay a dataset against POST /predict")
     p.add_argument("--url", help="API base URL (default http://FRAUDIT_API_HOST:PORT)")

@@ -310,3 +310,68 @@ def test_redis_down_or_slow_is_a_503_with_nothing_counted_or_published(
         assert body["event_id"] == tx.transaction_id
     assert waited < 1.5
     assert [e["event_id"] for e in read_stream(kinesis)] == [txs[0].transaction_id]
+
+
+# --- a Redis loss, rebuilt from PostgreSQL --------------------------------------------------
+
+
+def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
+    spark, bundle, card_model, kinesis, private_redis, database
+):
+    """Score 300 card transactions, land their events in PostgreSQL with the stream's own
+    batch, lose Redis (a restart of a server without persistence), run `fraudit features
+    rebuild`: the store holds exactly what it held before, and a second rebuild changes
+    nothing."""
+    from chalice.test import Client
+
+    from fraudit.cli import main
+    from fraudit.settings import get_settings
+    from fraudit.online.redis_store import OnlineStore, connect
+    from fraudit.stream.batch import process_batch
+    from fraudit.stream.load import PostgresSink
+    from tests.support.stream_records import raw_frame, record
+
+    prefix = "rebuild-test:"
+    store = OnlineStore(connect(private_redis.url, 5.0), prefix=prefix)
+    txs = _recent(300, seed=9)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        for tx in txs:
+            body = json.dumps(card_payload(tx))
+            assert client.http.post("/predict", headers=JSON, body=body).status_code == 200
+    before = _store_keys(store)
+    counter = int(store.client.get(store.keys.arrival))
+    events = read_stream(kinesis)
+    records = [record(json.dumps(e), i) for i, e in enumerate(events)]
+    sink = PostgresSink(database)
+    process_batch(raw_frame(spark, records), 0, sink)
+    sink.close()
+
+    private_redis.restart()
+    assert _store_keys(store) == {}
+    env = {
+        "DATABASE_URL": database,
+        "FRAUDIT_REDIS_URL": private_redis.url,
+        "FRAUDIT_REDIS_KEY_PREFIX": prefix,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        get_settings.cache_clear()  # the command reads these settings
+        try:
+            assert main(["features", "rebuild"]) == 0
+            after = _store_keys(store)
+            assert main(["features", "rebuild"]) == 0  # safe to repeat
+        finally:
+            get_settings.cache_clear()
+    assert _store_tx_ttls_are_set(store)
+    assert after == before
+    assert _store_keys(store) == before
+    assert int(store.client.get(store.keys.arrival)) >= counter
+
+
+def _store_tx_ttls_are_set(store) -> bool:
+    return all(
+        store.client.ttl(key) > 0
+        for key in store.client.scan_iter(match=f"{store.keys.prefix}*")
+        if key != store.keys.arrival.encode()
+    )
