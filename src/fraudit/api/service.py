@@ -579,13 +579,9 @@ class PredictService:
             self.store.finish_many(done)
             self.store.abandon_many(
                 [
-                    Abandon(
-                        item.event_id,
-                        item.pending if item.answer is not None else None,
-                        bool(item.answer and item.answer.added),
-                    )
+                    Abandon(item.call, item.pending, item.answer.added)
                     for item in failed
-                    if item.answer is not None
+                    if item.call is not None and item.answer is not None
                 ]
             )
         except StoreUnavailable as exc:

@@ -196,6 +196,17 @@ class BeginCall:
     args: list[str]
     # The entity plans in the order of the step's answers.
     plans: tuple[EntityPlan, ...]
+    # Each entity set's member tail, in the order of keys[3:] (what ABANDON rebuilds).
+    tails: tuple[str, ...] = ()
+
+    def abandon(self, pending: str | None, remove: bool) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of the ABANDON step that undoes this call."""
+        return self.keys[:2] + self.keys[3:], [
+            pending or "",
+            "1" if remove else "0",
+            self.args[4],
+            *self.tails,
+        ]
 
 
 def begin_call(
@@ -228,9 +239,11 @@ def begin_call(
         "1" if read else "0",
         "" if arrival is None else str(arrival),
     ]
+    tails = []
     for plan in present:
         assert tx is not None
         t = tx.event_time
+        tails.append(member_tail(plan, tx))
         call_keys.append(keys.entity(plan.entity, str(entity_key(tx, plan.entity))))
         args += [
             "counts" if plan.counts_only else "members",
@@ -240,7 +253,7 @@ def begin_call(
             str(len(plan.count_windows)),
             *(_exclusive(t - w) for w in plan.count_windows),
         ]
-    return BeginCall(call_keys, args, present)
+    return BeginCall(call_keys, args, present, tuple(tails))
 
 
 def _text(value: object) -> str:

@@ -39,7 +39,7 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Abandon:
-    transaction_id: str
+    call: BeginCall  # the BEGIN step to undo
     pending: str | None  # the idempotency record this request wrote, if any
     remove: bool  # the step counted the transaction: remove it
 
@@ -118,14 +118,7 @@ class OnlineStore:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
 
     def abandon_many(self, items: Sequence[Abandon]) -> None:
-        calls = [
-            (
-                [self.keys.idempotency(a.transaction_id), self.keys.transaction(a.transaction_id)],
-                [a.pending or "", "1" if a.remove else "0"],
-            )
-            for a in items
-            if a.pending is not None or a.remove
-        ]
+        calls = [a.call.abandon(a.pending, a.remove) for a in items if a.pending or a.remove]
         if calls:
             self._run(ABANDON, calls)
 

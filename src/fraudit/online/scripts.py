@@ -28,17 +28,16 @@ local n = tonumber(ARGV[7])
 if n == 0 then return {'new'} end
 local txid, score, ttl = ARGV[5], ARGV[6], tonumber(ARGV[4])
 local t = tonumber(score)
-local counted = redis.call('EXISTS', KEYS[2]) == 1
-local arrival
+local arrival = redis.call('GET', KEYS[2])
+local counted = arrival ~= false
 if counted then
-  arrival = redis.call('HGET', KEYS[2], 'arrival')
+  -- counted before (a repeat whose idempotency record expired, or a rebuild)
 elseif ARGV[9] ~= '' then
   arrival = ARGV[9]
 else
   arrival = tostring(redis.call('INCR', KEYS[3]))
 end
 local out = {'new', arrival, counted and '0' or '1'}
-local record = {'arrival', arrival}
 local at = 10
 for i = 1, n do
   local key = KEYS[3 + i]
@@ -69,34 +68,31 @@ for i = 1, n do
     redis.call('ZADD', key, score, member)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', trim)
     redis.call('EXPIRE', key, ttl)
-    record[#record + 1] = 'k' .. i
-    record[#record + 1] = key
-    record[#record + 1] = 'm' .. i
-    record[#record + 1] = member
   end
 end
 if not counted then
-  redis.call('HSET', KEYS[2], unpack(record))
-  redis.call('EXPIRE', KEYS[2], ttl)
+  -- The transaction's record: its arrival number, which with the request's own keys and
+  -- member tails names every member ABANDON must remove.
+  redis.call('SET', KEYS[2], arrival, 'EX', ttl)
 end
 return out
 """
 
 # Undo a request that failed after BEGIN: remove exactly what it added, and its pending
 # idempotency record if it is still this request's.
-# KEYS: 1 idempotency record, 2 transaction record. ARGV: 1 pending value, 2 remove ('1'/'0').
+# KEYS: 1 idempotency record, 2 transaction record, 3.. the entity sets BEGIN was given.
+# ARGV: 1 pending value, 2 remove ('1'/'0'), 3 transaction_id, 4.. each set's member tail.
 ABANDON = """
 if ARGV[2] == '1' then
-  local fields = redis.call('HGETALL', KEYS[2])
-  local keys, members = {}, {}
-  for i = 1, #fields, 2 do
-    local name = fields[i]
-    local kind, index = string.sub(name, 1, 1), string.sub(name, 2)
-    if kind == 'k' then keys[index] = fields[i + 1] end
-    if kind == 'm' then members[index] = fields[i + 1] end
+  local arrival = redis.call('GET', KEYS[2])
+  if arrival then
+    for i = 3, #KEYS do
+      local member = ARGV[3]
+      if ARGV[i + 1] ~= '' then member = ARGV[3] .. '|' .. arrival .. '|' .. ARGV[i + 1] end
+      redis.call('ZREM', KEYS[i], member)
+    end
+    redis.call('DEL', KEYS[2])
   end
-  for index, key in pairs(keys) do redis.call('ZREM', key, members[index]) end
-  redis.call('DEL', KEYS[2])
 end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
