@@ -50,15 +50,18 @@ def kinesis_stream(shards: int = 1):
 
 
 def read_stream(client) -> list[dict]:
+    """Every record of the stream, page by page (a GetRecords call returns at most 10 MB)."""
     events = []
     for shard in client.list_shards(StreamName=STREAM)["Shards"]:
         iterator = client.get_shard_iterator(
             StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
-        events += [
-            json.loads(r["Data"])
-            for r in client.get_records(ShardIterator=iterator, Limit=10_000)["Records"]
-        ]
+        while iterator:
+            page = client.get_records(ShardIterator=iterator, Limit=10_000)
+            events += [json.loads(r["Data"]) for r in page["Records"]]
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
     return events
 
 
