@@ -39,6 +39,18 @@ def trained(model_root, dev_csv):
 
 
 @pytest.fixture(scope="session")
+def serving_root(trained, trained_cards, tmp_path_factory) -> Path:
+    """A model folder holding both families (links to the session's two trained models):
+    what the model server and the API of the integration tests serve."""
+    root = tmp_path_factory.mktemp("serving")
+    (root / trained.version).symlink_to(trained.path, target_is_directory=True)
+    (root / "LATEST").write_text(trained.version)
+    cards = trained_cards[0].path.parent
+    (root / "cards").symlink_to(cards, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="session")
 def bundle(trained):
     from fraudit.models.artifacts import load_bundle
 

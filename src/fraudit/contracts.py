@@ -265,6 +265,16 @@ MerchantCategory = Annotated[
     WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
 ]
 Latitude = Annotated[Coordinate, Field(ge=-LATITUDE_LIMIT, le=LATITUDE_LIMIT)]
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's "integer" includes 12.0; strings and booleans stay refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_integral), Field(strict=True)]
 Longitude = Annotated[Coordinate, Field(ge=-LONGITUDE_LIMIT, le=LONGITUDE_LIMIT)]
 
 
@@ -288,7 +298,7 @@ class CardDetails(BaseModel):
     merchant_lon: Longitude
     home_lat: Latitude = Field(description="the cardholder's home; used for a distance only")
     home_lon: Longitude
-    city_pop: int = Field(ge=0, le=MAX_CITY_POPULATION, strict=True)
+    city_pop: WholeNumber = Field(ge=0, le=MAX_CITY_POPULATION)
     date_of_birth: IsoDate = Field(description="YYYY-MM-DD; used for the age only")
     gender: Literal["F", "M", "X"] | None = Field(
         None, description="for fairness reporting only: never a model input"

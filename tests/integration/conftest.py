@@ -7,12 +7,12 @@ from tests.support.redis_keys import own_prefix
 
 
 @pytest.fixture(scope="session")
-def model_server(trained, model_root, tmp_path_factory):
-    """`fraudit serve-models` as a real process on a free loopback port."""
+def model_server(serving_root, tmp_path_factory):
+    """`fraudit serve-models` as a real process on a free loopback port: both families."""
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "model-server.log"
     process = fraudit_process(
-        ["serve-models", "--model-dir", str(model_root), "--port", str(port)],
+        ["serve-models", "--model-dir", str(serving_root), "--port", str(port)],
         {"FRAUDIT_MODEL_SERVER_MAX_BODY_BYTES": "1000000"},
         log,
     )
@@ -25,9 +25,10 @@ def model_server(trained, model_root, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def api_server(model_server, kinesis_emulator, model_root, tmp_path_factory):
-    """`fraudit api` with 2 worker processes, talking to the model server and kinesalite
-    through the AWS_ENDPOINT_URL_* variables only: the same code as on AWS."""
+def api_server(model_server, kinesis_emulator, serving_root, tmp_path_factory):
+    """`fraudit api` with 2 worker processes, talking to the model server (both families)
+    and kinesalite through the AWS_ENDPOINT_URL_* variables only: the same code as on
+    AWS."""
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "api.log"
     env = {
@@ -35,7 +36,7 @@ def api_server(model_server, kinesis_emulator, model_root, tmp_path_factory):
         "AWS_ENDPOINT_URL_KINESIS": kinesis_emulator.url,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
-        "FRAUDIT_MODEL_DIR": str(model_root),
+        "FRAUDIT_MODEL_DIR": str(serving_root),
         "FRAUDIT_STREAM_NAME": "fraud-predictions",
     }
     with own_prefix() as prefix:

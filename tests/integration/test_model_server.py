@@ -122,7 +122,13 @@ def test_ping_and_container_invocations_path(model_server, rows):
     conn.request("GET", "/ping")
     ping = json.loads(conn.getresponse().read())
     assert ping["status"] == "ok"
-    assert set(ping["endpoints"]) == {CLASSIFIER, ANOMALY}
+    # Both families: the session's model folder holds a card model too.
+    assert set(ping["endpoints"]) == {
+        CLASSIFIER,
+        ANOMALY,
+        DEFAULTS.card_classifier_endpoint,
+        DEFAULTS.card_anomaly_endpoint,
+    }
     conn.request("POST", "/invocations", to_csv_row(rows[0]).encode(), {"Content-Type": "text/csv"})
     response = conn.getresponse()
     assert response.status == 200

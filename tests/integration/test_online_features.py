@@ -325,8 +325,8 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     from chalice.test import Client
 
     from fraudit.cli import main
-    from fraudit.settings import get_settings
     from fraudit.online.redis_store import OnlineStore, connect
+    from fraudit.settings import get_settings
     from fraudit.stream.batch import process_batch
     from fraudit.stream.load import PostgresSink
     from tests.support.stream_records import raw_frame, record

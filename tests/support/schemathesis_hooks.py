@@ -5,7 +5,10 @@ everything else. The unit tests cover values outside them.
 - date-time: JSON Schema cannot state a window relative to the API's clock (at most 5
   minutes ahead, at most the max event age behind). Times are drawn inside it, with any
   UTC offset.
-- not-a-card-number: the identifier pattern, less what the Luhn rule refuses."""
+- not-a-card-number: the identifier pattern, less what the Luhn rule refuses.
+- date (a card transaction's date_of_birth): the contract refuses a birth after the
+  transaction or more than 130 years before it, a rule between two fields. Dates are drawn
+  between 100 years and 10 days before today, which any drawn date-time satisfies."""
 
 from __future__ import annotations
 
@@ -41,7 +44,15 @@ def recent_times(draw: st.DrawFn) -> str:
     return moment.astimezone(offset).isoformat()
 
 
+@st.composite
+def birth_dates(draw: st.DrawFn) -> str:
+    today = datetime.now(UTC).date()
+    days = draw(st.integers(10, 100 * 365))
+    return (today - timedelta(days=days)).isoformat()
+
+
 schemathesis.openapi.format("date-time", recent_times())
+schemathesis.openapi.format("date", birth_dates())
 schemathesis.openapi.format(
     NOT_A_CARD_NUMBER_FORMAT,
     st.from_regex(ID_PATTERN).filter(lambda value: identifier_problem(value) is None),

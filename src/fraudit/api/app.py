@@ -282,8 +282,13 @@ def create_app(
     def openapi() -> Response:
         from fraudit.api.openapi import build_openapi
 
+        try:
+            cards = service_once.get().cards is not None
+        except Exception:  # not configured: /health says why; document the full API
+            cards = True
+        document = build_openapi(settings, key_required=expected_key() is not None, cards=cards)
         return Response(
-            body=json.dumps(build_openapi(settings, key_required=expected_key() is not None)),
+            body=json.dumps(document),
             status_code=200,
             headers={"Content-Type": "application/json"},
         )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from fraudit import __version__
-from fraudit.contracts import PredictRequest, PredictResponse
+from fraudit.contracts import CardPredictRequest, PredictRequest, PredictResponse
 from fraudit.settings import Settings
 
 
@@ -32,8 +32,9 @@ class ErrorBody(BaseModel):
 class BatchRequest(BaseModel):
     transactions: list[Any] = Field(
         min_length=1,
-        description="PredictRequest bodies; each is validated on its own and an invalid one "
-        "gets its own 400 in `results`, never failing the others",
+        description="/predict bodies (a ULB vector or a card transaction); each is validated "
+        "on its own and an invalid one gets its own 400 in `results`, never failing the "
+        "others; a transaction_id may appear once per batch",
     )
 
 
@@ -59,6 +60,7 @@ def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in (
         PredictRequest,
+        CardPredictRequest,
         PredictResponse,
         ErrorBody,
         BatchRequest,
@@ -85,11 +87,19 @@ def _with_batch_limit(schemas: dict[str, Any], max_batch: int) -> dict[str, Any]
 
 
 def build_openapi(
-    settings: Settings | None = None, *, key_required: bool = False
+    settings: Settings | None = None, *, key_required: bool = False, cards: bool = True
 ) -> dict[str, Any]:
     """The document for an API configured by `settings`; `key_required` when it checks an
-    x-api-key (then every scoring route declares it and a 401)."""
+    x-api-key (then every scoring route declares it and a 401); `cards` when it has a card
+    model (then /predict takes card transactions too)."""
     settings = settings or Settings(_env_file=None)
+    request: dict[str, Any] = {"$ref": "#/components/schemas/PredictRequest"}
+    if cards:
+        request = {
+            "oneOf": [request, {"$ref": "#/components/schemas/CardPredictRequest"}],
+            "description": "a ULB vector (`data`, schema version 1) or a card transaction "
+            "(`transaction`, schema version 2, docs/FEATURES.md)",
+        }
     errors = {
         "400": _json("ErrorBody", "invalid JSON or invalid fields (every one named)"),
         "413": _json("ErrorBody", f"body larger than {settings.api_max_body_bytes} bytes"),
@@ -127,11 +137,7 @@ def build_openapi(
                     "security": security,
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/PredictRequest"}
-                            }
-                        },
+                        "content": {"application/json": {"schema": request}},
                     },
                     "responses": {
                         "200": _json("PredictResponse", "scored, decided, recorded"),
