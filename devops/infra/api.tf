@@ -38,7 +38,6 @@ resource "aws_cloudwatch_log_group" "api_access" {
 }
 
 resource "aws_lambda_function" "api" {
-  #checkov:skip=CKV_AWS_117:The API reaches only SageMaker Runtime and Kinesis, public AWS endpoints; a VPC would add ENI cold starts and endpoint cost for no isolation gain
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway: a failure is the client's 5xx, there is no event to dead-letter
   #checkov:skip=CKV_AWS_272:Code signing needs a Signer profile per organisation; the zip's sha256 is pinned by source_code_hash instead
   count                          = local.api_enabled ? 1 : 0
@@ -58,13 +57,24 @@ resource "aws_lambda_function" "api" {
     mode = "Active"
   }
 
+  # In the VPC: the online store has no public endpoint (online_store.tf).
+  vpc_config {
+    subnet_ids         = aws_subnet.private[*].id
+    security_group_ids = [aws_security_group.api.id]
+  }
+
   environment {
     variables = {
-      FRAUDIT_SCORER               = "sagemaker"
-      FRAUDIT_CLASSIFIER_ENDPOINT  = local.classifier_endpoint
-      FRAUDIT_ANOMALY_ENDPOINT     = local.anomaly_endpoint
-      FRAUDIT_STREAM_NAME          = aws_kinesis_stream.events.name
-      FRAUDIT_POLICY_S3_URI        = "s3://${module.artifacts_bucket.id}/${local.policy_key}"
+      FRAUDIT_SCORER                   = "sagemaker"
+      FRAUDIT_CLASSIFIER_ENDPOINT      = local.classifier_endpoint
+      FRAUDIT_ANOMALY_ENDPOINT         = local.anomaly_endpoint
+      FRAUDIT_CARD_CLASSIFIER_ENDPOINT = local.card_classifier_endpoint
+      FRAUDIT_CARD_ANOMALY_ENDPOINT    = local.card_anomaly_endpoint
+      FRAUDIT_STREAM_NAME              = aws_kinesis_stream.events.name
+      FRAUDIT_POLICY_S3_URI            = "s3://${module.artifacts_bucket.id}/${local.policy_key}"
+      # Absent until `fraudit deploy upload --family cards`: card transactions get a 503.
+      FRAUDIT_CARD_POLICY_S3_URI   = "s3://${module.artifacts_bucket.id}/${local.card_policy_key}"
+      FRAUDIT_REDIS_URL            = local.online_store_url
       FRAUDIT_API_KEY_SECRET_ID    = aws_secretsmanager_secret.api_key[0].arn
       FRAUDIT_API_DEADLINE_SECONDS = tostring(local.api_deadline_seconds)
       FRAUDIT_LOG_LEVEL            = "INFO"

@@ -42,6 +42,11 @@ data "aws_iam_policy_document" "api" {
     resources = ["${local.endpoint_arn_base}/${local.classifier_endpoint}", "${local.endpoint_arn_base}/${local.anomaly_endpoint}"]
   }
   statement {
+    sid       = "InvokeTheCardModelEndpoints"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = ["${local.endpoint_arn_base}/${local.card_classifier_endpoint}", "${local.endpoint_arn_base}/${local.card_anomaly_endpoint}"]
+  }
+  statement {
     sid       = "PublishScoredEvents"
     actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
     resources = [local.stream_arn]
@@ -62,7 +67,35 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "ReadTheDecisionPolicy"
     actions   = ["s3:GetObject"]
-    resources = ["${local.artifacts_arn}/${local.policy_key}"]
+    resources = ["${local.artifacts_arn}/${local.policy_key}", "${local.artifacts_arn}/${local.card_policy_key}"]
+  }
+  statement {
+    # Without ListBucket a missing object answers 403 instead of 404: the API tells "no card
+    # model deployed yet" from a refused read only with it, on that one key.
+    sid       = "SeeWhetherTheCardPolicyExists"
+    actions   = ["s3:ListBucket"]
+    resources = [local.artifacts_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "s3:prefix"
+      values   = [local.card_policy_key]
+    }
+  }
+  statement {
+    # Lambda in a VPC: its network interfaces, in the private subnets with the API's group.
+    sid       = "NetworkInterfacesInTheVpc"
+    actions   = ["ec2:CreateNetworkInterface"]
+    resources = concat(["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*", "arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${aws_security_group.api.id}"], [for s in aws_subnet.private : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${s.id}"])
+  }
+  statement {
+    sid       = "ManageOwnNetworkInterfaces"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"]
+  }
+  statement {
+    sid       = "DescribeNetworkInterfaces"
+    actions   = ["ec2:DescribeNetworkInterfaces"]
+    resources = ["*"] # Describe actions have no resource-level permissions
   }
   statement {
     sid       = "WriteOwnLogs"

@@ -198,10 +198,12 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 locals {
-  # kinesis-streams: the job's reads; secretsmanager: the database secret; logs and
-  # monitoring: Glue's logs and metrics; glue and sts: the Glue runtime itself; ssm,
-  # ssmmessages, ec2messages: Session Manager for the dashboard's port-forward.
-  interface_endpoints = toset(["kinesis-streams", "secretsmanager", "logs", "monitoring", "glue", "sts", "ssm", "ssmmessages", "ec2messages"])
+  # kinesis-streams: the job's reads and the API's puts; secretsmanager: the database secret
+  # and the API key; logs and monitoring: Glue's logs and metrics; glue and sts: the Glue
+  # runtime itself; ssm, ssmmessages, ec2messages: Session Manager for the dashboard's
+  # port-forward; sagemaker.runtime and xray: the API Lambda's model calls and traces (it
+  # runs in the VPC to reach the online store).
+  interface_endpoints = toset(["kinesis-streams", "secretsmanager", "logs", "monitoring", "glue", "sts", "ssm", "ssmmessages", "ec2messages", "sagemaker.runtime", "xray"])
 }
 
 resource "aws_vpc_endpoint" "interface" {

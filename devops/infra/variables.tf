@@ -322,3 +322,14 @@ variable "manage_api_gateway_account" {
   type        = bool
   default     = true
 }
+
+variable "online_store_max_gb" {
+  description = "Storage ceiling of the online store (ElastiCache Serverless, Valkey), in GB. docs/FEATURES.md measures about 563 bytes per card transaction kept (30 days plus the allowed lateness) and 469 per idempotency record."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.online_store_max_gb >= 1 && var.online_store_max_gb <= 5000
+    error_message = "Between 1 and 5000 GB (ElastiCache Serverless limits)."
+  }
+}

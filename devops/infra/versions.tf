@@ -43,6 +43,7 @@ locals {
   glue_wheelhouse_key = "glue/fraudit-glue.gluewheels.zip"
   dashboard_wheels    = "dashboard/fraudit-dashboard-wheelhouse.zip"
   policy_key          = "policy/policy.json"
+  card_policy_key     = "policy/cards/policy.json"
 
   classifier_endpoint = "${local.name}-classifier"
   anomaly_endpoint    = "${local.name}-anomaly"

@@ -13,6 +13,7 @@ import pytest
 
 from fraudit.api.app import LAMBDA_ANSWER_MARGIN_SECONDS
 from fraudit.deploy import commands
+from fraudit.models.layout import Family
 from fraudit.settings import Settings
 from tests.conftest import REPO
 
@@ -328,7 +329,36 @@ def test_the_deadline_fits_inside_the_lambda_timeout_and_one_attempt_of_each_cal
     # turn every slow-but-healthy request into a 503.
     one_model_call = settings.sagemaker_connect_timeout + settings.sagemaker_read_timeout
     one_put = settings.kinesis_connect_timeout + settings.kinesis_read_timeout
-    assert one_model_call + one_put <= deadline
+    # The online store: one round trip to begin, one to finish.
+    store = 2 * settings.redis_timeout_seconds
+    assert one_model_call + one_put + store <= deadline
+
+
+def test_the_api_reaches_its_online_store_inside_the_vpc_only(hcl):
+    """Redis became a required part of the API: the stack gives the Lambda a Valkey cache
+    it alone can reach, over TLS, and the endpoints a Lambda in private subnets needs."""
+    cache = _resource(hcl, "aws_elasticache_serverless_cache", "online")
+    assert cache["engine"] == "valkey"
+    assert cache["kms_key_id"] == "${aws_kms_key.main.arn}"
+    assert cache["security_group_ids"] == ["${aws_security_group.online_store.id}"]
+    function = _resource(hcl, "aws_lambda_function", "api")
+    vpc = _one(function, "vpc_config")
+    assert vpc["security_group_ids"] == ["${aws_security_group.api.id}"]
+    env = _one(function, "environment")["variables"]
+    assert env["FRAUDIT_REDIS_URL"] == "${local.online_store_url}"
+    (url_block,) = [b for b in hcl["locals"] if "online_store_url" in b]
+    assert url_block["online_store_url"].startswith("rediss://")  # TLS in transit
+    ingress = _blocks(hcl, "resource", "aws_vpc_security_group_ingress_rule")
+    into_cache = [r for r in ingress.values() if "online_store.id" in r["security_group_id"]]
+    assert [r["referenced_security_group_id"] for r in into_cache] == [
+        "${aws_security_group.api.id}"
+    ]
+    (local_block,) = [b for b in hcl["locals"] if "interface_endpoints" in b]
+    services = set(re.findall(r'"([a-z.-]+)"', local_block["interface_endpoints"]))
+    assert {"sagemaker.runtime", "kinesis-streams", "secretsmanager", "xray"} <= services
+    api = {s["sid"]: s for s in _blocks(hcl, "data", "aws_iam_policy_document")["api"]["statement"]}
+    assert len(api["InvokeTheCardModelEndpoints"]["resources"]) == 2
+    assert env["FRAUDIT_CARD_POLICY_S3_URI"].endswith("${local.card_policy_key}")
 
 
 def test_object_keys_agree_with_the_deploy_tool(hcl):
@@ -337,6 +367,7 @@ def test_object_keys_agree_with_the_deploy_tool(hcl):
     assert local_block["glue_wheelhouse_key"] == commands.GLUE_WHEELHOUSE_KEY
     assert local_block["dashboard_wheels"] == commands.DASHBOARD_WHEELHOUSE_KEY
     assert local_block["policy_key"] == commands.POLICY_KEY
+    assert local_block["card_policy_key"] == commands.FAMILY_POLICY_KEY[Family.CARDS]
 
 
 def test_api_gateway_has_one_resource_per_chalice_route(hcl):

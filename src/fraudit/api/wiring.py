@@ -5,9 +5,12 @@ it, the API key."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
 
 from fraudit.api.service import CardModel, PredictService
 from fraudit.aws_clients import settings_client
@@ -20,6 +23,8 @@ from fraudit.scoring.policy import DecisionPolicy, PolicyError
 from fraudit.scoring.sagemaker import SageMakerScorer, card_csv_row
 from fraudit.settings import Settings
 from fraudit.ulb_vector import FeatureVector
+
+log = logging.getLogger("fraudit.api")
 
 
 def _policy_from_s3(settings: Settings, uri: str, variable: str) -> DecisionPolicy:
@@ -133,7 +138,15 @@ def load_card_policy(settings: Settings) -> DecisionPolicy | None:
     """The card family's policy: the S3 object named in settings (AWS), else the local card
     model; None when neither exists (card transactions are then answered 503)."""
     if settings.card_policy_s3_uri:
-        return _policy_from_s3(settings, settings.card_policy_s3_uri, "FRAUDIT_CARD_POLICY_S3_URI")
+        try:
+            return _policy_from_s3(
+                settings, settings.card_policy_s3_uri, "FRAUDIT_CARD_POLICY_S3_URI"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            log.warning("no card policy at FRAUDIT_CARD_POLICY_S3_URI yet: card path off")
+            return None
     root = family_root(Path(settings.model_dir), Family.CARDS)
     if not settings.card_model_version and not has_model(root):
         return None

@@ -1,0 +1,84 @@
+# The online store (docs/FEATURES.md, "The online store"): a serverless Valkey cache in the
+# private subnets, reached only by the API Lambda, which therefore runs in the VPC and
+# reaches SageMaker Runtime, Kinesis, Secrets Manager, S3 and X-Ray through the VPC
+# endpoints of network.tf. Serverless caches encrypt in transit (TLS, rediss://) and at
+# rest (the stack's key).
+
+resource "aws_elasticache_serverless_cache" "online" {
+  #checkov:skip=CKV_AWS_31:No AUTH token: the cache admits only the API Lambda's security group, over TLS; a token would be one more secret for no isolation gain
+  engine               = "valkey"
+  name                 = "${local.name}-online"
+  description          = "fraudit online features and idempotency records"
+  major_engine_version = "8"
+  kms_key_id           = aws_kms_key.main.arn
+  subnet_ids           = aws_subnet.private[*].id
+  security_group_ids   = [aws_security_group.online_store.id]
+
+  cache_usage_limits {
+    data_storage {
+      maximum = var.online_store_max_gb
+      unit    = "GB"
+    }
+  }
+}
+
+resource "aws_security_group" "online_store" {
+  name        = "${local.name}-online-store"
+  description = "Online store (Valkey): the API Lambda only"
+  vpc_id      = aws_vpc.main.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "online_store_from_api" {
+  security_group_id            = aws_security_group.online_store.id
+  description                  = "Valkey from the API Lambda"
+  referenced_security_group_id = aws_security_group.api.id
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6380
+}
+
+resource "aws_security_group" "api" {
+  name        = "${local.name}-api"
+  description = "API Lambda: the online store and the AWS endpoints, nothing else"
+  vpc_id      = aws_vpc.main.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "api_online_store" {
+  security_group_id            = aws_security_group.api.id
+  description                  = "Valkey"
+  referenced_security_group_id = aws_security_group.online_store.id
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6380
+}
+
+resource "aws_vpc_security_group_egress_rule" "api_endpoints" {
+  security_group_id            = aws_security_group.api.id
+  description                  = "HTTPS to the interface VPC endpoints"
+  referenced_security_group_id = aws_security_group.endpoints.id
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+}
+
+resource "aws_vpc_security_group_egress_rule" "api_s3" {
+  security_group_id = aws_security_group.api.id
+  description       = "HTTPS to S3 through the gateway endpoint (the decision policies)"
+  prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_api" {
+  security_group_id            = aws_security_group.endpoints.id
+  description                  = "HTTPS from the API Lambda"
+  referenced_security_group_id = aws_security_group.api.id
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+}
+
+locals {
+  online_store_url = "rediss://${aws_elasticache_serverless_cache.online.endpoint[0].address}:${aws_elasticache_serverless_cache.online.endpoint[0].port}/0"
+}
