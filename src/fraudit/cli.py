@@ -42,6 +42,38 @@ def _ulb_training(data: Path | None) -> argparse.Namespace:
     return build_parser().parse_args(["train", *(["--data", str(data)] if data else [])])
 
 
+def _run(argv: list[str], settings: Settings) -> int:
+    """A `fraudit` subcommand as its parser parses it (every later option gets its default)."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args, settings))
+
+
+def card_model_from_scratch(folder: Path, settings: Settings, transactions: int) -> int:
+    """What `make demo` runs when no card model exists: simulate a history, backfill its
+    features on Spark, train the card family (fraudit generate-cards, features backfill,
+    train --dataset cards)."""
+    history, features = folder / "history.parquet", folder / "features"
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = [
+        [
+            "generate-cards",
+            "--transactions",
+            str(transactions),
+            "--seed",
+            "7",
+            "--out",
+            str(history),
+        ],
+        ["features", "backfill", "--history", str(history), "--out", str(features)],
+        ["train", "--dataset", "cards", "--data", str(history), "--features", str(features)],
+    ]
+    for step in steps:
+        code = _run(step, settings)
+        if code != 0:
+            return code
+    return 0
+
+
 def _train_cards(args: argparse.Namespace, settings: Settings) -> int:
     if args.data is None or args.features is None:
         _say(
@@ -523,8 +555,18 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.simulator.source import ReplaySource
 
     try:
-        dataset = _replay_dataset(args, settings)
-        source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
+        source: Any
+        if args.dataset == "cards":
+            from fraudit.simulator.source import CardReplaySource, load_card_history
+
+            if args.data is None:
+                _say("error: --dataset cards needs --data HISTORY (`fraudit generate-cards`)")
+                return 2
+            rows = load_card_history(args.data, args.last)
+            source = CardReplaySource(rows, args.data.name, args.seed, args.timestamps)
+        else:
+            dataset = _replay_dataset(args, settings)
+            source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
         start = args.start
         if args.resume:
             start = read_state(args.state_file, source.identity)
@@ -595,6 +637,11 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, fixed arguments
 
 
+# The demo's card model: a simulated history this long trains in about a minute here
+# (docs/BENCHMARKS.md).
+DEMO_CARD_TRANSACTIONS = 100_000
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The whole pipeline on this machine, until Ctrl-C."""
     import shutil
@@ -609,6 +656,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         shutil.rmtree(home)
     config = DemoConfig(
         home=home,
+        dataset=args.dataset,
         model_port=args.model_port or settings.model_server_port,
         api_port=args.api_port or settings.api_port,
         kinesis_port=args.kinesis_port,
@@ -619,8 +667,26 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         rate=args.rate,
     )
     demo = Demo(config, _say)
+    cards = home / "cards"
     try:
-        demo.start(train=lambda: cmd_train(_ulb_training(args.data), settings))
+        demo.start(
+            train=lambda: cmd_train(_ulb_training(args.data), settings),
+            train_cards=lambda: card_model_from_scratch(
+                cards / "training", settings, DEMO_CARD_TRANSACTIONS
+            ),
+            replay_history=lambda: _run(
+                [
+                    "generate-cards",
+                    "--transactions",
+                    "20000",
+                    "--seed",
+                    "8",
+                    "--out",
+                    str(config.card_replay),
+                ],
+                settings,
+            ),
+        )
         _say(
             "Ctrl-C stops everything"
             + ("" if config.simulator else "; send traffic with `fraudit simulate`")
@@ -876,6 +942,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="creditcard.csv (default: FRAUDIT_DATASET_PATH, "
         "else the dev sample, else synthetic rows)",
     )
+    p.add_argument(
+        "--dataset",
+        choices=("ulb", "cards"),
+        default="ulb",
+        help="ulb: creditcard.csv vectors; cards: a card history (--data, from "
+        "`fraudit generate-cards`) as card transactions",
+    )
+    p.add_argument("--last", type=int, help="cards: replay only the history's last N")
     p.add_argument("--rate", type=float, default=20.0, help="requests/s; 0 = unthrottled")
     p.add_argument("--concurrency", type=int, default=4, help="keep-alive connections")
     p.add_argument("--requests", type=int, help="stop after N requests")
@@ -907,6 +981,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on this machine, with the dashboard")
     p.add_argument("--data", type=Path, help="training data if no model exists yet")
     p.add_argument("--no-simulator", action="store_true", help="start no traffic")
+    p.add_argument(
+        "--dataset",
+        choices=("cards", "ulb"),
+        default="cards",
+        help="what the simulator sends: simulated card transactions (default; the card model "
+        "is trained on first start) or ULB vectors",
+    )
     p.add_argument("--rate", type=float, default=5.0, help="simulator requests/s")
     p.add_argument("--model-port", type=int, help="default FRAUDIT_MODEL_SERVER_PORT (8080)")
     p.add_argument("--api-port", type=int, help="default FRAUDIT_API_PORT (8000)")

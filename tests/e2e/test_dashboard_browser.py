@@ -69,9 +69,11 @@ def test_dashboard_renders_charts_and_true_numbers(dashboard, tmp_path):
         assert metric("Declined") == f"{decisions['decline']:,}"
         assert metric("Reviewed") == f"{decisions['review']:,}"
         assert metric("Rejected records") == "0"
+        page.get_by_text("Card transactions by merchant category", exact=True).wait_for()
         charts = page.locator('[data-testid="stVegaLiteChart"]')
-        assert charts.count() >= 3  # per minute, decision mix, score distribution
-        for i in range(3):
+        # per minute, decision mix, score distribution, card transactions by category
+        charts.nth(3).wait_for(timeout=60_000)
+        for i in range(4):
             assert charts.nth(i).locator("canvas, svg").count() >= 1
         page.wait_for_timeout(1500)  # let the map and tables settle for the picture
         shot = tmp_path / "dashboard.png"

@@ -1,7 +1,9 @@
 """`fraudit demo` as a user runs it on a machine with nothing configured: embedded
-PostgreSQL, kinesalite, models trained first, model server, API, Spark job, dashboard. The
-test sends traffic itself (no long-running simulator) and checks that every accepted
-/predict is exactly one row in PostgreSQL; Ctrl-C stops every process."""
+PostgreSQL, kinesalite, Redis, models trained first (the ULB family and, from a simulated
+history, the card family), model server, API, Spark job, dashboard. The test sends traffic
+itself (no long-running simulator): ULB vectors and card transactions from the demo's own
+replay history, and checks that every accepted /predict is exactly one row in PostgreSQL,
+the card rows with their feature snapshot; Ctrl-C stops every process."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import pytest
 from fraudit.data.creditcard import load_creditcard
 from fraudit.data.metadata import MetadataGenerator
 from fraudit.simulator.run import SimulatorConfig, run
-from fraudit.simulator.source import ReplaySource
+from fraudit.simulator.source import CardReplaySource, ReplaySource, load_card_history
 from tests.conftest import DEV_CSV
 from tests.support.processes import free_ports
 
@@ -104,25 +106,44 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
         )
         assert summary.accepted == 60
         assert summary.sent == 60
+        replay = tmp_path / "demo" / "cards" / "replay.parquet"
+        cards = CardReplaySource(load_card_history(replay, 200), "demo-test", seed=9)
+        card_summary = run(
+            cards,
+            SimulatorConfig(
+                url=f"http://127.0.0.1:{ports['api']}",
+                rate=40,
+                concurrency=2,
+                requests=60,
+                progress=False,
+            ),
+        )
+        assert card_summary.accepted == 60
         expected = [source.metadata.transaction_id(i) for i in range(60)]
+        expected += [f"card-9-{i}" for i in range(60)]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with psycopg.connect(url) as conn:
-                rows, distinct, ours = conn.execute(
+                rows, distinct, ours, snapshots = conn.execute(
                     "SELECT count(*), count(DISTINCT event_id), "
-                    "count(*) FILTER (WHERE event_id = ANY(%s)) FROM fraud_predictions",
+                    "count(*) FILTER (WHERE event_id = ANY(%s)), "
+                    "count(*) FILTER (WHERE schema_version = 2 AND features IS NOT NULL "
+                    "AND merchant_category IS NOT NULL) FROM fraud_predictions",
                     (expected,),
                 ).fetchone()
-            if ours == 60:
+            if ours == 120:
                 break
             time.sleep(1)
-        assert (rows, distinct, ours) == (60, 60, 60)
+        assert (rows, distinct, ours, snapshots) == (120, 120, 120, 60)
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(120)
     output = log.read_text()
     assert code == 0, output[-3000:]
     assert "no trained model yet" in output
+    trained = re.search(r"card model trained in (\d+) s", output)
+    assert trained, output[-3000:]
+    assert "Redis ready" in output
     assert "stopped" in output
     assert all(port_free(p) for p in ports.values()), output[-2000:]
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)

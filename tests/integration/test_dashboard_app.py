@@ -16,7 +16,7 @@ from fraudit.db.schema import apply_schema
 from fraudit.stream.batch import process_batch
 from fraudit.stream.load import PostgresSink
 from tests.conftest import REPO
-from tests.support.stream_records import event, raw_frame, record
+from tests.support.stream_records import card_event, event, raw_frame, record
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,13 @@ def minute_now():
 
 def recent_events(n):
     """n events, one every 20 s back from now (40 minutes for 120: well inside "Last
-    hour" whenever the page is read), as the API publishes them."""
+    hour" whenever the page is read), as the API publishes them; every third is a card
+    transaction."""
     from fraudit.api.service import encode_event
 
     now = minute_now()
     events = [
-        event(
+        (card_event if i % 3 == 0 else event)(
             i,
             timestamp=now - timedelta(seconds=20 * i),
             scored_at=now - timedelta(seconds=20 * i - 1),
@@ -216,3 +217,32 @@ def test_the_page_makes_no_deprecated_streamlit_call(monkeypatch, loaded):
     assert not at.exception
     assert not at.error
     assert not notices, notices
+
+
+def test_card_transactions_roll_up_by_merchant_category_once(spark, database):
+    """The category panel's numbers equal a GROUP BY over the card rows, and a replayed
+    batch adds nothing (ULB events have no category and are not counted)."""
+    _, records = recent_events(60)
+    sink = PostgresSink(database)
+    process_batch(raw_frame(spark, records), 0, sink)
+    process_batch(raw_frame(spark, records), 0, sink)  # a replay after a restart
+    sink.close()
+    store = DashboardStore(database)
+    shown = store.frame(q.category_mix(q.default_filters(minute_now() + timedelta(minutes=1))))
+    truth = store.frame(
+        q.Query(
+            "SELECT merchant_category, count(*) AS transactions, "
+            "sum(fraud_prediction)::bigint AS predicted_frauds FROM fraud_predictions "
+            "WHERE merchant_category IS NOT NULL GROUP BY 1"
+        )
+    )
+    store.close()
+    assert shown["transactions"].sum() == 20  # every third of 60
+
+    def by_category(frame):
+        return {
+            row.merchant_category: (int(row.transactions), int(row.predicted_frauds))
+            for row in frame.itertuples()
+        }
+
+    assert by_category(shown) == by_category(truth)

@@ -66,14 +66,14 @@ def as_json(e: ScoredEvent) -> dict:
 
 def card_event(i: int, **changes) -> ScoredEvent:
     """A card transaction's event (schema version 2), as the API's card path makes it."""
-    from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
+    from fraudit.features.definitions import CATEGORIES, FEATURE_NAMES, feature_set_version
 
     fields: dict = dict(
         schema_version=2,
         card={
             "card_token": f"card_{i % 5}",
             "merchant_id": f"m{i % 13}",
-            "merchant_category": "grocery_pos",
+            "merchant_category": CATEGORIES[i % len(CATEGORIES)],
             "merchant_lat": 40.5,
             "merchant_lon": -74.25,
             "store_arrival": i + 1,

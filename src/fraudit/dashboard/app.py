@@ -99,6 +99,14 @@ def _charts(store: DashboardStore, f: q.Filters) -> None:
         if not scores.empty:
             scores["range"] = scores["low"].map(lambda v: f"{float(v):.2f}")
             st.bar_chart(scores.set_index("range")["transactions"])
+    st.subheader("Card transactions by merchant category")
+    categories = store.frame(q.category_mix(f))
+    if categories.empty:
+        st.caption("No card transaction in this period.")
+    else:
+        st.bar_chart(
+            categories.set_index("merchant_category")[["transactions", "predicted_frauds"]]
+        )
     st.subheader("Where the activity is (half-degree cells)")
     if f.sources:
         st.caption("The map counts every source: the source filter does not apply to it.")

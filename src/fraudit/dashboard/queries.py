@@ -83,6 +83,12 @@ _ROLLUPS = {
         "decision, bucket, transactions",
         _COUNTRY_DECISION + _SOURCE,
     ),
+    "categories": (
+        "fraud_category_rollups",
+        "fraud_category_hour_rollups",
+        "merchant_category, transactions, predicted_frauds, amount_sum",
+        _COUNTRY_DECISION + _SOURCE,
+    ),
     "places": (
         "fraud_geo_rollups",
         "fraud_geo_hour_rollups",
@@ -168,6 +174,18 @@ SELECT bucket, ((bucket - 1) * 0.05)::float8 AS low, (bucket * 0.05)::float8 AS 
        sum(transactions)::bigint AS transactions
 FROM {_rollup("scores", f)}
 GROUP BY bucket ORDER BY bucket""",
+        f.params(),
+    )
+
+
+def category_mix(f: Filters) -> Query:
+    """Card transactions and predicted frauds per merchant category."""
+    return Query(
+        f"""
+SELECT merchant_category, sum(transactions)::bigint AS transactions,
+       sum(predicted_frauds)::bigint AS predicted_frauds
+FROM {_rollup("categories", f)}
+GROUP BY merchant_category ORDER BY transactions DESC, merchant_category""",
         f.params(),
     )
 

@@ -44,6 +44,15 @@ class DemoConfig:
     simulator: bool = True
     dashboard: bool = True
     rate: float = 5.0  # the simulator's requests/s: a modest, steady flow
+    # What the simulator sends: card transactions (scored with their history, the card
+    # model trained on first start) or the ULB dataset's vectors.
+    dataset: str = "cards"
+
+    @property
+    def card_replay(self) -> Path:
+        """The simulated card history the simulator replays (not the one trained on)."""
+        return self.home / "cards" / "replay.parquet"
+
     trigger: str = "2 seconds"
 
 
@@ -147,6 +156,11 @@ def plan(
                     "--no-progress",
                     "--state-file",
                     str(config.home / "simulator-state.json"),
+                    *(
+                        ["--dataset", "cards", "--data", str(config.card_replay)]
+                        if config.dataset == "cards"
+                        else []
+                    ),
                 ],
             )
         )
@@ -331,7 +345,12 @@ class Demo:
             return ""
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self, train: Callable[[], object]) -> None:
+    def start(
+        self,
+        train: Callable[[], object],
+        train_cards: Callable[[], int] | None = None,
+        replay_history: Callable[[], int] | None = None,
+    ) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         taken = taken_ports(self.config)
         if taken:
@@ -358,6 +377,8 @@ class Demo:
         if not has_model(self.config.model_dir):
             self.say("no trained model yet: training first")
             train()
+        if self.config.dataset == "cards":
+            self._prepare_cards(train_cards, replay_history)
         self.redis_url = self._start_redis()
         own = " (started for the demo)" if self._redis is not None else ""
         where = urlparse(self.redis_url)  # host and port only: a URL may hold a password
@@ -374,6 +395,23 @@ class Demo:
         for service, _ in self.children:
             if service.name == "dashboard":
                 self.say(f"dashboard at {service.url}")
+
+    def _prepare_cards(
+        self, train_cards: Callable[[], int] | None, replay_history: Callable[[], int] | None
+    ) -> None:
+        from fraudit.models.layout import Family, family_root, has_model
+
+        if not has_model(family_root(self.config.model_dir, Family.CARDS)):
+            if train_cards is None:
+                raise DemoError("no card model and no way to train one")
+            self.say("no card model yet: simulating a card history and training on it")
+            started = time.monotonic()
+            if train_cards() != 0:
+                raise DemoError("training the card model failed (see above)")
+            self.say(f"card model trained in {time.monotonic() - started:.0f} s")
+        replayable = self.config.card_replay.exists()
+        if not replayable and (replay_history is None or replay_history() != 0):
+            raise DemoError("simulating the card history to replay failed")
 
     @staticmethod
     def _timeout(service: Service) -> float:

@@ -50,7 +50,7 @@ CREATE TEMP TABLE IF NOT EXISTS fraudit_batch_inserted (
     ip_address text, device_id text, event_minute timestamptz NOT NULL, source text NOT NULL,
     country char(2), decision text NOT NULL, fraud_prediction smallint NOT NULL,
     amount numeric(14, 2) NOT NULL, fraud_proba double precision NOT NULL,
-    latitude double precision, longitude double precision
+    latitude double precision, longitude double precision, merchant_category text
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -74,7 +74,7 @@ COPY_STAGING_REJECTED = f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COL
 NOTED_COLUMNS = (
     "event_time, scored_at, user_id, ip_address, device_id, event_minute, "
     "source, country, decision, fraud_prediction, amount, fraud_proba, "
-    "latitude, longitude"
+    "latitude, longitude, merchant_category"
 )
 
 # The fast path: every row of the batch is new (the usual case), so they are copied
@@ -104,7 +104,7 @@ SELECT count(*) FROM inserted
 _ROLLUP_ROWS = """SELECT event_minute AS at, source, coalesce(country, '') AS country, decision,
        least(width_bucket(fraud_proba, 0, 1, 20), 20) AS bucket,
        floor(latitude * 2) / 2 AS lat_cell, floor(longitude * 2) / 2 AS lon_cell,
-       fraud_prediction, amount, fraud_proba
+       fraud_prediction, amount, fraud_proba, merchant_category
 FROM fraudit_batch_inserted"""
 
 
@@ -165,6 +165,18 @@ ROLL_UPS = (
         ["country", "decision", "lat_cell", "lon_cell"],
         {"transactions": "count(*)", "predicted_frauds": "sum(fraud_prediction)"},
         where="lat_cell IS NOT NULL AND lon_cell IS NOT NULL",
+    ),
+    # Card transactions only: the ULB family has no merchant.
+    _roll_up(
+        "fraud_category_rollups",
+        "fraud_category_hour_rollups",
+        ["source", "country", "decision", "merchant_category"],
+        {
+            "transactions": "count(*)",
+            "predicted_frauds": "sum(fraud_prediction)",
+            "amount_sum": "sum(amount)",
+        },
+        where="merchant_category IS NOT NULL",
     ),
 )
 
