@@ -58,3 +58,40 @@ def test_settings_give_each_runtime_client_its_endpoint_timeouts_and_retries():
     assert kinesis.meta.config.read_timeout == 2.5
     assert kinesis.meta.config.retries["total_max_attempts"] == 1  # the publisher retries
     assert kinesis.meta.config.max_pool_connections == 32
+
+
+def _sent_headers(client, calls: int = 2) -> list[dict[str, str]]:
+    """The headers of `calls` PutRecord requests, answered without a network."""
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def __init__(self) -> None:
+            self.body = b'{"SequenceNumber": "1", "ShardId": "shardId-000000000000"}'
+
+        def stream(self, **_):
+            yield self.body
+
+    seen: list[dict[str, str]] = []
+
+    def answer(request, **_):
+        seen.append(
+            {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        )
+        return AWSResponse(request.url, 200, {"content-type": "application/json"}, Raw())
+
+    client.meta.events.register("before-send", answer)
+    for _ in range(calls):
+        client.put_record(StreamName="s", Data=b"x", PartitionKey="p")
+    return seen
+
+
+def test_the_request_path_clients_build_their_user_agent_once_and_still_send_it():
+    settings = Settings(_env_file=None, aws_endpoint_url_kinesis="http://127.0.0.1:9")
+    fast = settings_client("kinesis", settings)
+    plain = aws_client("kinesis", region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    built = fast._user_agent_creator.to_string()
+    fast_headers, plain_headers = _sent_headers(fast), _sent_headers(plain)
+    assert [h["User-Agent"] for h in fast_headers] == [built, built]
+    # botocore's own header, up to the per-call feature ids it appends (m/...).
+    assert plain_headers[0]["User-Agent"].split(" m/")[0] == built.split(" m/")[0]
+    assert all("Authorization" in h for h in fast_headers)  # still signed

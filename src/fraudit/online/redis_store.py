@@ -112,7 +112,9 @@ class OnlineStore:
         try:
             pipe = self.client.pipeline(transaction=False)
             for transaction_id, record in records:
-                pipe.set(self.keys.idempotency(transaction_id), record, px=self.idempotency_ttl_ms)
+                # PSETEX (SET with PX): the scripts never call it, so INFO commandstats
+                # counts exactly the finishing round trips (docs/BENCHMARKS.md).
+                pipe.psetex(self.keys.idempotency(transaction_id), self.idempotency_ttl_ms, record)
             pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
