@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -26,7 +27,6 @@ from fraudit.features.definitions import CATEGORIES, DAY
 from fraudit.features.history import CardTransaction
 from fraudit.local.demo import free_port
 from fraudit.local.redis_server import PrivateRedis
-from fraudit.online.plan import begin_call
 from fraudit.online.redis_store import OnlineStore, connect
 
 START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
@@ -71,18 +71,7 @@ def main() -> int:
         base = int(client.info("memory")["used_memory"])
         started, batch, total = time.perf_counter(), [], args.cards * args.per_card
         for n, tx in enumerate(transactions(args.cards, args.per_card), 1):
-            batch.append(
-                begin_call(
-                    store.keys,
-                    tx.transaction_id,
-                    pending=None,
-                    idempotency_ttl_ms=store.idempotency_ttl_ms,
-                    state_ttl_seconds=store.state_ttl_seconds,
-                    lateness_seconds=store.lateness_seconds,
-                    tx=tx,
-                    read=False,
-                )
-            )
+            batch.append(store.begin_call(tx.transaction_id, tx=tx, read=False))
             if len(batch) == 2_000 or n == total:
                 store.begin_many(batch)
                 batch = []
@@ -94,14 +83,10 @@ def main() -> int:
         probe = list(transactions(args.cards, 1, seed=1))[:2_000]
         timings = []
         for tx in probe:
-            call = begin_call(
-                store.keys,
+            call = store.begin_call(
                 "probe-" + tx.transaction_id,
                 pending="Pbench",
-                idempotency_ttl_ms=60_000,
-                state_ttl_seconds=store.state_ttl_seconds,
-                lateness_seconds=store.lateness_seconds,
-                tx=tx.__class__(**{**tx.__dict__, "event_time": START + 30 * DAY}),
+                tx=replace(tx, event_time=START + 30 * DAY),
             )
             t0 = time.perf_counter()
             store.begin_many([call])

@@ -725,14 +725,36 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
             concurrency=args.concurrency,
             out_dir=out,
             model_dir=args.model_dir or settings.model_dir,
+            dataset=args.dataset,
         )
-        dataset = _replay_dataset(args, settings)
+        source: Any
+        if args.dataset == "cards":
+            from fraudit.simulator.source import CardReplaySource, load_card_history
+
+            history = args.data or out / "replay.parquet"
+            if args.data is None and _run(
+                ["generate-cards", "--transactions", "50000", "--seed", "8", "--out", str(history)],
+                settings,
+            ):
+                return 1
+            source = CardReplaySource(load_card_history(history), history.name, args.seed)
+        else:
+            source = ReplaySource(
+                _replay_dataset(args, settings), MetadataGenerator(seed=args.seed)
+            )
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
-    soak = Soak(config, ReplaySource(dataset, MetadataGenerator(seed=args.seed)), _say)
+    soak = Soak(config, source, _say)
     try:
-        report = soak.run(train=lambda: cmd_train(_ulb_training(args.data), settings))
+        report = soak.run(
+            train=lambda: cmd_train(
+                _ulb_training(args.data if args.dataset == "ulb" else None), settings
+            ),
+            train_cards=lambda: card_model_from_scratch(
+                out / "card-training", settings, DEMO_CARD_TRANSACTIONS
+            ),
+        )
     except (DemoError, RuntimeError, OSError) as exc:
         _say(f"error: {exc}")
         return 1
@@ -1014,7 +1036,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=3.0, help="minutes of load")
     p.add_argument("--rate", type=float, default=50.0, help="requests/s")
     p.add_argument("--concurrency", type=int, default=4, help="simulator connections")
-    p.add_argument("--data", type=Path, help="dataset to replay (default as `simulate`)")
+    p.add_argument(
+        "--dataset",
+        choices=("cards", "ulb"),
+        default="cards",
+        help="cards (default): simulated card transactions through the online store, which "
+        "the run restarts and rebuilds; ulb: the ULB vectors",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="what to replay: a card history (default: one simulated for the run) or, with "
+        "--dataset ulb, creditcard.csv (default as `simulate`)",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--model-dir", type=Path, help="default FRAUDIT_MODEL_DIR")
     p.add_argument(

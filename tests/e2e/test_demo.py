@@ -93,32 +93,20 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
             f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", timeout=10
         ) as r:
             assert r.status == 200
-        source = ReplaySource(load_creditcard(DEV_CSV), MetadataGenerator(seed=5))
-        summary = run(
-            source,
-            SimulatorConfig(
-                url=f"http://127.0.0.1:{ports['api']}",
-                rate=40,
-                concurrency=2,
-                requests=60,
-                progress=False,
-            ),
+        sixty = SimulatorConfig(
+            url=f"http://127.0.0.1:{ports['api']}",
+            rate=40,
+            concurrency=2,
+            requests=60,
+            progress=False,
         )
+        source = ReplaySource(load_creditcard(DEV_CSV), MetadataGenerator(seed=5))
+        summary = run(source, sixty)
         assert summary.accepted == 60
         assert summary.sent == 60
         replay = tmp_path / "demo" / "cards" / "replay.parquet"
         cards = CardReplaySource(load_card_history(replay, 200), "demo-test", seed=9)
-        card_summary = run(
-            cards,
-            SimulatorConfig(
-                url=f"http://127.0.0.1:{ports['api']}",
-                rate=40,
-                concurrency=2,
-                requests=60,
-                progress=False,
-            ),
-        )
-        assert card_summary.accepted == 60
+        assert run(cards, sixty).accepted == 60
         expected = [source.metadata.transaction_id(i) for i in range(60)]
         expected += [f"card-9-{i}" for i in range(60)]
         deadline = time.monotonic() + 120

@@ -1,38 +1,49 @@
-"""The CI-sized soak: 3 minutes at 50 requests/s through model server, API, Kinesis
-emulator, Spark and a private PostgreSQL cluster, with the Spark job killed and PostgreSQL
-restarted once. Every accepted answer must be exactly one row, and memory must stay flat."""
+"""The CI-sized soak: 3 minutes at 50 card transactions/s through model server, API (with
+its online store on a private Redis), Kinesis emulator, Spark and a private PostgreSQL
+cluster, with the Spark job killed, PostgreSQL restarted and Redis restarted (then rebuilt
+from PostgreSQL) once each. Every accepted answer must be exactly one row, the store must
+equal a recomputation from the rows with no transaction counted twice, and memory must stay
+flat."""
 
 from __future__ import annotations
 
 import pytest
 
-from fraudit.data.creditcard import load_creditcard
-from fraudit.data.metadata import MetadataGenerator
-from fraudit.simulator.source import ReplaySource
+from fraudit.cli import main
+from fraudit.simulator.source import CardReplaySource, load_card_history
 from fraudit.soak.harness import Soak
 from fraudit.soak.plan import SoakConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_soak_loses_and_duplicates_nothing_through_a_spark_kill_and_a_postgres_restart(
-    tmp_path, trained, dev_csv
+def test_soak_loses_and_duplicates_nothing_through_spark_postgres_and_redis_faults(
+    tmp_path, serving_root
 ):
-    config = SoakConfig(
-        minutes=3, rate=50, out_dir=tmp_path / "soak", model_dir=trained.path.parent
-    )
-    source = ReplaySource(load_creditcard(dev_csv), MetadataGenerator(seed=7))
+    config = SoakConfig(minutes=3, rate=50, out_dir=tmp_path / "soak", model_dir=serving_root)
+    history = tmp_path / "replay.parquet"
+    args = ["--transactions", "20000", "--seed", "8", "--out", str(history)]
+    assert main(["generate-cards", *args]) == 0
+    source = CardReplaySource(load_card_history(history), "soak-test", seed=7)
 
-    def no_training() -> None:
-        raise AssertionError("the session's trained model should be used")
+    def no_training() -> int:
+        raise AssertionError("the session's trained models should be used")
 
-    report = Soak(config, source, print).run(train=no_training)
+    report = Soak(config, source, print).run(train=no_training, train_cards=no_training)
 
     r = report.reconciliation
     assert r.accepted_responses > 0.95 * config.seconds * config.rate
     assert r.accepted_responses == r.rows == r.distinct_event_ids
     assert (r.lost, r.duplicated, r.stored_never_sent) == (0, 0, 0)
-    assert [f.kind for f in report.faults] == ["kill-stream", "restart-postgres"]
+    assert [f.kind for f in report.faults] == [
+        "kill-stream",
+        "restart-postgres",
+        "restart-redis",
+    ]
+    check = report.store_check
+    assert check is not None
+    assert check.keys > 100
+    assert (check.mismatched, check.counted_twice) == (0, 0), check
     assert report.passed, report.failures
     for name in ("report.md", "report.json", "latency.png", "throughput.png", "memory.png"):
         assert (config.out_dir / name).stat().st_size > 0

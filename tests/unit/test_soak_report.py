@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from fraudit.soak.plan import SoakConfig, fault_schedule
+from fraudit.soak.plan import SoakConfig, check_store, fault_schedule
 from fraudit.soak.report import (
     MB,
     Answer,
@@ -178,7 +178,34 @@ def test_markdown_states_the_verdict_and_the_counts():
 
 def test_faults_land_in_the_first_half_in_order():
     faults = fault_schedule(SoakConfig(minutes=10))
-    assert [f.kind for f in faults] == ["kill-stream", "restart-postgres"]
+    assert [f.kind for f in faults] == ["kill-stream", "restart-postgres", "restart-redis"]
     assert all(f.at < 300 for f in faults)
+    # ULB vectors do not go through the online store: nothing to restart.
+    ulb = fault_schedule(SoakConfig(minutes=10, dataset="ulb"))
+    assert [f.kind for f in ulb] == ["kill-stream", "restart-postgres"]
     with pytest.raises(ValueError, match="minutes and rate must be > 0"):
         SoakConfig(minutes=0)
+
+
+def test_the_store_check_finds_missing_extra_and_doubly_counted_transactions():
+    expected = {"card:a": {"t1", "t2"}, "merchant:m": {"t1"}}
+    assert check_store({"card:a": ["t2", "t1"], "merchant:m": ["t1"]}, expected).ok
+    missing = check_store({"card:a": ["t1"], "merchant:m": ["t1"]}, expected)
+    assert (missing.mismatched, missing.examples) == (1, ["card:a"])
+    extra = check_store({"card:a": ["t1", "t2"], "merchant:m": ["t1"], "ip:x": ["t9"]}, expected)
+    assert extra.examples == ["ip:x"]
+    twice = check_store({"card:a": ["t1", "t2", "t2"], "merchant:m": ["t1"]}, expected)
+    assert (twice.mismatched, twice.counted_twice) == (0, 1)
+    assert not twice.ok
+    failed = judge(
+        SoakConfig(minutes=4),
+        240,
+        [ok("a")],
+        [row("a")],
+        [],
+        flat_memory(),
+        FAULTS,
+        2,
+        store_check=twice,
+    )
+    assert any("counted twice" in f for f in failed.failures)

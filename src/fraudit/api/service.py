@@ -34,7 +34,7 @@ from fraudit.deadline import Deadline, no_deadline
 from fraudit.features.definitions import feature_set_version
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
-from fraudit.online.plan import BeginAnswer, BeginCall, begin_call, vector_from_state
+from fraudit.online.plan import BeginAnswer, BeginCall, vector_from_state
 from fraudit.online.redis_store import Abandon, OnlineStore, StoreUnavailable
 from fraudit.publishing import KinesisPublisher, PublishOutcome
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
@@ -424,15 +424,7 @@ class PredictService:
             )
             if item.digest is None and tx is None:
                 continue
-            item.call = begin_call(
-                store.keys,
-                item.event_id,
-                pending=item.pending,
-                idempotency_ttl_ms=store.idempotency_ttl_ms,
-                state_ttl_seconds=store.state_ttl_seconds,
-                lateness_seconds=store.lateness_seconds,
-                tx=tx,
-            )
+            item.call = store.begin_call(item.event_id, pending=item.pending, tx=tx)
         calls = [item for item in items if item.call is not None]
         if not calls:
             return

@@ -409,8 +409,8 @@ class Demo:
             if train_cards() != 0:
                 raise DemoError("training the card model failed (see above)")
             self.say(f"card model trained in {time.monotonic() - started:.0f} s")
-        replayable = self.config.card_replay.exists()
-        if not replayable and (replay_history is None or replay_history() != 0):
+        needed = self.config.simulator and not self.config.card_replay.exists()
+        if needed and (replay_history is None or replay_history() != 0):
             raise DemoError("simulating the card history to replay failed")
 
     @staticmethod

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fraudit.features.history import CardTransaction
-from fraudit.online.plan import BeginCall, begin_call
+from fraudit.online.plan import BeginCall
 from fraudit.online.redis_store import OnlineStore
 
 # The rows to count again: card events (schema version 2) dated within `%(seconds)s` of the
@@ -105,19 +105,7 @@ def rebuild(
         tx = transaction_from_row(row)
         read += 1
         highest = max(highest, tx.arrival)
-        pending.append(
-            begin_call(
-                store.keys,
-                tx.transaction_id,
-                pending=None,
-                idempotency_ttl_ms=store.idempotency_ttl_ms,
-                state_ttl_seconds=store.state_ttl_seconds,
-                lateness_seconds=store.lateness_seconds,
-                tx=tx,
-                read=False,
-                arrival=tx.arrival,
-            )
-        )
+        pending.append(store.begin_call(tx.transaction_id, tx=tx, read=False, arrival=tx.arrival))
         if len(pending) >= batch:
             flush()
     if pending:

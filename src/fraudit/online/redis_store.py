@@ -22,7 +22,8 @@ from redis.retry import Retry
 
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.features.definitions import MAX_WINDOW_SECONDS
-from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys, parse_begin
+from fraudit.features.history import CardTransaction
+from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys, begin_call, parse_begin
 from fraudit.online.scripts import ABANDON, BEGIN
 
 log = logging.getLogger("fraudit.online")
@@ -73,6 +74,29 @@ class OnlineStore:
         # Keys outlive the longest window by the allowed lateness, then expire.
         self.state_ttl_seconds = int(MAX_WINDOW_SECONDS + lateness_seconds)
         self._sha: dict[str, str] = {}
+
+    def begin_call(
+        self,
+        transaction_id: str,
+        *,
+        pending: str | None = None,
+        tx: CardTransaction | None = None,
+        read: bool = True,
+        arrival: int | None = None,
+    ) -> BeginCall:
+        """The BEGIN step's arguments for one transaction, with this store's keys, TTLs and
+        allowed lateness (see fraudit.online.plan.begin_call)."""
+        return begin_call(
+            self.keys,
+            transaction_id,
+            pending=pending,
+            idempotency_ttl_ms=self.idempotency_ttl_ms,
+            state_ttl_seconds=self.state_ttl_seconds,
+            lateness_seconds=self.lateness_seconds,
+            tx=tx,
+            read=read,
+            arrival=arrival,
+        )
 
     def _run(self, script: str, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
         """Run one script per call in one round trip (re-loading it once if the server

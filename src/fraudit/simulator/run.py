@@ -15,7 +15,7 @@ from typing import TextIO
 
 from fraudit.simulator.client import ApiClient, Outcome
 from fraudit.simulator.pacing import Pacer
-from fraudit.simulator.source import ReplaySource
+from fraudit.simulator.source import Source
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def _api_client(config: SimulatorConfig) -> ApiClient:
 
 
 def run(
-    source: ReplaySource,
+    source: Source,
     config: SimulatorConfig,
     *,
     stop: threading.Event | None = None,
@@ -234,6 +234,6 @@ def _progress(
         out.flush()
 
 
-def _save(config: SimulatorConfig, source: ReplaySource, position: Position) -> None:
+def _save(config: SimulatorConfig, source: Source, position: Position) -> None:
     if config.state_file is not None:
         write_state(config.state_file, source.identity, position.offset)

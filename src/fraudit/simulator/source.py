@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from fraudit.data.creditcard import Dataset
 from fraudit.data.metadata import DEFAULT_START, MetadataGenerator
@@ -17,6 +17,20 @@ from fraudit.ulb_vector import to_csv_row
 # Replay needs fewer synthetic rows than training: they are sent, not learned from.
 SYNTHETIC_ROWS = 50_000
 Timestamps = Literal["now", "dataset"]
+
+
+class Source(Protocol):
+    """What the simulator replays: request bodies by index."""
+
+    @property
+    def n_rows(self) -> int: ...
+
+    @property
+    def identity(self) -> str: ...
+
+    def payload(self, index: int, now: datetime | None = None) -> bytes: ...
+
+    def lapped(self, laps: int) -> Source: ...
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,10 @@ class ReplaySource:
     @property
     def n_rows(self) -> int:
         return self.dataset.n_rows * self.laps
+
+    def lapped(self, laps: int) -> ReplaySource:
+        """Stamped at send time and replayed `laps` times (the soak)."""
+        return ReplaySource(self.dataset, self.metadata, "now", laps=laps)
 
     @property
     def identity(self) -> str:
@@ -71,6 +89,10 @@ class CardReplaySource:
     @property
     def n_rows(self) -> int:
         return len(self.rows) * self.laps
+
+    def lapped(self, laps: int) -> CardReplaySource:
+        """Stamped at send time and replayed `laps` times (the soak)."""
+        return CardReplaySource(self.rows, self.label, self.seed, "now", laps)
 
     @property
     def identity(self) -> str:

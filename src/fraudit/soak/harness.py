@@ -11,12 +11,17 @@ import threading
 import time
 from collections.abc import Callable
 
-from fraudit.local.demo import Demo, DemoConfig, free_port, free_ports
+from fraudit.features.definitions import Entity
+from fraudit.local.demo import DEMO_REDIS_PREFIX, Demo, DemoConfig, free_port, free_ports
 from fraudit.local.pg_cluster import PrivateCluster
+from fraudit.local.redis_server import PrivateRedis
+from fraudit.online.plan import SEPARATOR
+from fraudit.online.rebuild import rebuild, rows_to_rebuild
+from fraudit.online.redis_store import OnlineStore, connect
 from fraudit.simulator.client import ApiClient, Outcome
 from fraudit.simulator.run import SimulatorConfig, Summary, run
-from fraudit.simulator.source import ReplaySource
-from fraudit.soak.plan import Fault, SoakConfig, fault_schedule
+from fraudit.simulator.source import Source
+from fraudit.soak.plan import Fault, SoakConfig, StoreCheck, check_store, fault_schedule
 from fraudit.soak.report import (
     Answer,
     FaultRecord,
@@ -103,14 +108,22 @@ def postmaster_pid(cluster: PrivateCluster) -> int | None:
         return None
 
 
+# Each card event's entity keys, as the API counted it.
+STORE_ROWS = """
+SELECT event_id, payload->'card'->>'card_token', payload->'card'->>'merchant_id',
+       payload->'device_info'->>'device_id', ip_address
+FROM fraud_predictions WHERE schema_version = 2
+"""
+
+
 class Soak:
-    def __init__(
-        self, config: SoakConfig, source: ReplaySource, say: Callable[[str], None]
-    ) -> None:
+    def __init__(self, config: SoakConfig, source: Source, say: Callable[[str], None]) -> None:
         self.config = config
         self.say = say
-        laps = max(1, math.ceil(config.requests / source.dataset.n_rows))
-        self.source = ReplaySource(source.dataset, source.metadata, "now", laps=laps)
+        laps = max(1, math.ceil(config.requests / source.n_rows))
+        self.source = source.lapped(laps)
+        self.redis: PrivateRedis | None = None
+        self.store_check: StoreCheck | None = None
         self.out = config.out_dir
         self.samples: list[MemorySample] = []
         self.faults: list[FaultRecord] = []
@@ -118,7 +131,9 @@ class Soak:
         self.demo: Demo | None = None
 
     # --- one run ------------------------------------------------------------------------
-    def run(self, train: Callable[[], object]) -> SoakReport:
+    def run(
+        self, train: Callable[[], object], train_cards: Callable[[], int] | None = None
+    ) -> SoakReport:
         self.out.mkdir(parents=True, exist_ok=True)
         self.cluster = PrivateCluster(free_port()).init()
         self.cluster.start()
@@ -126,6 +141,9 @@ class Soak:
             f"private PostgreSQL cluster on port {self.cluster.port} (logs under "
             f"{self.cluster.root})"
         )
+        # A Redis of the run's own (in memory only): the run restarts it.
+        self.redis = PrivateRedis(free_port(), self.out / "redis.log")
+        self.redis.start()
         model_port, api_port = free_ports(2)
         self.demo = Demo(
             DemoConfig(
@@ -138,18 +156,69 @@ class Soak:
                 simulator=False,
                 dashboard=False,
                 trigger=self.config.trigger,
+                dataset=self.config.dataset,
+                redis_url=self.redis.url,
             ),
             self.say,
         )
         try:
-            self.demo.start(train)
+            self.demo.start(train, train_cards)
             answers, load_seconds, summary = self._load(self.demo)
             self.say(f"load done: {summary.format()}")
             stored, rejected = self._drain(sum(a.status == 200 for a in answers))
+            if self.config.dataset == "cards":
+                self.store_check = self._check_store()
         finally:
             self.demo.stop()
             self.cluster.destroy()
+            self.redis.stop()
         return self._report(answers, load_seconds, stored, rejected)
+
+    # --- the online store ---------------------------------------------------------------
+    def _store(self) -> OnlineStore:
+        assert self.redis is not None
+        return OnlineStore(connect(self.redis.url, 30.0), prefix=DEMO_REDIS_PREFIX)
+
+    def _rebuild(self) -> str:
+        from fraudit.db.connection import connect as connect_db
+
+        assert self.cluster is not None
+        store = self._store()
+        with connect_db(self.cluster.url) as conn:
+            result = rebuild(store, rows_to_rebuild(conn, store.state_ttl_seconds))
+        return f"{result.transactions:,} rows read, {result.counted:,} counted again"
+
+    def _check_store(self) -> StoreCheck:
+        """Rebuild once more (rows that were in flight at the restart's rebuild), then hold
+        every entity key's transactions against the rows that name it."""
+        from fraudit.db.connection import connect as connect_db
+
+        assert self.cluster is not None
+        self.say(f"online store: final rebuild ({self._rebuild()})")
+        store = self._store()
+        held: dict[str, list[str]] = {}
+        for entity in Entity:
+            for key in store.client.scan_iter(match=f"{DEMO_REDIS_PREFIX}{entity}:*", count=1000):
+                name = key.decode()
+                members: list[bytes] = list(store.client.zrange(key, 0, -1))  # type: ignore[arg-type]
+                held[name] = [m.decode().split(SEPARATOR, 1)[0] for m in members]
+        expected: dict[str, set[str]] = {}
+        with connect_db(self.cluster.url) as conn:
+            for event_id, card, merchant, device, ip in conn.execute(STORE_ROWS):
+                for entity, value in (
+                    (Entity.CARD, card),
+                    (Entity.MERCHANT, merchant),
+                    (Entity.DEVICE, device),
+                    (Entity.IP, ip),
+                ):
+                    if value is not None:
+                        expected.setdefault(store.keys.entity(entity, value), set()).add(event_id)
+        check = check_store(held, expected)
+        self.say(
+            f"online store: {check.keys:,} keys, {check.mismatched} differ from the rows, "
+            f"{check.counted_twice} transactions counted twice"
+        )
+        return check
 
     def _load(self, demo: Demo) -> tuple[list[Answer], float, Summary]:
         config = self.config
@@ -247,6 +316,13 @@ class Soak:
                 "SIGKILL to the job's process group; restarted from its checkpoint; "
                 "recovered = a batch loaded again"
             )
+        elif fault.kind == "restart-redis":
+            assert self.redis is not None
+            self.say(f"  fault at {at:.0f} s: Redis restarted (its data lost); rebuilding it")
+            self.redis.restart()
+            detail = (
+                f"redis-server restarted empty, then fraudit features rebuild: {self._rebuild()}"
+            )
         else:
             self.say(f"  fault at {at:.0f} s: PostgreSQL stopped (immediate) and restarted")
             self.cluster.restart("immediate")
@@ -324,6 +400,7 @@ class Soak:
             self.samples,
             self.faults,
             planned_faults=len(fault_schedule(self.config)),
+            store_check=self.store_check,
         )
         report.machine = describe_machine()
         end = max([load_seconds] + [row.landed_at for row in stored])

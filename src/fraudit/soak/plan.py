@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-FaultKind = Literal["kill-stream", "restart-postgres"]
+FaultKind = Literal["kill-stream", "restart-postgres", "restart-redis"]
 # The memory series a fault starts afresh: after a restart the JVM warms up again.
 RESTARTED_PROCESS = {"kill-stream": "stream (Spark)"}
 
@@ -26,6 +26,10 @@ class SoakConfig:
     # judged, is the steady state that follows them.
     kill_stream_at: float = 0.12  # fraction of the run
     restart_postgres_at: float = 0.3
+    # Card transactions (the default) go through the online store, which the run restarts
+    # (a Redis without persistence loses everything) and rebuilds from PostgreSQL.
+    dataset: Literal["cards", "ulb"] = "cards"
+    restart_redis_at: float = 0.45
     drain_timeout: float = 240.0  # seconds to wait for the last rows after the load
     max_rss_slope: float = 5.0  # MB/minute over the second half, per process
     # Over a short run's second half a garbage-collected heap (the JVM, Node) is still
@@ -39,7 +43,8 @@ class SoakConfig:
     def __post_init__(self) -> None:
         if self.minutes <= 0 or self.rate <= 0 or self.concurrency < 1:
             raise ValueError("minutes and rate must be > 0 and concurrency >= 1")
-        if not 0 < self.kill_stream_at < 1 or not 0 < self.restart_postgres_at < 1:
+        at = (self.kill_stream_at, self.restart_postgres_at, self.restart_redis_at)
+        if not all(0 < fraction < 1 for fraction in at):
             raise ValueError("fault times are fractions of the run, between 0 and 1")
 
     @property
@@ -71,4 +76,32 @@ def fault_schedule(config: SoakConfig) -> list[Fault]:
         Fault(config.seconds * config.kill_stream_at, "kill-stream"),
         Fault(config.seconds * config.restart_postgres_at, "restart-postgres"),
     ]
+    if config.dataset == "cards":
+        faults.append(Fault(config.seconds * config.restart_redis_at, "restart-redis"))
     return sorted(faults, key=lambda f: f.at)
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """The online store after the run against a recomputation from PostgreSQL's rows: per
+    entity key, the transactions it counts (each once) and the rows that name it."""
+
+    keys: int
+    mismatched: int  # keys whose transactions differ from the rows'
+    examples: list[str]  # a few of them
+    counted_twice: int  # transactions held twice under one key
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatched == 0 and self.counted_twice == 0
+
+
+def check_store(
+    held: dict[str, list[str]], expected: dict[str, set[str]], examples: int = 5
+) -> StoreCheck:
+    """`held`: each store key's transaction ids (one per member); `expected`: the ids the
+    rows give each key. Pure."""
+    twice = sum(len(ids) - len(set(ids)) for ids in held.values())
+    keys = set(held) | set(expected)
+    mismatched = sorted(k for k in keys if set(held.get(k, ())) != expected.get(k, set()))
+    return StoreCheck(len(keys), len(mismatched), mismatched[:examples], twice)

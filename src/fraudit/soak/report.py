@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudit.soak.plan import RESTARTED_PROCESS, SoakConfig
+from fraudit.soak.plan import RESTARTED_PROCESS, SoakConfig, StoreCheck
 
 MB = 1024 * 1024
 
@@ -191,6 +191,7 @@ class SoakReport:
     rss_mb: dict[str, dict[str, float]]  # first/last/max per process
     failures: list[str]
     machine: dict[str, Any] = field(default_factory=dict)
+    store_check: StoreCheck | None = None
 
     @property
     def passed(self) -> bool:
@@ -242,6 +243,7 @@ def judge(
     samples: Sequence[MemorySample],
     faults: Sequence[FaultRecord],
     planned_faults: int,
+    store_check: StoreCheck | None = None,
 ) -> SoakReport:
     recon = reconcile(answers, stored, rejected)
     errors = Counter(str(a.status) for a in answers if a.status != 200)
@@ -269,6 +271,12 @@ def judge(
         failures.append(f"API error rate {error_rate:.4%} above {config.max_error_rate:.4%}")
     if len(faults) != planned_faults:
         failures.append(f"{len(faults)} of {planned_faults} faults were injected")
+    if store_check is not None and not store_check.ok:
+        failures.append(
+            f"online store: {store_check.mismatched} keys differ from the rows "
+            f"(e.g. {', '.join(store_check.examples)}), {store_check.counted_twice} "
+            "transactions counted twice"
+        )
     return SoakReport(
         config={k: str(v) for k, v in asdict(config).items()},
         duration=duration,
@@ -289,7 +297,22 @@ def judge(
         private_slope_mb_per_min=private_slopes,
         rss_mb=rss,
         failures=failures,
+        store_check=store_check,
     )
+
+
+def _store_lines(check: StoreCheck | None) -> list[str]:
+    if check is None:
+        return []
+    return [
+        "## The online store equals a recomputation from the rows",
+        "",
+        f"After the run (and a final `fraudit features rebuild`): {check.keys:,} entity keys; "
+        f"{check.mismatched} hold other transactions than the rows name"
+        + (f" (e.g. {', '.join(check.examples)})" if check.examples else "")
+        + f"; {check.counted_twice} transactions counted twice.",
+        "",
+    ]
 
 
 def to_markdown(report: SoakReport, charts: Sequence[str]) -> str:
@@ -319,6 +342,7 @@ def to_markdown(report: SoakReport, charts: Sequence[str]) -> str:
         + (", ".join(f"{reason}: {n}" for reason, n in r.rejected_by_reason.items()) or "none")
         + f"; without a reason: {r.rejected_unexplained}.",
         "",
+        *_store_lines(report.store_check),
         "## API",
         "",
         f"{report.answered:,} requests; not answered 200 in the end: "
