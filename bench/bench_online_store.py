@@ -5,7 +5,7 @@
 Counts `cards x per-card` simulated card transactions (30 days of history, merchants,
 devices and IPs shared) into the store with the API's own atomic step, pipelined, then
 reports Redis's used memory per card and per transaction, and the step's time with reads
-(one transaction at a time, as the API makes it). Results: bench/results/online-store-*.json.
+(one transaction at a time, as the API makes it). Results: bench/results/online_store-*.json.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=100_000)
     parser.add_argument("--per-card", type=int, default=40)
+    parser.add_argument("--quick", action="store_true", help="10,000 cards")
     args = parser.parse_args()
+    if args.quick:
+        args.cards = 10_000
     server = PrivateRedis(free_port())
     server.start()
     try:
@@ -105,7 +108,7 @@ def main() -> int:
         }
     finally:
         server.stop()
-    out = REPO / "bench" / "results" / f"online-store-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out = REPO / "bench" / "results" / f"online_store-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

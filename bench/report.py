@@ -59,9 +59,18 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
     api = results.get("api")
     if api:
         for clients in (1, 8):
-            out += _summarised(
-                "API", f"{clients} client(s) ", api[f"clients_{clients}"]["summary"], api["runs"]
-            )
+            # The ULB path (results before issue 20 name it clients_N).
+            ulb = api.get(f"ulb_clients_{clients}") or api[f"clients_{clients}"]
+            out += _summarised("API", f"{clients} client(s) ", ulb["summary"], api["runs"])
+            cards = api.get(f"cards_clients_{clients}")
+            if cards:
+                out += _summarised(
+                    "API", f"cards {clients} client(s) ", cards["summary"], api["runs"]
+                )
+        out += [
+            _single("API", f"card minus ULB {key}", value, _unit(key) or "ratio")
+            for key, value in api.get("card_minus_ulb", {}).items()
+        ]
         out += [
             _single("API", f"scoring core {key}", value, "ms")
             for key, value in api["scoring_core"].items()
@@ -173,6 +182,30 @@ TARGETS = [
     ),
     Target(3, "API, 8 clients p99 < 50 ms", "API", _named("8 client(s) p99_ms"), 50.0, operator.lt),
     Target(3, "scoring core p99 < 2 ms", "API", _named("scoring core p99_ms"), 2.0, operator.lt),
+    Target(
+        20,
+        "card p50 − ULB p50, 1 client ≤ 1 ms",
+        "API",
+        _named("card minus ULB p50_ms_1_client"),
+        1.0,
+        operator.le,
+    ),
+    Target(
+        20,
+        "card p99 − ULB p99, 1 client ≤ 3 ms",
+        "API",
+        _named("card minus ULB p99_ms_1_client"),
+        3.0,
+        operator.le,
+    ),
+    Target(
+        20,
+        "card throughput ≥ 0.80 of ULB's, 8 clients",
+        "API",
+        _named("card minus ULB throughput_ratio_8_clients"),
+        0.8,
+        operator.ge,
+    ),
     Target(
         4,
         "stream sink ≥ 0.50 of raw COPY (same run)",

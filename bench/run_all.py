@@ -21,7 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import REPO, machine
 from bench.report import figures, judge_targets, markdown, replace_section
 
-BENCHES = ("model_server", "api", "stream", "dashboard", "backfill")
+BENCHES = (
+    "model_server",
+    "api",
+    "stream",
+    "dashboard",
+    "backfill",
+    "online_store",
+    "online_parity",
+)
 DOC = REPO / "docs" / "BENCHMARKS.md"
 
 
