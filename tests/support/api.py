@@ -49,12 +49,12 @@ def kinesis_stream(shards: int = 1):
     return client
 
 
-def read_stream(client) -> list[dict]:
+def read_stream(client, stream: str = STREAM) -> list[dict]:
     """Every record of the stream, page by page (a GetRecords call returns at most 10 MB)."""
     events = []
-    for shard in client.list_shards(StreamName=STREAM)["Shards"]:
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
         iterator = client.get_shard_iterator(
-            StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while iterator:
             page = client.get_records(ShardIterator=iterator, Limit=10_000)
@@ -82,12 +82,13 @@ def make_app(
     sleep=lambda _: None,
     store=None,
     cards=None,
+    stream: str = STREAM,
     **settings,
 ):
     config = Settings(_env_file=None, **settings)
     publisher = KinesisPublisher(
         kinesis_client,
-        STREAM,
+        stream,
         max_attempts=max_attempts,
         attempt_timeout=attempt_timeout,
         sleep=sleep,
