@@ -115,3 +115,12 @@ def test_idempotency_records_compare_bodies_by_content_not_by_spelling():
     waiting = idempotency.parse_record(idempotency.pending(digest))
     assert waiting.answer is None
     assert waiting.same_body(digest)
+
+
+def test_a_claim_outlives_any_request_deadline_but_not_by_much():
+    from fraudit.online.redis_store import CLAIM_TTL_SECONDS
+    from fraudit.settings import Settings
+
+    field = Settings.model_fields["api_deadline_seconds"]
+    longest = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
+    assert longest < CLAIM_TTL_SECONDS <= 60

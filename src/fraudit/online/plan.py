@@ -261,8 +261,9 @@ def begin_call(
     plans: Sequence[EntityPlan] = PLANS,
 ) -> BeginCall:
     """The arguments of the BEGIN step: claim the idempotency record (when `pending` is
-    given), and for a card transaction count it in every entity it has and (when `read`)
-    return what those entities held in their windows before it."""
+    given; the claim lives `idempotency_ttl_ms` unless finished), and for a card
+    transaction count it in every entity it has and (when `read`) return what those
+    entities held in their windows before it."""
     present = tuple(p for p in plans if tx is not None and entity_key(tx, p.entity) is not None)
     call_keys = [keys.idempotency(transaction_id), keys.transaction(transaction_id), keys.arrival]
     score = repr(tx.event_time) if tx is not None else "0"

@@ -30,6 +30,11 @@ log = logging.getLogger("fraudit.online")
 
 # How often a repeat polls for the answer of a first request still in progress.
 WAIT_POLL_SECONDS = 0.02
+# How long a claim (a pending idempotency record) lives unless its request finishes or
+# abandons it: longer than any request's deadline (FRAUDIT_API_DEADLINE_SECONDS <= 28), so
+# a claim whose owner died (a killed process, a connection lost mid-pipeline) frees its
+# transaction_id within seconds instead of blocking it for the whole idempotency TTL.
+CLAIM_TTL_SECONDS = 30
 
 
 class StoreUnavailable(RuntimeError):
@@ -90,7 +95,7 @@ class OnlineStore:
             self.keys,
             transaction_id,
             pending=pending,
-            idempotency_ttl_ms=self.idempotency_ttl_ms,
+            idempotency_ttl_ms=CLAIM_TTL_SECONDS * 1_000,
             state_ttl_seconds=self.state_ttl_seconds,
             lateness_seconds=self.lateness_seconds,
             tx=tx,
