@@ -409,9 +409,14 @@ class Demo:
             if train_cards() != 0:
                 raise DemoError("training the card model failed (see above)")
             self.say(f"card model trained in {time.monotonic() - started:.0f} s")
-        needed = self.config.simulator and not self.config.card_replay.exists()
-        if needed and (replay_history is None or replay_history() != 0):
-            raise DemoError("simulating the card history to replay failed")
+        # The history the simulator replays (also there for `fraudit simulate --dataset
+        # cards` when the demo runs without its simulator).
+        if not self.config.card_replay.exists():
+            if replay_history is not None:
+                if replay_history() != 0:
+                    raise DemoError("simulating the card history to replay failed")
+            elif self.config.simulator:
+                raise DemoError("no card history to replay and no way to simulate one")
 
     @staticmethod
     def _timeout(service: Service) -> float:
