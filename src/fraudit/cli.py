@@ -454,7 +454,7 @@ def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.db.connection import connect, describe
     from fraudit.db.connection import database_url as configured_database_url
     from fraudit.online.rebuild import rebuild, rows_to_rebuild
-    from fraudit.online.redis_store import StoreUnavailable
+    from fraudit.online.store import StoreUnavailable
 
     url = configured_database_url(settings)
     if not url:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -35,13 +35,16 @@ from fraudit.features.definitions import feature_set_version
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
 from fraudit.online.plan import BeginAnswer, BeginCall, vector_from_state
-from fraudit.online.redis_store import Abandon, OnlineStore, StoreUnavailable
+from fraudit.online.store import Abandon, StoreUnavailable
 from fraudit.publishing import KinesisPublisher, PublishOutcome
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
 from fraudit.scoring.base import CardVector, Scorer, Scores, ScoringUnavailable
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.ulb_vector import FeatureVector
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE
+
+if TYPE_CHECKING:  # the adapter imports redis-py; the service only calls it
+    from fraudit.online.redis_store import OnlineStore
 
 log = logging.getLogger("fraudit.api")
 FEATURE_SET_VERSION = feature_set_version()

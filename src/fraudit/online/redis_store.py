@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -25,6 +24,7 @@ from fraudit.features.definitions import MAX_WINDOW_SECONDS
 from fraudit.features.history import CardTransaction
 from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys, begin_call, parse_begin
 from fraudit.online.scripts import ABANDON, BEGIN
+from fraudit.online.store import Abandon, StoreUnavailable
 
 log = logging.getLogger("fraudit.online")
 
@@ -35,19 +35,6 @@ WAIT_POLL_SECONDS = 0.02
 # a claim whose owner died (a killed process, a connection lost mid-pipeline) frees its
 # transaction_id within seconds instead of blocking it for the whole idempotency TTL.
 CLAIM_TTL_SECONDS = 30
-
-
-class StoreUnavailable(RuntimeError):
-    """Redis could not be reached or did not answer in time. `public` is for clients."""
-
-    public = "the online store (Redis) is unavailable"
-
-
-@dataclass(frozen=True)
-class Abandon:
-    call: BeginCall  # the BEGIN step to undo
-    pending: str | None  # the idempotency record this request wrote, if any
-    remove: bool  # the step counted the transaction: remove it
 
 
 def connect(url: str, timeout_seconds: float) -> redis.Redis:
