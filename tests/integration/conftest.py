@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support.processes import fraudit_process, free_port, stop, wait_for_http
-from tests.support.redis_keys import own_prefix
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +38,8 @@ def api_server(model_server, kinesis_emulator, serving_root, tmp_path_factory):
         "FRAUDIT_MODEL_DIR": str(serving_root),
         "FRAUDIT_STREAM_NAME": "fraud-predictions",
     }
+    from tests.support.redis_keys import own_prefix  # redis-py: not in the Glue test venv
+
     with own_prefix() as prefix:
         env["FRAUDIT_REDIS_KEY_PREFIX"] = prefix
         process = fraudit_process(["api", "--port", str(port), "--workers", "2"], env, log)
