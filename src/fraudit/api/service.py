@@ -12,7 +12,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from fraudit.contracts import (
 )
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.features.definitions import feature_set_version
+from fraudit.features.history import CardTransaction
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
 from fraudit.online.plan import BeginAnswer, BeginCall, vector_from_state
@@ -285,6 +286,7 @@ class _Item:
     request: ParsedRequest
     event_id: str
     digest: str | None  # the body's fingerprint when the client gave a transaction_id
+    tx: CardTransaction | None = None  # a card transaction as the feature engines see it
     call: BeginCall | None = None
     answer: BeginAnswer | None = None
     card: CardContext | None = None
@@ -420,22 +422,19 @@ class PredictService:
         items that need neither (a ULB vector without transaction_id) skip the store."""
         store = self.store
         for item in items:
-            tx = (
-                item.request.history_record(item.event_id, 0)
-                if isinstance(item.request, CardPredictRequest)
-                else None
-            )
-            if item.digest is None and tx is None:
+            if isinstance(item.request, CardPredictRequest):
+                item.tx = item.request.history_record(item.event_id, 0)
+            if item.digest is None and item.tx is None:
                 continue
-            item.call = store.begin_call(item.event_id, pending=item.pending, tx=tx)
+            item.call = store.begin_call(item.event_id, pending=item.pending, tx=item.tx)
         calls = [item for item in items if item.call is not None]
         if not calls:
             return
         answers = store.begin_many([item.call for item in calls if item.call], deadline)
         for item, answer in zip(calls, answers, strict=True):
             item.answer = answer
-            if answer.state is not None and isinstance(item.request, CardPredictRequest):
-                tx = item.request.history_record(item.event_id, answer.state.arrival)
+            if answer.state is not None and item.tx is not None:
+                tx = replace(item.tx, arrival=answer.state.arrival)
                 item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrival)
 
     def _repeat(self, item: _Item, record: str, deadline: Deadline) -> dict[str, Any]:

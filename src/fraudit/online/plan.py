@@ -77,18 +77,14 @@ def plan_entities(features: Sequence[Feature] = FEATURES) -> tuple[EntityPlan, .
 PLANS = plan_entities()
 
 
-def card_member(tx: CardTransaction, arrival: int) -> str:
+def _card_tail(tx: CardTransaction) -> str:
     return SEPARATOR.join(
-        (
-            tx.transaction_id,
-            str(arrival),
-            repr(tx.amount),
-            tx.merchant,
-            tx.category,
-            repr(tx.merchant_lat),
-            repr(tx.merchant_lon),
-        )
+        (repr(tx.amount), tx.merchant, tx.category, repr(tx.merchant_lat), repr(tx.merchant_lon))
     )
+
+
+def card_member(tx: CardTransaction, arrival: int) -> str:
+    return SEPARATOR.join((tx.transaction_id, str(arrival), _card_tail(tx)))
 
 
 def shared_member(tx: CardTransaction, arrival: int) -> str:
@@ -101,9 +97,7 @@ def member_tail(plan: EntityPlan, tx: CardTransaction) -> str:
     counter for the store) and builds the member."""
     if plan.counts_only:
         return ""
-    if plan.entity is Entity.CARD:
-        return card_member(tx, 0).split(SEPARATOR, 2)[2]
-    return shared_member(tx, 0).split(SEPARATOR, 2)[2]
+    return _card_tail(tx) if plan.entity is Entity.CARD else tx.card
 
 
 def _earlier(tx: CardTransaction, member: str, score: float, entity: Entity) -> CardTransaction:
