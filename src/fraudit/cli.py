@@ -405,18 +405,25 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_kinesis_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.local.kinesis_emulator import KinesisEmulator
+    from fraudit.local.stop_request import StopRequest
 
+    # A signal is recorded and polled, never raised mid-import (where CPython may drop it):
+    # from the moment kinesalite runs, a signal (even mid start-up) must stop it, since it
+    # lives in a session of its own where no terminal signal reaches it.
+    stop = StopRequest.install()
     emulator = KinesisEmulator(args.home, host=args.host, port=args.port, storage=args.storage)
-    # From the moment kinesalite runs, a signal (even mid start-up) must stop it: it lives
-    # in a session of its own, where no terminal signal reaches it.
     try:
-        emulator.start()
-        emulator.create_stream(settings.stream_name, args.shards)
-        _say(f"kinesalite on {emulator.url}, stream {settings.stream_name} ({args.shards} shards)")
-        _say(f"  export AWS_ENDPOINT_URL_KINESIS={emulator.url}")
+        if emulator.start(stopping=lambda: stop.requested) and not stop.requested:
+            emulator.create_stream(settings.stream_name, args.shards)
+            stream = f"stream {settings.stream_name} ({args.shards} shards)"
+            _say(f"kinesalite on {emulator.url}, {stream}")
+            _say(f"  export AWS_ENDPOINT_URL_KINESIS={emulator.url}")
         assert emulator.process is not None
-        emulator.process.wait()
-    except KeyboardInterrupt:
+        while emulator.process.poll() is None and not stop.wait(0.5):
+            pass
+        if not stop.requested:
+            _say(f"kinesalite exited on its own with status {emulator.process.returncode}")
+            return 1
         _say("stopping kinesalite")
     finally:
         emulator.stop()

@@ -71,8 +71,29 @@ def test_kinesis_emulator_stops_kinesalite(signum, tmp_path):
     wait_for_port(port, process)
     # Also mid start-up (the stream being created): main left kinesalite running then too.
     assert descendants_after_signal(process, signum, expected_children=1) == []
-    # 0 once serving; 130 (interrupted) when the signal came during start-up.
-    assert process.returncode in (0, 130), (tmp_path / "emulator.log").read_text()
+    # Main under load: 1 run in ~40 lost the signal (raised inside an import, where CPython
+    # drops it: "the command ignored signal 15 for 30 s") and ~1 in 35 exited -2 (a
+    # KeyboardInterrupt caught after passing through exec()); fraudit.local.stop_request.
+    assert process.returncode == 0, (tmp_path / "emulator.log").read_text()
+
+
+def test_kinesalite_stops_when_its_command_is_killed(tmp_path):
+    """Main: a `fraudit kinesis-emulator` killed with SIGKILL left kinesalite serving,
+    re-parented to PID 1, in a session where no terminal signal reaches it."""
+    port = free_port()
+    process = fraudit_process(
+        ["kinesis-emulator", "--port", str(port), "--home", str(_node_home())],
+        {},
+        tmp_path / "emulator.log",
+    )
+    wait_for_port(port, process)
+    (node,) = psutil.Process(process.pid).children(recursive=True)
+    process.kill()
+    process.wait()
+    _, alive = psutil.wait_procs([node], timeout=10)
+    for child in alive:
+        child.kill()
+    assert [child for child in alive if _status(child) != psutil.STATUS_ZOMBIE] == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -14,6 +14,8 @@ import select
 import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -112,7 +114,9 @@ class KinesisEmulator:
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 30.0, stopping: Callable[[], bool] = lambda: False) -> str:
+        """Start kinesalite and wait until it listens; returns its URL, or "" when
+        `stopping()` turned true first (a stop signal during start-up)."""
         modules = ensure_kinesalite(self.home)
         node, _ = find_node()
         script = resources.files("fraudit.local.node").joinpath("kinesalite_server.js")
@@ -130,7 +134,12 @@ class KinesisEmulator:
             start_new_session=True,
         )
         assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        deadline = time.monotonic() + timeout
+        ready: list[Any] = []
+        while not ready and time.monotonic() < deadline:
+            if stopping():
+                return ""
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
         line = self.process.stdout.readline() if ready else b""
         if not line:
             self.stop()

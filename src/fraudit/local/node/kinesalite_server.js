@@ -34,6 +34,12 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// It runs in a session of its own, so nothing stops it if its parent dies without
+// stopping it (SIGKILL, a crash): stop when re-parented.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop();
+}, 500).unref();
 // kinesalite throws from a request's 'error' handler when a client drops the connection
 // mid-request (a Spark worker stopped while reading), which would end the process. A
 // dropped client is routine for a server: note it and keep serving; anything else still
