@@ -37,10 +37,12 @@ from fraudit.validity import (
     LATITUDE_LIMIT,
     LONGITUDE_LIMIT,
     MAX_AMOUNT,
+    MIN_POSITIVE_AMOUNT,
     NOT_A_CARD_NUMBER_FORMAT,
     PLACE_TEXT_MAX_LENGTH,
     SHORT_TEXT_MAX_LENGTH,
     TEXT_PATTERN,
+    card_amount_problem,
     event_time_problem,
     identifier_problem,
     normalise_ip,
@@ -171,8 +173,10 @@ class Geo(_Lenient):
 
 
 class TransactionMetadata(_Lenient):
-    transaction_id: Identifier | None = Field(
-        None, description="client idempotency key; becomes the event_id"
+    transaction_id: SubjectId | None = Field(
+        None,
+        description="client idempotency key; becomes the event_id (never a card number: "
+        "13-19 digits passing the Luhn check are refused)",
     )
     timestamp: EventTime = Field(
         description="when the transaction happened (RFC 3339, with its UTC offset): at most "
@@ -275,6 +279,30 @@ def _integral(value: object) -> object:
 
 
 WholeNumber = Annotated[int, BeforeValidator(_integral), Field(strict=True)]
+
+
+def _card_amount(value: float) -> float:
+    problem = card_amount_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+CardAmount = Annotated[
+    float,
+    Field(ge=0, le=MAX_AMOUNT, strict=True, allow_inf_nan=False),
+    AfterValidator(_card_amount),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "const": 0},
+                {"type": "number", "minimum": MIN_POSITIVE_AMOUNT, "maximum": MAX_AMOUNT},
+            ],
+            "description": f"in the card's currency: 0 (an account check) or from "
+            f"{MIN_POSITIVE_AMOUNT:g} to {MAX_AMOUNT:g}",
+        }
+    ),
+]
 Longitude = Annotated[Coordinate, Field(ge=-LONGITUDE_LIMIT, le=LONGITUDE_LIMIT)]
 
 
@@ -287,10 +315,11 @@ class CardDetails(BaseModel):
         description="the issuer's token for the card, never a card number: 13-19 digits "
         "passing the Luhn check are refused"
     )
-    amount: float = Field(
-        ge=0, le=MAX_AMOUNT, strict=True, allow_inf_nan=False, description="in the card's currency"
+    amount: CardAmount
+    merchant_id: SubjectId = Field(
+        description="the acquirer's merchant id, never a card number: 13-19 digits passing "
+        "the Luhn check are refused"
     )
-    merchant_id: Identifier
     merchant_category: MerchantCategory = Field(
         description="the channel is the suffix: _net (card not present), _pos (card present)"
     )

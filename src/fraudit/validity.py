@@ -41,6 +41,10 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Amounts, in the card's currency: far beyond any card payment, and below what the table's
 # numeric(14, 2) holds once rounded to cents.
 MAX_AMOUNT = 1e11
+# A card amount is 0 (an account check) or at least one cent. Smaller positive amounts are
+# no payment; 5e-324 made the card's next amount-to-mean ratio infinite (docs/FEATURES.md).
+# With this floor and MAX_AMOUNT every card feature is finite by construction.
+MIN_POSITIVE_AMOUNT = 0.01
 # Every model input (Time, V1..V28, Amount) is a finite number of at most this magnitude:
 # the real features lie within a few hundred; past ~1e154 the anomaly detector's squared
 # distance overflows to infinity.
@@ -93,13 +97,17 @@ def identifier_problem(value: str) -> str | None:
 
 
 def normalise_ip(value: str) -> str:
-    """The address in its normal form; ValueError if it is none (or has a zone id)."""
+    """The address in its normal form; ValueError if it is none (or has a zone id). An
+    IPv4-mapped IPv6 address (`::ffff:203.0.113.10`, what a dual-stack socket reports for an
+    IPv4 client) is the IPv4 address: one client, one online-store key."""
     if "%" in value:
         raise ValueError("must be an IPv4 or IPv6 address without a zone id (%...)")
     try:
-        return str(ip_address(value))
+        address = ip_address(value)
     except ValueError:
         raise ValueError("must be an IPv4 or IPv6 address") from None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def event_time_problem(event_time: datetime, scored_at: datetime, max_age: timedelta) -> str | None:
@@ -114,6 +122,13 @@ def event_time_problem(event_time: datetime, scored_at: datetime, max_age: timed
             f"is more than {max_age.total_seconds() / 86400:g} days old "
             "(replays of history raise FRAUDIT_MAX_EVENT_AGE_DAYS)"
         )
+    return None
+
+
+def card_amount_problem(value: float) -> str | None:
+    """Why a card transaction's amount is refused, or None."""
+    if 0 < value < MIN_POSITIVE_AMOUNT:
+        return f"must be 0 or at least {MIN_POSITIVE_AMOUNT:g} (one cent)"
     return None
 
 

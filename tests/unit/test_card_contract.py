@@ -6,7 +6,10 @@ from __future__ import annotations
 import copy
 from datetime import UTC, date, datetime, timedelta
 
+import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from fraudit.card_numbers import luhn_valid
@@ -114,6 +117,57 @@ def test_a_card_number_is_refused_with_a_message_to_send_a_token():
     bad["transaction"]["card_token"] = _card_number()
     with pytest.raises(ValidationError, match="token"):
         CardPredictRequest.model_validate(bad, context=CLOCK)
+
+
+def test_every_identifier_refuses_a_card_number():
+    """Main accepted a card number as merchant_id or transaction_id (finding 7)."""
+    for part, name in (("transaction", "merchant_id"), ("metadata", "transaction_id")):
+        bad = body()
+        bad[part][name] = _card_number()
+        with pytest.raises(ValidationError, match="card number") as caught:
+            CardPredictRequest.model_validate(bad, context=CLOCK)
+        assert f"{part}.{name}" in fields_of(caught.value)
+
+
+@pytest.mark.parametrize("amount", [5e-324, 1e-300, 0.009999, -0.0001, 1e11 + 1])
+def test_an_amount_that_is_no_payment_is_refused(amount):
+    """Main accepted 5e-324: the card's next amount-to-mean ratio was infinite, both card
+    endpoints refused it and every later request on the card was a 503 (finding 4)."""
+    bad = body()
+    bad["transaction"]["amount"] = amount
+    with pytest.raises(ValidationError) as caught:
+        CardPredictRequest.model_validate(bad, context=CLOCK)
+    assert "transaction.amount" in fields_of(caught.value)
+
+
+@pytest.mark.parametrize("amount", [0, 0.0, 0.01, 1e11])
+def test_an_account_check_and_the_bounds_are_accepted(amount):
+    good = body()
+    good["transaction"]["amount"] = amount
+    parsed = CardPredictRequest.model_validate(good, context=CLOCK)
+    assert parsed.transaction.amount == amount
+
+
+_AMOUNT_SCHEMA = jsonschema.Draft202012Validator(
+    CardPredictRequest.model_json_schema()["$defs"]["CardDetails"]["properties"]["amount"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=0, max_value=0.02)
+    | st.sampled_from([0, 5e-324, 0.01, 0.00999, 1e11, 1e11 + 1])
+)
+def test_the_published_amount_schema_admits_exactly_what_is_accepted(amount):
+    candidate = body()
+    candidate["transaction"]["amount"] = amount
+    try:
+        CardPredictRequest.model_validate(candidate, context=CLOCK)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert _AMOUNT_SCHEMA.is_valid(amount) == accepted, amount
 
 
 def test_an_impossible_date_of_birth_is_refused():

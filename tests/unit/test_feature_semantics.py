@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudit.features.definitions import (
     CATEGORIES,
@@ -25,7 +27,8 @@ from fraudit.features.definitions import (
     feature_set_version,
 )
 from fraudit.features.history import CardTransaction, haversine_km
-from fraudit.features.reference import compute
+from fraudit.features.reference import compute, finite_or_missing
+from fraudit.validity import MAX_AMOUNT, MIN_POSITIVE_AMOUNT
 
 pytestmark = pytest.mark.unit
 
@@ -268,3 +271,48 @@ def test_docs_features_lists_every_feature_and_the_current_version():
     missing = [name for name in FEATURE_NAMES if f"`{name}`" not in page]
     assert missing == []
     assert f"({len(FEATURE_NAMES)}; version `{feature_set_version()}`)" in page
+
+
+def test_a_value_that_is_not_finite_is_a_missing_value():
+    """The rule every engine shares (the backfill's twin is tested in the integration
+    layer): the model never sees an infinity or a NaN."""
+    assert finite_or_missing(math.inf) is None
+    assert finite_or_missing(-math.inf) is None
+    assert finite_or_missing(math.nan) is None
+    assert finite_or_missing(None) is None
+    assert finite_or_missing(0.0) == 0.0
+
+
+def test_an_all_zero_month_leaves_the_amount_ratio_missing():
+    history = [tx("a", 0, 1, amount=0.0), tx("b", 60, 2, amount=0.0), tx("c", 120, 3, 5.0)]
+    assert compute(history)["c"]["card_amount_to_mean_30d"] is None
+
+
+# Amounts the contract accepts (fraudit.validity): 0, or one cent to 1e11, the extremes
+# drawn often; event times anywhere in 40 days, with ties.
+_ACCEPTED_AMOUNTS = st.sampled_from([0.0, MIN_POSITIVE_AMOUNT, MAX_AMOUNT]) | st.floats(
+    min_value=MIN_POSITIVE_AMOUNT, max_value=MAX_AMOUNT
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _ACCEPTED_AMOUNTS,
+            st.integers(min_value=0, max_value=40 * 86_400) | st.just(0),
+            st.sampled_from(["card_a", "card_b"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_every_vector_of_any_accepted_sequence_is_finite(rows):
+    """Main: an amount of 5e-324 (or 1e-300, then 1e11) made the card's next vector infinite
+    (issue 28, finding 4); the amount bounds make every feature finite by construction."""
+    history = [
+        tx(f"t{i}", float(at), i + 1, amount, card=card, device="d1", ip="192.0.2.1")
+        for i, (amount, at, card) in enumerate(rows)
+    ]
+    for vector in compute(history).values():
+        assert all(v is None or math.isfinite(v) for v in vector.values()), vector

@@ -82,11 +82,16 @@ def test_text_that_the_stream_would_quarantine_is_refused(field, value):
     assert f"metadata.{field}" in refused(request(**{field: value}))
 
 
-def test_device_id_must_not_be_a_card_number_but_transaction_id_may_look_like_one():
+def test_no_identifier_may_be_a_card_number():
+    """Main accepted a card number as transaction_id: it became the event_id, a Redis key
+    and a log field (issue 28, finding 7)."""
     found = refused(request(device_info={"device_id": MASTERCARD_TEST}))
     assert "card number" in found["metadata.device_info.device_id"]
-    parsed = PredictRequest.model_validate(request(transaction_id=VISA_TEST), context=CLOCK)
-    assert parsed.metadata.transaction_id == VISA_TEST
+    assert "card number" in refused(request(transaction_id=VISA_TEST))["metadata.transaction_id"]
+    # A digit string that fails the Luhn check is an ordinary id.
+    not_a_pan = VISA_TEST[:-1] + str((int(VISA_TEST[-1]) + 1) % 10)
+    parsed = PredictRequest.model_validate(request(transaction_id=not_a_pan), context=CLOCK)
+    assert parsed.metadata.transaction_id == not_a_pan
 
 
 def test_an_amount_the_table_cannot_hold_is_refused():
@@ -126,6 +131,10 @@ def test_text_and_ip_rules():
     assert text_problem("tab\there")
     assert text_problem("c1\x85control")
     assert normalise_ip("2001:DB8::1") == "2001:db8::1"
+    # Main: two IPs, two online-store keys, for one IPv4 client seen by a dual-stack socket.
+    assert normalise_ip("::ffff:203.0.113.10") == "203.0.113.10"
+    assert normalise_ip("::FFFF:CB00:710A") == "203.0.113.10"
+    assert normalise_ip("::203.0.113.10") == "::cb00:710a"  # IPv4-compatible: deprecated
     with pytest.raises(ValueError, match="zone id"):
         normalise_ip("fe80::1%1")
 

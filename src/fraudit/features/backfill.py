@@ -219,6 +219,12 @@ def _row_value(feature: RowFeature) -> Column:
     return values[feature.kind].cast("double").alias(feature.name)
 
 
+def _finite_or_missing(value: Column, name: str) -> Column:
+    """The reference's rule (finite_or_missing): NaN and infinities become null."""
+    infinite = F.abs(value) == F.lit(float("inf"))
+    return F.when(~(F.isnan(value) | infinite), value).alias(name)
+
+
 def backfill(history: DataFrame, features: tuple[Feature, ...] = FEATURES) -> DataFrame:
     """One row per transaction: transaction_id and every feature (double; null = missing)."""
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
@@ -245,9 +251,10 @@ def backfill(history: DataFrame, features: tuple[Feature, ...] = FEATURES) -> Da
     for f in features:
         if isinstance(f, WindowAggregate):
             key = F.col(_KEY[f.entity])
-            columns.append(F.when(key.isNotNull(), F.col(f.name)).cast("double").alias(f.name))
+            value = F.when(key.isNotNull(), F.col(f.name)).cast("double")
         elif isinstance(f, CardSequence):
-            columns.append(_sequence_value(f))
+            value = _sequence_value(f)
         else:
-            columns.append(_row_value(f))
+            value = _row_value(f)
+        columns.append(_finite_or_missing(value, f.name))
     return result.select("transaction_id", *columns)

@@ -143,19 +143,28 @@ def row_value(feature: RowFeature, transaction: CardTransaction) -> Value:
     return float(CHANNELS.index(channel_of(transaction.category)))
 
 
+def finite_or_missing(value: Value) -> Value:
+    """A value that is not a finite number is a missing value: no engine ever hands the
+    model an infinity or a NaN (the endpoints refuse them, and one would poison every later
+    request of its card). The amount bounds in fraudit.validity make every feature finite
+    by construction; this is the rule all engines share should a definition ever overflow."""
+    return value if value is None or math.isfinite(value) else None
+
+
 def feature_value(
     feature: Feature,
     transaction: CardTransaction,
     received: dict[Entity, dict[str, list[CardTransaction]]],
 ) -> Value:
     if isinstance(feature, RowFeature):
-        return row_value(feature, transaction)
+        return finite_or_missing(row_value(feature, transaction))
     if isinstance(feature, CardSequence):
-        return sequence_value(feature, transaction, received[Entity.CARD][transaction.card])
+        card = received[Entity.CARD][transaction.card]
+        return finite_or_missing(sequence_value(feature, transaction, card))
     key = entity_key(transaction, feature.entity)
     if key is None:
         return None  # no device or no IP: the feature does not apply
-    return window_value(feature, transaction, received[feature.entity][key])
+    return finite_or_missing(window_value(feature, transaction, received[feature.entity][key]))
 
 
 def compute(
