@@ -319,13 +319,161 @@ def test_redis_down_or_slow_is_a_503_with_nothing_counted_or_published(
         private_redis.stop()
         down = send(txs[2])
         private_redis.start()
-    for response, tx in ((slow, txs[1]), (down, txs[2])):
+    for response, tx, recorded in ((slow, txs[1], "unknown"), (down, txs[2], "no")):
         assert response.status_code == 503
         body = json.loads(response.body)
         assert body["error"] == "store_unavailable"
         assert body["event_id"] == tx.transaction_id
+        # Main said "nothing was recorded" to both; the paused step ran once the pause
+        # ended (finding 3): a timeout is not a failure.
+        assert body["recorded"] == recorded
     assert waited < 1.5
     assert [e["event_id"] for e in read_stream(kinesis)] == [txs[0].transaction_id]
+
+
+def test_a_store_fault_fails_only_the_items_that_need_the_store(
+    bundle, card_model, kinesis, private_redis
+):
+    """Main: [503, 503] for a ULB vector without transaction_id (which needs no store)
+    beside a card transaction while Redis was down (issue 28, finding 8)."""
+    from chalice.test import Client
+
+    from fraudit.online.redis_store import OnlineStore, connect
+    from tests.support.api import payload
+
+    store = OnlineStore(connect(private_redis.url, 0.3), prefix="p:")
+    ulb = payload(3)
+    ulb["metadata"].pop("transaction_id")
+    (tx,) = _recent(1)
+    private_redis.stop()
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        response = client.http.post(
+            "/predict/batch",
+            headers=JSON,
+            body=json.dumps({"transactions": [ulb, card_payload(tx)]}),
+        )
+    private_redis.start()
+    results = json.loads(response.body)["results"]
+    assert [r["status"] for r in results] == [200, 503]
+    assert results[1]["error"] == "store_unavailable"
+    assert results[1]["recorded"] == "no"  # refused connection: the step never ran
+    assert [e["event_id"] for e in read_stream(kinesis)] == [results[0]["event_id"]]
+
+
+def test_a_full_store_refuses_the_step_and_says_nothing_was_recorded(
+    bundle, card_model, kinesis, private_redis
+):
+    """A self-managed Redis runs `noeviction` (docs/deploy.md): at maxmemory it refuses a
+    step at its first write, and the client is told truly that nothing was recorded. With
+    an evicting policy the store would forget history silently (finding 5)."""
+    from chalice.test import Client
+
+    from fraudit.online.redis_store import OnlineStore, connect
+
+    admin = connect(private_redis.url, 5.0)
+    store = OnlineStore(connect(private_redis.url, 2.0), prefix="p:")
+    txs = _recent(2)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+
+        def send(tx):
+            return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+
+        assert send(txs[0]).status_code == 200
+        before = _store_keys(store)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) // 2)
+        full = send(txs[1])
+        after = _store_keys(store)
+        idem = store.client.exists(store.keys.idempotency(txs[1].transaction_id))
+        admin.config_set("maxmemory", 0)
+        retried = send(txs[1])
+    assert full.status_code == 503
+    body = json.loads(full.body)
+    assert (body["error"], body["recorded"]) == ("store_unavailable", "no")
+    assert after == before
+    assert idem == 0  # no claim left behind: the retry is not told "in progress"
+    assert retried.status_code == 200
+    assert [e["event_id"] for e in read_stream(kinesis)] == [t.transaction_id for t in txs]
+
+
+def test_a_transaction_id_reused_after_its_answer_expired_is_a_409(bundle, card_model, kinesis):
+    """Main: a transaction_id reused with another body after the idempotency TTL (while
+    its transaction record lives) was answered 200, counted nowhere and dropped downstream
+    as a duplicate event_id: lost without a word (finding 7). A retry of the same body is
+    still the same transaction."""
+    from chalice.test import Client
+
+    from tests.support.api import private_store
+
+    store = private_store(idempotency_ttl_seconds=1)
+    (tx,) = _recent(1)
+    changed = card_payload(tx)
+    changed["transaction"]["amount"] = tx.amount + 1
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+
+        def send(body):
+            return client.http.post("/predict", headers=JSON, body=json.dumps(body))
+
+        assert send(card_payload(tx)).status_code == 200
+        time.sleep(1.5)  # the answer expires; the transaction record stays
+        state = _store_keys(store)
+        reused = send(changed)
+        after_reuse = _store_keys(store)
+        retried = send(card_payload(tx))
+    assert reused.status_code == 409
+    assert json.loads(reused.body)["error"] == "transaction_id_reused"
+    assert after_reuse == state
+    assert retried.status_code == 200
+    card_key = store.keys.entity(Entity.CARD, tx.card)
+    members = [m.split(b"|")[0] for m in store.client.zrange(card_key, 0, -1)]
+    assert members.count(tx.transaction_id.encode()) == 1
+
+
+class RefusingOneRow:
+    """The real ULB models behind an endpoint that refuses (ModelError) any request holding
+    one poisoned row, as a real endpoint refuses a row it cannot parse."""
+
+    def __init__(self, inner, bad_amount: float) -> None:
+        self.inner, self.bad_amount = inner, bad_amount
+        self.model_version = inner.model_version
+        self.calls = 0
+
+    def score(self, rows, deadline=None):
+        from fraudit.scoring.base import ScoringUnavailable
+
+        self.calls += 1
+        if any(row[-1] == self.bad_amount for row in rows):
+            raise ScoringUnavailable(
+                "injected ModelError",
+                "the classifier endpoint answered an error",
+                refused_rows=True,
+            )
+        return self.inner.score(rows, deadline)
+
+    def close(self) -> None:
+        return None
+
+
+def test_one_refused_row_fails_only_its_own_item_in_a_batch(bundle, kinesis):
+    """Main: every item scored in the same group got the 503 (finding 4's batch case)."""
+    from chalice.test import Client
+
+    from fraudit.scoring.local import InProcessScorer
+    from tests.support.api import payload, private_store
+
+    items = [payload(i) for i in range(8)]
+    bad_amount = float(items[5]["data"].split(",")[-1])
+    assert [float(i["data"].split(",")[-1]) for i in items].count(bad_amount) == 1
+    scorer = RefusingOneRow(InProcessScorer(bundle), bad_amount)
+    app = make_app(bundle, kinesis, store=private_store(), scorer=scorer)
+    with Client(app) as client:
+        response = client.http.post(
+            "/predict/batch", headers=JSON, body=json.dumps({"transactions": items})
+        )
+    statuses = [r["status"] for r in json.loads(response.body)["results"]]
+    assert statuses == [200] * 5 + [503] + [200] * 2
+    assert scorer.calls <= 1 + 2 * 3  # halves down to the one row: 2 log2(8) + 1 calls
+    assert len(read_stream(kinesis)) == 7
 
 
 # --- a Redis loss, rebuilt from PostgreSQL --------------------------------------------------

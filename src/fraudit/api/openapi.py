@@ -23,9 +23,11 @@ class ErrorBody(BaseModel):
     event_id: str | None = Field(None, description="the event's id, when it was scored")
     recorded: Literal["no", "unknown"] | None = Field(
         None,
-        description="on a stream_unavailable 503: 'no' = nothing recorded; 'unknown' = the "
-        "stream did not confirm in time and the event may be recorded. Either way, retry "
-        "with the same transaction_id: a repeat is recorded once.",
+        description="on a stream_unavailable or store_unavailable 503: 'no' = nothing "
+        "recorded; 'unknown' = the stream or the online store did not answer in time and "
+        "the transaction may be recorded (on the stream) or counted (in its card's "
+        "history). Either way, retry with the same transaction_id: a repeat is recorded "
+        "once.",
     )
 
 
@@ -106,7 +108,9 @@ def build_openapi(
         "409": _json(
             "ErrorBody",
             "the transaction_id was already sent with a different body (a repeat of the "
-            "same body gets the first answer again)",
+            "same body gets the first answer again): transaction_id_conflict; or, for a "
+            "card transaction, it names a transaction counted earlier whose answer is no "
+            "longer kept: transaction_id_reused",
         ),
         "415": _json("ErrorBody", "body is not application/json"),
         "503": _json(

@@ -36,7 +36,7 @@ from fraudit.features.history import CardTransaction
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
 from fraudit.online.plan import BeginAnswer, BeginCall, vector_from_state
-from fraudit.online.store import Abandon, StoreUnavailable
+from fraudit.online.store import Abandon, Recorded, StoreUnavailable
 from fraudit.publishing import KinesisPublisher, PublishOutcome
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
 from fraudit.scoring.base import CardVector, Scorer, Scores, ScoringUnavailable
@@ -230,15 +230,23 @@ def scoring_unavailable(message: str) -> ApiResult:
     return error(503, "scoring_unavailable", f"{message}; nothing was recorded, retry later")
 
 
-def store_unavailable(event_id: str | None) -> ApiResult:
+def store_unavailable(event_id: str | None, recorded: Recorded) -> ApiResult:
+    if recorded == "no":
+        what = "nothing was scored or recorded"
+    else:
+        what = (
+            "nothing was scored; the store did not answer in time, so the transaction may "
+            "have been counted in its history"
+        )
     body: dict[str, Any] = {
         "error": "store_unavailable",
-        "message": "the online store (Redis) is unavailable or too slow: nothing was "
-        "scored or recorded; retry with the same transaction_id",
+        "message": f"the online store (Redis) is unavailable or too slow: {what}; retry "
+        "with the same transaction_id",
+        "recorded": recorded,
     }
     if event_id:
         body["event_id"] = event_id
-    return ApiResult(503, body, {"error": "store_unavailable"})
+    return ApiResult(503, body, {"error": "store_unavailable", "recorded": recorded})
 
 
 def conflict(transaction_id: str) -> ApiResult:
@@ -248,6 +256,16 @@ def conflict(transaction_id: str) -> ApiResult:
         f"transaction_id {transaction_id!r} was already sent with a different body; a repeat "
         "must be byte-for-byte the same request (send a new transaction_id for a new "
         "transaction)",
+    )
+
+
+def reused(transaction_id: str) -> ApiResult:
+    return error(
+        409,
+        "transaction_id_reused",
+        f"transaction_id {transaction_id!r} names a transaction counted earlier with a "
+        "different body, whose answer is no longer kept; send a new transaction_id for a "
+        "new transaction",
     )
 
 
@@ -417,25 +435,38 @@ class PredictService:
             items.append(_Item(index, request, given or self._new_event_id(), digest))
         return items
 
-    def _begin(self, items: list[_Item], deadline: Deadline) -> None:
+    def _begin(self, items: list[_Item], deadline: Deadline) -> dict[int, StoreUnavailable]:
         """Claim each transaction_id and count each card transaction, in one round trip;
-        items that need neither (a ULB vector without transaction_id) skip the store."""
+        items that need neither (a ULB vector without transaction_id) skip the store and
+        go on whatever the store does. Returns the items the store failed, by index."""
         store = self.store
         for item in items:
             if isinstance(item.request, CardPredictRequest):
                 item.tx = item.request.history_record(item.event_id, 0)
             if item.digest is None and item.tx is None:
                 continue
-            item.call = store.begin_call(item.event_id, pending=item.pending, tx=item.tx)
+            item.call = store.begin_call(
+                item.event_id, pending=item.pending, tx=item.tx, owner=item.digest
+            )
         calls = [item for item in items if item.call is not None]
         if not calls:
-            return
-        answers = store.begin_many([item.call for item in calls if item.call], deadline)
+            return {}
+        try:
+            answers = store.begin_many([item.call for item in calls if item.call], deadline)
+        except StoreUnavailable as exc:
+            log.warning("online store unavailable: %s", exc)
+            return {item.index: exc for item in calls}
+        failed: dict[int, StoreUnavailable] = {}
         for item, answer in zip(calls, answers, strict=True):
+            if isinstance(answer, StoreUnavailable):
+                log.warning("online store refused a step: %s", answer)
+                failed[item.index] = answer
+                continue
             item.answer = answer
             if answer.state is not None and item.tx is not None:
                 tx = replace(item.tx, arrival=answer.state.arrival)
                 item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrival)
+        return failed
 
     def _repeat(self, item: _Item, record: str, deadline: Deadline) -> dict[str, Any]:
         """The answer to a transaction_id seen before: the first answer, a 409 for another
@@ -446,7 +477,8 @@ class PredictService:
                 later = self.store.wait_for_answer(item.event_id, deadline)
             except StoreUnavailable as exc:
                 log.warning("online store unavailable: %s", exc)
-                return {"status": 503, **store_unavailable(item.event_id).body}
+                # The first request's fate is not known here.
+                return {"status": 503, **store_unavailable(item.event_id, "unknown").body}
             if later is None:  # the first request failed and left nothing: retry
                 return {"status": 503, **still_in_progress(item.event_id).body}
             seen = idempotency.parse_record(later)
@@ -475,19 +507,33 @@ class PredictService:
                 i.card.features if i.card is not None else i.request.data  # type: ignore[union-attr]
                 for i in group
             ]
-            try:
-                scores = scorer.score(rows, deadline)
-            except ScoringUnavailable as exc:
-                log.warning("scoring unavailable: %s", exc)
-                for item in group:
-                    out[item.index] = exc.public
-                continue
+            scores = self._score_rows(scorer, rows, deadline)
             for item, score in zip(group, scores, strict=True):
+                if isinstance(score, str):
+                    out[item.index] = score
+                    continue
                 problem = score_problem(score)
                 if problem:
                     log.warning("unusable model answer: %s", score)
                 out[item.index] = problem or score
         return out
+
+    def _score_rows(
+        self, scorer: Scorer[Any], rows: list[Any], deadline: Deadline
+    ) -> list[Scores | str]:
+        """Each row's scores, or why it has none. When the endpoint refused a group, one
+        row may be the cause: the halves are scored apart, down to single rows, so each
+        row's fault is that row's alone (k bad rows of n cost about 2k log2(n) calls)."""
+        try:
+            return list(scorer.score(rows, deadline))
+        except ScoringUnavailable as exc:
+            log.warning("scoring unavailable for %d rows: %s", len(rows), exc)
+            if not exc.refused_rows or len(rows) == 1:
+                return [exc.public] * len(rows)
+        half = len(rows) // 2
+        return self._score_rows(scorer, rows[:half], deadline) + self._score_rows(
+            scorer, rows[half:], deadline
+        )
 
     def _score_and_publish(
         self,
@@ -499,13 +545,16 @@ class PredictService:
         """Fill `results` for `valid` items: each item's fault is that item's answer, and
         an item that is not answered 200 leaves no trace in the store."""
         items = self._items(valid)
-        try:
-            self._begin(items, deadline)
-        except StoreUnavailable as exc:
-            log.warning("online store unavailable: %s", exc)
-            for item in items:
-                results[item.index] = {"status": 503, **store_unavailable(item.event_id).body}
-            return
+        store_failed = self._begin(items, deadline)
+        for item in items:
+            if item.index in store_failed:
+                unavailable = store_unavailable(item.event_id, store_failed[item.index].recorded)
+                results[item.index] = {"status": 503, **unavailable.body}
+        items = [item for item in items if item.index not in store_failed]
+        for item in items:
+            if item.answer is not None and item.answer.reused:
+                results[item.index] = {"status": 409, **reused(item.event_id).body}
+        items = [i for i in items if i.answer is None or not i.answer.reused]
         fresh = [i for i in items if i.answer is None or i.answer.seen is None]
         failed: list[_Item] = []
         pending = self._decide(fresh, results, failed, scored_at, deadline) if fresh else []

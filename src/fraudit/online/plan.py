@@ -31,11 +31,15 @@ from fraudit.features.reference import (
     Vector,
     entity_key,
     feature_value,
+    finite_or_missing,
     in_window,
     window_value,
 )
 
 SEPARATOR = "|"
+# How much of the body's fingerprint the transaction record keeps (64 bits tell the bodies
+# sent under one transaction_id apart; the record lives as long as the card's state).
+OWNER_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def vector_from_state(
                 windowed[span] = [
                     e for e in members if in_window(e, tx.event_time, feature.window_seconds)
                 ]
-            out[feature.name] = window_value(feature, tx, windowed[span])
+            out[feature.name] = finite_or_missing(window_value(feature, tx, windowed[span]))
         else:
             out[feature.name] = feature_value(feature, tx, received)
     return out
@@ -252,6 +256,7 @@ def begin_call(
     tx: CardTransaction | None = None,
     read: bool = True,
     arrival: int | None = None,
+    owner: str | None = None,
     plans: Sequence[EntityPlan] = PLANS,
 ) -> BeginCall:
     """The arguments of the BEGIN step: claim the idempotency record (when `pending` is
@@ -271,6 +276,7 @@ def begin_call(
         str(len(present)),
         "1" if read else "0",
         "" if arrival is None else str(arrival),
+        (owner or "")[:OWNER_LENGTH],
     ]
     tails = []
     for plan in present:
@@ -300,12 +306,16 @@ class BeginAnswer:
     state: StoredState | None = None
     # Whether this step counted the transaction (False: it already was).
     added: bool = False
+    # The transaction_id was counted with another body, whose answer is no longer kept.
+    reused: bool = False
 
 
 def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
     status = _text(answer[0])
     if status == "seen":
         return BeginAnswer(seen=_text(answer[1]))
+    if status == "reused":
+        return BeginAnswer(reused=True)
     if len(answer) == 1:
         return BeginAnswer()
     arrival, added = int(_text(answer[1])), _text(answer[2]) == "1"

@@ -20,6 +20,7 @@ from typing import Any
 from fraudit.features.history import CardTransaction
 from fraudit.online.plan import BeginCall
 from fraudit.online.redis_store import OnlineStore
+from fraudit.online.store import StoreUnavailable
 
 # The rows to count again: card events (schema version 2) dated within `%(seconds)s` of the
 # newest one, in the order the store first counted them. Amount and time come from the
@@ -96,7 +97,10 @@ def rebuild(
     def flush() -> None:
         nonlocal counted
         answers = store.begin_many(pending)
-        counted += sum(1 for a in answers if a.added)
+        for answer in answers:
+            if isinstance(answer, StoreUnavailable):
+                raise answer  # refused (out of memory): the rebuild cannot complete
+            counted += int(answer.added)
         pending.clear()
         if progress:
             progress(read, counted)

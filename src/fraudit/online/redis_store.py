@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from fraudit.deadline import Deadline, no_deadline
@@ -24,7 +24,7 @@ from fraudit.features.definitions import MAX_WINDOW_SECONDS
 from fraudit.features.history import CardTransaction
 from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys, begin_call, parse_begin
 from fraudit.online.scripts import ABANDON, BEGIN
-from fraudit.online.store import Abandon, StoreUnavailable
+from fraudit.online.store import Abandon, Recorded, StoreUnavailable
 
 log = logging.getLogger("fraudit.online")
 
@@ -75,6 +75,7 @@ class OnlineStore:
         tx: CardTransaction | None = None,
         read: bool = True,
         arrival: int | None = None,
+        owner: str | None = None,
     ) -> BeginCall:
         """The BEGIN step's arguments for one transaction, with this store's keys, TTLs and
         allowed lateness (see fraudit.online.plan.begin_call)."""
@@ -88,11 +89,14 @@ class OnlineStore:
             tx=tx,
             read=read,
             arrival=arrival,
+            owner=owner,
         )
 
     def _run(self, script: str, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
         """Run one script per call in one round trip (re-loading it once if the server
-        forgot it, e.g. after a restart)."""
+        forgot it, e.g. after a restart). Each call's answer, or the StoreUnavailable of a
+        call the server refused (out of memory under `noeviction`: a script is refused at
+        its first write, so it wrote nothing); a connection fault fails them all."""
         for attempt in (1, 2):
             try:
                 if script not in self._sha:
@@ -100,13 +104,19 @@ class OnlineStore:
                 pipe = self.client.pipeline(transaction=False)
                 for keys, args in calls:
                     pipe.evalsha(self._sha[script], len(keys), *keys, *args)
-                return pipe.execute()
-            except NoScriptError:
-                self._sha.pop(script, None)
-                if attempt == 2:
-                    raise StoreUnavailable("the store keeps forgetting its scripts") from None
+                answers = pipe.execute(raise_on_error=False)
             except RedisError as exc:
-                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+            if any(isinstance(a, NoScriptError) for a in answers) and attempt == 1:
+                # Nothing ran (the server had no script): load it and send them all again.
+                self._sha.pop(script, None)
+                continue
+            return [
+                StoreUnavailable(f"{type(a).__name__}: {a}", "no")
+                if isinstance(a, RedisError)
+                else a
+                for a in answers
+            ]
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -116,10 +126,15 @@ class OnlineStore:
 
     def begin_many(
         self, calls: Sequence[BeginCall], deadline: Deadline | None = None
-    ) -> list[BeginAnswer]:
+    ) -> list[BeginAnswer | StoreUnavailable]:
+        """Each call's answer, or the refusal of that call alone (it wrote nothing); raises
+        StoreUnavailable when the store could not be asked or did not answer."""
         self._check(deadline or no_deadline())
         answers = self._run(BEGIN, [(c.keys, c.args) for c in calls])
-        return [parse_begin(a, c) for a, c in zip(answers, calls, strict=True)]
+        return [
+            a if isinstance(a, StoreUnavailable) else parse_begin(a, c)
+            for a, c in zip(answers, calls, strict=True)
+        ]
 
     def finish_many(self, records: Sequence[tuple[str, str]]) -> None:
         """Keep each transaction_id's answer (`(transaction_id, done record)`) for repeats."""
@@ -138,7 +153,9 @@ class OnlineStore:
     def abandon_many(self, items: Sequence[Abandon]) -> None:
         calls = [a.call.abandon(a.pending, a.remove) for a in items if a.pending or a.remove]
         if calls:
-            self._run(ABANDON, calls)
+            refused = [a for a in self._run(ABANDON, calls) if isinstance(a, StoreUnavailable)]
+            if refused:
+                raise refused[0]
 
     def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:
         """Poll a pending record until it is done or gone, or the deadline comes: returns
@@ -165,6 +182,14 @@ class OnlineStore:
             return bool(self.client.ping())
         except RedisError:
             return False
+
+
+def _recorded(exc: RedisError) -> Recorded:
+    """Whether a failed round trip may have run: not if no connection was made (redis-py
+    says "connecting" then), or the server answered with an error; maybe otherwise."""
+    if isinstance(exc, ResponseError) or "connecting" in str(exc):
+        return "no"
+    return "unknown"
 
 
 def clear_prefix(client: redis.Redis, prefix: str, batch: int = 1_000) -> int:

@@ -14,10 +14,14 @@ from __future__ import annotations
 # KEYS: 1 idempotency record, 2 transaction record, 3 arrival counter, 4.. entity sets.
 # ARGV: 1 claim ('1' or '0'), 2 pending value, 3 idempotency ttl (ms), 4 state ttl (s),
 #       5 transaction_id, 6 score, 7 entity count, 8 read ('1' or '0'),
-#       9 arrival given by the caller ('' = assign), then per entity:
+#       9 arrival given by the caller ('' = assign), 10 owner (the body's fingerprint, ''
+#       without a transaction_id), then per entity:
 #       kind ('members' | 'counts'), read lower bound, trim bound, member tail,
 #       window count, window lower bounds...
-# Answer: {'seen', record} | {'new'} | {'new', arrival, added, entity answers...}
+# The transaction record is `arrival|owner`. A claim that finds the transaction counted
+# under another owner is a transaction_id reused with another body after its idempotency
+# record expired: the claim is dropped and the answer is {'reused'}.
+# Answer: {'seen', record} | {'reused'} | {'new'} | {'new', arrival, added, entity answers...}
 BEGIN = """
 if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[1])
@@ -28,17 +32,24 @@ local n = tonumber(ARGV[7])
 if n == 0 then return {'new'} end
 local txid, score, ttl = ARGV[5], ARGV[6], tonumber(ARGV[4])
 local t = tonumber(score)
-local arrival = redis.call('GET', KEYS[2])
-local counted = arrival ~= false
+local record = redis.call('GET', KEYS[2])
+local counted = record ~= false
+local arrival
 if counted then
-  -- counted before (a repeat whose idempotency record expired, or a rebuild)
+  -- counted before (a retry whose idempotency record expired, or a rebuild)
+  local owner
+  arrival, owner = string.match(record, '^(%d+)|?(.*)$')
+  if ARGV[1] == '1' and owner ~= '' and owner ~= ARGV[10] then
+    redis.call('DEL', KEYS[1])
+    return {'reused'}
+  end
 elseif ARGV[9] ~= '' then
   arrival = ARGV[9]
 else
   arrival = tostring(redis.call('INCR', KEYS[3]))
 end
 local out = {'new', arrival, counted and '0' or '1'}
-local at = 10
+local at = 11
 for i = 1, n do
   local key = KEYS[3 + i]
   local kind, lower, trim, tail = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
@@ -72,8 +83,8 @@ for i = 1, n do
 end
 if not counted then
   -- The transaction's record: its arrival number, which with the request's own keys and
-  -- member tails names every member ABANDON must remove.
-  redis.call('SET', KEYS[2], arrival, 'EX', ttl)
+  -- member tails names every member ABANDON must remove, and its owner.
+  redis.call('SET', KEYS[2], arrival .. '|' .. ARGV[10], 'EX', ttl)
 end
 return out
 """
@@ -84,8 +95,9 @@ return out
 # ARGV: 1 pending value, 2 remove ('1'/'0'), 3 transaction_id, 4.. each set's member tail.
 ABANDON = """
 if ARGV[2] == '1' then
-  local arrival = redis.call('GET', KEYS[2])
-  if arrival then
+  local record = redis.call('GET', KEYS[2])
+  if record then
+    local arrival = string.match(record, '^(%d+)')
     for i = 3, #KEYS do
       local member = ARGV[3]
       if ARGV[i + 1] ~= '' then member = ARGV[3] .. '|' .. arrival .. '|' .. ARGV[i + 1] end

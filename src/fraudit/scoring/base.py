@@ -22,9 +22,20 @@ class ScoringUnavailable(RuntimeError):
     may carry AWS's own error text); `public` is what a client may read: which model and
     what went wrong, no AWS internals."""
 
-    def __init__(self, message: str, public: str = "a model endpoint is unavailable") -> None:
+    def __init__(
+        self,
+        message: str,
+        public: str = "a model endpoint is unavailable",
+        *,
+        refused_rows: bool = False,
+    ) -> None:
         super().__init__(message)
         self.public = public
+        # The endpoint answered, but refused (or garbled) what it was sent: one row of a
+        # group may be the cause, so the caller retries the rows one by one. False when
+        # the endpoint could not be reached or did not answer in time (retrying each row
+        # would multiply an outage).
+        self.refused_rows = refused_rows
 
 
 # A card vector: feature name -> value, None when missing (fraudit.features).

@@ -33,7 +33,9 @@ class InProcessScorer:
                 anomaly = self._bundle.anomaly.score(X)
         except Exception as exc:  # a model fault must not become a made-up score
             raise ScoringUnavailable(
-                f"in-process scoring failed: {exc}", "the in-process models failed to score"
+                f"in-process scoring failed: {exc}",
+                "the in-process models failed to score",
+                refused_rows=True,
             ) from exc
         return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
 
@@ -61,7 +63,9 @@ class InProcessCardScorer:
             anomaly = self._bundle.anomaly.score(X)
         except Exception as exc:
             raise ScoringUnavailable(
-                f"in-process card scoring failed: {exc}", "the in-process card models failed"
+                f"in-process card scoring failed: {exc}",
+                "the in-process card models failed",
+                refused_rows=True,
             ) from exc
         return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
 

@@ -86,6 +86,7 @@ class SageMakerScorer:
             raise ScoringUnavailable(
                 f"{endpoint}: {error.get('Code', 'error')}: {error.get('Message', '')}".strip(),
                 f"the {role} endpoint answered an error",
+                refused_rows=error.get("Code") == "ModelError",
             ) from None
         except ReadTimeoutError as exc:
             raise ScoringUnavailable(
@@ -123,7 +124,9 @@ class SageMakerScorer:
             anomaly = parse_anomaly(anomaly_body, len(rows))
         except (ValueError, KeyError, TypeError) as exc:
             raise ScoringUnavailable(
-                f"unusable model answer: {exc}", "a model endpoint answered something unusable"
+                f"unusable model answer: {exc}",
+                "a model endpoint answered something unusable",
+                refused_rows=True,
             ) from None
         return [Scores(p, a) for p, a in zip(proba, anomaly, strict=True)]
 
