@@ -19,7 +19,55 @@ resource "aws_elasticache_serverless_cache" "online" {
       maximum = var.online_store_max_gb
       unit    = "GB"
     }
+    # The compute ceiling: past it ElastiCache throttles commands (the API answers 503).
+    ecpu_per_second {
+      maximum = var.online_store_max_ecpu_per_second
+    }
   }
+}
+
+# A serverless cache cannot refuse to evict: at its storage ceiling it evicts keys with a
+# TTL (every fraudit key has one), and features go wrong without an error. So the alarms
+# fire before the ceiling (80% of it, in bytes of 10^9 per GB: the lower reading) and on
+# the first eviction or throttled command.
+locals {
+  online_store_alarms = {
+    bytes = {
+      metric      = "BytesUsedForCache"
+      statistic   = "Maximum"
+      threshold   = floor(0.8 * var.online_store_max_gb * 1e9)
+      description = "The online store holds over 80% of its ${var.online_store_max_gb} GB ceiling: raise online_store_max_gb (docs/deploy.md, sizing) before it evicts."
+    }
+    evictions = {
+      metric      = "Evictions"
+      statistic   = "Sum"
+      threshold   = 0
+      description = "The online store evicted keys at its storage ceiling: card histories or idempotency records were lost and features are wrong until they age out. Raise online_store_max_gb, then rebuild the store (docs/deploy.md, the online store)."
+    }
+    throttled = {
+      metric      = "ThrottledCmds"
+      statistic   = "Sum"
+      threshold   = 0
+      description = "The online store throttled commands (ECPU ceiling or scaling): card requests get 503s. Raise online_store_max_ecpu_per_second."
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "online_store" {
+  for_each            = local.online_store_alarms
+  alarm_name          = "${local.name}-online-store-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = "AWS/ElastiCache"
+  metric_name         = each.value.metric
+  dimensions          = { clusterId = aws_elasticache_serverless_cache.online.name }
+  statistic           = each.value.statistic
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_security_group" "online_store" {

@@ -333,3 +333,14 @@ variable "online_store_max_gb" {
     error_message = "Between 1 and 5000 GB (ElastiCache Serverless limits)."
   }
 }
+
+variable "online_store_max_ecpu_per_second" {
+  description = "Compute ceiling of the online store, in ElastiCache Processing Units per second; past it commands are throttled and card requests get 503s. docs/deploy.md gives the sizing rule (ECPUs per card request x peak rate, with headroom)."
+  type        = number
+  default     = 100000
+
+  validation {
+    condition     = var.online_store_max_ecpu_per_second >= 1000 && var.online_store_max_ecpu_per_second <= 15000000
+    error_message = "Between 1,000 and 15,000,000 ECPUs per second (ElastiCache Serverless limits)."
+  }
+}

@@ -145,17 +145,21 @@ def _recent(n: int, seed: int = 3):
 
 def _store_keys(store) -> dict[bytes, object]:
     """Every key of the store's prefix with its content: the transactions counted. Aside:
-    idempotency records, and the arrival counter (a sequence: a failed request leaves a
-    gap in it, never a transaction)."""
+    idempotency records, fences of abandoned attempts, and the arrival counter (a
+    sequence: a failed request leaves a gap in it, never a transaction); of a transaction
+    record, its arrival (its owner and attempt are the live request's bookkeeping, which a
+    rebuild from the rows cannot know)."""
     out = {}
     for key in store.client.scan_iter(match=f"{store.keys.prefix}*"):
-        if b":idem:" in key or key == store.keys.arrival.encode():
+        if b":idem:" in key or b":fence:" in key or key == store.keys.arrival.encode():
             continue
         kind = store.client.type(key)
         if kind == b"zset":
             out[key] = store.client.zrange(key, 0, -1, withscores=True)
         elif kind == b"hash":
             out[key] = store.client.hgetall(key)
+        elif b":tx:" in key:
+            out[key] = store.client.get(key).split(b"|")[0]
         else:
             out[key] = store.client.get(key)
     return out
@@ -329,6 +333,55 @@ def test_redis_down_or_slow_is_a_503_with_nothing_counted_or_published(
         assert body["recorded"] == recorded
     assert waited < 1.5
     assert [e["event_id"] for e in read_stream(kinesis)] == [txs[0].transaction_id]
+
+
+@pytest.mark.parametrize(("late", "recorded"), [("once", "no"), ("always", "unknown")])
+def test_a_step_whose_answer_came_late_is_fenced_and_leaves_nothing_counted(
+    late, recorded, bundle, card_model, kinesis, private_redis
+):
+    """Main: with Redis answering later than the client's timeout, BEGIN had run and the
+    transaction stayed counted although the client got a 503 saying nothing was recorded;
+    the card's next honest transaction saw it (finding 3). Now the API fences the attempt
+    and undoes it: "no" once the undo is confirmed; "unknown" while it is not (every reply
+    late), and even then nothing stays counted once the late steps have run."""
+    from chalice.test import Client
+
+    from fraudit.online.redis_store import OnlineStore, connect
+    from tests.support.slow_link import SlowLink
+
+    now = datetime.now(UTC).timestamp()
+    first, timed_out, later = (
+        replace(tx, card="card-late", device=None, ip=None, event_time=now - 120 + 30 * i)
+        for i, tx in enumerate(_recent(3))
+    )
+    with SlowLink(private_redis.port) as link:
+        store = OnlineStore(connect(link.url, 0.3), prefix="p:")
+        with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+
+            def send(tx):
+                body = json.dumps(card_payload(tx))
+                return client.http.post("/predict", headers=JSON, body=body)
+
+            assert send(first).status_code == 200
+            before = _store_keys(store)
+            if late == "once":
+                link.delay_next_reply(1.0)  # BEGIN's answer; ABANDON's comes at once
+            else:
+                link.delay_all = 1.0
+            failed = send(timed_out)
+            link.delay_all = 0.0
+            time.sleep(1.5)  # the late answers drain
+            after = _store_keys(store)
+            fences = list(store.client.scan_iter(match="p:fence:*"))
+            honest = send(later)
+    body = json.loads(failed.body)
+    assert failed.status_code == 503
+    assert (body["error"], body["recorded"]) == ("store_unavailable", recorded)
+    assert after == before  # nothing of the failed attempt stays counted
+    assert len(fences) == 1
+    assert honest.status_code == 200
+    (event,) = [e for e in read_stream(kinesis) if e["event_id"] == later.transaction_id]
+    assert event["features"]["card_count_10m"] == 1.0  # `first` only
 
 
 def test_a_store_fault_fails_only_the_items_that_need_the_store(

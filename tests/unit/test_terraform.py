@@ -253,6 +253,28 @@ def test_alarms_cover_stream_lag_api_failures_and_glue_failures(hcl):
     assert "Glue Job State Change" in rule["event_pattern"]
 
 
+def test_the_online_store_is_never_full_or_throttled_silently(hcl):
+    """ElastiCache Serverless evicts keys with a TTL at its storage ceiling and cannot be
+    told not to: main had no alarm, so features went wrong without an error (finding 5)."""
+    cache = _resource(hcl, "aws_elasticache_serverless_cache", "online")
+    limits = _one(cache, "cache_usage_limits")
+    assert _one(limits, "data_storage")["maximum"] == "${var.online_store_max_gb}"
+    ecpu = _one(limits, "ecpu_per_second")["maximum"]
+    assert ecpu == "${var.online_store_max_ecpu_per_second}"
+    alarm = _resource(hcl, "aws_cloudwatch_metric_alarm", "online_store")
+    assert alarm["dimensions"] == {"clusterId": "${aws_elasticache_serverless_cache.online.name}"}
+    assert alarm["comparison_operator"] == "GreaterThanThreshold"
+    assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    (local_block,) = [b for b in hcl["locals"] if "online_store_alarms" in b]
+    watched = {
+        spec["metric"]: str(spec["threshold"])
+        for spec in local_block["online_store_alarms"].values()
+    }
+    assert watched["Evictions"] == "0"
+    assert watched["ThrottledCmds"] == "0"
+    assert "0.8 * var.online_store_max_gb * 1e9" in watched["BytesUsedForCache"]
+
+
 def test_sagemaker_endpoints_pin_the_images_and_offer_serverless(hcl):
     images = _blocks(hcl, "data", "aws_sagemaker_prebuilt_ecr_image")
     assert images["xgboost"]["repository_name"] == "sagemaker-xgboost"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -309,9 +310,12 @@ class _Item:
     answer: BeginAnswer | None = None
     card: CardContext | None = None
 
+    # A nonce per request: names what this attempt counted and claimed, for ABANDON.
+    attempt: str = field(default_factory=lambda: secrets.token_hex(6))
+
     @property
     def pending(self) -> str | None:
-        return None if self.digest is None else idempotency.pending(self.digest)
+        return None if self.digest is None else idempotency.pending(self.digest, self.attempt)
 
     @property
     def is_card(self) -> bool:
@@ -446,7 +450,11 @@ class PredictService:
             if item.digest is None and item.tx is None:
                 continue
             item.call = store.begin_call(
-                item.event_id, pending=item.pending, tx=item.tx, owner=item.digest
+                item.event_id,
+                pending=item.pending,
+                tx=item.tx,
+                owner=item.digest,
+                attempt=item.attempt,
             )
         calls = [item for item in items if item.call is not None]
         if not calls:
@@ -455,6 +463,10 @@ class PredictService:
             answers = store.begin_many([item.call for item in calls if item.call], deadline)
         except StoreUnavailable as exc:
             log.warning("online store unavailable: %s", exc)
+            if exc.recorded == "unknown":
+                # The steps may have run, or may still run: fence and undo them, so that
+                # "nothing was recorded" is true whichever comes first.
+                exc = self._fence([item for item in calls if item.call is not None], exc)
             return {item.index: exc for item in calls}
         failed: dict[int, StoreUnavailable] = {}
         for item, answer in zip(calls, answers, strict=True):
@@ -467,6 +479,18 @@ class PredictService:
                 tx = replace(item.tx, arrival=answer.state.arrival)
                 item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrival)
         return failed
+
+    def _fence(self, calls: list[_Item], failure: StoreUnavailable) -> StoreUnavailable:
+        """Abandon attempts whose BEGIN answer never came: the failure to report, with
+        `recorded` "no" once the fence is up, else still "unknown"."""
+        try:
+            self.store.abandon_many(
+                [Abandon(item.call, item.pending, fence=True) for item in calls if item.call]
+            )
+        except StoreUnavailable as exc:
+            log.error("could not fence %d attempts after a store timeout: %s", len(calls), exc)
+            return failure
+        return StoreUnavailable(str(failure), "no")
 
     def _repeat(self, item: _Item, record: str, deadline: Deadline) -> dict[str, Any]:
         """The answer to a transaction_id seen before: the first answer, a 409 for another
@@ -576,7 +600,7 @@ class PredictService:
                         **stream_unavailable(response.event_id, outcome).body,
                     }
                     failed.append(item)
-        self._settle(done, failed)
+        self._settle(done, failed, results)
         for item in items:
             if item.answer is not None and item.answer.seen is not None:
                 results[item.index] = self._repeat(item, item.answer.seen, deadline)
@@ -615,17 +639,31 @@ class PredictService:
             pending.append((item, response, record))
         return pending
 
-    def _settle(self, done: list[tuple[str, str]], failed: list[_Item]) -> None:
+    def _settle(
+        self,
+        done: list[tuple[str, str]],
+        failed: list[_Item],
+        results: list[dict[str, Any] | None],
+    ) -> None:
         """Keep the answers for repeats; remove what failed items added. The events of
-        `done` are on the stream: a store fault here is logged, not a client's 503."""
+        `done` are on the stream: a store fault keeping their answers is logged, not a
+        client's 503. A failed item whose count could not be removed says so."""
         try:
             self.store.finish_many(done)
+        except StoreUnavailable as exc:
+            log.error("online store failed to keep answers: %s", exc)
+        undo = [item for item in failed if item.call is not None and item.answer is not None]
+        try:
             self.store.abandon_many(
-                [
-                    Abandon(item.call, item.pending, item.answer.added)
-                    for item in failed
-                    if item.call is not None and item.answer is not None
-                ]
+                [Abandon(item.call, item.pending) for item in undo if item.call]
             )
         except StoreUnavailable as exc:
-            log.error("online store failed after answering: %s", exc)
+            log.error("online store failed to undo %d failed items: %s", len(undo), exc)
+            for item in undo:
+                result = results[item.index]
+                if result is not None and item.answer is not None and item.answer.added:
+                    result["recorded"] = "unknown"
+                    result["message"] = (
+                        f"{result.get('message', '')} (the online store could not undo its "
+                        "count: the transaction may stay in its card's history)"
+                    ).strip()

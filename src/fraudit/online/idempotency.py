@@ -1,6 +1,7 @@
 """Idempotency records (pure): what a transaction_id's first request left in the store.
 
-A record is either pending (`P<body hash>`: the first request is still being answered) or
+A record is either pending (`P<body hash>.<attempt>`: the first request is still being
+answered) or
 done (`D<body hash>\\n<the 200 answer as JSON>`). A repeat with the same body gets the
 first answer; with a different body, a 409; while the first is pending, it waits for it.
 """
@@ -21,8 +22,10 @@ def body_hash(payload: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def pending(digest: str) -> str:
-    return f"{PENDING}{digest}"
+def pending(digest: str, attempt: str = "") -> str:
+    """The claim of one attempt: ABANDON removes only its own claim, never that of a
+    concurrent duplicate with the same body."""
+    return f"{PENDING}{digest}.{attempt}" if attempt else f"{PENDING}{digest}"
 
 
 def done(digest: str, answer: dict[str, Any]) -> str:
@@ -42,4 +45,4 @@ def parse_record(record: str) -> Seen:
     if record.startswith(DONE):
         digest, _, answer = record[1:].partition("\n")
         return Seen(digest, json.loads(answer))
-    return Seen(record[1:], None)
+    return Seen(record[1:].split(".", 1)[0], None)

@@ -218,6 +218,9 @@ class StoreKeys:
     def arrival(self) -> str:
         return f"{self.prefix}arrival"
 
+    def fence(self, attempt: str) -> str:
+        return f"{self.prefix}fence:{attempt}"
+
     def entity(self, entity: Entity, key: str) -> str:
         return f"{self.prefix}{entity}:{key}"
 
@@ -232,15 +235,21 @@ class BeginCall:
     args: list[str]
     # The entity plans in the order of the step's answers.
     plans: tuple[EntityPlan, ...]
-    # Each entity set's member tail, in the order of keys[3:] (what ABANDON rebuilds).
+    # Each entity set's member tail, in the order of keys[4:] (what ABANDON rebuilds).
     tails: tuple[str, ...] = ()
 
-    def abandon(self, pending: str | None, remove: bool) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of the ABANDON step that undoes this call."""
+    @property
+    def attempt(self) -> str:
+        return self.args[10]
+
+    def abandon(self, pending: str | None, fence_ms: int | None) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of the ABANDON step that undoes this call's attempt; with
+        `fence_ms`, it also fences the attempt for that long (its BEGIN may still run)."""
         return self.keys[:2] + self.keys[3:], [
             pending or "",
-            "1" if remove else "0",
             self.args[4],
+            self.attempt,
+            "" if fence_ms is None else str(fence_ms),
             *self.tails,
         ]
 
@@ -257,14 +266,24 @@ def begin_call(
     read: bool = True,
     arrival: int | None = None,
     owner: str | None = None,
+    attempt: str = "",
     plans: Sequence[EntityPlan] = PLANS,
 ) -> BeginCall:
     """The arguments of the BEGIN step: claim the idempotency record (when `pending` is
     given; the claim lives `idempotency_ttl_ms` unless finished), and for a card
     transaction count it in every entity it has and (when `read`) return what those
-    entities held in their windows before it."""
+    entities held in their windows before it. `owner` (the body's fingerprint) tells a
+    retry of the same transaction from a reuse of its transaction_id; `attempt` (a nonce
+    per request) names what this request counted, for ABANDON and its fence."""
+    if SEPARATOR in attempt:
+        raise ValueError(f"an attempt cannot hold {SEPARATOR!r}")
     present = tuple(p for p in plans if tx is not None and entity_key(tx, p.entity) is not None)
-    call_keys = [keys.idempotency(transaction_id), keys.transaction(transaction_id), keys.arrival]
+    call_keys = [
+        keys.idempotency(transaction_id),
+        keys.transaction(transaction_id),
+        keys.arrival,
+        keys.fence(attempt or transaction_id),
+    ]
     score = repr(tx.event_time) if tx is not None else "0"
     args = [
         "1" if pending is not None else "0",
@@ -277,6 +296,7 @@ def begin_call(
         "1" if read else "0",
         "" if arrival is None else str(arrival),
         (owner or "")[:OWNER_LENGTH],
+        attempt,
     ]
     tails = []
     for plan in present:
@@ -308,6 +328,8 @@ class BeginAnswer:
     added: bool = False
     # The transaction_id was counted with another body, whose answer is no longer kept.
     reused: bool = False
+    # The attempt was fenced by its own ABANDON (its client had given up): nothing done.
+    fenced: bool = False
 
 
 def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
@@ -316,6 +338,8 @@ def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
         return BeginAnswer(seen=_text(answer[1]))
     if status == "reused":
         return BeginAnswer(reused=True)
+    if status == "fenced":
+        return BeginAnswer(fenced=True)
     if len(answer) == 1:
         return BeginAnswer()
     arrival, added = int(_text(answer[1])), _text(answer[2]) == "1"

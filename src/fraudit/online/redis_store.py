@@ -35,11 +35,18 @@ WAIT_POLL_SECONDS = 0.02
 # a claim whose owner died (a killed process, a connection lost mid-pipeline) frees its
 # transaction_id within seconds instead of blocking it for the whole idempotency TTL.
 CLAIM_TTL_SECONDS = 30
+# How long an abandoned attempt stays fenced: a BEGIN sent before its client gave up can
+# sit in a slow or paused server's queue; one still waiting after this long would run.
+FENCE_TTL_SECONDS = 3_600
+# ABANDON is idempotent: one more try after a failure, each within the client's timeout.
+ABANDON_ATTEMPTS = 2
 
 
 def connect(url: str, timeout_seconds: float) -> redis.Redis:
     """A client that fails fast: one attempt, bounded connect and read times (the
-    request's deadline is the only retry budget)."""
+    request's deadline is the only retry budget). No handshake on connect (RESP2, so no
+    HELLO; no CLIENT SETINFO): a new connection sends its first command at once, so an
+    ABANDON after a timeout reaches a slow server even when no answer comes back in time."""
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout_seconds,
@@ -47,6 +54,8 @@ def connect(url: str, timeout_seconds: float) -> redis.Redis:
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
         decode_responses=False,
+        protocol=2,
+        driver_info=None,
     )
 
 
@@ -76,6 +85,7 @@ class OnlineStore:
         read: bool = True,
         arrival: int | None = None,
         owner: str | None = None,
+        attempt: str = "",
     ) -> BeginCall:
         """The BEGIN step's arguments for one transaction, with this store's keys, TTLs and
         allowed lateness (see fraudit.online.plan.begin_call)."""
@@ -90,20 +100,29 @@ class OnlineStore:
             read=read,
             arrival=arrival,
             owner=owner,
+            attempt=attempt,
         )
 
-    def _run(self, script: str, calls: Sequence[tuple[list[str], list[str]]]) -> list[Any]:
+    def _run(
+        self, script: str, calls: Sequence[tuple[list[str], list[str]]], *, by_body: bool = False
+    ) -> list[Any]:
         """Run one script per call in one round trip (re-loading it once if the server
-        forgot it, e.g. after a restart). Each call's answer, or the StoreUnavailable of a
-        call the server refused (out of memory under `noeviction`: a script is refused at
-        its first write, so it wrote nothing); a connection fault fails them all."""
+        forgot it, e.g. after a restart). `by_body` sends the script itself (EVAL): no load
+        round trip first, for the failure path, which must work when a load would time out.
+        Each call's answer, or the StoreUnavailable of a call the server refused (out of
+        memory under `noeviction`: a script is refused at its first write, so it wrote
+        nothing); a connection fault fails them all."""
         for attempt in (1, 2):
             try:
-                if script not in self._sha:
-                    self._sha[script] = self.client.script_load(script)
                 pipe = self.client.pipeline(transaction=False)
-                for keys, args in calls:
-                    pipe.evalsha(self._sha[script], len(keys), *keys, *args)
+                if by_body:
+                    for keys, args in calls:
+                        pipe.eval(script, len(keys), *keys, *args)
+                else:
+                    if script not in self._sha:
+                        self._sha[script] = self.client.script_load(script)
+                    for keys, args in calls:
+                        pipe.evalsha(self._sha[script], len(keys), *keys, *args)
                 answers = pipe.execute(raise_on_error=False)
             except RedisError as exc:
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
@@ -131,10 +150,13 @@ class OnlineStore:
         StoreUnavailable when the store could not be asked or did not answer."""
         self._check(deadline or no_deadline())
         answers = self._run(BEGIN, [(c.keys, c.args) for c in calls])
-        return [
-            a if isinstance(a, StoreUnavailable) else parse_begin(a, c)
-            for a, c in zip(answers, calls, strict=True)
-        ]
+        out: list[BeginAnswer | StoreUnavailable] = []
+        for answer, call in zip(answers, calls, strict=True):
+            parsed = answer if isinstance(answer, StoreUnavailable) else parse_begin(answer, call)
+            if isinstance(parsed, BeginAnswer) and parsed.fenced:
+                parsed = StoreUnavailable("the attempt was abandoned before it ran", "no")
+            out.append(parsed)
+        return out
 
     def finish_many(self, records: Sequence[tuple[str, str]]) -> None:
         """Keep each transaction_id's answer (`(transaction_id, done record)`) for repeats."""
@@ -151,11 +173,25 @@ class OnlineStore:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
 
     def abandon_many(self, items: Sequence[Abandon]) -> None:
-        calls = [a.call.abandon(a.pending, a.remove) for a in items if a.pending or a.remove]
-        if calls:
-            refused = [a for a in self._run(ABANDON, calls) if isinstance(a, StoreUnavailable)]
-            if refused:
-                raise refused[0]
+        """Undo each attempt (fencing those whose BEGIN answer never came); tried twice,
+        since it is idempotent. Raises StoreUnavailable if it could not be done: what the
+        attempts counted may then stay."""
+        calls = [
+            a.call.abandon(a.pending, FENCE_TTL_SECONDS * 1_000 if a.fence else None) for a in items
+        ]
+        if not calls:
+            return
+        for attempt in range(1, ABANDON_ATTEMPTS + 1):
+            try:
+                answers = self._run(ABANDON, calls, by_body=True)
+                failed = [a for a in answers if isinstance(a, StoreUnavailable)]
+                if not failed:
+                    return
+                error = failed[0]
+            except StoreUnavailable as exc:
+                error = exc
+            if attempt == ABANDON_ATTEMPTS:
+                raise error
 
     def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:
         """Poll a pending record until it is done or gone, or the deadline comes: returns

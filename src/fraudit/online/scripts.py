@@ -11,18 +11,32 @@ supported: the step spans the card, merchant, device and IP of one transaction).
 
 from __future__ import annotations
 
-# KEYS: 1 idempotency record, 2 transaction record, 3 arrival counter, 4.. entity sets.
+# The transaction record: `arrival|owner|attempt`. The owner is the body's fingerprint
+# ('' without a transaction_id), the attempt the nonce of the request that counted it.
+_PARSE_RECORD = """
+local function parse(record)
+  local arrival, owner, attempt = string.match(record, '^(%d+)|([^|]*)|(.*)$')
+  if not arrival then return string.match(record, '^(%d+)'), '', '' end
+  return arrival, owner, attempt
+end
+"""
+
+# KEYS: 1 idempotency record, 2 transaction record, 3 arrival counter, 4 this attempt's
+#       fence, 5.. entity sets.
 # ARGV: 1 claim ('1' or '0'), 2 pending value, 3 idempotency ttl (ms), 4 state ttl (s),
 #       5 transaction_id, 6 score, 7 entity count, 8 read ('1' or '0'),
-#       9 arrival given by the caller ('' = assign), 10 owner (the body's fingerprint, ''
-#       without a transaction_id), then per entity:
+#       9 arrival given by the caller ('' = assign), 10 owner, 11 attempt, then per entity:
 #       kind ('members' | 'counts'), read lower bound, trim bound, member tail,
 #       window count, window lower bounds...
-# The transaction record is `arrival|owner`. A claim that finds the transaction counted
-# under another owner is a transaction_id reused with another body after its idempotency
-# record expired: the claim is dropped and the answer is {'reused'}.
-# Answer: {'seen', record} | {'reused'} | {'new'} | {'new', arrival, added, entity answers...}
-BEGIN = """
+# A fenced attempt (its client gave up and ABANDON ran first) does nothing. A claim that
+# finds the transaction counted under another owner is a transaction_id reused with another
+# body after its idempotency record expired: the claim is dropped, the answer {'reused'}.
+# Answer: {'fenced'} | {'seen', record} | {'reused'} | {'new'}
+#       | {'new', arrival, added, entity answers...}
+BEGIN = (
+    _PARSE_RECORD
+    + """
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'fenced'} end
 if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[1])
   if seen then return {'seen', seen} end
@@ -38,7 +52,7 @@ local arrival
 if counted then
   -- counted before (a retry whose idempotency record expired, or a rebuild)
   local owner
-  arrival, owner = string.match(record, '^(%d+)|?(.*)$')
+  arrival, owner = parse(record)
   if ARGV[1] == '1' and owner ~= '' and owner ~= ARGV[10] then
     redis.call('DEL', KEYS[1])
     return {'reused'}
@@ -49,9 +63,9 @@ else
   arrival = tostring(redis.call('INCR', KEYS[3]))
 end
 local out = {'new', arrival, counted and '0' or '1'}
-local at = 11
+local at = 12
 for i = 1, n do
-  local key = KEYS[3 + i]
+  local key = KEYS[4 + i]
   local kind, lower, trim, tail = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local windows = tonumber(ARGV[at + 4])
   at = at + 5
@@ -83,24 +97,31 @@ for i = 1, n do
 end
 if not counted then
   -- The transaction's record: its arrival number, which with the request's own keys and
-  -- member tails names every member ABANDON must remove, and its owner.
-  redis.call('SET', KEYS[2], arrival .. '|' .. ARGV[10], 'EX', ttl)
+  -- member tails names every member ABANDON must remove; its owner and attempt.
+  redis.call('SET', KEYS[2], arrival .. '|' .. ARGV[10] .. '|' .. ARGV[11], 'EX', ttl)
 end
 return out
 """
+)
 
-# Undo a request that failed after BEGIN: remove exactly what it added, and its pending
-# idempotency record if it is still this request's.
-# KEYS: 1 idempotency record, 2 transaction record, 3.. the entity sets BEGIN was given.
-# ARGV: 1 pending value, 2 remove ('1'/'0'), 3 transaction_id, 4.. each set's member tail.
-ABANDON = """
-if ARGV[2] == '1' then
-  local record = redis.call('GET', KEYS[2])
-  if record then
-    local arrival = string.match(record, '^(%d+)')
-    for i = 3, #KEYS do
-      local member = ARGV[3]
-      if ARGV[i + 1] ~= '' then member = ARGV[3] .. '|' .. arrival .. '|' .. ARGV[i + 1] end
+# Undo one attempt: remove what it counted (only if the transaction record names this
+# attempt: a transaction counted by an earlier attempt stays) and its own pending claim.
+# With a fence TTL, first fence the attempt, so a BEGIN still on its way (sent before a
+# timeout) does nothing when it runs: whichever runs first, nothing of the attempt stays.
+# KEYS: 1 idempotency record, 2 transaction record, 3 the attempt's fence, 4.. entity sets.
+# ARGV: 1 pending value, 2 transaction_id, 3 attempt, 4 fence ttl (ms, '' = no fence),
+#       5.. each set's member tail.
+ABANDON = (
+    _PARSE_RECORD
+    + """
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[4]) end
+local record = redis.call('GET', KEYS[2])
+if record then
+  local arrival, _, attempt = parse(record)
+  if attempt ~= '' and attempt == ARGV[3] then
+    for i = 4, #KEYS do
+      local member = ARGV[2]
+      if ARGV[i + 1] ~= '' then member = ARGV[2] .. '|' .. arrival .. '|' .. ARGV[i + 1] end
       redis.call('ZREM', KEYS[i], member)
     end
     redis.call('DEL', KEYS[2])
@@ -111,3 +132,4 @@ if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 1
 """
+)

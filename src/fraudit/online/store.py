@@ -29,6 +29,8 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Abandon:
-    call: BeginCall  # the BEGIN step to undo
-    pending: str | None  # the idempotency record this request wrote, if any
-    remove: bool  # the step counted the transaction: remove it
+    call: BeginCall  # the BEGIN step to undo (what its attempt counted, if anything)
+    pending: str | None  # the idempotency claim this attempt may have written
+    # The BEGIN's answer never came (a timeout): fence the attempt so that a BEGIN still
+    # on its way does nothing when it runs.
+    fence: bool = False
