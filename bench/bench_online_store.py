@@ -5,7 +5,10 @@
 Counts `cards x per-card` simulated card transactions (30 days of history, merchants,
 devices and IPs shared) into the store with the API's own atomic step, pipelined, then
 reports Redis's used memory per card and per transaction, and the step's time with reads
-(one transaction at a time, as the API makes it). Results: bench/results/online_store-*.json.
+(one transaction at a time, as the API makes it); then the memory of idempotency records
+(a claimed transaction_id answered 200, kept for repeats). Each transaction is counted as
+a live request counts it: with its body's fingerprint and its attempt's nonce.
+Results: bench/results/online_store-*.json.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import random
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -22,11 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from redis import Redis
+
 from bench.common import REPO, machine
 from fraudit.features.definitions import CATEGORIES, DAY
 from fraudit.features.history import CardTransaction
 from fraudit.local.demo import free_port
 from fraudit.local.redis_server import PrivateRedis
+from fraudit.online import idempotency
 from fraudit.online.redis_store import OnlineStore, connect
 
 START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
@@ -58,6 +65,28 @@ def transactions(cards: int, per_card: int, seed: int = 0) -> Iterator[CardTrans
         )
 
 
+def _idempotency_record_bytes(store: OnlineStore, client: Redis, n: int = 100_000) -> int:
+    """Redis memory per kept answer: `n` done records of a card answer under UUID ids."""
+    answer = {
+        "schema_version": 1,
+        "event_id": str(uuid.UUID(int=0)),
+        "anomaly_detector": {"score": 0.012345678901234567},
+        "fraud_classifier": {"pred_proba": 0.00012345678901234567, "prediction": 0},
+        "decision": "approve",
+        "model_version": "cards-20261203T000000Z",
+        "policy_version": "cards-20261203T000000Z-p1",
+    }
+    base = int(client.info("memory")["used_memory"])
+    ids = [str(uuid.UUID(int=random.getrandbits(128))) for _ in range(n)]
+    for start in range(0, n, 2_000):
+        records = [
+            (i, idempotency.done(idempotency.body_hash({"id": i}), {**answer, "event_id": i}))
+            for i in ids[start : start + 2_000]
+        ]
+        store.finish_many(records)
+    return round((int(client.info("memory")["used_memory"]) - base) / n)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=100_000)
@@ -74,7 +103,10 @@ def main() -> int:
         base = int(client.info("memory")["used_memory"])
         started, batch, total = time.perf_counter(), [], args.cards * args.per_card
         for n, tx in enumerate(transactions(args.cards, args.per_card), 1):
-            batch.append(store.begin_call(tx.transaction_id, tx=tx, read=False))
+            owner, attempt = f"{n:016x}", f"{n:012x}"  # the API's widths: 16 and 12 hex
+            batch.append(
+                store.begin_call(tx.transaction_id, tx=tx, read=False, owner=owner, attempt=attempt)
+            )
             if len(batch) == 2_000 or n == total:
                 store.begin_many(batch)
                 batch = []
@@ -95,6 +127,7 @@ def main() -> int:
             store.begin_many([call])
             timings.append((time.perf_counter() - t0) * 1e3)
         timings.sort()
+        idempotency_bytes = _idempotency_record_bytes(store, client)
         result = {
             "machine": machine(),
             "cards": args.cards,
@@ -105,6 +138,7 @@ def main() -> int:
             "bytes_per_transaction": round(used / total),
             "step_ms_p50": round(timings[len(timings) // 2], 3),
             "step_ms_p99": round(timings[int(len(timings) * 0.99)], 3),
+            "bytes_per_idempotency_record": idempotency_bytes,
         }
     finally:
         server.stop()

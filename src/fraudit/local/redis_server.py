@@ -51,6 +51,8 @@ class PrivateRedis:
             "--save", "",
             "--appendonly", "no",
             "--protected-mode", "yes",
+            # Full: refuse writes (a 503 the client can trust), never evict history silently.
+            "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
