@@ -75,6 +75,9 @@ resource "aws_lambda_function" "api" {
       # Absent until `fraudit deploy upload --family cards`: card transactions get a 503.
       FRAUDIT_CARD_POLICY_S3_URI   = "s3://${module.artifacts_bucket.id}/${local.card_policy_key}"
       FRAUDIT_REDIS_URL            = local.online_store_url
+      FRAUDIT_REDIS_KEY_PREFIX     = local.online_store_key_prefix
+      FRAUDIT_REDIS_IAM_USER       = aws_elasticache_user.api.user_id
+      FRAUDIT_REDIS_IAM_CACHE_NAME = aws_elasticache_serverless_cache.online.name
       FRAUDIT_API_KEY_SECRET_ID    = aws_secretsmanager_secret.api_key[0].arn
       FRAUDIT_API_DEADLINE_SECONDS = tostring(local.api_deadline_seconds)
       FRAUDIT_LOG_LEVEL            = "INFO"

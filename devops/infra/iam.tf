@@ -47,6 +47,11 @@ data "aws_iam_policy_document" "api" {
     resources = ["${local.endpoint_arn_base}/${local.card_classifier_endpoint}", "${local.endpoint_arn_base}/${local.card_anomaly_endpoint}"]
   }
   statement {
+    sid       = "ConnectToTheOnlineStoreAsItsUser"
+    actions   = ["elasticache:Connect"]
+    resources = [aws_elasticache_serverless_cache.online.arn, aws_elasticache_user.api.arn]
+  }
+  statement {
     sid       = "PublishScoredEvents"
     actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
     resources = [local.stream_arn]

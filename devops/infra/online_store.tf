@@ -5,7 +5,6 @@
 # rest (the stack's key).
 
 resource "aws_elasticache_serverless_cache" "online" {
-  #checkov:skip=CKV_AWS_31:No AUTH token: the cache admits only the API Lambda's security group, over TLS; a token would be one more secret for no isolation gain
   engine               = "valkey"
   name                 = "${local.name}-online"
   description          = "fraudit online features and idempotency records"
@@ -13,6 +12,7 @@ resource "aws_elasticache_serverless_cache" "online" {
   kms_key_id           = aws_kms_key.main.arn
   subnet_ids           = aws_subnet.private[*].id
   security_group_ids   = [aws_security_group.online_store.id]
+  user_group_id        = aws_elasticache_user_group.online.user_group_id
 
   cache_usage_limits {
     data_storage {
@@ -68,6 +68,42 @@ resource "aws_cloudwatch_metric_alarm" "online_store" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Who may connect: the API's ElastiCache user, authenticated with IAM (the Lambda signs a
+# 15-minute token with its role: fraudit.online.iam_auth), so no password exists anywhere;
+# it reaches only the keys under the deployment's prefix. The default user is off.
+locals {
+  online_store_key_prefix    = "fraudit:"
+  online_store_access_string = "on ~${local.online_store_key_prefix}* +@all -@admin -@dangerous"
+}
+
+resource "aws_elasticache_user" "api" {
+  user_id       = "${local.name}-api"
+  user_name     = "${local.name}-api" # IAM authentication needs the name to equal the id
+  engine        = "valkey"
+  access_string = local.online_store_access_string
+
+  authentication_mode {
+    type = "iam"
+  }
+}
+
+resource "aws_elasticache_user" "default_off" {
+  user_id       = "${local.name}-default-off"
+  user_name     = "default"
+  engine        = "valkey"
+  access_string = "off -@all"
+
+  authentication_mode {
+    type = "no-password-required" # never used: the user is off
+  }
+}
+
+resource "aws_elasticache_user_group" "online" {
+  engine        = "valkey"
+  user_group_id = "${local.name}-online"
+  user_ids      = [aws_elasticache_user.default_off.user_id, aws_elasticache_user.api.user_id]
 }
 
 resource "aws_security_group" "online_store" {

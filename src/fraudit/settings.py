@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every key starts with this: several deployments (or test runs) can share a server.
     redis_key_prefix: str = Field("fraudit:", min_length=1, max_length=64)
+    # IAM authentication to ElastiCache (no password anywhere): the ElastiCache user (its
+    # authentication mode IAM) and the serverless cache the token is signed for. Empty: no
+    # AUTH (a local Redis, or a cache fenced by its security group only).
+    redis_iam_user: str = ""
+    redis_iam_cache_name: str = ""
     # Connect and read timeout per round trip; Redis slower than this is a 503.
     redis_timeout_seconds: float = Field(0.5, gt=0, le=5)
     # How long a transaction_id's answer is kept for repeats.

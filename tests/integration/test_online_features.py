@@ -529,6 +529,57 @@ def test_one_refused_row_fails_only_its_own_item_in_a_batch(bundle, kinesis):
     assert len(read_stream(kinesis)) == 7
 
 
+def test_the_store_authenticates_per_connection_as_the_stacks_user(
+    bundle, card_model, kinesis, private_redis
+):
+    """On AWS the API connects as an ElastiCache user with IAM authentication: a token per
+    new connection, re-signed every 10 minutes, no password anywhere. Here the same path
+    with an ACL user whose password is the token, the stack's own access string
+    (online_store.tf) and the default user off: card requests, a repeat, a failure's
+    ABANDON and a token rotation all go through, and a client without the token gets
+    nothing."""
+    import redis
+    from chalice.test import Client
+
+    from fraudit.online.iam_auth import REUSE_SECONDS, IamCredentials
+    from fraudit.online.redis_store import OnlineStore, connect
+    from tests.support.terraform import online_store_access_string
+
+    access = online_store_access_string().split()
+    tokens = [f"cache/?Action=connect&User=fraudit-api&X-Amz-Signature={c * 64}" for c in "ab"]
+    admin = connect(private_redis.url, 5.0)
+    admin.execute_command("ACL", "SETUSER", "admin", "on", ">admin-secret", "~*", "&*", "+@all")
+    admin.execute_command("ACL", "SETUSER", "fraudit-api", "reset", f">{tokens[0]}", *access)
+    admin.execute_command("ACL", "SETUSER", "default", "off")
+    admin = redis.Redis.from_url(private_redis.url, username="admin", password="admin-secret")
+    now, signed = [0.0], iter(tokens)
+    provider = IamCredentials("fraudit-api", lambda: next(signed), clock=lambda: now[0])
+    store = OnlineStore(connect(private_redis.url, 2.0, provider), prefix="fraudit:")
+    txs = _recent(4)
+    flaky = CardModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
+    with Client(make_app(bundle, kinesis, store=store, cards=flaky)) as client:
+
+        def send(tx):
+            return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+
+        failed = send(txs[0])  # the model fails: ABANDON (by EVAL) undoes the count
+        statuses = [send(tx).status_code for tx in txs[:2]] + [send(txs[1]).status_code]
+        # Rotation: the server takes the new token only, the old one is revoked.
+        admin.execute_command("ACL", "SETUSER", "fraudit-api", f">{tokens[1]}", f"<{tokens[0]}")
+        now[0] = REUSE_SECONDS
+        store.client.connection_pool.disconnect()
+        statuses.append(send(txs[2]).status_code)
+    assert failed.status_code == 503
+    assert statuses == [200, 200, 200, 200]
+    card_key = store.keys.entity(Entity.CARD, txs[0].card)
+    members = [m.split(b"|")[0] for m in admin.zrange(card_key, 0, -1)]
+    assert members.count(txs[0].transaction_id.encode()) == 1  # counted once, by the retry
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        connect(private_redis.url, 2.0).ping()  # the default user is off
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        connect(private_redis.url, 2.0, provider).get("another-deployment:key")
+
+
 # --- a Redis loss, rebuilt from PostgreSQL --------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from fraudit.deploy import commands
 from fraudit.models.layout import Family
 from fraudit.settings import Settings
 from tests.conftest import REPO
+from tests.support.terraform import online_store_access_string
 
 pytestmark = pytest.mark.unit
 
@@ -251,6 +252,41 @@ def test_alarms_cover_stream_lag_api_failures_and_glue_failures(hcl):
     rule = _resource(hcl, "aws_cloudwatch_event_rule", "glue_job_state")
     assert "FAILED" in rule["event_pattern"]
     assert "Glue Job State Change" in rule["event_pattern"]
+
+
+def test_the_api_reaches_the_online_store_with_iam_and_no_password(hcl):
+    """Main had no AUTH at all (a CKV_AWS_31 skip): the security group was the only fence.
+    Now the API connects as an ElastiCache user whose authentication mode is IAM, with a
+    token its role signs; the default user is off; no password exists."""
+    cache = _resource(hcl, "aws_elasticache_serverless_cache", "online")
+    assert cache["user_group_id"] == "${aws_elasticache_user_group.online.user_group_id}"
+    group = _resource(hcl, "aws_elasticache_user_group", "online")
+    assert group["user_ids"] == [
+        "${aws_elasticache_user.default_off.user_id}",
+        "${aws_elasticache_user.api.user_id}",
+    ]
+    api, default = (_resource(hcl, "aws_elasticache_user", n) for n in ("api", "default_off"))
+    assert _one(api, "authentication_mode")["type"] == "iam"
+    assert api["user_name"] == api["user_id"]  # IAM authentication requires it
+    assert "passwords" not in api
+    assert (default["user_name"], default["access_string"]) == ("default", "off -@all")
+    access = online_store_access_string()  # the integration layer applies it to an ACL user
+    assert f"~{Settings().redis_key_prefix}* " in access  # its own keys only
+    assert "-@admin" in access
+    assert "-@dangerous" in access
+    env = _one(_resource(hcl, "aws_lambda_function", "api"), "environment")["variables"]
+    assert env["FRAUDIT_REDIS_IAM_USER"] == "${aws_elasticache_user.api.user_id}"
+    assert env["FRAUDIT_REDIS_IAM_CACHE_NAME"] == "${aws_elasticache_serverless_cache.online.name}"
+    assert env["FRAUDIT_REDIS_KEY_PREFIX"] == "${local.online_store_key_prefix}"
+    statements = _blocks(hcl, "data", "aws_iam_policy_document")["api"]["statement"]
+    connect = {s["sid"]: s for s in statements}["ConnectToTheOnlineStoreAsItsUser"]
+    assert connect["actions"] == ["elasticache:Connect"]
+    assert connect["resources"] == [
+        "${aws_elasticache_serverless_cache.online.arn}",
+        "${aws_elasticache_user.api.arn}",
+    ]
+    source = (REPO / "devops" / "infra" / "online_store.tf").read_text()
+    assert "CKV_AWS_31" not in source
 
 
 def test_the_online_store_is_never_full_or_throttled_silently(hcl):

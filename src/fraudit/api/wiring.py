@@ -180,8 +180,17 @@ def build_card_model(settings: Settings) -> CardModel | None:
 
 
 def build_store(settings: Settings) -> OnlineStore:
+    credentials = None
+    if settings.redis_iam_user:
+        from fraudit.online.iam_auth import IamCredentials
+
+        if not settings.redis_iam_cache_name:
+            raise ValueError("FRAUDIT_REDIS_IAM_USER needs FRAUDIT_REDIS_IAM_CACHE_NAME")
+        credentials = IamCredentials.for_serverless_cache(
+            settings.redis_iam_user, settings.redis_iam_cache_name, settings.aws_region
+        )
     return OnlineStore(
-        connect(settings.redis_url, settings.redis_timeout_seconds),
+        connect(settings.redis_url, settings.redis_timeout_seconds, credentials),
         prefix=settings.redis_key_prefix,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         lateness_seconds=settings.max_event_age_days * 86_400,

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.credentials import CredentialProvider
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
@@ -42,11 +43,15 @@ FENCE_TTL_SECONDS = 3_600
 ABANDON_ATTEMPTS = 2
 
 
-def connect(url: str, timeout_seconds: float) -> redis.Redis:
+def connect(
+    url: str, timeout_seconds: float, credential_provider: CredentialProvider | None = None
+) -> redis.Redis:
     """A client that fails fast: one attempt, bounded connect and read times (the
     request's deadline is the only retry budget). No handshake on connect (RESP2, so no
     HELLO; no CLIENT SETINFO): a new connection sends its first command at once, so an
-    ABANDON after a timeout reaches a slow server even when no answer comes back in time."""
+    ABANDON after a timeout reaches a slow server even when no answer comes back in time.
+    `credential_provider`: a user and a short-lived token per new connection (IAM
+    authentication, fraudit.online.iam_auth); the AUTH is then the only handshake."""
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout_seconds,
@@ -56,6 +61,7 @@ def connect(url: str, timeout_seconds: float) -> redis.Redis:
         decode_responses=False,
         protocol=2,
         driver_info=None,
+        credential_provider=credential_provider,
     )
 
 
