@@ -460,7 +460,7 @@ def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.api.wiring import build_store
     from fraudit.db.connection import connect, describe
     from fraudit.db.connection import database_url as configured_database_url
-    from fraudit.online.rebuild import rebuild, rows_to_rebuild
+    from fraudit.online.rebuild import ARRIVAL_GAP, rebuild, rows_to_rebuild
     from fraudit.online.store import StoreUnavailable
 
     url = configured_database_url(settings)
@@ -475,7 +475,7 @@ def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"rebuilding the online store (keys {settings.redis_key_prefix}*) from "
         f"{describe(url)}: card events within {store.state_ttl_seconds / 86_400:.0f} days "
-        "of the newest"
+        "of the newest; card transactions get 503s until it is done"
     )
 
     def progress(read: int, counted: int) -> None:
@@ -492,7 +492,8 @@ def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"done in {time.perf_counter() - started:.1f} s: {result.transactions:,} transactions, "
         f"{result.counted:,} counted again, {result.transactions - result.counted:,} already "
-        f"held; arrival counter at least {result.highest_arrival:,}"
+        f"held; new card transactions number after {result.highest_arrival:,} + "
+        f"{ARRIVAL_GAP:,} (none of the stream's in-flight numbers is reused)"
     )
     return 0
 

@@ -636,6 +636,44 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     assert _store_keys(store) == before
     assert int(store.client.get(store.keys.arrival)) >= counter
 
+    # Traffic during a rebuild. Main: a live card transaction was scored on 0 of its card's
+    # transactions and took an arrival number the rebuild then replayed (the reference
+    # refused the rows: "two transactions share an arrival position"), finding 6.
+    from fraudit.db.connection import connect as connect_database
+    from fraudit.online.rebuild import ARRIVAL_GAP, rebuild, rows_to_rebuild
+    from tests.support.api import payload
+
+    private_redis.restart()
+    live = replace(txs[-1], transaction_id="tx-live-1", event_time=txs[-1].event_time + 1)
+    ulb = payload(7)
+    during: list[tuple[int, dict]] = []
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+
+        def send(body):
+            response = client.http.post("/predict", headers=JSON, body=json.dumps(body))
+            return response.status_code, json.loads(response.body)
+
+        def traffic(read: int, counted: int) -> None:
+            if not during:  # after the first batch, with most of the history still missing
+                during.extend([send(card_payload(live)), send(ulb)])
+
+        with connect_database(database) as conn:
+            result = rebuild(store, rows_to_rebuild(conn, store.state_ttl_seconds), batch=50,
+                             progress=traffic)  # fmt: skip
+        after_rebuild = send(card_payload(live))
+    (card_status, card_body), (ulb_status, _) = during
+    assert (card_status, card_body["error"], card_body["recorded"]) == (
+        503, "store_unavailable", "no"
+    )  # fmt: skip
+    assert ulb_status == 200  # the ULB path does not wait for the card history
+    assert result.counted == len(txs)
+    assert after_rebuild[0] == 200
+    (event,) = [e for e in read_stream(kinesis) if e["event_id"] == live.transaction_id]
+    assert event["card"]["store_arrival"] > result.highest_arrival + ARRIVAL_GAP - 1
+    assert event["features"]["card_count_30d"] == float(
+        sum(1 for t in txs if t.card == live.card and t.event_time > live.event_time - 30 * 86_400)
+    )
+
 
 def _store_tx_ttls_are_set(store) -> bool:
     return all(

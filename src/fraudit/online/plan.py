@@ -221,6 +221,10 @@ class StoreKeys:
     def fence(self, attempt: str) -> str:
         return f"{self.prefix}fence:{attempt}"
 
+    @property
+    def rebuilding(self) -> str:
+        return f"{self.prefix}rebuilding"
+
     def entity(self, entity: Entity, key: str) -> str:
         return f"{self.prefix}{entity}:{key}"
 
@@ -235,7 +239,7 @@ class BeginCall:
     args: list[str]
     # The entity plans in the order of the step's answers.
     plans: tuple[EntityPlan, ...]
-    # Each entity set's member tail, in the order of keys[4:] (what ABANDON rebuilds).
+    # Each entity set's member tail, in the order of keys[5:] (what ABANDON rebuilds).
     tails: tuple[str, ...] = ()
 
     @property
@@ -245,7 +249,7 @@ class BeginCall:
     def abandon(self, pending: str | None, fence_ms: int | None) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of the ABANDON step that undoes this call's attempt; with
         `fence_ms`, it also fences the attempt for that long (its BEGIN may still run)."""
-        return self.keys[:2] + self.keys[3:], [
+        return self.keys[:2] + self.keys[3:4] + self.keys[5:], [
             pending or "",
             self.args[4],
             self.attempt,
@@ -283,6 +287,7 @@ def begin_call(
         keys.transaction(transaction_id),
         keys.arrival,
         keys.fence(attempt or transaction_id),
+        keys.rebuilding,
     ]
     score = repr(tx.event_time) if tx is not None else "0"
     args = [
@@ -330,6 +335,8 @@ class BeginAnswer:
     reused: bool = False
     # The attempt was fenced by its own ABANDON (its client had given up): nothing done.
     fenced: bool = False
+    # A rebuild is running: a live card transaction is refused, nothing done.
+    rebuilding: bool = False
 
 
 def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
@@ -340,6 +347,8 @@ def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
         return BeginAnswer(reused=True)
     if status == "fenced":
         return BeginAnswer(fenced=True)
+    if status == "rebuilding":
+        return BeginAnswer(rebuilding=True)
     if len(answer) == 1:
         return BeginAnswer()
     arrival, added = int(_text(answer[1])), _text(answer[2]) == "1"

@@ -161,6 +161,8 @@ class OnlineStore:
             parsed = answer if isinstance(answer, StoreUnavailable) else parse_begin(answer, call)
             if isinstance(parsed, BeginAnswer) and parsed.fenced:
                 parsed = StoreUnavailable("the attempt was abandoned before it ran", "no")
+            elif isinstance(parsed, BeginAnswer) and parsed.rebuilding:
+                parsed = StoreUnavailable("the online store is being rebuilt", "no")
             out.append(parsed)
         return out
 
@@ -218,6 +220,20 @@ class OnlineStore:
             if record is None or not record.startswith("P") or deadline.remaining() <= 0:
                 return record
             time.sleep(min(WAIT_POLL_SECONDS, max(deadline.remaining(), 0.0)))
+
+    def hold_card_path(self, seconds: int) -> None:
+        """Raise (or refresh) the rebuild's marker: live card transactions are refused
+        until it is released or expires."""
+        try:
+            self.client.set(self.keys.rebuilding, "1", ex=seconds)
+        except RedisError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+
+    def release_card_path(self) -> None:
+        try:
+            self.client.delete(self.keys.rebuilding)
+        except RedisError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
 
     def ping(self) -> bool:
         try:

@@ -22,21 +22,27 @@ end
 """
 
 # KEYS: 1 idempotency record, 2 transaction record, 3 arrival counter, 4 this attempt's
-#       fence, 5.. entity sets.
+#       fence, 5 the rebuild's marker, 6.. entity sets.
 # ARGV: 1 claim ('1' or '0'), 2 pending value, 3 idempotency ttl (ms), 4 state ttl (s),
 #       5 transaction_id, 6 score, 7 entity count, 8 read ('1' or '0'),
 #       9 arrival given by the caller ('' = assign), 10 owner, 11 attempt, then per entity:
 #       kind ('members' | 'counts'), read lower bound, trim bound, member tail,
 #       window count, window lower bounds...
-# A fenced attempt (its client gave up and ABANDON ran first) does nothing. A claim that
+# A fenced attempt (its client gave up and ABANDON ran first) does nothing. While a rebuild
+# runs, a live card transaction is refused ({'rebuilding'}, nothing written): it would be
+# scored on a partial history and take an arrival number the rebuild may still replay. A
+# claim that
 # finds the transaction counted under another owner is a transaction_id reused with another
 # body after its idempotency record expired: the claim is dropped, the answer {'reused'}.
-# Answer: {'fenced'} | {'seen', record} | {'reused'} | {'new'}
+# Answer: {'fenced'} | {'rebuilding'} | {'seen', record} | {'reused'} | {'new'}
 #       | {'new', arrival, added, entity answers...}
 BEGIN = (
     _PARSE_RECORD
     + """
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'fenced'} end
+if ARGV[7] ~= '0' and ARGV[9] == '' and redis.call('EXISTS', KEYS[5]) == 1 then
+  return {'rebuilding'}
+end
 if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[1])
   if seen then return {'seen', seen} end
@@ -65,7 +71,7 @@ end
 local out = {'new', arrival, counted and '0' or '1'}
 local at = 12
 for i = 1, n do
-  local key = KEYS[4 + i]
+  local key = KEYS[5 + i]
   local kind, lower, trim, tail = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local windows = tonumber(ARGV[at + 4])
   at = at + 5
