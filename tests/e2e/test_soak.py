@@ -1,7 +1,7 @@
 """The CI-sized soak: 3 minutes at 50 card transactions/s through model server, API (with
 its online store on a private Redis), Kinesis emulator, Spark and a private PostgreSQL
-cluster, with the Spark job killed, PostgreSQL restarted and Redis restarted (then rebuilt
-from PostgreSQL) once each. Every accepted answer must be exactly one row, the store must
+cluster, with the Spark job killed, PostgreSQL restarted, Redis answering late for a while
+and Redis restarted (then rebuilt from PostgreSQL) once each. Every accepted answer must be exactly one row, the store must
 equal a recomputation from the rows with no transaction counted twice, and memory must stay
 flat."""
 
@@ -38,6 +38,7 @@ def test_soak_loses_and_duplicates_nothing_through_spark_postgres_and_redis_faul
     assert [f.kind for f in report.faults] == [
         "kill-stream",
         "restart-postgres",
+        "slow-redis",
         "restart-redis",
     ]
     check = report.store_check

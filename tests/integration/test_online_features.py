@@ -214,6 +214,34 @@ def test_a_retry_after_a_200_gets_the_first_answer_and_counts_nothing_again(
     assert [e["event_id"] for e in events].count(txs[3].transaction_id) == 1
 
 
+def test_the_store_reads_out_each_entitys_transactions(bundle, card_model, kinesis):
+    """The interface's read-out (the soak holds it against the rows): every entity the
+    transactions name, each with exactly their ids."""
+    from chalice.test import Client
+
+    from tests.support.api import private_store
+
+    store = private_store()
+    txs = _recent(6)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        for tx in txs:
+            body = json.dumps(card_payload(tx))
+            assert client.http.post("/predict", headers=JSON, body=body).status_code == 200
+    expected: dict[tuple[Entity, str], set[str]] = {}
+    for tx in txs:
+        for entity, key in (
+            (Entity.CARD, tx.card),
+            (Entity.MERCHANT, tx.merchant),
+            (Entity.DEVICE, tx.device),
+            (Entity.IP, tx.ip),
+        ):
+            if key is not None:
+                expected.setdefault((entity, key), set()).add(tx.transaction_id)
+    held = {e: store.entity_transactions(*e) for e in store.entities()}
+    assert {e: set(ids) for e, ids in held.items()} == expected
+    assert all(len(ids) == len(set(ids)) for ids in held.values())
+
+
 def test_the_same_transaction_id_with_another_body_is_a_409(bundle, card_model, kinesis):
     """Issue 16's last item. On main before the idempotency records (7dcda6f), the ULB
     request with a reused transaction_id and another body was scored again: a second 200,
@@ -347,7 +375,7 @@ def test_a_step_whose_answer_came_late_is_fenced_and_leaves_nothing_counted(
     from chalice.test import Client
 
     from fraudit.online.redis_store import OnlineStore, connect
-    from tests.support.slow_link import SlowLink
+    from fraudit.soak.slow_link import SlowLink
 
     now = datetime.now(UTC).timestamp()
     first, timed_out, later = (

@@ -178,7 +178,12 @@ def test_markdown_states_the_verdict_and_the_counts():
 
 def test_faults_land_in_the_first_half_in_order():
     faults = fault_schedule(SoakConfig(minutes=10))
-    assert [f.kind for f in faults] == ["kill-stream", "restart-postgres", "restart-redis"]
+    assert [f.kind for f in faults] == [
+        "kill-stream",
+        "restart-postgres",
+        "slow-redis",
+        "restart-redis",
+    ]
     assert all(f.at < 300 for f in faults)
     # ULB vectors do not go through the online store: nothing to restart.
     ulb = fault_schedule(SoakConfig(minutes=10, dataset="ulb"))

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -37,16 +37,13 @@ from fraudit.features.history import CardTransaction
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
 from fraudit.online.plan import BeginAnswer, BeginCall, vector_from_state
-from fraudit.online.store import Abandon, Recorded, StoreUnavailable
+from fraudit.online.store import Abandon, Recorded, Store, StoreUnavailable
 from fraudit.publishing import KinesisPublisher, PublishOutcome
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
 from fraudit.scoring.base import CardVector, Scorer, Scores, ScoringUnavailable
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.ulb_vector import FeatureVector
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE
-
-if TYPE_CHECKING:  # the adapter imports redis-py; the service only calls it
-    from fraudit.online.redis_store import OnlineStore
 
 log = logging.getLogger("fraudit.api")
 FEATURE_SET_VERSION = feature_set_version()
@@ -329,7 +326,7 @@ class PredictService:
         publisher: KinesisPublisher,
         policy: DecisionPolicy,
         *,
-        store: OnlineStore,
+        store: Store,
         cards: CardModel | None = None,
         max_batch: int = 500,
         max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,

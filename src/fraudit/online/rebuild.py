@@ -27,8 +27,7 @@ from typing import Any
 
 from fraudit.features.history import CardTransaction
 from fraudit.online.plan import BeginCall
-from fraudit.online.redis_store import OnlineStore
-from fraudit.online.store import StoreUnavailable
+from fraudit.online.store import Store, StoreUnavailable
 
 # The rows to count again: card events (schema version 2) dated within `%(seconds)s` of the
 # newest one, in the order the store first counted them. Amount and time come from the
@@ -53,12 +52,6 @@ WHERE schema_version = 2
 ORDER BY arrival
 """
 
-# Only ever moves the arrival counter forward: new transactions number after the rebuilt.
-RAISE_COUNTER = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
-return 1
-"""
 # How long the rebuild's marker outlives its last batch (a rebuild that died frees the card
 # path within this), and how far past the highest replayed number new transactions start:
 # the events still in the stream when Redis lost its counter carry numbers above the rows'
@@ -98,7 +91,7 @@ class RebuildResult:
 
 
 def rebuild(
-    store: OnlineStore,
+    store: Store,
     rows: Iterator[tuple[Any, ...]],
     *,
     batch: int = 2_000,
@@ -135,7 +128,7 @@ def rebuild(
         if pending:
             flush()
         if highest:
-            store.client.eval(RAISE_COUNTER, 1, store.keys.arrival, str(highest + ARRIVAL_GAP))
+            store.raise_arrival_counter(highest + ARRIVAL_GAP)
     finally:
         with contextlib.suppress(StoreUnavailable):  # else it expires by itself
             store.release_card_path()

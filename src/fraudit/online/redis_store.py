@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis
@@ -21,10 +21,17 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from fraudit.deadline import Deadline, no_deadline
-from fraudit.features.definitions import MAX_WINDOW_SECONDS
+from fraudit.features.definitions import MAX_WINDOW_SECONDS, Entity
 from fraudit.features.history import CardTransaction
-from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys, begin_call, parse_begin
-from fraudit.online.scripts import ABANDON, BEGIN
+from fraudit.online.plan import (
+    SEPARATOR,
+    BeginAnswer,
+    BeginCall,
+    StoreKeys,
+    begin_call,
+    parse_begin,
+)
+from fraudit.online.scripts import ABANDON, BEGIN, RAISE_COUNTER
 from fraudit.online.store import Abandon, Recorded, StoreUnavailable
 
 log = logging.getLogger("fraudit.online")
@@ -235,11 +242,37 @@ class OnlineStore:
         except RedisError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
 
+    def raise_arrival_counter(self, at_least: int) -> None:
+        try:
+            self.client.eval(RAISE_COUNTER, 1, self.keys.arrival, str(at_least))
+        except RedisError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+
+    def entities(self) -> Iterator[tuple[Entity, str]]:
+        """SCAN, never KEYS: a large store is not blocked."""
+        for entity in Entity:
+            head = self.keys.entity(entity, "")
+            for key in self.client.scan_iter(match=f"{_glob_escape(head)}*", count=1_000):
+                yield entity, _text(key)[len(head) :]
+
+    def entity_transactions(self, entity: Entity, key: str) -> list[str]:
+        members = self.client.zrange(self.keys.entity(entity, key), 0, -1)
+        return [_text(m).split(SEPARATOR, 1)[0] for m in members]
+
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())
         except RedisError:
             return False
+
+
+def _glob_escape(text: str) -> str:
+    """`text` as a literal in a SCAN MATCH pattern."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _recorded(exc: RedisError) -> Recorded:
@@ -256,7 +289,7 @@ def clear_prefix(client: redis.Redis, prefix: str, batch: int = 1_000) -> int:
     if not prefix:
         raise ValueError("refusing to clear every key: give a prefix")
     removed = 0
-    pattern = prefix.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?") + "*"
+    pattern = _glob_escape(prefix) + "*"
     chunk: list[bytes] = []
     for key in client.scan_iter(match=pattern, count=batch):
         chunk.append(key)

@@ -139,3 +139,11 @@ end
 return 1
 """
 )
+
+# Only ever moves the arrival counter forward (a rebuild: new transactions number after
+# the rebuilt ones). KEYS: 1 the counter. ARGV: 1 the least value it must hold.
+RAISE_COUNTER = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""

@@ -1,13 +1,18 @@
-"""What the API's request path knows of the online store without importing redis-py: the
-failure it answers 503 for and the undo of one request. The Redis adapter is
-`fraudit.online.redis_store`."""
+"""The online store's interface: what the predict service, the rebuild and the soak ask of
+it, the failure the API answers 503 for and the undo of one request, without importing
+redis-py. The Redis adapter (`fraudit.online.redis_store.OnlineStore`) implements it; a
+second backend (a cluster-safe layout) implements the same and passes the same tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from fraudit.online.plan import BeginCall
+from fraudit.deadline import Deadline
+from fraudit.features.definitions import Entity
+from fraudit.features.history import CardTransaction
+from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys
 
 # What a failed step did to the store, as the 503 tells the client: "no" when the step
 # never ran (no connection, or the server refused it before its first write, e.g. out of
@@ -34,3 +39,63 @@ class Abandon:
     # The BEGIN's answer never came (a timeout): fence the attempt so that a BEGIN still
     # on its way does nothing when it runs.
     fence: bool = False
+
+
+class Store(Protocol):
+    """The online store as its callers use it."""
+
+    keys: StoreKeys
+    state_ttl_seconds: int
+
+    def begin_call(
+        self,
+        transaction_id: str,
+        *,
+        pending: str | None = None,
+        tx: CardTransaction | None = None,
+        read: bool = True,
+        arrival: int | None = None,
+        owner: str | None = None,
+        attempt: str = "",
+    ) -> BeginCall:
+        """The BEGIN step for one transaction (claim, count, read: fraudit.online.plan)."""
+        ...
+
+    def begin_many(
+        self, calls: Sequence[BeginCall], deadline: Deadline | None = None
+    ) -> list[BeginAnswer | StoreUnavailable]:
+        """Run the steps in one round trip: each answer, or that step's own refusal; raises
+        StoreUnavailable when the store could not be asked or did not answer."""
+        ...
+
+    def finish_many(self, records: Sequence[tuple[str, str]]) -> None:
+        """Keep each transaction_id's answer for repeats."""
+        ...
+
+    def abandon_many(self, items: Sequence[Abandon]) -> None:
+        """Undo what each attempt counted and claimed (fencing those never answered)."""
+        ...
+
+    def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:
+        """A pending claim's record once it is done or gone, or at the deadline."""
+        ...
+
+    def hold_card_path(self, seconds: int) -> None:
+        """Refuse live card transactions for `seconds` (a rebuild is running)."""
+        ...
+
+    def release_card_path(self) -> None: ...
+
+    def raise_arrival_counter(self, at_least: int) -> None:
+        """New transactions number after `at_least` (never moves the counter back)."""
+        ...
+
+    def entities(self) -> Iterator[tuple[Entity, str]]:
+        """Every entity the store holds history for: (entity, key)."""
+        ...
+
+    def entity_transactions(self, entity: Entity, key: str) -> list[str]:
+        """The transaction_ids one entity's history holds (one per member)."""
+        ...
+
+    def ping(self) -> bool: ...

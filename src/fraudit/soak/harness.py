@@ -15,7 +15,6 @@ from fraudit.features.definitions import Entity
 from fraudit.local.demo import DEMO_REDIS_PREFIX, Demo, DemoConfig, free_port, free_ports
 from fraudit.local.pg_cluster import PrivateCluster
 from fraudit.local.redis_server import PrivateRedis
-from fraudit.online.plan import SEPARATOR
 from fraudit.online.rebuild import rebuild, rows_to_rebuild
 from fraudit.online.redis_store import OnlineStore, connect
 from fraudit.simulator.client import ApiClient, Outcome
@@ -32,6 +31,7 @@ from fraudit.soak.report import (
     to_markdown,
     windows,
 )
+from fraudit.soak.slow_link import SlowLink
 
 
 class AnswerLog:
@@ -129,6 +129,7 @@ class Soak:
         self.faults: list[FaultRecord] = []
         self.cluster: PrivateCluster | None = None
         self.demo: Demo | None = None
+        self.link: SlowLink | None = None
 
     # --- one run ------------------------------------------------------------------------
     def run(
@@ -141,9 +142,11 @@ class Soak:
             f"private PostgreSQL cluster on port {self.cluster.port} (logs under "
             f"{self.cluster.root})"
         )
-        # A Redis of the run's own (in memory only): the run restarts it.
+        # A Redis of the run's own (in memory only): the run restarts it. The API reaches it
+        # through a proxy whose replies the slow-Redis fault holds back.
         self.redis = PrivateRedis(free_port(), self.out / "redis.log")
         self.redis.start()
+        self.link = SlowLink(self.redis.port).start()
         model_port, api_port = free_ports(2)
         self.demo = Demo(
             DemoConfig(
@@ -157,7 +160,7 @@ class Soak:
                 dashboard=False,
                 trigger=self.config.trigger,
                 dataset=self.config.dataset,
-                redis_url=self.redis.url,
+                redis_url=self.link.url,
             ),
             self.say,
         )
@@ -171,6 +174,7 @@ class Soak:
         finally:
             self.demo.stop()
             self.cluster.destroy()
+            self.link.stop()
             self.redis.stop()
         return self._report(answers, load_seconds, stored, rejected)
 
@@ -196,12 +200,10 @@ class Soak:
         assert self.cluster is not None
         self.say(f"online store: final rebuild ({self._rebuild()})")
         store = self._store()
-        held: dict[str, list[str]] = {}
-        for entity in Entity:
-            for key in store.client.scan_iter(match=f"{DEMO_REDIS_PREFIX}{entity}:*", count=1000):
-                name = key.decode()
-                members: list[bytes] = list(store.client.zrange(key, 0, -1))  # type: ignore[arg-type]
-                held[name] = [m.decode().split(SEPARATOR, 1)[0] for m in members]
+        held = {
+            store.keys.entity(entity, key): store.entity_transactions(entity, key)
+            for entity, key in store.entities()
+        }
         expected: dict[str, set[str]] = {}
         with connect_db(self.cluster.url) as conn:
             for event_id, card, merchant, device, ip in conn.execute(STORE_ROWS):
@@ -315,6 +317,21 @@ class Soak:
             detail = (
                 "SIGKILL to the job's process group; restarted from its checkpoint; "
                 "recovered = a batch loaded again"
+            )
+        elif fault.kind == "slow-redis":
+            assert self.link is not None
+            config = self.config
+            self.say(
+                f"  fault at {at:.0f} s: Redis answers {config.slow_redis_reply_delay:g} s late "
+                f"for {config.slow_redis_seconds:g} s"
+            )
+            self.link.delay_all = config.slow_redis_reply_delay
+            time.sleep(config.slow_redis_seconds)
+            self.link.delay_all = 0.0
+            detail = (
+                f"every Redis reply held {config.slow_redis_reply_delay:g} s (past the API's "
+                f"timeout) for {config.slow_redis_seconds:g} s: the steps ran, the API "
+                "fenced and undid them"
             )
         elif fault.kind == "restart-redis":
             assert self.redis is not None

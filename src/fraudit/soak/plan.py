@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-FaultKind = Literal["kill-stream", "restart-postgres", "restart-redis"]
+FaultKind = Literal["kill-stream", "restart-postgres", "slow-redis", "restart-redis"]
 # The memory series a fault starts afresh: after a restart the JVM warms up again.
 RESTARTED_PROCESS = {"kill-stream": "stream (Spark)"}
 
@@ -30,6 +30,12 @@ class SoakConfig:
     # (a Redis without persistence loses everything) and rebuilds from PostgreSQL.
     dataset: Literal["cards", "ulb"] = "cards"
     restart_redis_at: float = 0.45
+    # Redis answering later than the API's timeout for a while (every reply held back):
+    # the steps run, the API times out, fences and undoes them; afterwards the store must
+    # hold exactly what the rows name.
+    slow_redis_at: float = 0.38
+    slow_redis_seconds: float = 4.0
+    slow_redis_reply_delay: float = 1.0  # beyond FRAUDIT_REDIS_TIMEOUT_SECONDS (0.5)
     drain_timeout: float = 240.0  # seconds to wait for the last rows after the load
     max_rss_slope: float = 5.0  # MB/minute over the second half, per process
     # Over a short run's second half a garbage-collected heap (the JVM, Node) is still
@@ -43,7 +49,12 @@ class SoakConfig:
     def __post_init__(self) -> None:
         if self.minutes <= 0 or self.rate <= 0 or self.concurrency < 1:
             raise ValueError("minutes and rate must be > 0 and concurrency >= 1")
-        at = (self.kill_stream_at, self.restart_postgres_at, self.restart_redis_at)
+        at = (
+            self.kill_stream_at,
+            self.restart_postgres_at,
+            self.restart_redis_at,
+            self.slow_redis_at,
+        )
         if not all(0 < fraction < 1 for fraction in at):
             raise ValueError("fault times are fractions of the run, between 0 and 1")
 
@@ -77,6 +88,7 @@ def fault_schedule(config: SoakConfig) -> list[Fault]:
         Fault(config.seconds * config.restart_postgres_at, "restart-postgres"),
     ]
     if config.dataset == "cards":
+        faults.append(Fault(config.seconds * config.slow_redis_at, "slow-redis"))
         faults.append(Fault(config.seconds * config.restart_redis_at, "restart-redis"))
     return sorted(faults, key=lambda f: f.at)
 

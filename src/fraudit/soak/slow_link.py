@@ -1,7 +1,8 @@
-"""Fault injection for the online store: a TCP proxy on loopback whose replies can be made
-late. Requests reach the server at once (a step runs), the answer arrives after the
-client's timeout: the case "a timeout is not a failure". CLIENT PAUSE cannot show it, since
-Redis drops the parked commands of a client that disconnected."""
+"""Fault injection for the online store (the soak's slow-Redis fault and the tests): a TCP
+proxy on loopback whose replies can be made late. Requests reach the server at once (a step
+runs), the answer arrives after the client's timeout: the case "a timeout is not a
+failure". CLIENT PAUSE cannot show it, since Redis drops the parked commands of a client
+that disconnected. Loopback only: it listens on 127.0.0.1 and forwards to 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -45,7 +46,11 @@ class SlowLink:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(self.upstream)
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:  # the server is down (restarting): so is this connection
+                client.close()
+                continue
             self._sockets += [client, server]
             threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
@@ -64,13 +69,19 @@ class SlowLink:
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
 
-    def __enter__(self) -> SlowLink:
-        threading.Thread(target=self._accept, daemon=True).start()
+    def start(self) -> SlowLink:
+        threading.Thread(target=self._accept, name="slow-link", daemon=True).start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._closed = True
         self._listener.close()
         for end in self._sockets:
             with contextlib.suppress(OSError):
                 end.close()
+
+    def __enter__(self) -> SlowLink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
