@@ -5,6 +5,7 @@ order the store received them, whatever the concurrency; repeats are answered on
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -15,11 +16,14 @@ from dataclasses import astuple, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from fraudit.api.local_server import ApiHTTPServer, gateway_for
 from fraudit.api.service import CardModel
 from fraudit.features.definitions import FEATURE_NAMES, Entity, feature_set_version
+from fraudit.validity import MAX_AMOUNT, MIN_POSITIVE_AMOUNT
 from tests.support.api import JSON, kinesis_stream, make_app, read_stream
 from tests.support.card_histories import START, card_payload, random_history
 from tests.support.feature_agreement import disagreements
@@ -410,6 +414,104 @@ def test_a_step_whose_answer_came_late_is_fenced_and_leaves_nothing_counted(
     assert honest.status_code == 200
     (event,) = [e for e in read_stream(kinesis) if e["event_id"] == later.transaction_id]
     assert event["features"]["card_count_10m"] == 1.0  # `first` only
+
+
+class FailingWhenTold:
+    """The real card models, failing the calls made while `fail` is set."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.fail = inner, False
+        self.model_version = inner.model_version
+
+    def score(self, rows, deadline=None):
+        from fraudit.scoring.base import ScoringUnavailable
+
+        if self.fail:
+            raise ScoringUnavailable("injected", "the classifier endpoint could not be reached")
+        return self.inner.score(rows, deadline)
+
+    def close(self) -> None:
+        return None
+
+
+_ACCEPTED_AMOUNT = st.sampled_from([0.0, MIN_POSITIVE_AMOUNT, MAX_AMOUNT]) | st.floats(
+    min_value=MIN_POSITIVE_AMOUNT, max_value=MAX_AMOUNT
+)
+_STEP = st.tuples(
+    st.integers(min_value=0, max_value=1),  # which card
+    st.integers(min_value=0, max_value=120),  # minutes into the last two hours
+    _ACCEPTED_AMOUNT,
+    st.sampled_from(["none", "none", "model", "late"]),  # the fault on this request
+)
+
+
+@pytest.fixture(scope="module")
+def slow_redis():
+    from fraudit.local.redis_server import PrivateRedis
+    from fraudit.soak.slow_link import SlowLink
+    from tests.support.processes import free_port
+
+    server = PrivateRedis(free_port())
+    server.start()
+    with SlowLink(server.port) as link:
+        yield link
+    server.stop()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(_STEP, min_size=1, max_size=6))
+def test_any_accepted_sequence_gives_finite_vectors_and_a_503_recorded_no_changes_nothing(
+    steps, bundle, card_model, kinesis, slow_redis
+):
+    """Main: an amount of 5e-324 made a card's next vector infinite and every later request
+    on it a 503 (finding 4); a 503 said nothing was recorded while the step had counted
+    (finding 3). For any sequence of accepted card transactions, with a model failing or
+    Redis answering late on some of them: every vector scored is finite, and a 503 that
+    says `recorded: no` left the store as it was."""
+    from chalice.test import Client
+
+    from fraudit.online.redis_store import OnlineStore, connect
+
+    store = OnlineStore(connect(slow_redis.url, 0.15), prefix=f"h{uuid.uuid4().hex[:8]}:")
+    scorer = FailingWhenTold(card_model.scorer)
+    (template,) = _recent(1)
+    start = datetime.now(UTC).timestamp() - 2 * 3_600 - 60
+    sent: list[str] = []
+    with Client(
+        make_app(bundle, kinesis, store=store, cards=CardModel(scorer, card_model.policy))
+    ) as client:
+        for i, (card, minute, amount, fault) in enumerate(steps):
+            tx = replace(
+                template,
+                transaction_id=f"h-{uuid.uuid4().hex[:12]}",
+                card=f"card-h{card}",
+                event_time=start + minute * 60 + i,
+                amount=amount,
+            )
+            before = _store_keys(store)
+            scorer.fail = fault == "model"
+            if fault == "late":
+                slow_redis.delay_next_reply(0.3)
+            response = client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+            scorer.fail = False
+            body = json.loads(response.body)
+            if response.status_code == 200:
+                sent.append(tx.transaction_id)
+                continue
+            assert response.status_code == 503, body
+            assert body["recorded"] in ("no", "unknown"), body  # main: said nothing of it
+            if fault == "late":
+                time.sleep(0.35)  # the late answer drains; its step had run
+            if body.get("recorded") == "no":
+                assert _store_keys(store) == before, (fault, body)
+    events = {e["event_id"]: e for e in read_stream(kinesis)}
+    for event_id in sent:
+        features = events[event_id]["features"]
+        assert all(v is None or math.isfinite(v) for v in features.values()), features
 
 
 def test_a_store_fault_fails_only_the_items_that_need_the_store(

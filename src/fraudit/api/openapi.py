@@ -23,7 +23,7 @@ class ErrorBody(BaseModel):
     event_id: str | None = Field(None, description="the event's id, when it was scored")
     recorded: Literal["no", "unknown"] | None = Field(
         None,
-        description="on a stream_unavailable or store_unavailable 503: 'no' = nothing "
+        description="on a 503 (stream, store or model unavailable): 'no' = nothing "
         "recorded; 'unknown' = the stream or the online store did not answer in time and "
         "the transaction may be recorded (on the stream) or counted (in its card's "
         "history). Either way, retry with the same transaction_id: a repeat is recorded "

@@ -225,7 +225,11 @@ def stream_unavailable(event_id: str, outcome: PublishOutcome) -> ApiResult:
 
 
 def scoring_unavailable(message: str) -> ApiResult:
-    return error(503, "scoring_unavailable", f"{message}; nothing was recorded, retry later")
+    result = error(503, "scoring_unavailable", f"{message}; nothing was recorded, retry later")
+    # What the online store counted is undone before the answer; if that fails, the item
+    # says "unknown" instead (PredictService._settle).
+    result.body["recorded"] = "no"
+    return result
 
 
 def store_unavailable(event_id: str | None, recorded: Recorded) -> ApiResult:
@@ -661,6 +665,6 @@ class PredictService:
                 if result is not None and item.answer is not None and item.answer.added:
                     result["recorded"] = "unknown"
                     result["message"] = (
-                        f"{result.get('message', '')} (the online store could not undo its "
-                        "count: the transaction may stay in its card's history)"
+                        f"{result.get('message', '')} (except that the online store could "
+                        "not undo its count: the transaction may stay in its card's history)"
                     ).strip()
