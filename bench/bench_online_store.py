@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redis import Redis
 
 from bench.common import REPO, machine
+from fraudit.decisions import APPROVE
 from fraudit.features.definitions import CATEGORIES, DAY
 from fraudit.features.history import CardTransaction
 from fraudit.local.demo import free_port
@@ -72,7 +73,7 @@ def _idempotency_record_bytes(store: OnlineStore, client: Redis, n: int = 100_00
         "event_id": str(uuid.UUID(int=0)),
         "anomaly_detector": {"score": 0.012345678901234567},
         "fraud_classifier": {"pred_proba": 0.00012345678901234567, "prediction": 0},
-        "decision": "approve",
+        "decision": APPROVE,
         "model_version": "cards-20261203T000000Z",
         "policy_version": "cards-20261203T000000Z-p1",
     }

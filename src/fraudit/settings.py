@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     # IAM authentication to ElastiCache (no password anywhere): the ElastiCache user (its
     # authentication mode IAM) and the serverless cache the token is signed for. Empty: no
     # AUTH (a local Redis, or a cache fenced by its security group only).
-    redis_iam_user: str = ""
-    redis_iam_cache_name: str = ""
+    redis_iam_user: str | None = None
+    redis_iam_cache_name: str | None = None
     # Connect and read timeout per round trip; Redis slower than this is a 503.
     redis_timeout_seconds: float = Field(0.5, gt=0, le=5)
     # How long a transaction_id's answer is kept for repeats.
