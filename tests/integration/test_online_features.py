@@ -140,6 +140,11 @@ def test_every_scored_vector_equals_the_backfill_in_the_stores_order(
 # --- counted once, answered once ----------------------------------------------------------
 
 
+def post_card(client, tx):
+    """POST /predict with a card transaction through a Chalice test client."""
+    return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+
+
 def _recent(n: int, seed: int = 3):
     """`n` card transactions of a few cards, the latest a minute old."""
     history = random_history(n, seed=seed, cards=5, days=2, late_share=0.0)
@@ -342,7 +347,7 @@ def test_redis_down_or_slow_is_a_503_with_nothing_counted_or_published(
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
 
         def send(tx):
-            return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+            return post_card(client, tx)
 
         assert send(txs[0]).status_code == 200
         # Slow: the server pauses every client for longer than the store's timeout.
@@ -391,8 +396,7 @@ def test_a_step_whose_answer_came_late_is_fenced_and_leaves_nothing_counted(
         with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
 
             def send(tx):
-                body = json.dumps(card_payload(tx))
-                return client.http.post("/predict", headers=JSON, body=body)
+                return post_card(client, tx)
 
             assert send(first).status_code == 200
             before = _store_keys(store)
@@ -559,7 +563,7 @@ def test_a_full_store_refuses_the_step_and_says_nothing_was_recorded(
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
 
         def send(tx):
-            return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+            return post_card(client, tx)
 
         assert send(txs[0]).status_code == 200
         before = _store_keys(store)
@@ -690,7 +694,7 @@ def test_the_store_authenticates_per_connection_as_the_stacks_user(
     with Client(make_app(bundle, kinesis, store=store, cards=flaky)) as client:
 
         def send(tx):
-            return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
+            return post_card(client, tx)
 
         failed = send(txs[0])  # the model fails: ABANDON (by EVAL) undoes the count
         statuses = [send(tx).status_code for tx in txs[:2]] + [send(txs[1]).status_code]
