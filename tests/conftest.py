@@ -145,6 +145,18 @@ def trained_cards(spark, tmp_path_factory):
     return result, history, features
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A Redis Cluster of 3 primaries on free loopback ports, from the same redis-server
+    (the mode ElastiCache Serverless runs in), for the session."""
+    from fraudit.local.redis_server import PrivateRedisCluster, free_cluster_ports
+
+    cluster = PrivateRedisCluster(free_cluster_ports(3), tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     """A redis-server of the test's own, on a free port: tests that stop or restart the

@@ -76,6 +76,7 @@ resource "aws_lambda_function" "api" {
       FRAUDIT_CARD_POLICY_S3_URI   = "s3://${module.artifacts_bucket.id}/${local.card_policy_key}"
       FRAUDIT_REDIS_URL            = local.online_store_url
       FRAUDIT_REDIS_KEY_PREFIX     = local.online_store_key_prefix
+      FRAUDIT_REDIS_CLUSTER        = "true" # Serverless runs in cluster mode only
       FRAUDIT_REDIS_IAM_USER       = aws_elasticache_user.api.user_id
       FRAUDIT_REDIS_IAM_CACHE_NAME = aws_elasticache_serverless_cache.online.name
       FRAUDIT_API_KEY_SECRET_ID    = aws_secretsmanager_secret.api_key[0].arn

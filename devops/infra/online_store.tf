@@ -74,8 +74,9 @@ resource "aws_cloudwatch_metric_alarm" "online_store" {
 # 15-minute token with its role: fraudit.online.iam_auth), so no password exists anywhere;
 # it reaches only the keys under the deployment's prefix. The default user is off.
 locals {
-  online_store_key_prefix    = "fraudit:"
-  online_store_access_string = "on ~${local.online_store_key_prefix}* +@all -@admin -@dangerous"
+  online_store_key_prefix = "fraudit:"
+  # Keys start with the prefix as a hash tag, {prefix} (fraudit.online.plan.StoreKeys).
+  online_store_access_string = "on ~{${local.online_store_key_prefix}}* +@all -@admin -@dangerous"
 }
 
 resource "aws_elasticache_user" "api" {

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every key starts with this: several deployments (or test runs) can share a server.
     redis_key_prefix: str = Field("fraudit:", min_length=1, max_length=64)
+    # A Redis Cluster (ElastiCache Serverless runs in cluster mode only): a cluster client,
+    # which follows the slots' owners. Every key of a prefix is in one slot.
+    redis_cluster: bool = False
     # IAM authentication to ElastiCache (no password anywhere): the ElastiCache user (its
     # authentication mode IAM) and the serverless cache the token is signed for. Empty: no
     # AUTH (a local Redis, or a cache fenced by its security group only).

@@ -87,7 +87,7 @@ PARITY_CARDS = int(os.environ.get("FRAUDIT_PARITY_CARDS", "300"))
 
 
 def test_every_scored_vector_equals_the_backfill_in_the_stores_order(
-    spark, bundle, card_model, kinesis_emulator
+    spark, bundle, card_model, kinesis_emulator, new_store
 ):
     """5,000 transactions of 300 cards (event-time ties, late arrivals, shared merchants,
     devices and IPs) posted by 8 concurrent clients, so the store's order differs from the
@@ -103,7 +103,14 @@ def test_every_scored_vector_equals_the_backfill_in_the_stores_order(
     # 60 days, as for a replay).
     shift = (datetime.now(UTC) - timedelta(minutes=1)).timestamp() - (START + 41 * 86_400)
     history = [replace(tx, event_time=tx.event_time + shift) for tx in history]
-    app = make_app(bundle, kinesis, cards=card_model, stream=stream, max_event_age_days=60)
+    app = make_app(
+        bundle,
+        kinesis,
+        store=new_store(),
+        cards=card_model,
+        stream=stream,
+        max_event_age_days=60,
+    )
     server, url = serve(app)
     try:
         with ThreadPoolExecutor(8) as clients:
@@ -140,6 +147,19 @@ def test_every_scored_vector_equals_the_backfill_in_the_stores_order(
 # --- counted once, answered once ----------------------------------------------------------
 
 
+@pytest.fixture(params=["one server", "cluster"])
+def new_store(request):
+    """Makes online stores on the machine's Redis, or on a Redis Cluster of 3 primaries
+    (ElastiCache Serverless runs in cluster mode only; main's step was a CROSSSLOT error
+    there, so every card request was a 503)."""
+    from tests.support.api import private_store
+
+    if request.param == "one server":
+        return private_store
+    cluster = request.getfixturevalue("redis_cluster")
+    return lambda **options: private_store(cluster.url, cluster=True, **options)
+
+
 def post_card(client, tx):
     """POST /predict with a card transaction through a Chalice test client."""
     return client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
@@ -159,15 +179,17 @@ def _store_keys(store) -> dict[bytes, object]:
     record, its arrival (its owner and attempt are the live request's bookkeeping, which a
     rebuild from the rows cannot know)."""
     out = {}
-    for key in store.client.scan_iter(match=f"{store.keys.prefix}*"):
-        if b":idem:" in key or b":fence:" in key or key == store.keys.arrival.encode():
+    namespace = store.keys.namespace.encode()
+    aside = tuple(namespace + kind for kind in (b"idem:", b"fence:", b"arrival"))
+    for key in store.client.scan_iter(match=f"{store.keys.namespace}*"):
+        if key.startswith(aside):
             continue
         kind = store.client.type(key)
         if kind == b"zset":
             out[key] = store.client.zrange(key, 0, -1, withscores=True)
         elif kind == b"hash":
             out[key] = store.client.hgetall(key)
-        elif b":tx:" in key:
+        elif key.startswith(namespace + b"tx:"):
             out[key] = store.client.get(key).split(b"|")[0]
         else:
             out[key] = store.client.get(key)
@@ -195,13 +217,11 @@ class FailingOnce:
 
 
 def test_a_retry_after_a_200_gets_the_first_answer_and_counts_nothing_again(
-    bundle, card_model, kinesis
+    bundle, card_model, kinesis, new_store
 ):
     from chalice.test import Client
 
-    from tests.support.api import private_store
-
-    store = private_store()
+    store = new_store()
     txs = _recent(4)
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
         for tx in txs[:3]:
@@ -223,14 +243,12 @@ def test_a_retry_after_a_200_gets_the_first_answer_and_counts_nothing_again(
     assert [e["event_id"] for e in events].count(txs[3].transaction_id) == 1
 
 
-def test_the_store_reads_out_each_entitys_transactions(bundle, card_model, kinesis):
+def test_the_store_reads_out_each_entitys_transactions(bundle, card_model, kinesis, new_store):
     """The interface's read-out (the soak holds it against the rows): every entity the
     transactions name, each with exactly their ids."""
     from chalice.test import Client
 
-    from tests.support.api import private_store
-
-    store = private_store()
+    store = new_store()
     txs = _recent(6)
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
         for tx in txs:
@@ -251,15 +269,15 @@ def test_the_store_reads_out_each_entitys_transactions(bundle, card_model, kines
     assert all(len(ids) == len(set(ids)) for ids in held.values())
 
 
-def test_the_same_transaction_id_with_another_body_is_a_409(bundle, card_model, kinesis):
+def test_the_same_transaction_id_with_another_body_is_a_409(bundle, card_model, kinesis, new_store):
     """Issue 16's last item. On main before the idempotency records (7dcda6f), the ULB
     request with a reused transaction_id and another body was scored again: a second 200,
     with the decision of the other body, and a second event under the same event_id."""
     from chalice.test import Client
 
-    from tests.support.api import payload, private_store
+    from tests.support.api import payload
 
-    store = private_store()
+    store = new_store()
     (tx,) = _recent(1)
     changed = card_payload(tx)
     changed["transaction"]["amount"] = tx.amount + 1
@@ -282,12 +300,12 @@ def test_the_same_transaction_id_with_another_body_is_a_409(bundle, card_model, 
     assert len(read_stream(kinesis)) == 2
 
 
-def test_a_503_leaves_no_trace_and_the_retry_is_counted_once(bundle, card_model, kinesis):
+def test_a_503_leaves_no_trace_and_the_retry_is_counted_once(
+    bundle, card_model, kinesis, new_store
+):
     from chalice.test import Client
 
-    from tests.support.api import private_store
-
-    store = private_store()
+    store = new_store()
     txs = _recent(3)
     flaky = CardModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
@@ -311,11 +329,9 @@ def test_a_503_leaves_no_trace_and_the_retry_is_counted_once(bundle, card_model,
 
 
 def test_concurrent_duplicates_are_scored_once_and_all_get_the_same_answer(
-    bundle, card_model, kinesis
+    bundle, card_model, kinesis, new_store
 ):
-    from tests.support.api import private_store
-
-    store = private_store()
+    store = new_store()
     txs = _recent(2)
     server, url = serve(make_app(bundle, kinesis, store=store, cards=card_model))
     try:
@@ -408,7 +424,7 @@ def test_a_step_whose_answer_came_late_is_fenced_and_leaves_nothing_counted(
             link.delay_all = 0.0
             time.sleep(1.5)  # the late answers drain
             after = _store_keys(store)
-            fences = list(store.client.scan_iter(match="p:fence:*"))
+            fences = list(store.client.scan_iter(match=f"{store.keys.namespace}fence:*"))
             honest = send(later)
     body = json.loads(failed.body)
     assert failed.status_code == 503
@@ -583,16 +599,16 @@ def test_a_full_store_refuses_the_step_and_says_nothing_was_recorded(
     assert [e["event_id"] for e in read_stream(kinesis)] == [t.transaction_id for t in txs]
 
 
-def test_a_transaction_id_reused_after_its_answer_expired_is_a_409(bundle, card_model, kinesis):
+def test_a_transaction_id_reused_after_its_answer_expired_is_a_409(
+    bundle, card_model, kinesis, new_store
+):
     """Main: a transaction_id reused with another body after the idempotency TTL (while
     its transaction record lives) was answered 200, counted nowhere and dropped downstream
     as a duplicate event_id: lost without a word (finding 7). A retry of the same body is
     still the same transaction."""
     from chalice.test import Client
 
-    from tests.support.api import private_store
-
-    store = private_store(idempotency_ttl_seconds=1)
+    store = new_store(idempotency_ttl_seconds=1)
     (tx,) = _recent(1)
     changed = card_payload(tx)
     changed["transaction"]["amount"] = tx.amount + 1
@@ -812,6 +828,6 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
 def _store_tx_ttls_are_set(store) -> bool:
     return all(
         store.client.ttl(key) > 0
-        for key in store.client.scan_iter(match=f"{store.keys.prefix}*")
+        for key in store.client.scan_iter(match=f"{store.keys.namespace}*")
         if key != store.keys.arrival.encode()
     )

@@ -65,10 +65,10 @@ def read_stream(client, stream: str = STREAM) -> list[dict]:
     return events
 
 
-def private_store(url: str = REDIS_URL, **options) -> OnlineStore:
-    """An online store on the machine's Redis under a prefix of its own: tests never see
-    each other's transactions or idempotency records."""
-    return OnlineStore(connect(url, 2.0), prefix=new_prefix(), **options)
+def private_store(url: str = REDIS_URL, *, cluster: bool = False, **options) -> OnlineStore:
+    """An online store on the machine's Redis (or a cluster at `url`) under a prefix of its
+    own: tests never see each other's transactions or idempotency records."""
+    return OnlineStore(connect(url, 2.0, cluster=cluster), prefix=new_prefix(), **options)
 
 
 def make_app(

@@ -101,7 +101,7 @@ def test_window_bounds_are_sent_exactly_as_python_computes_them():
     assert call.args[5] == repr(tx.event_time)
     assert f"({tx.event_time - MAX_WINDOW_SECONDS!r}" in call.args
     # After the idempotency, transaction, counter, fence and rebuild-marker keys.
-    assert call.keys[5] == f"p:card:{tx.card}"
+    assert call.keys[5] == f"{{p:}}card:{tx.card}"
 
 
 def test_idempotency_records_compare_bodies_by_content_not_by_spelling():

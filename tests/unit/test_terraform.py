@@ -14,6 +14,7 @@ import pytest
 from fraudit.api.app import LAMBDA_ANSWER_MARGIN_SECONDS
 from fraudit.deploy import commands
 from fraudit.models.layout import Family
+from fraudit.online.plan import StoreKeys
 from fraudit.settings import Settings
 from tests.conftest import REPO
 from tests.support.terraform import online_store_access_string
@@ -271,13 +272,15 @@ def test_the_api_reaches_the_online_store_with_iam_and_no_password(hcl):
     assert "passwords" not in api
     assert (default["user_name"], default["access_string"]) == ("default", "off -@all")
     access = online_store_access_string()  # the integration layer applies it to an ACL user
-    assert f"~{Settings().redis_key_prefix}* " in access  # its own keys only
+    namespace = StoreKeys(Settings().redis_key_prefix).namespace
+    assert f"~{namespace}* " in access  # its own keys only
     assert "-@admin" in access
     assert "-@dangerous" in access
     env = _one(_resource(hcl, "aws_lambda_function", "api"), "environment")["variables"]
     assert env["FRAUDIT_REDIS_IAM_USER"] == "${aws_elasticache_user.api.user_id}"
     assert env["FRAUDIT_REDIS_IAM_CACHE_NAME"] == "${aws_elasticache_serverless_cache.online.name}"
     assert env["FRAUDIT_REDIS_KEY_PREFIX"] == "${local.online_store_key_prefix}"
+    assert env["FRAUDIT_REDIS_CLUSTER"] == "true"  # Serverless runs in cluster mode only
     statements = _blocks(hcl, "data", "aws_iam_policy_document")["api"]["statement"]
     connect = {s["sid"]: s for s in statements}["ConnectToTheOnlineStoreAsItsUser"]
     assert connect["actions"] == ["elasticache:Connect"]

@@ -190,7 +190,12 @@ def build_store(settings: Settings) -> OnlineStore:
             settings.redis_iam_user, settings.redis_iam_cache_name, settings.aws_region
         )
     return OnlineStore(
-        connect(settings.redis_url, settings.redis_timeout_seconds, credentials),
+        connect(
+            settings.redis_url,
+            settings.redis_timeout_seconds,
+            credentials,
+            cluster=settings.redis_cluster,
+        ),
         prefix=settings.redis_key_prefix,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         lateness_seconds=settings.max_event_age_days * 86_400,

@@ -34,9 +34,12 @@ class PrivateRedis:
     """In memory only (no RDB or AOF files): a restart loses everything, as a crash of an
     unpersisted store would, which is what the rebuild is for."""
 
-    def __init__(self, port: int, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int, log_path: Path | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port
         self.log_path = log_path
+        self.extra_args = extra_args
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,6 +56,7 @@ class PrivateRedis:
             "--protected-mode", "yes",
             # Full: refuse writes (a 503 the client can trust), never evict history silently.
             "--maxmemory-policy", "noeviction",
+            *self.extra_args,
         ]  # fmt: skip
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -84,3 +88,78 @@ class PrivateRedis:
     @property
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
+
+
+def free_cluster_ports(n: int, attempts: int = 1_000) -> list[int]:
+    """`n` free loopback ports whose cluster bus ports (each + 10000) are free as well."""
+    found: list[int] = []
+    for _ in range(attempts):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port > 55_535 or port in found:
+            continue
+        try:
+            with socket.socket() as bus:
+                bus.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        found.append(port)
+        if len(found) == n:
+            return found
+    raise RedisServerError(f"no {n} free ports with free cluster bus ports")
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of `len(ports)` primaries on loopback, from the same redis-server
+    binary (`--cluster-enabled yes`, slots assigned by `redis-cli --cluster create`): the
+    mode ElastiCache Serverless runs in. Its node files live under `home`."""
+
+    def __init__(self, ports: list[int], home: Path) -> None:
+        self.home = Path(home)
+        self.nodes = [
+            PrivateRedis(
+                port,
+                self.home / f"node-{port}.log",
+                (
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", str(self.home / f"nodes-{port}.conf"),
+                    "--cluster-node-timeout", "5000",
+                    "--dir", str(self.home),
+                ),
+            )
+            for port in ports
+        ]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        for node in self.nodes:
+            node.start()
+        cli = Path(find_redis_server()).with_name("redis-cli")
+        command = [str(cli) if cli.is_file() else "redis-cli", "--cluster", "create"]
+        command += [f"127.0.0.1:{node.port}" for node in self.nodes]
+        result = subprocess.run(
+            [*command, "--cluster-yes"], capture_output=True, text=True, timeout=60, check=False
+        )
+        if result.returncode != 0:
+            raise RedisServerError(f"redis-cli --cluster create failed: {result.stdout[-500:]}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                [command[0], "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if "cluster_state:ok" in info:
+                return
+            time.sleep(0.1)
+        raise RedisServerError(f"the cluster was not ok within {timeout} s")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -204,29 +204,38 @@ def vector_from_state(
 
 @dataclass(frozen=True)
 class StoreKeys:
-    """Key names under one prefix (a deployment, or a test, owns its prefix)."""
+    """Key names under one prefix (a deployment, or a test, owns its prefix). Every key
+    starts with the prefix as a hash tag, `{prefix}`: in a Redis Cluster (ElastiCache
+    Serverless runs in cluster mode only) they all hash to one slot, so a step over a
+    transaction's card, merchant, device and IP keys is legal there. One slot lives on one
+    shard: the store then has one shard's capacity (docs/FEATURES.md)."""
 
     prefix: str
 
+    @property
+    def namespace(self) -> str:
+        """What every key of this prefix starts with."""
+        return f"{{{self.prefix}}}"
+
     def idempotency(self, transaction_id: str) -> str:
-        return f"{self.prefix}idem:{transaction_id}"
+        return f"{self.namespace}idem:{transaction_id}"
 
     def transaction(self, transaction_id: str) -> str:
-        return f"{self.prefix}tx:{transaction_id}"
+        return f"{self.namespace}tx:{transaction_id}"
 
     @property
     def arrival(self) -> str:
-        return f"{self.prefix}arrival"
+        return f"{self.namespace}arrival"
 
     def fence(self, attempt: str) -> str:
-        return f"{self.prefix}fence:{attempt}"
+        return f"{self.namespace}fence:{attempt}"
 
     @property
     def rebuilding(self) -> str:
-        return f"{self.prefix}rebuilding"
+        return f"{self.namespace}rebuilding"
 
     def entity(self, entity: Entity, key: str) -> str:
-        return f"{self.prefix}{entity}:{key}"
+        return f"{self.namespace}{entity}:{key}"
 
 
 def _exclusive(value: float) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.credentials import CredentialProvider
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
@@ -35,6 +36,8 @@ from fraudit.online.scripts import ABANDON, BEGIN, RAISE_COUNTER
 from fraudit.online.store import Abandon, Recorded, StoreUnavailable
 
 log = logging.getLogger("fraudit.online")
+# One server or a cluster: the store uses what both offer (scripts, pipelines, SCAN).
+Client = redis.Redis | RedisCluster
 
 # How often a repeat polls for the answer of a first request still in progress.
 WAIT_POLL_SECONDS = 0.02
@@ -51,31 +54,39 @@ ABANDON_ATTEMPTS = 2
 
 
 def connect(
-    url: str, timeout_seconds: float, credential_provider: CredentialProvider | None = None
-) -> redis.Redis:
+    url: str,
+    timeout_seconds: float,
+    credential_provider: CredentialProvider | None = None,
+    *,
+    cluster: bool = False,
+) -> Client:
     """A client that fails fast: one attempt, bounded connect and read times (the
     request's deadline is the only retry budget). No handshake on connect (RESP2, so no
     HELLO; no CLIENT SETINFO): a new connection sends its first command at once, so an
     ABANDON after a timeout reaches a slow server even when no answer comes back in time.
     `credential_provider`: a user and a short-lived token per new connection (IAM
-    authentication, fraudit.online.iam_auth); the AUTH is then the only handshake."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-        decode_responses=False,
-        protocol=2,
-        driver_info=None,
-        credential_provider=credential_provider,
-    )
+    authentication, fraudit.online.iam_auth); the AUTH is then the only handshake.
+    `cluster`: a Redis Cluster client (ElastiCache Serverless runs in cluster mode only),
+    which follows the slots' owners; every key of one prefix is in one slot (StoreKeys)."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+        "decode_responses": False,
+        "protocol": 2,
+        "driver_info": None,
+        "credential_provider": credential_provider,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, **options)
 
 
 class OnlineStore:
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         prefix: str = "fraudit:",
         idempotency_ttl_seconds: int = 3_600,
@@ -128,14 +139,16 @@ class OnlineStore:
         for attempt in (1, 2):
             try:
                 pipe = self.client.pipeline(transaction=False)
+                # execute_command: a cluster pipeline refuses its eval/evalsha methods
+                # but routes the raw commands by their keys (one slot per prefix).
                 if by_body:
                     for keys, args in calls:
-                        pipe.eval(script, len(keys), *keys, *args)
+                        pipe.execute_command("EVAL", script, len(keys), *keys, *args)
                 else:
                     if script not in self._sha:
                         self._sha[script] = self.client.script_load(script)
                     for keys, args in calls:
-                        pipe.evalsha(self._sha[script], len(keys), *keys, *args)
+                        pipe.execute_command("EVALSHA", self._sha[script], len(keys), *keys, *args)
                 answers = pipe.execute(raise_on_error=False)
             except RedisError as exc:
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
@@ -283,13 +296,13 @@ def _recorded(exc: RedisError) -> Recorded:
     return "unknown"
 
 
-def clear_prefix(client: redis.Redis, prefix: str, batch: int = 1_000) -> int:
-    """Delete every key under `prefix` (a demo's fresh start, a rebuild, a test's cleanup);
-    SCAN, never KEYS, so a large store is not blocked. Returns how many keys went."""
+def clear_prefix(client: Client, prefix: str, batch: int = 1_000) -> int:
+    """Delete every key of the store prefix `prefix` (a demo's fresh start, a test's
+    cleanup); SCAN, never KEYS, so a large store is not blocked. Returns how many went."""
     if not prefix:
         raise ValueError("refusing to clear every key: give a prefix")
     removed = 0
-    pattern = _glob_escape(prefix) + "*"
+    pattern = _glob_escape(StoreKeys(prefix).namespace) + "*"
     chunk: list[bytes] = []
     for key in client.scan_iter(match=pattern, count=batch):
         chunk.append(key)
