@@ -457,20 +457,22 @@ class PredictService:
                 owner=item.digest,
                 attempt=item.attempt,
             )
-        calls = [item for item in items if item.call is not None]
+        calls = [(item, item.call) for item in items if item.call is not None]
         if not calls:
             return {}
         try:
-            answers = store.begin_many([item.call for item in calls if item.call], deadline)
+            answers = store.begin_many([call for _, call in calls], deadline)
         except StoreUnavailable as exc:
             log.warning("online store unavailable: %s", exc)
             if exc.recorded == "unknown":
                 # The steps may have run, or may still run: fence and undo them, so that
                 # "nothing was recorded" is true whichever comes first.
-                exc = self._fence([item for item in calls if item.call is not None], exc)
-            return {item.index: exc for item in calls}
+                exc = self._fence(
+                    [Abandon(call, item.pending, fence=True) for item, call in calls], exc
+                )
+            return {item.index: exc for item, _ in calls}
         failed: dict[int, StoreUnavailable] = {}
-        for item, answer in zip(calls, answers, strict=True):
+        for (item, _), answer in zip(calls, answers, strict=True):
             if isinstance(answer, StoreUnavailable):
                 log.warning("online store refused a step: %s", answer)
                 failed[item.index] = answer
@@ -481,15 +483,13 @@ class PredictService:
                 item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrival)
         return failed
 
-    def _fence(self, calls: list[_Item], failure: StoreUnavailable) -> StoreUnavailable:
+    def _fence(self, undo: list[Abandon], failure: StoreUnavailable) -> StoreUnavailable:
         """Abandon attempts whose BEGIN answer never came: the failure to report, with
         `recorded` "no" once the fence is up, else still "unknown"."""
         try:
-            self.store.abandon_many(
-                [Abandon(item.call, item.pending, fence=True) for item in calls if item.call]
-            )
+            self.store.abandon_many(undo)
         except StoreUnavailable as exc:
-            log.error("could not fence %d attempts after a store timeout: %s", len(calls), exc)
+            log.error("could not fence %d attempts after a store timeout: %s", len(undo), exc)
             return failure
         return StoreUnavailable(str(failure), "no")
 
