@@ -9,6 +9,7 @@ from dataclasses import astuple
 
 import pytest
 
+from fraudit.features.definitions import HISTORY_CAPS, Entity
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import compute
 from tests.support.card_histories import random_history
@@ -24,11 +25,13 @@ SCHEMA = (
 )
 
 
-def _backfill(spark, history: list[CardTransaction]) -> dict[str, dict[str, float | None]]:
+def _backfill(
+    spark, history: list[CardTransaction], caps=HISTORY_CAPS
+) -> dict[str, dict[str, float | None]]:
     from fraudit.features.backfill import backfill
 
     frame = spark.createDataFrame([astuple(tx) for tx in history], SCHEMA)
-    return {row["transaction_id"]: row.asDict() for row in backfill(frame).collect()}
+    return {row["transaction_id"]: row.asDict() for row in backfill(frame, caps=caps).collect()}
 
 
 def test_the_backfill_agrees_with_the_reference_on_20000_transactions(spark):
@@ -55,6 +58,23 @@ def test_the_backfill_agrees_with_the_reference_on_20000_transactions(spark):
     assert max(counts) > 100
     assert sum(f["device_distinct_cards_7d"] is None for f in expected.values()) > 1_000
     assert sum(f["card_seconds_since_previous"] is None for f in expected.values()) > 0
+
+
+def test_past_each_entitys_cap_the_backfill_ranks_as_the_reference_does(spark):
+    """Rule 8 with small caps, so that most transactions are past them: 3,000 transactions
+    of 12 cards over 10 days, a fifth of them late (each late one's places taken by the
+    later-dated ones received before it), with ties broken by `transaction_id|`."""
+    caps = {Entity.CARD: 20, Entity.MERCHANT: 15, Entity.DEVICE: 8, Entity.IP: 8}
+    history = random_history(3_000, seed=5, cards=12, days=10, late_share=0.2)
+    expected = compute(history, caps=caps)
+    got = _backfill(spark, history, caps)
+    problems = disagreements(expected, got)
+    assert problems == [], f"{len(problems)} disagreements, first: {problems[:5]}"
+    # The caps did bind: the uncapped features differ for most transactions.
+    uncapped = compute(history)
+    differ = sum(expected[t] != uncapped[t] for t in expected)
+    assert differ > 2_000
+    assert max(f["card_count_30d"] for f in expected.values()) == 20
 
 
 def _write_csv(

@@ -7,20 +7,23 @@ entity that were received before it (arrival) and are dated in (t - W, t], W the
 longest window. Each window's aggregate is then a conditional aggregate over those pairs.
 The join is on the entity key and a time bucket of width W (T looks in its bucket and the
 one before), so a busy merchant's pairs stay within W of each other instead of spanning
-the whole history.
+the whole history. Each T's pairs are then ranked as the store ranks them, and those
+beyond the entity's cap (rule 8) are dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from fraudit.features.definitions import (
     CATEGORIES,
     CHANNELS,
     FEATURES,
+    HISTORY_CAPS,
     MAX_WINDOW_SECONDS,
     MIN_SPEED_SECONDS,
     Aggregate,
@@ -53,17 +56,6 @@ HISTORY_COLUMNS = (
     "device",
     "ip",
 )
-# What a pair carries of the earlier transaction.
-_PAIRED_COLUMNS = (
-    "event_time",
-    "arrival",
-    "amount",
-    "card",
-    "merchant",
-    "category",
-    "merchant_lat",
-    "merchant_lon",
-)
 _KEY = {Entity.CARD: "card", Entity.MERCHANT: "merchant", Entity.DEVICE: "device", Entity.IP: "ip"}
 _SECONDS_PER_YEAR = 365.2425 * 86_400
 
@@ -87,28 +79,72 @@ def _longest(entity: Entity, features: tuple[Feature, ...]) -> int:
     return max(windows, default=0)
 
 
-def _pairs(history: DataFrame, entity: Entity, width: int) -> DataFrame:
-    """(T, earlier) pairs of one entity; T without a match keeps one row of nulls."""
-    key = _KEY[entity]
-    t = history.where(F.col(key).isNotNull()).select(
+_PAIR_COLUMNS = (
+    "transaction_id",
+    "event_time",
+    "arrival",
+    "amount",
+    "card",
+    "merchant",
+    "category",
+    "merchant_lat",
+    "merchant_lon",
+)
+
+
+def _dated_after(history: DataFrame, key: str) -> DataFrame:
+    """Per transaction T of the entity: how many of its transactions received before T are
+    dated after T (`_after`; they take places in the cap's ranking, rule 8). Only a late T
+    has any: a running maximum over arrivals finds those, and only they are joined."""
+    rows = history.where(F.col(key).isNotNull())
+    before = Window.partitionBy(key).orderBy("arrival").rowsBetween(Window.unboundedPreceding, -1)
+    late = rows.select(
         "transaction_id",
         F.col(key).alias("k"),
         "event_time",
         "arrival",
-        "merchant",
-        "category",
-        F.explode(
-            F.array(F.floor(F.col("event_time") / width), F.floor(F.col("event_time") / width) - 1)
-        ).alias("bucket"),
+        F.max("event_time").over(before).alias("_latest_before"),
+    ).where(F.col("_latest_before") > F.col("event_time"))
+    h = rows.select(
+        F.col(key).alias("h_k"),
+        F.col("event_time").alias("h_event_time"),
+        F.col("arrival").alias("h_arrival"),
+    )
+    pairs = late.join(
+        h,
+        (F.col("k") == F.col("h_k"))
+        & (F.col("h_arrival") < F.col("arrival"))
+        & (F.col("h_event_time") > F.col("event_time")),
+    )
+    return pairs.groupBy("transaction_id").agg(F.count(F.lit(1)).alias("_after"))
+
+
+def _pairs(history: DataFrame, entity: Entity, width: int, cap: int) -> DataFrame:
+    """(T, earlier) pairs of one entity; T without a match keeps one row of nulls. An
+    earlier transaction beyond T's cap (rule 8) keeps its row with its columns null, so T
+    keeps its zero counts."""
+    key = _KEY[entity]
+    t = (
+        history.where(F.col(key).isNotNull())
+        .select(
+            "transaction_id",
+            F.col(key).alias("k"),
+            "event_time",
+            "arrival",
+            "merchant",
+            "category",
+            F.explode(
+                F.array(
+                    F.floor(F.col("event_time") / width), F.floor(F.col("event_time") / width) - 1
+                )
+            ).alias("bucket"),
+        )
+        .join(_dated_after(history, key), "transaction_id", "left")
     )
     h = history.where(F.col(key).isNotNull()).select(
         F.col(key).alias("h_k"),
         F.floor(F.col("event_time") / width).alias("h_bucket"),
-        *(F.col(c).alias(f"h_{c}") for c in ("event_time", "arrival", "amount", "card")),
-        *(
-            F.col(c).alias(f"h_{c}")
-            for c in ("merchant", "category", "merchant_lat", "merchant_lon")
-        ),
+        *(F.col(c).alias(f"h_{c}") for c in _PAIR_COLUMNS),
     )
     joined = t.join(
         h,
@@ -119,7 +155,20 @@ def _pairs(history: DataFrame, entity: Entity, width: int) -> DataFrame:
         & (F.col("h_event_time") > F.col("event_time") - width),
         "left",
     )
-    return joined
+    # The store's order (fraudit.features.reference.history_rank): later-dated first, then
+    # the greater `transaction_id|` text. Nulls (no match) sort last.
+    rank = Window.partitionBy("k", "transaction_id").orderBy(
+        F.col("h_event_time").desc(), F.concat(F.col("h_transaction_id"), F.lit("|")).desc()
+    )
+    room = F.lit(cap) - F.coalesce(F.col("_after"), F.lit(0))
+    kept = F.row_number().over(rank) <= room
+    return joined.select(
+        "transaction_id",
+        "event_time",
+        "merchant",
+        "category",
+        *(F.when(kept, F.col(f"h_{c}")).alias(f"h_{c}") for c in _PAIR_COLUMNS),
+    )
 
 
 def _in(window: int) -> Column:
@@ -225,8 +274,13 @@ def _finite_or_missing(value: Column, name: str) -> Column:
     return F.when(~(F.isnan(value) | infinite), value).alias(name)
 
 
-def backfill(history: DataFrame, features: tuple[Feature, ...] = FEATURES) -> DataFrame:
-    """One row per transaction: transaction_id and every feature (double; null = missing)."""
+def backfill(
+    history: DataFrame,
+    features: tuple[Feature, ...] = FEATURES,
+    caps: Mapping[Entity, int] = HISTORY_CAPS,
+) -> DataFrame:
+    """One row per transaction: transaction_id and every feature (double; null = missing),
+    each over at most `caps[entity]` of an entity's transactions (rule 8)."""
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise ValueError(f"the history lacks columns {missing}")
@@ -245,7 +299,7 @@ def backfill(history: DataFrame, features: tuple[Feature, ...] = FEATURES) -> Da
             aggregates += _card_sequence_parts()
         # The two bucket rows of one T each hold part of its pairs; nulls (no pair) add
         # nothing to a count, a sum or a max.
-        per_t = _pairs(base, entity, width).groupBy("transaction_id").agg(*aggregates)
+        per_t = _pairs(base, entity, width, caps[entity]).groupBy("transaction_id").agg(*aggregates)
         result = result.join(per_t, "transaction_id", "left")
     columns = []
     for f in features:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 # No window looks back further than this: online state per entity is bounded by it.
 MAX_WINDOW_SECONDS = 30 * 86_400
@@ -174,16 +176,37 @@ def channel_of(category: str) -> str:
     return "unspecified"
 
 
+# How many of an entity's transactions its features look at, at most: the latest-dated this
+# many of those received before T (docs/FEATURES.md, rule 8). It bounds what the online
+# store keeps and reads per entity, whatever the entity's traffic (a NAT gateway's IP, a
+# shared terminal, a card-testing run). Far above an honest card's month (about 90 at three
+# a day) and a device's or an IP's week; a merchant's counts are answered without reading
+# its members, so it keeps more.
+HISTORY_CAPS: Mapping[Entity, int] = MappingProxyType(
+    {
+        Entity.CARD: 1_000,
+        Entity.MERCHANT: 100_000,
+        Entity.DEVICE: 1_000,
+        Entity.IP: 1_000,
+    }
+)
+
 # Speeds are computed over at least this many seconds: event times are to the second and
 # two payments a second apart at different terminals are not a 3,600x faster journey.
 MIN_SPEED_SECONDS = 60.0
 
 
-def feature_set_version(features: tuple[Feature, ...] = FEATURES) -> str:
+def feature_set_version(
+    features: tuple[Feature, ...] = FEATURES, caps: Mapping[Entity, int] = HISTORY_CAPS
+) -> str:
     """A hash of the declarations: the stream event and the model carry it, so a vector is
     never scored by a model trained on other definitions."""
     described = [{"type": type(f).__name__, "name": f.name, **asdict(f)} for f in features] + [
-        {"categories": list(CATEGORIES), "min_speed_seconds": MIN_SPEED_SECONDS}
+        {
+            "categories": list(CATEGORIES),
+            "min_speed_seconds": MIN_SPEED_SECONDS,
+            "history_caps": {str(e): caps[e] for e in Entity},
+        }
     ]
     canonical = json.dumps(described, sort_keys=True, default=str).encode()
     return f"fs-{hashlib.sha256(canonical).hexdigest()[:10]}"

@@ -2,7 +2,8 @@
 oracle the Spark backfill and the online store are tested against.
 
 It reads the declarations in `fraudit.features.definitions` and, for each transaction T in
-arrival order, scans every transaction of T's entity that was received before T. Nothing is
+arrival order, scans every transaction of T's entity that was received before T (the
+latest-dated `HISTORY_CAPS[entity]` of them, rule 8). Nothing is
 incremental, nothing is cached across transactions: what it computes is what
 docs/FEATURES.md says, by inspection.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from fraudit.features.definitions import (
     CATEGORIES,
     CHANNELS,
     FEATURES,
+    HISTORY_CAPS,
     MAX_WINDOW_SECONDS,
     MIN_SPEED_SECONDS,
     Aggregate,
@@ -167,11 +169,33 @@ def feature_value(
     return finite_or_missing(window_value(feature, transaction, received[feature.entity][key]))
 
 
+def history_rank(transaction: CardTransaction) -> tuple[float, str]:
+    """How an entity's transactions rank for its cap (rule 8): later-dated first; of equal
+    event times, the greater `transaction_id|` text (the order the store keeps them in:
+    `|` sorts after every identifier character, so "ab" ranks above "ab-c")."""
+    return transaction.event_time, transaction.transaction_id + "|"
+
+
+def capped(received: list[CardTransaction], t: float, cap: int) -> list[CardTransaction]:
+    """What of an entity's `received` transactions (those received before T) T's features
+    may look at: the `cap` latest-dated of them. Those dated after t take their places in
+    the ranking although no window of T holds them, so only the rest is returned."""
+    if len(received) <= cap:
+        return received
+    after = sum(1 for e in received if e.event_time > t)
+    room = max(0, cap - after)
+    kept = sorted((e for e in received if e.event_time <= t), key=history_rank, reverse=True)
+    return kept[:room]
+
+
 def compute(
-    transactions: Iterable[CardTransaction], features: tuple[Feature, ...] = FEATURES
+    transactions: Iterable[CardTransaction],
+    features: tuple[Feature, ...] = FEATURES,
+    caps: Mapping[Entity, int] = HISTORY_CAPS,
 ) -> dict[str, Vector]:
     """Every transaction's features, keyed by transaction_id, each computed from the
-    transactions received before it (arrival order; ties in arrival are refused)."""
+    transactions received before it (arrival order; ties in arrival are refused), at most
+    `caps[entity]` of each entity's."""
     ordered = sorted(transactions, key=lambda tx: tx.arrival)
     arrivals = [tx.arrival for tx in ordered]
     if len(set(arrivals)) != len(arrivals):
@@ -184,7 +208,12 @@ def compute(
     }
     out: dict[str, Vector] = {}
     for tx in ordered:
-        out[tx.transaction_id] = {f.name: feature_value(f, tx, received) for f in features}
+        seen: dict[Entity, dict[str, list[CardTransaction]]] = {e: {} for e in Entity}
+        for entity in Entity:
+            key = entity_key(tx, entity)
+            if key is not None:
+                seen[entity][key] = capped(received[entity][key], tx.event_time, caps[entity])
+        out[tx.transaction_id] = {f.name: feature_value(f, tx, seen) for f in features}
         for entity in Entity:
             key = entity_key(tx, entity)
             if key is not None:

@@ -8,18 +8,26 @@ Per entity, one sorted set scored by event time, one member per transaction:
 - card: `txid|arrival|amount|merchant|category|lat|lon` (the windows and the sequence
   features need the amounts, places and merchants of the last 30 days);
 - device, IP: `txid|arrival|card` (distinct cards);
-- merchant: `txid` (its features are counts only, answered by ZCOUNT, never a member list).
-Identifiers cannot hold `|` (fraudit.validity.ID_PATTERN), so the encoding is unambiguous.
+- merchant: `txid|` (its features are counts only, answered by ZCOUNT, never a member list).
+Identifiers cannot hold `|` (fraudit.validity.ID_PATTERN), so the encoding is unambiguous,
+and every member starts with `txid|`: of equal event times the set orders members as the
+features' cap ranks them (fraudit.features.reference.history_rank).
+
+Each set keeps at most its entity's cap (fraudit.features.definitions.HISTORY_CAPS) plus
+PENDING_SLACK members, the latest-dated; a step reads at most the cap. The slack keeps
+exact what an abandoned attempt's member pushed out: a transaction that ABANDON removes
+was never received, so the member below it must still be there.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fraudit.features.definitions import (
     FEATURES,
+    HISTORY_CAPS,
     MAX_WINDOW_SECONDS,
     Aggregate,
     Entity,
@@ -40,6 +48,10 @@ SEPARATOR = "|"
 # How much of the body's fingerprint the transaction record keeps (64 bits tell the bodies
 # sent under one transaction_id apart; the record lives as long as the card's state).
 OWNER_LENGTH = 16
+# Members a set keeps beyond its cap: attempts on one entity that may still be abandoned
+# (in flight at once). Past that many, an abandoned attempt can leave its entity one member
+# short of the cap until the entity's next transactions.
+PENDING_SLACK = 128
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,8 @@ class EntityPlan:
     entity: Entity
     # How far back the step reads (and, with the allowed lateness, keeps) this entity.
     lookback_seconds: int
+    # At most this many of the entity's latest-dated transactions count (rule 8).
+    cap: int
     # Counts only: the step answers ZCOUNT per window instead of the members.
     count_windows: tuple[int, ...] = ()
 
@@ -57,10 +71,13 @@ class EntityPlan:
         return bool(self.count_windows)
 
 
-def plan_entities(features: Sequence[Feature] = FEATURES) -> tuple[EntityPlan, ...]:
+def plan_entities(
+    features: Sequence[Feature] = FEATURES, caps: Mapping[Entity, int] = HISTORY_CAPS
+) -> tuple[EntityPlan, ...]:
     """One plan per entity, from the declarations: the card always keeps 30 days (its
     sequence features look back that far); an entity whose features are all counts gets
-    counts per window; the others get their members over their longest window."""
+    counts per window; the others get their members over their longest window. Each keeps
+    at most its cap."""
     windows: dict[Entity, list[WindowAggregate]] = defaultdict(list)
     for feature in features:
         if isinstance(feature, WindowAggregate):
@@ -69,12 +86,12 @@ def plan_entities(features: Sequence[Feature] = FEATURES) -> tuple[EntityPlan, .
     for entity in Entity:
         own = windows.get(entity, [])
         if entity is Entity.CARD:
-            plans.append(EntityPlan(entity, MAX_WINDOW_SECONDS))
+            plans.append(EntityPlan(entity, MAX_WINDOW_SECONDS, caps[entity]))
         elif own and all(f.aggregate is Aggregate.COUNT for f in own):
             spans = tuple(sorted({f.window_seconds for f in own}))
-            plans.append(EntityPlan(entity, max(spans), spans))
+            plans.append(EntityPlan(entity, max(spans), caps[entity], spans))
         elif own:
-            plans.append(EntityPlan(entity, max(f.window_seconds for f in own)))
+            plans.append(EntityPlan(entity, max(f.window_seconds for f in own), caps[entity]))
     return tuple(plans)
 
 
@@ -97,7 +114,7 @@ def shared_member(tx: CardTransaction, arrival: int) -> str:
 
 def member_tail(plan: EntityPlan, tx: CardTransaction) -> str:
     """What follows `txid|arrival|` in this entity's member; empty for counts-only entities
-    (their member is the transaction_id). The atomic step assigns the arrival number (one
+    (their member is `txid|`). The atomic step assigns the arrival number (one
     counter for the store) and builds the member."""
     if plan.counts_only:
         return ""
@@ -323,6 +340,8 @@ def begin_call(
             _exclusive(t - plan.lookback_seconds),
             _exclusive(t - plan.lookback_seconds - lateness_seconds),
             member_tail(plan, tx),
+            str(plan.cap),
+            str(plan.cap + PENDING_SLACK),
             str(len(plan.count_windows)),
             *(_exclusive(t - w) for w in plan.count_windows),
         ]

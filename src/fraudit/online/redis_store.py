@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from fraudit.deadline import Deadline, no_deadline
-from fraudit.features.definitions import MAX_WINDOW_SECONDS, Entity
+from fraudit.features.definitions import HISTORY_CAPS, MAX_WINDOW_SECONDS, Entity
 from fraudit.features.history import CardTransaction
 from fraudit.online.plan import (
     SEPARATOR,
@@ -31,6 +31,7 @@ from fraudit.online.plan import (
     StoreKeys,
     begin_call,
     parse_begin,
+    plan_entities,
 )
 from fraudit.online.scripts import ABANDON, BEGIN, RAISE_COUNTER
 from fraudit.online.store import Abandon, Recorded, StoreUnavailable
@@ -91,13 +92,17 @@ class OnlineStore:
         prefix: str = "fraudit:",
         idempotency_ttl_seconds: int = 3_600,
         lateness_seconds: float = 7 * 86_400,
+        caps: Mapping[Entity, int] = HISTORY_CAPS,
     ) -> None:
+        """`caps`: how many transactions per entity count (the features' rule 8); other
+        than the declared ones only where the reference is given the same (tests)."""
         self.client = client
         self.keys = StoreKeys(prefix)
         self.idempotency_ttl_ms = int(idempotency_ttl_seconds * 1_000)
         self.lateness_seconds = lateness_seconds
         # Keys outlive the longest window by the allowed lateness, then expire.
         self.state_ttl_seconds = int(MAX_WINDOW_SECONDS + lateness_seconds)
+        self.plans = plan_entities(caps=caps)
         self._sha: dict[str, str] = {}
 
     def begin_call(
@@ -125,6 +130,7 @@ class OnlineStore:
             arrival=arrival,
             owner=owner,
             attempt=attempt,
+            plans=self.plans,
         )
 
     def _run(

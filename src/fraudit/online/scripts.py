@@ -5,8 +5,12 @@ Event-time bounds are computed in Python and passed as strings (`repr` of a doub
 window's edge by microseconds. Scores come back with WITHSCORES, which Redis writes with 17
 digits, so every time round-trips exactly.
 
-All keys of one transaction must live on one Redis primary (Redis Cluster is not
-supported: the step spans the card, merchant, device and IP of one transaction).
+Every key of a deployment is in one hash slot (fraudit.online.plan.StoreKeys), so a step
+over a transaction's card, merchant, device and IP is legal on a Redis Cluster too.
+
+Work per entity is bounded by its cap (rule 8 of docs/FEATURES.md): a step reads at most
+`cap` members (ZCOUNT of those dated after t, then ZREVRANGEBYSCORE ... LIMIT of the rest)
+and a set keeps at most `cap + slack` (ZREMRANGEBYRANK), whatever the entity's traffic.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ end
 # ARGV: 1 claim ('1' or '0'), 2 pending value, 3 idempotency ttl (ms), 4 state ttl (s),
 #       5 transaction_id, 6 score, 7 entity count, 8 read ('1' or '0'),
 #       9 arrival given by the caller ('' = assign), 10 owner, 11 attempt, then per entity:
-#       kind ('members' | 'counts'), read lower bound, trim bound, member tail,
-#       window count, window lower bounds...
+#       kind ('members' | 'counts'), read lower bound, trim bound, member tail, cap,
+#       members kept, window count, window lower bounds...
 # A fenced attempt (its client gave up and ABANDON ran first) does nothing. While a rebuild
 # runs, a live card transaction is refused ({'rebuilding'}, nothing written): it would be
 # scored on a partial history and take an arrival number the rebuild may still replay. A
@@ -73,13 +77,30 @@ local at = 12
 for i = 1, n do
   local key = KEYS[5 + i]
   local kind, lower, trim, tail = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  local windows = tonumber(ARGV[at + 4])
-  at = at + 5
-  local member = txid
+  local cap, keep, windows = tonumber(ARGV[at + 4]), ARGV[at + 5], tonumber(ARGV[at + 6])
+  at = at + 7
+  local member = txid .. '|'
   if tail ~= '' then member = txid .. '|' .. arrival .. '|' .. tail end
   if ARGV[8] == '1' then
+    -- Only the cap's latest-dated members count; those dated after t take their places.
+    local room = cap - redis.call('ZCOUNT', key, '(' .. score, '+inf')
+    if room < 0 then room = 0 end
     if kind == 'members' then
-      out[#out + 1] = redis.call('ZRANGEBYSCORE', key, lower, score, 'WITHSCORES')
+      local got = {}
+      if room > 0 then
+        -- One more than the room: the transaction's own member, if counted, is skipped.
+        local extra = counted and 1 or 0
+        got = redis.call('ZREVRANGEBYSCORE', key, score, lower, 'WITHSCORES', 'LIMIT', 0,
+          room + extra)
+      end
+      local kept = {}
+      for j = 1, #got, 2 do
+        if got[j] ~= member and #kept < 2 * room then
+          kept[#kept + 1] = got[j]
+          kept[#kept + 1] = got[j + 1]
+        end
+      end
+      out[#out + 1] = kept
     else
       local own = counted and redis.call('ZSCORE', key, member)
       local counts = {}
@@ -89,6 +110,7 @@ for i = 1, n do
         if own and tonumber(own) > tonumber(string.sub(bound, 2)) and tonumber(own) <= t then
           c = c - 1
         end
+        if c > room then c = room end
         counts[w] = c
       end
       out[#out + 1] = counts
@@ -98,6 +120,8 @@ for i = 1, n do
   if not counted then
     redis.call('ZADD', key, score, member)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', trim)
+    -- Keep the latest-dated cap + slack members (a no-op below that size).
+    redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(keep) + 1))
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -126,7 +150,7 @@ if record then
   local arrival, _, attempt = parse(record)
   if attempt ~= '' and attempt == ARGV[3] then
     for i = 4, #KEYS do
-      local member = ARGV[2]
+      local member = ARGV[2] .. '|'
       if ARGV[i + 1] ~= '' then member = ARGV[2] .. '|' .. arrival .. '|' .. ARGV[i + 1] end
       redis.call('ZREM', KEYS[i], member)
     end
