@@ -38,7 +38,11 @@ from bench.common import DEV_CSV, cell, machine, proc_stat, summarise, write_res
 from fraudit.cli import card_model_from_scratch  # noqa: E402
 from fraudit.cli import main as cli_main  # noqa: E402
 from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
-from fraudit.local.redis_server import PrivateRedis  # noqa: E402
+from fraudit.local.redis_server import (  # noqa: E402
+    PrivateRedis,
+    PrivateRedisCluster,
+    free_cluster_ports,
+)
 from fraudit.models.artifacts import load_bundle  # noqa: E402
 from fraudit.models.layout import has_model  # noqa: E402
 from fraudit.models.train import run_training  # noqa: E402
@@ -93,16 +97,44 @@ def client_loop(
         latencies.append((time.monotonic() - now) * 1e3)
         errors += response.status != 200
         i += 1
-    queue.put((latencies, errors))
+    queue.put((tag, latencies, errors))
 
 
-def redis_round_trips(redis_client: Any) -> int:
-    """Round trips the API made to Redis so far: its scripts' EVALSHA calls (begin,
-    abandon) and its PSETEX finishes (the scripts never call PSETEX, nor can they EVALSHA)."""
-    stats = redis_client.info("commandstats")
-    return sum(
-        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "psetex")
-    )
+def redis_round_trips(nodes: list[Any]) -> int:
+    """Round trips the API made to Redis so far, over every node: its scripts' EVALSHA
+    calls (begin) and its PSETEX finishes (the scripts never call PSETEX, nor can they
+    EVALSHA; ABANDON goes by EVAL)."""
+    total = 0
+    for node in nodes:
+        stats = node.info("commandstats")
+        total += sum(
+            int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "psetex")
+        )
+    return total
+
+
+def server_counters(nodes: list[Any]) -> dict[str, float]:
+    """Summed over the nodes: every command called (scripts' inner ones included), the
+    server time of the API's own commands (a script's time includes its inner commands),
+    the PSETEX calls and time (the cheapest write: the unit of the ECPU estimate in
+    docs/SCALING.md) and the bytes in and out."""
+    out = {"commands": 0.0, "api_usec": 0.0, "psetex_calls": 0.0, "psetex_usec": 0.0, "bytes": 0.0}
+    for node in nodes:
+        stats = node.info("commandstats")
+        for name, values in stats.items():
+            command = name.removeprefix("cmdstat_")
+            if command in ("info", "ping", "cluster|slots", "cluster|shards", "script|load"):
+                continue
+            if command not in ("evalsha", "eval"):
+                out["commands"] += float(values.get("calls", 0))
+            if command in ("evalsha", "eval", "psetex"):
+                out["api_usec"] += float(values.get("usec", 0))
+            if command == "psetex":
+                out["psetex_calls"] += float(values.get("calls", 0))
+                out["psetex_usec"] += float(values.get("usec", 0))
+        net = node.info("stats")
+        out["bytes"] += float(net["total_net_input_bytes"]) + float(net["total_net_output_bytes"])
+    return out
 
 
 def load(
@@ -111,7 +143,7 @@ def load(
     seconds: float,
     bodies: list[bytes],
     api_pids: list[int],
-    redis_client: Any,
+    redis_nodes: list[Any],
     tag: str,
 ) -> dict[str, float]:
     queue: mp.Queue = mp.Queue()
@@ -136,14 +168,17 @@ def load(
         p.start()
     time.sleep(max(0.0, start_at - time.monotonic()))
     cpu_before = cpu_seconds(api_pids)
-    trips_before = redis_round_trips(redis_client)
+    trips_before = redis_round_trips(redis_nodes)
+    counters_before = server_counters(redis_nodes)
     results = [queue.get() for _ in procs]
     cpu_after = cpu_seconds(api_pids)
-    trips_after = redis_round_trips(redis_client)
+    trips_after = redis_round_trips(redis_nodes)
+    counters = server_counters(redis_nodes)
+    delta = {k: counters[k] - counters_before[k] for k in counters}
     for p in procs:
         p.join()
-    latencies = [ms for lat, _ in results for ms in lat]
-    errors = sum(e for _, e in results)
+    latencies = [ms for _, lat, _ in results for ms in lat]
+    errors = sum(e for _, _, e in results)
     return {
         "requests": len(latencies),
         "errors": errors,
@@ -153,6 +188,10 @@ def load(
         "api_cpu_ms_per_request": (cpu_after - cpu_before) * 1e3 / max(len(latencies), 1),
         # Includes the warm-up's requests' last round trips at most: a few per run.
         "redis_round_trips_per_request": (trips_after - trips_before) / max(len(latencies), 1),
+        "redis_commands_per_request": delta["commands"] / max(len(latencies), 1),
+        "redis_server_us_per_request": delta["api_usec"] / max(len(latencies), 1),
+        "redis_psetex_us_per_call": delta["psetex_usec"] / max(delta["psetex_calls"], 1),
+        "redis_bytes_per_request": delta["bytes"] / max(len(latencies), 1),
     }
 
 
@@ -178,12 +217,242 @@ def scoring_core(model_dir: Path, n: int) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
 
 
+def card_minus_ulb(measured: dict[str, Any]) -> dict[str, float]:
+    ulb1, card1 = measured["ulb_clients_1"]["summary"], measured["cards_clients_1"]["summary"]
+    ulb8, card8 = measured["ulb_clients_8"]["summary"], measured["cards_clients_8"]["summary"]
+    return {
+        "p50_ms_1_client": card1["p50_ms"]["median"] - ulb1["p50_ms"]["median"],
+        "p99_ms_1_client": card1["p99_ms"]["median"] - ulb1["p99_ms"]["median"],
+        "throughput_ratio_8_clients": card8["throughput_rps"]["median"]
+        / ulb8["throughput_rps"]["median"],
+    }
+
+
+HOT_CARD, HOT_DEVICE, HOT_IP = "card_bench_hot", "dev-bench-hot", "203.0.113.250"
+
+
+def hot_bodies(card_bodies: list[bytes]) -> list[bytes]:
+    """The card bodies moved onto the hot card, device and IP."""
+    out = []
+    for body in card_bodies:
+        request = json.loads(body)
+        request["transaction"]["card_token"] = HOT_CARD
+        request["metadata"]["device_info"] = {"device_id": HOT_DEVICE}
+        request["metadata"]["ip_address"] = HOT_IP
+        out.append(json.dumps(request, separators=(",", ":")).encode())
+    return out
+
+
+def seed_hot_entities(store: Any, n: int, before: float, progress: Any) -> float:
+    """Count `n` transactions on the hot card, device and IP (each entity then has `n` in
+    its windows), dated over the 6 hours before `before`, through the store's own step
+    (pipelined, without reads). Returns the seconds it took."""
+    from fraudit.features.history import CardTransaction
+
+    started = time.monotonic()
+    chunk = 2_000
+    for start in range(0, n, chunk):
+        calls = []
+        for i in range(start, min(n, start + chunk)):
+            tx = CardTransaction(
+                f"hot-seed-{i}", HOT_CARD, before - 21_600 + 21_600 * i / n, 0, 12.5,
+                f"merchant_{i % 1_000}", "misc_net", 40.0, -75.0, 40.0, -75.0, 10_000,
+                datetime(1980, 1, 1).date(), HOT_DEVICE, HOT_IP,
+            )  # fmt: skip
+            calls.append(store.begin_call(tx.transaction_id, tx=tx, read=False))
+        store.begin_many(calls)
+        if start % 100_000 == 0:
+            progress(f"seeded {start:,} of {n:,}")
+    return time.monotonic() - started
+
+
+def mixed_load(
+    port: int, seconds: float, hot: list[bytes], unrelated: list[bytes], clients: int, tag: str
+) -> dict[str, float]:
+    """One client on the hot card, device and IP beside `clients - 1` on unrelated cards,
+    at once: each side's latency."""
+    queue: mp.Queue = mp.Queue()
+    start_at = time.monotonic() + 1.5
+    stop_at = start_at + seconds
+    share = len(unrelated) // (clients - 1)
+    hot_tag = f"{tag}-hot"
+    procs = [mp.Process(target=client_loop, args=(port, hot, start_at, stop_at, queue, hot_tag))]
+    procs += [
+        mp.Process(
+            target=client_loop,
+            args=(
+                port,
+                unrelated[c * share : (c + 1) * share],
+                start_at,
+                stop_at,
+                queue,
+                f"{tag}-unrelated-{c}",
+            ),
+        )
+        for c in range(clients - 1)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    hot_ms = [ms for name, lat, _ in results if name == hot_tag for ms in lat]
+    other_ms = [ms for name, lat, _ in results if name != hot_tag for ms in lat]
+    return {
+        "hot_requests": len(hot_ms),
+        "hot_p50_ms": float(np.percentile(hot_ms, 50)),
+        "hot_p99_ms": float(np.percentile(hot_ms, 99)),
+        "unrelated_requests": len(other_ms),
+        "unrelated_p50_ms": float(np.percentile(other_ms, 50)),
+        "unrelated_p99_ms": float(np.percentile(other_ms, 99)),
+        "errors": sum(e for _, _, e in results),
+    }
+
+
+def hot_entities(
+    api_port: int,
+    seconds: float,
+    runs: int,
+    card_bodies: list[bytes],
+    redis_url: str,
+    cluster: bool,
+    n: int,
+    topology: str,
+) -> dict[str, Any]:
+    """8 clients, one of them on a single card, device and IP: first with that client on
+    ordinary cards (a cold store), then on the hot card, device and IP once each has `n`
+    transactions in its windows. Each side's latency, per run."""
+    from fraudit.online.redis_store import OnlineStore
+
+    settings = Settings(_env_file=None)
+    store = OnlineStore(connect(redis_url, 30.0, cluster=cluster), prefix=settings.redis_key_prefix)
+    half = len(card_bodies) // 2
+    unrelated, ordinary = card_bodies[:half], card_bodies[half:]
+    hot = hot_bodies(ordinary[:5_000])
+    sent = [json.loads(b)["metadata"]["timestamp"] for b in hot]
+    before = min(datetime.fromisoformat(t).timestamp() for t in sent) - 60
+    name = topology.replace(" ", "-")
+    cold_runs = [
+        mixed_load(api_port, seconds, ordinary, unrelated, 8, f"{name}-cold-{run}")
+        for run in range(runs)
+    ]
+    print(f"{topology}: cold store, 1 + 7 clients: {cold_runs}", file=sys.stderr)
+    seed_seconds = seed_hot_entities(
+        store, n, before, lambda m: print(f"{topology}: {m}", file=sys.stderr)
+    )
+    hot_runs = [
+        mixed_load(api_port, seconds, hot, unrelated, 8, f"{name}-hot-{run}") for run in range(runs)
+    ]
+    print(f"{topology}: hot entities, 1 + 7 clients: {hot_runs}", file=sys.stderr)
+    cold, hot_summary = summarise(cold_runs), summarise(hot_runs)
+    return {
+        "transactions_per_hot_entity": n,
+        "seed_seconds": seed_seconds,
+        "cold": {"runs": cold_runs, "summary": cold},
+        "hot": {"runs": hot_runs, "summary": hot_summary},
+        "unrelated_p99_hot_over_cold": hot_summary["unrelated_p99_ms"]["median"]
+        / cold["unrelated_p99_ms"]["median"],
+        "hot_card_p99_over_cold": hot_summary["hot_p99_ms"]["median"]
+        / cold["hot_p99_ms"]["median"],
+    }
+
+
+def measure_store(
+    topology: str,
+    work: Path,
+    model_dir: Path,
+    kinesis_url: str,
+    bodies: dict[str, list[bytes]],
+    workers: int,
+    seconds: float,
+    runs: int,
+    *,
+    hot_transactions: int,
+) -> dict[str, Any]:
+    """The ULB and card paths at 1 and 8 clients on one Redis topology ("one server" or
+    "cluster", 3 primaries on the same cores), then the hot entities beside unrelated
+    cards."""
+    cluster = topology == "cluster"
+    if cluster:
+        redis_server: Any = PrivateRedisCluster(free_cluster_ports(3), work / "cluster")
+    else:
+        redis_server = PrivateRedis(free_ports(1)[0], work / "redis.log")
+    redis_server.start()
+    nodes = redis_server.nodes if cluster else [redis_server]
+    node_clients = [connect(node.url, 5.0) for node in nodes]
+    model_port, api_port = free_ports(2)
+    model_server = fraudit_process(
+        ["serve-models", "--model-dir", str(model_dir), "--port", str(model_port)],
+        {},
+        work / f"models-{topology}.log",
+    )
+    model_url = f"http://127.0.0.1:{model_port}"
+    measured: dict[str, Any] = {}
+    api = None
+    try:
+        wait_for_http(f"{model_url}/ping", model_server)
+        env = {
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+            "AWS_ENDPOINT_URL_KINESIS": kinesis_url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "FRAUDIT_MODEL_DIR": str(model_dir),
+            "FRAUDIT_REDIS_URL": redis_server.url,
+            "FRAUDIT_REDIS_CLUSTER": "true" if cluster else "false",
+            "FRAUDIT_LOG_LEVEL": "WARNING",
+        }
+        api = fraudit_process(
+            ["api", "--port", str(api_port), "--workers", str(workers)],
+            env,
+            work / f"api-{topology}.log",
+        )
+        wait_for_http(f"http://127.0.0.1:{api_port}/health", api)
+        api_pids = [api.pid, *children_of(api.pid)]
+        for clients in (1, 8):
+            for path in ("ulb", "cards"):
+                per_run = []
+                for run in range(runs):
+                    tag = f"{topology}-{path}-{clients}-{run}".replace(" ", "-")
+                    outcome = load(
+                        api_port, clients, seconds, bodies[path], api_pids, node_clients, tag
+                    )
+                    per_run.append(outcome)
+                    print(
+                        f"{topology}: {path}, {clients} client(s), run {run + 1}: {outcome}",
+                        file=sys.stderr,
+                    )
+                measured[f"{path}_clients_{clients}"] = {
+                    "runs": per_run,
+                    "summary": summarise(per_run),
+                }
+        measured["card_minus_ulb"] = card_minus_ulb(measured)
+        measured["hot_entities"] = hot_entities(
+            api_port, seconds, runs, bodies["cards"], redis_server.url, cluster,
+            hot_transactions, topology,
+        )  # fmt: skip
+    finally:
+        if api is not None:
+            stop(api)
+        stop(model_server)
+        redis_server.stop()
+    return measured
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--stores", default="one server,cluster", help="Redis topologies, comma-separated"
+    )
+    parser.add_argument(
+        "--hot-transactions",
+        type=int,
+        default=1_000_000,
+        help="transactions on the hot card, device and IP",
+    )
     args = parser.parse_args()
     seconds, runs = (3.0, 2) if args.quick else (args.seconds, args.runs)
 
@@ -226,62 +495,19 @@ def main() -> int:
     emulator = KinesisEmulator(REPO / ".fraudit" / "node", log_path=work / "kinesalite.log")
     emulator.start()
     emulator.create_stream(DEFAULT_STREAM_NAME, shards=2)
-    model_port, api_port, redis_port = free_ports(3)
-    redis_server = PrivateRedis(redis_port, work / "redis.log")
-    redis_server.start()
-    redis_client = connect(redis_server.url, 5.0)
-    model_server = fraudit_process(
-        ["serve-models", "--model-dir", str(model_dir), "--port", str(model_port)],
-        {},
-        work / "models.log",
-    )
-    model_url = f"http://127.0.0.1:{model_port}"
-    api = None
     try:
-        wait_for_http(f"{model_url}/ping", model_server)
-        env = {
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
-            "AWS_ENDPOINT_URL_KINESIS": emulator.url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "FRAUDIT_MODEL_DIR": str(model_dir),
-            "FRAUDIT_REDIS_URL": redis_server.url,
-            "FRAUDIT_LOG_LEVEL": "WARNING",
-        }
-        api = fraudit_process(
-            ["api", "--port", str(api_port), "--workers", str(args.workers)], env, work / "api.log"
-        )
-        wait_for_http(f"http://127.0.0.1:{api_port}/health", api)
-        api_pids = [api.pid, *children_of(api.pid)]
-        for clients in (1, 8):
-            for path in ("ulb", "cards"):
-                per_run = []
-                for run in range(runs):
-                    tag = f"{path}-{clients}-{run}"
-                    outcome = load(
-                        api_port, clients, seconds, bodies[path], api_pids, redis_client, tag
-                    )
-                    per_run.append(outcome)
-                    print(f"{path}, {clients} client(s), run {run + 1}: {outcome}", file=sys.stderr)
-                results[f"{path}_clients_{clients}"] = {
-                    "runs": per_run,
-                    "summary": summarise(per_run),
-                }
+        for topology in args.stores.split(","):
+            measured = measure_store(
+                topology, work, model_dir, emulator.url, bodies, args.workers, seconds, runs,
+                hot_transactions=10_000 if args.quick else args.hot_transactions,
+            )  # fmt: skip
+            if topology == "one server":
+                results.update(measured)
+            else:
+                results[topology] = measured
     finally:
-        if api is not None:
-            stop(api)
-        stop(model_server)
         emulator.stop()
-        redis_server.stop()
 
-    ulb1, card1 = results["ulb_clients_1"]["summary"], results["cards_clients_1"]["summary"]
-    ulb8, card8 = results["ulb_clients_8"]["summary"], results["cards_clients_8"]["summary"]
-    results["card_minus_ulb"] = {
-        "p50_ms_1_client": card1["p50_ms"]["median"] - ulb1["p50_ms"]["median"],
-        "p99_ms_1_client": card1["p99_ms"]["median"] - ulb1["p99_ms"]["median"],
-        "throughput_ratio_8_clients": card8["throughput_rps"]["median"]
-        / ulb8["throughput_rps"]["median"],
-    }
     path = write_results("api", results, args.quick)
     print(
         "| path | clients | throughput (req/s) | p50 (ms) | p99 (ms) | API CPU per request (ms) "
@@ -297,6 +523,11 @@ def main() -> int:
                 f"{cell(s, 'redis_round_trips_per_request', 2)} |"
             )
     print(f"card minus ULB: {results['card_minus_ulb']}")
+    for topology in args.stores.split(","):
+        measured = results if topology == "one server" else results[topology]  # type: ignore[assignment]
+        if topology != "one server":
+            print(f"{topology}: card minus ULB: {measured['card_minus_ulb']}")
+        print(f"{topology}: hot entities: {measured['hot_entities']}")
     core = results["scoring_core"]
     print(f"scoring core in process: p50 {core['p50_ms']:.3f} ms, p99 {core['p99_ms']:.3f} ms")
     print(f"results: {path}", file=sys.stderr)

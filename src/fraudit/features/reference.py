@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from collections.abc import Sequence as Seq
 from datetime import UTC, datetime
+from typing import Protocol
 
 from fraudit.features.definitions import (
     CATEGORIES,
@@ -37,6 +39,29 @@ from fraudit.features.history import CardTransaction, haversine_km
 Value = float | None
 Vector = dict[str, Value]
 
+
+class Earlier(Protocol):
+    """What a feature reads of an earlier transaction: a CardTransaction, or the online
+    store's lighter record of one (fraudit.online.plan.Member)."""
+
+    @property
+    def event_time(self) -> float: ...
+    @property
+    def arrival(self) -> int: ...
+    @property
+    def amount(self) -> float: ...
+    @property
+    def card(self) -> str: ...
+    @property
+    def merchant(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def merchant_lat(self) -> float: ...
+    @property
+    def merchant_lon(self) -> float: ...
+
+
 _SECONDS_PER_YEAR = 365.2425 * 86_400
 
 
@@ -51,7 +76,7 @@ def entity_key(transaction: CardTransaction, entity: Entity) -> str | None:
     return transaction.ip
 
 
-def in_window(earlier: CardTransaction, t: float, window_seconds: float) -> bool:
+def in_window(earlier: Earlier, t: float, window_seconds: float) -> bool:
     """Event time in (t - w, t]: a transaction received earlier with the same event time
     counts; one exactly w before does not; one received earlier but dated after t (a late
     arrival of T) does not."""
@@ -59,10 +84,15 @@ def in_window(earlier: CardTransaction, t: float, window_seconds: float) -> bool
 
 
 def window_value(
-    feature: WindowAggregate, transaction: CardTransaction, received: list[CardTransaction]
+    feature: WindowAggregate, transaction: CardTransaction, received: Seq[Earlier]
 ) -> Value:
     """`received`: this entity's transactions received before `transaction`."""
     members = [e for e in received if in_window(e, transaction.event_time, feature.window_seconds)]
+    return aggregate(feature, members)
+
+
+def aggregate(feature: WindowAggregate, members: Seq[Earlier]) -> Value:
+    """The feature's aggregate over `members`, the transactions in its window."""
     amounts = [e.amount for e in members]
     if feature.aggregate is Aggregate.COUNT:
         return float(len(members))
@@ -77,9 +107,7 @@ def window_value(
     return max(amounts)
 
 
-def previous(
-    transaction: CardTransaction, card_history: list[CardTransaction]
-) -> CardTransaction | None:
+def previous(transaction: CardTransaction, card_history: Seq[Earlier]) -> Earlier | None:
     """The card's latest transaction by event time among those received before T, within
     30 days and not dated after T; of equal event times, the one received last."""
     candidates = [
@@ -91,7 +119,7 @@ def previous(
 
 
 def sequence_value(
-    feature: CardSequence, transaction: CardTransaction, card_history: list[CardTransaction]
+    feature: CardSequence, transaction: CardTransaction, card_history: Seq[Earlier]
 ) -> Value:
     t = transaction.event_time
     month = [e for e in card_history if in_window(e, t, MAX_WINDOW_SECONDS)]
@@ -156,7 +184,7 @@ def finite_or_missing(value: Value) -> Value:
 def feature_value(
     feature: Feature,
     transaction: CardTransaction,
-    received: dict[Entity, dict[str, list[CardTransaction]]],
+    received: Mapping[Entity, Mapping[str, Seq[Earlier]]],
 ) -> Value:
     if isinstance(feature, RowFeature):
         return finite_or_missing(row_value(feature, transaction))
