@@ -740,9 +740,12 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
             from fraudit.simulator.source import CardReplaySource, load_card_history
 
             history = args.data or out / "replay.parquet"
+            # A population at a card's real pace: one simulated day, about 3 transactions
+            # per card, as many transactions as the run sends (main replayed 50,000 of 45
+            # cards in laps: each card's window filled with ~1,900 and the rate fell).
+            simulate = ["generate-cards", "--transactions", str(config.requests), "--days", "1"]
             if args.data is None and _run(
-                ["generate-cards", "--transactions", "50000", "--seed", "8", "--out", str(history)],
-                settings,
+                [*simulate, "--seed", "8", "--out", str(history)], settings
             ):
                 return 1
             source = CardReplaySource(load_card_history(history), history.name, args.seed)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from fraudit.soak.plan import SoakConfig, check_store, fault_schedule
+from fraudit.soak.plan import SoakConfig, check_store, fault_schedule, latest
 from fraudit.soak.report import (
     MB,
     Answer,
@@ -144,7 +144,9 @@ def test_a_restarted_spark_job_warming_up_is_judged_only_on_long_runs():
     short = judge(SoakConfig(minutes=3), 180, [ok("a")], [row("a")], [], warming(3), FAULTS, 2)
     assert short.passed, short.failures
     assert short.private_slope_mb_per_min["stream (Spark)"] == pytest.approx(400.0)
-    long = judge(SoakConfig(minutes=30), 1800, [ok("a")], [row("a")], [], warming(30), FAULTS, 2)
+    steady = [ok(f"a{i}", at=i * 1.0) for i in range(1_800)]  # the rate held
+    stored = [row(a.event_id) for a in steady]
+    long = judge(SoakConfig(minutes=30), 1800, steady, stored, [], warming(30), FAULTS, 2)
     assert [f.split(":")[0] for f in long.failures] == ["stream (Spark)"]
 
 
@@ -214,3 +216,23 @@ def test_the_store_check_finds_missing_extra_and_doubly_counted_transactions():
         store_check=twice,
     )
     assert any("counted twice" in f for f in failed.failures)
+
+
+def test_a_set_past_its_cap_is_expected_to_hold_the_latest_dated_of_the_rows():
+    pairs = [(10.0, "ab-c"), (10.0, "ab"), (9.0, "z"), (11.0, "a")]
+    assert latest(pairs, 2) == {"a", "ab"}  # "ab|" ranks above "ab-c|" (rule 8)
+    assert latest(pairs, 10) == {"ab-c", "ab", "z", "a"}
+
+
+def test_a_long_run_whose_rate_falls_fails_and_a_short_one_reports_it_only():
+    """Main's 25-minute card soak answered 100 requests/s at first and about 37 at the end;
+    the run passed. The rate by fifth is now reported, and judged from 10 minutes on."""
+    falling = [ok(f"a{i}", at=i * 0.01) for i in range(60_000)]  # all in the first 600 s
+    falling += [ok(f"b{i}", at=600 + i * 0.1) for i in range(6_000)]  # a tenth of that rate
+    long = SoakConfig(minutes=20)
+    rows = [row(a.event_id) for a in falling]
+    report = judge(long, 1_200, falling, rows, [], flat_memory(), FAULTS, 2)
+    assert report.rate_by_fifth[0] == pytest.approx(100.0)
+    assert any("the rate fell" in f for f in report.failures)
+    short = judge(SoakConfig(minutes=4), 1_200, falling, rows, [], flat_memory(), FAULTS, 2)
+    assert not any("the rate fell" in f for f in short.failures)

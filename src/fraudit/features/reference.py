@@ -197,11 +197,16 @@ def feature_value(
     return finite_or_missing(window_value(feature, transaction, received[feature.entity][key]))
 
 
+def rank_key(event_time: float, transaction_id: str) -> tuple[float, str]:
+    """How an entity's transactions rank for its cap (rule 8), the greater first: the later
+    event time; of equal event times, the greater `transaction_id|` text (the order the
+    store keeps them in: `|` sorts after every identifier character, so "ab" ranks above
+    "ab-c")."""
+    return event_time, transaction_id + "|"
+
+
 def history_rank(transaction: CardTransaction) -> tuple[float, str]:
-    """How an entity's transactions rank for its cap (rule 8): later-dated first; of equal
-    event times, the greater `transaction_id|` text (the order the store keeps them in:
-    `|` sorts after every identifier character, so "ab" ranks above "ab-c")."""
-    return transaction.event_time, transaction.transaction_id + "|"
+    return rank_key(transaction.event_time, transaction.transaction_id)
 
 
 def capped(received: list[CardTransaction], t: float, cap: int) -> list[CardTransaction]:

@@ -15,12 +15,20 @@ from fraudit.features.definitions import Entity
 from fraudit.local.demo import DEMO_REDIS_PREFIX, Demo, DemoConfig, free_port, free_ports
 from fraudit.local.pg_cluster import PrivateCluster
 from fraudit.local.redis_server import PrivateRedis
+from fraudit.online.plan import PENDING_SLACK
 from fraudit.online.rebuild import rebuild, rows_to_rebuild
 from fraudit.online.redis_store import OnlineStore, connect
 from fraudit.simulator.client import ApiClient, Outcome
 from fraudit.simulator.run import SimulatorConfig, Summary, run
 from fraudit.simulator.source import Source
-from fraudit.soak.plan import Fault, SoakConfig, StoreCheck, check_store, fault_schedule
+from fraudit.soak.plan import (
+    Fault,
+    SoakConfig,
+    StoreCheck,
+    check_store,
+    fault_schedule,
+    latest,
+)
 from fraudit.soak.report import (
     Answer,
     FaultRecord,
@@ -110,8 +118,8 @@ def postmaster_pid(cluster: PrivateCluster) -> int | None:
 
 # Each card event's entity keys, as the API counted it.
 STORE_ROWS = """
-SELECT event_id, payload->'card'->>'card_token', payload->'card'->>'merchant_id',
-       payload->'device_info'->>'device_id', ip_address
+SELECT event_id, EXTRACT(EPOCH FROM event_time)::float8, payload->'card'->>'card_token',
+       payload->'card'->>'merchant_id', payload->'device_info'->>'device_id', ip_address
 FROM fraud_predictions WHERE schema_version = 2
 """
 
@@ -204,9 +212,11 @@ class Soak:
             store.keys.entity(entity, key): store.entity_transactions(entity, key)
             for entity, key in store.entities()
         }
-        expected: dict[str, set[str]] = {}
+        named: dict[str, list[tuple[float, str]]] = {}
+        keep: dict[str, int] = {}
+        kept = {plan.entity: plan.cap + PENDING_SLACK for plan in store.plans}
         with connect_db(self.cluster.url) as conn:
-            for event_id, card, merchant, device, ip in conn.execute(STORE_ROWS):
+            for event_id, at, card, merchant, device, ip in conn.execute(STORE_ROWS):
                 for entity, value in (
                     (Entity.CARD, card),
                     (Entity.MERCHANT, merchant),
@@ -214,7 +224,11 @@ class Soak:
                     (Entity.IP, ip),
                 ):
                     if value is not None:
-                        expected.setdefault(store.keys.entity(entity, value), set()).add(event_id)
+                        key = store.keys.entity(entity, value)
+                        named.setdefault(key, []).append((at, event_id))
+                        keep[key] = kept[entity]
+        # A set keeps its entity's latest cap + slack (rule 8), the rows name them all.
+        expected = {key: latest(pairs, keep[key]) for key, pairs in named.items()}
         check = check_store(held, expected)
         self.say(
             f"online store: {check.keys:,} keys, {check.mismatched} differ from the rows, "

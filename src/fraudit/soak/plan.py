@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from fraudit.features.reference import rank_key
 
 FaultKind = Literal["kill-stream", "restart-postgres", "slow-redis", "restart-redis"]
 # The memory series a fault starts afresh: after a restart the JVM warms up again.
@@ -45,6 +48,10 @@ class SoakConfig:
     memory_judged_from_minutes: float = 20.0
     short_run_max_rss_slope: float = 50.0
     max_error_rate: float = 0.001  # share of requests not answered 200 in the end
+    # The answered rate of the run's last fifth against its first: main's card soak fell
+    # from 100 to about 37 requests/s over 25 minutes, every card's window filling up.
+    min_rate_held: float = 0.9
+    rate_judged_from_minutes: float = 10.0
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or self.rate <= 0 or self.concurrency < 1:
@@ -106,6 +113,13 @@ class StoreCheck:
     @property
     def ok(self) -> bool:
         return self.mismatched == 0 and self.counted_twice == 0
+
+
+def latest(members: Iterable[tuple[float, str]], keep: int) -> set[str]:
+    """Of an entity's `(event time, transaction id)` pairs, the ids of the `keep` its set
+    keeps (the latest-dated: rule 8's order). Pure."""
+    ranked = sorted(members, key=lambda m: rank_key(*m), reverse=True)
+    return {transaction_id for _, transaction_id in ranked[:keep]}
 
 
 def check_store(

@@ -192,6 +192,8 @@ class SoakReport:
     failures: list[str]
     machine: dict[str, Any] = field(default_factory=dict)
     store_check: StoreCheck | None = None
+    # Answers per second in each fifth of the run.
+    rate_by_fifth: list[float] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -234,6 +236,17 @@ def _memory_failures(
     ]
 
 
+def rate_by_part(answers: Sequence[Answer], duration: float, parts: int = 5) -> list[float]:
+    """Answers per second in each of `parts` equal spans of the run."""
+    if duration <= 0:
+        return []
+    span = duration / parts
+    counts = [0] * parts
+    for a in answers:
+        counts[min(parts - 1, max(0, int(a.at // span)))] += 1
+    return [c / span for c in counts]
+
+
 def judge(
     config: SoakConfig,
     duration: float,
@@ -269,6 +282,16 @@ def judge(
     ]
     if error_rate > config.max_error_rate:
         failures.append(f"API error rate {error_rate:.4%} above {config.max_error_rate:.4%}")
+    rates = rate_by_part(answers, duration)
+    if (
+        config.minutes >= config.rate_judged_from_minutes
+        and rates
+        and rates[-1] < config.min_rate_held * rates[0]
+    ):
+        failures.append(
+            f"the rate fell from {rates[0]:.1f} to {rates[-1]:.1f} answers/s "
+            f"(first fifth to last; at least {config.min_rate_held:.0%} must hold)"
+        )
     if len(faults) != planned_faults:
         failures.append(f"{len(faults)} of {planned_faults} faults were injected")
     if store_check is not None and not store_check.ok:
@@ -298,6 +321,7 @@ def judge(
         rss_mb=rss,
         failures=failures,
         store_check=store_check,
+        rate_by_fifth=rates,
     )
 
 
@@ -344,6 +368,10 @@ def to_markdown(report: SoakReport, charts: Sequence[str]) -> str:
         "",
         *_store_lines(report.store_check),
         "## API",
+        "",
+        "Answers per second, by fifth of the run: "
+        + ", ".join(f"{rate:.1f}" for rate in report.rate_by_fifth)
+        + ".",
         "",
         f"{report.answered:,} requests; not answered 200 in the end: "
         f"{sum(report.errors_by_status.values())} ({report.error_rate:.4%})"
