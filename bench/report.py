@@ -45,6 +45,58 @@ def _unit(key: str) -> str:
     return "ratio" if "_over_" in key else ""
 
 
+def _cluster_figures(api: dict[str, Any]) -> list[Figure]:
+    """The API on a Redis Cluster of 3 primaries (issue 28), beside the one-server run."""
+    cluster = api.get("cluster")
+    if not cluster:
+        return []
+    out = []
+    for clients in (1, 8):
+        for path in ("ulb", "cards"):
+            out += _summarised(
+                "API",
+                f"cluster {path} {clients} client(s) ",
+                cluster[f"{path}_clients_{clients}"]["summary"],
+                api["runs"],
+            )
+    out += [
+        _single("API", f"cluster card minus ULB {key}", value, _unit(key) or "ratio")
+        for key, value in cluster["card_minus_ulb"].items()
+    ]
+    return out + _store_figures(cluster, "cluster ")
+
+
+def _store_figures(measured: dict[str, Any], prefix: str) -> list[Figure]:
+    """The hot card, device and IP (issue 28) beside unrelated cards, cold then hot."""
+    hot = measured.get("hot_entities")
+    if not hot:
+        return []
+    out = []
+    for phase in ("cold", "hot"):
+        summary = hot[phase]["summary"]
+        out += [
+            Figure(
+                "API",
+                f"{prefix}{phase} store, 1 + 7 clients {key}",
+                summary[key]["median"],
+                summary[key]["min"],
+                summary[key]["max"],
+                len(hot[phase]["runs"]),
+                "ms",
+            )
+            for key in ("hot_p99_ms", "unrelated_p99_ms")
+        ]
+    out.append(
+        _single(
+            "API",
+            f"{prefix}hot entities unrelated_p99_over_cold",
+            hot["unrelated_p99_hot_over_cold"],
+            "ratio",
+        )
+    )
+    return out
+
+
 def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
     """Every figure in the benches' result files, in a fixed order."""
     out: list[Figure] = []
@@ -75,6 +127,8 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
             _single("API", f"scoring core {key}", value, "ms")
             for key, value in api["scoring_core"].items()
         ]
+        out += _store_figures(api, "")
+        out += _cluster_figures(api)
     stream = results.get("stream")
     if stream:
         out += _summarised("stream", "", stream["summary"], stream["runs"])
@@ -205,6 +259,30 @@ TARGETS = [
         _named("card minus ULB throughput_ratio_8_clients"),
         0.8,
         operator.ge,
+    ),
+    Target(
+        28,
+        "hot card, device and IP (1M each): unrelated p99 ≤ 1.5x cold's",
+        "API",
+        _named("hot entities unrelated_p99_over_cold"),
+        1.5,
+        operator.le,
+    ),
+    Target(
+        28,
+        "cluster: card p50 − ULB p50, 1 client ≤ 2 ms",
+        "API",
+        _named("cluster card minus ULB p50_ms_1_client"),
+        2.0,
+        operator.le,
+    ),
+    Target(
+        28,
+        "cluster: hot entities, unrelated p99 ≤ 1.5x cold's",
+        "API",
+        _named("cluster hot entities unrelated_p99_over_cold"),
+        1.5,
+        operator.le,
     ),
     Target(
         4,

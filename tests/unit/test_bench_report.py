@@ -81,9 +81,11 @@ def test_markdown_shows_spread_and_replaces_only_its_section():
     assert "not measured" in section
     assert "**Failed benches:** model_server" in section
     assert "activity_map / all 30 days" in section  # no stray table pipes
-    doc = f"# Benchmarks\nintro\n{BEGIN}\nold\n{END}\nhand-written tail\n"
+    doc = (
+        f"# Benchmarks\nintro\n{BEGIN}\nthe previous generated section\n{END}\nhand-written tail\n"
+    )
     updated = replace_section(doc, section)
-    assert "old" not in updated
+    assert "the previous generated section" not in updated
     assert "hand-written tail" in updated
     assert "intro" in updated
     assert replace_section(updated, section) == updated
