@@ -740,10 +740,11 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
             from fraudit.simulator.source import CardReplaySource, load_card_history
 
             history = args.data or out / "replay.parquet"
-            # A population at a card's real pace: one simulated day, about 3 transactions
-            # per card, as many transactions as the run sends (main replayed 50,000 of 45
-            # cards in laps: each card's window filled with ~1,900 and the rate fell).
-            simulate = ["generate-cards", "--transactions", str(config.requests), "--days", "1"]
+            # A population whose cards each hold about a real card's month (30 simulated
+            # days at about 3 a day), as many transactions as the run sends. Main lapped
+            # 50,000 transactions of 45 cards: each card's window filled up to ~1,900
+            # members and the rate fell from 100 to about 37 requests/s.
+            simulate = ["generate-cards", "--transactions", str(config.requests), "--days", "30"]
             if args.data is None and _run(
                 [*simulate, "--seed", "8", "--out", str(history)], settings
             ):
