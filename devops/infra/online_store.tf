@@ -104,7 +104,7 @@ resource "aws_elasticache_user" "default_off" {
 resource "aws_elasticache_user_group" "online" {
   engine        = "valkey"
   user_group_id = "${local.name}-online"
-  user_ids      = [aws_elasticache_user.default_off.user_id, aws_elasticache_user.api.user_id]
+  user_ids      = [aws_elasticache_user.default_off.user_id, aws_elasticache_user.api.user_id, aws_elasticache_user.ops.user_id]
 }
 
 resource "aws_security_group" "online_store" {

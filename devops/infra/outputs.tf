@@ -131,3 +131,8 @@ output "alarm_topic_arn" {
   description = "SNS topic of the stack's alarms."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "ops_function_name" {
+  description = "The operations task's Lambda (`fraudit deploy ops`); empty until its zip is uploaded"
+  value       = local.ops_enabled ? aws_lambda_function.ops[0].function_name : ""
+}

@@ -254,6 +254,12 @@ variable "api_package_s3_key" {
   default     = ""
 }
 
+variable "ops_package_s3_key" {
+  description = "Key in the artifacts bucket of the operations task's zip (`fraudit deploy build --ops`, written by `fraudit deploy upload`). Empty: no operations function yet."
+  type        = string
+  default     = ""
+}
+
 variable "api_reserved_concurrency" {
   description = "Reserved concurrency of the API Lambda (a cap that protects the model endpoints and the stream)."
   type        = number

@@ -485,6 +485,25 @@ def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, traine
         check_classifier(broken, "3.0-5", cache=tmp_path)
 
 
+def test_build_ops_package_holds_fraudit_and_the_clients_of_the_store_and_the_database(
+    tmp_path,
+):
+    """The operations task's Lambda zip: fraudit with its handler, and Linux x86_64 CPython
+    3.11 builds of psycopg and hiredis, installed at the zip's root as Lambda imports them."""
+    from fraudit.deploy import build
+
+    wheel = build.build_wheel(REPO, tmp_path, say=lambda _: None)
+    out = build.build_ops_package(wheel, REPO / "constraints.txt", tmp_path, say=lambda _: None)
+    assert out == tmp_path / "ops" / "deployment.zip"
+    names = zipfile.ZipFile(out).namelist()
+    assert "fraudit/ops/handler.py" in names
+    assert "fraudit/online/scripts.py" in names
+    assert any(n.startswith("psycopg_binary/") and "x86_64" in n for n in names)
+    assert any(n.startswith("hiredis/") and "cpython-311-x86_64" in n for n in names)
+    assert any(n.startswith("redis/") for n in names)
+    assert not any(n.startswith(("boto3/", "numpy/", "pyspark/")) for n in names)
+
+
 @pytest.mark.slow
 def test_build_glue_wheelhouse_holds_fraudit_and_its_linux_wheels(tmp_path):
     from fraudit.deploy import build

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import threading
 import time
 import urllib.request
@@ -14,6 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -786,6 +788,12 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     assert _store_keys(store) == before
     assert int(store.client.get(store.keys.arrival)) >= counter
 
+    # On AWS only a function inside the VPC reaches both the cache and the database (main
+    # had none: finding 6). `fraudit deploy ops features-rebuild` runs the rebuild there in
+    # parts; here its loop drives the operations task's handler in process (only the
+    # Lambda's transport is replaced), each part pausing after a batch of 50.
+    _rebuild_through_the_operations_task(store, private_redis, database, prefix, before)
+
     # Traffic during a rebuild. Main: a live card transaction was scored on 0 of its card's
     # transactions and took an arrival number the rebuild then replayed (the reference
     # refused the rows: "two transactions share an arrival position"), finding 6.
@@ -823,6 +831,46 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     assert event["features"]["card_count_30d"] == float(
         sum(1 for t in txs if t.card == live.card and t.event_time > live.event_time - 30 * 86_400)
     )
+
+
+def _rebuild_through_the_operations_task(store, private_redis, database, prefix, before):
+    from fraudit.deploy.commands import Deployer
+    from fraudit.deploy.outputs import StackOutputs
+    from fraudit.ops.handler import run_task
+    from fraudit.settings import Settings
+
+    private_redis.restart()
+    settings = Settings(
+        _env_file=None, database_url=database, redis_url=private_redis.url, redis_key_prefix=prefix
+    )
+    parts: list[dict] = []
+    held: list[int] = []
+
+    class InvokeInProcess:
+        def invoke(self, function: str, payload: dict) -> dict:
+            parts.append(payload)
+            answer = run_task({**payload, "batch": 50}, settings, lambda: True)
+            held.append(int(store.client.exists(store.keys.rebuilding)))
+            return answer
+
+    lines: list[str] = []
+    folder = Path(tempfile.mkdtemp())
+    deployer = Deployer(
+        repo=folder,
+        build_dir=folder,
+        infra_dir=folder,
+        model_dir=folder,
+        outputs=StackOutputs.model_construct(ops_function_name="fraudit-dev-ops"),
+        aws=InvokeInProcess(),  # type: ignore[arg-type]
+        say=lines.append,
+    )
+    assert deployer.ops("features-rebuild") == 0
+    assert len(parts) == 7  # 6 parts of 50, and one that finds nothing left
+    assert "after" not in parts[0]  # the first part starts at the beginning...
+    assert parts[1]["after"] > 0  # ...the next where it paused
+    assert held == [1] * 6 + [0]  # the card path held between parts, released at the end
+    assert lines[-1] == "rebuilt: 300 transactions read, 300 counted again"
+    assert _store_keys(store) == before
 
 
 def _store_tx_ttls_are_set(store) -> bool:

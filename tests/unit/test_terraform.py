@@ -230,7 +230,7 @@ def test_iam_is_least_privilege(hcl):
     assert sagemaker["ReadModelArtifacts"]["resources"] == ["${local.artifacts_arn}/models/*"]
 
 
-def test_database_admits_only_the_glue_job_and_the_dashboard(hcl):
+def test_database_admits_only_the_glue_job_the_dashboard_and_the_operations_task(hcl):
     rules = _blocks(hcl, "resource", "aws_vpc_security_group_ingress_rule")
     into_db = [
         r for r in rules.values() if r["security_group_id"] == "${aws_security_group.database.id}"
@@ -238,8 +238,49 @@ def test_database_admits_only_the_glue_job_and_the_dashboard(hcl):
     assert sorted(r["referenced_security_group_id"] for r in into_db) == [
         "${aws_security_group.dashboard.id}",
         "${aws_security_group.glue.id}",
+        "${aws_security_group.ops.id}",
     ]
     assert all("cidr_ipv4" not in r for r in rules.values())
+    assert all("${each" not in r["security_group_id"] for r in rules.values())  # all named
+
+
+def test_the_operations_task_reaches_the_store_and_the_database_from_inside_the_vpc(hcl):
+    """Finding 6: nothing could reach both the cache and the database, so the rebuild could
+    not run on AWS. The operations function can, and only it besides the API (the store)
+    and the job and the dashboard (the database)."""
+    ops = _resource(hcl, "aws_lambda_function", "ops")
+    assert ops["handler"] == "fraudit.ops.handler.handle"
+    assert ops["reserved_concurrent_executions"] == 1  # one operation at a time
+    assert _one(ops, "vpc_config")["security_group_ids"] == ["${aws_security_group.ops.id}"]
+    env = _one(ops, "environment")["variables"]
+    assert env["FRAUDIT_REDIS_IAM_USER"] == "${aws_elasticache_user.ops.user_id}"
+    assert env["FRAUDIT_DATABASE_SECRET_ID"] == "${local.db_secret_arn}"
+    assert env["FRAUDIT_REDIS_CLUSTER"] == "true"
+    group = _resource(hcl, "aws_elasticache_user_group", "online")
+    assert "${aws_elasticache_user.ops.user_id}" in group["user_ids"]
+    user = _resource(hcl, "aws_elasticache_user", "ops")
+    assert _one(user, "authentication_mode")["type"] == "iam"
+    assert user["access_string"] == "${local.online_store_access_string}"
+    statements = _blocks(hcl, "data", "aws_iam_policy_document")["ops"]["statement"]
+    by_sid = {s["sid"]: s for s in statements}
+    assert by_sid["ConnectToTheOnlineStoreAsItsUser"]["resources"] == [
+        "${aws_elasticache_serverless_cache.online.arn}",
+        "${aws_elasticache_user.ops.arn}",
+    ]
+    assert by_sid["ReadTheDatabaseSecret"]["resources"] == ["${local.db_secret_arn}"]
+    rules = _blocks(hcl, "resource", "aws_vpc_security_group_ingress_rule")
+    into_store = sorted(
+        r["referenced_security_group_id"]
+        for r in rules.values()
+        if r["security_group_id"] == "${aws_security_group.online_store.id}"
+    )
+    assert into_store == ["${aws_security_group.api.id}", "${aws_security_group.ops.id}"]
+    reaches = _locals(hcl, "ops_reaches")
+    assert {k: (v["from"], v["to"]) for k, v in reaches.items()} == {
+        "database": (5432, 5432),
+        "online_store": (6379, 6380),
+        "endpoints": (443, 443),
+    }
 
 
 def test_alarms_cover_stream_lag_api_failures_and_glue_failures(hcl):
@@ -265,6 +306,7 @@ def test_the_api_reaches_the_online_store_with_iam_and_no_password(hcl):
     assert group["user_ids"] == [
         "${aws_elasticache_user.default_off.user_id}",
         "${aws_elasticache_user.api.user_id}",
+        "${aws_elasticache_user.ops.user_id}",
     ]
     api, default = (_resource(hcl, "aws_elasticache_user", n) for n in ("api", "default_off"))
     assert _one(api, "authentication_mode")["type"] == "iam"
@@ -397,7 +439,8 @@ def test_the_deadline_fits_inside_the_lambda_timeout_and_one_attempt_of_each_cal
 
 def test_the_api_reaches_its_online_store_inside_the_vpc_only(hcl):
     """Redis became a required part of the API: the stack gives the Lambda a Valkey cache
-    it alone can reach, over TLS, and the endpoints a Lambda in private subnets needs."""
+    that only it and the operations task can reach, over TLS, and the endpoints a Lambda in
+    private subnets needs."""
     cache = _resource(hcl, "aws_elasticache_serverless_cache", "online")
     assert cache["engine"] == "valkey"
     assert cache["kms_key_id"] == "${aws_kms_key.main.arn}"
@@ -411,8 +454,9 @@ def test_the_api_reaches_its_online_store_inside_the_vpc_only(hcl):
     assert url_block["online_store_url"].startswith("rediss://")  # TLS in transit
     ingress = _blocks(hcl, "resource", "aws_vpc_security_group_ingress_rule")
     into_cache = [r for r in ingress.values() if "online_store.id" in r["security_group_id"]]
-    assert [r["referenced_security_group_id"] for r in into_cache] == [
-        "${aws_security_group.api.id}"
+    assert sorted(r["referenced_security_group_id"] for r in into_cache) == [
+        "${aws_security_group.api.id}",
+        "${aws_security_group.ops.id}",
     ]
     (local_block,) = [b for b in hcl["locals"] if "interface_endpoints" in b]
     services = set(re.findall(r'"([a-z.-]+)"', local_block["interface_endpoints"]))

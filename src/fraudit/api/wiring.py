@@ -16,7 +16,7 @@ from fraudit.api.service import CardModel, PredictService
 from fraudit.aws_clients import settings_client
 from fraudit.errors import ArtifactError
 from fraudit.models.layout import POLICY_FILE, Family, family_root, has_model, resolve_version
-from fraudit.online.redis_store import OnlineStore, connect
+from fraudit.online.redis_store import store_from_settings as build_store
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.base import Scorer
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
@@ -177,29 +177,6 @@ def build_card_model(settings: Settings) -> CardModel | None:
         csv_row=card_csv_row,
     )
     return CardModel(scorer, policy)
-
-
-def build_store(settings: Settings) -> OnlineStore:
-    credentials = None
-    if settings.redis_iam_user:
-        from fraudit.online.iam_auth import IamCredentials
-
-        if not settings.redis_iam_cache_name:
-            raise ValueError("FRAUDIT_REDIS_IAM_USER needs FRAUDIT_REDIS_IAM_CACHE_NAME")
-        credentials = IamCredentials.for_serverless_cache(
-            settings.redis_iam_user, settings.redis_iam_cache_name, settings.aws_region
-        )
-    return OnlineStore(
-        connect(
-            settings.redis_url,
-            settings.redis_timeout_seconds,
-            credentials,
-            cluster=settings.redis_cluster,
-        ),
-        prefix=settings.redis_key_prefix,
-        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-        lateness_seconds=settings.max_event_age_days * 86_400,
-    )
 
 
 def build_service(settings: Settings) -> PredictService:

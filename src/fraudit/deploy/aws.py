@@ -3,6 +3,7 @@ commands.py reads as a plan being carried out. Tested against moto."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,24 @@ class DeployAws:
 
     def stop_job(self, job: str, run_id: str) -> None:
         self._client("glue").batch_stop_job_run(JobName=job, JobRunIds=[run_id])
+
+    # --- Lambda ------------------------------------------------------------------------
+
+    def invoke(self, function: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Invoke a function and wait for its answer; its failure is a RuntimeError with
+        the function's own error message."""
+        response = self._client("lambda").invoke(
+            FunctionName=function,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(payload).encode(),
+        )
+        body = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            message = body.get("errorMessage", body) if isinstance(body, dict) else body
+            raise RuntimeError(f"{function} failed: {message}")
+        if not isinstance(body, dict):
+            raise RuntimeError(f"{function} answered {body!r}, not an object")
+        return body
 
 
 def _tags(spec: EndpointSpec) -> list[dict[str, str]]:

@@ -141,6 +141,44 @@ def build_wheelhouse(
     return out
 
 
+# The operations task's Lambda (fraudit.ops.handler) needs the store's and the
+# database's clients on top of fraudit (boto3 comes with the Lambda runtime).
+OPS_PACKAGES = (
+    *GLUE_PACKAGES,
+    "redis",
+    "hiredis",
+)
+
+
+def build_ops_package(
+    wheel: Path, constraints: Path, out_dir: Path, say: Callable[[str], None] = print
+) -> Path:
+    """The operations task's Lambda zip (CPython 3.11, Linux x86_64): fraudit and the
+    pinned OPS_PACKAGES installed at the zip's root, as Lambda imports them."""
+    say("building the operations task's Lambda zip (CPython 3.11, Linux x86_64)")
+    folder = out_dir / "ops"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fraudit-ops-") as tmp:
+        target = Path(tmp) / "package"
+        platform = [
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            *[x for tag in platform_tags("x86_64") for x in ("--platform", tag)],
+        ]
+        install = ["install", "--quiet", "--no-deps", "--target", str(target), *platform]
+        _pip([*install, *pinned(constraints, OPS_PACKAGES), str(wheel)], say)
+        out = folder / "deployment.zip"
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(target.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    archive.write(path, path.relative_to(target).as_posix())
+    say(f"  {out.name}: {out.stat().st_size / 1e6:.1f} MB")
+    return out
+
+
 def build_api_package(
     repo: Path, out_dir: Path, region: str, say: Callable[[str], None] = print
 ) -> Path:

@@ -47,6 +47,7 @@ def add_deploy_parser(sub: Any) -> None:
         help="build only these wheelhouses (repeatable; default both)",
     )
     s.add_argument("--api", action="store_true", help="also `chalice package` the API")
+    s.add_argument("--ops", action="store_true", help="also the operations task's Lambda zip")
     s.add_argument("--region", default="us-east-1", help="region the API zip is built for")
 
     s = steps.add_parser(
@@ -93,6 +94,13 @@ def add_deploy_parser(sub: Any) -> None:
     )
     s.add_argument("--rotate", action="store_true", help="replace the key with a new one")
 
+    s = steps.add_parser(
+        "ops",
+        help="run a task of the operations function inside the VPC: check (reaches the "
+        "cache and the database) or features-rebuild (the online store from PostgreSQL)",
+    )
+    s.add_argument("task", choices=["check", "features-rebuild"])
+
     s = steps.add_parser("env", help="write the stack's .env from the Terraform outputs")
     s.add_argument("--out", type=Path, default=Path(".env.aws"))
     p.set_defaults(func=run_deploy)
@@ -113,6 +121,7 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
                 "dry run: would build the wheel, the "
                 f"{', '.join(args.only or build.TARGETS)} wheelhouse(s)"
                 + (" and the API zip" if args.api else "")
+                + (" and the operations task's zip" if args.ops else "")
             )
             return 0
         wheel = build.build_wheel(repo, args.build_dir)
@@ -122,6 +131,8 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
             )
         if args.api:
             build.build_api_package(repo, args.build_dir, args.region, say)
+        if args.ops:
+            build.build_ops_package(wheel, repo / "constraints.txt", args.build_dir, say)
         return 0
 
     outputs = None
@@ -150,6 +161,11 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
         say=say,
         family=Family(getattr(args, "family", Family.ULB)),
     )
+    return _run_step(deployer, args)
+
+
+def _run_step(deployer: Any, args: argparse.Namespace) -> int:
+    """The steps that act on a stack."""
     if args.deploy_command == "upload":
         deployer.upload(args.model_version)
     elif args.deploy_command == "endpoints":
@@ -163,6 +179,8 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
         deployer.glue(args.action)
     elif args.deploy_command == "api-key":
         return 2 if deployer.api_key(rotate=args.rotate) < 0 else 0
+    elif args.deploy_command == "ops":
+        return int(deployer.ops(args.task))
     else:
         deployer.env(args.out)
     return 0

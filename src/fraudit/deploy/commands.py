@@ -107,13 +107,20 @@ class Deployer:
                 wanted.append((path, key))
             else:
                 self.say(f"note: {path.name} not built (`fraudit deploy build`): not uploaded")
-        api_zip = self.build_dir / "api" / "deployment.zip"
-        if api_zip.exists():
-            key = f"api/deployment-{sha256_file(api_zip)[:16]}.zip"  # a new key per build
-            wanted.append((api_zip, key))
-            tfvars["api_package_s3_key"] = key
-        else:
-            self.say("note: the API zip is not built (`fraudit deploy build --api`): not uploaded")
+        for name, subdir, variable, flag in (
+            ("API", "api", "api_package_s3_key", "--api"),
+            ("operations task", "ops", "ops_package_s3_key", "--ops"),
+        ):
+            package = self.build_dir / subdir / "deployment.zip"
+            if package.exists():
+                key = f"{subdir}/deployment-{sha256_file(package)[:16]}.zip"  # new per build
+                wanted.append((package, key))
+                tfvars[variable] = key
+            else:
+                self.say(
+                    f"note: the {name} zip is not built (`fraudit deploy build {flag}`): "
+                    "not uploaded"
+                )
         root = family_root(self.model_dir, self.family)
         if model_version is None:
             self.say(
@@ -299,6 +306,37 @@ class Deployer:
                 self.aws.stop_job(job, action.params["run_id"])
 
         return self._carry_out(actions, run)
+
+    # --- the operations task -----------------------------------------------------------
+
+    def ops(self, task: Literal["check", "features-rebuild"]) -> int:
+        """Run a task of the operations function (inside the VPC: it reaches the cache and
+        PostgreSQL). A rebuild larger than one invocation pauses with the card path held
+        and is invoked again from where it stopped, until it is done."""
+        function = self.outputs.ops_function_name
+        if not function:
+            self.say("error: the stack has no operations function: `terraform apply` first")
+            return 2
+        if self.dry_run:
+            self.say(f"dry run: would invoke {function} with task {task}")
+            return 0
+        event: dict[str, Any] = {"task": task}
+        read = counted = 0
+        while True:
+            answer = self.aws.invoke(function, event)
+            if task == "check":
+                self.say(f"{function}: database {answer['database']}, store {answer['store']}")
+                return 0 if answer["store"] == "ok" else 1
+            read += int(answer["read"])
+            counted += int(answer["counted"])
+            self.say(
+                f"  {read:,} transactions read, {counted:,} counted again "
+                f"(through arrival {answer['after']:,})"
+            )
+            if answer["finished"]:
+                self.say(f"rebuilt: {read:,} transactions read, {counted:,} counted again")
+                return 0
+            event = {"task": task, "after": int(answer["after"])}
 
     # --- the API key ---------------------------------------------------------------------
 

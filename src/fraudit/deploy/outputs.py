@@ -40,6 +40,8 @@ class StackOutputs(BaseModel):
     xgboost_image_uri: str
     sklearn_image_uri: str
     endpoints_managed_by: str = "terraform"
+    # The operations task (devops/infra/ops.tf); empty on a stack applied before it.
+    ops_function_name: str = ""
 
     @classmethod
     def from_terraform_json(cls, document: dict[str, Any]) -> StackOutputs:

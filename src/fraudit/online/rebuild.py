@@ -49,6 +49,7 @@ FROM fraud_predictions
 WHERE schema_version = 2
   AND event_time > (SELECT max(event_time) FROM fraud_predictions WHERE schema_version = 2)
                    - make_interval(secs => %(seconds)s)
+  AND (payload->'card'->>'store_arrival')::bigint > %(after)s
 ORDER BY arrival
 """
 
@@ -88,6 +89,9 @@ class RebuildResult:
     transactions: int  # rows read
     counted: int  # counted again (the rest the store still held)
     highest_arrival: int
+    # False: it paused when asked to (`stop`), with the card path still held; resume with
+    # rows after `highest_arrival`.
+    finished: bool = True
 
 
 def rebuild(
@@ -96,10 +100,16 @@ def rebuild(
     *,
     batch: int = 2_000,
     progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    after: int = 0,
 ) -> RebuildResult:
     """Count `rows` (REBUILD_QUERY's) into `store`, `batch` per round trip, with live card
-    transactions held off until it is done."""
-    read = counted = highest = 0
+    transactions held off until it is done. `stop`, asked after each batch: pause there (a
+    piece of a rebuild run in parts, each within a time limit, such as the operations
+    task's Lambda invocations); the marker stays up for the next part, which passes the
+    paused result's `highest_arrival` as `after` (and reads rows after it)."""
+    read = counted = 0
+    highest = after
     pending: list[BeginCall] = []
 
     def flush() -> None:
@@ -115,6 +125,7 @@ def rebuild(
             progress(read, counted)
 
     store.hold_card_path(MARKER_TTL_SECONDS)
+    paused = False
     try:
         for row in rows:
             tx = transaction_from_row(row)
@@ -125,19 +136,26 @@ def rebuild(
             )
             if len(pending) >= batch:
                 flush()
+                if stop is not None and stop():
+                    paused = True
+                    return RebuildResult(read, counted, highest, finished=False)
         if pending:
             flush()
         if highest:
             store.raise_arrival_counter(highest + ARRIVAL_GAP)
     finally:
-        with contextlib.suppress(StoreUnavailable):  # else it expires by itself
-            store.release_card_path()
+        if not paused:
+            with contextlib.suppress(StoreUnavailable):  # else it expires by itself
+                store.release_card_path()
     return RebuildResult(read, counted, highest)
 
 
-def rows_to_rebuild(conn: Any, retention_seconds: float) -> Iterator[tuple[Any, ...]]:
-    """REBUILD_QUERY's rows through a server-side cursor (never all in memory)."""
+def rows_to_rebuild(
+    conn: Any, retention_seconds: float, after: int = 0
+) -> Iterator[tuple[Any, ...]]:
+    """REBUILD_QUERY's rows (those numbered after `after`) through a server-side cursor
+    (never all in memory)."""
     with conn.cursor(name="fraudit_rebuild") as cursor:
         cursor.itersize = 5_000
-        cursor.execute(REBUILD_QUERY, {"seconds": retention_seconds})
+        cursor.execute(REBUILD_QUERY, {"seconds": retention_seconds, "after": after})
         yield from cursor

@@ -35,6 +35,7 @@ from fraudit.online.plan import (
 )
 from fraudit.online.scripts import ABANDON, BEGIN, RAISE_COUNTER
 from fraudit.online.store import Abandon, Recorded, StoreUnavailable
+from fraudit.settings import Settings
 
 log = logging.getLogger("fraudit.online")
 # One server or a cluster: the store uses what both offer (scripts, pipelines, SCAN).
@@ -318,3 +319,28 @@ def clear_prefix(client: Client, prefix: str, batch: int = 1_000) -> int:
     if chunk:
         removed += int(client.unlink(*chunk))
     return removed
+
+
+def store_from_settings(settings: Settings) -> OnlineStore:
+    """The store the settings describe: its URL, one server or a cluster, IAM
+    authentication when a user is named, its prefix, TTLs and allowed lateness."""
+    credentials = None
+    if settings.redis_iam_user:
+        from fraudit.online.iam_auth import IamCredentials
+
+        if not settings.redis_iam_cache_name:
+            raise ValueError("FRAUDIT_REDIS_IAM_USER needs FRAUDIT_REDIS_IAM_CACHE_NAME")
+        credentials = IamCredentials.for_serverless_cache(
+            settings.redis_iam_user, settings.redis_iam_cache_name, settings.aws_region
+        )
+    return OnlineStore(
+        connect(
+            settings.redis_url,
+            settings.redis_timeout_seconds,
+            credentials,
+            cluster=settings.redis_cluster,
+        ),
+        prefix=settings.redis_key_prefix,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        lateness_seconds=settings.max_event_age_days * 86_400,
+    )
