@@ -36,6 +36,7 @@ resource "aws_iam_role" "api" {
 }
 
 data "aws_iam_policy_document" "api" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_in_vpc["api"].json]
   statement {
     sid       = "InvokeTheTwoModelEndpoints"
     actions   = ["sagemaker:InvokeEndpoint"]
@@ -86,11 +87,24 @@ data "aws_iam_policy_document" "api" {
       values   = [local.card_policy_key]
     }
   }
+}
+
+# What each Lambda function of the stack needs to run in the VPC and to write its own logs
+# and traces: the API and the operations task (ops.tf) take it as their policies' source.
+locals {
+  lambda_in_vpc = {
+    api = { security_group = aws_security_group.api.id, log_group = aws_cloudwatch_log_group.api_lambda.arn }
+    ops = { security_group = aws_security_group.ops.id, log_group = aws_cloudwatch_log_group.ops_lambda.arn }
+  }
+}
+
+data "aws_iam_policy_document" "lambda_in_vpc" {
+  for_each = local.lambda_in_vpc
   statement {
-    # Lambda in a VPC: its network interfaces, in the private subnets with the API's group.
+    # Its network interfaces, in the private subnets with its own group.
     sid       = "NetworkInterfacesInTheVpc"
     actions   = ["ec2:CreateNetworkInterface"]
-    resources = concat(["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*", "arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${aws_security_group.api.id}"], [for s in aws_subnet.private : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${s.id}"])
+    resources = concat(["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*", "arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${each.value.security_group}"], [for s in aws_subnet.private : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${s.id}"])
   }
   statement {
     sid       = "ManageOwnNetworkInterfaces"
@@ -105,7 +119,7 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.api_lambda.arn}:*"]
+    resources = ["${each.value.log_group}:*"]
   }
   statement {
     sid       = "XRayTraces"

@@ -78,6 +78,7 @@ resource "aws_iam_role" "ops" {
 }
 
 data "aws_iam_policy_document" "ops" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_in_vpc["ops"].json]
   statement {
     sid       = "ConnectToTheOnlineStoreAsItsUser"
     actions   = ["elasticache:Connect"]
@@ -92,31 +93,6 @@ data "aws_iam_policy_document" "ops" {
     sid       = "DecryptTheSecretAndTheEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.main.arn]
-  }
-  statement {
-    sid       = "NetworkInterfacesInTheVpc"
-    actions   = ["ec2:CreateNetworkInterface"]
-    resources = concat(["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*", "arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${aws_security_group.ops.id}"], [for s in aws_subnet.private : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${s.id}"])
-  }
-  statement {
-    sid       = "ManageOwnNetworkInterfaces"
-    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
-    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"]
-  }
-  statement {
-    sid       = "DescribeNetworkInterfaces"
-    actions   = ["ec2:DescribeNetworkInterfaces"]
-    resources = ["*"] # Describe actions have no resource-level permissions
-  }
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.ops_lambda.arn}:*"]
-  }
-  statement {
-    sid       = "XRayTraces"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"] # X-Ray has no resource-level permissions for these actions
   }
 }
 
