@@ -508,29 +508,29 @@ def main() -> int:
     finally:
         emulator.stop()
 
-    path = write_results("api", results, args.quick)
-    print(
-        "| path | clients | throughput (req/s) | p50 (ms) | p99 (ms) | API CPU per request (ms) "
-        "| Redis round trips per request |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for clients in (1, 8):
-        for path in ("ulb", "cards"):
-            s = results[f"{path}_clients_{clients}"]["summary"]
-            print(
-                f"| {path} | {clients} | {cell(s, 'throughput_rps', 1)} | {cell(s, 'p50_ms', 2)} | "
-                f"{cell(s, 'p99_ms', 2)} | {cell(s, 'api_cpu_ms_per_request', 2)} | "
-                f"{cell(s, 'redis_round_trips_per_request', 2)} |"
-            )
-    print(f"card minus ULB: {results['card_minus_ulb']}")
+    written = write_results("api", results, args.quick)
     for topology in args.stores.split(","):
-        measured = results if topology == "one server" else results[topology]  # type: ignore[assignment]
-        if topology != "one server":
-            print(f"{topology}: card minus ULB: {measured['card_minus_ulb']}")
-        print(f"{topology}: hot entities: {measured['hot_entities']}")
+        measured: dict[str, Any] = results if topology == "one server" else results[topology]  # type: ignore[assignment]
+        print(f"\n{topology}")
+        print(
+            "| path | clients | throughput (req/s) | p50 (ms) | p99 (ms) | API CPU per request "
+            "(ms) | Redis round trips per request |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for clients in (1, 8):
+            for path in ("ulb", "cards"):
+                s = measured[f"{path}_clients_{clients}"]["summary"]
+                print(
+                    f"| {path} | {clients} | {cell(s, 'throughput_rps', 1)} | "
+                    f"{cell(s, 'p50_ms', 2)} | {cell(s, 'p99_ms', 2)} | "
+                    f"{cell(s, 'api_cpu_ms_per_request', 2)} | "
+                    f"{cell(s, 'redis_round_trips_per_request', 2)} |"
+                )
+        print(f"card minus ULB: {measured['card_minus_ulb']}")
+        print(f"hot entities: {measured['hot_entities']}")
     core = results["scoring_core"]
     print(f"scoring core in process: p50 {core['p50_ms']:.3f} ms, p99 {core['p99_ms']:.3f} ms")
-    print(f"results: {path}", file=sys.stderr)
+    print(f"results: {written}", file=sys.stderr)
     return 0
 
 
