@@ -943,3 +943,30 @@ def test_one_step_reads_at_most_the_cap_and_a_set_keeps_at_most_cap_plus_slack(n
         assert store.client.zcard(key) == HISTORY_CAPS[entity] + PENDING_SLACK
     # The members read are the latest-dated: the first is the last one sent.
     assert answer.state.members[Entity.CARD][0][0].startswith("hot-2499|")
+
+
+def test_on_a_cluster_a_card_request_makes_only_its_own_round_trips(redis_cluster):
+    """redis-py 8's cluster pipeline asked the server for a script's keys (COMMAND GETKEYS)
+    before sending each BEGIN: a third round trip per card request on a cluster, which the
+    API's own command counts did not show. Told the prefix's node, it asks nothing."""
+    from fraudit.online.redis_store import connect
+    from tests.support.api import private_store
+
+    nodes = [connect(node.url, 2.0) for node in redis_cluster.nodes]
+
+    def asked() -> int:
+        return sum(
+            int(n.info("commandstats").get("cmdstat_command|getkeys", {}).get("calls", 0))
+            for n in nodes
+        )
+
+    store = private_store(redis_cluster.url, cluster=True)
+    before = asked()
+    for tx in _recent(20, seed=5):
+        call = store.begin_call(
+            tx.transaction_id, pending="P", tx=tx, attempt=uuid.uuid4().hex[:12]
+        )
+        (answer,) = store.begin_many([call])
+        assert answer.added
+        store.finish_many([(tx.transaction_id, "D")])
+    assert asked() == before
