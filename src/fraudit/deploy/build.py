@@ -49,6 +49,18 @@ def platform_tags(arch: str) -> list[str]:
     return [f"manylinux_{glibc}_{arch}" for glibc in MANYLINUX] + [f"manylinux2014_{arch}"]
 
 
+def pip_platform(arch: str) -> list[str]:
+    """pip's options for binary wheels of CPython 3.11 on Linux `arch` (what AWS runs)."""
+    return [
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        *[x for tag in platform_tags(arch) for x in ("--platform", tag)],
+    ]
+
+
 TARGETS = {t.name: t for t in (GLUE, DASHBOARD)}
 
 
@@ -95,14 +107,7 @@ def build_wheelhouse(
     say(f"building the {target.name} wheelhouse (CPython 3.11, Linux {target.arch})")
     with tempfile.TemporaryDirectory(prefix=f"fraudit-{target.name}-") as tmp:
         folder = Path(tmp)
-        platform = [
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            "--implementation",
-            "cp",
-            *[x for tag in platform_tags(target.arch) for x in ("--platform", tag)],
-        ]
+        platform = pip_platform(target.arch)
         download = ["download", "--quiet", "--dest", str(folder), *platform]
         if target.resolve:
             _pip(
@@ -160,14 +165,7 @@ def build_ops_package(
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fraudit-ops-") as tmp:
         target = Path(tmp) / "package"
-        platform = [
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            "--implementation",
-            "cp",
-            *[x for tag in platform_tags("x86_64") for x in ("--platform", tag)],
-        ]
+        platform = pip_platform("x86_64")
         install = ["install", "--quiet", "--no-deps", "--target", str(target), *platform]
         _pip([*install, *pinned(constraints, OPS_PACKAGES), str(wheel)], say)
         out = folder / "deployment.zip"
