@@ -157,3 +157,37 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_ops" {
   from_port                    = 443
   to_port                      = 443
 }
+
+# The reaper (docs/FEATURES.md, "Counted only when answered"): every few minutes the task
+# undoes the counts of card requests whose process died before answering, judged against
+# the database. A run missed while a rebuild holds the one concurrent slot is not retried:
+# the next one does its work.
+resource "aws_cloudwatch_event_rule" "reap" {
+  count               = local.ops_enabled ? 1 : 0
+  name                = "${local.name}-reap"
+  description         = "fraudit: undo the counts of card requests that died unanswered"
+  schedule_expression = var.reap_schedule
+}
+
+resource "aws_cloudwatch_event_target" "reap" {
+  count = local.ops_enabled ? 1 : 0
+  rule  = aws_cloudwatch_event_rule.reap[0].name
+  arn   = aws_lambda_function.ops[0].arn
+  input = jsonencode({ task = "features-reap" })
+}
+
+resource "aws_lambda_permission" "reap" {
+  count         = local.ops_enabled ? 1 : 0
+  statement_id  = "ReapOnSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.ops[0].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.reap[0].arn
+}
+
+resource "aws_lambda_function_event_invoke_config" "ops" {
+  count                        = local.ops_enabled ? 1 : 0
+  function_name                = aws_lambda_function.ops[0].function_name
+  maximum_event_age_in_seconds = 240
+  maximum_retry_attempts       = 0
+}

@@ -260,6 +260,12 @@ variable "ops_package_s3_key" {
   default     = ""
 }
 
+variable "reap_schedule" {
+  description = "How often the operations task undoes the counts of card requests that died unanswered (fraudit.online.reaper); an EventBridge schedule expression."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
 variable "api_reserved_concurrency" {
   description = "Reserved concurrency of the API Lambda (a cap that protects the model endpoints and the stream)."
   type        = number

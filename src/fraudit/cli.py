@@ -455,6 +455,39 @@ def cmd_features_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_features_reap(args: argparse.Namespace, settings: Settings) -> int:
+    """Undo the counts of attempts that died unanswered (fraudit.online.reaper)."""
+    from fraudit.api.wiring import build_store
+    from fraudit.db.connection import connect, describe
+    from fraudit.db.connection import database_url as configured_database_url
+    from fraudit.online.reaper import reap_with_database
+    from fraudit.online.redis_store import CLAIM_TTL_SECONDS
+    from fraudit.online.store import StoreUnavailable
+
+    url = configured_database_url(settings)
+    if not url:
+        _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID)")
+        return 2
+    store = build_store(settings.model_copy(update={"redis_timeout_seconds": 30.0}))
+    if not store.ping():
+        _say("error: Redis does not answer at FRAUDIT_REDIS_URL")
+        return 2
+    try:
+        with connect(url) as conn:
+            result = reap_with_database(
+                store, conn, claim_seconds=CLAIM_TTL_SECONDS, grace_seconds=args.grace_seconds
+            )
+    except StoreUnavailable as exc:
+        _say(f"error: Redis failed while reaping ({exc}); it is safe to run it again")
+        return 1
+    if result.began_before_ms is None:
+        _say(f"nothing judged: {describe(url)} holds no event yet")
+        return 0
+    judged = ", ".join(f"{n:,} {what}" for what, n in sorted(result.outcomes.items()))
+    _say(f"unfinished attempts judged against {describe(url)}: {judged or 'none'}")
+    return 0
+
+
 def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     """The online store, counted again from PostgreSQL's card events."""
     from fraudit.api.wiring import build_store
@@ -967,6 +1000,20 @@ def build_parser() -> argparse.ArgumentParser:
         "safe to repeat",
     )
     p.set_defaults(func=cmd_features_rebuild)
+    from fraudit.online.reaper import DEFAULT_GRACE_SECONDS
+
+    p = features.add_parser(
+        "reap",
+        help="undo the counts of card requests that died unanswered (judged against "
+        "PostgreSQL's events); safe to repeat, meant to run every few minutes",
+    )
+    p.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=float(DEFAULT_GRACE_SECONDS),
+        help="how far the stream job must have loaded past an attempt before it is judged",
+    )
+    p.set_defaults(func=cmd_features_reap)
 
     p = sub.add_parser("simulate", help="replay a dataset against POST /predict")
     p.add_argument("--url", help="API base URL (default http://FRAUDIT_API_HOST:PORT)")

@@ -29,6 +29,7 @@ from fraudit.validity import MAX_AMOUNT, MIN_POSITIVE_AMOUNT
 from tests.support.api import JSON, kinesis_stream, make_app, read_stream
 from tests.support.card_histories import START, card_payload, random_history
 from tests.support.feature_agreement import disagreements
+from tests.support.redis_keys import REDIS_URL
 
 pytestmark = pytest.mark.integration
 
@@ -877,7 +878,7 @@ def _store_tx_ttls_are_set(store) -> bool:
     return all(
         store.client.ttl(key) > 0
         for key in store.client.scan_iter(match=f"{store.keys.namespace}*")
-        if key != store.keys.arrival.encode()
+        if key not in {store.keys.arrival.encode(), store.keys.attempts.encode()}
     )
 
 
@@ -970,3 +971,177 @@ def test_on_a_cluster_a_card_request_makes_only_its_own_round_trips(redis_cluste
         assert answer.added
         store.finish_many([(tx.transaction_id, "D")])
     assert asked() == before
+
+
+# --- requests that died unanswered (the reaper) ---------------------------------------------
+
+
+def _die_after_counting(store, tx, *, claim_expired: bool = True):
+    """What a card request leaves when its process dies after BEGIN (a `kill -9`, a Lambda
+    timeout): its count and its register entry, no FINISH, no ABANDON; and its claim
+    until that expires (CLAIM_TTL_SECONDS, long before any reaper judges the attempt)."""
+    from fraudit.online import idempotency
+
+    attempt = uuid.uuid4().hex[:12]
+    digest = idempotency.body_hash(card_payload(tx))
+    call = store.begin_call(
+        tx.transaction_id,
+        pending=idempotency.pending(digest, attempt),
+        tx=tx,
+        owner=digest,
+        attempt=attempt,
+    )
+    (answer,) = store.begin_many([call])
+    assert answer.added
+    if claim_expired:
+        store.client.delete(store.keys.idempotency(tx.transaction_id))
+    return call
+
+
+def _card_ids(store, tx) -> list[str]:
+    return store.entity_transactions(Entity.CARD, tx.card)
+
+
+def test_the_reaper_undoes_what_a_request_that_died_counted_unless_it_was_answered(
+    bundle, card_model, kinesis, new_store
+):
+    """A request whose process dies after counting its transaction (finding 3: on main the
+    member stayed for the card's 37 days, and the next honest transaction on the card saw
+    `card_count_10m = 1`). Every counting BEGIN registers its attempt until FINISH or
+    ABANDON; the reaper judges what is left: undone when nobody was answered; kept when the
+    event is on record, when a retry was answered, and while a retry holds the claim."""
+    from chalice.test import Client
+
+    from fraudit.online.reaper import reap
+
+    store = new_store()
+    txs = _recent(6, seed=21)
+    card = txs[0].card
+    txs = [replace(tx, card=card) for tx in txs]
+    answered, dead, on_record, retried, retrying, after = txs
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        assert post_card(client, answered).status_code == 200
+        assert store.client.zcard(store.keys.attempts) == 0  # FINISH closed its attempt
+
+        for tx in (dead, on_record, retried):
+            _die_after_counting(store, tx)
+        _die_after_counting(store, retrying, claim_expired=False)  # as if a retry held it
+        assert store.client.zcard(store.keys.attempts) == 4
+        # A retry of `retried` after its dead attempt's claim expired: answered 200 from the
+        # count the dead attempt left (not counted again).
+        assert post_card(client, retried).status_code == 200
+
+        far_future = int((time.time() + 3_600) * 1_000)
+        result = reap(store, lambda ids: {on_record.transaction_id} & set(ids), far_future)
+        assert result.outcomes == {"on record": 1, "answered": 1, "undone": 1, "claimed": 1}
+        held = set(_card_ids(store, answered))
+        assert dead.transaction_id not in held
+        assert {answered.transaction_id, on_record.transaction_id} <= held
+        assert {retried.transaction_id, retrying.transaction_id} <= held
+        assert not store.client.exists(store.keys.transaction(dead.transaction_id))
+        # Only the attempt whose retry holds the claim is still registered, judged later.
+        (left,) = store.client.zrange(store.keys.attempts, 0, -1)
+        assert left.decode().startswith(retrying.transaction_id + "\n")
+
+        store.client.delete(store.keys.idempotency(retrying.transaction_id))  # claim expired
+        again = reap(store, lambda ids: set(), far_future)
+        assert again.outcomes == {"undone": 1}
+        assert store.client.zcard(store.keys.attempts) == 0
+
+        response = post_card(client, replace(after, event_time=dead.event_time + 1))
+    assert response.status_code == 200
+    features = read_stream(kinesis)[-1]["features"]
+    month = [t for t in (answered, on_record, retried) if t.event_time <= dead.event_time + 1]
+    assert features["card_count_30d"] == float(len(month))
+
+
+def test_abandon_and_a_replay_leave_nothing_on_the_register(new_store):
+    """ABANDON takes its attempt off the register with its count; the rebuild's replay
+    (no attempt) never registers."""
+    from fraudit.online.store import Abandon
+
+    store = new_store()
+    tx, replayed = _recent(2, seed=22)
+    call = _die_after_counting(store, tx)
+    store.abandon_many([Abandon(call, None)])
+    assert store.client.zcard(store.keys.attempts) == 0
+    assert _card_ids(store, tx) == []
+    replay = store.begin_call(replayed.transaction_id, tx=replayed, read=False, arrival=7)
+    (answer,) = store.begin_many([replay])
+    assert answer.added
+    assert store.client.zcard(store.keys.attempts) == 0
+
+
+def test_fraudit_features_reap_judges_attempts_against_the_databases_events(
+    spark, bundle, card_model, kinesis, database
+):
+    """`fraudit features reap`: an attempt is judged once the stream job has loaded events
+    scored `claim + grace` after it began; then a transaction whose event is in
+    PostgreSQL keeps its count (it was answered; only FINISH failed), one whose event is
+    not loses it."""
+    from chalice.test import Client
+
+    from fraudit.cli import main
+    from fraudit.online.store import StoreUnavailable
+    from fraudit.ops.handler import run_task
+    from fraudit.settings import Settings, get_settings
+    from fraudit.stream.batch import process_batch
+    from fraudit.stream.load import PostgresSink
+    from tests.support.api import private_store
+    from tests.support.stream_records import raw_frame, record
+
+    store = private_store()
+
+    class FinishFails(type(store)):  # fault injection: Redis fails FINISH after the answer
+        def finish_many(self, records, answered=()):
+            raise StoreUnavailable("injected")
+
+    unfinished = FinishFails(store.client, prefix=store.keys.prefix)
+    first, published, dead = _recent(3, seed=23)
+    with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
+        assert post_card(client, first).status_code == 200
+    with Client(make_app(bundle, kinesis, store=unfinished, cards=card_model)) as client:
+        assert post_card(client, published).status_code == 200
+    _die_after_counting(store, dead)
+    events = read_stream(kinesis)
+    sink = PostgresSink(database)
+    process_batch(
+        raw_frame(spark, [record(json.dumps(e), i) for i, e in enumerate(events)]), 0, sink
+    )
+    sink.close()
+
+    env = {
+        "DATABASE_URL": database,
+        "FRAUDIT_REDIS_URL": REDIS_URL,
+        "FRAUDIT_REDIS_KEY_PREFIX": store.keys.prefix,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            assert main(["features", "reap"]) == 0  # too recent: nothing judged yet
+            assert store.client.zcard(store.keys.attempts) == 2
+            # As if both attempts began ten minutes before the newest loaded event.
+            ten_minutes_ago = int((time.time() - 600) * 1_000)
+            for entry in store.client.zrange(store.keys.attempts, 0, -1):
+                store.client.zadd(store.keys.attempts, {entry: ten_minutes_ago}, xx=True)
+        finally:
+            get_settings.cache_clear()
+    # On AWS the operations task runs it on a schedule (its handler, in process here).
+    settings = Settings(
+        _env_file=None,
+        database_url=database,
+        redis_url=REDIS_URL,
+        redis_key_prefix=store.keys.prefix,
+    )
+    answer = run_task({"task": "features-reap"}, settings, lambda: False)
+    assert {k: v for k, v in answer.items() if k != "judged_before_ms"} == {
+        "task": "features-reap",
+        "on record": 1,
+        "undone": 1,
+    }
+    assert store.client.zcard(store.keys.attempts) == 0
+    held = _card_ids(store, published) + _card_ids(store, dead)
+    assert published.transaction_id in held
+    assert dead.transaction_id not in held

@@ -100,8 +100,8 @@ def test_window_bounds_are_sent_exactly_as_python_computes_them():
     )
     assert call.args[5] == repr(tx.event_time)
     assert f"({tx.event_time - MAX_WINDOW_SECONDS!r}" in call.args
-    # After the idempotency, transaction, counter, fence and rebuild-marker keys.
-    assert call.keys[5] == f"{{p:}}card:{tx.card}"
+    # After the idempotency, transaction, counter, fence, rebuild-marker and register keys.
+    assert call.keys[6] == f"{{p:}}card:{tx.card}"
 
 
 def test_idempotency_records_compare_bodies_by_content_not_by_spelling():
@@ -125,3 +125,39 @@ def test_a_claim_outlives_any_request_deadline_but_not_by_much():
     field = Settings.model_fields["api_deadline_seconds"]
     longest = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
     assert longest < CLAIM_TTL_SECONDS <= 60
+
+
+def test_an_attempt_round_trips_through_its_register_entry_and_abandon_names_its_members():
+    """What the reaper reads back from the register is what the request's own ABANDON would
+    have been given: the same keys, the same member tails."""
+    from fraudit.online.plan import Attempt
+
+    (tx,) = random_history(1, seed=2)
+    tx = replace(tx, device="dev-1", ip="203.0.113.9")
+    keys = StoreKeys("p:")
+    call = begin_call(
+        keys,
+        tx.transaction_id,
+        pending="Pabc.a1",
+        idempotency_ttl_ms=1,
+        state_ttl_seconds=1,
+        lateness_seconds=0,
+        tx=tx,
+        attempt="a1",
+    )
+    back = Attempt.from_register(call.undo.register_text)
+    assert back == call.undo
+    assert [key for key, _ in back.sets] == call.keys[6:]
+    assert back.abandon(keys, None, None) == call.abandon(None, None)
+    assert call.args[11] == call.undo.register_text  # registered by the live step
+    replay = begin_call(
+        keys,
+        tx.transaction_id,
+        pending=None,
+        idempotency_ttl_ms=1,
+        state_ttl_seconds=1,
+        lateness_seconds=0,
+        tx=tx,
+        arrival=5,
+    )
+    assert replay.args[11] == ""  # a rebuild's replay is never registered

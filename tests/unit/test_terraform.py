@@ -283,6 +283,24 @@ def test_the_operations_task_reaches_the_store_and_the_database_from_inside_the_
     }
 
 
+def test_the_operations_task_reaps_unfinished_attempts_on_a_schedule(hcl):
+    """Finding 3: a request killed between BEGIN and its answer left its count for good.
+    The reaper runs in the operations task every `reap_schedule`; a run that finds the one
+    concurrent slot taken is dropped (the next does its work), never queued for hours."""
+    rule = _resource(hcl, "aws_cloudwatch_event_rule", "reap")
+    assert rule["schedule_expression"] == "${var.reap_schedule}"
+    target = _resource(hcl, "aws_cloudwatch_event_target", "reap")
+    assert target["arn"] == "${aws_lambda_function.ops[0].arn}"
+    assert '"features-reap"' in target["input"]
+    allowed = _resource(hcl, "aws_lambda_permission", "reap")
+    assert allowed["principal"] == "events.amazonaws.com"
+    assert allowed["source_arn"] == "${aws_cloudwatch_event_rule.reap[0].arn}"
+    invoke = _resource(hcl, "aws_lambda_function_event_invoke_config", "ops")
+    assert invoke["maximum_retry_attempts"] == 0
+    assert invoke["maximum_event_age_in_seconds"] < 300  # within one schedule period
+    assert _blocks(hcl, "variable", "reap_schedule")
+
+
 def test_alarms_cover_stream_lag_api_failures_and_glue_failures(hcl):
     alarms = _blocks(hcl, "resource", "aws_cloudwatch_metric_alarm")
     metrics = {a["metric_name"] for a in alarms.values()}

@@ -36,7 +36,7 @@ from fraudit.features.definitions import feature_set_version
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
-from fraudit.online.plan import BeginAnswer, BeginCall, vector_from_state
+from fraudit.online.plan import Attempt, BeginAnswer, BeginCall, vector_from_state
 from fraudit.online.store import Abandon, Recorded, Store, StoreUnavailable
 from fraudit.publishing import KinesisPublisher, PublishOutcome
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
@@ -584,6 +584,7 @@ class PredictService:
         failed: list[_Item] = []
         pending = self._decide(fresh, results, failed, scored_at, deadline) if fresh else []
         done: list[tuple[str, str]] = []
+        answered: list[Attempt] = []
         if pending:
             outcomes = self.publisher.publish_many([record for _, _, record in pending], deadline)
             for (item, response, _), outcome in zip(pending, outcomes, strict=True):
@@ -592,6 +593,8 @@ class PredictService:
                     results[item.index] = {"status": 200, **answer}
                     if item.digest is not None:
                         done.append((item.event_id, idempotency.done(item.digest, answer)))
+                    if item.call is not None and item.answer is not None and item.answer.added:
+                        answered.append(item.call.undo)
                 else:
                     log.warning(
                         "event %s not confirmed by the stream: %s", response.event_id, outcome.error
@@ -601,7 +604,7 @@ class PredictService:
                         **stream_unavailable(response.event_id, outcome).body,
                     }
                     failed.append(item)
-        self._settle(done, failed, results)
+        self._settle(done, answered, failed, results)
         for item in items:
             if item.answer is not None and item.answer.seen is not None:
                 results[item.index] = self._repeat(item, item.answer.seen, deadline)
@@ -643,14 +646,17 @@ class PredictService:
     def _settle(
         self,
         done: list[tuple[str, str]],
+        answered: list[Attempt],
         failed: list[_Item],
         results: list[dict[str, Any] | None],
     ) -> None:
-        """Keep the answers for repeats; remove what failed items added. The events of
-        `done` are on the stream: a store fault keeping their answers is logged, not a
-        client's 503. A failed item whose count could not be removed says so."""
+        """Keep the answers for repeats and close the answered attempts; remove what
+        failed items added. The events of `done` and `answered` are on the stream: a store
+        fault keeping their answers is logged, not a client's 503 (the reaper finds their
+        events on record and leaves their counts). A failed item whose count could not be
+        removed says so."""
         try:
-            self.store.finish_many(done)
+            self.store.finish_many(done, answered)
         except StoreUnavailable as exc:
             log.error("online store failed to keep answers: %s", exc)
         undo = [item for item in failed if item.call is not None and item.answer is not None]

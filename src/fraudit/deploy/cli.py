@@ -97,9 +97,10 @@ def add_deploy_parser(sub: Any) -> None:
     s = steps.add_parser(
         "ops",
         help="run a task of the operations function inside the VPC: check (reaches the "
-        "cache and the database) or features-rebuild (the online store from PostgreSQL)",
+        "cache and the database), features-rebuild (the online store from PostgreSQL) or "
+        "features-reap (undo counts of requests that died unanswered; also scheduled)",
     )
-    s.add_argument("task", choices=["check", "features-rebuild"])
+    s.add_argument("task", choices=["check", "features-rebuild", "features-reap"])
 
     s = steps.add_parser("env", help="write the stack's .env from the Terraform outputs")
     s.add_argument("--out", type=Path, default=Path(".env.aws"))

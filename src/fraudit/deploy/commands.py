@@ -309,7 +309,7 @@ class Deployer:
 
     # --- the operations task -----------------------------------------------------------
 
-    def ops(self, task: Literal["check", "features-rebuild"]) -> int:
+    def ops(self, task: Literal["check", "features-rebuild", "features-reap"]) -> int:
         """Run a task of the operations function (inside the VPC: it reaches the cache and
         PostgreSQL). A rebuild larger than one invocation pauses with the card path held
         and is invoked again from where it stopped, until it is done."""
@@ -327,6 +327,10 @@ class Deployer:
             if task == "check":
                 self.say(f"{function}: database {answer['database']}, store {answer['store']}")
                 return 0 if answer["store"] == "ok" else 1
+            if task == "features-reap":
+                judged = {k: v for k, v in answer.items() if k not in {"task", "judged_before_ms"}}
+                self.say(f"{function}: unfinished attempts judged: {judged or 'none'}")
+                return 0
             read += int(answer["read"])
             counted += int(answer["counted"])
             self.say(

@@ -251,6 +251,12 @@ class StoreKeys:
     def rebuilding(self) -> str:
         return f"{self.namespace}rebuilding"
 
+    @property
+    def attempts(self) -> str:
+        """The register of attempts that counted a transaction and have not finished or
+        abandoned it yet, scored by when they began (what the reaper judges)."""
+        return f"{self.namespace}attempts"
+
     def entity(self, entity: Entity, key: str) -> str:
         return f"{self.namespace}{entity}:{key}"
 
@@ -259,29 +265,81 @@ def _exclusive(value: float) -> str:
     return f"({value!r}"
 
 
+# The fixed keys of a BEGIN step; its entity sets follow.
+_BEGIN_FIXED_KEYS = 6
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What undoing one attempt needs: its transaction, its nonce and each entity set it
+    counted the transaction in, with the member's tail there. The attempts register holds
+    it as text (`register_text`) while the attempt is unfinished, so a reaper can undo an
+    attempt whose process died (fraudit.online.reaper)."""
+
+    transaction_id: str
+    attempt: str
+    sets: tuple[tuple[str, str], ...]  # (entity set key, member tail)
+
+    @property
+    def register_text(self) -> str:
+        # Identifiers, tails and keys hold no control character (fraudit.validity).
+        return "\n".join(
+            (self.transaction_id, self.attempt, *(f"{key}\t{tail}" for key, tail in self.sets))
+        )
+
+    @classmethod
+    def from_register(cls, text: str) -> Attempt:
+        transaction_id, attempt, *sets = text.split("\n")
+        pairs = tuple((key, tail) for key, _, tail in (s.partition("\t") for s in sets))
+        return cls(transaction_id, attempt, pairs)
+
+    def abandon(
+        self,
+        keys: StoreKeys,
+        pending: str | None,
+        fence_ms: int | None,
+        *,
+        judged_against: str = "",
+    ) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of the ABANDON step that undoes this attempt (only what the
+        transaction record says it counted) and releases its pending claim; with
+        `fence_ms`, it also fences the attempt for that long (its BEGIN may still run).
+        `judged_against`: a reaper's undo, which leaves a transaction whose idempotency
+        record starts with this prefix (answered) or with any other (a retry under way)."""
+        return [
+            keys.idempotency(self.transaction_id),
+            keys.transaction(self.transaction_id),
+            keys.fence(self.attempt or self.transaction_id),
+            keys.attempts,
+            *(key for key, _ in self.sets),
+        ], [
+            pending or "",
+            self.transaction_id,
+            self.attempt,
+            "" if fence_ms is None else str(fence_ms),
+            self.register_text if self.attempt else "",
+            judged_against,
+            *(tail for _, tail in self.sets),
+        ]
+
+
 @dataclass(frozen=True)
 class BeginCall:
     keys: list[str]
     args: list[str]
     # The entity plans in the order of the step's answers.
     plans: tuple[EntityPlan, ...]
-    # Each entity set's member tail, in the order of keys[5:] (what ABANDON rebuilds).
-    tails: tuple[str, ...] = ()
+    # What ABANDON, FINISH and the reaper need to know of this call's attempt.
+    undo: Attempt
+    store_keys: StoreKeys
 
     @property
     def attempt(self) -> str:
-        return self.args[10]
+        return self.undo.attempt
 
     def abandon(self, pending: str | None, fence_ms: int | None) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of the ABANDON step that undoes this call's attempt; with
-        `fence_ms`, it also fences the attempt for that long (its BEGIN may still run)."""
-        return self.keys[:2] + self.keys[3:4] + self.keys[5:], [
-            pending or "",
-            self.args[4],
-            self.attempt,
-            "" if fence_ms is None else str(fence_ms),
-            *self.tails,
-        ]
+        """KEYS and ARGV of the ABANDON step that undoes this call's attempt (Attempt)."""
+        return self.undo.abandon(self.store_keys, pending, fence_ms)
 
 
 def begin_call(
@@ -314,6 +372,7 @@ def begin_call(
         keys.arrival,
         keys.fence(attempt or transaction_id),
         keys.rebuilding,
+        keys.attempts,
     ]
     score = repr(tx.event_time) if tx is not None else "0"
     args = [
@@ -329,23 +388,31 @@ def begin_call(
         (owner or "")[:OWNER_LENGTH],
         attempt,
     ]
-    tails = []
+    sets = []
     for plan in present:
         assert tx is not None
+        sets.append(
+            (keys.entity(plan.entity, str(entity_key(tx, plan.entity))), member_tail(plan, tx))
+        )
+    undo = Attempt(transaction_id, attempt, tuple(sets))
+    # Registered by a live step that counts (not a replay, which has no attempt).
+    args.append(undo.register_text if attempt and arrival is None else "")
+    for plan, (set_key, tail) in zip(present, sets, strict=True):
+        assert tx is not None
         t = tx.event_time
-        tails.append(member_tail(plan, tx))
-        call_keys.append(keys.entity(plan.entity, str(entity_key(tx, plan.entity))))
+        call_keys.append(set_key)
         args += [
             "counts" if plan.counts_only else "members",
             _exclusive(t - plan.lookback_seconds),
             _exclusive(t - plan.lookback_seconds - lateness_seconds),
-            member_tail(plan, tx),
+            tail,
             str(plan.cap),
             str(plan.cap + PENDING_SLACK),
             str(len(plan.count_windows)),
             *(_exclusive(t - w) for w in plan.count_windows),
         ]
-    return BeginCall(call_keys, args, present, tuple(tails))
+    assert len(call_keys) == _BEGIN_FIXED_KEYS + len(present)
+    return BeginCall(call_keys, args, present, undo, keys)
 
 
 def _text(value: object) -> str:

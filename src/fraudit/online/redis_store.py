@@ -24,8 +24,10 @@ from redis.retry import Retry
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.features.definitions import HISTORY_CAPS, MAX_WINDOW_SECONDS, Entity
 from fraudit.features.history import CardTransaction
+from fraudit.online.idempotency import DONE
 from fraudit.online.plan import (
     SEPARATOR,
+    Attempt,
     BeginAnswer,
     BeginCall,
     StoreKeys,
@@ -205,9 +207,13 @@ class OnlineStore:
             out.append(parsed)
         return out
 
-    def finish_many(self, records: Sequence[tuple[str, str]]) -> None:
-        """Keep each transaction_id's answer (`(transaction_id, done record)`) for repeats."""
-        if not records:
+    def finish_many(
+        self, records: Sequence[tuple[str, str]], answered: Sequence[Attempt] = ()
+    ) -> None:
+        """Keep each transaction_id's answer (`(transaction_id, done record)`) for repeats,
+        and take the `answered` attempts (their transaction is on the stream) off the
+        attempts register: no reaper needs to judge them."""
+        if not records and not answered:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
@@ -215,6 +221,8 @@ class OnlineStore:
                 # PSETEX (SET with PX): the scripts never call it, so INFO commandstats
                 # counts exactly the finishing round trips (docs/BENCHMARKS.md).
                 pipe.psetex(self.keys.idempotency(transaction_id), self.idempotency_ttl_ms, record)
+            if answered:
+                pipe.zrem(self.keys.attempts, *(a.register_text for a in answered))
             pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
@@ -239,6 +247,37 @@ class OnlineStore:
                 error = exc
             if attempt == ABANDON_ATTEMPTS:
                 raise error
+
+    def unfinished_attempts(self, began_before_ms: int, limit: int) -> list[Attempt]:
+        """Attempts that counted a transaction, began before `began_before_ms` (the
+        server's clock) and neither finished nor abandoned it: their process died or
+        could not reach the store after answering. The oldest first, at most `limit`."""
+        try:
+            entries = self.client.zrangebyscore(
+                self.keys.attempts, "-inf", f"({began_before_ms}", start=0, num=limit
+            )
+        except RedisError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+        return [Attempt.from_register(_text(e)) for e in entries]
+
+    def settle_attempts(self, undo: Sequence[Attempt], keep: Sequence[Attempt]) -> list[str]:
+        """Take attempts off the register: the `keep` ones (their transactions are on
+        record) as they are; the `undo` ones by a reaper's ABANDON, which leaves a
+        transaction that was answered or is being retried (scripts.ABANDON). Returns each
+        undo's outcome: 'undone', 'none', 'answered' or 'claimed' (still registered)."""
+        if keep:
+            try:
+                self.client.zrem(self.keys.attempts, *(a.register_text for a in keep))
+            except RedisError as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+        if not undo:
+            return []
+        calls = [a.abandon(self.keys, None, None, judged_against=DONE) for a in undo]
+        answers = self._run(ABANDON, calls, by_body=True)
+        for answer in answers:
+            if isinstance(answer, StoreUnavailable):
+                raise answer
+        return [_text(a) for a in answers]
 
     def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:
         """Poll a pending record until it is done or gone, or the deadline comes: returns

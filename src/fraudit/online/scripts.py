@@ -26,10 +26,11 @@ end
 """
 
 # KEYS: 1 idempotency record, 2 transaction record, 3 arrival counter, 4 this attempt's
-#       fence, 5 the rebuild's marker, 6.. entity sets.
+#       fence, 5 the rebuild's marker, 6 the attempts register, 7.. entity sets.
 # ARGV: 1 claim ('1' or '0'), 2 pending value, 3 idempotency ttl (ms), 4 state ttl (s),
 #       5 transaction_id, 6 score, 7 entity count, 8 read ('1' or '0'),
-#       9 arrival given by the caller ('' = assign), 10 owner, 11 attempt, then per entity:
+#       9 arrival given by the caller ('' = assign), 10 owner, 11 attempt,
+#       12 the attempt's register entry ('' = none: a replay), then per entity:
 #       kind ('members' | 'counts'), read lower bound, trim bound, member tail, cap,
 #       members kept, window count, window lower bounds...
 # A fenced attempt (its client gave up and ABANDON ran first) does nothing. While a rebuild
@@ -73,9 +74,9 @@ else
   arrival = tostring(redis.call('INCR', KEYS[3]))
 end
 local out = {'new', arrival, counted and '0' or '1'}
-local at = 12
+local at = 13
 for i = 1, n do
-  local key = KEYS[5 + i]
+  local key = KEYS[6 + i]
   local kind, lower, trim, tail = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local cap, keep, windows = tonumber(ARGV[at + 4]), ARGV[at + 5], tonumber(ARGV[at + 6])
   at = at + 7
@@ -129,6 +130,13 @@ if not counted then
   -- The transaction's record: its arrival number, which with the request's own keys and
   -- member tails names every member ABANDON must remove; its owner and attempt.
   redis.call('SET', KEYS[2], arrival .. '|' .. ARGV[10] .. '|' .. ARGV[11], 'EX', ttl)
+  if ARGV[12] ~= '' then
+    -- Until FINISH or ABANDON removes it, the entry tells a reaper this attempt counted a
+    -- transaction whose answer is not known yet; scored by the server's clock (ms).
+    local now = redis.call('TIME')
+    redis.call('ZADD', KEYS[6], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
+      ARGV[12])
+  end
 end
 return out
 """
@@ -138,29 +146,49 @@ return out
 # attempt: a transaction counted by an earlier attempt stays) and its own pending claim.
 # With a fence TTL, first fence the attempt, so a BEGIN still on its way (sent before a
 # timeout) does nothing when it runs: whichever runs first, nothing of the attempt stays.
-# KEYS: 1 idempotency record, 2 transaction record, 3 the attempt's fence, 4.. entity sets.
+# A reaper's undo (ARGV 6 = the done record's prefix) first looks at the transaction_id's
+# idempotency record: a done record means the transaction was answered (its entry leaves
+# the register, its count stays); a pending one, that a retry is being answered now (all
+# stays, judged again later).
+# KEYS: 1 idempotency record, 2 transaction record, 3 the attempt's fence, 4 the attempts
+#       register, 5.. entity sets.
 # ARGV: 1 pending value, 2 transaction_id, 3 attempt, 4 fence ttl (ms, '' = no fence),
-#       5.. each set's member tail.
+#       5 the attempt's register entry ('' = none), 6 the done prefix ('' = not a reaper),
+#       7.. each set's member tail.
+# Answer: 'undone' | 'none' (nothing of the attempt was counted) | 'answered' | 'claimed'.
 ABANDON = (
     _PARSE_RECORD
     + """
+if ARGV[6] ~= '' then
+  local claim = redis.call('GET', KEYS[1])
+  if claim then
+    if string.sub(claim, 1, #ARGV[6]) == ARGV[6] then
+      redis.call('ZREM', KEYS[4], ARGV[5])
+      return 'answered'
+    end
+    return 'claimed'
+  end
+end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[4]) end
+local status = 'none'
 local record = redis.call('GET', KEYS[2])
 if record then
   local arrival, _, attempt = parse(record)
   if attempt ~= '' and attempt == ARGV[3] then
-    for i = 4, #KEYS do
+    for i = 5, #KEYS do
       local member = ARGV[2] .. '|'
-      if ARGV[i + 1] ~= '' then member = ARGV[2] .. '|' .. arrival .. '|' .. ARGV[i + 1] end
+      if ARGV[i + 2] ~= '' then member = ARGV[2] .. '|' .. arrival .. '|' .. ARGV[i + 2] end
       redis.call('ZREM', KEYS[i], member)
     end
     redis.call('DEL', KEYS[2])
+    status = 'undone'
   end
 end
+if ARGV[5] ~= '' then redis.call('ZREM', KEYS[4], ARGV[5]) end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
-return 1
+return status
 """
 )
 

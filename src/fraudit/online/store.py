@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 from fraudit.deadline import Deadline
 from fraudit.features.definitions import Entity
 from fraudit.features.history import CardTransaction
-from fraudit.online.plan import BeginAnswer, BeginCall, StoreKeys
+from fraudit.online.plan import Attempt, BeginAnswer, BeginCall, StoreKeys
 
 # What a failed step did to the store, as the 503 tells the client: "no" when the step
 # never ran (no connection, or the server refused it before its first write, e.g. out of
@@ -68,12 +68,26 @@ class Store(Protocol):
         StoreUnavailable when the store could not be asked or did not answer."""
         ...
 
-    def finish_many(self, records: Sequence[tuple[str, str]]) -> None:
-        """Keep each transaction_id's answer for repeats."""
+    def finish_many(
+        self, records: Sequence[tuple[str, str]], answered: Sequence[Attempt] = ()
+    ) -> None:
+        """Keep each transaction_id's answer for repeats; take the answered attempts off
+        the register of unfinished ones."""
         ...
 
     def abandon_many(self, items: Sequence[Abandon]) -> None:
         """Undo what each attempt counted and claimed (fencing those never answered)."""
+        ...
+
+    def unfinished_attempts(self, began_before_ms: int, limit: int) -> list[Attempt]:
+        """Attempts that counted a transaction before `began_before_ms` and neither
+        finished nor abandoned it (the oldest first)."""
+        ...
+
+    def settle_attempts(self, undo: Sequence[Attempt], keep: Sequence[Attempt]) -> list[str]:
+        """Take attempts off the register: `keep` as they are, `undo` by undoing what they
+        counted unless the transaction was answered or a retry is under way. Each undo's
+        outcome: 'undone', 'none', 'answered' or 'claimed' (left on the register)."""
         ...
 
     def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:

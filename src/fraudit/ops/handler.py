@@ -7,7 +7,9 @@ A task runs within the invocation's time and says where it stopped: a rebuild la
 one invocation pauses after a batch, with the card path still held, and the deploy
 command invokes again from there until it is done (`fraudit.deploy.commands`).
 
-Event: {"task": "check"} or {"task": "features-rebuild", "after": <arrival>, "batch": <n>}.
+Event: {"task": "check"}, {"task": "features-rebuild", "after": <arrival>, "batch": <n>} or
+{"task": "features-reap"} (which the stack's schedule sends every few minutes:
+fraudit.online.reaper).
 Answer: a JSON object; a failure is raised (the invoke reports a FunctionError).
 """
 
@@ -25,7 +27,7 @@ log = logging.getLogger("fraudit.ops")
 # Time kept back from the invocation's limit: a batch of the rebuild (2,000 transactions)
 # and the answer must fit in it.
 MARGIN_SECONDS = 60.0
-TASKS = ("check", "features-rebuild")
+TASKS = ("check", "features-rebuild", "features-reap")
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -54,6 +56,16 @@ def run_task(
         with connect(url) as conn:
             conn.execute("SELECT 1")
         return {"task": task, "database": "ok", "store": "ok" if store.ping() else "no answer"}
+    if task == "features-reap":
+        from fraudit.online.reaper import reap_with_database
+        from fraudit.online.redis_store import CLAIM_TTL_SECONDS
+
+        with connect(url) as conn:
+            reaped = reap_with_database(
+                store, conn, claim_seconds=CLAIM_TTL_SECONDS, stop=out_of_time
+            )
+        log.info("reaped unfinished attempts: %s", reaped)
+        return {"task": task, "judged_before_ms": reaped.began_before_ms, **reaped.outcomes}
     from fraudit.online.rebuild import rebuild, rows_to_rebuild
 
     after = int(event.get("after", 0))
