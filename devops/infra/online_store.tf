@@ -35,7 +35,7 @@ locals {
     bytes = {
       metric      = "BytesUsedForCache"
       statistic   = "Maximum"
-      threshold   = floor(0.8 * var.online_store_max_gb * 1e9)
+      threshold   = floor(0.8 * var.online_store_max_gb * 1000000000)
       description = "The online store holds over 80% of its ${var.online_store_max_gb} GB ceiling: raise online_store_max_gb (docs/deploy.md, sizing) before it evicts."
     }
     evictions = {

@@ -371,7 +371,7 @@ def test_the_online_store_is_never_full_or_throttled_silently(hcl):
     }
     assert watched["Evictions"] == "0"
     assert watched["ThrottledCmds"] == "0"
-    assert "0.8 * var.online_store_max_gb * 1e9" in watched["BytesUsedForCache"]
+    assert "0.8 * var.online_store_max_gb * 1000000000" in watched["BytesUsedForCache"]
 
 
 def test_sagemaker_endpoints_pin_the_images_and_offer_serverless(hcl):
