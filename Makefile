@@ -66,8 +66,13 @@ check-infra: infra-venv
 	@if command -v terraform >/dev/null; then \
 		echo "terraform fmt with $$(terraform version | head -1)"; \
 		terraform fmt -check -recursive -diff devops/infra; fi
-	$(INFRA_VENV)/bin/checkov --directory devops/infra --framework terraform --quiet \
-		--compact --skip-download
+	# A file checkov cannot parse is skipped with no failed check: fail on that too.
+	@status=0; $(INFRA_VENV)/bin/checkov --directory devops/infra --framework terraform \
+		--quiet --compact --skip-download > $(INFRA_VENV)/checkov.out || status=$$?; \
+	cat $(INFRA_VENV)/checkov.out; \
+	if grep -q "Parsing errors" $(INFRA_VENV)/checkov.out; then \
+		echo "checkov could not parse a file: its checks did not run"; exit 1; fi; \
+	exit $$status
 
 demo: venv
 	$(BIN)/fraudit demo
