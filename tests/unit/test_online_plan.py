@@ -3,6 +3,8 @@ the vector from a store answer, the idempotency records."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 
 import pytest
@@ -110,12 +112,46 @@ def test_idempotency_records_compare_bodies_by_content_not_by_spelling():
     assert idempotency.body_hash(a) == idempotency.body_hash(b)
     assert idempotency.body_hash(a) != idempotency.body_hash({**a, "data": "1,3"})
     digest = idempotency.body_hash(a)
-    seen = idempotency.parse_record(idempotency.done(digest, {"event_id": "t1"}))
+    seen = idempotency.parse_record(idempotency.done(digest, ANSWER), "t1")
     assert seen.same_body(digest)
-    assert seen.answer == {"event_id": "t1"}
-    waiting = idempotency.parse_record(idempotency.pending(digest))
+    assert seen.answer == ANSWER
+    waiting = idempotency.parse_record(idempotency.pending(digest, "a1"), "t1")
     assert waiting.answer is None
     assert waiting.same_body(digest)
+    assert not waiting.same_body(idempotency.body_hash({**a, "data": "1,3"}))
+
+
+ANSWER = {
+    "schema_version": 1,
+    "event_id": "t1",
+    "anomaly_detector": {"score": 0.012345678901234567},
+    "fraud_classifier": {"pred_proba": 0.00012345678901234567, "prediction": 0},
+    "decision": "approve",
+    "model_version": "cards-20261203T000000Z",
+    "policy_version": "cards-20261203T000000Z-p1",
+}
+
+
+def test_a_done_record_keeps_the_answer_compactly_and_gives_it_back_exactly():
+    """The answer's values in field order, without the event_id its key names (129
+    characters for this answer; 285 as `D<32 hex>\\n<JSON object>` under a 36-character
+    id); the record written before this format is still read (it may be in the store for
+    a TTL after an upgrade)."""
+    from fraudit.contracts import PredictResponse
+
+    digest = idempotency.body_hash({"x": 1})
+    record = idempotency.done(digest, ANSWER)
+    assert "event_id" not in record
+    assert "t1" not in record
+    assert len(record) < len(json.dumps(ANSWER, separators=(",", ":")))
+    back = idempotency.parse_record(record, "t1").answer
+    assert back == ANSWER
+    assert list(back) == list(PredictResponse.model_fields)  # in the response's order
+    full = hashlib.sha256(b"body").hexdigest()
+    earlier = "D" + full + "\n" + json.dumps(ANSWER, separators=(",", ":"))
+    seen = idempotency.parse_record(earlier, "t1")
+    assert seen.answer == ANSWER
+    assert seen.same_body(full[: idempotency.DIGEST_LENGTH])
 
 
 def test_a_claim_outlives_any_request_deadline_but_not_by_much():

@@ -496,7 +496,7 @@ class PredictService:
     def _repeat(self, item: _Item, record: str, deadline: Deadline) -> dict[str, Any]:
         """The answer to a transaction_id seen before: the first answer, a 409 for another
         body, or a 503 while the first is still in progress (after waiting for it)."""
-        seen = idempotency.parse_record(record)
+        seen = idempotency.parse_record(record, item.event_id)
         if seen.answer is None and item.digest is not None and seen.same_body(item.digest):
             try:
                 later = self.store.wait_for_answer(item.event_id, deadline)
@@ -506,7 +506,7 @@ class PredictService:
                 return {"status": 503, **store_unavailable(item.event_id, "unknown").body}
             if later is None:  # the first request failed and left nothing: retry
                 return {"status": 503, **still_in_progress(item.event_id).body}
-            seen = idempotency.parse_record(later)
+            seen = idempotency.parse_record(later, item.event_id)
         if item.digest is None or not seen.same_body(item.digest):
             return {"status": 409, **conflict(item.event_id).body}
         if seen.answer is None:
