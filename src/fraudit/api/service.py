@@ -672,5 +672,6 @@ class PredictService:
                     result["recorded"] = "unknown"
                     result["message"] = (
                         f"{result.get('message', '')} (except that the online store could "
-                        "not undo its count: the transaction may stay in its card's history)"
+                        "not undo its count yet: the transaction may stay in its card's "
+                        "history until the store's reaper undoes it, within minutes)"
                     ).strip()
