@@ -455,23 +455,36 @@ def cmd_features_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_features_reap(args: argparse.Namespace, settings: Settings) -> int:
-    """Undo the counts of attempts that died unanswered (fraudit.online.reaper)."""
+def _store_and_database(settings: Settings) -> tuple[Any, str] | None:
+    """The online store (with a patient timeout: an operator's task, not a request) and
+    the database URL, both checked; None after saying what is missing."""
     from fraudit.api.wiring import build_store
-    from fraudit.db.connection import connect, describe
     from fraudit.db.connection import database_url as configured_database_url
-    from fraudit.online.reaper import reap_with_database
-    from fraudit.online.redis_store import CLAIM_TTL_SECONDS
-    from fraudit.online.store import StoreUnavailable
 
     url = configured_database_url(settings)
     if not url:
         _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID)")
-        return 2
+        return None
     store = build_store(settings.model_copy(update={"redis_timeout_seconds": 30.0}))
     if not store.ping():
         _say("error: Redis does not answer at FRAUDIT_REDIS_URL")
+        return None
+    return store, url
+
+
+def cmd_features_reap(args: argparse.Namespace, settings: Settings) -> int:
+    """Undo the counts of attempts that died unanswered (fraudit.online.reaper)."""
+    import psycopg
+
+    from fraudit.db.connection import connect, describe
+    from fraudit.online.reaper import reap_with_database
+    from fraudit.online.redis_store import CLAIM_TTL_SECONDS
+    from fraudit.online.store import StoreUnavailable
+
+    reached = _store_and_database(settings)
+    if reached is None:
         return 2
+    store, url = reached
     try:
         with connect(url) as conn:
             result = reap_with_database(
@@ -479,6 +492,12 @@ def cmd_features_reap(args: argparse.Namespace, settings: Settings) -> int:
             )
     except StoreUnavailable as exc:
         _say(f"error: Redis failed while reaping ({exc}); it is safe to run it again")
+        return 1
+    except psycopg.Error as exc:
+        _say(
+            f"error: {describe(url)} could not be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}); the stream job creates its tables: is this its database?"
+        )
         return 1
     if result.began_before_ms is None:
         _say(f"nothing judged: {describe(url)} holds no event yet")
@@ -490,20 +509,14 @@ def cmd_features_reap(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_features_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     """The online store, counted again from PostgreSQL's card events."""
-    from fraudit.api.wiring import build_store
     from fraudit.db.connection import connect, describe
-    from fraudit.db.connection import database_url as configured_database_url
     from fraudit.online.rebuild import ARRIVAL_GAP, rebuild, rows_to_rebuild
     from fraudit.online.store import StoreUnavailable
 
-    url = configured_database_url(settings)
-    if not url:
-        _say("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID)")
+    reached = _store_and_database(settings)
+    if reached is None:
         return 2
-    store = build_store(settings.model_copy(update={"redis_timeout_seconds": 30.0}))
-    if not store.ping():
-        _say("error: Redis does not answer at FRAUDIT_REDIS_URL")
-        return 2
+    store, url = reached
     started = time.perf_counter()
     _say(
         f"rebuilding the online store (keys {settings.redis_key_prefix}*) from "

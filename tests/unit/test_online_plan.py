@@ -88,18 +88,24 @@ def test_a_transaction_is_never_in_its_own_history():
     assert vector_from_state(tx, with_itself) == vector_from_state(tx, state)
 
 
-def test_window_bounds_are_sent_exactly_as_python_computes_them():
-    (tx,) = random_history(1, seed=1)
-    tx = replace(tx, event_time=1_700_000_000.123457)
-    call = begin_call(
+def _begin(tx, **options):
+    """The BEGIN call for `tx` under prefix `p:`, with 1 s TTLs and no lateness."""
+    options.setdefault("pending", None)
+    return begin_call(
         StoreKeys("p:"),
         tx.transaction_id,
-        pending=None,
         idempotency_ttl_ms=1,
         state_ttl_seconds=1,
         lateness_seconds=0,
         tx=tx,
+        **options,
     )
+
+
+def test_window_bounds_are_sent_exactly_as_python_computes_them():
+    (tx,) = random_history(1, seed=1)
+    tx = replace(tx, event_time=1_700_000_000.123457)
+    call = _begin(tx)
     assert call.args[5] == repr(tx.event_time)
     assert f"({tx.event_time - MAX_WINDOW_SECONDS!r}" in call.args
     # After the idempotency, transaction, counter, fence, rebuild-marker and register keys.
@@ -171,29 +177,11 @@ def test_an_attempt_round_trips_through_its_register_entry_and_abandon_names_its
     (tx,) = random_history(1, seed=2)
     tx = replace(tx, device="dev-1", ip="203.0.113.9")
     keys = StoreKeys("p:")
-    call = begin_call(
-        keys,
-        tx.transaction_id,
-        pending="Pabc.a1",
-        idempotency_ttl_ms=1,
-        state_ttl_seconds=1,
-        lateness_seconds=0,
-        tx=tx,
-        attempt="a1",
-    )
+    call = _begin(tx, pending="Pabc.a1", attempt="a1")
     back = Attempt.from_register(call.undo.register_text)
     assert back == call.undo
     assert [key for key, _ in back.sets] == call.keys[6:]
     assert back.abandon(keys, None, None) == call.abandon(None, None)
     assert call.args[11] == call.undo.register_text  # registered by the live step
-    replay = begin_call(
-        keys,
-        tx.transaction_id,
-        pending=None,
-        idempotency_ttl_ms=1,
-        state_ttl_seconds=1,
-        lateness_seconds=0,
-        tx=tx,
-        arrival=5,
-    )
+    replay = _begin(tx, arrival=5)
     assert replay.args[11] == ""  # a rebuild's replay is never registered
