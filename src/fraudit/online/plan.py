@@ -362,7 +362,8 @@ def begin_call(
     transaction count it in every entity it has and (when `read`) return what those
     entities held in their windows before it. `owner` (the body's fingerprint) tells a
     retry of the same transaction from a reuse of its transaction_id; `attempt` (a nonce
-    per request) names what this request counted, for ABANDON and its fence."""
+    per request) names what this request counted, for ABANDON and its fence; a live step
+    that counts registers it (`Attempt`) until FINISH or ABANDON, for the reaper."""
     if SEPARATOR in attempt:
         raise ValueError(f"an attempt cannot hold {SEPARATOR!r}")
     present = tuple(p for p in plans if tx is not None and entity_key(tx, p.entity) is not None)
