@@ -61,12 +61,12 @@ $(INFRA_STAMP):
 
 # terraform fmt with Terraform 1.0 and, when installed, the system's; then checkov, which
 # must find zero failed checks (each skip is justified in a comment next to it).
+# A file checkov cannot parse is skipped with no failed check: fail on that too.
 check-infra: infra-venv
 	$(INFRA_VENV)/bin/terraform fmt -check -recursive -diff devops/infra
 	@if command -v terraform >/dev/null; then \
 		echo "terraform fmt with $$(terraform version | head -1)"; \
 		terraform fmt -check -recursive -diff devops/infra; fi
-	# A file checkov cannot parse is skipped with no failed check: fail on that too.
 	@status=0; $(INFRA_VENV)/bin/checkov --directory devops/infra --framework terraform \
 		--quiet --compact --skip-download > $(INFRA_VENV)/checkov.out || status=$$?; \
 	cat $(INFRA_VENV)/checkov.out; \
