@@ -44,10 +44,6 @@ class ReapResult:
     began_before_ms: int | None
     outcomes: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def undone(self) -> int:
-        return self.outcomes.get("undone", 0)
-
 
 def judged_before_ms(
     loaded_through: datetime | None, claim_seconds: float, grace_seconds: float
