@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 
 # No window looks back further than this: online state per entity is bounded by it.
@@ -92,7 +93,7 @@ class WindowAggregate:
         if (self.aggregate is Aggregate.COUNT) != (self.field is Field.TRANSACTION):
             raise ValueError("counts count transactions, and only they do")
 
-    @property
+    @cached_property
     def name(self) -> str:
         what = "count" if self.aggregate is Aggregate.COUNT else f"{self.field}_{self.aggregate}"
         if self.aggregate is Aggregate.DISTINCT:
@@ -104,7 +105,7 @@ class WindowAggregate:
 class CardSequence:
     kind: Sequence
 
-    @property
+    @cached_property
     def name(self) -> str:
         return f"card_{self.kind}"
 
@@ -113,7 +114,7 @@ class CardSequence:
 class RowFeature:
     kind: Row
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.kind)
 

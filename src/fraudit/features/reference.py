@@ -107,44 +107,49 @@ def aggregate(feature: WindowAggregate, members: Seq[Earlier]) -> Value:
     return max(amounts)
 
 
-def previous(transaction: CardTransaction, card_history: Seq[Earlier]) -> Earlier | None:
-    """The card's latest transaction by event time among those received before T, within
-    30 days and not dated after T; of equal event times, the one received last."""
-    candidates = [
-        e for e in card_history if in_window(e, transaction.event_time, MAX_WINDOW_SECONDS)
-    ]
-    if not candidates:
+def previous(transaction: CardTransaction, month: Seq[Earlier]) -> Earlier | None:
+    """The card's latest transaction by event time among `month` (those received before T
+    in its 30 days, not dated after T); of equal event times, the one received last."""
+    if not month:
         return None
-    return max(candidates, key=lambda e: (e.event_time, e.arrival))
+    return max(month, key=lambda e: (e.event_time, e.arrival))
 
 
-def sequence_value(
-    feature: CardSequence, transaction: CardTransaction, card_history: Seq[Earlier]
-) -> Value:
+def card_month(transaction: CardTransaction, card_history: Seq[Earlier]) -> list[Earlier]:
+    """The card's transactions received before T in T's 30 days, (t - 30 d, t]: what every
+    sequence feature reads (rule 4)."""
     t = transaction.event_time
-    month = [e for e in card_history if in_window(e, t, MAX_WINDOW_SECONDS)]
-    kind = feature.kind
-    if kind is Sequence.NEW_MERCHANT_30D:
-        return 0.0 if any(e.merchant == transaction.merchant for e in month) else 1.0
-    if kind is Sequence.NEW_CATEGORY_30D:
-        return 0.0 if any(e.category == transaction.category for e in month) else 1.0
-    if kind is Sequence.AMOUNT_TO_MEAN_30D:
-        if not month:
-            return None
+    return [e for e in card_history if in_window(e, t, MAX_WINDOW_SECONDS)]
+
+
+def sequence_values(transaction: CardTransaction, month: Seq[Earlier]) -> dict[Sequence, Value]:
+    """Every sequence feature of T from `month` (card_month): the previous transaction is
+    found once for the three features that read it."""
+    out: dict[Sequence, Value] = {
+        Sequence.NEW_MERCHANT_30D: 0.0
+        if any(e.merchant == transaction.merchant for e in month)
+        else 1.0,
+        Sequence.NEW_CATEGORY_30D: 0.0
+        if any(e.category == transaction.category for e in month)
+        else 1.0,
+        Sequence.AMOUNT_TO_MEAN_30D: None,
+        Sequence.SECONDS_SINCE_PREVIOUS: None,
+        Sequence.DISTANCE_FROM_PREVIOUS_KM: None,
+        Sequence.SPEED_FROM_PREVIOUS_KMH: None,
+    }
+    if month:
         mean = math.fsum(e.amount for e in month) / len(month)
-        return transaction.amount / mean if mean > 0 else None
-    last = previous(transaction, card_history)
-    if last is None:
-        return None
-    gap = t - last.event_time
-    if kind is Sequence.SECONDS_SINCE_PREVIOUS:
-        return gap
-    distance = haversine_km(
-        last.merchant_lat, last.merchant_lon, transaction.merchant_lat, transaction.merchant_lon
-    )
-    if kind is Sequence.DISTANCE_FROM_PREVIOUS_KM:
-        return distance
-    return distance / (max(gap, MIN_SPEED_SECONDS) / 3_600)
+        out[Sequence.AMOUNT_TO_MEAN_30D] = transaction.amount / mean if mean > 0 else None
+    last = previous(transaction, month)
+    if last is not None:
+        gap = transaction.event_time - last.event_time
+        distance = haversine_km(
+            last.merchant_lat, last.merchant_lon, transaction.merchant_lat, transaction.merchant_lon
+        )
+        out[Sequence.SECONDS_SINCE_PREVIOUS] = gap
+        out[Sequence.DISTANCE_FROM_PREVIOUS_KM] = distance
+        out[Sequence.SPEED_FROM_PREVIOUS_KMH] = distance / (max(gap, MIN_SPEED_SECONDS) / 3_600)
+    return {kind: finite_or_missing(value) for kind, value in out.items()}
 
 
 def row_value(feature: RowFeature, transaction: CardTransaction) -> Value:
@@ -189,8 +194,8 @@ def feature_value(
     if isinstance(feature, RowFeature):
         return finite_or_missing(row_value(feature, transaction))
     if isinstance(feature, CardSequence):
-        card = received[Entity.CARD][transaction.card]
-        return finite_or_missing(sequence_value(feature, transaction, card))
+        month = card_month(transaction, received[Entity.CARD][transaction.card])
+        return sequence_values(transaction, month)[feature.kind]
     key = entity_key(transaction, feature.entity)
     if key is None:
         return None  # no device or no IP: the feature does not apply

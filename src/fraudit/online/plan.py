@@ -32,17 +32,21 @@ from fraudit.features.definitions import (
     HISTORY_CAPS,
     MAX_WINDOW_SECONDS,
     Aggregate,
+    CardSequence,
     Entity,
     Feature,
     WindowAggregate,
 )
+from fraudit.features.definitions import Sequence as SequenceKind
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import (
+    Value,
     Vector,
     aggregate,
     entity_key,
-    feature_value,
     finite_or_missing,
+    row_value,
+    sequence_values,
 )
 
 SEPARATOR = "|"
@@ -138,24 +142,53 @@ class Member(NamedTuple):
     merchant_lon: float
 
 
-def _earlier(tx: CardTransaction, member: str, score: float, entity: Entity) -> Member:
-    parts = member.split(SEPARATOR)
+def _earlier(
+    tx: CardTransaction, pairs: Sequence[tuple[str, float]], entity: Entity
+) -> list[Member]:
+    """The entity's members as the features read them, sorted by event time; the
+    transaction's own member (a retry's) is skipped. One pass per entity: a request past a
+    cap parses thousands."""
+    own = tx.transaction_id + SEPARATOR
+    out: list[Member] = []
+    append = out.append
     if entity is Entity.CARD:
-        _, arrival, amount, merchant, category, lat, lon = parts
-        return Member(
-            score, int(arrival), float(amount), tx.card, merchant, category, float(lat), float(lon)
-        )
-    _, arrival, card = parts
-    return Member(
-        score,
-        int(arrival),
-        tx.amount,
-        card,
-        tx.merchant,
-        tx.category,
-        tx.merchant_lat,
-        tx.merchant_lon,
-    )
+        card = tx.card
+        for member, score in pairs:
+            if member.startswith(own):
+                continue
+            _, arrival, amount, merchant, category, lat, lon = member.split(SEPARATOR)
+            append(
+                Member(
+                    score,
+                    int(arrival),
+                    float(amount),
+                    card,
+                    merchant,
+                    category,
+                    float(lat),
+                    float(lon),
+                )
+            )
+    else:
+        # Only the card is read from a device's or an IP's member (distinct cards); the
+        # arrival, read by the card's previous-transaction rule only, is not parsed.
+        for member, score in pairs:
+            if member.startswith(own):
+                continue
+            append(
+                Member(
+                    score,
+                    0,
+                    tx.amount,
+                    member.rsplit(SEPARATOR, 1)[1],
+                    tx.merchant,
+                    tx.category,
+                    tx.merchant_lat,
+                    tx.merchant_lon,
+                )
+            )
+    out.sort(key=_by_time)
+    return out
 
 
 @dataclass(frozen=True)
@@ -177,41 +210,39 @@ def vector_from_state(
     their window counts. The transaction itself is never among its own history. Members
     are sorted by event time once, so each window is a slice (the reference's in_window
     rule, found by bisection), not a filter over every member."""
-    received: dict[Entity, dict[str, list[Member]]] = {e: {} for e in Entity}
-    own = tx.transaction_id + SEPARATOR
+    received: dict[Entity, list[Member]] = {}
     for entity, pairs in state.members.items():
-        key = entity_key(tx, entity)
-        if key is None:
-            continue
-        members = [
-            _earlier(tx, member, score, entity)
-            for member, score in pairs
-            if not member.startswith(own)
-        ]
-        members.sort(key=_by_time)
-        received[entity][key] = members
+        if entity_key(tx, entity) is not None:
+            received[entity] = _earlier(tx, pairs, entity)
     out: Vector = {}
     t = tx.event_time
     windowed: dict[tuple[Entity, int], list[Member]] = {}
+
+    def window(entity: Entity, seconds: int) -> list[Member]:
+        span = (entity, seconds)
+        if span not in windowed:
+            members = received.get(entity, [])
+            times = [m.event_time for m in members]
+            # (t - w, t]: after the last member at or before t - w, up to t.
+            windowed[span] = members[bisect_right(times, t - seconds) : bisect_right(times, t)]
+        return windowed[span]
+
+    sequences: dict[SequenceKind, Value] | None = None
     for feature in features:
         if isinstance(feature, WindowAggregate):
-            key = entity_key(tx, feature.entity)
-            if key is None:
+            if entity_key(tx, feature.entity) is None:
                 out[feature.name] = None  # no device or no IP: the feature does not apply
-                continue
-            if feature.entity in state.counts:
+            elif feature.entity in state.counts:
                 out[feature.name] = float(state.counts[feature.entity][feature.window_seconds])
-                continue
-            span = (feature.entity, feature.window_seconds)
-            if span not in windowed:
-                members = received[feature.entity].get(key, [])
-                times = [m.event_time for m in members]
-                # (t - w, t]: after the last member at or before t - w, up to t.
-                first = bisect_right(times, t - feature.window_seconds)
-                windowed[span] = members[first : bisect_right(times, t)]
-            out[feature.name] = finite_or_missing(aggregate(feature, windowed[span]))
+            else:
+                members = window(feature.entity, feature.window_seconds)
+                out[feature.name] = finite_or_missing(aggregate(feature, members))
+        elif isinstance(feature, CardSequence):
+            if sequences is None:
+                sequences = sequence_values(tx, window(Entity.CARD, MAX_WINDOW_SECONDS))
+            out[feature.name] = sequences[feature.kind]
         else:
-            out[feature.name] = feature_value(feature, tx, received)
+            out[feature.name] = finite_or_missing(row_value(feature, tx))
     return out
 
 
@@ -455,6 +486,10 @@ def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
         if plan.counts_only:
             counts[plan.entity] = dict(zip(plan.count_windows, (int(c) for c in part), strict=True))
         else:
-            flat = [_text(v) for v in part]
-            members[plan.entity] = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+            # (member, score) pairs, flat; float() reads a score's bytes as they come.
+            pairs = iter(part)
+            members[plan.entity] = [
+                (m.decode() if isinstance(m, bytes) else str(m), float(score))
+                for m, score in zip(pairs, pairs, strict=True)
+            ]
     return BeginAnswer(state=StoredState(arrival, members, counts), added=added)
