@@ -1055,6 +1055,82 @@ def test_the_reaper_undoes_what_a_request_that_died_counted_unless_it_was_answer
     assert features["card_count_30d"] == float(len(month))
 
 
+def test_an_api_process_killed_mid_request_leaves_a_count_the_reaper_undoes(serving_root, tmp_path):
+    """Finding 3 as a process sees it: `fraudit api` is killed with SIGKILL while a card
+    request waits for its model, after BEGIN counted it. No ABANDON can run; on main the
+    member stayed for the card's 37 days. The attempt is on the register, and the reaper,
+    finding no event for it, undoes the count."""
+    import psutil
+
+    from fraudit.online.reaper import reap
+    from fraudit.online.redis_store import OnlineStore, connect
+    from fraudit.settings import Settings
+    from tests.support.processes import (
+        FaultModelServer,
+        fraudit_process,
+        free_port,
+        stop,
+        wait_for_http,
+    )
+    from tests.support.redis_keys import own_prefix
+
+    card_endpoint = Settings(_env_file=None).card_classifier_endpoint
+    (tx,) = _recent(1, seed=24)
+    with FaultModelServer({card_endpoint: {"hang": 60}}) as models, own_prefix() as prefix:
+        store = OnlineStore(connect(REDIS_URL, 2.0), prefix=prefix)
+        port = free_port()
+        env = {
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": models.url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "FRAUDIT_MODEL_DIR": str(serving_root),
+            "FRAUDIT_REDIS_KEY_PREFIX": prefix,
+        }
+        api = fraudit_process(["api", "--port", str(port), "--workers", "1"], env, tmp_path / "log")
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/health", api)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/predict",
+                data=json.dumps(card_payload(tx)).encode(),
+                headers=JSON,
+            )
+            pool = ThreadPoolExecutor(1)
+            posted = pool.submit(_answer_status, request)
+            deadline = time.monotonic() + 30
+            while store.client.zcard(store.keys.attempts) == 0:  # BEGIN has counted it
+                assert time.monotonic() < deadline, (tmp_path / "log").read_text()
+                time.sleep(0.01)
+            for process in [*psutil.Process(api.pid).children(recursive=True), api]:
+                process.kill()
+            api.wait(timeout=10)
+            assert posted.result(timeout=30) is None  # the connection died with the process
+            pool.shutdown()
+        finally:
+            stop(api)
+        assert _card_ids(store, tx) == [tx.transaction_id]  # what main kept for 37 days
+
+        far_future = int((time.time() + 3_600) * 1_000)
+        # While the dead request's claim lives, a retry could be answered from its count.
+        assert reap(store, lambda ids: set(), far_future).outcomes == {"claimed": 1}
+        store.client.pexpire(store.keys.idempotency(tx.transaction_id), 1)  # 30 s later
+        time.sleep(0.01)
+        result = reap(store, lambda ids: set(), far_future)  # no event was ever loaded
+    assert result.outcomes == {"undone": 1}
+    assert _card_ids(store, tx) == []
+    assert store.client.zcard(store.keys.attempts) == 0
+
+
+def _answer_status(request: urllib.request.Request) -> int | None:
+    """The HTTP status of the request's answer; None when none came."""
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return None
+
+
 def test_abandon_and_a_replay_leave_nothing_on_the_register(new_store):
     """ABANDON takes its attempt off the register with its count; the rebuild's replay
     (no attempt) never registers."""
