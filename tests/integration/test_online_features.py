@@ -13,7 +13,7 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,18 +27,11 @@ from fraudit.api.service import CardModel
 from fraudit.features.definitions import FEATURE_NAMES, Entity, feature_set_version
 from fraudit.validity import MAX_AMOUNT, MIN_POSITIVE_AMOUNT
 from tests.support.api import JSON, kinesis_stream, make_app, read_stream
-from tests.support.card_histories import START, card_payload, random_history
+from tests.support.card_histories import START, card_payload, history_frame, random_history
 from tests.support.feature_agreement import disagreements
 from tests.support.redis_keys import REDIS_URL
 
 pytestmark = pytest.mark.integration
-
-HISTORY_SCHEMA = (
-    "transaction_id string, card string, event_time double, arrival long, amount double, "
-    "merchant string, category string, merchant_lat double, merchant_lon double, "
-    "home_lat double, home_lon double, city_pop long, birth_date date, device string, "
-    "ip string"
-)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +72,7 @@ def post(url: str, body: dict) -> tuple[int, dict]:
 def _backfill(spark, history):
     from fraudit.features.backfill import backfill
 
-    frame = spark.createDataFrame([astuple(tx) for tx in history], HISTORY_SCHEMA)
+    frame = history_frame(spark, history)
     return {row["transaction_id"]: row.asDict() for row in backfill(frame).collect()}
 
 

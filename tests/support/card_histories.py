@@ -4,9 +4,10 @@ and IPs, event-time ties and transactions that arrive out of event-time order.""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from fraudit.features.definitions import CATEGORIES, DAY
+from fraudit.features.definitions import CATEGORIES, DAY, Entity
 from fraudit.features.history import CardTransaction
 
 START = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
@@ -65,6 +66,54 @@ def random_history(
             )
         )
     return out
+
+
+def entity_orders(history: list[CardTransaction], seed: int) -> list[CardTransaction]:
+    """The history with each entity's own arrival order (a store that steps each entity on
+    its own): the card keeps `arrival`; merchants, devices and IPs each receive runs of up
+    to 20 consecutive transactions in a shuffled order, so that no one order of the whole
+    history explains all four."""
+    rng = random.Random(seed)
+    positions: dict[Entity, list[int]] = {}
+    for entity in (Entity.MERCHANT, Entity.DEVICE, Entity.IP):
+        order = list(range(len(history)))
+        for start in range(0, len(order), 20):
+            run = order[start : start + 20]
+            rng.shuffle(run)
+            order[start : start + 20] = run
+        positions[entity] = order
+    by_arrival = sorted(range(len(history)), key=lambda i: history[i].arrival)
+    out = list(history)
+    for rank, i in enumerate(by_arrival):
+        arrivals = {
+            str(e): 1_000_000 * (n + 1) + p[rank] for n, (e, p) in enumerate(positions.items())
+        }
+        out[i] = replace(history[i], arrivals=arrivals)
+    return out
+
+
+def history_frame(spark, history: list[CardTransaction]):
+    """The history as the backfill takes it: its columns, and each entity's own arrival
+    position (`CardTransaction.arrival_in`)."""
+    from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS, HISTORY_COLUMNS
+
+    rows = [
+        (
+            *(getattr(tx, c) for c in HISTORY_COLUMNS),
+            *(tx.arrival_in(e) for e in ENTITY_ARRIVAL_COLUMNS),
+        )
+        for tx in history
+    ]
+    schema = ", ".join(
+        [
+            "transaction_id string, card string, event_time double, arrival long, amount double",
+            "merchant string, category string, merchant_lat double, merchant_lon double",
+            "home_lat double, home_lon double, city_pop long, birth_date date, device string",
+            "ip string",
+            *(f"{c} long" for c in ENTITY_ARRIVAL_COLUMNS.values()),
+        ]
+    )
+    return spark.createDataFrame(rows, schema)
 
 
 def card_payload(tx: CardTransaction, shift_seconds: float = 0.0) -> dict:

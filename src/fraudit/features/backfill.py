@@ -57,6 +57,9 @@ HISTORY_COLUMNS = (
     "ip",
 )
 _KEY = {Entity.CARD: "card", Entity.MERCHANT: "merchant", Entity.DEVICE: "device", Entity.IP: "ip"}
+# Optional: a transaction's position in each entity's own arrival order (rule 1), where a
+# history has one (CardTransaction.arrivals); without the column, `arrival`.
+ENTITY_ARRIVAL_COLUMNS = {entity: f"{_KEY[entity]}_arrival" for entity in Entity}
 _SECONDS_PER_YEAR = 365.2425 * 86_400
 
 
@@ -126,7 +129,10 @@ def _pairs(history: DataFrame, entity: Entity, width: int, cap: int) -> DataFram
     history can reach its cap: only its pairs are ranked (a sort per transaction that
     made the demo's card training 2-3 times slower when every entity paid for it)."""
     key = _KEY[entity]
-    rows = history.where(F.col(key).isNotNull())
+    # The entity's own arrival order is the one its pairs and ranks read.
+    rows = history.where(F.col(key).isNotNull()).withColumn(
+        "arrival", F.col(ENTITY_ARRIVAL_COLUMNS[entity])
+    )
     busy = rows.groupBy(key).count().where(F.col("count") > cap).select(key)
     quiet = _joined(rows.join(busy, key, "left_anti"), key, width, None)
     return quiet.unionByName(_joined(rows.join(busy, key, "left_semi"), key, width, cap))
@@ -289,7 +295,15 @@ def backfill(
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise ValueError(f"the history lacks columns {missing}")
-    base = history.select(*HISTORY_COLUMNS)
+    base = history.select(
+        *HISTORY_COLUMNS,
+        *(
+            F.coalesce(F.col(column), F.col("arrival")).alias(column)
+            if column in history.columns
+            else F.col("arrival").alias(column)
+            for column in ENTITY_ARRIVAL_COLUMNS.values()
+        ),
+    )
     result = base
     for entity in Entity:
         width = _longest(entity, features)

@@ -4,7 +4,8 @@ a card number), and the geometry they share."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
@@ -29,6 +30,20 @@ class CardTransaction:
     birth_date: date
     device: str | None = None
     ip: str | None = None
+    # Its position in each entity's own arrival order, by entity name ("card", "device",
+    # ...), where that differs from `arrival` (rule 1: a store that steps each entity on
+    # its own numbers each entity's transactions on their own). Absent: `arrival`.
+    arrivals: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    def arrival_in(self, entity: str) -> int:
+        """This transaction's position in `entity`'s own arrival order."""
+        return self.arrivals.get(entity, self.arrival)
+
+    @property
+    def card_arrival(self) -> int:
+        """Its position in its card's arrival order (the previous-transaction rule's
+        tie-break)."""
+        return self.arrival_in("card")
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

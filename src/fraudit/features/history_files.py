@@ -5,7 +5,9 @@ A history file has the columns of `fraudit.features.history.CardTransaction`:
 transaction_id, card, event_time (Unix seconds), arrival (optional), amount, merchant,
 category, merchant_lat, merchant_lon, home_lat, home_lon, city_pop, birth_date
 (YYYY-MM-DD), device, ip (both optional, may be empty). Without `arrival`, transactions
-are taken to have arrived in event-time order (ties by transaction_id).
+are taken to have arrived in event-time order (ties by transaction_id). Optional
+`card_arrival`, `merchant_arrival`, `device_arrival` and `ip_arrival` give each entity's own
+arrival order where it differs from `arrival` (docs/FEATURES.md, rule 1).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from fraudit.features.backfill import HISTORY_COLUMNS
+from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS, HISTORY_COLUMNS
 
 COLUMN_TYPES = {
     "transaction_id": "string",
@@ -33,8 +35,12 @@ COLUMN_TYPES = {
     "birth_date": "date",
     "device": "string",
     "ip": "string",
+    **{column: "long" for column in ENTITY_ARRIVAL_COLUMNS.values()},
 }
-OPTIONAL = frozenset({"arrival", "device", "ip"})
+OPTIONAL = frozenset({"arrival", "device", "ip", *ENTITY_ARRIVAL_COLUMNS.values()})
+# What a history file may hold and the engines read: the history's columns, then each
+# entity's own arrival order where the file gives one.
+ALL_COLUMNS = (*HISTORY_COLUMNS, *ENTITY_ARRIVAL_COLUMNS.values())
 
 
 class HistoryError(ValueError):
@@ -49,6 +55,7 @@ def read_history(spark: SparkSession, path: Path) -> DataFrame:
     missing = [c for c in HISTORY_COLUMNS if c not in raw.columns and c not in OPTIONAL]
     if missing:
         raise HistoryError(f"{path}: no column(s) {', '.join(missing)}")
+    columns = [c for c in ALL_COLUMNS if c in HISTORY_COLUMNS or c in raw.columns]
     typed = raw.select(
         *(
             (
@@ -58,15 +65,15 @@ def read_history(spark: SparkSession, path: Path) -> DataFrame:
                 if c in raw.columns
                 else F.lit(None).cast(COLUMN_TYPES[c])
             ).alias(c)
-            for c in HISTORY_COLUMNS
+            for c in columns
         ),
-        *(F.col(c).alias(f"_raw_{c}") for c in HISTORY_COLUMNS if c in raw.columns),
+        *(F.col(c).alias(f"_raw_{c}") for c in columns if c in raw.columns),
     )
-    _refuse_bad_values(typed, path, [c for c in HISTORY_COLUMNS if c in raw.columns])
+    _refuse_bad_values(typed, path, [c for c in columns if c in raw.columns])
     if "arrival" not in raw.columns:
         order = Window.orderBy("event_time", "transaction_id")
         typed = typed.withColumn("arrival", F.row_number().over(order).cast("long"))
-    return typed.select(*HISTORY_COLUMNS)
+    return typed.select(*columns)
 
 
 def _refuse_bad_values(typed: DataFrame, path: Path, present: list[str]) -> None:

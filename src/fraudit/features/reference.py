@@ -47,7 +47,7 @@ class Earlier(Protocol):
     @property
     def event_time(self) -> float: ...
     @property
-    def arrival(self) -> int: ...
+    def card_arrival(self) -> int: ...
     @property
     def amount(self) -> float: ...
     @property
@@ -93,11 +93,11 @@ def window_value(
 
 def aggregate(feature: WindowAggregate, members: Seq[Earlier]) -> Value:
     """The feature's aggregate over `members`, the transactions in its window."""
-    amounts = [e.amount for e in members]
     if feature.aggregate is Aggregate.COUNT:
         return float(len(members))
     if feature.aggregate is Aggregate.DISTINCT:
         return float(len({e.card for e in members}))
+    amounts = [e.amount for e in members]
     if feature.aggregate is Aggregate.SUM:
         return math.fsum(amounts)
     if not amounts:
@@ -109,10 +109,11 @@ def aggregate(feature: WindowAggregate, members: Seq[Earlier]) -> Value:
 
 def previous(transaction: CardTransaction, month: Seq[Earlier]) -> Earlier | None:
     """The card's latest transaction by event time among `month` (those received before T
-    in its 30 days, not dated after T); of equal event times, the one received last."""
+    in its 30 days, not dated after T); of equal event times, the one its card received
+    last."""
     if not month:
         return None
-    return max(month, key=lambda e: (e.event_time, e.arrival))
+    return max(month, key=lambda e: (e.event_time, e.card_arrival))
 
 
 def card_month(transaction: CardTransaction, card_history: Seq[Earlier]) -> list[Earlier]:
@@ -226,34 +227,50 @@ def capped(received: list[CardTransaction], t: float, cap: int) -> list[CardTran
     return kept[:room]
 
 
+def feature_entity(feature: Feature) -> Entity | None:
+    """The one entity whose history a feature reads; None for a feature of T's own row."""
+    if isinstance(feature, WindowAggregate):
+        return feature.entity
+    if isinstance(feature, CardSequence):
+        return Entity.CARD
+    return None
+
+
 def compute(
     transactions: Iterable[CardTransaction],
     features: tuple[Feature, ...] = FEATURES,
     caps: Mapping[Entity, int] = HISTORY_CAPS,
 ) -> dict[str, Vector]:
-    """Every transaction's features, keyed by transaction_id, each computed from the
-    transactions received before it (arrival order; ties in arrival are refused), at most
-    `caps[entity]` of each entity's."""
-    ordered = sorted(transactions, key=lambda tx: tx.arrival)
-    arrivals = [tx.arrival for tx in ordered]
-    if len(set(arrivals)) != len(arrivals):
-        raise ValueError("two transactions share an arrival position")
-    ids = [tx.transaction_id for tx in ordered]
+    """Every transaction's features, keyed by transaction_id. Every feature reads one
+    entity's history: the transactions of T's entity received before T in that entity's
+    own arrival order (`CardTransaction.arrival_in`; ties in it are refused), at most
+    `caps[entity]` of them. Each entity is replayed on its own, in its own order."""
+    given = list(transactions)
+    ids = [tx.transaction_id for tx in given]
     if len(set(ids)) != len(ids):
         raise ValueError("two transactions share a transaction_id")
-    received: dict[Entity, dict[str, list[CardTransaction]]] = {
-        entity: defaultdict(list) for entity in Entity
-    }
-    out: dict[str, Vector] = {}
-    for tx in ordered:
-        seen: dict[Entity, dict[str, list[CardTransaction]]] = {e: {} for e in Entity}
-        for entity in Entity:
+    out: dict[str, Vector] = {tx.transaction_id: {} for tx in given}
+    for entity in (None, *Entity):
+        mine = [f for f in features if feature_entity(f) is entity]
+        if entity is None:
+            for tx in given:
+                out[tx.transaction_id].update({f.name: feature_value(f, tx, {}) for f in mine})
+            continue
+        for tx in given:
+            if entity_key(tx, entity) is None:  # no device or no IP: its features are missing
+                out[tx.transaction_id].update({f.name: feature_value(f, tx, {}) for f in mine})
+        ordered = sorted(
+            (tx for tx in given if entity_key(tx, entity) is not None),
+            key=lambda tx: tx.arrival_in(entity),
+        )
+        arrivals = [tx.arrival_in(entity) for tx in ordered]
+        if len(set(arrivals)) != len(arrivals):
+            raise ValueError(f"two transactions share an arrival position in the {entity} order")
+        received: dict[str, list[CardTransaction]] = defaultdict(list)
+        for tx in ordered:
             key = entity_key(tx, entity)
-            if key is not None:
-                seen[entity][key] = capped(received[entity][key], tx.event_time, caps[entity])
-        out[tx.transaction_id] = {f.name: feature_value(f, tx, seen) for f in features}
-        for entity in Entity:
-            key = entity_key(tx, entity)
-            if key is not None:
-                received[entity][key].append(tx)
-    return out
+            assert key is not None
+            seen = {entity: {key: capped(received[key], tx.event_time, caps[entity])}}
+            out[tx.transaction_id].update({f.name: feature_value(f, tx, seen) for f in mine})
+            received[key].append(tx)
+    return {i: {f.name: vector[f.name] for f in features} for i, vector in out.items()}

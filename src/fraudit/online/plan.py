@@ -133,7 +133,7 @@ class Member(NamedTuple):
     carry the current transaction's values."""
 
     event_time: float
-    arrival: int
+    card_arrival: int  # its position in its card's arrival order
     amount: float
     card: str
     merchant: str
@@ -171,7 +171,7 @@ def _earlier(
             )
     else:
         # Only the card is read from a device's or an IP's member (distinct cards); the
-        # arrival, read by the card's previous-transaction rule only, is not parsed.
+        # card's arrival, read by the previous-transaction rule only, is not parsed.
         for member, score in pairs:
             if member.startswith(own):
                 continue
@@ -210,10 +210,13 @@ def vector_from_state(
     their window counts. The transaction itself is never among its own history. Members
     are sorted by event time once, so each window is a slice (the reference's in_window
     rule, found by bisection), not a filter over every member."""
+    keys = {entity: entity_key(tx, entity) for entity in Entity}
     received: dict[Entity, list[Member]] = {}
+    times: dict[Entity, list[float]] = {}
     for entity, pairs in state.members.items():
-        if entity_key(tx, entity) is not None:
+        if keys[entity] is not None:
             received[entity] = _earlier(tx, pairs, entity)
+            times[entity] = [m.event_time for m in received[entity]]
     out: Vector = {}
     t = tx.event_time
     windowed: dict[tuple[Entity, int], list[Member]] = {}
@@ -221,16 +224,17 @@ def vector_from_state(
     def window(entity: Entity, seconds: int) -> list[Member]:
         span = (entity, seconds)
         if span not in windowed:
-            members = received.get(entity, [])
-            times = [m.event_time for m in members]
+            at = times.get(entity, [])
             # (t - w, t]: after the last member at or before t - w, up to t.
-            windowed[span] = members[bisect_right(times, t - seconds) : bisect_right(times, t)]
+            windowed[span] = received.get(entity, [])[
+                bisect_right(at, t - seconds) : bisect_right(at, t)
+            ]
         return windowed[span]
 
     sequences: dict[SequenceKind, Value] | None = None
     for feature in features:
         if isinstance(feature, WindowAggregate):
-            if entity_key(tx, feature.entity) is None:
+            if keys[feature.entity] is None:
                 out[feature.name] = None  # no device or no IP: the feature does not apply
             elif feature.entity in state.counts:
                 out[feature.name] = float(state.counts[feature.entity][feature.window_seconds])
