@@ -5,7 +5,8 @@
 Counts `cards x per-card` simulated card transactions (30 days of history, merchants,
 devices and IPs shared) into the store with the API's own atomic step, pipelined, then
 reports Redis's used memory per card and per transaction, and the step's time with reads
-(one transaction at a time, as the API makes it); then the memory of idempotency records
+(one transaction at a time, as the API makes it) and the API's CPU to turn each step's
+answer into the card's vector (`vector_from_state`); then the memory of idempotency records
 (a claimed transaction_id answered 200, kept for repeats). Each transaction is counted as
 a live request counts it: with its body's fingerprint and its attempt's nonce.
 Results: bench/results/online_store-*.json.
@@ -35,6 +36,7 @@ from fraudit.features.history import CardTransaction
 from fraudit.local.demo import free_port
 from fraudit.local.redis_server import PrivateRedis
 from fraudit.online import idempotency
+from fraudit.online.plan import vector_from_state
 from fraudit.online.redis_store import OnlineStore, connect
 
 START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
@@ -119,17 +121,26 @@ def main() -> int:
         used = int(client.info("memory")["used_memory"]) - base
         # The API's step: one transaction, with reads, one round trip.
         probe = list(transactions(args.cards, 1, seed=1))[:2_000]
-        timings = []
+        timings, answered = [], []
         for tx in probe:
-            call = store.begin_call(
-                "probe-" + tx.transaction_id,
-                pending="Pbench",
-                tx=replace(tx, event_time=START + 30 * DAY),
+            probed = replace(
+                tx, transaction_id="probe-" + tx.transaction_id, event_time=START + 30 * DAY
             )
+            call = store.begin_call(probed.transaction_id, pending="Pbench", tx=probed)
             t0 = time.perf_counter()
-            store.begin_many([call])
+            (answer,) = store.begin_many([call])
             timings.append((time.perf_counter() - t0) * 1e3)
+            answered.append((probed, answer.state))
         timings.sort()
+        vector_timings, members = [], []
+        for probed, state in answered:
+            assert state is not None
+            t0 = time.perf_counter()
+            vector_from_state(probed, state)
+            vector_timings.append((time.perf_counter() - t0) * 1e3)
+            members.append(sum(len(pairs) for pairs in state.members.values()))
+        vector_timings.sort()
+        members.sort()
         idempotency_bytes = _idempotency_record_bytes(store, client)
         result = {
             "machine": machine(),
@@ -141,6 +152,9 @@ def main() -> int:
             "bytes_per_transaction": round(used / total),
             "step_ms_p50": round(timings[len(timings) // 2], 3),
             "step_ms_p99": round(timings[int(len(timings) * 0.99)], 3),
+            "members_read_p50": members[len(members) // 2],
+            "vector_ms_p50": round(vector_timings[len(vector_timings) // 2], 3),
+            "vector_ms_p99": round(vector_timings[int(len(vector_timings) * 0.99)], 3),
             "bytes_per_idempotency_record": idempotency_bytes,
         }
     finally:

@@ -67,12 +67,15 @@ def _cluster_figures(api: dict[str, Any]) -> list[Figure]:
 
 
 def _store_figures(measured: dict[str, Any], prefix: str) -> list[Figure]:
-    """The hot card, device and IP (issue 28) beside unrelated cards, cold then hot."""
+    """The hot card, device and IP (issue 28) beside unrelated cards: cold, then hot runs
+    alternating with runs beside them (that client back on ordinary cards)."""
     hot = measured.get("hot_entities")
     if not hot:
         return []
     out = []
-    for phase in ("cold", "hot"):
+    for phase in ("cold", "hot", "beside"):
+        if phase not in hot:  # runs before 2026-12-07 had no runs beside the hot ones
+            continue
         summary = hot[phase]["summary"]
         out += [
             Figure(
@@ -94,6 +97,15 @@ def _store_figures(measured: dict[str, Any], prefix: str) -> list[Figure]:
             "ratio",
         )
     )
+    if "unrelated_p99_hot_over_beside" in hot:
+        out.append(
+            _single(
+                "API",
+                f"{prefix}hot entities unrelated_p99_over_beside",
+                hot["unrelated_p99_hot_over_beside"],
+                "ratio",
+            )
+        )
     return out
 
 
