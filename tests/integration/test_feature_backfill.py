@@ -101,12 +101,18 @@ def _write_csv(
     import csv
     from dataclasses import asdict
 
+    from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS
+
+    # Each entity's own arrival order, where the history gives one, as its own column.
+    orders = {ENTITY_ARRIVAL_COLUMNS[Entity(e)]: e for e in history[0].arrivals}
     with open(path, "w", newline="") as handle:
-        names = [n for n in asdict(history[0]) if n != drop]
+        names = [n for n in (*asdict(history[0]), *orders) if n not in {drop, "arrivals"}]
         writer = csv.DictWriter(handle, fieldnames=names)
         writer.writeheader()
         for i, tx in enumerate(history):
-            row = {k: ("" if v is None else v) for k, v in asdict(tx).items() if k != drop}
+            row = {k: ("" if v is None else v) for k, v in asdict(tx).items()}
+            row.update({column: tx.arrival_in(e) for column, e in orders.items()})
+            row = {k: v for k, v in row.items() if k in names}
             if bad and i == 3:
                 row.update(bad)
             writer.writerow(row)
@@ -131,6 +137,28 @@ def test_a_history_file_without_arrival_is_taken_in_event_time_order(spark, tmp_
     assert disagreements(expected, got) == []
     # The file's own order differs from the arrival order the test histories carry.
     assert compute(history) != expected
+
+
+def test_a_history_file_gives_each_entity_its_own_order(spark, tmp_path):
+    """`card_arrival` ... `ip_arrival` columns (rule 1, each entity's own order) are read;
+    a malformed one is refused, naming it."""
+    from fraudit.features.history_files import HistoryError, backfill_file, read_history
+
+    history = entity_orders(random_history(1_500, seed=7, cards=12, days=10), seed=7)
+    source = tmp_path / "history.csv"
+    _write_csv(source, history, drop="")
+    assert backfill_file(spark, source, tmp_path / "features") == 1_500
+    got = {
+        r["transaction_id"]: r.asDict()
+        for r in spark.read.parquet(str(tmp_path / "features")).collect()
+    }
+    assert disagreements(compute(history), got) == []
+    in_one_order = compute([replace(tx, arrivals={}) for tx in history])
+    assert disagreements(in_one_order, got) != []  # the columns were read
+
+    _write_csv(tmp_path / "bad.csv", history[:20], drop="", bad={"device_arrival": "7.5x"})
+    with pytest.raises(HistoryError, match=r"device_arrival \(1 rows\)"):
+        read_history(spark, tmp_path / "bad.csv")
 
 
 @pytest.mark.parametrize(
