@@ -3,9 +3,9 @@
     python bench/bench_online_store.py [--cards 100000] [--per-card 40]
 
 Counts `cards x per-card` simulated card transactions (30 days of history, merchants,
-devices and IPs shared) into the store with the API's own atomic step, pipelined, then
-reports Redis's used memory per card and per transaction, and the step's time with reads
-(one transaction at a time, as the API makes it) and the API's CPU to turn each step's
+devices and IPs shared) into the store with the API's own steps, pipelined, then reports
+Redis's used memory per card and per transaction, and the steps' time with reads (one
+transaction at a time, as the API makes them: the claim, then the entity steps) and the API's CPU to turn each step's
 answer into the card's vector (`vector_from_state`); then the memory of idempotency records
 (a claimed transaction_id answered 200, kept for repeats). Each transaction is counted as
 a live request counts it: with its body's fingerprint and its attempt's nonce.
@@ -119,7 +119,7 @@ def main() -> int:
                 print(f"  {n:,} / {total:,} transactions counted", flush=True)
         load_seconds = time.perf_counter() - started
         used = int(client.info("memory")["used_memory"]) - base
-        # The API's step: one transaction, with reads, one round trip.
+        # The API's steps: one transaction, with reads (the claim, then the entity steps).
         probe = list(transactions(args.cards, 1, seed=1))[:2_000]
         timings, answered = [], []
         for tx in probe:

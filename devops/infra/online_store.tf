@@ -75,8 +75,9 @@ resource "aws_cloudwatch_metric_alarm" "online_store" {
 # it reaches only the keys under the deployment's prefix. The default user is off.
 locals {
   online_store_key_prefix = "fraudit:"
-  # Keys start with the prefix as a hash tag, {prefix} (fraudit.online.plan.StoreKeys).
-  online_store_access_string = "on ~{${local.online_store_key_prefix}}* +@all -@admin -@dangerous"
+  # Keys start with a hash tag that begins with the prefix, {prefix#<entity or claim
+  # bucket>} (fraudit.online.plan.StoreKeys).
+  online_store_access_string = "on ~{${local.online_store_key_prefix}#* +@all -@admin -@dangerous"
 }
 
 resource "aws_elasticache_user" "api" {

@@ -411,8 +411,11 @@ class CardEvent(BaseModel):
     merchant_category: str
     merchant_lat: float
     merchant_lon: float
-    # The order in which the online store counted it (features look only at earlier ones).
+    # Its number in its card's arrival order (features look only at earlier ones).
     store_arrival: int = Field(ge=1)
+    # Its number in each entity's own order, by entity ("card", "merchant", "device",
+    # "ip"): what a rebuild replays. Events written before carry `store_arrival` only.
+    store_arrivals: dict[str, int] = Field(default_factory=dict)
 
 
 class ScoredEvent(BaseModel):

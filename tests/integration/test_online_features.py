@@ -116,14 +116,32 @@ def test_every_scored_vector_equals_the_backfill_in_the_stores_order(
     assert [status for status, _ in answers] == [200] * len(history), answers[0]
     events = {e["event_id"]: e for e in read_stream(kinesis, stream)}
     assert len(events) == len(history)
-    arrivals = [events[tx.transaction_id]["card"]["store_arrival"] for tx in history]
-    assert len(set(arrivals)) == len(history)
     in_store_order = [
-        replace(tx, arrival=arrival) for tx, arrival in zip(history, arrivals, strict=True)
+        replace(
+            tx,
+            arrival=events[tx.transaction_id]["card"]["store_arrival"],
+            arrivals=events[tx.transaction_id]["card"]["store_arrivals"],
+        )
+        for tx in history
     ]
+    # Each entity numbered its own transactions, once each.
+    for entity in ("card", "merchant", "device", "ip"):
+        numbered = [
+            (getattr(tx, entity), tx.arrivals[entity])
+            for tx in in_store_order
+            if getattr(tx, entity) is not None
+        ]
+        assert len(set(numbered)) == len(numbered)
     # The clients did reorder the traffic: the test is not the sequential case in disguise.
-    received = [tx.arrival for _, tx in sorted(zip(arrivals, history, strict=True))]
-    assert received != sorted(received)
+    position = {tx.transaction_id: i for i, tx in enumerate(history)}
+    by_merchant: dict[str, list] = {}
+    for tx in in_store_order:
+        by_merchant.setdefault(tx.merchant, []).append(tx)
+    received = [
+        [position[t.transaction_id] for t in sorted(txs, key=lambda t: t.arrivals["merchant"])]
+        for txs in by_merchant.values()
+    ]
+    assert any(order != sorted(order) for order in received)
     expected = _backfill(spark, in_store_order)
     recorded = {tid: e["features"] for tid, e in events.items()}
     for event in events.values():
@@ -170,26 +188,31 @@ def _recent(n: int, seed: int = 3):
 
 def _store_keys(store) -> dict[bytes, object]:
     """Every key of the store's prefix with its content: the transactions counted. Aside:
-    idempotency records, fences of abandoned attempts, and the arrival counter (a
-    sequence: a failed request leaves a gap in it, never a transaction); of a transaction
-    record, its arrival (its owner and attempt are the live request's bookkeeping, which a
-    rebuild from the rows cannot know)."""
-    out = {}
-    namespace = store.keys.namespace.encode()
-    aside = tuple(namespace + kind for kind in (b"idem:", b"fence:", b"arrival"))
+    idempotency records, fences of abandoned attempts, and the entities' arrival counters
+    (sequences: a failed request leaves a gap in one, never a transaction); of a
+    transaction record, that it exists (its owner and attempt are the live request's
+    bookkeeping, which a rebuild from the rows cannot know)."""
+    out: dict[bytes, object] = {}
     for key in store.client.scan_iter(match=f"{store.keys.namespace}*"):
-        if key.startswith(aside):
+        name = key[key.index(b"}") + 1 :]
+        if name.startswith((b"idem:", b"fence:", b"f:")) or name == b"n":
             continue
         kind = store.client.type(key)
         if kind == b"zset":
             out[key] = store.client.zrange(key, 0, -1, withscores=True)
-        elif kind == b"hash":
-            out[key] = store.client.hgetall(key)
-        elif key.startswith(namespace + b"tx:"):
-            out[key] = store.client.get(key).split(b"|")[0]
+        elif name.startswith(b"tx:"):
+            out[key] = b"counted"
         else:
             out[key] = store.client.get(key)
     return out
+
+
+def _registered(store) -> list[bytes]:
+    """Every entry of every claim bucket's attempts register."""
+    pipe = store.client.pipeline(transaction=False)
+    for bucket in store.keys.buckets:
+        pipe.zrange(store.keys.attempts_in(bucket), 0, -1)
+    return [entry for register in pipe.execute() for entry in register]
 
 
 class FailingOnce:
@@ -420,7 +443,7 @@ def test_a_step_whose_answer_came_late_is_fenced_and_leaves_nothing_counted(
             link.delay_all = 0.0
             time.sleep(1.5)  # the late answers drain
             after = _store_keys(store)
-            fences = list(store.client.scan_iter(match=f"{store.keys.namespace}fence:*"))
+            fences = list(store.client.scan_iter(match=f"{store.keys.namespace}*}}fence:*"))
             honest = send(later)
     body = json.loads(failed.body)
     assert failed.status_code == 503
@@ -753,7 +776,6 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
             body = json.dumps(card_payload(tx))
             assert client.http.post("/predict", headers=JSON, body=body).status_code == 200
     before = _store_keys(store)
-    counter = int(store.client.get(store.keys.arrival))
     events = read_stream(kinesis)
     records = [record(json.dumps(e), i) for i, e in enumerate(events)]
     sink = PostgresSink(database)
@@ -780,7 +802,6 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     assert _store_tx_ttls_are_set(store)
     assert after == before
     assert _store_keys(store) == before
-    assert int(store.client.get(store.keys.arrival)) >= counter
 
     # On AWS only a function inside the VPC reaches both the cache and the database (main
     # had none: finding 6). `fraudit deploy ops features-rebuild` runs the rebuild there in
@@ -792,7 +813,7 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     # transactions and took an arrival number the rebuild then replayed (the reference
     # refused the rows: "two transactions share an arrival position"), finding 6.
     from fraudit.db.connection import connect as connect_database
-    from fraudit.online.rebuild import ARRIVAL_GAP, rebuild, rows_to_rebuild
+    from fraudit.online.rebuild import rebuild, rows_to_rebuild
     from tests.support.api import payload
 
     private_redis.restart()
@@ -821,7 +842,13 @@ def test_after_a_redis_loss_the_rebuild_restores_every_count_from_the_rows(
     assert result.counted == len(txs)
     assert after_rebuild[0] == 200
     (event,) = [e for e in read_stream(kinesis) if e["event_id"] == live.transaction_id]
-    assert event["card"]["store_arrival"] > result.highest_arrival + ARRIVAL_GAP - 1
+    # Numbered after every replayed transaction of its card (the counter came back past them).
+    replayed = [
+        e["card"]["store_arrivals"]["card"]
+        for e in events
+        if e.get("card", {}).get("card_token") == live.card
+    ]
+    assert event["card"]["store_arrivals"]["card"] > max(replayed)
     assert event["features"]["card_count_30d"] == float(
         sum(1 for t in txs if t.card == live.card and t.event_time > live.event_time - 30 * 86_400)
     )
@@ -844,7 +871,9 @@ def _rebuild_through_the_operations_task(store, private_redis, database, prefix,
         def invoke(self, function: str, payload: dict) -> dict:
             parts.append(payload)
             answer = run_task({**payload, "batch": 50}, settings, lambda: True)
-            held.append(int(store.client.exists(store.keys.rebuilding)))
+            held.append(
+                sum(store.client.exists(store.keys.rebuilding(b)) for b in store.keys.buckets)
+            )
             return answer
 
     lines: list[str] = []
@@ -861,8 +890,9 @@ def _rebuild_through_the_operations_task(store, private_redis, database, prefix,
     assert deployer.ops("features-rebuild") == 0
     assert len(parts) == 7  # 6 parts of 50, and one that finds nothing left
     assert "after" not in parts[0]  # the first part starts at the beginning...
-    assert parts[1]["after"] > 0  # ...the next where it paused
-    assert held == [1] * 6 + [0]  # the card path held between parts, released at the end
+    assert parts[1]["after"] > ""  # ...the next where it paused
+    # The card path held between parts (in every claim bucket), released at the end.
+    assert held == [len(store.keys.buckets)] * 6 + [0]
     assert lines[-1] == "rebuilt: 300 transactions read, 300 counted again"
     assert _store_keys(store) == before
 
@@ -871,7 +901,7 @@ def _store_tx_ttls_are_set(store) -> bool:
     return all(
         store.client.ttl(key) > 0
         for key in store.client.scan_iter(match=f"{store.keys.namespace}*")
-        if key not in {store.keys.arrival.encode(), store.keys.attempts.encode()}
+        if not key.endswith(b"}attempts")
     )
 
 
@@ -902,7 +932,7 @@ def test_past_its_cap_an_entity_is_read_as_the_reference_reads_it(new_store):
     for tx in order:
         state = _step(store, tx).state
         vectors[tx.transaction_id] = vector_from_state(tx, state)
-        in_store_order.append(replace(tx, arrival=state.arrival))
+        in_store_order.append(state.numbered(tx))
     expected = compute(in_store_order, caps=SMALL_CAPS)
     assert disagreements(expected, vectors) == []
     assert max(v["card_count_30d"] for v in vectors.values()) == SMALL_CAPS[Entity.CARD]
@@ -941,8 +971,10 @@ def test_one_step_reads_at_most_the_cap_and_a_set_keeps_at_most_cap_plus_slack(n
 
 def test_on_a_cluster_a_card_request_makes_only_its_own_round_trips(redis_cluster):
     """redis-py 8's cluster pipeline asked the server for a script's keys (COMMAND GETKEYS)
-    before sending each BEGIN: a third round trip per card request on a cluster, which the
-    API's own command counts did not show. Told the prefix's node, it asks nothing."""
+    before sending each script: one more round trip per card request on a cluster, which
+    the API's own command counts did not show. Told each step's node, it asks nothing. And
+    the store spreads over the cluster: on main every key was in one slot, so one shard
+    held the whole store; now every primary holds some of it."""
     from fraudit.online.redis_store import connect
     from tests.support.api import private_store
 
@@ -964,6 +996,8 @@ def test_on_a_cluster_a_card_request_makes_only_its_own_round_trips(redis_cluste
         assert answer.added
         store.finish_many([(tx.transaction_id, "D")])
     assert asked() == before
+    held = [sum(1 for _ in n.scan_iter(match=f"{store.keys.namespace}*")) for n in nodes]
+    assert all(count > 0 for count in held), held
 
 
 # --- requests that died unanswered (the reaper) ---------------------------------------------
@@ -1014,12 +1048,12 @@ def test_the_reaper_undoes_what_a_request_that_died_counted_unless_it_was_answer
     answered, dead, on_record, retried, retrying, after = txs
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
         assert post_card(client, answered).status_code == 200
-        assert store.client.zcard(store.keys.attempts) == 0  # FINISH closed its attempt
+        assert _registered(store) == []  # FINISH closed its attempt
 
         for tx in (dead, on_record, retried):
             _die_after_counting(store, tx)
         _die_after_counting(store, retrying, claim_expired=False)  # as if a retry held it
-        assert store.client.zcard(store.keys.attempts) == 4
+        assert len(_registered(store)) == 4
         # A retry of `retried` after its dead attempt's claim expired: answered 200 from the
         # count the dead attempt left (not counted again).
         assert post_card(client, retried).status_code == 200
@@ -1033,13 +1067,13 @@ def test_the_reaper_undoes_what_a_request_that_died_counted_unless_it_was_answer
         assert {retried.transaction_id, retrying.transaction_id} <= held
         assert not store.client.exists(store.keys.transaction(dead.transaction_id))
         # Only the attempt whose retry holds the claim is still registered, judged later.
-        (left,) = store.client.zrange(store.keys.attempts, 0, -1)
+        (left,) = _registered(store)
         assert left.decode().startswith(retrying.transaction_id + "\n")
 
         store.client.delete(store.keys.idempotency(retrying.transaction_id))  # claim expired
         again = reap(store, lambda ids: set(), far_future)
         assert again.outcomes == {"undone": 1}
-        assert store.client.zcard(store.keys.attempts) == 0
+        assert _registered(store) == []
 
         response = post_card(client, replace(after, event_time=dead.event_time + 1))
     assert response.status_code == 200
@@ -1090,7 +1124,8 @@ def test_an_api_process_killed_mid_request_leaves_a_count_the_reaper_undoes(serv
             pool = ThreadPoolExecutor(1)
             posted = pool.submit(_answer_status, request)
             deadline = time.monotonic() + 30
-            while store.client.zcard(store.keys.attempts) == 0:  # BEGIN has counted it
+            register = store.keys.attempts(tx.transaction_id)
+            while store.client.zcard(register) == 0:  # the claim has registered it
                 assert time.monotonic() < deadline, (tmp_path / "log").read_text()
                 time.sleep(0.01)
             for process in [*psutil.Process(api.pid).children(recursive=True), api]:
@@ -1110,7 +1145,7 @@ def test_an_api_process_killed_mid_request_leaves_a_count_the_reaper_undoes(serv
         result = reap(store, lambda ids: set(), far_future)  # no event was ever loaded
     assert result.outcomes == {"undone": 1}
     assert _card_ids(store, tx) == []
-    assert store.client.zcard(store.keys.attempts) == 0
+    assert _registered(store) == []
 
 
 def _answer_status(request: urllib.request.Request) -> int | None:
@@ -1132,13 +1167,15 @@ def test_abandon_and_a_replay_leave_nothing_on_the_register(new_store):
     store = new_store()
     tx, replayed = _recent(2, seed=22)
     call = _die_after_counting(store, tx)
-    store.abandon_many([Abandon(call, None)])
-    assert store.client.zcard(store.keys.attempts) == 0
+    store.abandon_many([Abandon(call, None, counted=True)])
+    assert _registered(store) == []
     assert _card_ids(store, tx) == []
-    replay = store.begin_call(replayed.transaction_id, tx=replayed, read=False, arrival=7)
+    replay = store.begin_call(
+        replayed.transaction_id, tx=replayed, read=False, arrivals=dict.fromkeys(Entity, 7)
+    )
     (answer,) = store.begin_many([replay])
     assert answer.added
-    assert store.client.zcard(store.keys.attempts) == 0
+    assert _registered(store) == []
 
 
 def test_fraudit_features_reap_judges_attempts_against_the_databases_events(
@@ -1190,11 +1227,13 @@ def test_fraudit_features_reap_judges_attempts_against_the_databases_events(
         get_settings.cache_clear()
         try:
             assert main(["features", "reap"]) == 0  # too recent: nothing judged yet
-            assert store.client.zcard(store.keys.attempts) == 2
+            assert len(_registered(store)) == 2
             # As if both attempts began ten minutes before the newest loaded event.
             ten_minutes_ago = int((time.time() - 600) * 1_000)
-            for entry in store.client.zrange(store.keys.attempts, 0, -1):
-                store.client.zadd(store.keys.attempts, {entry: ten_minutes_ago}, xx=True)
+            for tx in (published, dead):
+                register = store.keys.attempts(tx.transaction_id)
+                for entry in store.client.zrange(register, 0, -1):
+                    store.client.zadd(register, {entry: ten_minutes_ago}, xx=True)
         finally:
             get_settings.cache_clear()
     # On AWS the operations task runs it on a schedule (its handler, in process here).
@@ -1210,7 +1249,7 @@ def test_fraudit_features_reap_judges_attempts_against_the_databases_events(
         "on record": 1,
         "undone": 1,
     }
-    assert store.client.zcard(store.keys.attempts) == 0
+    assert _registered(store) == []
     held = _card_ids(store, published) + _card_ids(store, dead)
     assert published.transaction_id in held
     assert dead.transaction_id not in held

@@ -60,7 +60,7 @@ def _state_before(history, index):
         if e.merchant == tx.merchant and tx.event_time - w < e.event_time <= tx.event_time
     )
     counts = {Entity.MERCHANT: {HOUR: window(HOUR), DAY: window(DAY)}}
-    return StoredState(tx.arrival, members, counts)
+    return StoredState({e: tx.arrival for e in Entity}, members, counts)
 
 
 def test_the_vector_from_a_store_answer_is_the_references():
@@ -106,10 +106,35 @@ def test_window_bounds_are_sent_exactly_as_python_computes_them():
     (tx,) = random_history(1, seed=1)
     tx = replace(tx, event_time=1_700_000_000.123457)
     call = _begin(tx)
-    assert call.args[5] == repr(tx.event_time)
-    assert f"({tx.event_time - MAX_WINDOW_SECONDS!r}" in call.args
-    # After the idempotency, transaction, counter, fence, rebuild-marker and register keys.
-    assert call.keys[6] == f"{{p:}}card:{tx.card}"
+    card = call.steps[0]
+    assert card.args[1] == repr(tx.event_time)
+    assert f"({tx.event_time - MAX_WINDOW_SECONDS!r}" in card.args
+    assert card.keys[0] == f"{{p:#card:{tx.card}}}"
+
+
+def test_every_step_touches_one_hash_slot_and_claims_spread_over_the_buckets():
+    """A Redis Cluster refuses a script whose keys are in two slots (CROSSSLOT): the claim's
+    keys share its bucket's tag, each entity step's keys share the entity's tag. Claims of
+    different transaction_ids land in different buckets, so no shard holds them all."""
+    from fraudit.online.plan import CLAIM_BUCKETS
+
+    history = random_history(400, seed=3, cards=20, days=1)
+    buckets = set()
+    for tx in history:
+        tx = replace(tx, device="dev-1", ip="203.0.113.9")
+        call = _begin(tx, pending="Pabc.a1", attempt="a1")
+        for keys in (call.keys, *(step.keys for step in call.steps)):
+            tags = {key[key.index("{") : key.index("}") + 1] for key in keys}
+            assert len(tags) == 1, keys
+        buckets.add(call.keys[0][: call.keys[0].index("}") + 1])
+        assert {s.keys[0] for s in call.steps} == set(call.undo.sets)
+    assert len(buckets) > CLAIM_BUCKETS // 2
+
+
+def test_a_prefix_that_would_change_the_hash_tags_is_refused():
+    for prefix in ("a{b", "a}b", "a#b"):
+        with pytest.raises(ValueError, match="prefix"):
+            StoreKeys(prefix)
 
 
 def test_idempotency_records_compare_bodies_by_content_not_by_spelling():
@@ -171,17 +196,18 @@ def test_a_claim_outlives_any_request_deadline_but_not_by_much():
 
 def test_an_attempt_round_trips_through_its_register_entry_and_abandon_names_its_members():
     """What the reaper reads back from the register is what the request's own ABANDON would
-    have been given: the same keys, the same member tails."""
+    have been given: the same keys, the same event time."""
     from fraudit.online.plan import Attempt
 
     (tx,) = random_history(1, seed=2)
     tx = replace(tx, device="dev-1", ip="203.0.113.9")
     keys = StoreKeys("p:")
-    call = _begin(tx, pending="Pabc.a1", attempt="a1")
+    call = _begin(tx, pending="Pabc.a1", attempt="a1", owner="abc")
     back = Attempt.from_register(call.undo.register_text)
     assert back == call.undo
-    assert [key for key, _ in back.sets] == call.keys[6:]
-    assert back.abandon(keys, None, None) == call.abandon(None, None)
-    assert call.args[11] == call.undo.register_text  # registered by the live step
-    replay = _begin(tx, arrival=5)
-    assert replay.args[11] == ""  # a rebuild's replay is never registered
+    assert list(back.sets) == [step.keys[0] for step in call.steps]
+    assert back.release(keys, "Pabc.a1") == call.undo.release(keys, "Pabc.a1")
+    assert call.args[8] == call.undo.register_text  # registered by the live claim
+    replay = _begin(tx, arrivals=dict.fromkeys(Entity, 5))
+    assert replay.args[8] == ""  # a rebuild's replay is never registered
+    assert [step.args[3] for step in replay.steps] == ["5"] * len(replay.steps)

@@ -13,7 +13,7 @@ import math
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from fraudit.contracts import (
     ValidationClock,
 )
 from fraudit.deadline import Deadline, no_deadline
-from fraudit.features.definitions import feature_set_version
+from fraudit.features.definitions import Entity, feature_set_version
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import Vector
 from fraudit.online import idempotency
@@ -112,10 +112,11 @@ def parse_request(payload: object, clock: ValidationClock) -> ParsedRequest | Ap
 
 @dataclass(frozen=True)
 class CardContext:
-    """What the online store said about a card transaction: its vector and arrival."""
+    """What the online store said about a card transaction: its vector and its arrival
+    number in each entity's order."""
 
     features: Vector
-    arrival: int
+    arrivals: dict[Entity, int]
 
 
 def decide(
@@ -154,7 +155,8 @@ def decide(
                 merchant_category=t.merchant_category,
                 merchant_lat=t.merchant_lat,
                 merchant_lon=t.merchant_lon,
-                store_arrival=card.arrival,
+                store_arrival=card.arrivals[Entity.CARD],
+                store_arrivals={str(e): n for e, n in card.arrivals.items()},
             ),
             "features": card.features,
             "feature_set_version": FEATURE_SET_VERSION,
@@ -441,7 +443,8 @@ class PredictService:
         return items
 
     def _begin(self, items: list[_Item], deadline: Deadline) -> dict[int, StoreUnavailable]:
-        """Claim each transaction_id and count each card transaction, in one round trip;
+        """Claim each transaction_id and count each card transaction (a claim, then the
+        entity steps: two round trips, fraudit.online.redis_store);
         items that need neither (a ULB vector without transaction_id) skip the store and
         go on whatever the store does. Returns the items the store failed, by index."""
         store = self.store
@@ -464,7 +467,7 @@ class PredictService:
             answers = store.begin_many([call for _, call in calls], deadline)
         except StoreUnavailable as exc:
             log.warning("online store unavailable: %s", exc)
-            if exc.recorded == "unknown":
+            if exc.recorded == "unknown" and not exc.settled:
                 # The steps may have run, or may still run: fence and undo them, so that
                 # "nothing was recorded" is true whichever comes first.
                 exc = self._fence(
@@ -479,8 +482,8 @@ class PredictService:
                 continue
             item.answer = answer
             if answer.state is not None and item.tx is not None:
-                tx = replace(item.tx, arrival=answer.state.arrival)
-                item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrival)
+                tx = answer.state.numbered(item.tx)
+                item.card = CardContext(vector_from_state(tx, answer.state), answer.state.arrivals)
         return failed
 
     def _fence(self, undo: list[Abandon], failure: StoreUnavailable) -> StoreUnavailable:
@@ -662,7 +665,11 @@ class PredictService:
         undo = [item for item in failed if item.call is not None and item.answer is not None]
         try:
             self.store.abandon_many(
-                [Abandon(item.call, item.pending) for item in undo if item.call]
+                [
+                    Abandon(item.call, item.pending, counted=item.answer.added)
+                    for item in undo
+                    if item.call and item.answer
+                ]
             )
         except StoreUnavailable as exc:
             log.error("online store failed to undo %d failed items: %s", len(undo), exc)

@@ -335,12 +335,12 @@ class Deployer:
             counted += int(answer["counted"])
             self.say(
                 f"  {read:,} transactions read, {counted:,} counted again "
-                f"(through arrival {answer['after']:,})"
+                f"(through event {answer['after']})"
             )
             if answer["finished"]:
                 self.say(f"rebuilt: {read:,} transactions read, {counted:,} counted again")
                 return 0
-            event = {"task": task, "after": int(answer["after"])}
+            event = {"task": task, "after": str(answer["after"])}
 
     # --- the API key ---------------------------------------------------------------------
 

@@ -243,7 +243,7 @@ def compute(
 ) -> dict[str, Vector]:
     """Every transaction's features, keyed by transaction_id. Every feature reads one
     entity's history: the transactions of T's entity received before T in that entity's
-    own arrival order (`CardTransaction.arrival_in`; ties in it are refused), at most
+    own arrival order (`CardTransaction.arrival_in`; ties within one entity are refused), at most
     `caps[entity]` of them. Each entity is replayed on its own, in its own order."""
     given = list(transactions)
     ids = [tx.transaction_id for tx in given]
@@ -263,9 +263,10 @@ def compute(
             (tx for tx in given if entity_key(tx, entity) is not None),
             key=lambda tx: tx.arrival_in(entity),
         )
-        arrivals = [tx.arrival_in(entity) for tx in ordered]
-        if len(set(arrivals)) != len(arrivals):
-            raise ValueError(f"two transactions share an arrival position in the {entity} order")
+        # Numbers are compared within one entity only (each has its own counter).
+        positions = [(entity_key(tx, entity), tx.arrival_in(entity)) for tx in ordered]
+        if len(set(positions)) != len(positions):
+            raise ValueError(f"two transactions share an arrival position in one {entity}'s order")
         received: dict[str, list[CardTransaction]] = defaultdict(list)
         for tx in ordered:
             key = entity_key(tx, entity)

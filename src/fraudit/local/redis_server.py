@@ -147,15 +147,20 @@ class PrivateRedisCluster:
         )
         if result.returncode != 0:
             raise RedisServerError(f"redis-cli --cluster create failed: {result.stdout[-500:]}")
+        # Every node, not only the first: until a node has heard of every slot's owner it
+        # answers CLUSTERDOWN, and the store's keys are spread over all three.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            info = subprocess.run(
-                [command[0], "-p", str(self.nodes[0].port), "cluster", "info"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            if "cluster_state:ok" in info:
+            infos = [
+                subprocess.run(
+                    [command[0], "-p", str(node.port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
+                for node in self.nodes
+            ]
+            if all("cluster_state:ok" in info for info in infos):
                 return
             time.sleep(0.1)
         raise RedisServerError(f"the cluster was not ok within {timeout} s")

@@ -1,14 +1,18 @@
 """What the online store keeps and returns for one card transaction, derived from the feature
 declarations (pure: no I/O). The Redis adapter (`fraudit.online.redis_store`) runs the
-atomic step; this module says which entity needs what, encodes the members it adds and
-turns the step's answer back into the vector, with the reference implementation's own
-functions, so the online engine computes nothing of its own.
+steps (a claim, then one atomic step per entity); this module says which entity needs
+what, encodes the members it adds and turns the steps' answers back into the vector, with
+the reference implementation's own functions, so the online engine computes nothing of its
+own.
 
 Per entity, one sorted set scored by event time, one member per transaction:
 - card: `txid|arrival|amount|merchant|category|lat|lon` (the windows and the sequence
   features need the amounts, places and merchants of the last 30 days);
 - device, IP: `txid|arrival|card` (distinct cards);
-- merchant: `txid|` (its features are counts only, answered by ZCOUNT, never a member list).
+- merchant: `txid|arrival` (its features are counts only, answered by ZCOUNT, never a
+  member list).
+The arrival is the transaction's number in that entity's own order (rule 1 of
+docs/FEATURES.md), given by the entity's own counter in its own slot.
 Identifiers cannot hold `|` (fraudit.validity.ID_PATTERN), so the encoding is unambiguous,
 and every member starts with `txid|`: of equal event times the set orders members as the
 features' cap ranks them (fraudit.features.reference.history_rank).
@@ -21,10 +25,11 @@ was never received, so the member below it must still be there.
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from fraudit.features.definitions import (
@@ -119,8 +124,8 @@ def shared_member(tx: CardTransaction, arrival: int) -> str:
 
 def member_tail(plan: EntityPlan, tx: CardTransaction) -> str:
     """What follows `txid|arrival|` in this entity's member; empty for counts-only entities
-    (their member is `txid|`). The atomic step assigns the arrival number (one
-    counter for the store) and builds the member."""
+    (their member is `txid|arrival`). The entity's step assigns the arrival number (the
+    entity's own counter) and builds the member."""
     if plan.counts_only:
         return ""
     return _card_tail(tx) if plan.entity is Entity.CARD else tx.card
@@ -193,13 +198,25 @@ def _earlier(
 
 @dataclass(frozen=True)
 class StoredState:
-    """The atomic step's answer for one transaction: what its entities held before it."""
+    """What the entity steps answered for one transaction: what its entities held before
+    it, and its position in each entity's own arrival order (rule 1)."""
 
-    arrival: int
+    arrivals: dict[Entity, int]
     # Entity -> (member, event time) pairs within the plan's lookback.
     members: dict[Entity, list[tuple[str, float]]] = field(default_factory=dict)
     # Merchant-like entities: window seconds -> count.
     counts: dict[Entity, dict[int, int]] = field(default_factory=dict)
+
+    @property
+    def arrival(self) -> int:
+        """Its position in its card's order."""
+        return self.arrivals[Entity.CARD]
+
+    def numbered(self, tx: CardTransaction) -> CardTransaction:
+        """`tx` with the arrival numbers the store gave it."""
+        return replace(
+            tx, arrival=self.arrival, arrivals={str(e): n for e, n in self.arrivals.items()}
+        )
 
 
 def vector_from_state(
@@ -254,127 +271,185 @@ def _by_time(member: Member) -> float:
     return member.event_time
 
 
+# Claim buckets: a transaction_id's idempotency record, transaction record, fences and
+# attempt entry live in one of these slots, chosen by a hash of the id, so the claims of a
+# busy deployment spread over every shard (docs/SCALING.md).
+CLAIM_BUCKETS = 256
+# Characters a prefix cannot hold: they would change which keys share a hash tag.
+_TAG_CHARACTERS = "{}#"
+
+
 @dataclass(frozen=True)
 class StoreKeys:
-    """Key names under one prefix (a deployment, or a test, owns its prefix). Every key
-    starts with the prefix as a hash tag, `{prefix}`: in a Redis Cluster (ElastiCache
-    Serverless runs in cluster mode only) they all hash to one slot, so a step over a
-    transaction's card, merchant, device and IP keys is legal there. One slot lives on one
-    shard: the store then has one shard's capacity (docs/FEATURES.md)."""
+    """Key names under one prefix (a deployment, or a test, owns its prefix). Each key has
+    a hash tag naming what it belongs to, so a step touches one slot of a Redis Cluster
+    (ElastiCache Serverless runs in cluster mode only) and the store spreads over all
+    shards:
+    - an entity's keys `{prefix#card:<id>}` (its sorted set), `...}n` (its arrival
+      counter) and `...}f:<attempt>` (an abandoned attempt's fence there);
+    - a transaction_id's keys in its claim bucket `{prefix#b<NN>}`: `idem:<id>` (the
+      idempotency record), `tx:<id>` (the transaction record), `fence:<attempt>`, and the
+      bucket's `attempts` register and `rebuilding` marker."""
 
     prefix: str
+
+    def __post_init__(self) -> None:
+        if any(c in self.prefix for c in _TAG_CHARACTERS):
+            raise ValueError(f"a store prefix cannot hold any of {_TAG_CHARACTERS!r}")
 
     @property
     def namespace(self) -> str:
         """What every key of this prefix starts with."""
-        return f"{{{self.prefix}}}"
+        return f"{{{self.prefix}#"
+
+    def bucket_tag(self, bucket: int) -> str:
+        return f"{self.namespace}b{bucket:02x}}}"
+
+    def bucket(self, transaction_id: str) -> str:
+        """The claim bucket's hash tag of a transaction_id."""
+        return self.bucket_tag(zlib.crc32(transaction_id.encode()) % CLAIM_BUCKETS)
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return tuple(self.bucket_tag(b) for b in range(CLAIM_BUCKETS))
 
     def idempotency(self, transaction_id: str) -> str:
-        return f"{self.namespace}idem:{transaction_id}"
+        return f"{self.bucket(transaction_id)}idem:{transaction_id}"
 
     def transaction(self, transaction_id: str) -> str:
-        return f"{self.namespace}tx:{transaction_id}"
+        return f"{self.bucket(transaction_id)}tx:{transaction_id}"
 
-    @property
-    def arrival(self) -> str:
-        return f"{self.namespace}arrival"
+    def fence(self, transaction_id: str, attempt: str) -> str:
+        return f"{self.bucket(transaction_id)}fence:{attempt or transaction_id}"
 
-    def fence(self, attempt: str) -> str:
-        return f"{self.namespace}fence:{attempt}"
+    @staticmethod
+    def rebuilding(bucket: str) -> str:
+        """A rebuild's marker in one bucket (it raises one in every bucket)."""
+        return f"{bucket}rebuilding"
 
-    @property
-    def rebuilding(self) -> str:
-        return f"{self.namespace}rebuilding"
+    @staticmethod
+    def attempts_in(bucket: str) -> str:
+        """One bucket's register of attempts that counted a transaction and have not
+        finished or abandoned it yet, scored by when they began (what the reaper judges)."""
+        return f"{bucket}attempts"
 
-    @property
-    def attempts(self) -> str:
-        """The register of attempts that counted a transaction and have not finished or
-        abandoned it yet, scored by when they began (what the reaper judges)."""
-        return f"{self.namespace}attempts"
+    def attempts(self, transaction_id: str) -> str:
+        return self.attempts_in(self.bucket(transaction_id))
 
     def entity(self, entity: Entity, key: str) -> str:
-        return f"{self.namespace}{entity}:{key}"
+        return f"{self.namespace}{entity}:{key}}}"
+
+    @staticmethod
+    def counter(entity_key: str) -> str:
+        """The entity's arrival counter, in its slot."""
+        return f"{entity_key}n"
+
+    @staticmethod
+    def entity_fence(entity_key: str, attempt: str) -> str:
+        return f"{entity_key}f:{attempt}"
 
 
 def _exclusive(value: float) -> str:
     return f"({value!r}"
 
 
-# The fixed keys of a BEGIN step; its entity sets follow.
-_BEGIN_FIXED_KEYS = 6
+Step = tuple[list[str], list[str]]  # one script's KEYS and ARGV
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """What undoing one attempt needs: its transaction, its nonce and each entity set it
-    counted the transaction in, with the member's tail there. The attempts register holds
-    it as text (`register_text`) while the attempt is unfinished, so a reaper can undo an
-    attempt whose process died (fraudit.online.reaper)."""
+    """What undoing one attempt needs: its transaction, its nonce, the body's fingerprint,
+    its event time and each entity set it counted the transaction in. A bucket's attempts
+    register holds it as text (`register_text`) while the attempt is unfinished, so a
+    reaper can undo an attempt whose process died (fraudit.online.reaper)."""
 
     transaction_id: str
     attempt: str
-    sets: tuple[tuple[str, str], ...]  # (entity set key, member tail)
+    owner: str  # the body's fingerprint ('' without a transaction_id)
+    score: str  # the event time, as the entity steps were given it
+    sets: tuple[str, ...]  # entity set keys
 
     @property
     def register_text(self) -> str:
-        # Identifiers, tails and keys hold no control character (fraudit.validity).
-        return "\n".join(
-            (self.transaction_id, self.attempt, *(f"{key}\t{tail}" for key, tail in self.sets))
-        )
+        # Identifiers and keys hold no control character (fraudit.validity).
+        return "\n".join((self.transaction_id, self.attempt, self.owner, self.score, *self.sets))
 
     @classmethod
     def from_register(cls, text: str) -> Attempt:
-        transaction_id, attempt, *sets = text.split("\n")
-        pairs = tuple((key, tail) for key, _, tail in (s.partition("\t") for s in sets))
-        return cls(transaction_id, attempt, pairs)
+        transaction_id, attempt, owner, score, *sets = text.split("\n")
+        return cls(transaction_id, attempt, owner, score, tuple(sets))
 
-    def abandon(
-        self,
-        keys: StoreKeys,
-        pending: str | None,
-        fence_ms: int | None,
-        *,
-        judged_against: str = "",
-    ) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of the ABANDON step that undoes this attempt (only what the
-        transaction record says it counted) and releases its pending claim; with
-        `fence_ms`, it also fences the attempt for that long (its BEGIN may still run).
-        `judged_against`: a reaper's undo, which leaves a transaction whose idempotency
-        record starts with this prefix (answered) or with any other (a retry under way)."""
+    def prepare(self, keys: StoreKeys, *, done: str, hold: str) -> Step:
+        """A reaper's first step, in the claim's bucket (scripts.REAP_PREPARE): leave a
+        transaction whose idempotency record starts with `done` (answered) or with anything
+        else (a retry under way); else hold the claim (`hold`) and say whether this attempt
+        counted the transaction."""
         return [
             keys.idempotency(self.transaction_id),
             keys.transaction(self.transaction_id),
-            keys.fence(self.attempt or self.transaction_id),
-            keys.attempts,
-            *(key for key, _ in self.sets),
-        ], [
-            pending or "",
+            keys.attempts(self.transaction_id),
+        ], [self.attempt, self.register_text, hold, str(CLAIM_HOLD_MS), done]
+
+    def undo_in(self, set_key: str, fence_ms: int | None, remove: bool) -> Step:
+        """The undo in one entity's slot (scripts.ABANDON_ENTITY): the transaction's member
+        removed (`remove`), the attempt fenced there (`fence_ms`: its step may still run)."""
+        return [set_key, StoreKeys.entity_fence(set_key, self.attempt or self.transaction_id)], [
             self.transaction_id,
-            self.attempt,
+            self.score,
             "" if fence_ms is None else str(fence_ms),
-            self.register_text if self.attempt else "",
-            judged_against,
-            *(tail for _, tail in self.sets),
+            "1" if remove else "0",
         ]
+
+    def release(self, keys: StoreKeys, claim: str | None, fence_ms: int | None = None) -> Step:
+        """The last step of an undo, in the bucket (scripts.ABANDON_RELEASE): the
+        transaction record gone if it names this attempt, the entry off the register, the
+        claim released if it still is `claim`; with `fence_ms`, the attempt fenced there."""
+        return [
+            keys.idempotency(self.transaction_id),
+            keys.transaction(self.transaction_id),
+            keys.attempts(self.transaction_id),
+            keys.fence(self.transaction_id, self.attempt),
+        ], [
+            self.attempt,
+            self.register_text if self.attempt else "",
+            claim or "",
+            "" if fence_ms is None else str(fence_ms),
+        ]
+
+
+# How long a reaper holds a claim while it undoes an attempt across slots (a retry waits).
+CLAIM_HOLD_MS = 10_000
+
+
+@dataclass(frozen=True)
+class EntityStep:
+    """One entity's step (scripts.ENTITY) for one transaction."""
+
+    plan: EntityPlan
+    keys: list[str]
+    args: list[str]
 
 
 @dataclass(frozen=True)
 class BeginCall:
-    keys: list[str]
+    """A card request's (or a claim's) steps: the CLAIM in the transaction_id's bucket,
+    then one step per entity, each in its own slot."""
+
+    keys: list[str]  # the CLAIM's
     args: list[str]
-    # The entity plans in the order of the step's answers.
-    plans: tuple[EntityPlan, ...]
+    steps: tuple[EntityStep, ...]
     # What ABANDON, FINISH and the reaper need to know of this call's attempt.
     undo: Attempt
     store_keys: StoreKeys
+    pending: str | None = None  # the claim it writes
 
     @property
     def attempt(self) -> str:
         return self.undo.attempt
 
-    def abandon(self, pending: str | None, fence_ms: int | None) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of the ABANDON step that undoes this call's attempt (Attempt)."""
-        return self.undo.abandon(self.store_keys, pending, fence_ms)
+    @property
+    def plans(self) -> tuple[EntityPlan, ...]:
+        return tuple(s.plan for s in self.steps)
 
 
 def begin_call(
@@ -387,68 +462,81 @@ def begin_call(
     lateness_seconds: float,
     tx: CardTransaction | None = None,
     read: bool = True,
-    arrival: int | None = None,
+    arrivals: Mapping[Entity, int] | None = None,
     owner: str | None = None,
     attempt: str = "",
     plans: Sequence[EntityPlan] = PLANS,
 ) -> BeginCall:
-    """The arguments of the BEGIN step: claim the idempotency record (when `pending` is
-    given; the claim lives `idempotency_ttl_ms` unless finished), and for a card
-    transaction count it in every entity it has and (when `read`) return what those
-    entities held in their windows before it. `owner` (the body's fingerprint) tells a
-    retry of the same transaction from a reuse of its transaction_id; `attempt` (a nonce
-    per request) names what this request counted, for ABANDON and its fence; a live step
-    that counts registers it (`Attempt`) until FINISH or ABANDON, for the reaper."""
-    if SEPARATOR in attempt:
-        raise ValueError(f"an attempt cannot hold {SEPARATOR!r}")
+    """The steps of one request: claim the idempotency record (when `pending` is given; the
+    claim lives `idempotency_ttl_ms` unless finished), and for a card transaction count it
+    in every entity it has and (when `read`) return what those entities held in their
+    windows before it. `owner` (the body's fingerprint) tells a retry of the same
+    transaction from a reuse of its transaction_id; `attempt` (a nonce per request) names
+    what this request counted, for ABANDON and its fences; a live claim that counts
+    registers it (`Attempt`) until FINISH or ABANDON, for the reaper. `arrivals`: a
+    rebuild's replay, with the numbers each entity first gave the transaction."""
+    if SEPARATOR in attempt or "\n" in attempt:
+        raise ValueError(f"an attempt cannot hold {SEPARATOR!r} or a line break")
     present = tuple(p for p in plans if tx is not None and entity_key(tx, p.entity) is not None)
-    call_keys = [
+    score = repr(tx.event_time) if tx is not None else "0"
+    fingerprint = (owner or "")[:OWNER_LENGTH]
+    sets = tuple(
+        keys.entity(plan.entity, str(entity_key(tx, plan.entity)))
+        for plan in present
+        if tx is not None
+    )
+    undo = Attempt(transaction_id, attempt, fingerprint, score, sets)
+    replay = arrivals is not None
+    claim_keys = [
         keys.idempotency(transaction_id),
         keys.transaction(transaction_id),
-        keys.arrival,
-        keys.fence(attempt or transaction_id),
-        keys.rebuilding,
-        keys.attempts,
+        keys.fence(transaction_id, attempt),
+        keys.rebuilding(keys.bucket(transaction_id)),
+        keys.attempts(transaction_id),
     ]
-    score = repr(tx.event_time) if tx is not None else "0"
-    args = [
+    claim_args = [
         "1" if pending is not None else "0",
         pending or "",
         str(idempotency_ttl_ms),
         str(state_ttl_seconds),
-        transaction_id,
-        score,
-        str(len(present)),
-        "1" if read else "0",
-        "" if arrival is None else str(arrival),
-        (owner or "")[:OWNER_LENGTH],
+        "1" if tx is not None else "0",
+        "1" if replay else "0",
+        fingerprint,
         attempt,
+        # Registered by a live claim that counts (not a replay, which has no attempt).
+        undo.register_text if attempt and not replay else "",
     ]
-    sets = []
-    for plan in present:
-        assert tx is not None
-        sets.append(
-            (keys.entity(plan.entity, str(entity_key(tx, plan.entity))), member_tail(plan, tx))
-        )
-    undo = Attempt(transaction_id, attempt, tuple(sets))
-    # Registered by a live step that counts (not a replay, which has no attempt).
-    args.append(undo.register_text if attempt and arrival is None else "")
-    for plan, (set_key, tail) in zip(present, sets, strict=True):
+    steps = []
+    for plan, set_key in zip(present, sets, strict=True):
         assert tx is not None
         t = tx.event_time
-        call_keys.append(set_key)
-        args += [
-            "counts" if plan.counts_only else "members",
-            _exclusive(t - plan.lookback_seconds),
-            _exclusive(t - plan.lookback_seconds - lateness_seconds),
-            tail,
-            str(plan.cap),
-            str(plan.cap + PENDING_SLACK),
-            str(len(plan.count_windows)),
-            *(_exclusive(t - w) for w in plan.count_windows),
-        ]
-    assert len(call_keys) == _BEGIN_FIXED_KEYS + len(present)
-    return BeginCall(call_keys, args, present, undo, keys)
+        given = "" if arrivals is None else str(arrivals[plan.entity])
+        steps.append(
+            EntityStep(
+                plan,
+                [
+                    set_key,
+                    keys.counter(set_key),
+                    keys.entity_fence(set_key, attempt or transaction_id),
+                ],
+                [
+                    transaction_id,
+                    score,
+                    "1" if read else "0",
+                    given,
+                    "counts" if plan.counts_only else "members",
+                    _exclusive(t - plan.lookback_seconds),
+                    _exclusive(t - plan.lookback_seconds - lateness_seconds),
+                    member_tail(plan, tx),
+                    str(plan.cap),
+                    str(plan.cap + PENDING_SLACK),
+                    str(state_ttl_seconds),
+                    str(len(plan.count_windows)),
+                    *(_exclusive(t - w) for w in plan.count_windows),
+                ],
+            )
+        )
+    return BeginCall(claim_keys, claim_args, tuple(steps), undo, keys, pending)
 
 
 def _text(value: object) -> str:
@@ -460,7 +548,7 @@ class BeginAnswer:
     # The idempotency record found (the transaction_id was seen), else None.
     seen: str | None = None
     state: StoredState | None = None
-    # Whether this step counted the transaction (False: it already was).
+    # Whether this attempt counted the transaction (False: an earlier one had).
     added: bool = False
     # The transaction_id was counted with another body, whose answer is no longer kept.
     reused: bool = False
@@ -470,22 +558,40 @@ class BeginAnswer:
     rebuilding: bool = False
 
 
-def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
+# What a CLAIM answers when the entity steps are to run: this attempt counts the
+# transaction, or an earlier attempt did (a retry: its entity steps read, and count it
+# only where it is missing).
+COUNT, COUNTED = "count", "counted"
+
+
+def parse_claim(answer: Sequence[object]) -> tuple[str, BeginAnswer | None]:
+    """The CLAIM's status, and the request's answer when no entity step follows."""
     status = _text(answer[0])
     if status == "seen":
-        return BeginAnswer(seen=_text(answer[1]))
+        return status, BeginAnswer(seen=_text(answer[1]))
     if status == "reused":
-        return BeginAnswer(reused=True)
+        return status, BeginAnswer(reused=True)
     if status == "fenced":
-        return BeginAnswer(fenced=True)
+        return status, BeginAnswer(fenced=True)
     if status == "rebuilding":
-        return BeginAnswer(rebuilding=True)
-    if len(answer) == 1:
-        return BeginAnswer()
-    arrival, added = int(_text(answer[1])), _text(answer[2]) == "1"
+        return status, BeginAnswer(rebuilding=True)
+    if status in (COUNT, COUNTED):
+        return status, None
+    return status, BeginAnswer()
+
+
+def parse_entities(claim: str, answers: Sequence[Sequence[object]], call: BeginCall) -> BeginAnswer:
+    """The request's answer from its CLAIM's status and its entity steps' answers (each
+    `{arrival, added, data}`; none fenced)."""
+    arrivals: dict[Entity, int] = {}
     members: dict[Entity, list[tuple[str, float]]] = {}
     counts: dict[Entity, dict[int, int]] = {}
-    for plan, part in zip(call.plans, answer[3:], strict=False):
+    for step, answer in zip(call.steps, answers, strict=True):
+        plan = step.plan
+        arrivals[plan.entity] = int(_text(answer[0]))
+        if len(answer) < 3:
+            continue
+        part = answer[2]
         assert isinstance(part, list)
         if plan.counts_only:
             counts[plan.entity] = dict(zip(plan.count_windows, (int(c) for c in part), strict=True))
@@ -496,4 +602,4 @@ def parse_begin(answer: Sequence[object], call: BeginCall) -> BeginAnswer:
                 (m.decode() if isinstance(m, bytes) else str(m), float(score))
                 for m, score in zip(pairs, pairs, strict=True)
             ]
-    return BeginAnswer(state=StoredState(arrival, members, counts), added=added)
+    return BeginAnswer(state=StoredState(arrivals, members, counts), added=claim == COUNT)

@@ -2,29 +2,32 @@
 lost its data (a restart without persistence, a failover, a flush).
 
 Every card transaction recorded within the store's retention of the newest one is counted
-again, in its original arrival order (`card.store_arrival` of its event) and with its
-original arrival number, by the API's own atomic step in replay mode (no idempotency
-record, nothing read). A transaction the store still holds is skipped by that step, so a
-rebuild is safe to repeat and to run on a store that lost nothing. Transactions still on
-their way through the stream are not in PostgreSQL yet: run the rebuild once the stream job
-has caught up, or again after it has.
+again, with the arrival number each entity first gave it (`card.store_arrivals` of its
+event; events written before per-entity numbers carry one, `card.store_arrival`, which
+then serves every entity), by the API's own steps in replay mode (no idempotency record,
+nothing read). A transaction an entity still holds is skipped by that entity's step, so a
+rebuild is safe to repeat and to run on a store that lost nothing; the order of the rows
+does not matter, since each carries its numbers. Transactions still on their way through
+the stream are not in PostgreSQL yet: run the rebuild once the stream job has caught up, or
+again after it has. Their numbers are never given again: a counter lost with its data
+restarts at the server's clock in ms, past every number it gave (scripts.ENTITY).
 
 Safe while traffic flows: the rebuild raises a marker for its duration (refreshed per
 batch, gone within MARKER_TTL_SECONDS if the rebuild dies), and while it is up the card
 path answers 503 `recorded: no` (the ULB path goes on): a card transaction would otherwise
-be scored on a partial history and take an arrival number the rebuild may still replay.
-At the end the arrival counter is raised past the highest number replayed by
-ARRIVAL_GAP, so no number of an event still on its way through the stream is used again.
+be scored on a partial history.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from fraudit.features.definitions import Entity
 from fraudit.features.history import CardTransaction
 from fraudit.online.plan import BeginCall
 from fraudit.online.store import Store, StoreUnavailable
@@ -42,34 +45,38 @@ SELECT
     payload->'card'->>'merchant_category',
     payload->'card'->>'merchant_lat',
     payload->'card'->>'merchant_lon',
-    (payload->'card'->>'store_arrival')::bigint AS arrival,
+    (payload->'card'->>'store_arrival')::bigint,
+    payload->'card'->'store_arrivals',
     payload->'device_info'->>'device_id',
     ip_address
 FROM fraud_predictions
 WHERE schema_version = 2
   AND event_time > (SELECT max(event_time) FROM fraud_predictions WHERE schema_version = 2)
                    - make_interval(secs => %(seconds)s)
-  AND (payload->'card'->>'store_arrival')::bigint > %(after)s
-ORDER BY arrival
+  AND event_id > %(after)s
+ORDER BY event_id
 """
 
 # How long the rebuild's marker outlives its last batch (a rebuild that died frees the card
 # path within this), and how far past the highest replayed number new transactions start:
-# the events still in the stream when Redis lost its counter carry numbers above the rows'
-# highest, fewer than a day of traffic at 10,000 transactions a second.
 MARKER_TTL_SECONDS = 120
-ARRIVAL_GAP = 1_000_000_000
 
 
 def transaction_from_row(row: tuple[Any, ...]) -> CardTransaction:
-    """A stored card event as the feature engines see it (pure). Fields no stored feature
-    reads (home, age, city) are placeholders: the store keeps only history."""
-    (event_id, timestamp, amount, card, merchant, category, lat, lon, arrival, device, ip) = row
+    """A stored card event as the feature engines see it (pure), with its arrival number in
+    each entity. Fields no stored feature reads (home, age, city) are placeholders: the
+    store keeps only history."""
+    (event_id, timestamp, amount, card, merchant, category, lat, lon) = row[:8]
+    (arrival, arrivals, device, ip) = row[8:]
+    if isinstance(arrivals, str):
+        arrivals = json.loads(arrivals)
+    numbers = {str(entity): int(n) for entity, n in (arrivals or {}).items()}
     return CardTransaction(
         transaction_id=event_id,
         card=card,
         event_time=datetime.fromisoformat(timestamp).timestamp(),
         arrival=int(arrival),
+        arrivals=numbers,
         amount=float(amount),
         merchant=merchant,
         category=category,
@@ -88,9 +95,10 @@ def transaction_from_row(row: tuple[Any, ...]) -> CardTransaction:
 class RebuildResult:
     transactions: int  # rows read
     counted: int  # counted again (the rest the store still held)
-    highest_arrival: int
+    # The last row's event_id (rows come in event_id order).
+    last_event_id: str
     # False: it paused when asked to (`stop`), with the card path still held; resume with
-    # rows after `highest_arrival`.
+    # rows after `last_event_id`.
     finished: bool = True
 
 
@@ -101,15 +109,15 @@ def rebuild(
     batch: int = 2_000,
     progress: Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
-    after: int = 0,
+    after: str = "",
 ) -> RebuildResult:
     """Count `rows` (REBUILD_QUERY's) into `store`, `batch` per round trip, with live card
     transactions held off until it is done. `stop`, asked after each batch: pause there (a
     piece of a rebuild run in parts, each within a time limit, such as the operations
     task's Lambda invocations); the marker stays up for the next part, which passes the
-    paused result's `highest_arrival` as `after` (and reads rows after it)."""
+    paused result's `last_event_id` as `after` (and reads rows after it)."""
     read = counted = 0
-    highest = after
+    last = after
     pending: list[BeginCall] = []
 
     def flush() -> None:
@@ -130,28 +138,31 @@ def rebuild(
         for row in rows:
             tx = transaction_from_row(row)
             read += 1
-            highest = max(highest, tx.arrival)
+            last = tx.transaction_id
             pending.append(
-                store.begin_call(tx.transaction_id, tx=tx, read=False, arrival=tx.arrival)
+                store.begin_call(
+                    tx.transaction_id,
+                    tx=tx,
+                    read=False,
+                    arrivals={entity: tx.arrival_in(entity) for entity in Entity},
+                )
             )
             if len(pending) >= batch:
                 flush()
                 if stop is not None and stop():
                     paused = True
-                    return RebuildResult(read, counted, highest, finished=False)
+                    return RebuildResult(read, counted, last, finished=False)
         if pending:
             flush()
-        if highest:
-            store.raise_arrival_counter(highest + ARRIVAL_GAP)
     finally:
         if not paused:
             with contextlib.suppress(StoreUnavailable):  # else it expires by itself
                 store.release_card_path()
-    return RebuildResult(read, counted, highest)
+    return RebuildResult(read, counted, last)
 
 
 def rows_to_rebuild(
-    conn: Any, retention_seconds: float, after: int = 0
+    conn: Any, retention_seconds: float, after: str = ""
 ) -> Iterator[tuple[Any, ...]]:
     """REBUILD_QUERY's rows (those numbered after `after`) through a server-side cursor
     (never all in memory)."""

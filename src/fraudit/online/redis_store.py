@@ -1,10 +1,13 @@
 """The online store on Redis (redis-py): the thin adapter that runs the steps of
 `fraudit.online.scripts` with the arguments `fraudit.online.plan` builds.
 
-Each request makes one round trip to begin (claim its transaction_id, count the card
-transaction and read its entities' history, atomically) and one to finish (keep the
-answer for repeats) or to abandon (remove exactly what it added). A batch pipelines its
-items into those same round trips.
+A card request makes two round trips to begin: the CLAIM of its transaction_id in the
+id's bucket, then one ENTITY step per entity (count the transaction and read the entity's
+history, atomically in that entity's slot), the entity steps pipelined so that on a
+cluster each shard's part overlaps the others'. One more round trip finishes it (keep the
+answer for repeats); three undo it (fraudit.online.scripts). A request without a card
+transaction (a ULB vector with a transaction_id) makes the CLAIM only. A batch pipelines
+its items into those same round trips.
 """
 
 from __future__ import annotations
@@ -24,18 +27,21 @@ from redis.retry import Retry
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.features.definitions import HISTORY_CAPS, MAX_WINDOW_SECONDS, Entity
 from fraudit.features.history import CardTransaction
-from fraudit.online.idempotency import DONE
+from fraudit.online import idempotency
 from fraudit.online.plan import (
+    COUNT,
     SEPARATOR,
     Attempt,
     BeginAnswer,
     BeginCall,
+    Step,
     StoreKeys,
     begin_call,
-    parse_begin,
+    parse_claim,
+    parse_entities,
     plan_entities,
 )
-from fraudit.online.scripts import ABANDON, BEGIN, RAISE_COUNTER
+from fraudit.online.scripts import ABANDON_ENTITY, ABANDON_RELEASE, CLAIM, ENTITY, REAP_PREPARE
 from fraudit.online.store import Abandon, Recorded, StoreUnavailable
 from fraudit.settings import Settings
 
@@ -115,12 +121,12 @@ class OnlineStore:
         pending: str | None = None,
         tx: CardTransaction | None = None,
         read: bool = True,
-        arrival: int | None = None,
+        arrivals: Mapping[Entity, int] | None = None,
         owner: str | None = None,
         attempt: str = "",
     ) -> BeginCall:
-        """The BEGIN step's arguments for one transaction, with this store's keys, TTLs and
-        allowed lateness (see fraudit.online.plan.begin_call)."""
+        """The steps of one transaction, with this store's keys, TTLs and allowed lateness
+        (see fraudit.online.plan.begin_call)."""
         return begin_call(
             self.keys,
             transaction_id,
@@ -130,15 +136,13 @@ class OnlineStore:
             lateness_seconds=self.lateness_seconds,
             tx=tx,
             read=read,
-            arrival=arrival,
+            arrivals=arrivals,
             owner=owner,
             attempt=attempt,
             plans=self.plans,
         )
 
-    def _run(
-        self, script: str, calls: Sequence[tuple[list[str], list[str]]], *, by_body: bool = False
-    ) -> list[Any]:
+    def _run(self, script: str, calls: Sequence[Step], *, by_body: bool = False) -> list[Any]:
         """Run one script per call in one round trip (re-loading it once if the server
         forgot it, e.g. after a restart). `by_body` sends the script itself (EVAL): no load
         round trip first, for the failure path, which must work when a load would time out.
@@ -149,20 +153,19 @@ class OnlineStore:
             try:
                 pipe = self.client.pipeline(transaction=False)
                 # execute_command: a cluster pipeline refuses its eval/evalsha methods
-                # but routes the raw commands. Told their node (every key of a prefix is
-                # in one slot), it does not ask the server for a script's keys first:
+                # but routes the raw commands. Told each step's node (every key of a step
+                # is in one slot), it does not ask the server for a script's keys first:
                 # redis-py 8's cluster pipeline sent a COMMAND GETKEYS per script, one
                 # more round trip per request.
-                route = self._route()
                 if by_body:
-                    for keys, args in calls:
-                        pipe.execute_command("EVAL", script, len(keys), *keys, *args, **route)
+                    head: tuple[str, ...] = ("EVAL", script)
                 else:
                     if script not in self._sha:
+                        # A cluster client loads it on every primary.
                         self._sha[script] = self.client.script_load(script)
-                    sha = self._sha[script]
-                    for keys, args in calls:
-                        pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args, **route)
+                    head = ("EVALSHA", self._sha[script])
+                for keys, args in calls:
+                    pipe.execute_command(*head, len(keys), *keys, *args, **self._route(keys[0]))
                 answers = pipe.execute(raise_on_error=False)
             except RedisError as exc:
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
@@ -178,11 +181,11 @@ class OnlineStore:
             ]
         raise AssertionError("unreachable")
 
-    def _route(self) -> dict[str, Any]:
-        """A cluster client's target for this prefix's slot (its current owner); nothing
-        for one server."""
+    def _route(self, key: str) -> dict[str, Any]:
+        """A cluster client's target for a step whose first key is `key` (the slot's
+        current owner); nothing for one server."""
         if isinstance(self.client, RedisCluster):
-            return {"target_nodes": self.client.get_node_from_key(self.keys.namespace)}
+            return {"target_nodes": self.client.get_node_from_key(key)}
         return {}
 
     @staticmethod
@@ -193,19 +196,58 @@ class OnlineStore:
     def begin_many(
         self, calls: Sequence[BeginCall], deadline: Deadline | None = None
     ) -> list[BeginAnswer | StoreUnavailable]:
-        """Each call's answer, or the refusal of that call alone (it wrote nothing); raises
+        """Each call's answer, or the refusal of that call alone (it left nothing); raises
         StoreUnavailable when the store could not be asked or did not answer."""
         self._check(deadline or no_deadline())
-        answers = self._run(BEGIN, [(c.keys, c.args) for c in calls])
-        out: list[BeginAnswer | StoreUnavailable] = []
-        for answer, call in zip(answers, calls, strict=True):
-            parsed = answer if isinstance(answer, StoreUnavailable) else parse_begin(answer, call)
-            if isinstance(parsed, BeginAnswer) and parsed.fenced:
-                parsed = StoreUnavailable("the attempt was abandoned before it ran", "no")
-            elif isinstance(parsed, BeginAnswer) and parsed.rebuilding:
-                parsed = StoreUnavailable("the online store is being rebuilt", "no")
-            out.append(parsed)
-        return out
+        out: list[BeginAnswer | StoreUnavailable | None] = []
+        counting: dict[int, str] = {}  # index -> the CLAIM's status, for the entity steps
+        claims = self._run(CLAIM, [(c.keys, c.args) for c in calls])
+        for i, answer in enumerate(claims):
+            if isinstance(answer, StoreUnavailable):
+                out.append(answer)
+                continue
+            status, parsed = parse_claim(answer)
+            if parsed is None:
+                counting[i] = status
+            out.append(_refusal(parsed) if parsed is not None else None)
+        if counting:
+            steps = [(i, s) for i in counting for s in calls[i].steps]
+            try:
+                answers = self._run(ENTITY, [(s.keys, s.args) for _, s in steps])
+            except StoreUnavailable as exc:
+                # The claims ran, the entity steps may have: undo them all here, where
+                # what each claim answered is known.
+                undo = [
+                    Abandon(
+                        c,
+                        c.pending,
+                        counted=counting.get(i) == COUNT,
+                        fence_entities=i in counting,
+                    )
+                    for i, c in enumerate(calls)
+                    if not isinstance(claims[i], StoreUnavailable)
+                ]
+                raise StoreUnavailable(str(exc), self._settle(undo), settled=True) from None
+            by_call: dict[int, list[Any]] = {i: [] for i in counting}
+            for (i, _), answer in zip(steps, answers, strict=True):
+                by_call[i].append(answer)
+            refused = []
+            for i, status in counting.items():
+                failure = next((f for f in map(_entity_failure, by_call[i]) if f), None)
+                if failure is None:
+                    out[i] = parse_entities(status, by_call[i], calls[i])
+                else:
+                    refused.append(i)
+            # A step refused (out of memory under noeviction) after the claim wrote: undo
+            # what the call's other steps did, so the refusal is true.
+            recorded = self._settle(
+                [Abandon(calls[i], calls[i].pending, counted=counting[i] == COUNT) for i in refused]
+            )
+            for i in refused:
+                out[i] = StoreUnavailable("the online store refused a step", recorded)
+        answered = [a for a in out if a is not None]
+        assert len(answered) == len(calls)
+        return answered
 
     def finish_many(
         self, records: Sequence[tuple[str, str]], answered: Sequence[Attempt] = ()
@@ -221,63 +263,125 @@ class OnlineStore:
                 # PSETEX (SET with PX): the scripts never call it, so INFO commandstats
                 # counts exactly the finishing round trips (docs/BENCHMARKS.md).
                 pipe.psetex(self.keys.idempotency(transaction_id), self.idempotency_ttl_ms, record)
-            if answered:
-                pipe.zrem(self.keys.attempts, *(a.register_text for a in answered))
+            for a in answered:
+                pipe.zrem(self.keys.attempts(a.transaction_id), a.register_text)
             pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
 
+    def _settle(self, undo: Sequence[Abandon]) -> Recorded:
+        """Undo attempts the store failed part-way: "no" once done, "unknown" if not."""
+        try:
+            self.abandon_many(undo)
+        except StoreUnavailable as exc:
+            log.error("could not undo %d attempts after a store failure: %s", len(undo), exc)
+            return "unknown"
+        return "no"
+
     def abandon_many(self, items: Sequence[Abandon]) -> None:
-        """Undo each attempt (fencing those whose BEGIN answer never came); tried twice,
-        since it is idempotent. Raises StoreUnavailable if it could not be done: what the
-        attempts counted may then stay."""
-        calls = [
-            a.call.abandon(a.pending, FENCE_TTL_SECONDS * 1_000 if a.fence else None) for a in items
-        ]
-        if not calls:
+        """Undo each attempt: its members in each entity's slot first (when it counted the
+        transaction, or its entity steps may still run: fenced there), then the claim's
+        bucket (record, register entry, claim; fenced when its CLAIM may still run). The
+        claim is held until the last step, so no retry is answered on a count being
+        undone; if the entities' part fails, the bucket's is not done and the register
+        keeps the attempt for the reaper. Tried twice, since it is idempotent; every step
+        sent by its body (EVAL), with no load round trip on a path that must work when a
+        load would time out. Raises StoreUnavailable if it could not be done."""
+        if not items:
             return
+        fence_ms = FENCE_TTL_SECONDS * 1_000
+        entity_steps = [
+            a.call.undo.undo_in(key, fence_ms if a.fence_entities else None, a.counted)
+            for a in items
+            if a.counted or a.fence_entities
+            for key in a.call.undo.sets
+        ]
+        releases = [
+            a.call.undo.release(self.keys, a.pending, fence_ms if a.fence else None) for a in items
+        ]
         for attempt in range(1, ABANDON_ATTEMPTS + 1):
             try:
-                answers = self._run(ABANDON, calls, by_body=True)
-                failed = [a for a in answers if isinstance(a, StoreUnavailable)]
-                if not failed:
-                    return
-                error = failed[0]
-            except StoreUnavailable as exc:
-                error = exc
-            if attempt == ABANDON_ATTEMPTS:
-                raise error
+                if entity_steps:
+                    _raise_first(self._run(ABANDON_ENTITY, entity_steps, by_body=True))
+                _raise_first(self._run(ABANDON_RELEASE, releases, by_body=True))
+                return
+            except StoreUnavailable:
+                if attempt == ABANDON_ATTEMPTS:
+                    raise
+
+    def _reap(self, attempts: Sequence[Attempt]) -> list[str]:
+        """A reaper's undo, in three round trips (REAP_PREPARE in the bucket, the
+        entities' slots, ABANDON_RELEASE): each attempt's outcome, 'undone', 'none' (it
+        had counted nothing), 'answered' or 'claimed' (left as it is)."""
+        holds = [idempotency.pending(a.owner, "reaper") for a in attempts]
+        prepared = self._run(
+            REAP_PREPARE,
+            [
+                a.prepare(self.keys, done=idempotency.DONE, hold=h)
+                for a, h in zip(attempts, holds, strict=True)
+            ],
+            by_body=True,
+        )
+        _raise_first(prepared)
+        statuses = [_text(p) for p in prepared]
+        steps = [
+            a.undo_in(key, None, True)
+            for a, status in zip(attempts, statuses, strict=True)
+            if status == "undo"
+            for key in a.sets
+        ]
+        if steps:
+            _raise_first(self._run(ABANDON_ENTITY, steps, by_body=True))
+        releases = [
+            a.release(self.keys, hold)
+            for a, hold, status in zip(attempts, holds, statuses, strict=True)
+            if status in ("undo", "keep")
+        ]
+        if releases:
+            _raise_first(self._run(ABANDON_RELEASE, releases, by_body=True))
+        return [{"undo": "undone", "keep": "none"}.get(s, s) for s in statuses]
 
     def unfinished_attempts(self, began_before_ms: int, limit: int) -> list[Attempt]:
         """Attempts that counted a transaction, began before `began_before_ms` (the
         server's clock) and neither finished nor abandoned it: their process died or
-        could not reach the store after answering. The oldest first, at most `limit`."""
+        could not reach the store after answering. The oldest first, at most `limit`,
+        from every bucket's register."""
         try:
-            entries = self.client.zrangebyscore(
-                self.keys.attempts, "-inf", f"({began_before_ms}", start=0, num=limit
-            )
+            pipe = self.client.pipeline(transaction=False)
+            for bucket in self.keys.buckets:
+                pipe.zrangebyscore(
+                    self.keys.attempts_in(bucket),
+                    "-inf",
+                    f"({began_before_ms}",
+                    start=0,
+                    num=limit,
+                    withscores=True,
+                )
+            registers = pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
-        return [Attempt.from_register(_text(e)) for e in entries]
+        entries = sorted(
+            ((score, _text(entry)) for register in registers for entry, score in register)
+        )[:limit]
+        return [Attempt.from_register(entry) for _, entry in entries]
 
     def settle_attempts(self, undo: Sequence[Attempt], keep: Sequence[Attempt]) -> list[str]:
         """Take attempts off the register: the `keep` ones (their transactions are on
-        record) as they are; the `undo` ones by a reaper's ABANDON, which leaves a
-        transaction that was answered or is being retried (scripts.ABANDON). Returns each
-        undo's outcome: 'undone', 'none', 'answered' or 'claimed' (still registered)."""
+        record) as they are; the `undo` ones by a reaper's undo, which leaves a
+        transaction that was answered or is being retried (scripts.REAP_PREPARE).
+        Returns each undo's outcome: 'undone', 'none', 'answered' or 'claimed' (still
+        registered)."""
         if keep:
             try:
-                self.client.zrem(self.keys.attempts, *(a.register_text for a in keep))
+                pipe = self.client.pipeline(transaction=False)
+                for a in keep:
+                    pipe.zrem(self.keys.attempts(a.transaction_id), a.register_text)
+                pipe.execute()
             except RedisError as exc:
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
         if not undo:
             return []
-        calls = [a.abandon(self.keys, None, None, judged_against=DONE) for a in undo]
-        answers = self._run(ABANDON, calls, by_body=True)
-        for answer in answers:
-            if isinstance(answer, StoreUnavailable):
-                raise answer
-        return [_text(a) for a in answers]
+        return self._reap(undo)
 
     def wait_for_answer(self, transaction_id: str, deadline: Deadline) -> str | None:
         """Poll a pending record until it is done or gone, or the deadline comes: returns
@@ -300,31 +404,32 @@ class OnlineStore:
             time.sleep(min(WAIT_POLL_SECONDS, max(deadline.remaining(), 0.0)))
 
     def hold_card_path(self, seconds: int) -> None:
-        """Raise (or refresh) the rebuild's marker: live card transactions are refused
-        until it is released or expires."""
-        try:
-            self.client.set(self.keys.rebuilding, "1", ex=seconds)
-        except RedisError as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+        """Raise (or refresh) the rebuild's marker in every claim bucket: live card
+        transactions are refused until it is released or expires."""
+        self._each_bucket(
+            lambda pipe, bucket: pipe.set(self.keys.rebuilding(bucket), "1", ex=seconds)
+        )
 
     def release_card_path(self) -> None:
-        try:
-            self.client.delete(self.keys.rebuilding)
-        except RedisError as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
+        self._each_bucket(lambda pipe, bucket: pipe.delete(self.keys.rebuilding(bucket)))
 
-    def raise_arrival_counter(self, at_least: int) -> None:
+    def _each_bucket(self, command: Any) -> None:
         try:
-            self.client.eval(RAISE_COUNTER, 1, self.keys.arrival, str(at_least))
+            pipe = self.client.pipeline(transaction=False)
+            for bucket in self.keys.buckets:
+                command(pipe, bucket)
+            pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}", _recorded(exc)) from None
 
     def entities(self) -> Iterator[tuple[Entity, str]]:
-        """SCAN, never KEYS: a large store is not blocked."""
+        """SCAN, never KEYS: a large store is not blocked. An entity's set is the key
+        that ends with its hash tag (its counter and fences follow the tag)."""
         for entity in Entity:
-            head = self.keys.entity(entity, "")
-            for key in self.client.scan_iter(match=f"{_glob_escape(head)}*", count=1_000):
-                yield entity, _text(key)[len(head) :]
+            head = self.keys.entity(entity, "")[:-1]
+            pattern = f"{_glob_escape(head)}*}}"
+            for key in self.client.scan_iter(match=pattern, count=1_000):
+                yield entity, _text(key)[len(head) : -1]
 
     def entity_transactions(self, entity: Entity, key: str) -> list[str]:
         members = self.client.zrange(self.keys.entity(entity, key), 0, -1)
@@ -339,11 +444,35 @@ class OnlineStore:
 
 def _glob_escape(text: str) -> str:
     """`text` as a literal in a SCAN MATCH pattern."""
-    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _refusal(answer: BeginAnswer) -> BeginAnswer | StoreUnavailable:
+    """A CLAIM's answer, or the refusal it means (nothing was written)."""
+    if answer.fenced:
+        return StoreUnavailable("the attempt was abandoned before it ran", "no")
+    if answer.rebuilding:
+        return StoreUnavailable("the online store is being rebuilt", "no")
+    return answer
+
+
+def _entity_failure(answer: Any) -> StoreUnavailable | None:
+    """An entity step's refusal (out of memory) or fence, else None."""
+    if isinstance(answer, StoreUnavailable):
+        return answer
+    if answer and _text(answer[0]) == "fenced":
+        return StoreUnavailable("the attempt was abandoned before it ran", "no")
+    return None
+
+
+def _raise_first(answers: Sequence[Any]) -> None:
+    for answer in answers:
+        if isinstance(answer, StoreUnavailable):
+            raise answer
 
 
 def _recorded(exc: RedisError) -> Recorded:

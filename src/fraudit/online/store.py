@@ -5,7 +5,7 @@ second backend (a cluster-safe layout) implements the same and passes the same t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -23,22 +23,30 @@ Recorded = Literal["no", "unknown"]
 
 class StoreUnavailable(RuntimeError):
     """Redis could not be reached, refused the step or did not answer in time. `public` is
-    for clients; `recorded` says whether the step may have changed the store."""
+    for clients; `recorded` says whether the step may have changed the store; `settled`,
+    that the store has already undone what it could (the caller has nothing to abandon)."""
 
     public = "the online store (Redis) is unavailable"
 
-    def __init__(self, message: str, recorded: Recorded = "unknown") -> None:
+    def __init__(
+        self, message: str, recorded: Recorded = "unknown", *, settled: bool = False
+    ) -> None:
         super().__init__(message)
         self.recorded: Recorded = recorded
+        self.settled = settled
 
 
 @dataclass(frozen=True)
 class Abandon:
-    call: BeginCall  # the BEGIN step to undo (what its attempt counted, if anything)
+    call: BeginCall  # the steps to undo (what their attempt counted, if anything)
     pending: str | None  # the idempotency claim this attempt may have written
-    # The BEGIN's answer never came (a timeout): fence the attempt so that a BEGIN still
-    # on its way does nothing when it runs.
+    # The CLAIM's answer never came (a timeout): fence the attempt so that a CLAIM still on
+    # its way does nothing when it runs (its entity steps were never sent).
     fence: bool = False
+    # The CLAIM answered that this attempt counts the transaction: remove its members.
+    counted: bool = False
+    # Its entity steps were sent and their answers never came: fence them too.
+    fence_entities: bool = False
 
 
 class Store(Protocol):
@@ -54,11 +62,11 @@ class Store(Protocol):
         pending: str | None = None,
         tx: CardTransaction | None = None,
         read: bool = True,
-        arrival: int | None = None,
+        arrivals: Mapping[Entity, int] | None = None,
         owner: str | None = None,
         attempt: str = "",
     ) -> BeginCall:
-        """The BEGIN step for one transaction (claim, count, read: fraudit.online.plan)."""
+        """The steps of one transaction (claim, count, read: fraudit.online.plan)."""
         ...
 
     def begin_many(
@@ -99,10 +107,6 @@ class Store(Protocol):
         ...
 
     def release_card_path(self) -> None: ...
-
-    def raise_arrival_counter(self, at_least: int) -> None:
-        """New transactions number after `at_least` (never moves the counter back)."""
-        ...
 
     def entities(self) -> Iterator[tuple[Entity, str]]:
         """Every entity the store holds history for: (entity, key)."""

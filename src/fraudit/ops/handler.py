@@ -7,7 +7,7 @@ A task runs within the invocation's time and says where it stopped: a rebuild la
 one invocation pauses after a batch, with the card path still held, and the deploy
 command invokes again from there until it is done (`fraudit.deploy.commands`).
 
-Event: {"task": "check"}, {"task": "features-rebuild", "after": <arrival>, "batch": <n>} or
+Event: {"task": "check"}, {"task": "features-rebuild", "after": <event_id>, "batch": <n>} or
 {"task": "features-reap"} (which the stack's schedule sends every few minutes:
 fraudit.online.reaper).
 Answer: a JSON object; a failure is raised (the invoke reports a FunctionError).
@@ -68,7 +68,7 @@ def run_task(
         return {"task": task, "judged_before_ms": reaped.began_before_ms, **reaped.outcomes}
     from fraudit.online.rebuild import rebuild, rows_to_rebuild
 
-    after = int(event.get("after", 0))
+    after = str(event.get("after", ""))
     with connect(url) as conn:
         result = rebuild(
             store,
@@ -77,11 +77,11 @@ def run_task(
             stop=out_of_time,
             after=after,
         )
-    log.info("rebuild part after %d: %s", after, result)
+    log.info("rebuild part after %r: %s", after, result)
     return {
         "task": task,
         "read": result.transactions,
         "counted": result.counted,
-        "after": result.highest_arrival,
+        "after": result.last_event_id,
         "finished": result.finished,
     }

@@ -82,6 +82,7 @@ EVENT_SCHEMA = StructType(
                     StructField("merchant_lat", DoubleType()),
                     StructField("merchant_lon", DoubleType()),
                     StructField("store_arrival", LongType()),
+                    StructField("store_arrivals", MapType(StringType(), LongType())),
                 ]
             ),
         ),
