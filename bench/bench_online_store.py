@@ -5,8 +5,9 @@
 Counts `cards x per-card` simulated card transactions (30 days of history, merchants,
 devices and IPs shared) into the store with the API's own steps, pipelined, then reports
 Redis's used memory per card and per transaction, and the steps' time with reads (one
-transaction at a time, as the API makes them: the claim, then the entity steps) and the API's CPU to turn each step's
-answer into the card's vector (`vector_from_state`); then the memory of idempotency records
+transaction at a time, as the API makes them: the claim, then the entity steps) and the
+API's CPU to turn their answers into the card's vector (`vector_from_state`); then the
+memory of idempotency records
 (a claimed transaction_id answered 200, kept for repeats). Each transaction is counted as
 a live request counts it: with its body's fingerprint and its attempt's nonce.
 Results: bench/results/online_store-*.json.
