@@ -189,17 +189,19 @@ def _recent(n: int, seed: int = 3):
 def _store_keys(store) -> dict[bytes, object]:
     """Every key of the store's prefix with its content: the transactions counted. Aside:
     idempotency records, fences of abandoned attempts, and the entities' arrival counters
-    (sequences: a failed request leaves a gap in one, never a transaction); of a
+    (each set's member `#`; sequences: a failed request leaves a gap in one, never a
+    transaction); of a
     transaction record, that it exists (its owner and attempt are the live request's
     bookkeeping, which a rebuild from the rows cannot know)."""
     out: dict[bytes, object] = {}
     for key in store.client.scan_iter(match=f"{store.keys.namespace}*"):
         name = key[key.index(b"}") + 1 :]
-        if name.startswith((b"idem:", b"fence:", b"f:")) or name == b"n":
+        if name.startswith((b"idem:", b"fence:", b"f:")):
             continue
         kind = store.client.type(key)
         if kind == b"zset":
-            out[key] = store.client.zrange(key, 0, -1, withscores=True)
+            members = store.client.zrange(key, 0, -1, withscores=True)
+            out[key] = [(m, score) for m, score in members if m != b"#"]
         elif name.startswith(b"tx:"):
             out[key] = b"counted"
         else:
@@ -964,7 +966,9 @@ def test_one_step_reads_at_most_the_cap_and_a_set_keeps_at_most_cap_plus_slack(n
     for entity in (Entity.CARD, Entity.DEVICE, Entity.IP):
         assert len(answer.state.members[entity]) == HISTORY_CAPS[entity]
         key = store.keys.entity(entity, str(getattr(base, entity.value)))
-        assert store.client.zcard(key) == HISTORY_CAPS[entity] + PENDING_SLACK
+        held = store.entity_transactions(entity, str(getattr(base, entity.value)))
+        assert len(held) == HISTORY_CAPS[entity] + PENDING_SLACK
+        assert store.client.zcard(key) == len(held) + 1  # and the arrival counter
     # The members read are the latest-dated: the first is the last one sent.
     assert answer.state.members[Entity.CARD][0][0].startswith("hot-2499|")
 

@@ -55,6 +55,8 @@ from fraudit.features.reference import (
 )
 
 SEPARATOR = "|"
+# The member of an entity's set that is its arrival counter (scripts.ENTITY).
+COUNTER_MEMBER = "#"
 # How much of the body's fingerprint the transaction record keeps (64 bits tell the bodies
 # sent under one transaction_id apart; the record lives as long as the card's state).
 OWNER_LENGTH = 16
@@ -285,8 +287,9 @@ class StoreKeys:
     a hash tag naming what it belongs to, so a step touches one slot of a Redis Cluster
     (ElastiCache Serverless runs in cluster mode only) and the store spreads over all
     shards:
-    - an entity's keys `{prefix#card:<id>}` (its sorted set), `...}n` (its arrival
-      counter) and `...}f:<attempt>` (an abandoned attempt's fence there);
+    - an entity's keys `{prefix#card:<id>}` (its sorted set, whose member `#` is its
+      arrival counter: scripts.ENTITY) and `...}f:<attempt>` (an abandoned attempt's
+      fence there);
     - a transaction_id's keys in its claim bucket `{prefix#b<NN>}`: `idem:<id>` (the
       idempotency record), `tx:<id>` (the transaction record), `fence:<attempt>`, and the
       bucket's `attempts` register and `rebuilding` marker."""
@@ -338,11 +341,6 @@ class StoreKeys:
 
     def entity(self, entity: Entity, key: str) -> str:
         return f"{self.namespace}{entity}:{key}}}"
-
-    @staticmethod
-    def counter(entity_key: str) -> str:
-        """The entity's arrival counter, in its slot."""
-        return f"{entity_key}n"
 
     @staticmethod
     def entity_fence(entity_key: str, attempt: str) -> str:
@@ -514,11 +512,7 @@ def begin_call(
         steps.append(
             EntityStep(
                 plan,
-                [
-                    set_key,
-                    keys.counter(set_key),
-                    keys.entity_fence(set_key, attempt or transaction_id),
-                ],
+                [set_key, keys.entity_fence(set_key, attempt or transaction_id)],
                 [
                     transaction_id,
                     score,

@@ -30,6 +30,7 @@ from fraudit.features.history import CardTransaction
 from fraudit.online import idempotency
 from fraudit.online.plan import (
     COUNT,
+    COUNTER_MEMBER,
     SEPARATOR,
     Attempt,
     BeginAnswer,
@@ -424,7 +425,7 @@ class OnlineStore:
 
     def entities(self) -> Iterator[tuple[Entity, str]]:
         """SCAN, never KEYS: a large store is not blocked. An entity's set is the key
-        that ends with its hash tag (its counter and fences follow the tag)."""
+        that ends with its hash tag (its fences follow the tag)."""
         for entity in Entity:
             head = self.keys.entity(entity, "")[:-1]
             pattern = f"{_glob_escape(head)}*}}"
@@ -433,7 +434,7 @@ class OnlineStore:
 
     def entity_transactions(self, entity: Entity, key: str) -> list[str]:
         members = self.client.zrange(self.keys.entity(entity, key), 0, -1)
-        return [_text(m).split(SEPARATOR, 1)[0] for m in members]
+        return [_text(m).split(SEPARATOR, 1)[0] for m in members if _text(m) != COUNTER_MEMBER]
 
     def ping(self) -> bool:
         try:

@@ -69,21 +69,21 @@ return {'count'}
 
 # One entity's step: count the transaction in the entity's set unless it already is there
 # (a retry, a replay: the step is idempotent), and read what the set held before it.
-# The arrival number is the entity's own: its counter (a key in its slot) starts at the
-# server's clock in ms and lives one state TTL from its start, so a counter lost with its
-# data or expired restarts past every number it gave (unless the entity received more than
-# 1,000 transactions a second on average); a replay gives the number and raises the counter
-# to it.
-# KEYS: 1 the entity's set, 2 its arrival counter, 3 this attempt's fence there.
+# The arrival number is the entity's own: its counter is the set's member `#` (no
+# transaction_id starts with it), scored far above any event time, so no window read or
+# trim by time ever meets it and it lives exactly as long as the set (no key of its own).
+# It starts at the server's clock in ms, so a set lost with its data restarts past every
+# number it gave (unless the entity received more than 1,000 transactions a second on
+# average); a replay gives the number and raises the counter to it.
+# KEYS: 1 the entity's set, 2 this attempt's fence there.
 # ARGV: 1 transaction_id, 2 score, 3 read ('1' or '0'), 4 arrival given ('' = assign),
 #       5 kind ('members' | 'counts'), 6 read lower bound, 7 trim bound, 8 member tail,
 #       9 cap, 10 members kept, 11 state ttl (s), 12 window count, 13.. window bounds.
 # Answer: {'fenced'} | {arrival, added ('1' | '0')} | {arrival, added, members or counts}
 ENTITY = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'fenced'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'fenced'} end
 local key, txid, score = KEYS[1], ARGV[1], ARGV[2]
 local own = txid .. '|'
-local t = tonumber(score)
 local ttl = tonumber(ARGV[11])
 -- The transaction's own member, if counted before: at its own event time.
 local arrival
@@ -99,31 +99,27 @@ local function clock_ms()
   return now[1] .. string.format('%03d', math.floor(now[2] / 1000))
 end
 if not counted and ARGV[4] == '' then
-  local n = redis.call('INCR', KEYS[2])
+  local n = tonumber(redis.call('ZINCRBY', key, 1, '#'))
   if n == 1 then
-    -- A new counter (or one that expired: it restarts past every number it gave).
+    -- A new set: the counter starts at the clock.
     arrival = clock_ms()
-    redis.call('SET', KEYS[2], arrival, 'EX', ttl)
+    redis.call('ZADD', key, arrival, '#')
   else
-    arrival = tostring(n)
+    arrival = string.format('%.0f', n)
   end
 elseif not counted then
   arrival = ARGV[4]
-  local current = redis.call('GET', KEYS[2])
-  if not current then
-    current = clock_ms()
-    redis.call('SET', KEYS[2], current, 'EX', ttl)
-  end
-  if tonumber(arrival) > tonumber(current) then
-    redis.call('SET', KEYS[2], arrival, 'KEEPTTL')
-  end
+  if not redis.call('ZSCORE', key, '#') then redis.call('ZADD', key, clock_ms(), '#') end
+  redis.call('ZADD', key, 'GT', arrival, '#')
 end
 local out = {arrival, counted and '0' or '1'}
 local kind, lower, trim, tail = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local cap, keep, windows = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[12])
 if ARGV[3] == '1' then
-  -- Only the cap's latest-dated members count; those dated after t take their places.
-  local room = cap - redis.call('ZCOUNT', key, '(' .. score, '+inf')
+  -- Only the cap's latest-dated members count; those dated after t take their places
+  -- (less the counter, which every set holding a member has).
+  local later = redis.call('ZCOUNT', key, '(' .. score, '+inf') - 1
+  local room = cap - later
   if room < 0 then room = 0 end
   if kind == 'members' then
     local got = {}
@@ -158,8 +154,8 @@ if not counted then
   if tail ~= '' then member = member .. '|' .. tail end
   redis.call('ZADD', key, score, member)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', trim)
-  -- Keep the latest-dated cap + slack members (a no-op below that size).
-  redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
+  -- Keep the latest-dated cap + slack members and the counter (a no-op below that size).
+  redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 2))
   redis.call('EXPIRE', key, ttl)
 end
 return out
@@ -192,8 +188,9 @@ return 'keep'
 """
 
 # An undo in one entity's slot: the transaction's member removed ('1'), found at its event
-# time by its transaction_id; with a fence TTL, the attempt fenced there first, so an
-# entity step still on its way does nothing when it runs.
+# time by its transaction_id (and the set with it, if only the counter is left); with a
+# fence TTL, the attempt fenced there first, so an entity step still on its way does
+# nothing when it runs.
 # KEYS: 1 the entity's set, 2 the attempt's fence there.
 # ARGV: 1 transaction_id, 2 score, 3 fence ttl (ms, '' = none), 4 remove ('1' or '0').
 # Answer: how many members it removed.
@@ -205,6 +202,8 @@ if ARGV[4] == '1' then
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
     if string.sub(m, 1, #own) == own then removed = removed + redis.call('ZREM', KEYS[1], m) end
   end
+  -- A set left holding its counter alone goes: a new one restarts past its numbers.
+  if removed > 0 and redis.call('ZCARD', KEYS[1]) == 1 then redis.call('DEL', KEYS[1]) end
 end
 return removed
 """
