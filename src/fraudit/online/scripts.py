@@ -129,14 +129,18 @@ if ARGV[3] == '1' then
       got = redis.call('ZREVRANGEBYSCORE', key, score, lower, 'WITHSCORES', 'LIMIT', 0,
         room + extra)
     end
-    local kept = {}
-    for j = 1, #got, 2 do
-      if string.sub(got[j], 1, #own) ~= own and #kept < 2 * room then
-        kept[#kept + 1] = got[j]
-        kept[#kept + 1] = got[j + 1]
+    if counted then
+      -- A retry's own member is among them: skip it, keeping at most the room.
+      local kept = {}
+      for j = 1, #got, 2 do
+        if string.sub(got[j], 1, #own) ~= own and #kept < 2 * room then
+          kept[#kept + 1] = got[j]
+          kept[#kept + 1] = got[j + 1]
+        end
       end
+      got = kept
     end
-    out[3] = kept
+    out[3] = got
   else
     local counts = {}
     for w = 1, windows do
