@@ -30,6 +30,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import NamedTuple
 
 from fraudit.features.definitions import (
@@ -312,7 +313,7 @@ class StoreKeys:
         """The claim bucket's hash tag of a transaction_id."""
         return self.bucket_tag(zlib.crc32(transaction_id.encode()) % CLAIM_BUCKETS)
 
-    @property
+    @cached_property
     def buckets(self) -> tuple[str, ...]:
         return tuple(self.bucket_tag(b) for b in range(CLAIM_BUCKETS))
 

@@ -20,6 +20,21 @@ and a set keeps at most `cap + slack` (ZREMRANGEBYRANK), whatever the entity's t
 
 from __future__ import annotations
 
+# Lua functions more than one step uses, prefixed to those steps' text.
+# The server's clock in ms (a score for registers and counters).
+_CLOCK_MS = """
+local function clock_ms()
+  local now = redis.call('TIME')
+  return now[1] .. string.format('%03d', math.floor(now[2] / 1000))
+end
+"""
+# Whether a transaction record (`owner|attempt`) names `attempt` (never the empty one).
+_NAMES_ATTEMPT = """
+local function names_attempt(record, attempt)
+  return record and attempt ~= '' and string.match(record, '^[^|]*|(.*)$') == attempt
+end
+"""
+
 # The transaction record: `owner|attempt`, the body's fingerprint ('' without a
 # transaction_id) and the nonce of the attempt that counts it ('' for a rebuild's replay).
 # KEYS: 1 idempotency record, 2 transaction record, 3 this attempt's fence, 4 the bucket's
@@ -36,7 +51,9 @@ from __future__ import annotations
 # register holds it until FINISH or ABANDON), {'counted'} when an earlier attempt did.
 # Answer: {'fenced'} | {'rebuilding'} | {'seen', record} | {'reused'} | {'new'}
 #       | {'count'} | {'counted'}
-CLAIM = """
+CLAIM = (
+    _CLOCK_MS
+    + """
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'fenced'} end
 if ARGV[5] == '1' and ARGV[6] == '0' and redis.call('EXISTS', KEYS[4]) == 1 then
   return {'rebuilding'}
@@ -60,12 +77,11 @@ redis.call('SET', KEYS[2], ARGV[7] .. '|' .. ARGV[8], 'EX', ARGV[4])
 if ARGV[9] ~= '' then
   -- Until FINISH or ABANDON removes it, the entry tells a reaper this attempt may have
   -- counted a transaction whose answer is not known yet; scored by the server's clock (ms).
-  local now = redis.call('TIME')
-  redis.call('ZADD', KEYS[5], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
-    ARGV[9])
+  redis.call('ZADD', KEYS[5], clock_ms(), ARGV[9])
 end
 return {'count'}
 """
+)
 
 # One entity's step: count the transaction in the entity's set unless it already is there
 # (a retry, a replay: the step is idempotent), and read what the set held before it.
@@ -80,7 +96,9 @@ return {'count'}
 #       5 kind ('members' | 'counts'), 6 read lower bound, 7 trim bound, 8 member tail,
 #       9 cap, 10 members kept, 11 state ttl (s), 12 window count, 13.. window bounds.
 # Answer: {'fenced'} | {arrival, added ('1' | '0')} | {arrival, added, members or counts}
-ENTITY = """
+ENTITY = (
+    _CLOCK_MS
+    + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'fenced'} end
 local key, txid, score = KEYS[1], ARGV[1], ARGV[2]
 local own = txid .. '|'
@@ -94,10 +112,6 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, score, score)) do
   end
 end
 local counted = arrival ~= nil
-local function clock_ms()
-  local now = redis.call('TIME')
-  return now[1] .. string.format('%03d', math.floor(now[2] / 1000))
-end
 if not counted and ARGV[4] == '' then
   local n = tonumber(redis.call('ZINCRBY', key, 1, '#'))
   if n == 1 then
@@ -164,6 +178,7 @@ if not counted then
 end
 return out
 """
+)
 
 # A reaper's first step, in the claim's bucket: it looks at the idempotency record. A done
 # record means the transaction was answered (the entry leaves the register: 'answered');
@@ -174,7 +189,9 @@ return out
 # else 'keep' (a transaction counted by an earlier attempt stays).
 # KEYS: 1 idempotency record, 2 transaction record, 3 the register.
 # ARGV: 1 attempt, 2 register entry, 3 the reaper's hold, 4 its ttl (ms), 5 the done prefix.
-REAP_PREPARE = """
+REAP_PREPARE = (
+    _NAMES_ATTEMPT
+    + """
 local claim = redis.call('GET', KEYS[1])
 if claim then
   if string.sub(claim, 1, #ARGV[5]) == ARGV[5] then
@@ -185,11 +202,12 @@ if claim then
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 local record = redis.call('GET', KEYS[2])
-if record and ARGV[1] ~= '' and string.match(record, '^[^|]*|(.*)$') == ARGV[1] then
+if names_attempt(record, ARGV[1]) then
   return 'undo'
 end
 return 'keep'
 """
+)
 
 # An undo in one entity's slot: the transaction's member removed ('1'), found at its event
 # time by its transaction_id (and the set with it, if only the counter is left); with a
@@ -220,10 +238,12 @@ return removed
 # KEYS: 1 idempotency record, 2 transaction record, 3 the register, 4 the attempt's fence.
 # ARGV: 1 attempt, 2 register entry ('' = none), 3 claim to release ('' = none),
 #       4 fence ttl (ms, '' = no fence).
-ABANDON_RELEASE = """
+ABANDON_RELEASE = (
+    _NAMES_ATTEMPT
+    + """
 if ARGV[4] ~= '' then redis.call('SET', KEYS[4], '1', 'PX', ARGV[4]) end
 local record = redis.call('GET', KEYS[2])
-if record and ARGV[1] ~= '' and string.match(record, '^[^|]*|(.*)$') == ARGV[1] then
+if names_attempt(record, ARGV[1]) then
   redis.call('DEL', KEYS[2])
 end
 if ARGV[2] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
@@ -232,3 +252,4 @@ if ARGV[3] ~= '' and redis.call('GET', KEYS[1]) == ARGV[3] then
 end
 return 1
 """
+)
