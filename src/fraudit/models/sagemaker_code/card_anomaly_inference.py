@@ -43,9 +43,8 @@ class FeatureSurprise:
 
     @cached_property
     def _tail(self) -> np.ndarray:
-        """HIGH/LOW: the surprise of k genuine quantiles beyond x, for k = 0..len(points):
-        -log(max(k, 1) / (len + 1)), at least one grid step. A lookup per row then costs
-        one indexing, where the formula per call cost several numpy calls per feature."""
+        """HIGH/LOW: the surprise of k genuine quantiles at or beyond x, for k = 0..len(points):
+        -log(max(k, 1) / (len + 1)), at least one grid step; built once, looked up per row."""
         k = np.arange(len(self.points) + 1)
         return np.asarray(-np.log(np.maximum(k, 1) / (len(self.points) + 1)))
 
