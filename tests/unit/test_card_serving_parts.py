@@ -103,6 +103,13 @@ def test_the_detector_survives_its_json_and_the_container_hooks_score_as_it_does
         inference.CardOutlier.from_dict({**document, "format": "other/1"})
 
 
+def _surprise_by_definition(feature: inference.FeatureSurprise, v: float) -> float:
+    if np.isnan(v):
+        return feature.missing
+    beyond = feature.points >= v if feature.side is inference.Side.HIGH else feature.points <= v
+    return float(-np.log(max(int(beyond.sum()), 1) / (len(feature.points) + 1)))
+
+
 def test_each_question_scores_by_its_definition_row_by_row_and_in_a_batch():
     """The per-feature surprise, computed here from its definition one value at a time
     (the share of genuine quantiles at or beyond x, at least one grid step; a missing value
@@ -115,16 +122,8 @@ def test_each_question_scores_by_its_definition_row_by_row_and_in_a_batch():
         x = np.concatenate(
             [rng.choice(points, 50), rng.uniform(points[0] - 5, points[-1] + 5, 200), [np.nan]]
         )
-        grid = len(points) + 1
-        expected = [
-            feature.missing
-            if np.isnan(v)
-            else -np.log(max(int((points >= v).sum()), 1) / grid)
-            if feature.side is inference.Side.HIGH
-            else -np.log(max(int((points <= v).sum()), 1) / grid)
-            for v in x
-        ]
         assert feature.side in (inference.Side.HIGH, inference.Side.LOW)
+        expected = [_surprise_by_definition(feature, v) for v in x]
         assert np.allclose(feature.score(x), expected, rtol=0, atol=1e-12)
         assert [feature.score(x[i : i + 1])[0] for i in range(len(x))] == feature.score(x).tolist()
 
