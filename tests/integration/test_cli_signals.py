@@ -37,9 +37,9 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 90.0) -
 def descendants_after_signal(
     process: subprocess.Popen, signum: int, expected_children: int
 ) -> list[psutil.Process]:
-    """Signal the command; return whichever of its descendants outlived it."""
-    children = psutil.Process(process.pid).children(recursive=True)
-    assert len(children) >= expected_children, children
+    """Signal the command once it has its children; return whichever of its descendants
+    outlived it."""
+    children = _children_once_started(process, expected_children)
     process.send_signal(signum)
     try:
         process.wait(timeout=30)
@@ -51,6 +51,21 @@ def descendants_after_signal(
         child.kill()
     # A zombie has stopped; it waits only for a reaper (PID 1 in some containers is none).
     return [child for child in alive if _status(child) != psutil.STATUS_ZOMBIE]
+
+
+def _children_once_started(
+    process: subprocess.Popen, expected: int, timeout: float = 30.0
+) -> list[psutil.Process]:
+    """The port listens before the children exist: `fraudit api` binds in the parent, then
+    forks its workers (CI once signalled it between the two and found no child)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = psutil.Process(process.pid).children(recursive=True)
+        if len(children) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(children) >= expected, children
+    return children
 
 
 def _status(process: psutil.Process) -> str:
