@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     api_key_refresh_seconds: float = Field(300.0, gt=0)
     policy_s3_uri: str | None = None
     policy_ssm_parameter: str | None = None
+    # The key card numbers are tokenised with on import (`fraudit import sparkov`): the same
+    # key gives the same token across files. Needed only for files that hold card numbers.
+    card_token_key: SecretStr | None = None
     # The card family's policy on AWS (fraudit deploy upload --family cards puts it at
     # policy/cards/policy.json); locally, models/cards. Without either, card transactions
     # are answered 503 (the card model is not deployed).
@@ -136,6 +139,7 @@ class Settings(BaseSettings):
         "database_host",
         "api_key",
         "api_key_secret_id",
+        "card_token_key",
         "policy_s3_uri",
         "policy_ssm_parameter",
         "indicator_rules",

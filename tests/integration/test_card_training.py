@@ -35,7 +35,11 @@ def test_the_card_family_has_its_own_versions_latest_and_policy(trained_cards):
     assert bundle.manifest["feature_set_version"] == feature_set_version()
     assert bundle.policy.calibration is not None
     assert 0 < bundle.policy.review_threshold <= bundle.policy.decline_threshold < 1
-    assert bundle.policy.anomaly_review_threshold is not None
+    # The detector reports its score but sends nothing to review (it does not hold its
+    # budget on real rows); where it would flag its share is kept for evaluations.
+    assert bundle.policy.anomaly_review_threshold is None
+    assert np.isfinite(bundle.policy.validation["anomaly_score_at_review_rate"])
+    assert bundle.policy.targets["anomaly_review_rate"] == 0.0
     levels = result.metrics["protocol"]
     # (c) trains as of the end, (b) as of the test's start: fewer rows, and each level's
     # out-of-time folds predicted periods before its own as-of time.
@@ -154,3 +158,74 @@ def test_train_cards_says_what_it_needs(tmp_path, capsys):
     missing = ["--data", str(tmp_path / "none.parquet"), "--features", str(tmp_path)]
     assert main(["train", "--dataset", "cards", *missing]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_cards_on_a_too_short_history_says_how_much_it_needs(tmp_path, capsys):
+    """Main: `fraudit train --dataset cards` on a 7.6-day history ended in `IndexError: index
+    -1 is out of bounds for axis 0 with size 0`. The span is checked before any feature is
+    read, so the features here are zeros."""
+    import pandas as pd
+
+    from fraudit.cli import main
+    from fraudit.models.cards.split import MIN_HISTORY_DAYS
+
+    history = tmp_path / "history.parquet"
+    assert (
+        main(["generate-cards", "--transactions", "3000", "--days", "30", "--out", str(history)])
+        == 0
+    )
+    frame = pd.read_parquet(history)
+    week = frame[frame.event_time < frame.event_time.min() + 7.6 * 86_400]
+    week.to_parquet(history, index=False)
+    features = tmp_path / "features"
+    features.mkdir()
+    pd.DataFrame(
+        {"transaction_id": week.transaction_id, **{name: 0.0 for name in FEATURE_NAMES}}
+    ).to_parquet(features / "part-0.parquet", index=False)
+    capsys.readouterr()
+    code = main(["train", "--dataset", "cards", "--data", str(history), "--features",
+                 str(features), "--out", str(tmp_path / "models")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"needs at least {MIN_HISTORY_DAYS}" in err
+    assert "Traceback" not in err
+    assert "the history spans 7." in err
+    assert not list((tmp_path / "models").rglob("*"))  # nothing written
+
+
+def test_evaluate_scores_the_stored_model_on_real_rows_without_chargeback_times(
+    trained_cards, spark, tmp_path, capsys
+):
+    """Main retrained on the file's folds instead of scoring the stored model, and ended in
+    `ValueError: every fraud needs a chargeback time` on a file whose frauds carry none.
+    Here: the committed real Sparkov rows, imported, backfilled, scored from a date on."""
+    import pandas as pd
+
+    from fraudit.cli import main
+    from fraudit.features.history_files import backfill_file
+
+    result, _, _ = trained_cards
+    history, features = tmp_path / "sparkov.parquet", tmp_path / "features"
+    sample = "dataset/samples/sparkov_test_sample.csv.gz"
+    assert main(["import", "sparkov", sample, "--out", str(history)]) == 0
+    backfill_file(spark, history, features)
+    rows = pd.read_parquet(history)
+    since = pd.Timestamp("2020-10-01", tz="UTC").timestamp()
+    later = rows[rows.event_time >= since]
+    out = tmp_path / "report.json"
+    capsys.readouterr()
+    code = main(["evaluate", "--dataset", "cards", "--model-dir", str(result.path.parent.parent),
+                 "--data", str(history), "--features", str(features), "--since", "2020-10-01",
+                 "--json", str(out)])  # fmt: skip
+    assert code == 0
+    assert "genuine sent to review" in capsys.readouterr().out
+    report = json.loads(out.read_text())["labelled_history"]
+    assert report["rows"] == len(later)
+    assert report["frauds"] == int(later.is_fraud.sum())
+    genuine, fraud = report["genuine_reviewed"], report["fraud_flagged"]
+    assert genuine["of"] == int((~later.is_fraud).sum())
+    assert genuine["low"] <= genuine["share"] <= genuine["high"]
+    assert fraud["count"] == report["fraud_declined"]["count"] + report["fraud_reviewed"]["count"]
+    # A model trained only on simulated cards still ranks the real frauds (a third of these
+    # rows) far above their share.
+    assert report["auprc"] > 2 * report["frauds"] / report["rows"]

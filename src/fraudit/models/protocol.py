@@ -73,12 +73,14 @@ def fit_policy(
     model_version: str,
     *,
     reweight: bool = True,
+    anomaly_decides: bool = True,
 ) -> DecisionPolicy:
     """Calibration on the out-of-time predictions, then every threshold on the calibrated
     values; the anomaly threshold flags the configured share of genuine traffic. With
     `reweight`, negatives count as at the production fraud rate (the ULB file is a sample
     at another rate); without, the rows are taken at their own rate (simulated card data
-    is generated at the production rate)."""
+    is generated at the production rate). Without `anomaly_decides`, the detector's score
+    is reported but sends nothing to review; its threshold is kept in `validation`."""
     rate = settings.production_fraud_rate if reweight else float(oot.y.mean())
     w_neg = negative_weight(oot.y, rate if reweight else None)
     calibration = fit_platt(oot.y, oot.raw, w_neg)
@@ -97,18 +99,25 @@ def fit_policy(
     fields: dict[str, Any] = {
         "decline_threshold": decline,
         "review_threshold": review,
-        "anomaly_review_threshold": anomaly,
+        "anomaly_review_threshold": anomaly if anomaly_decides else None,
         "calibration": calibration.to_dict(),
         "targets": {
             "decline_precision": settings.policy_decline_precision,
             "review_recall": settings.policy_review_recall,
             "max_review_rate": settings.policy_max_review_rate,
-            "anomaly_review_rate": settings.policy_anomaly_review_rate,
+            "anomaly_review_rate": settings.policy_anomaly_review_rate if anomaly_decides else 0.0,
             "production_fraud_rate": rate,
         },
         "validation": {
             "out_of_time_rows": float(len(oot.y)),
             "out_of_time_frauds": float(oot.y.sum()),
+            # Where the detector would flag its share: kept when it does not decide, so an
+            # evaluation can still say what it would have sent to review.
+            **(
+                {}
+                if anomaly_decides or anomaly is None
+                else {"anomaly_score_at_review_rate": anomaly}
+            ),
         },
     }
     return DecisionPolicy(

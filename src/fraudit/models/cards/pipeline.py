@@ -32,7 +32,13 @@ from fraudit.models.cards.contributions import family_contributions
 from fraudit.models.cards.fairness import fairness_table
 from fraudit.models.cards.protocol import CARD_OUT_OF_TIME_FOLDS, CardLevel, card_level
 from fraudit.models.cards.report import card_report, decision_mix
-from fraudit.models.cards.split import LABEL_GAP_DAYS, TEST_DAYS, as_of, split_cards
+from fraudit.models.cards.split import (
+    LABEL_GAP_DAYS,
+    TEST_DAYS,
+    as_of,
+    check_history_span,
+    split_cards,
+)
 from fraudit.models.cards.table import CardTable, load_card_table
 from fraudit.models.cards.train import CARD_PARAMS, fit_card_classifier
 from fraudit.models.classifier import Recipe, predict
@@ -100,6 +106,15 @@ def format_card_folds(folds: list[dict[str, Any]]) -> str:
     return f"{FOLD_HEADER}\n{_fold_rows(folds)}"
 
 
+def _anomaly_rule(policy: DecisionPolicy) -> str:
+    if policy.anomaly_review_threshold is not None:
+        return f" or anomaly score >= {policy.anomaly_review_threshold}"
+    return (
+        "; the anomaly score is reported with every decision but sends nothing to review "
+        "(it does not hold its review budget on real rows: docs/MODELS.md)"
+    )
+
+
 def _model_card(version: str, source: str, metrics: dict[str, Any], policy: DecisionPolicy) -> str:
     test, levels = metrics["test"], metrics["protocol"]
     clf = test["classifier"]
@@ -156,7 +171,7 @@ Anomaly detector AUPRC {anomaly["card_outlier"]["auprc"]:.4f} against IsolationF
 
 ## Policy `{policy.version}` (level c)
 decline if P(fraud) >= {policy.decline_threshold:.4f}; review if P(fraud) >=
-{policy.review_threshold:.4f} or anomaly score >= {policy.anomaly_review_threshold}.
+{policy.review_threshold:.4f}{_anomaly_rule(policy)}.
 
 ## Limits
 Trained on what the history shows: a simulated history (docs/SIMULATOR.md) teaches the
@@ -178,6 +193,7 @@ def run_card_training(
     progress(f"reading {history} and its features {features}")
     table = load_card_table(history, features)
     progress(f"  {table.n_rows:,} transactions, {int(table.y.sum()):,} frauds")
+    check_history_span(table)
     split = split_cards(table)
     progress(
         f"level (a): early stopping on a validation period ({split.train.n_rows:,} train, "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fraudit.errors import DatasetError
 from fraudit.features.definitions import DAY
 from fraudit.models.cards.table import CardTable
 from fraudit.models.split import label_delay_split
@@ -15,6 +16,23 @@ from fraudit.models.split import label_delay_split
 LABEL_GAP_DAYS = 35
 TEST_DAYS = 60
 VALIDATION_SHARE = 0.2
+# Before the test period and its gap, the out-of-time folds need the rows of their first
+# half, a label gap of their own, and a fortnight to train on.
+MIN_TRAINING_DAYS = 2 * LABEL_GAP_DAYS + 15
+MIN_HISTORY_DAYS = TEST_DAYS + LABEL_GAP_DAYS + MIN_TRAINING_DAYS
+
+
+def check_history_span(table: CardTable) -> None:
+    """Refuse, saying how much is needed, a history too short for the training protocol."""
+    span = (float(table.event_time.max()) - float(table.event_time.min())) / DAY
+    if span < MIN_HISTORY_DAYS:
+        raise DatasetError(
+            f"the history spans {span:.1f} days; training the card family needs at least "
+            f"{MIN_HISTORY_DAYS}: a {TEST_DAYS}-day test period, the {LABEL_GAP_DAYS}-day "
+            f"label gap before it, and {MIN_TRAINING_DAYS} days before that for the "
+            "out-of-time folds that fit the policy (`fraudit generate-cards --days 365` "
+            "makes a year)"
+        )
 
 
 @dataclass(frozen=True)
@@ -38,7 +56,7 @@ def split_cards(
     train, validation = known.take(known.event_time < cut), known.take(known.event_time >= cut)
     for name, part in (("train", train), ("validation", validation)):
         if part.y.sum() < 5:
-            raise ValueError(f"the {name} period has {int(part.y.sum())} known frauds: too few")
+            raise DatasetError(f"the {name} period has {int(part.y.sum())} known frauds: too few")
     test = table.take((table.event_time >= test_start) & (table.event_time < end))
     return CardSplit(train, validation, test, unknown, test_start)
 
@@ -84,9 +102,12 @@ def card_folds(
         test = rows.take(during)
         for name, part in (("train", train), ("test", test)):
             if part.y.sum() < 5:
-                raise ValueError(
+                raise DatasetError(
                     f"fold {k + 1} {name} has {int(part.y.sum())} known frauds: too few for "
-                    f"{n_folds} folds of {rows.n_rows:,} rows; use fewer folds or more history"
+                    f"{n_folds} folds of {rows.n_rows:,} rows; "
+                    + ("use fewer folds or more history" if n_folds > 1 else "use more history")
+                    + f" (fold {k + 1} trains on rows {gap_days} days or more before its test "
+                    "period, with the frauds charged back by then)"
                 )
         folds.append(CardFold(k + 1, train, test))
     return folds

@@ -93,12 +93,18 @@ def card_table(labels: pd.DataFrame, features: pd.DataFrame) -> CardTable:
     if unmatched or len(joined) != len(labels):
         raise DatasetError(f"{unmatched} transactions have no features: backfill this history")
     joined = joined.sort_values("arrival", kind="stable")
+    y = joined["is_fraud"].astype(np.int8).to_numpy()
+    event_time = joined["event_time"].to_numpy(dtype=np.float64)
+    chargeback = joined["chargeback_time"].astype("float64").to_numpy()
+    # A fraud the file gives no report date for (`fraudit import sparkov`, a team's own
+    # labels) is taken as known from its event time: its label is trusted as imported.
+    chargeback = np.where((y == 1) & np.isnan(chargeback), event_time, chargeback)
     return CardTable(
         X=joined[list(FEATURE_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan),
         names=FEATURE_NAMES,
-        y=joined["is_fraud"].astype(np.int8).to_numpy(),
-        event_time=joined["event_time"].to_numpy(dtype=np.float64),
-        chargeback_time=joined["chargeback_time"].astype("float64").to_numpy(),
+        y=y,
+        event_time=event_time,
+        chargeback_time=chargeback,
         card=joined["card"].to_numpy(dtype=object),
         scenario=joined["scenario"].to_numpy(dtype=object),
         gender=joined["gender"].to_numpy(dtype=object),
