@@ -75,6 +75,9 @@ class CardSimulationConfig(BaseModel):
     chargeback_mean_days: float = Field(15.0, ge=2, le=60)
     # How strongly a card's amounts go together (Gaussian copula correlation).
     amount_habit: float = Field(0.5, ge=0, lt=1)
+    # Every amount times this: a market with other prices than the calibration's (a shift a
+    # model meets in production; docs/MODELS.md measures the review band under it).
+    amount_scale: float = Field(1.0, gt=0, le=100)
 
     @model_validator(mode="after")
     def _some_fraud(self) -> CardSimulationConfig:
@@ -253,15 +256,20 @@ def _world(
 
 
 def _amounts(
-    u: np.ndarray, category: np.ndarray, percentiles: list[float], grid: dict[str, list[float]]
+    u: np.ndarray,
+    category: np.ndarray,
+    percentiles: list[float],
+    grid: dict[str, list[float]],
+    scale: float,
 ) -> np.ndarray:
-    """Inverse of each category's amount distribution (linear between its percentiles)."""
+    """Inverse of each category's amount distribution (linear between its percentiles),
+    times `scale`."""
     out = np.empty(len(u))
     for c, name in enumerate(CATEGORIES):
         rows = category == c
         if rows.any():
             out[rows] = np.interp(u[rows], percentiles, grid[name])
-    return np.maximum(np.round(out, 2), 0.01)
+    return np.maximum(np.round(out * scale, 2), 0.01)
 
 
 def _merchants(
@@ -304,7 +312,9 @@ def _genuine(
     )
     rho = config.amount_habit
     z = rho * world.amount_habit[card] + np.sqrt(1 - rho**2) * rng.standard_normal(n)
-    amount = _amounts(ndtr(z), category, cal.amount_percentiles, cal.genuine_amounts)
+    amount = _amounts(
+        ndtr(z), category, cal.amount_percentiles, cal.genuine_amounts, config.amount_scale
+    )
     net = NET[category]
     second = world.devices[card, 1]
     use_second = (second >= 0) & (rng.random(n) < 0.3)
@@ -533,7 +543,9 @@ def _fraud_rows(
         card=card,
         time=np.concatenate([e.times for e in episodes]).astype(np.int64),
         category=category,
-        amount=_amounts(rng.random(n), category, cal.amount_percentiles, cal.fraud_amounts),
+        amount=_amounts(
+            rng.random(n), category, cal.amount_percentiles, cal.fraud_amounts, config.amount_scale
+        ),
         merchant=_merchants(rng, world, cell, category),
         device=device,
         ip=ip,
@@ -553,8 +565,12 @@ def simulate(
     config: CardSimulationConfig,
     calibration: SimulatorCalibration | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    *,
+    keep_from: int | None = None,
 ) -> pd.DataFrame:
-    """The simulated history, one row per transaction in arrival order (COLUMNS)."""
+    """The simulated history, one row per transaction in arrival order (COLUMNS). With
+    `keep_from` (Unix seconds), only the transactions dated from then on, each with the
+    transaction_id it has in the whole history."""
     cal = calibration or load_calibration()
     rng = np.random.default_rng(config.seed)
     rate = config.fraud_rate if config.fraud_rate is not None else cal.fraud_rate
@@ -578,10 +594,16 @@ def simulate(
         }
     )
     order = _arrival(rng, rows.time, config.late_share)
-    return _frame(world, ids, rows, order)
+    position = np.arange(len(order))
+    if keep_from is not None:
+        kept = rows.time[order] >= keep_from
+        order, position = order[kept], position[kept]
+    return _frame(world, ids, rows, order, position)
 
 
-def _frame(world: _World, ids: _Ids, rows: _Rows, order: np.ndarray) -> pd.DataFrame:
+def _frame(
+    world: _World, ids: _Ids, rows: _Rows, order: np.ndarray, position: np.ndarray
+) -> pd.DataFrame:
     def pick(values: np.ndarray) -> np.ndarray:
         return values[order]
 
@@ -590,13 +612,12 @@ def _frame(world: _World, ids: _Ids, rows: _Rows, order: np.ndarray) -> pd.DataF
     ips = np.array([*ids.ips, None], dtype=object)
     merchant_ids = np.array([f"merchant_{i:06d}" for i in range(len(world.merchant_lat))])
     chargeback = pick(rows.chargeback)
-    n = len(order)
     return pd.DataFrame(
         {
-            "transaction_id": [f"tx_{i:09d}" for i in range(n)],
+            "transaction_id": [f"tx_{i:09d}" for i in position.tolist()],
             "card": world.card_token[card],
             "event_time": pick(rows.time),
-            "arrival": np.arange(n, dtype=np.int64),
+            "arrival": position.astype(np.int64),
             "amount": pick(rows.amount),
             "merchant": merchant_ids[merchant],
             "category": np.array(CATEGORIES, dtype=object)[pick(rows.category)],
