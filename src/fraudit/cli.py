@@ -9,13 +9,14 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from fraudit.models.layout import Family
 from fraudit.settings import Settings, get_settings
+from fraudit.simulator.demo_population import LIVE_CARDS, LIVE_SEEDED_DAYS
 from fraudit.stream.kinesis_offsets import STARTING_POSITIONS, TRIM_HORIZON
 from fraudit.stream.spark_session import DRIVER_MEMORY
 
@@ -86,53 +87,47 @@ def _train_cards(args: argparse.Namespace, settings: Settings) -> int:
         if not path.exists():
             _say(f"error: {path} does not exist")
             return 2
+    from fraudit.errors import DatasetError
     from fraudit.models.cards.pipeline import run_card_training
 
-    result = run_card_training(
-        settings, history=args.data, features=args.features, out_dir=args.out, progress=_say
-    )
+    try:
+        result = run_card_training(
+            settings, history=args.data, features=args.features, out_dir=args.out, progress=_say
+        )
+    except DatasetError as exc:
+        _say(f"error: {exc}")
+        return 2
     print(result.version)
     return 0
 
 
+def _utc_midnight(day: date) -> float:
+    return datetime.combine(day, datetime.min.time(), UTC).timestamp()
+
+
 def _evaluate_cards(args: argparse.Namespace, settings: Settings) -> int:
-    """The stored card model's folds and test figures; with --data and --features, its
-    recipe on --folds rolling-origin folds of that history (labels as the file has them,
-    each fold trained as of its start)."""
-    from fraudit.models.cards.bundle import load_card_bundle
-    from fraudit.models.cards.pipeline import format_card_folds
-    from fraudit.models.cards.protocol import CARD_OUT_OF_TIME_FOLDS, out_of_time_cards
-    from fraudit.models.classifier import Recipe
-    from fraudit.models.layout import EVALUATION_FILE, METRICS_FILE
+    from fraudit.errors import ArtifactError, DatasetError
+    from fraudit.models.cards.stored_evaluation import run_card_evaluation
 
-    bundle = load_card_bundle(args.model_dir or settings.model_dir, args.version)
-    metrics = json.loads((bundle.path / METRICS_FILE).read_text(encoding="utf-8"))
-    test = metrics["test"]["classifier"]
-    _say(f"card model {bundle.version}: out-of-time folds of the shipped level (c)")
-    print(format_card_folds(metrics["protocol"]["c"]["out_of_time"]["folds"]))
-    _say(
-        f"test period (level b): AUPRC {test['auprc']:.4f}, recall at budget "
-        f"{test['recall_at_budget']:.3f}, card precision at 100 "
-        f"{test['card_precision_at_100']:.4f} (a perfect ranking: "
-        f"{test['card_precision_at_100_perfect']:.4f})"
-    )
-    report: dict[str, object] = {"stored_model": {"version": bundle.version, "test": test}}
-    if args.data or args.features:
-        if not (args.data and args.features):
-            _say("error: evaluating on a history needs both --data and --features")
-            return 2
-        from fraudit.models.cards.table import load_card_table
-
-        table = load_card_table(args.data, args.features)
-        folds = args.folds or CARD_OUT_OF_TIME_FOLDS
-        _say(f"the recipe on {folds} rolling-origin folds of {args.data} ({table.n_rows:,} rows)")
-        recipe = Recipe.from_dict(metrics["classifier"]["recipe"])
-        oot = out_of_time_cards(table, recipe, seed=settings.seed, folds=folds, progress=_say)
-        print(format_card_folds(oot.folds))
-        report["rolling_origin"] = {"data": str(args.data), "folds": oot.folds}
-    out = args.json or bundle.path / EVALUATION_FILE
-    Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
-    _say(f"report written to {out}")
+    if bool(args.data) != bool(args.features):
+        _say("error: evaluating on a history needs both --data and --features")
+        return 2
+    try:
+        run_card_evaluation(
+            args.model_dir or settings.model_dir,
+            args.version,
+            data=args.data,
+            features=args.features,
+            since=_utc_midnight(args.since) if args.since else None,
+            folds=args.folds,
+            seed=settings.seed,
+            out=args.json,
+            say=_say,
+            show=print,
+        )
+    except (ArtifactError, DatasetError, OSError) as exc:
+        _say(f"error: {exc}")
+        return 2
     return 0
 
 
@@ -310,6 +305,7 @@ def cmd_generate_cards(args: argparse.Namespace, settings: Settings) -> int:
             start=args.start,
             seed=args.seed,
             fraud_rate=args.fraud_rate,
+            amount_scale=args.amount_scale,
         )
     except ValidationError as exc:
         problems = "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors() if e["loc"])
@@ -325,6 +321,25 @@ def cmd_generate_cards(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {args.out}: {len(history):,} transactions, {frauds:,} frauds "
         f"({frauds / len(history):.3%}), {history.card.nunique():,} cards in "
         f"{time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def cmd_import_sparkov(args: argparse.Namespace, settings: Settings) -> int:
+    """A Sparkov-format file -> a labelled card history (docs/FEATURES.md)."""
+    from fraudit.data.sparkov import SparkovImportError
+    from fraudit.data.sparkov_history import import_sparkov_history
+
+    key = settings.card_token_key.get_secret_value().encode() if settings.card_token_key else None
+    try:
+        done = import_sparkov_history(args.file, args.out, key, _say)
+    except (SparkovImportError, OSError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    _say(
+        f"wrote {args.out}: {done.rows:,} transactions, {done.frauds:,} frauds, {done.cards:,} "
+        f"cards ({done.tokenised:,} card numbers tokenised), {done.first:%Y-%m-%d} to "
+        f"{done.last:%Y-%m-%d}; next: fraudit features backfill --history {args.out} --out DIR"
     )
     return 0
 
@@ -607,22 +622,41 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.simulator.run import SimulatorConfig, read_state, run
     from fraudit.simulator.source import ReplaySource
 
+    live = args.dataset == "cards" and args.data is None
+    rate = args.rate
     try:
         source: Any
-        if args.dataset == "cards":
+        if live:
+            from fraudit.online.redis_store import store_from_settings
+            from fraudit.simulator.seed import live_source
+
+            source = live_source(
+                store_from_settings(settings),
+                cards=args.cards,
+                seed=args.seed,
+                seeded_days=args.seeded_days,
+                fraud_within=args.fraud_within,
+                say=_say,
+                labels_out=args.labels_out,
+                catch_up_seconds=args.catch_up * 60,
+            )
+        elif args.dataset == "cards":
             from fraudit.simulator.source import CardReplaySource, load_card_history
 
-            if args.data is None:
-                _say("error: --dataset cards needs --data HISTORY (`fraudit generate-cards`)")
-                return 2
+            _say(
+                f"replaying {args.data} with each transaction stamped when sent: every card's "
+                "history compressed to the replay's pace (velocity features and rules fire "
+                "far more than on real traffic)"
+            )
             rows = load_card_history(args.data, args.last)
             source = CardReplaySource(rows, args.data.name, args.seed, args.timestamps)
         else:
             dataset = _replay_dataset(args, settings)
             source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
-        start = args.start
+        rate = 20.0 if rate is None else rate
+        start = source.population.first_live if live else args.start
         if args.resume:
-            start = read_state(args.state_file, source.identity)
+            start = max(start, read_state(args.state_file, source.identity))
             _say(f"resuming at row {start}")
         if start >= source.n_rows:
             _say(f"nothing to send: row {start} is past the dataset's {source.n_rows} rows")
@@ -634,7 +668,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
         config = SimulatorConfig(
             url=args.url or f"http://{settings.api_host}:{settings.api_port}",
-            rate=args.rate,
+            rate=rate,
             concurrency=args.concurrency,
             requests=args.requests,
             duration=args.duration,
@@ -646,6 +680,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
+    if live:
+        from fraudit.simulator.client import wait_until_healthy
+
+        if not wait_until_healthy(config.url, args.wait_for_api):
+            _say(f"error: {config.url}/health did not answer 200 within {args.wait_for_api:g} s")
+            return 1
+        _say("each transaction is sent at its own simulated time, stamped with it")
     _say(
         f"sending to {config.url}/predict at {config.rate or 'max'} req/s with "
         f"{config.concurrency} connections; Ctrl-C stops (--resume continues)"
@@ -718,6 +759,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         model_dir=settings.model_dir,
         simulator=not args.no_simulator,
         rate=args.rate,
+        seed=args.seed,
     )
     demo = Demo(config, _say)
     cards = home / "cards"
@@ -726,18 +768,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             train=lambda: cmd_train(_ulb_training(args.data), settings),
             train_cards=lambda: card_model_from_scratch(
                 cards / "training", settings, DEMO_CARD_TRANSACTIONS
-            ),
-            replay_history=lambda: _run(
-                [
-                    "generate-cards",
-                    "--transactions",
-                    "20000",
-                    "--seed",
-                    "8",
-                    "--out",
-                    str(config.card_replay),
-                ],
-                settings,
             ),
         )
         _say(
@@ -759,7 +789,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     """Sustained load with injected faults; exits 1 unless nothing was lost or duplicated
     and memory stayed flat."""
-    from datetime import UTC, datetime
 
     from fraudit.data.metadata import MetadataGenerator
     from fraudit.local.demo import DemoError, handle_stop_signals
@@ -867,8 +896,8 @@ def build_parser() -> argparse.ArgumentParser:
     _family_argument(
         p,
         "--dataset",
-        "cards: the fold table; with --data and --features, the recipe's rolling-origin "
-        "folds on that history",
+        "cards: the fold table; with --data and --features, the stored model scored on that "
+        "labelled history (with --folds, also the recipe retrained on its folds)",
     )
     p.add_argument("--data", type=Path)
     p.add_argument("--features", type=Path, help="cards: the history's backfilled features")
@@ -886,7 +915,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="with --baseline: both recipes on N forward-chained folds, paired; with "
-        "--candidates: the number of folds (default 4)",
+        "--candidates: the number of folds (default 4); cards with --data: the recipe "
+        "retrained on N rolling-origin folds of that history",
+    )
+    p.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="cards with --data: score only the transactions from this UTC date on (the "
+        "earlier ones still fed their features)",
     )
     p.add_argument("--json", type=Path, help="where to write the JSON report")
     p.add_argument(
@@ -934,12 +971,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fraud-rate", type=float, help="default: the real Sparkov rate (0.386%%)")
     p.add_argument(
+        "--amount-scale",
+        type=float,
+        default=1.0,
+        help="every amount times this (a shifted market; default 1)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=Path("dataset/cards.parquet"),
         help=".parquet, .csv or .csv.gz (a history file for `fraudit features backfill`)",
     )
     p.set_defaults(func=cmd_generate_cards)
+
+    importer = sub.add_parser("import", help="turn a dataset file into a labelled history")
+    kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser(
+        "sparkov",
+        help="a Sparkov-format CSV (fraudTrain.csv, fraudTest.csv) -> a card history file; "
+        "card numbers become tokens keyed by FRAUDIT_CARD_TOKEN_KEY",
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="HISTORY (.parquet, .csv, .csv.gz)")
+    p.set_defaults(func=cmd_import_sparkov)
 
     p = sub.add_parser("api", help="serve the inference API locally (the Chalice app)")
     p.add_argument("--host")
@@ -1027,7 +1081,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_features_reap)
 
-    p = sub.add_parser("simulate", help="replay a dataset against POST /predict")
+    p = sub.add_parser(
+        "simulate",
+        help="send traffic to POST /predict: live card transactions of a simulated "
+        "population, or a replayed dataset",
+    )
     p.add_argument("--url", help="API base URL (default http://FRAUDIT_API_HOST:PORT)")
     p.add_argument(
         "--data",
@@ -1039,11 +1097,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         choices=("ulb", "cards"),
         default="ulb",
-        help="ulb: creditcard.csv vectors; cards: a card history (--data, from "
-        "`fraudit generate-cards`) as card transactions",
+        help="ulb: creditcard.csv vectors; cards: live transactions of a simulated "
+        "population whose recent history is seeded into the store first (FRAUDIT_REDIS_*), "
+        "or with --data, a card history replayed in compressed time",
     )
-    p.add_argument("--last", type=int, help="cards: replay only the history's last N")
-    p.add_argument("--rate", type=float, default=20.0, help="requests/s; 0 = unthrottled")
+    p.add_argument("--last", type=int, help="cards with --data: replay only the history's last N")
+    p.add_argument(
+        "--cards",
+        type=int,
+        default=LIVE_CARDS,
+        help=f"live cards: the population (default {LIVE_CARDS:,}: 2 requests/s at about 3 "
+        "transactions a day per card)",
+    )
+    p.add_argument(
+        "--seeded-days",
+        type=float,
+        default=LIVE_SEEDED_DAYS,
+        help=f"live cards: days of history counted into the store first (default "
+        f"{LIVE_SEEDED_DAYS:g}; longer windows see only that much)",
+    )
+    p.add_argument(
+        "--fraud-within",
+        type=float,
+        help="live cards: start the traffic this many seconds before the population's next "
+        "fraud (the demo uses 60)",
+    )
+    p.add_argument(
+        "--catch-up",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="live cards: start the live traffic this many minutes ago; that stretch is sent "
+        "as fast as --rate allows, each transaction at its own time",
+    )
+    p.add_argument(
+        "--labels-out",
+        type=Path,
+        help="live cards: write each live transaction's id, label and scenario here (CSV)",
+    )
+    p.add_argument(
+        "--wait-for-api",
+        type=float,
+        default=300.0,
+        help="live cards: seconds to wait for GET /health after seeding",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="requests/s; 0 = unthrottled (default 20; live cards never go faster than "
+        "their own times)",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="keep-alive connections")
     p.add_argument("--requests", type=int, help="stop after N requests")
     p.add_argument("--duration", type=float, help="stop after S seconds")
@@ -1081,7 +1184,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the simulator sends: simulated card transactions (default; the card model "
         "is trained on first start) or ULB vectors",
     )
-    p.add_argument("--rate", type=float, default=5.0, help="simulator requests/s")
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="simulator requests/s (default: cards, the live population's own rate, 2 a "
+        "second; ulb, 5)",
+    )
+    p.add_argument("--seed", type=int, default=8, help="the live card population's seed")
     p.add_argument("--model-port", type=int, help="default FRAUDIT_MODEL_SERVER_PORT (8080)")
     p.add_argument("--api-port", type=int, help="default FRAUDIT_API_PORT (8000)")
     p.add_argument("--kinesis-port", type=int, default=4567)

@@ -1,9 +1,14 @@
 """`fraudit demo` as a user runs it on a machine with nothing configured: embedded
 PostgreSQL, kinesalite, Redis, models trained first (the ULB family and, from a simulated
-history, the card family), model server, API, Spark job, dashboard. The test sends traffic
-itself (no long-running simulator): ULB vectors and card transactions from the demo's own
-replay history, and checks that every accepted /predict is exactly one row in PostgreSQL,
-the card rows with their feature snapshot; Ctrl-C stops every process."""
+history, the card family), model server, API, Spark job, dashboard. The test sends the
+traffic itself: ULB vectors, then 3,000 live card transactions of a simulated population
+(`fraudit simulate --dataset cards`, its last day of history seeded into the demo's store
+first) at a raised rate, each at its own time. It checks what a user sees: every accepted
+/predict is one row, genuine reviews keep the policy's budget, simulated frauds are among the
+declines, card transactions are on the map; and that Ctrl-C stops every process.
+
+Main replayed a simulated history stamped with the send time: 91% of card transactions went
+to review, and the map had no card transactions."""
 
 from __future__ import annotations
 
@@ -15,18 +20,29 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import psycopg
 import pytest
 
+from fraudit.dashboard.queries import Filters, activity_map
 from fraudit.data.creditcard import load_creditcard
 from fraudit.data.metadata import MetadataGenerator
+from fraudit.local.demo import DEMO_REDIS_PREFIX
+from fraudit.models.cards.bundle import load_card_bundle
+from fraudit.models.cards.stored_evaluation import review_budget
 from fraudit.simulator.run import SimulatorConfig, run
-from fraudit.simulator.source import CardReplaySource, ReplaySource, load_card_history
+from fraudit.simulator.source import ReplaySource
 from tests.conftest import DEV_CSV
 from tests.support.processes import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# 20,000 cards make about 0.7 transactions a second at their own rates: 3,000 of them span
+# about 72 minutes, sent as fast as the API answers once their last day is in the store.
+LIVE_CARDS = 20_000
+LIVE_REQUESTS = 3_000
+CATCH_UP_MINUTES = 80
 
 
 def wait_for_line(log, pattern, process, timeout):
@@ -104,25 +120,57 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
         summary = run(source, sixty)
         assert summary.accepted == 60
         assert summary.sent == 60
-        replay = tmp_path / "demo" / "cards" / "replay.parquet"
-        cards = CardReplaySource(load_card_history(replay, 200), "demo-test", seed=9)
-        assert run(cards, sixty).accepted == 60
         expected = [source.metadata.transaction_id(i) for i in range(60)]
-        expected += [f"card-9-{i}" for i in range(60)]
-        deadline = time.monotonic() + 120
+        labels = tmp_path / "live-labels.csv"
+        redis = wait_for_line(log, r"Redis ready at (\S+):(\d+)", process, timeout=5)
+        live = subprocess.run(
+            [sys.executable, "-m", "fraudit.cli", "simulate", "--dataset", "cards",
+             "--url", f"http://127.0.0.1:{ports['api']}", "--cards", str(LIVE_CARDS),
+             "--seed", "3", "--catch-up", str(CATCH_UP_MINUTES), "--fraud-within", "30",
+             "--requests", str(LIVE_REQUESTS), "--rate", "0", "--concurrency", "4",
+             "--labels-out", str(labels), "--no-progress",
+             "--state-file", str(tmp_path / "state.json")],
+            env={**os.environ, "FRAUDIT_REDIS_URL": f"redis://{redis[1]}:{redis[2]}/0",
+                 "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX},
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert live.returncode == 0, live.stderr[-3000:]
+        sent = pd.read_csv(labels).head(LIVE_REQUESTS)
+        assert len(sent) == LIVE_REQUESTS
+        expected += sent.transaction_id.tolist()
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             with psycopg.connect(url) as conn:
-                rows, distinct, ours, snapshots = conn.execute(
+                counts = conn.execute(
                     "SELECT count(*), count(DISTINCT event_id), "
                     "count(*) FILTER (WHERE event_id = ANY(%s)), "
                     "count(*) FILTER (WHERE schema_version = 2 AND features IS NOT NULL "
                     "AND merchant_category IS NOT NULL) FROM fraud_predictions",
                     (expected,),
                 ).fetchone()
-            if ours == 120:
+            if counts[2] == len(expected):
                 break
-            time.sleep(1)
-        assert (rows, distinct, ours, snapshots) == (120, 120, 120, 60)
+            time.sleep(2)
+        total = 60 + LIVE_REQUESTS
+        assert counts == (total, total, total, LIVE_REQUESTS)
+        with psycopg.connect(url) as conn:
+            decided = pd.DataFrame(
+                conn.execute(
+                    "SELECT event_id, decision FROM fraud_predictions WHERE schema_version = 2"
+                ).fetchall(),
+                columns=["transaction_id", "decision"],
+            ).merge(sent, on="transaction_id")
+            day = Filters(
+                datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(hours=1)
+            )
+            points = conn.execute(activity_map(day).sql, activity_map(day).params).fetchall()
+        genuine = decided[~decided.is_fraud]
+        budget = review_budget(load_card_bundle(tmp_path / "models"))
+        reviewed = float((genuine.decision == "review").mean())
+        assert reviewed <= 1.5 * budget, (reviewed, budget)
+        declined_frauds = decided[decided.is_fraud & (decided.decision == "decline")]
+        assert len(declined_frauds) >= 1, decided[decided.is_fraud]
+        assert sum(p[2] for p in points) >= LIVE_REQUESTS  # card transactions are on the map
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(120)

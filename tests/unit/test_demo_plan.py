@@ -15,7 +15,8 @@ pytestmark = pytest.mark.unit
 def test_the_plan_wires_every_process_to_the_same_endpoints():
     config = DemoConfig(home=Path("/tmp/d"), model_port=1, api_port=2, dashboard_port=4)
     services = {s.name: s for s in plan(config, "postgresql://db", "http://127.0.0.1:3")}
-    assert list(services) == ["model-server", "api", "stream", "dashboard", "simulator"]
+    # The live card simulator first: it seeds the store while the others start.
+    assert list(services) == ["simulator", "model-server", "api", "stream", "dashboard"]
     api, stream = services["api"], services["stream"]
     assert api.env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] == "http://127.0.0.1:1"
     assert api.env["AWS_ENDPOINT_URL_KINESIS"] == "http://127.0.0.1:3"
@@ -23,7 +24,15 @@ def test_the_plan_wires_every_process_to_the_same_endpoints():
     assert "--checkpoint-dir" in stream.args
     assert "/tmp/d/checkpoints/elt" in stream.args
     assert services["simulator"].args[:3] == ["simulate", "--url", "http://127.0.0.1:2"]
-    assert "--resume" in services["simulator"].args
+    live = services["simulator"]
+    assert "--resume" in live.args
+    assert live.args[live.args.index("--dataset") + 1] == "cards"
+    assert "--data" not in live.args  # live traffic, not a replayed file
+    assert live.env["FRAUDIT_REDIS_KEY_PREFIX"] == api.env["FRAUDIT_REDIS_KEY_PREFIX"]
+    assert live.env["FRAUDIT_REDIS_URL"] == api.env["FRAUDIT_REDIS_URL"]
+    ulb = {s.name: s for s in plan(DemoConfig(dataset="ulb"), "postgresql://db", "http://k")}
+    assert list(ulb)[-1] == "simulator"
+    assert ulb["simulator"].args[ulb["simulator"].args.index("--rate") + 1] == "5.0"
     assert all(s.ready_url or s.ready_log or s.name == "simulator" for s in services.values())
     quiet = plan(DemoConfig(simulator=False), "postgresql://db", "http://k")
     assert "simulator" not in {s.name for s in quiet}

@@ -43,15 +43,19 @@ class DemoConfig:
     model_dir: Path = Path("models")
     simulator: bool = True
     dashboard: bool = True
-    rate: float = 5.0  # the simulator's requests/s: a modest, steady flow
-    # What the simulator sends: card transactions (scored with their history, the card
-    # model trained on first start) or the ULB dataset's vectors.
+    # The simulator's requests/s; None: the live card population's own rate (each card at
+    # its simulated rate), or 5 for the ULB vectors.
+    rate: float | None = None
+    # What the simulator sends: live card transactions of a simulated population (scored
+    # with their history, the card model trained on first start) or the ULB dataset's
+    # vectors.
     dataset: str = "cards"
+    seed: int = 8  # the live population's
 
     @property
-    def card_replay(self) -> Path:
-        """The simulated card history the simulator replays (not the one trained on)."""
-        return self.home / "cards" / "replay.parquet"
+    def live_labels(self) -> Path:
+        """Which live transactions the simulator made fraudulent (the API never sees it)."""
+        return self.home / "live-labels.csv"
 
     trigger: str = "2 seconds"
 
@@ -67,6 +71,7 @@ class Service:
 
 
 DEMO_REDIS_PREFIX = "fraudit-demo:"
+DEMO_CATCH_UP_MINUTES = 10
 
 
 def plan(
@@ -141,29 +146,44 @@ def plan(
             )
         )
     if config.simulator:
-        services.append(
-            Service(
-                "simulator",
-                [
-                    "simulate",
-                    "--url",
-                    api_url,
-                    "--rate",
-                    str(config.rate),
-                    "--concurrency",
-                    "2",
-                    "--resume",
-                    "--no-progress",
-                    "--state-file",
-                    str(config.home / "simulator-state.json"),
-                    *(
-                        ["--dataset", "cards", "--data", str(config.card_replay)]
-                        if config.dataset == "cards"
-                        else []
-                    ),
-                ],
-            )
-        )
+        common = ["simulate", "--url", api_url, "--concurrency", "2", "--no-progress"]
+        if config.dataset == "cards":
+            # First: it simulates the population and seeds the store while the others start,
+            # then waits for the API. Its last ten minutes are sent at once (each at its own
+            # time), so the dashboard has something to show, and they start a minute before
+            # the population's next fraud, so one shows early.
+            live = [
+                *common,
+                "--dataset",
+                "cards",
+                "--seed",
+                str(config.seed),
+                "--catch-up",
+                str(DEMO_CATCH_UP_MINUTES),
+                "--fraud-within",
+                "60",
+                *(["--rate", str(config.rate)] if config.rate is not None else []),
+                "--resume",
+                "--state-file",
+                str(config.home / "live-simulator-state.json"),
+                "--labels-out",
+                str(config.live_labels),
+            ]
+            store = {
+                "FRAUDIT_REDIS_URL": redis_url or config.redis_url,
+                "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX,
+            }
+            services.insert(0, Service("simulator", live, store))
+        else:
+            replay = [
+                *common,
+                "--rate",
+                str(5.0 if config.rate is None else config.rate),
+                "--resume",
+                "--state-file",
+                str(config.home / "simulator-state.json"),
+            ]
+            services.append(Service("simulator", replay))
     return services
 
 
@@ -349,7 +369,6 @@ class Demo:
         self,
         train: Callable[[], object],
         train_cards: Callable[[], int] | None = None,
-        replay_history: Callable[[], int] | None = None,
     ) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         taken = taken_ports(self.config)
@@ -378,7 +397,7 @@ class Demo:
             self.say("no trained model yet: training first")
             train()
         if self.config.dataset == "cards":
-            self._prepare_cards(train_cards, replay_history)
+            self._prepare_cards(train_cards)
         self.redis_url = self._start_redis()
         own = " (started for the demo)" if self._redis is not None else ""
         where = urlparse(self.redis_url)  # host and port only: a URL may hold a password
@@ -396,9 +415,7 @@ class Demo:
             if service.name == "dashboard":
                 self.say(f"dashboard at {service.url}")
 
-    def _prepare_cards(
-        self, train_cards: Callable[[], int] | None, replay_history: Callable[[], int] | None
-    ) -> None:
+    def _prepare_cards(self, train_cards: Callable[[], int] | None) -> None:
         from fraudit.models.layout import Family, family_root, has_model
 
         if not has_model(family_root(self.config.model_dir, Family.CARDS)):
@@ -409,14 +426,6 @@ class Demo:
             if train_cards() != 0:
                 raise DemoError("training the card model failed (see above)")
             self.say(f"card model trained in {time.monotonic() - started:.0f} s")
-        # The history the simulator replays (also there for `fraudit simulate --dataset
-        # cards` when the demo runs without its simulator).
-        if not self.config.card_replay.exists():
-            if replay_history is not None:
-                if replay_history() != 0:
-                    raise DemoError("simulating the card history to replay failed")
-            elif self.config.simulator:
-                raise DemoError("no card history to replay and no way to simulate one")
 
     @staticmethod
     def _timeout(service: Service) -> float:

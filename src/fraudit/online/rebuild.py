@@ -116,6 +116,28 @@ def rebuild(
     piece of a rebuild run in parts, each within a time limit, such as the operations
     task's Lambda invocations); the marker stays up for the next part, which passes the
     paused result's `last_event_id` as `after` (and reads rows after it)."""
+    return count_transactions(
+        store,
+        (transaction_from_row(row) for row in rows),
+        batch=batch,
+        progress=progress,
+        stop=stop,
+        after=after,
+    )
+
+
+def count_transactions(
+    store: Store,
+    transactions: Iterator[CardTransaction],
+    *,
+    batch: int = 2_000,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    after: str = "",
+) -> RebuildResult:
+    """Count `transactions` into `store` by the API's own steps in replay mode (each with
+    its arrival number in every entity), as `rebuild` does: also how a demo's simulated
+    history is seeded before its first request."""
     read = counted = 0
     last = after
     pending: list[BeginCall] = []
@@ -135,8 +157,7 @@ def rebuild(
     store.hold_card_path(MARKER_TTL_SECONDS)
     paused = False
     try:
-        for row in rows:
-            tx = transaction_from_row(row)
+        for tx in transactions:
             read += 1
             last = tx.transaction_id
             pending.append(

@@ -96,3 +96,25 @@ class ApiClient:
             if attempt < self._max_attempts:
                 self._sleep(self._backoff(attempt - 1, retry_after))
         return Outcome(status, attempt, time.perf_counter() - started, payload)
+
+
+def wait_until_healthy(base_url: str, timeout: float, poll: float = 0.5) -> bool:
+    """GET /health until it answers 200 or `timeout` seconds pass (a simulator started
+    beside the API waits for it instead of counting refusals)."""
+    parsed = urlparse(base_url)
+    cls = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
+    path = (parsed.path.rstrip("/") or "") + "/health"
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = cls(parsed.hostname or "", parsed.port, timeout=poll * 4)
+        try:
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)

@@ -174,6 +174,9 @@ def run(
         try:
             while (index := cursor.claim()) is not None:
                 pacer.wait()
+                due = source.due(index)
+                if due is not None and stop.wait(max(0.0, due - time.time())):
+                    break  # stopped while waiting for its time: not sent
                 outcome = client.post(source.payload(index))
                 with lock:
                     summary.add(outcome)

@@ -8,11 +8,16 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from fraudit.data.creditcard import Dataset
 from fraudit.data.metadata import DEFAULT_START, MetadataGenerator
 from fraudit.ulb_vector import to_csv_row
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from fraudit.simulator.population import LivePopulation
 
 # Replay needs fewer synthetic rows than training: they are sent, not learned from.
 SYNTHETIC_ROWS = 50_000
@@ -32,6 +37,11 @@ class Source(Protocol):
 
     def lapped(self, laps: int) -> Source: ...
 
+    def due(self, index: int) -> float | None:
+        """Unix seconds before which request `index` is not sent (None: whenever the pace
+        allows)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ReplaySource:
@@ -45,6 +55,9 @@ class ReplaySource:
     @property
     def n_rows(self) -> int:
         return self.dataset.n_rows * self.laps
+
+    def due(self, index: int) -> float | None:
+        return None
 
     def lapped(self, laps: int) -> ReplaySource:
         """Stamped at send time and replayed `laps` times (the soak)."""
@@ -90,6 +103,9 @@ class CardReplaySource:
     def n_rows(self) -> int:
         return len(self.rows) * self.laps
 
+    def due(self, index: int) -> float | None:
+        return None
+
     def lapped(self, laps: int) -> CardReplaySource:
         """Stamped at send time and replayed `laps` times (the soak)."""
         return CardReplaySource(self.rows, self.label, self.seed, "now", laps)
@@ -105,32 +121,79 @@ class CardReplaySource:
             if self.timestamps == "now"
             else datetime.fromtimestamp(float(str(row["event_time"])), UTC)
         )
-        metadata: dict[str, object] = {
-            # Stable per (seed, request): a resumed or retried replay reuses it.
-            "transaction_id": f"card-{self.seed}-{index}",
-            "timestamp": when.isoformat().replace("+00:00", "Z"),
-            "user_id": f"holder-{row['card']}",
-            "source": "simulator",
-        }
-        if row.get("device"):
-            metadata["device_info"] = {"device_id": row["device"]}
-        if row.get("ip"):
-            metadata["ip_address"] = row["ip"]
-        transaction = {
-            "card_token": row["card"],
-            "amount": float(str(row["amount"])),
-            "merchant_id": row["merchant"],
-            "merchant_category": row["category"],
-            "merchant_lat": float(str(row["merchant_lat"])),
-            "merchant_lon": float(str(row["merchant_lon"])),
-            "home_lat": float(str(row["home_lat"])),
-            "home_lon": float(str(row["home_lon"])),
-            "city_pop": int(str(row["city_pop"])),
-            "date_of_birth": str(row["birth_date"])[:10],
-        }
-        return json.dumps(
-            {"metadata": metadata, "transaction": transaction}, separators=(",", ":")
-        ).encode()
+        # Stable per (seed, request): a resumed or retried replay reuses it.
+        return card_request_body(row, f"card-{self.seed}-{index}", when)
+
+
+# Every simulated merchant is in the United States (the Sparkov world): the simulator's
+# client says so, as a real client knows its merchant's country. fraudit does not guess a
+# country from coordinates.
+SIMULATED_COUNTRY = "US"
+
+
+def card_request_body(row: Mapping[str, object], transaction_id: str, when: datetime) -> bytes:
+    """The POST /predict body (schema version 2) of a history row, stamped `when`."""
+    metadata: dict[str, object] = {
+        "transaction_id": transaction_id,
+        "timestamp": when.isoformat().replace("+00:00", "Z"),
+        "user_id": f"holder-{row['card']}",
+        "source": "simulator",
+        "geo": {"country": SIMULATED_COUNTRY},
+    }
+    if row.get("device"):
+        metadata["device_info"] = {"device_id": row["device"]}
+    if row.get("ip"):
+        metadata["ip_address"] = row["ip"]
+    transaction = {
+        "card_token": row["card"],
+        "amount": float(str(row["amount"])),
+        "merchant_id": row["merchant"],
+        "merchant_category": row["category"],
+        "merchant_lat": float(str(row["merchant_lat"])),
+        "merchant_lon": float(str(row["merchant_lon"])),
+        "home_lat": float(str(row["home_lat"])),
+        "home_lon": float(str(row["home_lon"])),
+        "city_pop": int(str(row["city_pop"])),
+        "date_of_birth": str(row["birth_date"])[:10],
+    }
+    return json.dumps(
+        {"metadata": metadata, "transaction": transaction}, separators=(",", ":")
+    ).encode()
+
+
+@dataclass(frozen=True)
+class LiveCardSource:
+    """A population's live traffic (`fraudit.simulator.population`): request k is the k-th
+    transaction of the population's rows, those before `first_live` being its history
+    (seeded into the store, never sent). Each is stamped with its own simulated time and
+    sent no earlier: every card transacts at its own rate, whatever the pace. A population
+    whose live start is in the past (a catch-up) sends that stretch as fast as the pace
+    allows, each still at its own time."""
+
+    population: LivePopulation
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.population.rows)
+
+    def lapped(self, laps: int) -> LiveCardSource:
+        raise ValueError("live traffic is not replayed: simulate a larger population")
+
+    @property
+    def identity(self) -> str:
+        return self.population.identity
+
+    def row(self, index: int) -> dict[str, object]:
+        frame = self.population.rows
+        return {name: frame[name].iat[index] for name in frame.columns}
+
+    def due(self, index: int) -> float:
+        return float(self.population.rows.event_time.iat[index])
+
+    def payload(self, index: int, now: datetime | None = None) -> bytes:
+        row = self.row(index)
+        when = datetime.fromtimestamp(float(str(row["event_time"])), UTC)
+        return card_request_body(row, self.population.transaction_id(index), when)
 
 
 def load_card_history(path: Path, last: int | None = None) -> list[dict[str, object]]:
