@@ -137,6 +137,25 @@ def test_a_card_event_keeps_its_feature_snapshot_and_category(spark):
     assert ulb["merchant_category"] is None
 
 
+def test_a_card_event_is_placed_at_its_merchant_unless_the_client_says_where(spark):
+    """Main left card events without a place: the dashboard's map had no card points."""
+    records = [
+        card_event_record(3, geo={"country": "US"}),
+        card_event_record(4, geo=None),
+        card_event_record(5),  # the client's own latitude and longitude win
+    ]
+    rows = {
+        r["event_id"][-1]: r for r in valid_rows(transform(raw_frame(spark, records))).collect()
+    }
+    assert (rows["3"]["latitude"], rows["3"]["longitude"]) == (40.5, -74.25)
+    assert rows["3"]["country"] == "US"
+    assert (rows["4"]["latitude"], rows["4"]["longitude"]) == (40.5, -74.25)
+    assert rows["4"]["country"] is None
+    assert (rows["5"]["latitude"], rows["5"]["longitude"]) == (48.85, 2.35)
+    (ulb,) = valid_rows(transform(raw_frame(spark, [event_record(6, geo=None)]))).collect()
+    assert ulb["latitude"] is None
+
+
 def test_a_card_event_without_its_card_details_or_features_is_rejected(spark):
     bad = [
         card_event_record(1, features=None),

@@ -229,8 +229,8 @@ ORDER BY updated_at DESC, rule, entity LIMIT %(limit)s""",
 def latest_events(f: Filters, limit: int = 100) -> Query:
     return Query(
         f"""
-SELECT event_time, event_id, user_id, source, country, city, amount::float8 AS amount,
-       fraud_proba, anomaly_score, decision, ip_address, device_type
+SELECT event_time, event_id, user_id, source, country, city, merchant_category AS category,
+       amount::float8 AS amount, fraud_proba, anomaly_score, decision, ip_address, device_type
 FROM fraud_predictions WHERE {_ROW_WHERE}
 ORDER BY event_time DESC LIMIT %(limit)s""",
         {**f.params(), "limit": limit},

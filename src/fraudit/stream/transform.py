@@ -251,8 +251,10 @@ def _flatten_columns() -> list[Column]:
         F.upper(e["geo"]["country"]).alias("country"),
         e["geo"]["region"].alias("region"),
         e["geo"]["city"].alias("city"),
-        e["geo"]["latitude"].alias("latitude"),
-        e["geo"]["longitude"].alias("longitude"),
+        # Where it happened: the client's geo, else a card transaction's merchant (the map
+        # places card transactions at their merchants).
+        F.coalesce(e["geo"]["latitude"], e["card"]["merchant_lat"]).alias("latitude"),
+        F.coalesce(e["geo"]["longitude"], e["card"]["merchant_lon"]).alias("longitude"),
         e["card"]["merchant_category"].alias("merchant_category"),
         e["feature_set_version"].alias("feature_set_version"),
         F.when(e["features"].isNotNull(), F.to_json(e["features"])).alias("features"),
