@@ -1187,8 +1187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate",
         type=float,
-        help="simulator requests/s (default: cards, the live population's own rate, 2 a "
-        "second; ulb, 5)",
+        help="simulator requests/s (default: cards, at most 50 while catching up and then "
+        "each transaction at its own time, about 2 a second; ulb, 5)",
     )
     p.add_argument("--seed", type=int, default=8, help="the live card population's seed")
     p.add_argument("--model-port", type=int, help="default FRAUDIT_MODEL_SERVER_PORT (8080)")

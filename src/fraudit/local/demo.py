@@ -43,8 +43,8 @@ class DemoConfig:
     model_dir: Path = Path("models")
     simulator: bool = True
     dashboard: bool = True
-    # The simulator's requests/s; None: the live card population's own rate (each card at
-    # its simulated rate), or 5 for the ULB vectors.
+    # The simulator's requests/s; None: for live cards a cap of DEMO_CATCH_UP_RATE (each
+    # transaction still waits for its own time), for the ULB vectors 5.
     rate: float | None = None
     # What the simulator sends: live card transactions of a simulated population (scored
     # with their history, the card model trained on first start) or the ULB dataset's
@@ -68,10 +68,12 @@ class Service:
     ready_url: str | None = None  # GET answering 200 = ready
     ready_log: str | None = None  # or a line its log must contain
     url: str | None = None  # what to tell the user
+    early: bool = False  # needs only Redis: starts before the models are trained
 
 
 DEMO_REDIS_PREFIX = "fraudit-demo:"
-DEMO_CATCH_UP_MINUTES = 10
+DEMO_CATCH_UP_MINUTES = 30
+DEMO_CATCH_UP_RATE = 50.0  # a cap: no transaction is sent before its own time
 
 
 def plan(
@@ -148,10 +150,11 @@ def plan(
     if config.simulator:
         common = ["simulate", "--url", api_url, "--concurrency", "2", "--no-progress"]
         if config.dataset == "cards":
-            # First: it simulates the population and seeds the store while the others start,
-            # then waits for the API. Its last ten minutes are sent at once (each at its own
-            # time), so the dashboard has something to show, and they start a minute before
-            # the population's next fraud, so one shows early.
+            # First: it simulates the population and seeds the store while the models train
+            # and the others start, then waits for the API. Its last half hour is sent at
+            # once (each transaction at its own time, at most 50 a second), so the dashboard
+            # has something to show within two minutes, and it starts a minute before the
+            # population's next fraud.
             live = [
                 *common,
                 "--dataset",
@@ -162,7 +165,10 @@ def plan(
                 str(DEMO_CATCH_UP_MINUTES),
                 "--fraud-within",
                 "60",
-                *(["--rate", str(config.rate)] if config.rate is not None else []),
+                "--rate",
+                str(DEMO_CATCH_UP_RATE if config.rate is None else config.rate),
+                "--wait-for-api",
+                "1800",
                 "--resume",
                 "--state-file",
                 str(config.home / "live-simulator-state.json"),
@@ -173,7 +179,7 @@ def plan(
                 "FRAUDIT_REDIS_URL": redis_url or config.redis_url,
                 "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX,
             }
-            services.insert(0, Service("simulator", live, store))
+            services.insert(0, Service("simulator", live, store, early=True))
         else:
             replay = [
                 *common,
@@ -393,27 +399,35 @@ class Demo:
             self.say(f"PostgreSQL ready ({describe(self.database_url)})")
         kinesis_url = self._start_kinesis()
         self.say(f"Kinesis emulator ready at {kinesis_url} (stream {STREAM}, 2 shards)")
+        self.redis_url = self._start_redis()
+        own = " (started for the demo)" if self._redis is not None else ""
+        where = urlparse(self.redis_url)  # host and port only: a URL may hold a password
+        self.say(f"Redis ready at {where.hostname}:{where.port}{own}, keys {DEMO_REDIS_PREFIX}*")
+        services = plan(self.config, self.database_url, kinesis_url, self.redis_url)
+        # What needs only Redis (the live simulator seeding the store) starts before the
+        # models are trained, and works while they are.
+        for service in (s for s in services if s.early):
+            self._spawn_ready(service)
         if not has_model(self.config.model_dir):
             self.say("no trained model yet: training first")
             train()
         if self.config.dataset == "cards":
             self._prepare_cards(train_cards)
-        self.redis_url = self._start_redis()
-        own = " (started for the demo)" if self._redis is not None else ""
-        where = urlparse(self.redis_url)  # host and port only: a URL may hold a password
-        self.say(f"Redis ready at {where.hostname}:{where.port}{own}, keys {DEMO_REDIS_PREFIX}*")
-        for service in plan(self.config, self.database_url, kinesis_url, self.redis_url):
-            process = self._spawn(service, self._java)
-            self.children.append((service, process))
-            self._wait_ready(service, process, self._timeout(service))
-            self.say(
-                f"{service.name} ready"
-                + (f" at {service.url}" if service.url else "")
-                + f" (log: {self.logs / (service.name + '.log')})"
-            )
+        for service in (s for s in services if not s.early):
+            self._spawn_ready(service)
         for service, _ in self.children:
             if service.name == "dashboard":
                 self.say(f"dashboard at {service.url}")
+
+    def _spawn_ready(self, service: Service) -> None:
+        process = self._spawn(service, self._java)
+        self.children.append((service, process))
+        self._wait_ready(service, process, self._timeout(service))
+        self.say(
+            f"{service.name} ready"
+            + (f" at {service.url}" if service.url else "")
+            + f" (log: {self.logs / (service.name + '.log')})"
+        )
 
     def _prepare_cards(self, train_cards: Callable[[], int] | None) -> None:
         from fraudit.models.layout import Family, family_root, has_model
