@@ -655,8 +655,10 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
         rate = 20.0 if rate is None else rate
         start = source.population.first_live if live else args.start
-        if args.resume:
-            start = max(start, read_state(args.state_file, source.identity))
+        if args.resume and live:
+            _say("live traffic starts from its own start: --resume does not apply")
+        elif args.resume:
+            start = read_state(args.state_file, source.identity)
             _say(f"resuming at row {start}")
         if start >= source.n_rows:
             _say(f"nothing to send: row {start} is past the dataset's {source.n_rows} rows")
@@ -1106,7 +1108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cards",
         type=int,
         default=LIVE_CARDS,
-        help=f"live cards: the population (default {LIVE_CARDS:,}: 2 requests/s at about 3 "
+        help=f"live cards: the population (default {LIVE_CARDS:,}: 0.7 requests/s at about 3 "
         "transactions a day per card)",
     )
     p.add_argument(
@@ -1188,7 +1190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         help="simulator requests/s (default: cards, at most 50 while catching up and then "
-        "each transaction at its own time, about 2 a second; ulb, 5)",
+        "each transaction at its own time, about 0.7 a second; ulb, 5)",
     )
     p.add_argument("--seed", type=int, default=8, help="the live card population's seed")
     p.add_argument("--model-port", type=int, help="default FRAUDIT_MODEL_SERVER_PORT (8080)")

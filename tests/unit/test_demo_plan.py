@@ -25,7 +25,7 @@ def test_the_plan_wires_every_process_to_the_same_endpoints():
     assert "/tmp/d/checkpoints/elt" in stream.args
     assert services["simulator"].args[:3] == ["simulate", "--url", "http://127.0.0.1:2"]
     live = services["simulator"]
-    assert "--resume" in live.args
+    assert "--resume" not in live.args  # live traffic starts from its own start
     assert live.args[live.args.index("--dataset") + 1] == "cards"
     assert "--data" not in live.args  # live traffic, not a replayed file
     assert live.env["FRAUDIT_REDIS_KEY_PREFIX"] == api.env["FRAUDIT_REDIS_KEY_PREFIX"]

@@ -72,7 +72,7 @@ class Service:
 
 
 DEMO_REDIS_PREFIX = "fraudit-demo:"
-DEMO_CATCH_UP_MINUTES = 30
+DEMO_CATCH_UP_MINUTES = 60
 DEMO_CATCH_UP_RATE = 50.0  # a cap: no transaction is sent before its own time
 
 
@@ -151,9 +151,9 @@ def plan(
         common = ["simulate", "--url", api_url, "--concurrency", "2", "--no-progress"]
         if config.dataset == "cards":
             # First: it simulates the population and seeds the store while the models train
-            # and the others start, then waits for the API. Its last half hour is sent at
-            # once (each transaction at its own time, at most 50 a second), so the dashboard
-            # has something to show within two minutes, and it starts a minute before the
+            # and the others start, then waits for the API. Its last hour is sent at once
+            # (each transaction at its own time, at most 50 a second), so the dashboard has
+            # something to show within two minutes, and it starts a minute before the
             # population's next fraud.
             live = [
                 *common,
@@ -169,9 +169,6 @@ def plan(
                 str(DEMO_CATCH_UP_RATE if config.rate is None else config.rate),
                 "--wait-for-api",
                 "1800",
-                "--resume",
-                "--state-file",
-                str(config.home / "live-simulator-state.json"),
                 "--labels-out",
                 str(config.live_labels),
             ]
