@@ -1153,7 +1153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, help="stop after N requests")
     p.add_argument("--duration", type=float, help="stop after S seconds")
     p.add_argument("--start", type=int, default=0, help="first dataset row")
-    p.add_argument("--seed", type=int, default=42, help="metadata seed")
+    p.add_argument(
+        "--seed", type=int, default=42, help="metadata seed; live cards: the population's"
+    )
     p.add_argument(
         "--timestamps",
         choices=["now", "dataset"],

@@ -417,9 +417,12 @@ class Demo:
                 self.say(f"dashboard at {service.url}")
 
     def _spawn_ready(self, service: Service) -> None:
+        # A restart appends to the last run's log: only this run's lines say it is ready.
+        log = self.logs / f"{service.name}.log"
+        offset = log.stat().st_size if log.exists() else 0
         process = self._spawn(service, self._java)
         self.children.append((service, process))
-        self._wait_ready(service, process, self._timeout(service))
+        self._wait_ready(service, process, self._timeout(service), offset)
         self.say(
             f"{service.name} ready"
             + (f" at {service.url}" if service.url else "")
