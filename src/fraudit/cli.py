@@ -619,6 +619,7 @@ def _replay_dataset(args: argparse.Namespace, settings: Settings) -> Any:
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Replay a dataset against POST /predict at a steady rate."""
     from fraudit.data.metadata import MetadataGenerator
+    from fraudit.online.store import StoreUnavailable
     from fraudit.simulator.run import SimulatorConfig, read_state, run
     from fraudit.simulator.source import ReplaySource
 
@@ -679,7 +680,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             state_file=args.state_file,
             progress=not args.no_progress,
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StoreUnavailable) as exc:
         _say(f"error: {exc}")
         return 2
     if live:
@@ -691,7 +692,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         _say("each transaction is sent at its own simulated time, stamped with it")
     _say(
         f"sending to {config.url}/predict at {config.rate or 'max'} req/s with "
-        f"{config.concurrency} connections; Ctrl-C stops (--resume continues)"
+        f"{config.concurrency} connections; Ctrl-C stops"
+        + ("" if live else " (--resume continues)")
     )
     summary = run(source, config)
     _say(summary.format())

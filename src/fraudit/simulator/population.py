@@ -8,9 +8,10 @@ two days after today: the transactions dated before now are the history, those a
 are the live traffic, sent in event-time order. Only the last `seeded_days` of the history
 are counted into the store (by the API's own steps, `fraudit.online.rebuild`): windows
 longer than that see less than a real card's history (docs/FEATURES.md, "The demo's
-population"). A live request is stamped with the time it is sent; at the population's own
-rate (`LivePopulation.real_rate`) that is about its simulated time, and at a higher rate
-each card transacts that many times faster.
+population"). A live request is stamped with its own simulated time and never sent before
+it (`fraudit.simulator.source.LiveCardSource`), so every card transacts at its own rate
+whatever the pace: sending faster than `LivePopulation.real_rate` only catches up a live
+start that lies in the past.
 
 Each transaction keeps the id it has in the whole simulated period, so a restart of the same
 population on the same day seeds and sends the same ids: the store skips what it holds.
