@@ -57,8 +57,9 @@ def evaluate_stored_cards(
     still fed the features) with the stored model and policy."""
     if table.names != bundle.names:
         raise DatasetError(
-            f"the history's features are feature set {len(table.names)} columns, the model "
-            f"{bundle.version} was trained on {len(bundle.names)}: backfill it with this fraudit"
+            f"the history's features are not the ones model {bundle.version} was trained on "
+            f"({len(table.names)} columns against {len(bundle.names)}): backfill the history "
+            "with the fraudit that trained the model"
         )
     rows = table if since is None else table.take(table.event_time >= since)
     if rows.n_rows == 0:
