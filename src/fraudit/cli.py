@@ -624,7 +624,6 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.simulator.source import ReplaySource
 
     live = args.dataset == "cards" and args.data is None
-    rate = args.rate
     try:
         source: Any
         if live:
@@ -654,7 +653,6 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         else:
             dataset = _replay_dataset(args, settings)
             source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
-        rate = 20.0 if rate is None else rate
         start = source.population.first_live if live else args.start
         if args.resume and live:
             _say("live traffic starts from its own start: --resume does not apply")
@@ -671,7 +669,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
         config = SimulatorConfig(
             url=args.url or f"http://{settings.api_host}:{settings.api_port}",
-            rate=rate,
+            rate=20.0 if args.rate is None else args.rate,
             concurrency=args.concurrency,
             requests=args.requests,
             duration=args.duration,

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import gzip
 import io
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fraudit.data.card_simulation import COLUMNS, GENUINE, write_history
 from fraudit.data.sparkov import MIN_KEY_BYTES, SparkovImportError, card_token
 from fraudit.features.definitions import CATEGORIES
-from fraudit.validity import MAX_AMOUNT, card_amount_problem
+from fraudit.validity import MAX_AMOUNT, MIN_POSITIVE_AMOUNT, card_amount_problem
 
 # The Sparkov columns the history needs; `trans_num` (the file's transaction id) and a
 # `chargeback_time` (Unix seconds) are used when present.
@@ -76,21 +76,21 @@ def _read(source: Path) -> pd.DataFrame:
 def _numbers(frame: pd.DataFrame, column: str, *, integer: bool = False) -> pd.Series:
     """The column as numbers; the first value that is not one (or not finite) is reported
     with its line (the header is line 1)."""
-    values = pd.to_numeric(frame[column].str.strip(), errors="coerce")
-    bad = values.isna() | ~values.map(lambda v: math.isfinite(v) if v == v else False)
+    values = pd.to_numeric(frame[column].str.strip(), errors="coerce").astype("float64")
+    bad = ~np.isfinite(values)  # NaN (not a number) included
     if integer:
-        bad |= values.notna() & (values != values.round())
+        bad |= values != values.round()
     if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise _bad(row + 2, column, f"{frame[column].iloc[row]!r} is not a number")
-    return values.astype("int64") if integer else values.astype("float64")
+        line = _first(bad)
+        raise _bad(line, column, f"{frame[column].iloc[line - 2]!r} is not a number")
+    return values.astype("int64") if integer else values
 
 
 def _times(frame: pd.DataFrame, column: str, fmt: str) -> pd.Series:
     parsed = pd.to_datetime(frame[column].str.strip(), format=fmt, errors="coerce", utc=True)
     if parsed.isna().any():
-        row = int(parsed.isna().to_numpy().argmax())
-        raise _bad(row + 2, column, f"{frame[column].iloc[row]!r} is not {fmt}")
+        line = _first(parsed.isna())
+        raise _bad(line, column, f"{frame[column].iloc[line - 2]!r} is not {fmt}")
     return parsed
 
 
@@ -124,12 +124,14 @@ def sparkov_history(
     when = _times(frame, "trans_date_trans_time", "%Y-%m-%d %H:%M:%S")
     born = _times(frame, "dob", "%Y-%m-%d")
     amount = _numbers(frame, "amt")
-    for row, value in enumerate(amount.to_numpy()):
+    # The contract's rule decides; only amounts under a cent or over the limit can fail it.
+    suspects = amount[(amount < MIN_POSITIVE_AMOUNT) | (amount > MAX_AMOUNT)]
+    for row, value in suspects.items():
         problem = card_amount_problem(float(value)) or (
             "negative" if value < 0 else f"above {MAX_AMOUNT:g}" if value > MAX_AMOUNT else None
         )
         if problem:
-            raise _bad(row + 2, "amt", f"{value!r}: {problem}")
+            raise _bad(int(row) + 2, "amt", f"{value!r}: {problem}")
     unknown = ~frame["category"].isin(CATEGORIES)
     if unknown.any():
         raise _bad(_first(unknown), "category", f"unknown {frame['category'][unknown].iloc[0]!r}")
