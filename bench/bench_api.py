@@ -36,17 +36,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import DEV_CSV, cell, machine, proc_stat, summarise, write_results  # noqa: E402
-from fraudit.cli import card_model_from_scratch  # noqa: E402
-from fraudit.cli import main as cli_main  # noqa: E402
 from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
 from fraudit.local.redis_server import (  # noqa: E402
     PrivateRedis,
     PrivateRedisCluster,
     free_cluster_ports,
 )
-from fraudit.models.artifacts import load_bundle  # noqa: E402
+from fraudit.models.cards.from_scratch import card_model_from_scratch, simulate_history  # noqa: E402
 from fraudit.models.layout import has_model  # noqa: E402
-from fraudit.models.train import run_training  # noqa: E402
+from fraudit.models.ulb.bundle import load_bundle  # noqa: E402
+from fraudit.models.ulb.train import run_training  # noqa: E402
 from fraudit.online.redis_store import connect  # noqa: E402
 from fraudit.settings import DEFAULT_STREAM_NAME, Settings  # noqa: E402
 from fraudit.simulator.source import CardReplaySource, load_card_history  # noqa: E402
@@ -195,9 +194,9 @@ def load(
 
 
 def scoring_core(model_dir: Path, n: int) -> dict[str, float]:
-    from fraudit.api.service import decide, parse_request
+    from fraudit.api.plan import decide, parse_request
     from fraudit.contracts import PredictRequest, ValidationClock
-    from fraudit.scoring.local import InProcessScorer
+    from fraudit.models.ulb.serving import InProcessScorer
 
     bundle = load_bundle(model_dir)
     scorer = InProcessScorer(bundle)
@@ -538,9 +537,7 @@ def main() -> int:
     history = work / "cards" / "replay.parquet"
     # ~230 cards: each gets tens of requests per run, about a month of a real card's
     # history (a few cards would each pile up thousands of transactions in minutes).
-    generate = ["generate-cards", "--transactions", "250000", "--seed", "8", "--out", str(history)]
-    if cli_main(generate) != 0:
-        raise SystemExit("simulating the card history failed")
+    simulate_history(history, 250_000, seed=8, say=print)
     cards = CardReplaySource(load_card_history(history, 30_000), "bench")
     card_bodies = [
         cards.payload(i).replace(f"card-42-{i}".encode(), TXID) for i in range(cards.n_rows)

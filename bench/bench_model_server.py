@@ -25,8 +25,9 @@ sys.path.insert(0, str(REPO))
 from bench.common import DEV_CSV, cell, machine, summarise, write_results  # noqa: E402
 from fraudit.data.creditcard import load_creditcard  # noqa: E402
 from fraudit.data.synthetic import SyntheticCreditCard  # noqa: E402
+from fraudit.families.ulb import ULB  # noqa: E402
 from fraudit.models.layout import has_model  # noqa: E402
-from fraudit.models.train import run_training  # noqa: E402
+from fraudit.models.ulb.train import run_training  # noqa: E402
 from fraudit.settings import Settings  # noqa: E402
 from fraudit.ulb_vector import to_csv_row  # noqa: E402
 from tests.support.processes import (  # noqa: E402
@@ -57,7 +58,7 @@ def in_process(model_dir: Path, X: np.ndarray, n: int) -> dict[str, float]:
     """One-row scoring cost inside a process: our anomaly detector vs IsolationForest."""
     from sklearn.ensemble import IsolationForest
 
-    from fraudit.models.artifacts import load_bundle
+    from fraudit.models.ulb.bundle import load_bundle
 
     bundle = load_bundle(model_dir)
     forest = IsolationForest(n_estimators=100, random_state=0).fit(X[:10_000])
@@ -118,7 +119,10 @@ def main() -> int:
         wait_for_http(f"{url}/ping", server)
         client = runtime_client(url)
         settings = Settings(_env_file=None)
-        for endpoint in (settings.classifier_endpoint, settings.anomaly_endpoint):
+        for endpoint in (
+            settings.family(ULB).classifier_endpoint,
+            settings.family(ULB).anomaly_endpoint,
+        ):
             per_run = []
             for run in range(runs):
                 i = iter(range(10**9))

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cell, machine, proc_stat, summarise, write_results  # noqa: E402
-from fraudit.api.service import encode_event  # noqa: E402
+from fraudit.api.plan import encode_event  # noqa: E402
 from fraudit.contracts import ScoredEvent  # noqa: E402
 from fraudit.decisions import APPROVE, DECLINE, REVIEW  # noqa: E402
 from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402

@@ -31,7 +31,7 @@ def model_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained(model_root, dev_csv):
     """One real training run on the real dev rows, shared by the whole session."""
-    from fraudit.models.train import run_training
+    from fraudit.models.ulb.train import run_training
     from fraudit.settings import Settings
 
     settings = Settings(_env_file=None, model_dir=model_root)
@@ -52,7 +52,7 @@ def serving_root(trained, trained_cards, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle(trained):
-    from fraudit.models.artifacts import load_bundle
+    from fraudit.models.ulb.bundle import load_bundle
 
     return load_bundle(trained.path.parent, trained.version)
 
@@ -128,15 +128,14 @@ def trained_cards(spark, tmp_path_factory):
     """A simulated year of 40,000 card transactions, backfilled on the session's Spark and
     trained as the card family: one run shared by the session. Its own model root, so the
     ULB tests' model server keeps serving the ULB family alone."""
-    from fraudit.cli import main
     from fraudit.features.history_files import backfill_file
+    from fraudit.models.cards.from_scratch import simulate_history
     from fraudit.models.cards.pipeline import run_card_training
     from fraudit.settings import Settings
 
     folder = tmp_path_factory.mktemp("cards")
     history, features = folder / "history.parquet", folder / "features"
-    args = ["--transactions", "40000", "--seed", "11", "--out", str(history)]
-    assert main(["generate-cards", *args]) == 0
+    simulate_history(history, 40_000, seed=11, say=lambda _: None)
     backfill_file(spark, history, features)
     settings = Settings(_env_file=None, model_dir=folder / "models")
     result = run_card_training(

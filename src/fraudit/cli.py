@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from fraudit.models.layout import Family
+from fraudit.families import families, family
 from fraudit.settings import Settings, get_settings
 from fraudit.simulator.demo_population import LIVE_CARDS, LIVE_SEEDED_DAYS
 from fraudit.stream.kinesis_offsets import STARTING_POSITIONS, TRIM_HORIZON
@@ -26,227 +26,26 @@ def _say(message: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    if args.dataset == "cards":
-        return _train_cards(args, settings)
-    if args.features:
-        _say("error: --features is for --dataset cards")
-        return 2
-    from fraudit.models.train import run_training
-
-    result = run_training(settings, data_path=args.data, out_dir=args.out, progress=_say)
-    print(result.version)
-    return 0
-
-
-def _ulb_training(data: Path | None) -> argparse.Namespace:
-    """What `fraudit train` with only --data parses to: the demo and the soak train so."""
-    return build_parser().parse_args(["train", *(["--data", str(data)] if data else [])])
-
-
-def _run(argv: list[str], settings: Settings) -> int:
-    """A `fraudit` subcommand as its parser parses it (every later option gets its default)."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args, settings))
-
-
-def card_model_from_scratch(folder: Path, settings: Settings, transactions: int) -> int:
-    """What `make demo` runs when no card model exists: simulate a history, backfill its
-    features on Spark, train the card family (fraudit generate-cards, features backfill,
-    train --dataset cards)."""
-    history, features = folder / "history.parquet", folder / "features"
-    folder.mkdir(parents=True, exist_ok=True)
-    steps = [
-        [
-            "generate-cards",
-            "--transactions",
-            str(transactions),
-            "--seed",
-            "7",
-            "--out",
-            str(history),
-        ],
-        ["features", "backfill", "--history", str(history), "--out", str(features)],
-        ["train", "--dataset", "cards", "--data", str(history), "--features", str(features)],
-    ]
-    for step in steps:
-        code = _run(step, settings)
-        if code != 0:
-            return code
-    return 0
-
-
-def _train_cards(args: argparse.Namespace, settings: Settings) -> int:
-    if args.data is None or args.features is None:
-        _say(
-            "error: --dataset cards needs --data HISTORY (`fraudit generate-cards`, or your own "
-            "history in that layout) and --features FOLDER (`fraudit features backfill "
-            "--history HISTORY --out FOLDER`)"
-        )
-        return 2
-    for path in (args.data, args.features):
-        if not path.exists():
-            _say(f"error: {path} does not exist")
-            return 2
-    from fraudit.errors import DatasetError
-    from fraudit.models.cards.pipeline import run_card_training
-
-    try:
-        result = run_card_training(
-            settings, history=args.data, features=args.features, out_dir=args.out, progress=_say
-        )
-    except DatasetError as exc:
-        _say(f"error: {exc}")
-        return 2
-    print(result.version)
-    return 0
-
-
-def _utc_midnight(day: date) -> float:
-    return datetime.combine(day, datetime.min.time(), UTC).timestamp()
-
-
-def _evaluate_cards(args: argparse.Namespace, settings: Settings) -> int:
-    from fraudit.errors import ArtifactError, DatasetError
-    from fraudit.models.cards.stored_evaluation import run_card_evaluation
-
-    if bool(args.data) != bool(args.features):
-        _say("error: evaluating on a history needs both --data and --features")
-        return 2
-    try:
-        run_card_evaluation(
-            args.model_dir or settings.model_dir,
-            args.version,
-            data=args.data,
-            features=args.features,
-            since=_utc_midnight(args.since) if args.since else None,
-            folds=args.folds,
-            seed=settings.seed,
-            out=args.json,
-            say=_say,
-            show=print,
-        )
-    except (ArtifactError, DatasetError, OSError) as exc:
-        _say(f"error: {exc}")
-        return 2
-    return 0
+    return family(args.dataset).commands().train(args, settings, _say)
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    if args.dataset == Family.CARDS:
-        return _evaluate_cards(args, settings)
-    from fraudit.data.datasets import resolve_dataset
-    from fraudit.files import sha256_file
-    from fraudit.models.artifacts import load_bundle
-    from fraudit.models.evaluate import (
-        compare_with_reference,
-        evaluate_bundle,
-        format_comparison,
-        format_folds,
-        format_stored,
-        recipe_of,
-        rolling_origin,
-    )
-    from fraudit.models.layout import EVALUATION_FILE, METRICS_FILE
-
-    bundle = load_bundle(args.model_dir or settings.model_dir, args.version)
-    data = resolve_dataset(
-        args.data,
-        settings.dataset_path,
-        synthetic_rows=settings.synthetic_rows,
-        seed=settings.seed,
-        say=_say,
-    )
-    expected = bundle.manifest.get("data", {}).get("sha256")
-    rate = settings.production_fraud_rate
-    trained_on_it = (
-        bool(expected)
-        and Path(data.source).is_file()
-        and sha256_file(Path(data.source)) == expected
-    )
-    stored = evaluate_bundle(bundle, data, rate, trained_on_it=trained_on_it)
-    _say(stored["figures"])
-    _say(format_stored(stored))
-    report: dict[str, object] = {"stored_model": stored}
-    if args.baseline:
-        _say(f"training both recipes with {args.seeds} seeds on the same split")
-        comparison = compare_with_reference(
-            bundle,
-            data,
-            rate=rate,
-            decline_precision=settings.policy_decline_precision,
-            seeds=args.seeds,
-            n_boot=args.bootstrap,
-            progress=_say,
-        )
-        report["comparison"] = comparison
-        print(format_comparison(comparison))
-        if args.folds:
-            _say(f"both recipes on {args.folds} forward-chained folds")
-            folds = rolling_origin(
-                data,
-                recipe_of(bundle),
-                folds=args.folds,
-                rate=rate,
-                seed=settings.seed,
-                progress=_say,
-            )
-            report["rolling_origin"] = folds
-            print(format_folds(folds))
-    if args.candidates:
-        from fraudit.models.candidates import compare_candidates, format_candidates
-
-        folds_n = args.folds or 4
-        _say(f"candidate recipes on {folds_n} forward-chained folds")
-        candidates = compare_candidates(
-            data, recipe_of(bundle), folds=folds_n, rate=rate, seed=settings.seed, progress=_say
-        )
-        report["candidates"] = candidates
-        print(format_candidates(candidates))
-    if args.reliability_plot:
-        from fraudit.models.calibrate import reliability_plot
-
-        metrics = json.loads((bundle.path / METRICS_FILE).read_text(encoding="utf-8"))
-        reliability_plot(
-            metrics["test"]["calibration"],
-            args.reliability_plot,
-            f"model {bundle.version}: level (b) test slice, production-weighted",
-        )
-        _say(f"reliability plot written to {args.reliability_plot}")
-    out = args.json or bundle.path / EVALUATION_FILE
-    Path(out).write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
-    _say(f"report written to {out}")
-    return 0
+    return family(args.dataset).commands().evaluate(args, settings, _say)
 
 
 def cmd_serve_models(args: argparse.Namespace, settings: Settings) -> int:
-    """Every family with a trained model: the ULB family's two endpoints, the card
-    family's two (a family with no model is skipped; none at all is an error)."""
+    """Every declared family with a trained model, two endpoints each (a family with no
+    model is skipped; none at all is an error)."""
     from fraudit.errors import ArtifactError
-    from fraudit.models.artifacts import load_bundle
-    from fraudit.models.cards.bundle import load_card_bundle
-    from fraudit.models.layout import family_root, has_model
-    from fraudit.models.server import Endpoint, ModelServer, card_endpoints, ulb_endpoints
+    from fraudit.models.server import ModelServer, family_endpoints
 
     model_dir = args.model_dir or settings.model_dir
-    endpoints: list[Endpoint] = []
-    families = [args.family] if args.family else list(Family)
-    for family in families:
-        if not args.family and not has_model(family_root(model_dir, Family(family))):
-            continue
-        try:
-            if family == Family.ULB:
-                bundle = load_bundle(model_dir, args.version or settings.model_version)
-                endpoints += ulb_endpoints(
-                    bundle, settings.classifier_endpoint, settings.anomaly_endpoint
-                )
-            else:
-                cards = load_card_bundle(model_dir, args.version if args.family else None)
-                endpoints += card_endpoints(
-                    cards, settings.card_classifier_endpoint, settings.card_anomaly_endpoint
-                )
-        except ArtifactError as exc:
-            _say(f"error: {exc}")
-            return 2
+    only = family(args.family) if args.family else None
+    try:
+        endpoints = family_endpoints(model_dir, settings, only=only, version=args.version)
+    except ArtifactError as exc:
+        _say(f"error: {exc}")
+        return 2
     if not endpoints:
         _say(f"error: no trained model under {model_dir}: run `fraudit train` first")
         return 2
@@ -606,54 +405,15 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _replay_dataset(args: argparse.Namespace, settings: Settings) -> Any:
-    """What `simulate` and `soak` replay: --data, else as fraudit.data.datasets says."""
-    from fraudit.data.datasets import resolve_dataset
-    from fraudit.simulator.source import SYNTHETIC_ROWS
-
-    return resolve_dataset(
-        args.data, settings.dataset_path, synthetic_rows=SYNTHETIC_ROWS, seed=args.seed, say=_say
-    )
-
-
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Replay a dataset against POST /predict at a steady rate."""
-    from fraudit.data.metadata import MetadataGenerator
     from fraudit.online.store import StoreUnavailable
     from fraudit.simulator.run import SimulatorConfig, read_state, run
-    from fraudit.simulator.source import ReplaySource
 
-    live = args.dataset == "cards" and args.data is None
     try:
-        source: Any
-        if live:
-            from fraudit.online.redis_store import store_from_settings
-            from fraudit.simulator.seed import live_source
-
-            source = live_source(
-                store_from_settings(settings),
-                cards=args.cards,
-                seed=args.seed,
-                seeded_days=args.seeded_days,
-                fraud_within=args.fraud_within,
-                say=_say,
-                labels_out=args.labels_out,
-                catch_up_seconds=args.catch_up * 60,
-            )
-        elif args.dataset == "cards":
-            from fraudit.simulator.source import CardReplaySource, load_card_history
-
-            _say(
-                f"replaying {args.data} with each transaction stamped when sent: every card's "
-                "history compressed to the replay's pace (velocity features and rules fire "
-                "far more than on real traffic)"
-            )
-            rows = load_card_history(args.data, args.last)
-            source = CardReplaySource(rows, args.data.name, args.seed, args.timestamps)
-        else:
-            dataset = _replay_dataset(args, settings)
-            source = ReplaySource(dataset, MetadataGenerator(seed=args.seed), args.timestamps)
-        start = source.population.first_live if live else args.start
+        traffic = family(args.dataset).traffic().simulate(args, settings, _say)
+        source, live = traffic.source, traffic.live_from is not None
+        start = args.start if traffic.live_from is None else traffic.live_from
         if args.resume and live:
             _say("live traffic starts from its own start: --resume does not apply")
         elif args.resume:
@@ -733,11 +493,6 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, fixed arguments
 
 
-# The demo's card model: a simulated history this long trains in about a minute here
-# (docs/BENCHMARKS.md).
-DEMO_CARD_TRANSACTIONS = 100_000
-
-
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The whole pipeline on this machine, until Ctrl-C."""
     import shutil
@@ -764,13 +519,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
     )
     demo = Demo(config, _say)
-    cards = home / "cards"
     try:
         demo.start(
-            train=lambda: cmd_train(_ulb_training(args.data), settings),
-            train_cards=lambda: card_model_from_scratch(
-                cards / "training", settings, DEMO_CARD_TRANSACTIONS
-            ),
+            train=lambda needed: needed.commands().from_scratch(
+                home / needed.name / "training", settings, _say, args.data
+            )
         )
         _say(
             "Ctrl-C stops everything"
@@ -792,9 +545,7 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     """Sustained load with injected faults; exits 1 unless nothing was lost or duplicated
     and memory stayed flat."""
 
-    from fraudit.data.metadata import MetadataGenerator
     from fraudit.local.demo import DemoError, handle_stop_signals
-    from fraudit.simulator.source import ReplaySource
     from fraudit.soak.harness import Soak
     from fraudit.soak.plan import SoakConfig
 
@@ -811,37 +562,18 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
             model_dir=args.model_dir or settings.model_dir,
             dataset=args.dataset,
         )
-        source: Any
-        if args.dataset == "cards":
-            from fraudit.simulator.source import CardReplaySource, load_card_history
-
-            history = args.data or out / "replay.parquet"
-            # A population whose cards each hold about a real card's month (30 simulated
-            # days at about 3 a day), as many transactions as the run sends. Main lapped
-            # 50,000 transactions of 45 cards: each card's window filled up to ~1,900
-            # members and the rate fell from 100 to about 37 requests/s.
-            simulate = ["generate-cards", "--transactions", str(config.requests), "--days", "30"]
-            if args.data is None and _run(
-                [*simulate, "--seed", "8", "--out", str(history)], settings
-            ):
-                return 1
-            source = CardReplaySource(load_card_history(history), history.name, args.seed)
-        else:
-            source = ReplaySource(
-                _replay_dataset(args, settings), MetadataGenerator(seed=args.seed)
-            )
+        source = (
+            family(args.dataset).traffic().soak_source(args, settings, config.requests, out, _say)
+        )
     except (OSError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
     soak = Soak(config, source, _say)
     try:
         report = soak.run(
-            train=lambda: cmd_train(
-                _ulb_training(args.data if args.dataset == "ulb" else None), settings
-            ),
-            train_cards=lambda: card_model_from_scratch(
-                out / "card-training", settings, DEMO_CARD_TRANSACTIONS
-            ),
+            train=lambda needed: needed.commands().from_scratch(
+                out / f"{needed.name}-training", settings, _say, args.data
+            )
         )
     except (DemoError, RuntimeError, OSError) as exc:
         _say(f"error: {exc}")
@@ -859,11 +591,12 @@ def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _family_argument(parser: argparse.ArgumentParser, flag: str, help_text: str) -> None:
+    first = families()[0].name
     parser.add_argument(
         flag,
-        choices=[f.value for f in Family],
-        default=Family.ULB.value,
-        help=f"the model family (default ulb): {help_text}",
+        choices=[f.name for f in families()],
+        default=first,
+        help=f"the model family (default {first}): {help_text}",
     )
 
 
@@ -876,8 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     _family_argument(
         p,
         "--dataset",
-        "ulb (creditcard.csv features) or cards (card transactions with history features: "
-        "docs/MODELS.md)",
+        " or ".join(f.description for f in families()) + " (docs/MODELS.md)",
     )
     p.add_argument(
         "--data",
@@ -949,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path)
     p.add_argument(
         "--family",
-        choices=[f.value for f in Family],
+        choices=[f.name for f in families()],
         help="serve this family only (default: every family with a trained model)",
     )
     p.add_argument("--version", help="a version of the ULB family, or of --family's")
@@ -1097,7 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dataset",
-        choices=("ulb", "cards"),
+        choices=[f.name for f in families()],
         default="ulb",
         help="ulb: creditcard.csv vectors; cards: live transactions of a simulated "
         "population whose recent history is seeded into the store first (FRAUDIT_REDIS_*), "
@@ -1183,7 +915,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-simulator", action="store_true", help="start no traffic")
     p.add_argument(
         "--dataset",
-        choices=("cards", "ulb"),
+        choices=[f.name for f in families()],
         default="cards",
         help="what the simulator sends: simulated card transactions (default; the card model "
         "is trained on first start) or ULB vectors",
@@ -1222,7 +954,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=4, help="simulator connections")
     p.add_argument(
         "--dataset",
-        choices=("cards", "ulb"),
+        choices=[f.name for f in families()],
         default="cards",
         help="cards (default): simulated card transactions through the online store, which "
         "the run restarts and rebuilds; ulb: the ULB vectors",

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from fraudit.families import FamilySettings, ModelFamily, families
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE, MAX_EVENT_AGE_LIMIT
 
 # The scored-events stream: the API publishes to it, the stream job reads it.
@@ -22,6 +29,41 @@ DEFAULT_STREAM_NAME = "fraud-predictions"
 def _env(name: str) -> AliasChoices:
     """Accept the variable under its exact (unprefixed) name, as AWS tooling spells it."""
     return AliasChoices(name, name.lower())
+
+
+class _FamilyVariables(PydanticBaseSettingsSource):
+    """Each declared family's settings from its own variables (`ModelFamily.variable`:
+    FRAUDIT_CLASSIFIER_ENDPOINT for the first family, FRAUDIT_CARD_MODEL_VERSION, ...): the
+    environment over `.env`, an empty value unset. Nested under `families.<name>`."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        env: PydanticBaseSettingsSource,
+        dotenv: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._sources = [s for s in (env, dotenv) if isinstance(s, EnvSettingsSource)]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read in __call__
+
+    def _lookup(self, variable: str) -> str | None:
+        for source in self._sources:  # the environment first, then the file
+            value = source.env_vars.get(variable.lower())
+            if value:
+                return value
+        return None
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for declared in families():
+            values = declared.default_settings().model_dump()
+            for name in FamilySettings.model_fields:
+                if (value := self._lookup(declared.variable(name))) is not None:
+                    values[name] = value
+            out[declared.name] = values
+        return {"families": out}
 
 
 class Settings(BaseSettings):
@@ -42,14 +84,11 @@ class Settings(BaseSettings):
         None, validation_alias=_env("AWS_ENDPOINT_URL_KINESIS")
     )
 
-    # Models
-    classifier_endpoint: str = "fraud-detection-xgb-endpoint"
-    anomaly_endpoint: str = "fraud-detection-anomaly-endpoint"
-    # The card family's endpoints (docs/MODELS.md): its own models, the same containers.
-    card_classifier_endpoint: str = "fraudit-card-xgb-endpoint"
-    card_anomaly_endpoint: str = "fraudit-card-anomaly-endpoint"
+    # Models. Each family's endpoints, served version and policy location are its own
+    # variables (fraudit.families: FRAUDIT_CLASSIFIER_ENDPOINT, FRAUDIT_CARD_MODEL_VERSION,
+    # ...), read into `families` by family name; `family()` gives one with its defaults.
+    families: dict[str, FamilySettings] = Field(default_factory=dict)
     model_dir: Path = Path("models")
-    model_version: str | None = None
 
     # Data and training
     dataset_path: Path = Path("dataset/creditcard.csv")
@@ -83,16 +122,9 @@ class Settings(BaseSettings):
     # Seconds a key read from Secrets Manager is trusted before it is read again (rotation
     # takes effect without a cold start).
     api_key_refresh_seconds: float = Field(300.0, gt=0)
-    policy_s3_uri: str | None = None
-    policy_ssm_parameter: str | None = None
     # The key card numbers are tokenised with on import (`fraudit import sparkov`): the same
     # key gives the same token across files. Needed only for files that hold card numbers.
     card_token_key: SecretStr | None = None
-    # The card family's policy on AWS (fraudit deploy upload --family cards puts it at
-    # policy/cards/policy.json); locally, models/cards. Without either, card transactions
-    # are answered 503 (the card model is not deployed).
-    card_policy_s3_uri: str | None = None
-    card_model_version: str | None = None
     # The online store and the idempotency records (docs/FEATURES.md, "Online store").
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every key starts with this: several deployments (or test runs) can share a server.
@@ -133,15 +165,12 @@ class Settings(BaseSettings):
     @field_validator(
         "aws_endpoint_url_sagemaker_runtime",
         "aws_endpoint_url_kinesis",
-        "model_version",
         "database_url",
         "database_secret_id",
         "database_host",
         "api_key",
         "api_key_secret_id",
         "card_token_key",
-        "policy_s3_uri",
-        "policy_ssm_parameter",
         "indicator_rules",
         mode="before",
     )
@@ -150,6 +179,23 @@ class Settings(BaseSettings):
         # `.env.example` writes unset as `NAME=`; treat that as "not configured".
         return None if value == "" else value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        family_variables = _FamilyVariables(settings_cls, env_settings, dotenv_settings)
+        return init_settings, env_settings, dotenv_settings, family_variables, file_secret_settings
+
+    def family(self, declared: ModelFamily) -> FamilySettings:
+        """A family's settings: its variables over its declared defaults (a family declared
+        after these settings were read has its defaults)."""
+        return self.families.get(declared.name) or declared.default_settings()
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -157,6 +203,21 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+
+def setting_variables() -> dict[str, tuple[str, ...]]:
+    """Every environment variable the settings read, with where its value lands: a field
+    (`("api_port",)`) or a family's field (`("families", "cards", "model_version")`)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, info in Settings.model_fields.items():
+        if name == "families":
+            continue
+        choices = getattr(info.validation_alias, "choices", None)
+        out[str(choices[0]) if choices else f"FRAUDIT_{name.upper()}"] = (name,)
+    for declared in families():
+        for name in FamilySettings.model_fields:
+            out[declared.variable(name)] = ("families", declared.name, name)
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -16,9 +16,10 @@ from botocore.stub import ANY, Stubber
 from chalice.test import Client
 
 from fraudit.aws_clients import aws_client, client_config
+from fraudit.families.ulb import ULB
+from fraudit.models.ulb.serving import InProcessScorer
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.base import Scores, ScoringUnavailable
-from fraudit.scoring.local import InProcessScorer
 from fraudit.scoring.sagemaker import SageMakerScorer
 from tests.support.api import JSON, STREAM, make_app, payload
 from tests.support.processes import FaultModelServer
@@ -148,7 +149,11 @@ def scorer_for(server: FaultModelServer, read_timeout: float = 2.0) -> SageMaker
         ),
     )
     return SageMakerScorer(
-        runtime, classifier_endpoint=XGB, anomaly_endpoint=ANOMALY, model_version="m"
+        runtime,
+        classifier_endpoint=XGB,
+        anomaly_endpoint=ANOMALY,
+        model_version="m",
+        csv_row=ULB.csv_row,
     )
 
 

@@ -12,8 +12,9 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
+from fraudit.families.cards import CARDS
 from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
-from fraudit.models.layout import LATEST, Family, family_root
+from fraudit.models.layout import LATEST, family_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,7 +26,7 @@ def test_the_card_family_has_its_own_versions_latest_and_policy(trained_cards):
     result, _, _ = trained_cards
     root = result.path.parent
     model_dir = root.parent
-    assert root == family_root(model_dir, Family.CARDS)
+    assert root == family_root(model_dir, CARDS)
     assert (root / LATEST).read_text().strip() == result.version
     assert not (model_dir / LATEST).exists()  # the ULB family's pointer is not touched
     bundle = load_card_bundle(model_dir)
@@ -64,9 +65,7 @@ def test_the_card_artifacts_load_in_the_sagemaker_container_check(trained_cards,
     from fraudit.models.layout import ANOMALY_TARBALL, CLASSIFIER_TARBALL
 
     result, _, _ = trained_cards
-    version, checks = check_version(
-        result.path.parent.parent, Family.CARDS, None, "3.0-5", cache=tmp_path
-    )
+    version, checks = check_version(result.path.parent.parent, CARDS, None, "3.0-5", cache=tmp_path)
     assert version == result.version
     assert set(checks) == {CLASSIFIER_TARBALL, ANOMALY_TARBALL}
     assert checks[CLASSIFIER_TARBALL].xgboost_version == "3.0.5"
@@ -74,8 +73,9 @@ def test_the_card_artifacts_load_in_the_sagemaker_container_check(trained_cards,
 
 
 def test_serve_models_answers_the_card_endpoints_as_the_bundle_scores(trained_cards, tmp_path):
-    from fraudit.deploy.model_check import csv_body, sample_card_rows
+    from fraudit.deploy.model_check import csv_body
     from fraudit.models.cards.bundle import load_card_bundle
+    from fraudit.models.cards.serving import sample_card_rows
     from fraudit.models.classifier import predict
     from fraudit.settings import Settings
     from tests.support.processes import fraudit_process, free_port, stop, wait_for_http
@@ -98,14 +98,16 @@ def test_serve_models_answers_the_card_endpoints_as_the_bundle_scores(trained_ca
         ping = json.loads(conn.getresponse().read())
         # Only the card family is trained under this root: only its endpoints are served.
         assert ping["endpoints"] == {
-            defaults.card_anomaly_endpoint: result.version,
-            defaults.card_classifier_endpoint: result.version,
+            defaults.family(CARDS).anomaly_endpoint: result.version,
+            defaults.family(CARDS).classifier_endpoint: result.version,
         }
         rows = sample_card_rows(len(bundle.names), count=8)
         body = csv_body(rows).encode()
         expected = {
-            defaults.card_classifier_endpoint: predict(bundle.classifier, np.asarray(rows)),
-            defaults.card_anomaly_endpoint: bundle.anomaly.score(np.asarray(rows)),
+            defaults.family(CARDS).classifier_endpoint: predict(
+                bundle.classifier, np.asarray(rows)
+            ),
+            defaults.family(CARDS).anomaly_endpoint: bundle.anomaly.score(np.asarray(rows)),
         }
         for name, want in expected.items():
             conn.request(
@@ -121,7 +123,7 @@ def test_serve_models_answers_the_card_endpoints_as_the_bundle_scores(trained_ca
             assert np.allclose(got, want, rtol=0, atol=1e-6)
         conn.request(
             "POST",
-            f"/endpoints/{defaults.card_classifier_endpoint}/invocations",
+            f"/endpoints/{defaults.family(CARDS).classifier_endpoint}/invocations",
             b"1,2,3",
             {"Content-Type": "text/csv"},
         )

@@ -29,7 +29,7 @@ def recent_events(n):
     """n events, one every 20 s back from now (40 minutes for 120: well inside "Last
     hour" whenever the page is read), as the API publishes them; every third is a card
     transaction."""
-    from fraudit.api.service import encode_event
+    from fraudit.api.plan import encode_event
 
     now = minute_now()
     events = [
@@ -157,7 +157,7 @@ def test_filters_refuse_a_bad_period():
 def test_long_periods_read_hours_and_stay_exact_to_the_minute(spark, database):
     """Three days of events; periods with ragged ends, read from hourly rollups in the
     middle and minutes at the ends, give the same numbers as counting the rows."""
-    from fraudit.api.service import encode_event
+    from fraudit.api.plan import encode_event
 
     now = minute_now()
     base = now - timedelta(days=3)

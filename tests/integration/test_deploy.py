@@ -19,13 +19,14 @@ from fraudit.deploy.commands import (
     DASHBOARD_WHEELHOUSE_KEY,
     GLUE_SCRIPT_KEY,
     GLUE_WHEELHOUSE_KEY,
-    POLICY_KEY,
     TFVARS_FILE,
     Deployer,
 )
 from fraudit.deploy.outputs import StackOutputs, env_text, read_outputs
 from fraudit.deploy.plan import OwnershipError
-from fraudit.models.layout import Family
+from fraudit.families import ModelFamily
+from fraudit.families.cards import CARDS
+from fraudit.families.ulb import ULB
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -103,7 +104,7 @@ def deployer(
     *,
     managed_by: str = "deploy",
     dry_run: bool = False,
-    family: Family = Family.ULB,
+    family: ModelFamily = ULB,
     card_endpoints: bool = True,
 ) -> Deployer:
     infra = tmp_path / "infra"
@@ -138,14 +139,14 @@ def test_upload_puts_every_artifact_once_and_a_rerun_changes_nothing(
         GLUE_SCRIPT_KEY,
         GLUE_WHEELHOUSE_KEY,
         DASHBOARD_WHEELHOUSE_KEY,
-        POLICY_KEY,
+        ULB.policy_key,
         f"models/{version}/classifier/model.tar.gz",
         f"models/{version}/anomaly/model.tar.gz",
     } <= keys
-    head = s3.head_object(Bucket="fraudit-dev-artifacts", Key=POLICY_KEY)
+    head = s3.head_object(Bucket="fraudit-dev-artifacts", Key=ULB.policy_key)
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == aws
-    policy = s3.get_object(Bucket="fraudit-dev-artifacts", Key=POLICY_KEY)["Body"].read()
+    policy = s3.get_object(Bucket="fraudit-dev-artifacts", Key=ULB.policy_key)["Body"].read()
     assert policy == (model_dir / version / "policy.json").read_bytes()
     script = s3.get_object(Bucket="fraudit-dev-artifacts", Key=GLUE_SCRIPT_KEY)["Body"].read()
     # The few-line shell Glue runs, which calls the job in the wheel.
@@ -288,7 +289,7 @@ def test_the_card_family_uploads_beside_the_ulb_one_and_gets_its_own_endpoints(
     result, _, _ = trained_cards
     model_dir = result.path.parent.parent
     version = result.version
-    cards = deployer(aws, tmp_path, build_dir, model_dir, [], family=Family.CARDS)
+    cards = deployer(aws, tmp_path, build_dir, model_dir, [], family=CARDS)
     _fill_moto_gaps(cards.aws)
     _sagemaker_role()
     assert cards.upload() == 10
@@ -299,7 +300,7 @@ def test_the_card_family_uploads_beside_the_ulb_one_and_gets_its_own_endpoints(
         f"models/cards/{version}/anomaly/model.tar.gz",
         "policy/cards/policy.json",
     } <= keys
-    assert POLICY_KEY not in keys  # the ULB family's policy is not the card family's
+    assert ULB.policy_key not in keys  # the ULB family's policy is not the card family's
     tfvars = json.loads((tmp_path / "infra" / TFVARS_FILE).read_text())
     assert tfvars["card_model_version"] == version
     assert "model_version" not in tfvars
@@ -317,7 +318,7 @@ def test_the_card_family_uploads_beside_the_ulb_one_and_gets_its_own_endpoints(
         assert image in container["Image"]
     assert cards.endpoints() == 0
     old_stack = deployer(
-        aws, tmp_path, build_dir, model_dir, [], family=Family.CARDS, card_endpoints=False
+        aws, tmp_path, build_dir, model_dir, [], family=CARDS, card_endpoints=False
     )
     with pytest.raises(RuntimeError, match="names no card endpoints"):
         old_stack.endpoints(version)
@@ -421,7 +422,7 @@ def test_env_file_from_outputs_configures_fraudit_for_the_stack(aws, tmp_path, b
     settings = Settings(_env_file=out)
     assert settings.aws_region == REGION
     assert settings.stream_name == "fraudit-dev-predictions"
-    assert settings.classifier_endpoint == "fraudit-dev-classifier"
+    assert settings.family(ULB).classifier_endpoint == "fraudit-dev-classifier"
     assert settings.database_secret_id == outputs.FRAUDIT_DATABASE_SECRET_ID
     assert settings.database_host.endswith(".rds.amazonaws.com")
     assert settings.policy_s3_uri == "s3://fraudit-dev-artifacts/policy/policy.json"
@@ -464,9 +465,10 @@ def test_cli_dry_run_upload_from_saved_outputs(aws, tmp_path, capsys, trained):
 def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, trained):
     from fraudit.deploy.model_check import check_classifier, xgboost_version_for
     from fraudit.models.layout import CLASSIFIER_TARBALL
+    from fraudit.models.ulb.serving import sample_rows
 
     tarball = trained.path / CLASSIFIER_TARBALL
-    result = check_classifier(tarball, "3.0-5", cache=tmp_path)
+    result = check_classifier(tarball, "3.0-5", tmp_path, sample_rows())
     assert result.ok
     assert result.xgboost_version == "3.0.5"
     assert result.rows == 64
@@ -482,7 +484,7 @@ def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, traine
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(RuntimeError, match="does not load"):
-        check_classifier(broken, "3.0-5", cache=tmp_path)
+        check_classifier(broken, "3.0-5", tmp_path, sample_rows())
 
 
 def test_build_ops_package_holds_fraudit_and_the_clients_of_the_store_and_the_database(

@@ -63,8 +63,8 @@ def test_evaluate_baseline_reports_both_recipes_side_by_side(
 def test_rolling_origin_pairs_both_recipes_on_every_fold(dev_csv):
     from fraudit.data.creditcard import load_creditcard
     from fraudit.models.classifier import Recipe
-    from fraudit.models.evaluate import format_folds, rolling_origin
     from fraudit.models.split import forward_folds
+    from fraudit.models.ulb.evaluate import format_folds, rolling_origin
 
     data = load_creditcard(dev_csv)
     recipe = Recipe({"max_depth": 4, "min_child_weight": 1}, trees=200, rows=10_000)
@@ -94,8 +94,8 @@ def test_rolling_origin_pairs_both_recipes_on_every_fold(dev_csv):
 
 def test_candidates_are_paired_with_the_shipped_recipe_on_every_fold(dev_csv):
     from fraudit.data.creditcard import load_creditcard
-    from fraudit.models.candidates import CANDIDATES, compare_candidates, format_candidates
     from fraudit.models.classifier import Recipe
+    from fraudit.models.ulb.candidates import CANDIDATES, compare_candidates, format_candidates
 
     data = load_creditcard(dev_csv)
     recipe = Recipe({"max_depth": 4, "min_child_weight": 1}, trees=100, rows=10_000)

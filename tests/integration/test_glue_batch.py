@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from fraudit.api.service import encode_event
+from fraudit.api.plan import encode_event
 from fraudit.stream.glue import kinesis_connection_options, make_batch_function, parse_args
 from fraudit.stream.load import PostgresSink
 from fraudit.stream.schema import glue_event_ddl

@@ -8,7 +8,7 @@ from importlib import resources
 import psycopg
 import pytest
 
-from fraudit.api.service import encode_event
+from fraudit.api.plan import encode_event
 from fraudit.stream.batch import process_batch
 from fraudit.stream.indicators import parse_rules
 from fraudit.stream.load import PostgresSink

@@ -14,7 +14,7 @@ from fraudit.local.java import java_version, wheel_java_home
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCRIPT = """
-from fraudit.api.service import encode_event
+from fraudit.api.plan import encode_event
 from fraudit.stream.transform import transform
 from fraudit.stream.spark_session import local_session
 from tests.support.stream_records import event, raw_frame, record

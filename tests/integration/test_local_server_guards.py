@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
+from fraudit.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fraudit.data.creditcard import load_creditcard
+from fraudit.families.cards import CARDS
+from fraudit.families.ulb import ULB
 from fraudit.models.classifier import predict
 from fraudit.settings import Settings
 from fraudit.ulb_vector import to_csv_row
 from tests.support.processes import runtime_client
 
 pytestmark = pytest.mark.integration
+
 DEFAULTS = Settings(_env_file=None)
-CLASSIFIER, ANOMALY = DEFAULTS.classifier_endpoint, DEFAULTS.anomaly_endpoint
+CLASSIFIER, ANOMALY = (
+    DEFAULTS.family(ULB).classifier_endpoint,
+    DEFAULTS.family(ULB).anomaly_endpoint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +132,8 @@ def test_ping_and_container_invocations_path(model_server, rows):
     assert set(ping["endpoints"]) == {
         CLASSIFIER,
         ANOMALY,
-        DEFAULTS.card_classifier_endpoint,
-        DEFAULTS.card_anomaly_endpoint,
+        DEFAULTS.family(CARDS).classifier_endpoint,
+        DEFAULTS.family(CARDS).anomaly_endpoint,
     }
     conn.request("POST", "/invocations", to_csv_row(rows[0]).encode(), {"Content-Type": "text/csv"})
     response = conn.getresponse()

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from fraudit.api.local_server import ApiHTTPServer, gateway_for
-from fraudit.api.service import CardModel
+from fraudit.api.service import FamilyModel
+from fraudit.families.cards import CARDS
 from fraudit.features.definitions import FEATURE_NAMES, Entity, feature_set_version
 from fraudit.validity import MAX_AMOUNT, MIN_POSITIVE_AMOUNT
 from tests.support.api import JSON, kinesis_stream, make_app, read_stream
@@ -37,11 +38,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def card_model(trained_cards):
     from fraudit.models.cards.bundle import load_card_bundle
-    from fraudit.scoring.local import InProcessCardScorer
+    from fraudit.models.cards.serving import InProcessCardScorer
 
     result = trained_cards[0]
     bundle = load_card_bundle(result.path.parent.parent, result.version)
-    return CardModel(InProcessCardScorer(bundle), bundle.policy)
+    return FamilyModel(InProcessCardScorer(bundle), bundle.policy)
 
 
 @pytest.fixture
@@ -328,7 +329,7 @@ def test_a_503_leaves_no_trace_and_the_retry_is_counted_once(
 
     store = new_store()
     txs = _recent(3)
-    flaky = CardModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
+    flaky = FamilyModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
     with Client(make_app(bundle, kinesis, store=store, cards=card_model)) as client:
         for tx in txs[:2]:
             client.http.post("/predict", headers=JSON, body=json.dumps(card_payload(tx)))
@@ -523,7 +524,7 @@ def test_any_accepted_sequence_gives_finite_vectors_and_a_503_recorded_no_change
     start = datetime.now(UTC).timestamp() - 2 * 3_600 - 60
     sent: list[str] = []
     with Client(
-        make_app(bundle, kinesis, store=store, cards=CardModel(scorer, card_model.policy))
+        make_app(bundle, kinesis, store=store, cards=FamilyModel(scorer, card_model.policy))
     ) as client:
         for i, (card, minute, amount, fault) in enumerate(steps):
             tx = replace(
@@ -682,7 +683,7 @@ def test_one_refused_row_fails_only_its_own_item_in_a_batch(bundle, kinesis):
     """Main: every item scored in the same group got the 503 (finding 4's batch case)."""
     from chalice.test import Client
 
-    from fraudit.scoring.local import InProcessScorer
+    from fraudit.models.ulb.serving import InProcessScorer
     from tests.support.api import payload, private_store
 
     items = [payload(i) for i in range(8)]
@@ -727,7 +728,7 @@ def test_the_store_authenticates_per_connection_as_the_stacks_user(
     provider = IamCredentials("fraudit-api", lambda: next(signed), clock=lambda: now[0])
     store = OnlineStore(connect(private_redis.url, 2.0, provider), prefix="fraudit:")
     txs = _recent(4)
-    flaky = CardModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
+    flaky = FamilyModel(FailingOnce(card_model.scorer, failures=1), card_model.policy)
     with Client(make_app(bundle, kinesis, store=store, cards=flaky)) as client:
 
         def send(tx):
@@ -1105,7 +1106,7 @@ def test_an_api_process_killed_mid_request_leaves_a_count_the_reaper_undoes(serv
     )
     from tests.support.redis_keys import own_prefix
 
-    card_endpoint = Settings(_env_file=None).card_classifier_endpoint
+    card_endpoint = Settings(_env_file=None).family(CARDS).classifier_endpoint
     (tx,) = _recent(1, seed=24)
     with FaultModelServer({card_endpoint: {"hang": 60}}) as models, own_prefix() as prefix:
         store = OnlineStore(connect(REDIS_URL, 2.0), prefix=prefix)

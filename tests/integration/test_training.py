@@ -9,10 +9,10 @@ import xgboost as xgb
 
 from fraudit.data.creditcard import load_creditcard
 from fraudit.errors import ArtifactError
-from fraudit.models.artifacts import load_bundle
 from fraudit.models.classifier import predict
 from fraudit.models.sagemaker_code import anomaly_inference
 from fraudit.models.split import temporal_split
+from fraudit.models.ulb.bundle import load_bundle
 from fraudit.ulb_vector import to_csv_row
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import boto3
 
 from fraudit.api.app import create_app
-from fraudit.api.service import PredictService
+from fraudit.api.service import FamilyModel, PredictService
 from fraudit.data.creditcard import load_creditcard
 from fraudit.data.metadata import MetadataGenerator
+from fraudit.families.cards import CARDS
+from fraudit.families.ulb import ULB
+from fraudit.models.ulb.serving import InProcessScorer
 from fraudit.online.redis_store import OnlineStore, connect
 from fraudit.publishing import KinesisPublisher
-from fraudit.scoring.local import InProcessScorer
 from fraudit.settings import Settings
 from fraudit.ulb_vector import to_csv_row
 from tests.conftest import DEV_CSV
@@ -93,12 +95,13 @@ def make_app(
         attempt_timeout=attempt_timeout,
         sleep=sleep,
     )
+    models = {ULB.name: FamilyModel(scorer or InProcessScorer(bundle), bundle.policy)}
+    if cards is not None:
+        models[CARDS.name] = cards
     service = PredictService(
-        scorer or InProcessScorer(bundle),
         publisher,
-        bundle.policy,
+        models,
         store=store or private_store(),
-        cards=cards,
         max_batch=config.api_max_batch,
         max_event_age=timedelta(days=config.max_event_age_days),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from fraudit.api.service import encode_event
+from fraudit.api.plan import encode_event
 from fraudit.contracts import ScoredEvent
 
 BASE = datetime(2025, 8, 21, 17, 45, tzinfo=UTC)

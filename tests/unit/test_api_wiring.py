@@ -8,6 +8,7 @@ import pytest
 from moto import mock_aws
 
 from fraudit.api.wiring import ApiKeyError, load_policy, resolve_api_key
+from fraudit.families.ulb import ULB
 from fraudit.models.layout import LATEST, MANIFEST_FILE, POLICY_FILE
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
 from fraudit.settings import Settings
@@ -28,8 +29,10 @@ def test_policy_from_s3_at_cold_start():
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="artifacts")
     s3.put_object(Bucket="artifacts", Key="policy/policy.json", Body=POLICY.to_json())
-    settings = Settings(_env_file=None, policy_s3_uri="s3://artifacts/policy/policy.json")
-    assert load_policy(settings) == POLICY
+    settings = Settings(
+        _env_file=None, families={"ulb": {"policy_s3_uri": "s3://artifacts/policy/policy.json"}}
+    )
+    assert load_policy(settings, ULB) == POLICY
 
 
 @mock_aws
@@ -37,7 +40,13 @@ def test_policy_from_ssm_parameter():
     boto3.client("ssm", region_name="us-east-1").put_parameter(
         Name="/fraudit/policy", Value=POLICY.to_json(), Type="String"
     )
-    assert load_policy(Settings(_env_file=None, policy_ssm_parameter="/fraudit/policy")) == POLICY
+    assert (
+        load_policy(
+            Settings(_env_file=None, families={"ulb": {"policy_ssm_parameter": "/fraudit/policy"}}),
+            ULB,
+        )
+        == POLICY
+    )
 
 
 def test_policy_from_the_model_folder(tmp_path):
@@ -50,18 +59,23 @@ def test_policy_from_the_model_folder(tmp_path):
         (tmp_path / version / MANIFEST_FILE).write_text("{}")
         (tmp_path / version / POLICY_FILE).write_text(policy.to_json())
     (tmp_path / LATEST).write_text("v1\n")
-    assert load_policy(Settings(_env_file=None, model_dir=tmp_path)).model_version == "v1"
-    pinned = Settings(_env_file=None, model_dir=tmp_path, model_version="v2")
-    assert load_policy(pinned).model_version == "v2"
+    assert load_policy(Settings(_env_file=None, model_dir=tmp_path), ULB).model_version == "v1"
+    pinned = Settings(_env_file=None, model_dir=tmp_path, families={"ulb": {"model_version": "v2"}})
+    assert load_policy(pinned, ULB).model_version == "v2"
     with pytest.raises(PolicyError, match="not found"):
-        load_policy(Settings(_env_file=None, model_dir=tmp_path, model_version="v3"))
+        load_policy(
+            Settings(_env_file=None, model_dir=tmp_path, families={"ulb": {"model_version": "v3"}}),
+            ULB,
+        )
 
 
 def test_missing_or_malformed_policy_locations_are_explained(tmp_path):
     with pytest.raises(PolicyError, match="train a model"):
-        load_policy(Settings(_env_file=None, model_dir=tmp_path))
+        load_policy(Settings(_env_file=None, model_dir=tmp_path), ULB)
     with pytest.raises(PolicyError, match="s3://bucket/key"):
-        load_policy(Settings(_env_file=None, policy_s3_uri="https://x/y"))
+        load_policy(
+            Settings(_env_file=None, families={"ulb": {"policy_s3_uri": "https://x/y"}}), ULB
+        )
 
 
 @mock_aws

@@ -162,7 +162,7 @@ def test_reliability_bins_by_hand():
 def test_the_answer_and_the_event_carry_the_calibrated_probability():
     from datetime import UTC, datetime
 
-    from fraudit.api.service import decide
+    from fraudit.api.plan import decide
     from fraudit.contracts import PredictRequest
     from fraudit.scoring.base import Scores
 

@@ -13,9 +13,10 @@ import pytest
 
 from fraudit.api.app import LAMBDA_ANSWER_MARGIN_SECONDS
 from fraudit.deploy import commands
-from fraudit.models.layout import Family
+from fraudit.families.cards import CARDS
+from fraudit.families.ulb import ULB
 from fraudit.online.plan import StoreKeys
-from fraudit.settings import Settings
+from fraudit.settings import Settings, setting_variables
 from tests.conftest import REPO
 from tests.support.terraform import online_store_access_string
 
@@ -386,10 +387,7 @@ def test_sagemaker_endpoints_pin_the_images_and_offer_serverless(hcl):
 
 
 def test_outputs_map_onto_env_keys_and_the_deploy_tool(hcl):
-    fields = {f"FRAUDIT_{n.upper()}" for n in Settings.model_fields} | {
-        "AWS_REGION",
-        "DATABASE_URL",
-    }
+    fields = set(setting_variables())
     names = {name for block in hcl["output"] for name in block}
     upper = {n for n in names if n.isupper()}
     assert upper <= fields, upper - fields
@@ -489,8 +487,8 @@ def test_object_keys_agree_with_the_deploy_tool(hcl):
     assert local_block["glue_script_key"] == commands.GLUE_SCRIPT_KEY
     assert local_block["glue_wheelhouse_key"] == commands.GLUE_WHEELHOUSE_KEY
     assert local_block["dashboard_wheels"] == commands.DASHBOARD_WHEELHOUSE_KEY
-    assert local_block["policy_key"] == commands.POLICY_KEY
-    assert local_block["card_policy_key"] == commands.FAMILY_POLICY_KEY[Family.CARDS]
+    assert local_block["policy_key"] == ULB.policy_key
+    assert local_block["card_policy_key"] == CARDS.policy_key
 
 
 def test_api_gateway_has_one_resource_per_chalice_route(hcl):

@@ -18,7 +18,8 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from fraudit.api.service import ApiResult, PredictService, error
+from fraudit.api.plan import ApiResult, error
+from fraudit.api.service import PredictService
 from fraudit.deadline import Deadline
 from fraudit.settings import Settings, get_settings
 
@@ -282,11 +283,12 @@ def create_app(
     def openapi() -> Response:
         from fraudit.api.openapi import build_openapi
 
+        served: set[str] | None
         try:
-            cards = service_once.get().cards is not None
+            served = set(service_once.get().models)
         except Exception:  # not configured: /health says why; document the full API
-            cards = True
-        document = build_openapi(settings, key_required=expected_key() is not None, cards=cards)
+            served = None
+        document = build_openapi(settings, key_required=expected_key() is not None, served=served)
         return Response(
             body=json.dumps(document),
             status_code=200,

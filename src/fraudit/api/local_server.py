@@ -2,7 +2,7 @@
 
 Stock `chalice local` stalls ~44 ms per keep-alive request (no TCP_NODELAY) and drops
 connections past a listen backlog of 5. This server sets TCP_NODELAY, a backlog of 128,
-HTTP/1.1 keep-alive, the guards of fraudit.local.http_server (bounded threads, socket
+HTTP/1.1 keep-alive, the guards of fraudit.http_server (bounded threads, socket
 timeouts, lengths checked before reading), and can pre-fork worker processes that share one
 listening socket (each builds its own service and clients after the fork).
 """
@@ -27,7 +27,7 @@ from chalice import Chalice
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
-from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
+from fraudit.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 
 log = logging.getLogger("fraudit.api.server")
 

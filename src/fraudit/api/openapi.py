@@ -5,12 +5,14 @@ and another checks every Chalice route is documented."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from fraudit import __version__
-from fraudit.contracts import CardPredictRequest, PredictRequest, PredictResponse
+from fraudit.contracts import PredictResponse
+from fraudit.families import families
 from fraudit.settings import Settings
 
 
@@ -60,16 +62,16 @@ class BatchResponse(BaseModel):
 
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for model in (
-        PredictRequest,
-        CardPredictRequest,
+    models: tuple[type[BaseModel], ...] = (
+        *(f.request for f in families()),
         PredictResponse,
         ErrorBody,
         BatchRequest,
         BatchItemScored,
         BatchItemFailed,
         BatchResponse,
-    ):
+    )
+    for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -89,18 +91,23 @@ def _with_batch_limit(schemas: dict[str, Any], max_batch: int) -> dict[str, Any]
 
 
 def build_openapi(
-    settings: Settings | None = None, *, key_required: bool = False, cards: bool = True
+    settings: Settings | None = None,
+    *,
+    key_required: bool = False,
+    served: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """The document for an API configured by `settings`; `key_required` when it checks an
-    x-api-key (then every scoring route declares it and a 401); `cards` when it has a card
-    model (then /predict takes card transactions too)."""
+    x-api-key (then every scoring route declares it and a 401); `served` names the model
+    families it has a model for (default: every declared family): /predict takes their
+    requests."""
     settings = settings or Settings(_env_file=None)
-    request: dict[str, Any] = {"$ref": "#/components/schemas/PredictRequest"}
-    if cards:
+    kinds = [f for f in families() if served is None or f.name in served] or list(families())
+    refs = [{"$ref": f"#/components/schemas/{f.request.__name__}"} for f in kinds]
+    request: dict[str, Any] = refs[0]
+    if len(refs) > 1:
         request = {
-            "oneOf": [request, {"$ref": "#/components/schemas/CardPredictRequest"}],
-            "description": "a ULB vector (`data`, schema version 1) or a card transaction "
-            "(`transaction`, schema version 2, docs/FEATURES.md)",
+            "oneOf": refs,
+            "description": " or ".join(f.request_summary for f in kinds),
         }
     errors = {
         "400": _json("ErrorBody", "invalid JSON or invalid fields (every one named)"),

@@ -8,21 +8,22 @@ import json
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from fraudit.api.service import CardModel, PredictService
+from fraudit.api.service import FamilyModel, PredictService
 from fraudit.aws_clients import settings_client
 from fraudit.errors import ArtifactError
-from fraudit.models.layout import POLICY_FILE, Family, family_root, has_model, resolve_version
+from fraudit.families import ModelFamily, families
+from fraudit.models.layout import POLICY_FILE, family_root, has_model, resolve_version
 from fraudit.online.redis_store import store_from_settings as build_store
 from fraudit.publishing import KinesisPublisher
 from fraudit.scoring.base import Scorer
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
-from fraudit.scoring.sagemaker import SageMakerScorer, card_csv_row
+from fraudit.scoring.sagemaker import SageMakerScorer
 from fraudit.settings import Settings
-from fraudit.ulb_vector import FeatureVector
 
 log = logging.getLogger("fraudit.api")
 
@@ -39,23 +40,40 @@ def _policy_from_s3(settings: Settings, uri: str, variable: str) -> DecisionPoli
     return DecisionPolicy.from_json(body.decode("utf-8"))
 
 
-def load_policy(settings: Settings) -> DecisionPolicy:
-    """S3 object or SSM parameter named in settings (AWS), else the model folder (local)."""
-    if settings.policy_s3_uri:
-        return _policy_from_s3(settings, settings.policy_s3_uri, "FRAUDIT_POLICY_S3_URI")
-    if settings.policy_ssm_parameter:
+def load_policy(settings: Settings, family: ModelFamily) -> DecisionPolicy | None:
+    """A family's decision policy: the S3 object or SSM parameter its settings name (AWS),
+    else its folder under the model folder (local). None when there is none yet (no S3
+    object, no trained model) for a family the API can start without: its requests are then
+    answered 503. A family the API needs raises PolicyError instead."""
+    configured = settings.family(family)
+    if configured.policy_s3_uri:
+        try:
+            return _policy_from_s3(
+                settings, configured.policy_s3_uri, family.variable("policy_s3_uri")
+            )
+        except ClientError as exc:
+            missing = exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+            if family.required or not missing:
+                raise
+            log.warning(
+                "no %s policy at %s yet: its path is off", family.name, configured.policy_s3_uri
+            )
+            return None
+    if configured.policy_ssm_parameter:
         response = settings_client("ssm", settings).get_parameter(
-            Name=settings.policy_ssm_parameter, WithDecryption=True
+            Name=configured.policy_ssm_parameter, WithDecryption=True
         )
         return DecisionPolicy.from_json(response["Parameter"]["Value"])
-    root = Path(settings.model_dir)
-    if not settings.model_version and not has_model(root):
+    root = family_root(Path(settings.model_dir), family)
+    if not configured.model_version and not has_model(root):
+        if not family.required:
+            return None
         raise PolicyError(
-            f"no policy: set FRAUDIT_POLICY_S3_URI or "
-            f"FRAUDIT_POLICY_SSM_PARAMETER, or train a model into {root}"
+            f"no policy: set {family.variable('policy_s3_uri')} or "
+            f"{family.variable('policy_ssm_parameter')}, or train a model into {root}"
         )
     try:
-        version = resolve_version(root, settings.model_version)
+        version = resolve_version(root, configured.model_version, family)
     except ArtifactError as exc:
         raise PolicyError(str(exc)) from None
     return DecisionPolicy.load(root / version / POLICY_FILE)
@@ -109,19 +127,18 @@ def api_key_configured(settings: Settings) -> bool:
     return settings.api_key is not None or bool(settings.api_key_secret_id)
 
 
-def build_scorer(settings: Settings, policy: DecisionPolicy) -> Scorer[FeatureVector]:
+def build_scorer(settings: Settings, family: ModelFamily, policy: DecisionPolicy) -> Scorer[Any]:
+    """The family's two models: its SageMaker endpoints, or loaded into this process."""
+    configured = settings.family(family)
     if settings.scorer == "in-process":
-        from fraudit.models.artifacts import load_bundle
-        from fraudit.scoring.local import InProcessScorer
-
-        return InProcessScorer(
-            load_bundle(settings.model_dir, settings.model_version or policy.model_version or None)
-        )
+        version = configured.model_version or policy.model_version or None
+        return family.serving().in_process_scorer(settings.model_dir, version)
     return SageMakerScorer(
         settings_client("sagemaker-runtime", settings),
-        classifier_endpoint=settings.classifier_endpoint,
-        anomaly_endpoint=settings.anomaly_endpoint,
+        classifier_endpoint=configured.classifier_endpoint,
+        anomaly_endpoint=configured.anomaly_endpoint,
         model_version=policy.model_version,
+        csv_row=family.csv_row,
     )
 
 
@@ -134,59 +151,21 @@ def build_publisher(settings: Settings) -> KinesisPublisher:
     )
 
 
-def load_card_policy(settings: Settings) -> DecisionPolicy | None:
-    """The card family's policy: the S3 object named in settings (AWS), else the local card
-    model; None when neither exists (card transactions are then answered 503)."""
-    if settings.card_policy_s3_uri:
-        try:
-            return _policy_from_s3(
-                settings, settings.card_policy_s3_uri, "FRAUDIT_CARD_POLICY_S3_URI"
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                raise
-            log.warning("no card policy at FRAUDIT_CARD_POLICY_S3_URI yet: card path off")
-            return None
-    root = family_root(Path(settings.model_dir), Family.CARDS)
-    if not settings.card_model_version and not has_model(root):
-        return None
-    try:
-        version = resolve_version(root, settings.card_model_version, Family.CARDS)
-    except ArtifactError as exc:
-        raise PolicyError(str(exc)) from None
-    return DecisionPolicy.load(root / version / POLICY_FILE)
-
-
-def build_card_model(settings: Settings) -> CardModel | None:
-    policy = load_card_policy(settings)
-    if policy is None:
-        return None
-    if settings.scorer == "in-process":
-        from fraudit.models.cards.bundle import load_card_bundle
-        from fraudit.scoring.local import InProcessCardScorer
-
-        bundle = load_card_bundle(
-            settings.model_dir, settings.card_model_version or policy.model_version or None
-        )
-        return CardModel(InProcessCardScorer(bundle), policy)
-    scorer = SageMakerScorer(
-        settings_client("sagemaker-runtime", settings),
-        classifier_endpoint=settings.card_classifier_endpoint,
-        anomaly_endpoint=settings.card_anomaly_endpoint,
-        model_version=policy.model_version,
-        csv_row=card_csv_row,
-    )
-    return CardModel(scorer, policy)
+def build_models(settings: Settings) -> dict[str, FamilyModel]:
+    """Every declared family whose policy is published (or trained locally), by name."""
+    models = {}
+    for family in families():
+        policy = load_policy(settings, family)
+        if policy is not None:
+            models[family.name] = FamilyModel(build_scorer(settings, family, policy), policy)
+    return models
 
 
 def build_service(settings: Settings) -> PredictService:
-    policy = load_policy(settings)
     return PredictService(
-        build_scorer(settings, policy),
         build_publisher(settings),
-        policy,
+        build_models(settings),
         store=build_store(settings),
-        cards=build_card_model(settings),
         max_batch=settings.api_max_batch,
         max_event_age=timedelta(days=settings.max_event_age_days),
     )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fraudit.models.layout import Family
+from fraudit.families import families, family
 
 DEFAULT_IMAGE_TAG = "3.0-5"  # devops/infra variable xgboost_image_tag's default
 
@@ -14,9 +14,9 @@ DEFAULT_IMAGE_TAG = "3.0-5"  # devops/infra variable xgboost_image_tag's default
 def _family(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument(
         "--family",
-        choices=[f.value for f in Family],
-        default=Family.ULB.value,
-        help=f"{help_text} (default ulb)",
+        choices=[f.name for f in families()],
+        default=families()[0].name,
+        help=f"{help_text} (default {families()[0].name})",
     )
 
 
@@ -160,7 +160,7 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
         aws=DeployAws(outputs.AWS_REGION),
         dry_run=args.dry_run,
         say=say,
-        family=Family(getattr(args, "family", Family.ULB)),
+        family=family(getattr(args, "family", families()[0].name)),
     )
     return _run_step(deployer, args)
 
@@ -191,11 +191,11 @@ def _check_model(args: argparse.Namespace, model_dir: Path, outputs: Any, say: A
     from fraudit.deploy.model_check import check_version
 
     tag = args.image_tag or (outputs.xgboost_image_tag if outputs else DEFAULT_IMAGE_TAG)
-    family = Family(args.family)
-    say(f"checking the {family} family's artifacts against SageMaker XGBoost {tag} and "
+    checked = family(args.family)
+    say(f"checking the {checked.name} family's artifacts against SageMaker XGBoost {tag} and "
         "the anomaly artifact's own inference.py")  # fmt: skip
     version, checks = check_version(
-        model_dir, family, args.model_version, tag, cache=args.repo.resolve() / ".fraudit"
+        model_dir, checked, args.model_version, tag, cache=args.repo.resolve() / ".fraudit"
     )
     for artifact, result in checks.items():
         loader = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,13 +25,13 @@ from fraudit.deploy.plan import (
     plan_uploads,
 )
 from fraudit.errors import ArtifactError
+from fraudit.families import ModelFamily, families
 from fraudit.files import sha256_file
 from fraudit.models.layout import (
     ANOMALY_TARBALL,
     CLASSIFIER_TARBALL,
     DEPLOYED_FILES,
     POLICY_FILE,
-    Family,
     family_root,
     resolve_version,
 )
@@ -40,12 +40,6 @@ from fraudit.models.layout import (
 GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
 GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
 DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
-POLICY_KEY = f"policy/{POLICY_FILE}"
-# Per family: the object prefix of its versions, the key of its current policy, and the
-# Terraform variable naming its version (devops/infra/models.tf).
-MODEL_PREFIX = {Family.ULB: "models", Family.CARDS: "models/cards"}
-FAMILY_POLICY_KEY = {Family.ULB: POLICY_KEY, Family.CARDS: f"policy/cards/{POLICY_FILE}"}
-VERSION_VARIABLE = {Family.ULB: "model_version", Family.CARDS: "card_model_version"}
 TFVARS_FILE = "fraudit.auto.tfvars.json"
 ANOMALY_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
@@ -64,7 +58,9 @@ class Deployer:
     aws: DeployAws
     dry_run: bool = False
     say: Callable[[str], None] = print
-    family: Family = Family.ULB
+    # The model family uploaded and rolled out (its S3 prefix, policy key and Terraform
+    # variable are its declaration's: fraudit.families).
+    family: ModelFamily = field(default_factory=lambda: families()[0])
 
     # --- plan execution ----------------------------------------------------------------
 
@@ -87,7 +83,7 @@ class Deployer:
         if requested:
             return requested
         try:
-            return resolve_version(family_root(self.model_dir, self.family), family=self.family)
+            return resolve_version(family_root(self.model_dir, self.family), None, self.family)
         except ArtifactError:  # no trained model yet: a normal state for a first upload
             return None
 
@@ -124,18 +120,18 @@ class Deployer:
         root = family_root(self.model_dir, self.family)
         if model_version is None:
             self.say(
-                f"note: no trained model ({self.family} family) under {root} (`fraudit train`): "
-                "models not uploaded"
+                f"note: no trained model ({self.family.name} family) under {root} "
+                f"(`{self.family.train_command}`): models not uploaded"
             )
         else:
             folder = root / model_version
             missing = [f for f in DEPLOYED_FILES if not (folder / f).exists()]
             if missing:
                 raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}")
-            prefix = MODEL_PREFIX[self.family]
+            prefix = self.family.deploy_prefix
             wanted += [(folder / f, f"{prefix}/{model_version}/{f}") for f in DEPLOYED_FILES]
-            wanted.append((folder / POLICY_FILE, FAMILY_POLICY_KEY[self.family]))
-            tfvars[VERSION_VARIABLE[self.family]] = model_version
+            wanted.append((folder / POLICY_FILE, self.family.policy_key))
+            tfvars[self.family.version_variable] = model_version
         return [Artifact(path, key, sha256_file(path)) for path, key in wanted], tfvars
 
     def upload(self, model_version: str | None = None) -> int:
@@ -174,14 +170,11 @@ class Deployer:
 
     def endpoint_names(self) -> tuple[str, str]:
         """The family's classifier and anomaly endpoint names, as the stack names them."""
-        if self.family is Family.ULB:
-            return self.outputs.FRAUDIT_CLASSIFIER_ENDPOINT, self.outputs.FRAUDIT_ANOMALY_ENDPOINT
-        names = (self.outputs.FRAUDIT_CARD_CLASSIFIER_ENDPOINT,
-                 self.outputs.FRAUDIT_CARD_ANOMALY_ENDPOINT)  # fmt: skip
+        names = self.outputs.endpoint_names(self.family)
         if not all(names):
             raise RuntimeError(
-                "this stack names no card endpoints (it predates the card family): "
-                "`terraform apply` devops/infra, then run this again"
+                f"this stack names no {self.family.name} endpoints (it predates the "
+                f"{self.family.name} family): `terraform apply` devops/infra, then run this again"
             )
         return names
 
@@ -193,7 +186,7 @@ class Deployer:
         instance_count: int,
         serverless_memory_mb: int | None,
     ) -> list[EndpointSpec]:
-        prefix = f"s3://{self.outputs.artifacts_bucket}/{MODEL_PREFIX[self.family]}/{model_version}"
+        prefix = f"s3://{self.outputs.artifacts_bucket}/{self.family.deploy_prefix}/{model_version}"
         classifier, anomaly = self.endpoint_names()
         common: dict[str, Any] = {
             "model_version": model_version,
@@ -231,14 +224,14 @@ class Deployer:
         if self.outputs.endpoints_managed_by != "deploy":
             raise RuntimeError(
                 "this stack's endpoints are managed by Terraform (endpoints_managed_by = "
-                f'"terraform"): set {VERSION_VARIABLE[self.family]} there (`fraudit deploy '
+                f'"terraform"): set {self.family.version_variable} there (`fraudit deploy '
                 "upload` writes it) and apply"
             )
         version = self.model_version(model_version)
         if version is None:
             raise RuntimeError(
-                f"no trained model ({self.family} family) under {self.model_dir}: "
-                "run `fraudit train`"
+                f"no trained model ({self.family.name} family) under {self.model_dir}: "
+                f"run `{self.family.train_command}`"
             )
         specs = self.endpoint_specs(
             version,
@@ -278,8 +271,8 @@ class Deployer:
             if not self.aws.object_exists(bucket, key):
                 raise RuntimeError(
                     f"{spec.model_data_url} is not uploaded: run "
-                    f"`fraudit deploy upload --family {self.family} --model-version {version}` "
-                    "first"
+                    f"`fraudit deploy upload --family {self.family.name} --model-version "
+                    f"{version}` first"
                 )
 
     # --- Glue job ----------------------------------------------------------------------

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fraudit.models.layout import Family, family_root, resolve_version
+from fraudit.families import ModelFamily
+from fraudit.models.layout import family_root, resolve_version
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,33 +95,6 @@ def python_with_xgboost(version: str, cache: Path) -> Path:
     return python
 
 
-def sample_rows(count: int = 64, seed: int = 7) -> list[list[float]]:
-    """Rows shaped like creditcard.csv (Time, V1..V28, Amount): the scores only need to
-    agree, not to be realistic."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    v = rng.normal(0.0, 2.0, size=(count, 28))
-    time = rng.uniform(0, 172_800, size=(count, 1))
-    amount = rng.lognormal(3.0, 1.5, size=(count, 1))
-    return np.hstack([time, v, amount]).tolist()
-
-
-def sample_card_rows(width: int, count: int = 64, seed: int = 7) -> list[list[float]]:
-    """Rows of `width` card features, about a fifth of the values missing (NaN), half of the
-    rest small integers (codes, counts): what the card endpoints are sent."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    values = np.where(
-        rng.random((count, width)) < 0.5,
-        rng.integers(0, 14, (count, width)).astype(np.float64),
-        rng.lognormal(2.0, 1.5, (count, width)),
-    )
-    values[rng.random((count, width)) < 0.2] = np.nan
-    return values.tolist()
-
-
 def csv_body(rows: list[list[float]]) -> str:
     """text/csv as fraudit sends it: shortest round-trip floats, an empty field for NaN."""
     return "\n".join(",".join("" if v != v else repr(v) for v in row) for row in rows)
@@ -139,7 +113,7 @@ def _run_script(command: list[str], body: str, failure: str) -> dict[str, Any]:
 
 
 def check_classifier(
-    tarball: Path, image_tag: str, cache: Path, rows: list[list[float]] | None = None
+    tarball: Path, image_tag: str, cache: Path, rows: list[list[float]]
 ) -> ModelCheck:
     import numpy as np
     import xgboost
@@ -150,7 +124,6 @@ def check_classifier(
 
     version = xgboost_version_for(image_tag)
     python = python_with_xgboost(version, cache)
-    rows = rows or sample_rows()
     csv_rows = csv_body(rows)
     answer = _run_script(
         [str(python), "-c", _SCRIPT, str(tarball)],
@@ -202,7 +175,7 @@ def check_anomaly(
 
 
 def check_version(
-    model_dir: Path, family: Family, version: str | None, image_tag: str, cache: Path
+    model_dir: Path, family: ModelFamily, version: str | None, image_tag: str, cache: Path
 ) -> tuple[str, dict[str, ModelCheck]]:
     """Both artifacts of a family's version (default: its LATEST), each as its container
     loads it, on rows shaped like that family's requests."""
@@ -211,17 +184,7 @@ def check_version(
     root = family_root(model_dir, family)
     version = resolve_version(root, version, family)
     folder = root / version
-    if family is Family.ULB:
-        from fraudit.models.artifacts import load_bundle
-
-        ulb = load_bundle(model_dir, version)
-        rows: list[list[float]] = sample_rows()
-        score: Callable[[np.ndarray], np.ndarray] = ulb.anomaly.score
-    else:
-        from fraudit.models.cards.bundle import load_card_bundle
-
-        cards = load_card_bundle(model_dir, version)
-        rows, score = sample_card_rows(len(cards.names)), cards.anomaly.score
+    rows, score = family.serving().check_inputs(model_dir, version)
     return version, {
         CLASSIFIER_TARBALL: check_classifier(folder / CLASSIFIER_TARBALL, image_tag, cache, rows),
         ANOMALY_TARBALL: check_anomaly(folder / ANOMALY_TARBALL, score, rows),

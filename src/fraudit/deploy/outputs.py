@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from fraudit.families import ModelFamily, families
 
 
 class StackOutputs(BaseModel):
@@ -17,11 +19,8 @@ class StackOutputs(BaseModel):
 
     AWS_REGION: str
     FRAUDIT_STREAM_NAME: str
-    FRAUDIT_CLASSIFIER_ENDPOINT: str
-    FRAUDIT_ANOMALY_ENDPOINT: str
-    # Empty on a stack applied before the card family existed.
-    FRAUDIT_CARD_CLASSIFIER_ENDPOINT: str = ""
-    FRAUDIT_CARD_ANOMALY_ENDPOINT: str = ""
+    # Each model family's endpoint names come as its own variables (`endpoint_names`), kept
+    # as extra fields; a family the API needs must have them.
     FRAUDIT_POLICY_S3_URI: str
     FRAUDIT_DATABASE_SECRET_ID: str
     FRAUDIT_DATABASE_HOST: str
@@ -42,6 +41,25 @@ class StackOutputs(BaseModel):
     endpoints_managed_by: str = "terraform"
     # The operations task (devops/infra/ops.tf); empty on a stack applied before it.
     ops_function_name: str = ""
+
+    @model_validator(mode="after")
+    def _required_families_have_endpoints(self) -> StackOutputs:
+        for declared in families():
+            if declared.required and not all(self.endpoint_names(declared)):
+                raise ValueError(
+                    f"the stack's outputs name no endpoints of the {declared.noun} family "
+                    f"({declared.variable('classifier_endpoint')})"
+                )
+        return self
+
+    def endpoint_names(self, family: ModelFamily) -> tuple[str, str]:
+        """A family's classifier and anomaly endpoint names as the stack names them ("" on a
+        stack applied before the family existed)."""
+        values = {**self.model_dump(), **(self.model_extra or {})}
+        return (
+            str(values.get(family.variable("classifier_endpoint")) or ""),
+            str(values.get(family.variable("anomaly_endpoint")) or ""),
+        )
 
     @classmethod
     def from_terraform_json(cls, document: dict[str, Any]) -> StackOutputs:

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fraudit.backoff import fixed, retry
+from fraudit.families import ModelFamily, families, family
 from fraudit.settings import DEFAULT_STREAM_NAME
 
 STREAM = DEFAULT_STREAM_NAME
@@ -43,19 +44,14 @@ class DemoConfig:
     model_dir: Path = Path("models")
     simulator: bool = True
     dashboard: bool = True
-    # The simulator's requests/s; None: for live cards a cap of DEMO_CATCH_UP_RATE (each
-    # transaction still waits for its own time), for the ULB vectors 5.
+    # The simulator's requests/s; None: its family's default (fraudit.models.<family>.traffic:
+    # for live cards a cap, each transaction still waiting for its own time).
     rate: float | None = None
-    # What the simulator sends: live card transactions of a simulated population (scored
-    # with their history, the card model trained on first start) or the ULB dataset's
-    # vectors.
+    # Whose traffic the simulator sends (a model family's name): live card transactions of a
+    # simulated population (scored with their history) or the ULB dataset's vectors. Its
+    # model and every required family's are trained on first start.
     dataset: str = "cards"
     seed: int = 8  # the live population's
-
-    @property
-    def live_labels(self) -> Path:
-        """Which live transactions the simulator made fraudulent (the API never sees it)."""
-        return self.home / "live-labels.csv"
 
     trigger: str = "2 seconds"
 
@@ -72,8 +68,6 @@ class Service:
 
 
 DEMO_REDIS_PREFIX = "fraudit-demo:"
-DEMO_CATCH_UP_MINUTES = 60
-DEMO_CATCH_UP_RATE = 50.0  # a cap: no transaction is sent before its own time
 
 
 def plan(
@@ -149,45 +143,27 @@ def plan(
         )
     if config.simulator:
         common = ["simulate", "--url", api_url, "--concurrency", "2", "--no-progress"]
-        if config.dataset == "cards":
-            # First: it simulates the population and seeds the store while the models train
-            # and the others start, then waits for the API. Its last hour is sent at once
-            # (each transaction at its own time, at most 50 a second), so the dashboard has
-            # something to show within two minutes, and it starts a minute before the
-            # population's next fraud.
-            live = [
-                *common,
-                "--dataset",
-                "cards",
-                "--seed",
-                str(config.seed),
-                "--catch-up",
-                str(DEMO_CATCH_UP_MINUTES),
-                "--fraud-within",
-                "60",
-                "--rate",
-                str(DEMO_CATCH_UP_RATE if config.rate is None else config.rate),
-                "--wait-for-api",
-                "1800",
-                "--labels-out",
-                str(config.live_labels),
-            ]
-            store = {
-                "FRAUDIT_REDIS_URL": redis_url or config.redis_url,
-                "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX,
-            }
-            services.insert(0, Service("simulator", live, store, early=True))
+        redis = {
+            "FRAUDIT_REDIS_URL": redis_url or config.redis_url,
+            "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX,
+        }
+        traffic = family(config.dataset).traffic()
+        simulator = traffic.demo_simulator(
+            common, home=config.home, seed=config.seed, rate=config.rate, redis=redis
+        )
+        service = Service("simulator", simulator.args, simulator.env, early=simulator.early)
+        if service.early:
+            services.insert(0, service)
         else:
-            replay = [
-                *common,
-                "--rate",
-                str(5.0 if config.rate is None else config.rate),
-                "--resume",
-                "--state-file",
-                str(config.home / "simulator-state.json"),
-            ]
-            services.append(Service("simulator", replay))
+            services.append(service)
     return services
+
+
+def served_families(config: DemoConfig) -> list[ModelFamily]:
+    """The families whose models the demo needs: those the API cannot start without, and
+    the one whose traffic the simulator sends."""
+    wanted = family(config.dataset)
+    return [f for f in families() if f.required or f is wanted]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -368,11 +344,8 @@ class Demo:
             return ""
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(
-        self,
-        train: Callable[[], object],
-        train_cards: Callable[[], int] | None = None,
-    ) -> None:
+    def start(self, train: Callable[[ModelFamily], int]) -> None:
+        """Everything up; `train` makes a model of a family that has none (0 on success)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         taken = taken_ports(self.config)
         if taken:
@@ -382,7 +355,6 @@ class Demo:
                 "(fraudit demo --help lists the port options)."
             )
         from fraudit.local.java import java_env
-        from fraudit.models.layout import has_model
 
         self._java, which = java_env(self.config.home)
         self.say(f"{which}")
@@ -405,11 +377,8 @@ class Demo:
         # models are trained, and works while they are.
         for service in (s for s in services if s.early):
             self._spawn_ready(service)
-        if not has_model(self.config.model_dir):
-            self.say("no trained model yet: training first")
-            train()
-        if self.config.dataset == "cards":
-            self._prepare_cards(train_cards)
+        for needed in served_families(self.config):
+            self._prepare_model(needed, train)
         for service in (s for s in services if not s.early):
             self._spawn_ready(service)
         for service, _ in self.children:
@@ -429,17 +398,16 @@ class Demo:
             + f" (log: {self.logs / (service.name + '.log')})"
         )
 
-    def _prepare_cards(self, train_cards: Callable[[], int] | None) -> None:
-        from fraudit.models.layout import Family, family_root, has_model
+    def _prepare_model(self, needed: ModelFamily, train: Callable[[ModelFamily], int]) -> None:
+        from fraudit.models.layout import family_root, has_model
 
-        if not has_model(family_root(self.config.model_dir, Family.CARDS)):
-            if train_cards is None:
-                raise DemoError("no card model and no way to train one")
-            self.say("no card model yet: simulating a card history and training on it")
-            started = time.monotonic()
-            if train_cards() != 0:
-                raise DemoError("training the card model failed (see above)")
-            self.say(f"card model trained in {time.monotonic() - started:.0f} s")
+        if has_model(family_root(self.config.model_dir, needed)):
+            return
+        self.say(f"no trained model yet for the {needed.noun} family: training one")
+        started = time.monotonic()
+        if train(needed) != 0:
+            raise DemoError(f"training the {needed.noun} model failed (see above)")
+        self.say(f"{needed.noun} model trained in {time.monotonic() - started:.0f} s")
 
     @staticmethod
     def _timeout(service: Service) -> float:

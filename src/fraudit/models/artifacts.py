@@ -1,5 +1,6 @@
 """Versioned model artifacts, laid out for SageMaker (fraudit.models.layout names the
-files): writing a bundle, and loading it with its boosters."""
+files): writing a bundle, and reading its manifest, members and booster back (each family's
+folder loads its own bundle with these)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from fraudit.models.layout import (
     MODEL_CARD_FILE,
     POLICY_FILE,
     XGBOOST_MEMBER,
-    resolve_version,
 )
 from fraudit.models.sagemaker_code.anomaly_inference import MODEL_FILE, RobustMahalanobis
 from fraudit.scoring.policy import DecisionPolicy
@@ -36,16 +36,6 @@ from fraudit.scoring.policy import DecisionPolicy
 # SageMaker built-in XGBoost image whose xgboost (3.0.5) reads what we write: see docs/MODELS.md.
 SAGEMAKER_XGBOOST_CONTAINER = "3.0-5"
 SAGEMAKER_SKLEARN_CONTAINER = "1.4-2"
-
-
-@dataclass(frozen=True)
-class ModelBundle:
-    version: str
-    path: Path
-    classifier: xgb.Booster
-    anomaly: RobustMahalanobis
-    policy: DecisionPolicy
-    manifest: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -193,18 +183,3 @@ def load_classifier(folder: Path) -> xgb.Booster:
     booster.load_model(bytearray(read_member(folder / CLASSIFIER_TARBALL, XGBOOST_MEMBER)))
     booster.set_param({"nthread": 1})  # one request, one core: the server runs many at once
     return booster
-
-
-def load_bundle(
-    root: str | Path, version: str | None = None, *, verify: bool = True
-) -> ModelBundle:
-    root = Path(root)
-    version = resolve_version(root, version)
-    folder = root / version
-    manifest = read_manifest(folder, verify=verify)
-    booster = load_classifier(folder)
-    anomaly = RobustMahalanobis.from_dict(
-        json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE))
-    )
-    policy = DecisionPolicy.load(folder / POLICY_FILE)
-    return ModelBundle(version, folder, booster, anomaly, policy, manifest)

@@ -1,7 +1,9 @@
 """Where a model bundle's files are: the one place that names them. Light on purpose (no
 xgboost, no numpy): the API reads the policy with it, the deploy tool uploads with it.
 
-models/                          the ULB family (creditcard.csv features)
+models/                          the model folder; each family's versions under its own
+                                 root (fraudit.families: `artifact_dir`), the ULB family
+                                 (creditcard.csv features) at the folder itself
   LATEST                         name of the newest version (written last, atomically)
   <version>/
     classifier/model.tar.gz      xgboost-model: what the built-in XGBoost container loads
@@ -18,18 +20,10 @@ models/                          the ULB family (creditcard.csv features)
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 from fraudit.errors import ArtifactError
-
-
-class Family(StrEnum):
-    """A model family: its own features, versions, LATEST and endpoints."""
-
-    ULB = "ulb"
-    CARDS = "cards"
-
+from fraudit.families import ModelFamily
 
 LATEST = "LATEST"
 CLASSIFIER_TARBALL = "classifier/model.tar.gz"
@@ -44,12 +38,12 @@ EVALUATION_FILE = "evaluation.json"
 DEPLOYED_FILES = (CLASSIFIER_TARBALL, ANOMALY_TARBALL, POLICY_FILE, MANIFEST_FILE)
 
 
-def family_root(model_dir: Path, family: Family) -> Path:
-    """Where a family's versions and LATEST live (the ULB family predates families)."""
-    return model_dir if family is Family.ULB else model_dir / family.value
+def family_root(model_dir: Path, family: ModelFamily) -> Path:
+    """Where a family's versions and LATEST live."""
+    return Path(model_dir) / family.artifact_dir
 
 
-def resolve_version(root: Path, version: str | None = None, family: Family = Family.ULB) -> str:
+def resolve_version(root: Path, version: str | None, family: ModelFamily) -> str:
     """`version` if that bundle exists, else the one LATEST names."""
     if version:
         if not (root / version / MANIFEST_FILE).is_file():
@@ -57,8 +51,7 @@ def resolve_version(root: Path, version: str | None = None, family: Family = Fam
         return version
     pointer = root / LATEST
     if not pointer.is_file():
-        train = "fraudit train" + ("" if family is Family.ULB else f" --dataset {family}")
-        raise ArtifactError(f"no trained model under {root}: run `{train}` first")
+        raise ArtifactError(f"no trained model under {root}: run `{family.train_command}` first")
     return pointer.read_text(encoding="utf-8").strip()
 
 

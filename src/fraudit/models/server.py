@@ -4,9 +4,9 @@
 - `POST /invocations`                          the default endpoint (container contract)
 - `POST /endpoints/{name}/invocations`         the runtime API path boto3's invoke_endpoint
                                                uses with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME
-Bodies are `text/csv`, one or many rows of the family's features: Time,V1..V28,Amount for the
-ULB family's endpoints, the card features of docs/FEATURES.md (an empty field: missing) for
-the card family's. The classifier answers like
+Bodies are `text/csv`, one or many rows of the family's features (each family's serving module,
+`fraudit.models.<family>.serving`, parses its rows and names its endpoints). The classifier
+answers like
 SageMaker's built-in XGBoost container (one probability per line, or JSON
 `{"predictions": [{"score": p}]}` for Accept: application/json); the anomaly endpoint like
 Random Cut Forest (`{"scores": [{"score": s}]}`). Errors carry `x-amzn-ErrorType`, so boto3
@@ -23,17 +23,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
-from fraudit.local.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
-from fraudit.models.artifacts import ModelBundle
-from fraudit.models.cards.bundle import CardBundle
+from fraudit.families import ModelFamily, families
+from fraudit.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 from fraudit.models.classifier import predict
-from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows
-from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
+from fraudit.models.layout import family_root, has_model
+from fraudit.settings import Settings
+from fraudit.ulb_vector import FeatureError
 
 log = logging.getLogger("fraudit.models.server")
 _ENDPOINT_PATH = re.compile(r"^/endpoints/([A-Za-z0-9](?:-*[A-Za-z0-9]){0,62})/invocations$")
@@ -47,45 +48,8 @@ class RequestError(Exception):
         self.message = message
 
 
-def parse_rows(body: bytes) -> np.ndarray:
-    """CSV rows to an (n, 30) array. The fast path lets numpy convert; on any fault the
-    slow path names the first bad row and column."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FeatureError("body is not UTF-8 text") from None
-    try:
-        rows = np.array(
-            [line.split(",") for line in text.splitlines() if line.strip()], dtype=np.float64
-        )
-        if (
-            rows.ndim == 2
-            and rows.shape[0]
-            and rows.shape[1] == N_FEATURES
-            and np.isfinite(rows).all()
-        ):
-            return rows
-    except ValueError:
-        pass
-    # Business ranges (Time, Amount >= 0) are the API's to enforce; a model container only
-    # refuses what it cannot compute on.
-    return np.array(parse_csv_matrix(text, check_ranges=False), dtype=np.float64)
-
-
 def _media_type(header: str | None) -> str:
     return (header or "").split(";")[0].strip().lower()
-
-
-def _card_parser(width: int) -> Callable[[bytes], np.ndarray]:
-    def parse(body: bytes) -> np.ndarray:
-        try:
-            return parse_card_rows(body.decode("utf-8"), width)
-        except UnicodeDecodeError:
-            raise FeatureError("body is not UTF-8 text") from None
-        except ValueError as exc:
-            raise FeatureError(str(exc)) from None
-
-    return parse
 
 
 @dataclass(frozen=True)
@@ -111,7 +75,7 @@ class Endpoint:
         ).encode(), "application/json"
 
 
-def _endpoint_pair(
+def endpoint_pair(
     names: tuple[str, str],
     classifier: xgb.Booster,
     anomaly: Callable[[np.ndarray], np.ndarray],
@@ -126,27 +90,30 @@ def _endpoint_pair(
     ]
 
 
-def ulb_endpoints(bundle: ModelBundle, classifier: str, anomaly: str) -> list[Endpoint]:
-    return _endpoint_pair(
-        (classifier, anomaly),
-        bundle.classifier,
-        bundle.anomaly.score,
-        parse_rows,
-        "Time,V1..V28,Amount",
-        bundle.version,
-    )
-
-
-def card_endpoints(bundle: CardBundle, classifier: str, anomaly: str) -> list[Endpoint]:
-    width = len(bundle.names)
-    return _endpoint_pair(
-        (classifier, anomaly),
-        bundle.classifier,
-        bundle.anomaly.score,
-        _card_parser(width),
-        f"the {width} card features (manifest.json of {bundle.version})",
-        bundle.version,
-    )
+def family_endpoints(
+    model_dir: Path,
+    settings: Settings,
+    *,
+    only: ModelFamily | None = None,
+    version: str | None = None,
+) -> list[Endpoint]:
+    """Two endpoints per declared family with a trained model (or `only` that family, which
+    must have one), named by the family's settings. `version` pins `only`'s version, else
+    the first family's (as `fraudit serve-models --version` always has)."""
+    chosen = [only] if only is not None else list(families())
+    endpoints: list[Endpoint] = []
+    for served in chosen:
+        if only is None and not has_model(family_root(model_dir, served)):
+            continue
+        configured = settings.family(served)
+        pinned = version if served is chosen[0] else None
+        endpoints += served.serving().endpoints(
+            model_dir,
+            pinned or configured.model_version,
+            configured.classifier_endpoint,
+            configured.anomaly_endpoint,
+        )
+    return endpoints
 
 
 class ModelServer(BoundedThreadingHTTPServer):

@@ -10,7 +10,7 @@ to finish on its thread, and the request answers 503 in time).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -19,9 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from fraudit.aws_clients import API_POOL_SIZE
 from fraudit.deadline import Deadline, no_deadline
-from fraudit.features.definitions import FEATURE_NAMES
 from fraudit.scoring.base import Scores, ScoringUnavailable
-from fraudit.ulb_vector import to_csv_row
 
 
 def parse_classifier(body: bytes, expected: int) -> list[float]:
@@ -35,12 +33,6 @@ def parse_classifier(body: bytes, expected: int) -> list[float]:
     if len(values) != expected:
         raise ValueError(f"classifier returned {len(values)} values for {expected} rows")
     return values
-
-
-def card_csv_row(vector: Mapping[str, float | None]) -> str:
-    """A card vector as one `text/csv` line in the model's feature order: an empty field for
-    a missing value (the XGBoost container reads it as missing, like training's NaN)."""
-    return ",".join("" if (v := vector[name]) is None else repr(float(v)) for name in FEATURE_NAMES)
 
 
 def parse_anomaly(body: bytes, expected: int) -> list[float]:
@@ -59,7 +51,7 @@ class SageMakerScorer:
         classifier_endpoint: str,
         anomaly_endpoint: str,
         model_version: str,
-        csv_row: Callable[[Any], str] = to_csv_row,
+        csv_row: Callable[[Any], str],  # the family's row encoding (ModelFamily.csv_row)
     ) -> None:
         self._client = client
         self._classifier = classifier_endpoint

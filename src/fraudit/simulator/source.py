@@ -44,6 +44,16 @@ class Source(Protocol):
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """What `fraudit simulate` sends: a source and, for live traffic, its first live row
+    (each transaction then goes at its own simulated time; --resume does not apply). None:
+    a replay, from --start or where --resume left off."""
+
+    source: Source
+    live_from: int | None = None
+
+
+@dataclass(frozen=True)
 class ReplaySource:
     dataset: Dataset
     metadata: MetadataGenerator

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from fraudit.families import ModelFamily, family
 from fraudit.features.definitions import Entity
 from fraudit.local.demo import DEMO_REDIS_PREFIX, Demo, DemoConfig, free_port, free_ports
 from fraudit.local.pg_cluster import PrivateCluster
@@ -140,9 +141,8 @@ class Soak:
         self.link: SlowLink | None = None
 
     # --- one run ------------------------------------------------------------------------
-    def run(
-        self, train: Callable[[], object], train_cards: Callable[[], int] | None = None
-    ) -> SoakReport:
+    def run(self, train: Callable[[ModelFamily], int]) -> SoakReport:
+        """The run; `train` makes a model of a family that has none (the demo's)."""
         self.out.mkdir(parents=True, exist_ok=True)
         self.cluster = PrivateCluster(free_port()).init()
         self.cluster.start()
@@ -173,11 +173,11 @@ class Soak:
             self.say,
         )
         try:
-            self.demo.start(train, train_cards)
+            self.demo.start(train)
             answers, load_seconds, summary = self._load(self.demo)
             self.say(f"load done: {summary.format()}")
             stored, rejected = self._drain(sum(a.status == 200 for a in answers))
-            if self.config.dataset == "cards":
+            if family(self.config.dataset).counts_history:
                 self.store_check = self._check_store()
         finally:
             self.demo.stop()

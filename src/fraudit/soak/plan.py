@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from fraudit.families import family
 from fraudit.features.reference import rank_key
 
 FaultKind = Literal["kill-stream", "restart-postgres", "slow-redis", "restart-redis"]
@@ -31,7 +32,7 @@ class SoakConfig:
     restart_postgres_at: float = 0.3
     # Card transactions (the default) go through the online store, which the run restarts
     # (a Redis without persistence loses everything) and rebuilds from PostgreSQL.
-    dataset: Literal["cards", "ulb"] = "cards"
+    dataset: str = "cards"  # whose traffic: a model family's name (fraudit.families)
     restart_redis_at: float = 0.45
     # Redis answering later than the API's timeout for a while (every reply held back):
     # the steps run, the API times out, fences and undoes them; afterwards the store must
@@ -62,6 +63,7 @@ class SoakConfig:
             self.restart_redis_at,
             self.slow_redis_at,
         )
+        family(self.dataset)  # a ValueError naming the families for an unknown one
         if not all(0 < fraction < 1 for fraction in at):
             raise ValueError("fault times are fractions of the run, between 0 and 1")
 
@@ -94,7 +96,7 @@ def fault_schedule(config: SoakConfig) -> list[Fault]:
         Fault(config.seconds * config.kill_stream_at, "kill-stream"),
         Fault(config.seconds * config.restart_postgres_at, "restart-postgres"),
     ]
-    if config.dataset == "cards":
+    if family(config.dataset).counts_history:  # its requests go through the online store
         faults.append(Fault(config.seconds * config.slow_redis_at, "slow-redis"))
         faults.append(Fault(config.seconds * config.restart_redis_at, "restart-redis"))
     return sorted(faults, key=lambda f: f.at)

@@ -11,8 +11,9 @@ from typing import Any
 import xgboost as xgb
 
 from fraudit.errors import ArtifactError
+from fraudit.families.cards import CARDS
 from fraudit.models.artifacts import load_classifier, read_manifest, read_member
-from fraudit.models.layout import ANOMALY_TARBALL, POLICY_FILE, Family, family_root, resolve_version
+from fraudit.models.layout import ANOMALY_TARBALL, POLICY_FILE, family_root, resolve_version
 from fraudit.models.sagemaker_code.card_anomaly_inference import MODEL_FILE, CardOutlier
 from fraudit.scoring.policy import DecisionPolicy
 
@@ -36,8 +37,8 @@ class CardBundle:
 def load_card_bundle(
     model_dir: Path, version: str | None = None, *, verify: bool = True
 ) -> CardBundle:
-    root = family_root(Path(model_dir), Family.CARDS)
-    version = resolve_version(root, version, Family.CARDS)
+    root = family_root(Path(model_dir), CARDS)
+    version = resolve_version(root, version, CARDS)
     folder = root / version
     manifest = read_manifest(folder, verify=verify)
     anomaly = CardOutlier.from_dict(json.loads(read_member(folder / ANOMALY_TARBALL, MODEL_FILE)))

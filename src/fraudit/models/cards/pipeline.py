@@ -16,6 +16,7 @@ import numpy as np
 import xgboost as xgb
 
 from fraudit.decisions import DECLINE, REVIEW
+from fraudit.families.cards import CARDS
 from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
 from fraudit.files import sha256_file
 from fraudit.models.artifacts import (
@@ -42,9 +43,9 @@ from fraudit.models.cards.split import (
 from fraudit.models.cards.table import CardTable, load_card_table
 from fraudit.models.cards.train import CARD_PARAMS, fit_card_classifier
 from fraudit.models.classifier import Recipe, predict
-from fraudit.models.layout import Family, family_root
+from fraudit.models.layout import family_root
 from fraudit.models.sagemaker_code.card_anomaly_inference import MODEL_FILE, CardOutlier
-from fraudit.models.train import TrainingResult
+from fraudit.models.ulb.train import TrainingResult
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.settings import Settings
 
@@ -189,7 +190,7 @@ def run_card_training(
     progress: Progress = print,
 ) -> TrainingResult:
     started = time.perf_counter()
-    root = family_root(out_dir or settings.model_dir, Family.CARDS)
+    root = family_root(out_dir or settings.model_dir, CARDS)
     progress(f"reading {history} and its features {features}")
     table = load_card_table(history, features)
     progress(f"  {table.n_rows:,} transactions, {int(table.y.sum()):,} frauds")
@@ -225,7 +226,7 @@ def run_card_training(
     level_c = card_level(settings, table, recipe, at=end, version=shipped, progress=progress)
     policy = level_c.policy
     metrics: dict[str, Any] = {
-        "family": Family.CARDS.value,
+        "family": CARDS.name,
         "model_version": policy.model_version,
         "feature_set_version": feature_set_version(),
         "rows": table.n_rows,
@@ -243,7 +244,7 @@ def run_card_training(
         "test": test,
     }
     manifest = {
-        "family": Family.CARDS.value,
+        "family": CARDS.name,
         "created_at": datetime.now(UTC).isoformat(),
         "data": {
             "history": str(history),

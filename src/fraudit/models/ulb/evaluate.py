@@ -13,8 +13,6 @@ import numpy as np
 from fraudit.data.creditcard import Dataset
 from fraudit.errors import ArtifactError
 from fraudit.models import thresholds
-from fraudit.models.anomaly import fit_anomaly_detector, fit_isolation_forest_scores
-from fraudit.models.artifacts import ModelBundle
 from fraudit.models.calibrate import calibrated
 from fraudit.models.classifier import (
     Recipe,
@@ -32,6 +30,8 @@ from fraudit.models.metrics import (
     paired_outcome,
 )
 from fraudit.models.split import TemporalSplit, forward_folds, temporal_split
+from fraudit.models.ulb.anomaly import fit_anomaly_detector, fit_isolation_forest_scores
+from fraudit.models.ulb.bundle import ModelBundle
 
 Progress = Callable[[str], None]
 SUMMARY_FIGURES = ("auprc", "auprc_unweighted", "roc_auc", "recall_at_fpr_0.1%", "recall_at_fpr_1%")

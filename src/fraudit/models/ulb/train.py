@@ -18,11 +18,6 @@ from fraudit.data.creditcard import Dataset
 from fraudit.data.datasets import resolve_dataset
 from fraudit.decisions import DECISIONS, DECLINE
 from fraudit.files import sha256_file
-from fraudit.models.anomaly import (
-    RobustMahalanobis,
-    fit_anomaly_detector,
-    fit_isolation_forest_scores,
-)
 from fraudit.models.artifacts import (
     SAGEMAKER_XGBOOST_CONTAINER,
     AnomalyArtifact,
@@ -36,6 +31,11 @@ from fraudit.models.classifier import Recipe, predict, train_classifier, train_r
 from fraudit.models.metrics import classification_report, negative_weight
 from fraudit.models.protocol import OUT_OF_TIME_FOLDS, OutOfTime, fit_policy, out_of_time
 from fraudit.models.split import TemporalSplit, temporal_split
+from fraudit.models.ulb.anomaly import (
+    RobustMahalanobis,
+    fit_anomaly_detector,
+    fit_isolation_forest_scores,
+)
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.settings import Settings
 from fraudit.ulb_vector import FEATURE_NAMES

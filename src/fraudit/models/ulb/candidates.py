@@ -13,7 +13,6 @@ import numpy as np
 import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
-from fraudit.models.anomaly import RobustMahalanobis, fit_anomaly_detector
 from fraudit.models.classifier import (
     BASE_PARAMS,
     FEATURE_WEIGHTS,
@@ -24,6 +23,7 @@ from fraudit.models.classifier import (
 )
 from fraudit.models.metrics import classification_report, paired_outcome
 from fraudit.models.split import forward_folds
+from fraudit.models.ulb.anomaly import RobustMahalanobis, fit_anomaly_detector
 from fraudit.ulb_vector import FEATURE_NAMES
 
 Progress = Callable[[str], None]

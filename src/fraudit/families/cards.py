@@ -1,0 +1,47 @@
+"""The card family: a card transaction with its history features (docs/FEATURES.md),
+counted in the online store and scored by its own models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fraudit.contracts import CardPredictRequest
+from fraudit.families.base import ModelFamily
+from fraudit.features.definitions import FEATURE_NAMES
+
+
+def card_row(
+    request: CardPredictRequest, features: Mapping[str, float | None] | None
+) -> Mapping[str, float | None]:
+    """The card vector the online store's answers gave (docs/FEATURES.md)."""
+    if features is None:
+        raise ValueError("a card transaction is scored on its history features")
+    return features
+
+
+def card_csv_row(vector: Mapping[str, float | None]) -> str:
+    """A card vector as one `text/csv` line in the model's feature order: an empty field for
+    a missing value (the XGBoost container reads it as missing, like training's NaN)."""
+    return ",".join("" if (v := vector[name]) is None else repr(float(v)) for name in FEATURE_NAMES)
+
+
+CARDS = ModelFamily(
+    name="cards",
+    description="cards (card transactions with history features: docs/FEATURES.md)",
+    noun="card",
+    request_key="transaction",
+    request=CardPredictRequest,
+    request_summary="a card transaction (`transaction`, schema version 2, docs/FEATURES.md)",
+    row=card_row,
+    csv_row=card_csv_row,
+    artifact_dir="cards",
+    deploy_prefix="models/cards",
+    policy_key="policy/cards/policy.json",
+    version_variable="card_model_version",
+    settings_prefix="card_",
+    default_classifier_endpoint="fraudit-card-xgb-endpoint",
+    default_anomaly_endpoint="fraudit-card-anomaly-endpoint",
+    train_command="fraudit train --dataset cards",
+    package="fraudit.models.cards",
+    counts_history=True,
+)

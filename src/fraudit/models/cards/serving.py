@@ -1,0 +1,102 @@
+"""The card family's models loaded for scoring: in this process (FRAUDIT_SCORER=in-process)
+and as the local model server's two endpoints (`fraudit serve-models`). Rows are card
+vectors (name -> value, None for missing); the endpoints read them as `text/csv` in the
+manifest's feature order, an empty field for a missing value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fraudit.deadline import Deadline
+from fraudit.models.cards.bundle import CardBundle, load_card_bundle
+from fraudit.models.classifier import predict
+from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows
+from fraudit.models.server import Endpoint, endpoint_pair
+from fraudit.scoring.base import CardVector, Scores, ScoringUnavailable
+from fraudit.ulb_vector import FeatureError
+
+
+class InProcessCardScorer:
+    """The card family's models in this process."""
+
+    def __init__(self, bundle: CardBundle) -> None:
+        self._bundle = bundle
+        self.model_version = bundle.version
+
+    def score(self, rows: Sequence[CardVector], deadline: Deadline | None = None) -> list[Scores]:
+        if not rows:
+            return []
+        names = self._bundle.names
+        try:
+            X = np.array(
+                [[np.nan if r[n] is None else r[n] for n in names] for r in rows], dtype=np.float64
+            )
+            proba = predict(self._bundle.classifier, X)
+            anomaly = self._bundle.anomaly.score(X)
+        except Exception as exc:
+            raise ScoringUnavailable(
+                f"in-process card scoring failed: {exc}",
+                "the in-process card models failed",
+                refused_rows=True,
+            ) from exc
+        return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
+
+    def close(self) -> None:
+        return None
+
+
+def _card_parser(width: int) -> Callable[[bytes], np.ndarray]:
+    def parse(body: bytes) -> np.ndarray:
+        try:
+            return parse_card_rows(body.decode("utf-8"), width)
+        except UnicodeDecodeError:
+            raise FeatureError("body is not UTF-8 text") from None
+        except ValueError as exc:
+            raise FeatureError(str(exc)) from None
+
+    return parse
+
+
+def in_process_scorer(model_dir: Path, version: str | None) -> InProcessCardScorer:
+    return InProcessCardScorer(load_card_bundle(model_dir, version))
+
+
+def endpoints(
+    model_dir: Path, version: str | None, classifier: str, anomaly: str
+) -> list[Endpoint]:
+    bundle = load_card_bundle(model_dir, version)
+    width = len(bundle.names)
+    return endpoint_pair(
+        (classifier, anomaly),
+        bundle.classifier,
+        bundle.anomaly.score,
+        _card_parser(width),
+        f"the {width} card features (manifest.json of {bundle.version})",
+        bundle.version,
+    )
+
+
+def sample_card_rows(width: int, count: int = 64, seed: int = 7) -> list[list[float]]:
+    """Rows of `width` card features, about a fifth of the values missing (NaN), half of the
+    rest small integers (codes, counts): what the card endpoints are sent."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = np.where(
+        rng.random((count, width)) < 0.5,
+        rng.integers(0, 14, (count, width)).astype(np.float64),
+        rng.lognormal(2.0, 1.5, (count, width)),
+    )
+    values[rng.random((count, width)) < 0.2] = np.nan
+    return values.tolist()
+
+
+def check_inputs(
+    model_dir: Path, version: str
+) -> tuple[list[list[float]], Callable[[np.ndarray], np.ndarray]]:
+    """What `fraudit deploy check-model` sends both containers, and the detector's scores."""
+    bundle = load_card_bundle(model_dir, version)
+    return sample_card_rows(len(bundle.names)), bundle.anomaly.score

@@ -1,0 +1,106 @@
+"""The ULB family's models loaded for scoring: in this process (FRAUDIT_SCORER=in-process,
+for benchmarks and deployments that want no endpoints) and as the local model server's two
+endpoints (`fraudit serve-models`). Needs the `models` extra."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fraudit.deadline import Deadline
+from fraudit.models.classifier import predict
+from fraudit.models.server import Endpoint, endpoint_pair
+from fraudit.models.ulb.bundle import ModelBundle, load_bundle
+from fraudit.scoring.base import Scores, ScoringUnavailable
+from fraudit.ulb_vector import N_FEATURES, FeatureError, FeatureVector, parse_csv_matrix
+
+
+class InProcessScorer:
+    def __init__(self, bundle: ModelBundle) -> None:
+        self._bundle = bundle
+        self.model_version = bundle.version
+
+    def score(
+        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
+    ) -> list[Scores]:
+        if not rows:
+            return []
+        try:
+            X = np.asarray(rows, dtype=np.float64)
+            proba = predict(self._bundle.classifier, X)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked per row by the caller
+                anomaly = self._bundle.anomaly.score(X)
+        except Exception as exc:  # a model fault must not become a made-up score
+            raise ScoringUnavailable(
+                f"in-process scoring failed: {exc}",
+                "the in-process models failed to score",
+                refused_rows=True,
+            ) from exc
+        return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
+
+    def close(self) -> None:
+        return None
+
+
+def parse_rows(body: bytes) -> np.ndarray:
+    """CSV rows to an (n, 30) array. The fast path lets numpy convert; on any fault the
+    slow path names the first bad row and column."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FeatureError("body is not UTF-8 text") from None
+    try:
+        rows = np.array(
+            [line.split(",") for line in text.splitlines() if line.strip()], dtype=np.float64
+        )
+        if (
+            rows.ndim == 2
+            and rows.shape[0]
+            and rows.shape[1] == N_FEATURES
+            and np.isfinite(rows).all()
+        ):
+            return rows
+    except ValueError:
+        pass
+    # Business ranges (Time, Amount >= 0) are the API's to enforce; a model container only
+    # refuses what it cannot compute on.
+    return np.array(parse_csv_matrix(text, check_ranges=False), dtype=np.float64)
+
+
+def in_process_scorer(model_dir: Path, version: str | None) -> InProcessScorer:
+    return InProcessScorer(load_bundle(model_dir, version))
+
+
+def endpoints(
+    model_dir: Path, version: str | None, classifier: str, anomaly: str
+) -> list[Endpoint]:
+    bundle = load_bundle(model_dir, version)
+    return endpoint_pair(
+        (classifier, anomaly),
+        bundle.classifier,
+        bundle.anomaly.score,
+        parse_rows,
+        "Time,V1..V28,Amount",
+        bundle.version,
+    )
+
+
+def sample_rows(count: int = 64, seed: int = 7) -> list[list[float]]:
+    """Rows shaped like creditcard.csv (Time, V1..V28, Amount): the scores only need to
+    agree, not to be realistic."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    v = rng.normal(0.0, 2.0, size=(count, 28))
+    time = rng.uniform(0, 172_800, size=(count, 1))
+    amount = rng.lognormal(3.0, 1.5, size=(count, 1))
+    return np.hstack([time, v, amount]).tolist()
+
+
+def check_inputs(
+    model_dir: Path, version: str
+) -> tuple[list[list[float]], Callable[[np.ndarray], np.ndarray]]:
+    """What `fraudit deploy check-model` sends both containers, and the detector's scores."""
+    return sample_rows(), load_bundle(model_dir, version).anomaly.score
