@@ -20,7 +20,7 @@ def _family(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
-def add_deploy_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "deploy", help="put artifacts on AWS and drive the stack (see docs/deploy.md)"
     )
