@@ -27,7 +27,8 @@ from pydantic import (
 
 from fraudit.decisions import Decision
 from fraudit.features.definitions import CATEGORIES
-from fraudit.features.history import CardTransaction
+from fraudit.features.reference import CardVector
+from fraudit.schema_versions import SCHEMA_VERSION
 from fraudit.ulb_vector import FeatureError, FeatureVector, features_json_schema, parse_features
 from fraudit.validity import (
     COUNTRY_PATTERN,
@@ -49,8 +50,6 @@ from fraudit.validity import (
     text_problem,
     timestamp_text_problem,
 )
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -237,7 +236,6 @@ class PredictRequest(BaseModel):
 # A fraud team's own transaction: a card token, the merchant, the places, the cardholder's
 # date of birth. The feature engines (fraudit.features) compute history from these.
 
-CARD_SCHEMA_VERSION = 2
 # A city of more people than this is a data error, not a city.
 MAX_CITY_POPULATION = 100_000_000
 # Cardholders older than this at the transaction are refused as a data error.
@@ -356,27 +354,6 @@ class CardPredictRequest(BaseModel):
     def amount(self) -> float:
         return self.transaction.amount
 
-    def history_record(self, transaction_id: str, arrival: int) -> CardTransaction:
-        """The transaction as the feature engines see it."""
-        t, meta = self.transaction, self.metadata
-        return CardTransaction(
-            transaction_id=transaction_id,
-            card=t.card_token,
-            event_time=meta.timestamp.timestamp(),
-            arrival=arrival,
-            amount=t.amount,
-            merchant=t.merchant_id,
-            category=t.merchant_category,
-            merchant_lat=t.merchant_lat,
-            merchant_lon=t.merchant_lon,
-            home_lat=t.home_lat,
-            home_lon=t.home_lon,
-            city_pop=t.city_pop,
-            birth_date=t.date_of_birth,
-            device=meta.device_info.device_id if meta.device_info else None,
-            ip=meta.ip_address,
-        )
-
 
 class AnomalyResult(BaseModel):
     score: float
@@ -442,5 +419,5 @@ class ScoredEvent(BaseModel):
     # Card transactions: the transaction's own details, the feature vector it was scored
     # on and the version of the definitions that computed it.
     card: CardEvent | None = None
-    features: dict[str, float | None] | None = None
+    features: CardVector | None = None
     feature_set_version: str | None = None

@@ -12,8 +12,8 @@ from typing import Any
 
 from fraudit.validity import MAX_FEATURE_MAGNITUDE, feature_problem
 
-FEATURE_NAMES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
-N_FEATURES = len(FEATURE_NAMES)
+ULB_COLUMNS: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
+N_FEATURES = len(ULB_COLUMNS)
 TIME_INDEX = 0
 AMOUNT_INDEX = N_FEATURES - 1
 
@@ -46,7 +46,7 @@ class FeatureError(ValueError):
 
 
 def _describe(column: int) -> str:
-    name = FEATURE_NAMES[column - 1] if 1 <= column <= N_FEATURES else "?"
+    name = ULB_COLUMNS[column - 1] if 1 <= column <= N_FEATURES else "?"
     return f"position {column} ({name})"
 
 
@@ -98,7 +98,7 @@ def _check_row(
         where = _describe(index + 1) if row is None else f"row {row}, {_describe(index + 1)}"
         problem = feature_problem(value)
         if problem is None and index in (TIME_INDEX, AMOUNT_INDEX) and value < 0:
-            problem = f"{FEATURE_NAMES[index]} must be >= 0, got {value}"
+            problem = f"{ULB_COLUMNS[index]} must be >= 0, got {value}"
         if problem is not None:
             raise FeatureError(f"{where}: {problem}", row=row, column=index + 1)
     return vector

@@ -7,7 +7,7 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from fraudit.contracts import SCHEMA_VERSION
+from fraudit.schema_versions import SCHEMA_VERSION
 from tests.support.api import JSON, kinesis_stream, make_app, payload, read_stream
 
 pytestmark = pytest.mark.integration

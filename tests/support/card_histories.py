@@ -95,7 +95,8 @@ def entity_orders(history: list[CardTransaction], seed: int) -> list[CardTransac
 def history_frame(spark, history: list[CardTransaction]):
     """The history as the backfill takes it: its columns, and each entity's own arrival
     position (`CardTransaction.arrival_in`)."""
-    from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS, HISTORY_COLUMNS
+    from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS
+    from fraudit.features.history import HISTORY_COLUMNS
 
     rows = [
         (

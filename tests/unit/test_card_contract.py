@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from fraudit.card_numbers import luhn_valid
 from fraudit.contracts import CardPredictRequest, ValidationClock
+from fraudit.features.history import from_request
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +53,7 @@ def fields_of(exc: ValidationError) -> set[str]:
 
 def test_a_good_card_transaction_becomes_the_engines_record():
     request = CardPredictRequest.model_validate(body(), context=CLOCK)
-    record = request.history_record("tx-card-1", arrival=7)
+    record = from_request(request, "tx-card-1", arrival=7)
     assert record.card == "card_zq22vr5w3e6k7c7r"
     assert record.event_time == datetime(2026, 12, 2, 16, 59, tzinfo=UTC).timestamp()
     assert record.arrival == 7
@@ -70,7 +71,7 @@ def test_optional_parts_may_be_left_out():
     del minimal["transaction"]["gender"]
     del minimal["metadata"]["device_info"]
     del minimal["metadata"]["ip_address"]
-    record = CardPredictRequest.model_validate(minimal, context=CLOCK).history_record("t", 0)
+    record = from_request(CardPredictRequest.model_validate(minimal, context=CLOCK), "t", 0)
     assert record.device is None
     assert record.ip is None
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from fraudit.contracts import SCHEMA_VERSION, PredictRequest, PredictResponse, ScoredEvent
+from fraudit.contracts import PredictRequest, PredictResponse, ScoredEvent
+from fraudit.schema_versions import SCHEMA_VERSION
 
 pytestmark = pytest.mark.unit
 

@@ -150,6 +150,7 @@ LAYERS: dict[str, set[str]] = {
     "core": {
         "__init__", "aws_clients", "backoff", "card_numbers", "console", "contracts", "deadline",
         "decisions", "errors", "families", "features", "files", "logs", "machine",
+        "schema_versions",
         "settings", "ulb_vector", "validity",
     },
     "parts": {"data", "db", "http_server", "online", "publishing", "scoring"},

@@ -12,7 +12,7 @@ from fraudit.data.synthetic import (
     scale_mixture_params,
     write_csv,
 )
-from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.ulb_vector import ULB_COLUMNS
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +43,7 @@ def test_shipped_class_stats_recombine_to_the_published_whole_dataset_std(name, 
 def test_per_class_moments_match_the_published_statistics(half_million, label):
     stats = load_class_stats()[label]
     rows = half_million.X[half_million.y == label]
-    for j, name in enumerate(FEATURE_NAMES):
+    for j, name in enumerate(ULB_COLUMNS):
         mean, std = rows[:, j].mean(), rows[:, j].std(ddof=1)
         assert abs(mean - stats.mean[name]) <= 0.05 * stats.std[name], name
         assert abs(std / stats.std[name] - 1) <= 0.10, name
@@ -64,7 +64,7 @@ def test_amount_quartiles_match(half_million, label):
 @pytest.mark.slow
 def test_heavy_tails_and_fraud_rate_and_time(half_million):
     for name in ("V28", "V23", "Amount"):
-        assert kurtosis(half_million.X[:, FEATURE_NAMES.index(name)]) > 10, name
+        assert kurtosis(half_million.X[:, ULB_COLUMNS.index(name)]) > 10, name
     assert half_million.n_frauds == round(500_000 * 492 / 284_807)
     time = half_million.time
     assert time.min() >= 0

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from fraudit.ulb_vector import (
-    FEATURE_NAMES,
+    ULB_COLUMNS,
     FeatureError,
     parse_csv_matrix,
     parse_features,
@@ -18,9 +18,9 @@ ROW = [0.0, *[0.1 * i for i in range(1, 29)], 149.62]
 
 
 def test_names_are_time_v1_to_v28_amount():
-    assert FEATURE_NAMES[0] == "Time"
-    assert FEATURE_NAMES[-1] == "Amount"
-    assert FEATURE_NAMES[1:-1] == tuple(f"V{i}" for i in range(1, 29))
+    assert ULB_COLUMNS[0] == "Time"
+    assert ULB_COLUMNS[-1] == "Amount"
+    assert ULB_COLUMNS[1:-1] == tuple(f"V{i}" for i in range(1, 29))
 
 
 def test_csv_and_array_give_the_same_vector():

@@ -19,8 +19,6 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from fraudit.contracts import (
-    CARD_SCHEMA_VERSION,
-    SCHEMA_VERSION,
     AnomalyResult,
     CardEvent,
     CardPredictRequest,
@@ -32,8 +30,9 @@ from fraudit.contracts import (
 )
 from fraudit.families import families, family_of_payload
 from fraudit.features.definitions import Entity, feature_set_version
-from fraudit.features.reference import Vector
+from fraudit.features.reference import CardVector
 from fraudit.online.store import Recorded
+from fraudit.schema_versions import CARD_SCHEMA_VERSION, SCHEMA_VERSION
 from fraudit.scoring.base import Scores
 from fraudit.scoring.policy import DecisionPolicy
 
@@ -126,7 +125,7 @@ class CardContext:
     """What the online store said about a card transaction: its vector and its arrival
     number in each entity's order."""
 
-    features: Vector
+    features: CardVector
     arrivals: dict[Entity, int]
 
 

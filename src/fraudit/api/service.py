@@ -36,15 +36,16 @@ from fraudit.api.plan import (
     store_unavailable,
     stream_unavailable,
 )
-from fraudit.contracts import SCHEMA_VERSION, CardPredictRequest, PredictResponse, ValidationClock
+from fraudit.contracts import CardPredictRequest, PredictResponse, ValidationClock
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.families import ModelFamily, families
-from fraudit.features.history import CardTransaction
+from fraudit.features.history import CardTransaction, from_request
 from fraudit.online import idempotency
 from fraudit.online.plan import Attempt, BeginAnswer, BeginCall, vector_from_state
 from fraudit.online.store import Abandon, Store, StoreUnavailable
 from fraudit.publishing import KinesisPublisher
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
+from fraudit.schema_versions import SCHEMA_VERSION
 from fraudit.scoring.base import Scorer, Scores, ScoringUnavailable
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE
@@ -225,7 +226,7 @@ class PredictService:
         store = self.store
         for item in items:
             if isinstance(item.request, CardPredictRequest):
-                item.tx = item.request.history_record(item.event_id, 0)
+                item.tx = from_request(item.request, item.event_id, 0)
             if item.digest is None and item.tx is None:
                 continue
             item.call = store.begin_call(

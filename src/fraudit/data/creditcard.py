@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from fraudit.errors import DatasetError
-from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.ulb_vector import ULB_COLUMNS
 
 LABEL = "Class"
-COLUMNS: tuple[str, ...] = (*FEATURE_NAMES, LABEL)
+COLUMNS: tuple[str, ...] = (*ULB_COLUMNS, LABEL)
 DEFAULT_CHUNK_ROWS = 50_000
 
 
@@ -35,8 +35,8 @@ class Dataset:
     source: str
 
     def __post_init__(self) -> None:
-        if self.X.ndim != 2 or self.X.shape[1] != len(FEATURE_NAMES):
-            raise DatasetError(f"expected {len(FEATURE_NAMES)} feature columns, got {self.X.shape}")
+        if self.X.ndim != 2 or self.X.shape[1] != len(ULB_COLUMNS):
+            raise DatasetError(f"expected {len(ULB_COLUMNS)} feature columns, got {self.X.shape}")
         if len(self.X) != len(self.y):
             raise DatasetError("features and labels differ in length")
 

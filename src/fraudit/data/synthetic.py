@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fraudit.data.creditcard import COLUMNS, Dataset
-from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.ulb_vector import ULB_COLUMNS
 
 TWO_DAYS_SECONDS = 172_792.0
 DAY_SECONDS = 86_400.0
@@ -72,7 +72,7 @@ def load_class_stats(path: Path | None = None) -> dict[int, ClassStats]:
         )
         for c in (0, 1)
     }
-    missing = set(FEATURE_NAMES) - set(stats[0].mean)
+    missing = set(ULB_COLUMNS) - set(stats[0].mean)
     if missing:
         raise ValueError(f"class statistics lack {sorted(missing)}")
     return stats
@@ -196,7 +196,7 @@ class SyntheticCreditCard:
                     n,
                     min(PUBLISHED_KURTOSIS.get(name, DEFAULT_GENUINE_KURTOSIS), KURTOSIS_CAP),
                 )
-                for name in FEATURE_NAMES[1:-1]
+                for name in ULB_COLUMNS[1:-1]
             ]
         )
 
@@ -206,7 +206,7 @@ class SyntheticCreditCard:
         "overt", with one latent severity loaded along each feature's fraud direction. The
         overt part's mean and std are solved so that the mixture has the published class
         moments; the block is then standardised onto them exactly."""
-        v_names = FEATURE_NAMES[1:-1]
+        v_names = ULB_COLUMNS[1:-1]
         g, f = self.stats[0], self.stats[1]
         m0 = np.array([g.mean[v] for v in v_names])
         s0 = np.array([g.std[v] for v in v_names])
@@ -235,7 +235,7 @@ class SyntheticCreditCard:
     def _class_block(self, rng: np.random.Generator, label: int, n: int) -> np.ndarray:
         stats = self.stats[label]
         if label == 0:
-            v_names = FEATURE_NAMES[1:-1]
+            v_names = ULB_COLUMNS[1:-1]
             shocks = self._genuine_shocks(rng, n)
             v_block = np.array([stats.mean[v] for v in v_names]) + np.array(
                 [stats.std[v] for v in v_names]

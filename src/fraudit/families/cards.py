@@ -3,23 +3,20 @@ counted in the online store and scored by its own models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fraudit.contracts import CardPredictRequest
 from fraudit.families.base import ModelFamily
 from fraudit.features.definitions import FEATURE_NAMES
+from fraudit.features.reference import CardVector
 
 
-def card_row(
-    request: CardPredictRequest, features: Mapping[str, float | None] | None
-) -> Mapping[str, float | None]:
+def card_row(request: CardPredictRequest, features: CardVector | None) -> CardVector:
     """The card vector the online store's answers gave (docs/FEATURES.md)."""
     if features is None:
         raise ValueError("a card transaction is scored on its history features")
     return features
 
 
-def card_csv_row(vector: Mapping[str, float | None]) -> str:
+def card_csv_row(vector: CardVector) -> str:
     """A card vector as one `text/csv` line in the model's feature order: an empty field for
     a missing value (the XGBoost container reads it as missing, like training's NaN)."""
     return ",".join("" if (v := vector[name]) is None else repr(float(v)) for name in FEATURE_NAMES)

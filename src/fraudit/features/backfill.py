@@ -35,27 +35,8 @@ from fraudit.features.definitions import (
     Sequence,
     WindowAggregate,
 )
-from fraudit.features.history import EARTH_RADIUS_KM
+from fraudit.features.history import EARTH_RADIUS_KM, HISTORY_COLUMNS
 
-# The history's columns (CardTransaction's fields): event_time in Unix seconds, birth_date
-# a date; device and ip may be null.
-HISTORY_COLUMNS = (
-    "transaction_id",
-    "card",
-    "event_time",
-    "arrival",
-    "amount",
-    "merchant",
-    "category",
-    "merchant_lat",
-    "merchant_lon",
-    "home_lat",
-    "home_lon",
-    "city_pop",
-    "birth_date",
-    "device",
-    "ip",
-)
 _KEY = {Entity.CARD: "card", Entity.MERCHANT: "merchant", Entity.DEVICE: "device", Entity.IP: "ip"}
 # Optional: a transaction's position in each entity's own arrival order (rule 1), where a
 # history has one (CardTransaction.arrivals); without the column, `arrival`.

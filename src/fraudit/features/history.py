@@ -1,12 +1,18 @@
 """A card transaction as the feature engines see it (after validation: a card token, never
-a card number), and the geometry they share."""
+a card number), built here only: from an API request, from a stored stream event, from a
+real Sparkov row; the history file's columns; and the geometry the engines share."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fraudit.contracts import CardPredictRequest
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 
@@ -44,6 +50,116 @@ class CardTransaction:
         """Its position in its card's arrival order (the previous-transaction rule's
         tie-break)."""
         return self.arrival_in("card")
+
+
+# A history file's columns: the record's fields (event_time in Unix seconds, birth_date a
+# date; device and ip may be null). Per-entity arrival numbers travel in columns of their
+# own (fraudit.features.backfill.ENTITY_ARRIVAL_COLUMNS).
+HISTORY_COLUMNS = tuple(f.name for f in fields(CardTransaction) if f.name != "arrivals")
+
+
+def from_request(request: CardPredictRequest, transaction_id: str, arrival: int) -> CardTransaction:
+    """A card transaction the API accepted."""
+    t, meta = request.transaction, request.metadata
+    return CardTransaction(
+        transaction_id=transaction_id,
+        card=t.card_token,
+        event_time=meta.timestamp.timestamp(),
+        arrival=arrival,
+        amount=t.amount,
+        merchant=t.merchant_id,
+        category=t.merchant_category,
+        merchant_lat=t.merchant_lat,
+        merchant_lon=t.merchant_lon,
+        home_lat=t.home_lat,
+        home_lon=t.home_lon,
+        city_pop=t.city_pop,
+        birth_date=t.date_of_birth,
+        device=meta.device_info.device_id if meta.device_info else None,
+        ip=meta.ip_address,
+    )
+
+
+def from_stored_event(row: tuple[Any, ...]) -> CardTransaction:
+    """A stored card event (fraudit.stream.sql.CARD_EVENTS' columns) with its arrival number
+    in each entity. Fields no stored feature reads (home, age, city) are placeholders: the
+    online store keeps only history."""
+    (event_id, timestamp, amount, card, merchant, category, lat, lon) = row[:8]
+    (arrival, arrivals, device, ip) = row[8:]
+    if isinstance(arrivals, str):
+        arrivals = json.loads(arrivals)
+    numbers = {str(entity): int(n) for entity, n in (arrivals or {}).items()}
+    return CardTransaction(
+        transaction_id=event_id,
+        card=card,
+        event_time=datetime.fromisoformat(timestamp).timestamp(),
+        arrival=int(arrival),
+        arrivals=numbers,
+        amount=float(amount),
+        merchant=merchant,
+        category=category,
+        merchant_lat=float(lat),
+        merchant_lon=float(lon),
+        home_lat=0.0,
+        home_lon=0.0,
+        city_pop=0,
+        birth_date=date(1970, 1, 1),
+        device=device,
+        ip=ip,
+    )
+
+
+class RowOfARealFile(Protocol):
+    """A real Sparkov row as fraudit.data.sparkov_profile reads it."""
+
+    @property
+    def card(self) -> str: ...
+
+    @property
+    def local_time(self) -> float: ...
+
+    @property
+    def amount(self) -> float: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def merchant_lat(self) -> float: ...
+
+    @property
+    def merchant_lon(self) -> float: ...
+
+    @property
+    def home_lat(self) -> float: ...
+
+    @property
+    def home_lon(self) -> float: ...
+
+    @property
+    def city_pop(self) -> int: ...
+
+    @property
+    def birth_date(self) -> str: ...
+
+
+def from_real_row(row: RowOfARealFile, index: int) -> CardTransaction:
+    """A real Sparkov row, numbered `index`: the row features only (no merchant id)."""
+    return CardTransaction(
+        transaction_id=str(index),
+        card=row.card,
+        event_time=row.local_time,
+        arrival=index,
+        amount=row.amount,
+        merchant="",
+        category=row.category,
+        merchant_lat=row.merchant_lat,
+        merchant_lon=row.merchant_lon,
+        home_lat=row.home_lat,
+        home_lon=row.home_lon,
+        city_pop=row.city_pop,
+        birth_date=date.fromisoformat(row.birth_date),
+    )
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

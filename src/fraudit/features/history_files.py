@@ -17,7 +17,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS, HISTORY_COLUMNS
+from fraudit.features.backfill import ENTITY_ARRIVAL_COLUMNS
+from fraudit.features.history import HISTORY_COLUMNS
 
 COLUMN_TYPES = {
     "transaction_id": "string",

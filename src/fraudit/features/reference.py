@@ -37,7 +37,7 @@ from fraudit.features.definitions import (
 from fraudit.features.history import CardTransaction, haversine_km
 
 Value = float | None
-Vector = dict[str, Value]
+CardVector = dict[str, Value]
 
 
 class Earlier(Protocol):
@@ -240,7 +240,7 @@ def compute(
     transactions: Iterable[CardTransaction],
     features: tuple[Feature, ...] = FEATURES,
     caps: Mapping[Entity, int] = HISTORY_CAPS,
-) -> dict[str, Vector]:
+) -> dict[str, CardVector]:
     """Every transaction's features, keyed by transaction_id. Every feature reads one
     entity's history: the transactions of T's entity received before T in that entity's
     own arrival order (`CardTransaction.arrival_in`; ties within one entity are refused), at most
@@ -249,7 +249,7 @@ def compute(
     ids = [tx.transaction_id for tx in given]
     if len(set(ids)) != len(ids):
         raise ValueError("two transactions share a transaction_id")
-    out: dict[str, Vector] = {tx.transaction_id: {} for tx in given}
+    out: dict[str, CardVector] = {tx.transaction_id: {} for tx in given}
     for entity in (None, *Entity):
         mine = [f for f in features if feature_entity(f) is entity]
         if entity is None:

@@ -11,12 +11,12 @@ import xgboost as xgb
 
 from fraudit.data.creditcard import Dataset
 from fraudit.models.metrics import average_precision
-from fraudit.ulb_vector import FEATURE_NAMES, TIME_INDEX
+from fraudit.ulb_vector import TIME_INDEX, ULB_COLUMNS
 
 # Raw Time (seconds since the file began) only tells the model *when* the training slice was
 # recorded; under a temporal split it is pure drift. A zero feature weight keeps it out of
 # every tree while the model still takes the 30-column row SageMaker sends.
-FEATURE_WEIGHTS = np.array([0.0 if i == TIME_INDEX else 1.0 for i in range(len(FEATURE_NAMES))])
+FEATURE_WEIGHTS = np.array([0.0 if i == TIME_INDEX else 1.0 for i in range(len(ULB_COLUMNS))])
 
 BASE_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
@@ -94,9 +94,9 @@ def train_candidate(
     train: Dataset, validation: Dataset, params: dict[str, Any], seed: int, w_neg_validation: float
 ) -> TrainedClassifier:
     full = {**BASE_PARAMS, **params, "seed": seed, "scale_pos_weight": class_weight(train.y)}
-    dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(FEATURE_NAMES))
+    dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(ULB_COLUMNS))
     dtrain.set_info(feature_weights=FEATURE_WEIGHTS)
-    dval = xgb.DMatrix(validation.X, label=validation.y, feature_names=list(FEATURE_NAMES))
+    dval = xgb.DMatrix(validation.X, label=validation.y, feature_names=list(ULB_COLUMNS))
     booster, best = fit_early_stopped(full, dtrain, dval, MAX_ROUNDS, EARLY_STOPPING_ROUNDS)
     auprc = average_precision(validation.y, predict(booster, validation.X), w_neg_validation)
     return TrainedClassifier(booster, full, best, auprc)
@@ -128,7 +128,7 @@ def train_classifier(
 def train_reference(train: Dataset, seed: int) -> xgb.Booster:
     """The SageMaker sample recipe, as published: 100 rounds, no early stopping."""
     params = {**REFERENCE_PARAMS, "seed": seed, "scale_pos_weight": class_weight(train.y)}
-    dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(FEATURE_NAMES))
+    dtrain = xgb.DMatrix(train.X, label=train.y, feature_names=list(ULB_COLUMNS))
     return xgb.train(params, dtrain, REFERENCE_ROUNDS)
 
 
@@ -161,6 +161,6 @@ class Recipe:
 def train_recipe(data: Dataset, recipe: Recipe, seed: int) -> xgb.Booster:
     """Our recipe on every row of `data`: no early stopping, trees by the recipe's rule."""
     full = {**BASE_PARAMS, **recipe.params, "seed": seed, "scale_pos_weight": class_weight(data.y)}
-    dtrain = xgb.DMatrix(data.X, label=data.y, feature_names=list(FEATURE_NAMES))
+    dtrain = xgb.DMatrix(data.X, label=data.y, feature_names=list(ULB_COLUMNS))
     dtrain.set_info(feature_weights=FEATURE_WEIGHTS)
     return xgb.train(full, dtrain, recipe.trees_for(data.n_rows))

@@ -46,8 +46,8 @@ from fraudit.features.definitions import (
 from fraudit.features.definitions import Sequence as SequenceKind
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import (
+    CardVector,
     Value,
-    Vector,
     aggregate,
     entity_key,
     finite_or_missing,
@@ -224,7 +224,7 @@ class StoredState:
 
 def vector_from_state(
     tx: CardTransaction, state: StoredState, features: Sequence[Feature] = FEATURES
-) -> Vector:
+) -> CardVector:
     """The feature vector of `tx` from what the store held before it: the reference
     implementation's own functions over the returned members; counts-only entities from
     their window counts. The transaction itself is never among its own history. Members
@@ -237,7 +237,7 @@ def vector_from_state(
         if keys[entity] is not None:
             received[entity] = _earlier(tx, pairs, entity)
             times[entity] = [m.event_time for m in received[entity]]
-    out: Vector = {}
+    out: CardVector = {}
     t = tx.event_time
     windowed: dict[tuple[Entity, int], list[Member]] = {}
 

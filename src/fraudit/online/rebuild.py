@@ -21,14 +21,12 @@ be scored on a partial history.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from fraudit.features.definitions import Entity
-from fraudit.features.history import CardTransaction
+from fraudit.features.history import CardTransaction, from_stored_event
 from fraudit.online.plan import BeginCall
 from fraudit.online.store import Store, StoreUnavailable
 
@@ -62,35 +60,6 @@ ORDER BY event_id
 MARKER_TTL_SECONDS = 120
 
 
-def transaction_from_row(row: tuple[Any, ...]) -> CardTransaction:
-    """A stored card event as the feature engines see it (pure), with its arrival number in
-    each entity. Fields no stored feature reads (home, age, city) are placeholders: the
-    store keeps only history."""
-    (event_id, timestamp, amount, card, merchant, category, lat, lon) = row[:8]
-    (arrival, arrivals, device, ip) = row[8:]
-    if isinstance(arrivals, str):
-        arrivals = json.loads(arrivals)
-    numbers = {str(entity): int(n) for entity, n in (arrivals or {}).items()}
-    return CardTransaction(
-        transaction_id=event_id,
-        card=card,
-        event_time=datetime.fromisoformat(timestamp).timestamp(),
-        arrival=int(arrival),
-        arrivals=numbers,
-        amount=float(amount),
-        merchant=merchant,
-        category=category,
-        merchant_lat=float(lat),
-        merchant_lon=float(lon),
-        home_lat=0.0,
-        home_lon=0.0,
-        city_pop=0,
-        birth_date=date(1970, 1, 1),
-        device=device,
-        ip=ip,
-    )
-
-
 @dataclass(frozen=True)
 class RebuildResult:
     transactions: int  # rows read
@@ -118,7 +87,7 @@ def rebuild(
     paused result's `last_event_id` as `after` (and reads rows after it)."""
     return count_transactions(
         store,
-        (transaction_from_row(row) for row in rows),
+        (from_stored_event(row) for row in rows),
         batch=batch,
         progress=progress,
         stop=stop,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -38,8 +38,6 @@ class ScoringUnavailable(RuntimeError):
         self.refused_rows = refused_rows
 
 
-# A card vector: feature name -> value, None when missing (fraudit.features).
-CardVector = Mapping[str, float | None]
 Row = TypeVar("Row", contravariant=True)
 
 

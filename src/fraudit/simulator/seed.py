@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fraudit.contracts import CardPredictRequest
-from fraudit.features.history import CardTransaction
+from fraudit.features.history import CardTransaction, from_request
 from fraudit.online.rebuild import RebuildResult, count_transactions
 from fraudit.online.store import Store
 from fraudit.simulator.population import build_population
@@ -23,7 +23,7 @@ def history_transactions(source: LiveCardSource) -> Iterator[CardTransaction]:
     arrival = population.rows.arrival
     for index in population.history_rows():
         request = CardPredictRequest.model_validate_json(source.payload(index))
-        yield request.history_record(population.transaction_id(index), int(arrival.iat[index]))
+        yield from_request(request, population.transaction_id(index), int(arrival.iat[index]))
 
 
 def seed_store(

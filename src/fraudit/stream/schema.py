@@ -15,9 +15,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 # Schema version 2 (card transactions) carries these as well (fraudit.contracts.CardEvent).
-CARD_SCHEMA_VERSION = 2
 CORRUPT_COLUMN = "_corrupt_record"
 
 # What a source hands the transform, one row per Kinesis record.

@@ -13,13 +13,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudit.decisions import DECISIONS
+from fraudit.schema_versions import CARD_SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS
 from fraudit.stream.schema import (
     CARD_REQUIRED_FIELDS,
-    CARD_SCHEMA_VERSION,
     CORRUPT_COLUMN,
     EVENT_SCHEMA,
     REQUIRED_FIELDS,
-    SUPPORTED_SCHEMA_VERSIONS,
 )
 from fraudit.validity import (
     COUNTRY_PATTERN,

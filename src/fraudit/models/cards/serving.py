@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from fraudit.deadline import Deadline
+from fraudit.features.reference import CardVector
 from fraudit.models.cards.bundle import CardBundle, load_card_bundle
 from fraudit.models.classifier import predict
 from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows
 from fraudit.models.server import Endpoint, endpoint_pair
-from fraudit.scoring.base import CardVector, Scores, ScoringUnavailable
+from fraudit.scoring.base import Scores, ScoringUnavailable
 from fraudit.ulb_vector import FeatureError
 
 

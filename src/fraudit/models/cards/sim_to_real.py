@@ -6,15 +6,14 @@ to tune it to."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fraudit.data.sparkov_profile import SPARKOV_TEST_FRAUD_RATE, SparkovRow, halves, read_rows
+from fraudit.data.sparkov_profile import SPARKOV_TEST_FRAUD_RATE, halves, read_rows
 from fraudit.features.definitions import ROW_FEATURES
-from fraudit.features.history import CardTransaction
+from fraudit.features.history import from_real_row
 from fraudit.features.reference import row_value
 from fraudit.models.cards.split import CardSplit
 from fraudit.models.cards.table import CardTable
@@ -25,30 +24,12 @@ FEATURES = ("log_amount", "category", "channel", "hour", "age_years", "distance_
             "city_pop_log")  # fmt: skip
 
 
-def _transaction(row: SparkovRow, i: int) -> CardTransaction:
-    return CardTransaction(
-        transaction_id=str(i),
-        card=row.card,
-        event_time=row.local_time,
-        arrival=i,
-        amount=row.amount,
-        merchant="",
-        category=row.category,
-        merchant_lat=row.merchant_lat,
-        merchant_lon=row.merchant_lon,
-        home_lat=row.home_lat,
-        home_lon=row.home_lon,
-        city_pop=row.city_pop,
-        birth_date=date.fromisoformat(row.birth_date),
-    )
-
-
 def real_later_half(sample: Path) -> CardTable:
     """The later half of the real sample with its row features (FEATURES)."""
     _, later = halves(read_rows(sample))
     by_name = {f.name: f for f in ROW_FEATURES}
     values = [
-        [row_value(by_name[name], _transaction(r, i)) for name in FEATURES]
+        [row_value(by_name[name], from_real_row(r, i)) for name in FEATURES]
         for i, r in enumerate(later)
     ]
     X = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64)

@@ -24,7 +24,7 @@ from fraudit.models.classifier import (
 from fraudit.models.metrics import classification_report, paired_outcome
 from fraudit.models.split import forward_folds
 from fraudit.models.ulb.anomaly import RobustMahalanobis, fit_anomaly_detector
-from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.ulb_vector import ULB_COLUMNS
 
 Progress = Callable[[str], None]
 ANOMALY_FEATURE = "anomaly_score"
@@ -57,7 +57,7 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate(
         "additive-in-v",
         "interaction constraints: each V feature may interact with Amount only",
-        {"interaction_constraints": [[name, "Amount"] for name in FEATURE_NAMES[1:29]]},
+        {"interaction_constraints": [[name, "Amount"] for name in ULB_COLUMNS[1:29]]},
     ),
 )
 
@@ -84,7 +84,7 @@ def fit_candidate(
     def features(X: np.ndarray) -> np.ndarray:
         return X if use is None else np.column_stack([X, use.score(X)])
 
-    names = list(FEATURE_NAMES) + ([ANOMALY_FEATURE] if use else [])
+    names = list(ULB_COLUMNS) + ([ANOMALY_FEATURE] if use else [])
     weights = np.r_[FEATURE_WEIGHTS, 1.0] if use else FEATURE_WEIGHTS
     params = {
         **BASE_PARAMS,

@@ -38,7 +38,7 @@ from fraudit.models.ulb.anomaly import (
 )
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.settings import Settings
-from fraudit.ulb_vector import FEATURE_NAMES
+from fraudit.ulb_vector import ULB_COLUMNS
 
 Progress = Callable[[str], None]
 
@@ -314,7 +314,7 @@ def run_training(
             "frauds": data.n_frauds,
             "sha256": sha256_file(Path(data.source)) if Path(data.source).is_file() else None,
         },
-        "features": list(FEATURE_NAMES),
+        "features": list(ULB_COLUMNS),
         "classifier": metrics["classifier"],
         "libraries": library_versions(),
     }
