@@ -29,31 +29,7 @@ from fraudit.features.definitions import Entity
 from fraudit.features.history import CardTransaction, from_stored_event
 from fraudit.online.plan import BeginCall
 from fraudit.online.store import Store, StoreUnavailable
-
-# The rows to count again: card events (schema version 2) dated within `%(seconds)s` of the
-# newest one, in the order the store first counted them. Amount and time come from the
-# payload, as the API sent them (the amount column is rounded to cents).
-REBUILD_QUERY = """
-SELECT
-    event_id,
-    payload->>'timestamp',
-    payload->>'amount',
-    payload->'card'->>'card_token',
-    payload->'card'->>'merchant_id',
-    payload->'card'->>'merchant_category',
-    payload->'card'->>'merchant_lat',
-    payload->'card'->>'merchant_lon',
-    (payload->'card'->>'store_arrival')::bigint,
-    payload->'card'->'store_arrivals',
-    payload->'device_info'->>'device_id',
-    ip_address
-FROM fraud_predictions
-WHERE schema_version = 2
-  AND event_time > (SELECT max(event_time) FROM fraud_predictions WHERE schema_version = 2)
-                   - make_interval(secs => %(seconds)s)
-  AND event_id > %(after)s
-ORDER BY event_id
-"""
+from fraudit.stream.sql import CARD_EVENTS_TO_RECOUNT
 
 # How long the rebuild's marker outlives its last batch (a rebuild that died frees the card
 # path within this), and how far past the highest replayed number new transactions start:
@@ -80,7 +56,7 @@ def rebuild(
     stop: Callable[[], bool] | None = None,
     after: str = "",
 ) -> RebuildResult:
-    """Count `rows` (REBUILD_QUERY's) into `store`, `batch` per round trip, with live card
+    """Count `rows` (CARD_EVENTS_TO_RECOUNT's) into `store`, `batch` per round trip, with live card
     transactions held off until it is done. `stop`, asked after each batch: pause there (a
     piece of a rebuild run in parts, each within a time limit, such as the operations
     task's Lambda invocations); the marker stays up for the next part, which passes the
@@ -154,9 +130,9 @@ def count_transactions(
 def rows_to_rebuild(
     conn: Any, retention_seconds: float, after: str = ""
 ) -> Iterator[tuple[Any, ...]]:
-    """REBUILD_QUERY's rows (those numbered after `after`) through a server-side cursor
+    """CARD_EVENTS_TO_RECOUNT's rows (those numbered after `after`) through a server-side cursor
     (never all in memory)."""
     with conn.cursor(name="fraudit_rebuild") as cursor:
         cursor.itersize = 5_000
-        cursor.execute(REBUILD_QUERY, {"seconds": retention_seconds, "after": after})
+        cursor.execute(CARD_EVENTS_TO_RECOUNT, {"seconds": retention_seconds, "after": after})
         yield from cursor

@@ -41,6 +41,7 @@ from fraudit.soak.report import (
     windows,
 )
 from fraudit.soak.slow_link import SlowLink
+from fraudit.stream.sql import CARD_EVENT_ENTITIES
 
 
 class AnswerLog:
@@ -118,13 +119,6 @@ def postmaster_pid(cluster: PrivateCluster) -> int | None:
 
 
 # Each card event's entity keys, as the API counted it.
-STORE_ROWS = """
-SELECT event_id, EXTRACT(EPOCH FROM event_time)::float8, payload->'card'->>'card_token',
-       payload->'card'->>'merchant_id', payload->'device_info'->>'device_id', ip_address
-FROM fraud_predictions WHERE schema_version = 2
-"""
-
-
 class Soak:
     def __init__(self, config: SoakConfig, source: Source, say: Callable[[str], None]) -> None:
         self.config = config
@@ -216,7 +210,7 @@ class Soak:
         keep: dict[str, int] = {}
         kept = {plan.entity: plan.cap + PENDING_SLACK for plan in store.plans}
         with connect_db(self.cluster.url) as conn:
-            for event_id, at, card, merchant, device, ip in conn.execute(STORE_ROWS):
+            for event_id, at, card, merchant, device, ip in conn.execute(CARD_EVENT_ENTITIES):
                 for entity, value in (
                     (Entity.CARD, card),
                     (Entity.MERCHANT, merchant),

@@ -201,3 +201,40 @@ INSERT INTO fraud_stream_progress (checkpoint, batch_id) VALUES (%(checkpoint)s,
 ON CONFLICT (checkpoint) DO UPDATE SET batch_id = excluded.batch_id, updated_at = now()
 """
 READ_PROGRESS = "SELECT batch_id FROM fraud_stream_progress WHERE checkpoint = %(checkpoint)s"
+
+
+# --- reads of the card events by the online store's tools ---------------------------------
+
+# The rows `fraudit features rebuild` counts again into the online store: card events
+# (schema version 2) dated within `%(seconds)s` of the newest one, after `%(after)s`, in
+# event_id order. Amount and time come from the payload, as the API sent them (the amount
+# column is rounded to cents).
+CARD_EVENTS_TO_RECOUNT = """
+SELECT
+    event_id,
+    payload->>'timestamp',
+    payload->>'amount',
+    payload->'card'->>'card_token',
+    payload->'card'->>'merchant_id',
+    payload->'card'->>'merchant_category',
+    payload->'card'->>'merchant_lat',
+    payload->'card'->>'merchant_lon',
+    (payload->'card'->>'store_arrival')::bigint,
+    payload->'card'->'store_arrivals',
+    payload->'device_info'->>'device_id',
+    ip_address
+FROM fraud_predictions
+WHERE schema_version = 2
+  AND event_time > (SELECT max(event_time) FROM fraud_predictions WHERE schema_version = 2)
+                   - make_interval(secs => %(seconds)s)
+  AND event_id > %(after)s
+ORDER BY event_id
+"""
+
+# Each stored card event's entities, for the soak's check that the online store holds
+# exactly the transactions the rows name.
+CARD_EVENT_ENTITIES = """
+SELECT event_id, EXTRACT(EPOCH FROM event_time)::float8, payload->'card'->>'card_token',
+       payload->'card'->>'merchant_id', payload->'device_info'->>'device_id', ip_address
+FROM fraud_predictions WHERE schema_version = 2
+"""
