@@ -173,8 +173,8 @@ class Deployer:
         names = self.outputs.endpoint_names(self.family)
         if not all(names):
             raise RuntimeError(
-                f"this stack names no {self.family.name} endpoints (it predates the "
-                f"{self.family.name} family): `terraform apply` devops/infra, then run this again"
+                f"this stack names no {self.family.noun} endpoints (it predates the "
+                f"{self.family.noun} family): `terraform apply` devops/infra, then run this again"
             )
         return names
 

@@ -15,6 +15,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from fraudit.contracts import ScoredEvent
+
 # Schema version 2 (card transactions) carries these as well (fraudit.contracts.CardEvent).
 CORRUPT_COLUMN = "_corrupt_record"
 
@@ -99,19 +101,10 @@ CARD_REQUIRED_FIELDS = (
     ("features",),
     ("feature_set_version",),
 )
-REQUIRED_FIELDS = (
-    "event_id",
-    "timestamp",
-    "scored_at",
-    "user_id",
-    "source",
-    "amount",
-    "fraud_prediction",
-    "fraud_proba",
-    "anomaly_score",
-    "decision",
-    "model_version",
-    "policy_version",
+# What an event must carry: the contract's required fields (every producer's event is a
+# ScoredEvent; the stream quarantines one that lacks any).
+REQUIRED_FIELDS = tuple(
+    name for name, field in ScoredEvent.model_fields.items() if field.is_required()
 )
 
 

@@ -10,43 +10,26 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudit.deadline import Deadline
 from fraudit.features.reference import CardVector
 from fraudit.models.cards.bundle import CardBundle, load_card_bundle
-from fraudit.models.classifier import predict
+from fraudit.models.in_process import BundleScorer
 from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows
 from fraudit.models.server import Endpoint, endpoint_pair
-from fraudit.scoring.base import Scores, ScoringUnavailable
 from fraudit.ulb_vector import FeatureError
 
 
-class InProcessCardScorer:
-    """The card family's models in this process."""
+class InProcessCardScorer(BundleScorer):
+    """The card models in this process: rows are card vectors, in the manifest's order."""
 
     def __init__(self, bundle: CardBundle) -> None:
-        self._bundle = bundle
-        self.model_version = bundle.version
+        names = bundle.names
 
-    def score(self, rows: Sequence[CardVector], deadline: Deadline | None = None) -> list[Scores]:
-        if not rows:
-            return []
-        names = self._bundle.names
-        try:
-            X = np.array(
+        def matrix(rows: Sequence[CardVector]) -> np.ndarray:
+            return np.array(
                 [[np.nan if r[n] is None else r[n] for n in names] for r in rows], dtype=np.float64
             )
-            proba = predict(self._bundle.classifier, X)
-            anomaly = self._bundle.anomaly.score(X)
-        except Exception as exc:
-            raise ScoringUnavailable(
-                f"in-process card scoring failed: {exc}",
-                "the in-process card models failed",
-                refused_rows=True,
-            ) from exc
-        return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
 
-    def close(self) -> None:
-        return None
+        super().__init__(bundle.version, bundle.classifier, bundle.anomaly.score, matrix, "card")
 
 
 def _card_parser(width: int) -> Callable[[bytes], np.ndarray]:

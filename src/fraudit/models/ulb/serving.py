@@ -4,44 +4,28 @@ endpoints (`fraudit serve-models`). Needs the `models` extra."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from fraudit.deadline import Deadline
-from fraudit.models.classifier import predict
+from fraudit.models.in_process import BundleScorer
 from fraudit.models.server import Endpoint, endpoint_pair
 from fraudit.models.ulb.bundle import ModelBundle, load_bundle
-from fraudit.scoring.base import Scores, ScoringUnavailable
-from fraudit.ulb_vector import N_FEATURES, FeatureError, FeatureVector, parse_csv_matrix
+from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
 
 
-class InProcessScorer:
+class InProcessScorer(BundleScorer):
+    """The ULB models in this process: rows are the 30 numbers."""
+
     def __init__(self, bundle: ModelBundle) -> None:
-        self._bundle = bundle
-        self.model_version = bundle.version
-
-    def score(
-        self, rows: Sequence[FeatureVector], deadline: Deadline | None = None
-    ) -> list[Scores]:
-        if not rows:
-            return []
-        try:
-            X = np.asarray(rows, dtype=np.float64)
-            proba = predict(self._bundle.classifier, X)
-            with np.errstate(over="ignore", invalid="ignore"):  # checked per row by the caller
-                anomaly = self._bundle.anomaly.score(X)
-        except Exception as exc:  # a model fault must not become a made-up score
-            raise ScoringUnavailable(
-                f"in-process scoring failed: {exc}",
-                "the in-process models failed to score",
-                refused_rows=True,
-            ) from exc
-        return [Scores(float(p), float(a)) for p, a in zip(proba, anomaly, strict=True)]
-
-    def close(self) -> None:
-        return None
+        super().__init__(
+            bundle.version,
+            bundle.classifier,
+            bundle.anomaly.score,
+            lambda rows: np.asarray(rows, dtype=np.float64),
+            "ULB",
+        )
 
 
 def parse_rows(body: bytes) -> np.ndarray:
