@@ -88,11 +88,13 @@ test: venv lint
 	$(MAKE) --no-print-directory test-glue
 
 # ruff (the house rules: pure modules import no I/O, complexity <= 12, pytest style),
-# ruff's formatter, and mypy (strict on the pure modules): see pyproject.toml.
+# ruff's formatter, mypy (strict on the pure modules): see pyproject.toml; and pylint's
+# duplicate-code check alone, so that no logic (a model family's above all) is written twice.
 lint: venv
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/pylint --disable=all --enable=duplicate-code --score=n src/fraudit
 
 unit: venv
 	FRAUDIT_BLOCKED_IMPORTS=$(UNIT_BLOCKED) $(BIN)/python -m pytest \
