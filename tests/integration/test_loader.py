@@ -6,9 +6,9 @@ import psycopg
 import pytest
 
 from fraudit.db.schema import apply_schema, migrations
+from fraudit.db.sql import CONFLICT_REASON
 from fraudit.stream.batch import process_batch
 from fraudit.stream.load import CopyBatch, PostgresSink
-from fraudit.stream.sql import CONFLICT_REASON
 from tests.support.stream_records import as_json, event, event_record, raw_frame, record
 
 pytestmark = pytest.mark.integration

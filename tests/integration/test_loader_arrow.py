@@ -9,8 +9,8 @@ import json
 import psycopg
 import pytest
 
+from fraudit.db import sql
 from fraudit.local.pg_cluster import temporary_database
-from fraudit.stream import sql
 from fraudit.stream.indicators import parse_rules
 from fraudit.stream.load import CopyBatch, PostgresSink, arrow_csv, split_arrow
 from fraudit.stream.transform import transform

@@ -81,7 +81,7 @@ def from_request(request: CardPredictRequest, transaction_id: str, arrival: int)
 
 
 def from_stored_event(row: tuple[Any, ...]) -> CardTransaction:
-    """A stored card event (fraudit.stream.sql.CARD_EVENTS_TO_RECOUNT's columns) with its
+    """A stored card event (fraudit.db.sql.CARD_EVENTS_TO_RECOUNT's columns) with its
     arrival number in each entity. Fields no stored feature reads (home, age, city) are
     placeholders: the online store keeps only history."""
     (event_id, timestamp, amount, card, merchant, category, lat, lon) = row[:8]

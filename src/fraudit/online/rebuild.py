@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fraudit.db.sql import CARD_EVENTS_TO_RECOUNT
 from fraudit.features.definitions import Entity
 from fraudit.features.history import CardTransaction, from_stored_event
 from fraudit.online.plan import BeginCall
 from fraudit.online.store import Store, StoreUnavailable
-from fraudit.stream.sql import CARD_EVENTS_TO_RECOUNT
 
 # How long the rebuild's marker outlives its last batch (a rebuild that died frees the card
 # path within this), and how far past the highest replayed number new transactions start:

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from fraudit.db.sql import CARD_EVENT_ENTITIES
 from fraudit.families import ModelFamily, family
 from fraudit.features.definitions import Entity
 from fraudit.local.demo import DEMO_REDIS_PREFIX, Demo, DemoConfig, free_port, free_ports
@@ -41,7 +42,6 @@ from fraudit.soak.report import (
     windows,
 )
 from fraudit.soak.slow_link import SlowLink
-from fraudit.stream.sql import CARD_EVENT_ENTITIES
 
 
 class AnswerLog:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from fraudit.db import sql
 from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
-from fraudit.stream import indicators, sql
+from fraudit.stream import indicators
 from fraudit.stream.indicators import RuleSet
 
 log = logging.getLogger("fraudit.stream.load")

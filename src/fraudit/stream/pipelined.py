@@ -24,9 +24,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from fraudit.db import sql
 from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
-from fraudit.stream import sql
 from fraudit.stream.load import CopyBatch, LoadResult, PostgresSink
 
 log = logging.getLogger("fraudit.stream.pipelined")

@@ -1,4 +1,6 @@
-"""The loader's SQL, pure text. Column order here is the order rows are copied in."""
+"""The SQL over the stream's tables, pure text: the loader's (column order here is the order
+rows are copied in), and the reads of the card events by the online store's rebuild and the
+soak's check."""
 
 from __future__ import annotations
 
