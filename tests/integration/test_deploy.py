@@ -425,7 +425,7 @@ def test_env_file_from_outputs_configures_fraudit_for_the_stack(aws, tmp_path, b
     assert settings.family(ULB).classifier_endpoint == "fraudit-dev-classifier"
     assert settings.database_secret_id == outputs.FRAUDIT_DATABASE_SECRET_ID
     assert settings.database_host.endswith(".rds.amazonaws.com")
-    assert settings.policy_s3_uri == "s3://fraudit-dev-artifacts/policy/policy.json"
+    assert settings.family(ULB).policy_s3_uri == "s3://fraudit-dev-artifacts/policy/policy.json"
     text = env_text(outputs)
     assert "dashboard_instance_id" not in text
     assert "kms" not in text.lower()
