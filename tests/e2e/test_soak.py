@@ -26,10 +26,10 @@ def test_soak_loses_and_duplicates_nothing_through_spark_postgres_and_redis_faul
     assert main(["generate-cards", *args]) == 0
     source = CardReplaySource(load_card_history(history), "soak-test", seed=7)
 
-    def no_training() -> int:
-        raise AssertionError("the session's trained models should be used")
+    def no_training(family: object) -> int:
+        raise AssertionError(f"the session's trained models should be used, not {family}")
 
-    report = Soak(config, source, print).run(train=no_training, train_cards=no_training)
+    report = Soak(config, source, print).run(train=no_training)
 
     r = report.reconciliation
     assert r.accepted_responses > 0.95 * config.seconds * config.rate

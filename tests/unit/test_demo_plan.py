@@ -70,7 +70,7 @@ def test_a_taken_port_is_named_before_anything_starts(tmp_path):
         )
         assert taken_ports(config) == [("API", port)]
         with pytest.raises(DemoError, match=f"already in use: API port {port}"):
-            Demo(config, say=lambda _: None).start(train=lambda: None)
+            Demo(config, say=lambda _: None).start(train=lambda _: 0)
 
 
 def test_free_ports_are_distinct_ports_nothing_listens_on():
