@@ -26,8 +26,7 @@ from pydantic import (
 )
 
 from fraudit.decisions import Decision
-from fraudit.features.definitions import CATEGORIES
-from fraudit.features.reference import CardVector
+from fraudit.features.definitions import CATEGORIES, CardVector
 from fraudit.schema_versions import SCHEMA_VERSION
 from fraudit.ulb_vector import FeatureError, FeatureVector, features_json_schema, parse_features
 from fraudit.validity import (

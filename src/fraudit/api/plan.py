@@ -29,8 +29,7 @@ from fraudit.contracts import (
     ValidationClock,
 )
 from fraudit.families import families, family_of_payload
-from fraudit.features.definitions import Entity, feature_set_version
-from fraudit.features.reference import CardVector
+from fraudit.features.definitions import CardVector, Entity, feature_set_version
 from fraudit.online.store import Recorded
 from fraudit.schema_versions import CARD_SCHEMA_VERSION, SCHEMA_VERSION
 from fraudit.scoring.base import Scores

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from fraudit.contracts import CardPredictRequest
 from fraudit.families.base import ModelFamily
-from fraudit.features.definitions import FEATURE_NAMES
-from fraudit.features.reference import CardVector
+from fraudit.features.definitions import FEATURE_NAMES, CardVector
 
 
 def card_row(request: CardPredictRequest, features: CardVector | None) -> CardVector:

@@ -26,6 +26,11 @@ from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
 
+# A feature's value (None: missing, which the models read as such) and a card vector, the
+# features of one transaction by name: what every engine computes and the card models score.
+Value = float | None
+CardVector = dict[str, Value]
+
 # No window looks back further than this: online state per entity is bounded by it.
 MAX_WINDOW_SECONDS = 30 * 86_400
 

@@ -9,10 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from fraudit.contracts import CardPredictRequest
+from typing import Any, Protocol
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 
@@ -58,7 +55,66 @@ class CardTransaction:
 HISTORY_COLUMNS = tuple(f.name for f in fields(CardTransaction) if f.name != "arrivals")
 
 
-def from_request(request: CardPredictRequest, transaction_id: str, arrival: int) -> CardTransaction:
+class _Card(Protocol):
+    @property
+    def card_token(self) -> str: ...
+
+    @property
+    def amount(self) -> float: ...
+
+    @property
+    def merchant_id(self) -> str: ...
+
+    @property
+    def merchant_category(self) -> str: ...
+
+    @property
+    def merchant_lat(self) -> float: ...
+
+    @property
+    def merchant_lon(self) -> float: ...
+
+    @property
+    def home_lat(self) -> float: ...
+
+    @property
+    def home_lon(self) -> float: ...
+
+    @property
+    def city_pop(self) -> int: ...
+
+    @property
+    def date_of_birth(self) -> date: ...
+
+
+class _Device(Protocol):
+    @property
+    def device_id(self) -> str | None: ...
+
+
+class _Metadata(Protocol):
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def device_info(self) -> _Device | None: ...
+
+    @property
+    def ip_address(self) -> str | None: ...
+
+
+class CardRequest(Protocol):
+    """What the record reads of an accepted card request (fraudit.contracts.CardPredictRequest,
+    read by shape so that the features sit below the contracts)."""
+
+    @property
+    def transaction(self) -> _Card: ...
+
+    @property
+    def metadata(self) -> _Metadata: ...
+
+
+def from_request(request: CardRequest, transaction_id: str, arrival: int) -> CardTransaction:
     """A card transaction the API accepted."""
     t, meta = request.transaction, request.metadata
     return CardTransaction(

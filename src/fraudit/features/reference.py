@@ -26,18 +26,17 @@ from fraudit.features.definitions import (
     MIN_SPEED_SECONDS,
     Aggregate,
     CardSequence,
+    CardVector,
     Entity,
     Feature,
     Row,
     RowFeature,
     Sequence,
+    Value,
     WindowAggregate,
     channel_of,
 )
 from fraudit.features.history import CardTransaction, haversine_km
-
-Value = float | None
-CardVector = dict[str, Value]
 
 
 class Earlier(Protocol):

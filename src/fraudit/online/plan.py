@@ -39,15 +39,15 @@ from fraudit.features.definitions import (
     MAX_WINDOW_SECONDS,
     Aggregate,
     CardSequence,
+    CardVector,
     Entity,
     Feature,
+    Value,
     WindowAggregate,
 )
 from fraudit.features.definitions import Sequence as SequenceKind
 from fraudit.features.history import CardTransaction
 from fraudit.features.reference import (
-    CardVector,
-    Value,
     aggregate,
     entity_key,
     finite_or_missing,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudit.features.reference import CardVector
+from fraudit.features.definitions import CardVector
 from fraudit.models.cards.bundle import CardBundle, load_card_bundle
 from fraudit.models.in_process import BundleScorer
 from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows

@@ -1,5 +1,6 @@
-"""The `fraudit` command: each capability's subcommands come from its own `cli` module
-(fraudit.<capability>.cli), each command a thin shell over package code."""
+"""The `fraudit` command, the entry layer: each capability's subcommands come from a module
+of their own here (fraudit.cli.<capability>), each command a thin shell over library code.
+Nothing below imports this package."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import argparse
 import importlib
 import logging
 import signal
-import sys
 from collections.abc import Sequence
 
 from fraudit.console import say as _say
@@ -15,16 +15,16 @@ from fraudit.settings import get_settings
 
 # The order of `fraudit --help`.
 SUBCOMMANDS = (
-    "fraudit.models.cli",
-    "fraudit.data.cli",
-    "fraudit.api.cli",
-    "fraudit.local.cli",
-    "fraudit.stream.cli",
-    "fraudit.features.cli",
-    "fraudit.simulator.cli",
-    "fraudit.dashboard.cli",
-    "fraudit.soak.cli",
-    "fraudit.deploy.cli",
+    "fraudit.cli.models",
+    "fraudit.cli.data",
+    "fraudit.cli.api",
+    "fraudit.cli.local",
+    "fraudit.cli.stream",
+    "fraudit.cli.features",
+    "fraudit.cli.simulator",
+    "fraudit.cli.dashboard",
+    "fraudit.cli.soak",
+    "fraudit.cli.deploy",
 )
 
 
@@ -61,7 +61,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
