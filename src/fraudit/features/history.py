@@ -55,18 +55,12 @@ class CardTransaction:
 HISTORY_COLUMNS = tuple(f.name for f in fields(CardTransaction) if f.name != "arrivals")
 
 
-class _Card(Protocol):
-    @property
-    def card_token(self) -> str: ...
+class _Placed(Protocol):
+    """What every source of a card record gives: the amount and where merchant and
+    cardholder are."""
 
     @property
     def amount(self) -> float: ...
-
-    @property
-    def merchant_id(self) -> str: ...
-
-    @property
-    def merchant_category(self) -> str: ...
 
     @property
     def merchant_lat(self) -> float: ...
@@ -82,6 +76,17 @@ class _Card(Protocol):
 
     @property
     def city_pop(self) -> int: ...
+
+
+class _Card(_Placed, Protocol):
+    @property
+    def card_token(self) -> str: ...
+
+    @property
+    def merchant_id(self) -> str: ...
+
+    @property
+    def merchant_category(self) -> str: ...
 
     @property
     def date_of_birth(self) -> date: ...
@@ -165,7 +170,7 @@ def from_stored_event(row: tuple[Any, ...]) -> CardTransaction:
     )
 
 
-class RowOfARealFile(Protocol):
+class RowOfARealFile(_Placed, Protocol):
     """A real Sparkov row as fraudit.data.sparkov_profile reads it."""
 
     @property
@@ -175,25 +180,7 @@ class RowOfARealFile(Protocol):
     def local_time(self) -> float: ...
 
     @property
-    def amount(self) -> float: ...
-
-    @property
     def category(self) -> str: ...
-
-    @property
-    def merchant_lat(self) -> float: ...
-
-    @property
-    def merchant_lon(self) -> float: ...
-
-    @property
-    def home_lat(self) -> float: ...
-
-    @property
-    def home_lon(self) -> float: ...
-
-    @property
-    def city_pop(self) -> int: ...
 
     @property
     def birth_date(self) -> str: ...
