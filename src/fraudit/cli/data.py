@@ -29,7 +29,7 @@ def cmd_generate_synthetic(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_generate_cards(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
-    from fraudit.data.card_simulation import CardSimulationConfig, simulate, write_history
+    from fraudit.data.card_simulation import CardSimulationConfig, simulate_to_file
 
     try:
         config = CardSimulationConfig(
@@ -44,17 +44,7 @@ def cmd_generate_cards(args: argparse.Namespace, settings: Settings) -> int:
         problems = "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors() if e["loc"])
         _say(f"error: {problems or exc}")
         return 2
-    started = time.perf_counter()
-    _say(f"simulating {config.transactions:,} card transactions over {config.days} days")
-    history = simulate(config, progress=lambda step: _say(f"  {step}"))
-    _say(f"  writing {args.out}")
-    write_history(history, args.out)
-    frauds = int(history.is_fraud.sum())
-    _say(
-        f"wrote {args.out}: {len(history):,} transactions, {frauds:,} frauds "
-        f"({frauds / len(history):.3%}), {history.card.nunique():,} cards in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
+    simulate_to_file(config, args.out, _say)
     return 0
 
 

@@ -15,6 +15,7 @@ Card tokens (`card_` and 16 base32 letters) stand for cards; no card number is m
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -647,3 +648,19 @@ def write_history(frame: pd.DataFrame, out: Path) -> None:
         frame.to_parquet(out, index=False)
     else:
         frame.to_csv(out, index=False, date_format="%Y-%m-%d")
+
+
+def simulate_to_file(config: CardSimulationConfig, out: Path, say: Callable[[str], None]) -> None:
+    """Simulate `config`'s history and write it to `out` (Parquet, CSV or CSV.gz), saying
+    how it went: `fraudit generate-cards`, the demo's and the soak's histories."""
+    started = time.perf_counter()
+    say(f"simulating {config.transactions:,} card transactions over {config.days} days")
+    history = simulate(config, progress=lambda step: say(f"  {step}"))
+    say(f"  writing {out}")
+    write_history(history, out)
+    frauds = int(history.is_fraud.sum())
+    say(
+        f"wrote {out}: {len(history):,} transactions, {frauds:,} frauds "
+        f"({frauds / len(history):.3%}), {history.card.nunique():,} cards in "
+        f"{time.perf_counter() - started:.1f} s"
+    )

@@ -5,7 +5,6 @@ and `fraudit train --dataset cards`, called as library functions."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,15 +20,12 @@ def simulate_history(
     out: Path, transactions: int, *, seed: int, days: int | None = None, say: Callable[[str], None]
 ) -> Path:
     """A simulated, labelled card history written to `out` (Parquet, CSV or CSV.gz)."""
-    from fraudit.data.card_simulation import CardSimulationConfig, simulate, write_history
+    from fraudit.data.card_simulation import CardSimulationConfig, simulate_to_file
 
     options = {} if days is None else {"days": days}
-    config = CardSimulationConfig(transactions=transactions, seed=seed, **options)
-    started = time.perf_counter()
-    say(f"simulating {config.transactions:,} card transactions over {config.days} days")
-    history = simulate(config, progress=lambda step: say(f"  {step}"))
-    write_history(history, out)
-    say(f"wrote {out}: {len(history):,} transactions in {time.perf_counter() - started:.1f} s")
+    simulate_to_file(
+        CardSimulationConfig(transactions=transactions, seed=seed, **options), out, say
+    )
     return out
 
 
