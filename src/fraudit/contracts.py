@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from fraudit.decisions import Decision
+from fraudit.decisions import Decision, RuleAction
 from fraudit.features.definitions import CATEGORIES, CardVector
 from fraudit.schema_versions import SCHEMA_VERSION
 from fraudit.ulb_vector import FeatureError, FeatureVector, features_json_schema, parse_features
@@ -368,6 +368,71 @@ class ClassifierResult(BaseModel):
     prediction: Literal[0, 1] = Field(description="1 when pred_proba reaches the decline threshold")
 
 
+class FeatureReason(BaseModel):
+    """One reason a model gave: a feature (or a detector's term), its value and its part."""
+
+    feature: str
+    value: float | None = None
+    contribution: float = Field(
+        description="the classifier: the feature's TreeSHAP contribution toward fraud, in "
+        "log-odds; the anomaly detector: the term's part of its score"
+    )
+    text: str
+
+
+class Reasons(BaseModel):
+    """Why the models scored a transaction as they did (reviews and declines only)."""
+
+    model: list[FeatureReason] = Field(
+        description="the classifier's largest contributions toward fraud, largest first"
+    )
+    model_bias: float = Field(
+        description="the classifier's base value: with every feature's contribution it adds "
+        "up to its margin (log-odds)"
+    )
+    anomaly: list[FeatureReason] = Field(
+        description="the anomaly detector's largest terms, largest first"
+    )
+    feature_set_version: str | None = Field(
+        None, description="the card feature set the texts describe"
+    )
+
+
+RuleInput = bool | int | float | str
+
+
+class FiredRule(BaseModel):
+    rule_id: str
+    version: int
+    action: RuleAction
+    reason: str
+    values: dict[str, RuleInput] = Field(description="the fields the rule names, as it saw them")
+    adjustment: float | None = None
+
+
+class RuleFaultRecord(BaseModel):
+    rule_id: str
+    shadow: bool
+    message: str
+
+
+class RulesApplied(BaseModel):
+    """What the rules did (docs/RULES.md): which version decided, what fired, what shadow
+    rules would have done."""
+
+    ruleset_version: str
+    list_versions: dict[str, int] = Field(default_factory=dict)
+    model_decision: Decision = Field(description="the decision of the model alone")
+    decided_by: str | None = Field(
+        None, description="the rule that made the decision; null: the model did"
+    )
+    adjustment: float = 0.0
+    fired: list[FiredRule] = Field(default_factory=list)
+    shadow_fired: list[FiredRule] = Field(default_factory=list)
+    shadow_decision: Decision = Field(description="the decision had the shadow rules been live too")
+    faults: list[RuleFaultRecord] = Field(default_factory=list)
+
+
 class PredictResponse(BaseModel):
     schema_version: int = SCHEMA_VERSION
     event_id: str
@@ -376,6 +441,8 @@ class PredictResponse(BaseModel):
     decision: Decision
     model_version: str
     policy_version: str
+    rules: RulesApplied | None = None
+    reasons: Reasons | None = None
 
 
 class CardEvent(BaseModel):
@@ -420,3 +487,7 @@ class ScoredEvent(BaseModel):
     card: CardEvent | None = None
     features: CardVector | None = None
     feature_set_version: str | None = None
+    # The ruleset that decided with the model (every event since rules), and the models'
+    # reasons (reviews and declines).
+    rules: RulesApplied | None = None
+    reasons: Reasons | None = None
