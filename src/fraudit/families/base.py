@@ -11,7 +11,7 @@ model server, its `train` and `evaluate` commands) lives in its own folder,
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -129,6 +129,14 @@ class ModelFamily:
     default_classifier_endpoint: str
     default_anomaly_endpoint: str
     train_command: str  # what makes a model of it
+    # Reasons (fraudit.scoring.reasons): a row's values by feature name, a feature's value
+    # in words, and one of its anomaly detector's terms in words.
+    named_values: Callable[[Any], Mapping[str, float | None]]
+    describe: Callable[[str, float | None], str]
+    describe_anomaly: Callable[[str, float], str]
+    # The row its models scored, from a stored event (`fraudit explain`); None where its
+    # events do not keep the row.
+    row_of_event: Callable[[Any], Any]
     # Its code: `<package>.serving` (FamilyServing) and `<package>.commands` (FamilyCommands).
     package: str
     # The API refuses to start without its policy (else its requests are answered 503).

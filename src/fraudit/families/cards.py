@@ -6,6 +6,7 @@ from __future__ import annotations
 from fraudit.contracts import CardPredictRequest
 from fraudit.families.base import ModelFamily
 from fraudit.features.definitions import FEATURE_NAMES, CardVector
+from fraudit.features.descriptions import describe
 
 
 def card_row(request: CardPredictRequest, features: CardVector | None) -> CardVector:
@@ -19,6 +20,18 @@ def card_csv_row(vector: CardVector) -> str:
     """A card vector as one `text/csv` line in the model's feature order: an empty field for
     a missing value (the XGBoost container reads it as missing, like training's NaN)."""
     return ",".join("" if (v := vector[name]) is None else repr(float(v)) for name in FEATURE_NAMES)
+
+
+_QUESTIONS = {
+    "amount_for_category": "an amount unusual for its category",
+    "hour": "an hour of the day unusual for genuine transactions",
+    "card_last_hour": "the card's last hour: more or larger transactions than usual",
+}
+
+
+def describe_card_anomaly(term: str, surprise: float) -> str:
+    """One of the card detector's three questions (fraudit.models.cards.anomaly)."""
+    return f"{_QUESTIONS.get(term, term)} (surprise {surprise:.1f})"
 
 
 CARDS = ModelFamily(
@@ -38,6 +51,10 @@ CARDS = ModelFamily(
     default_classifier_endpoint="fraudit-card-xgb-endpoint",
     default_anomaly_endpoint="fraudit-card-anomaly-endpoint",
     train_command="fraudit train --dataset cards",
+    named_values=lambda vector: vector,
+    describe=describe,
+    describe_anomaly=describe_card_anomaly,
+    row_of_event=lambda event: event.features,  # the vector the models scored
     package="fraudit.models.cards",
     counts_history=True,
 )

@@ -32,7 +32,10 @@ import xgboost as xgb
 from fraudit.families import ModelFamily, families
 from fraudit.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 from fraudit.models.classifier import predict
+from fraudit.models.in_process import AnomalyTerms
 from fraudit.models.layout import family_root, has_model
+from fraudit.models.sagemaker_code.classifier_inference import explanation_body, explanations
+from fraudit.scoring.base import EXPLAIN_MEDIA_TYPE
 from fraudit.settings import Settings
 from fraudit.ulb_vector import FeatureError
 
@@ -60,8 +63,12 @@ class Endpoint:
     parse: Callable[[bytes], np.ndarray]
     rows: str  # what a row is, for error messages
     model_version: str
+    # The explain answer (Accept: EXPLAIN_MEDIA_TYPE): fraudit.scoring.sagemaker parses it.
+    explain: Callable[[np.ndarray], bytes]
 
     def respond(self, rows: np.ndarray, accept: str) -> tuple[bytes, str]:
+        if accept == EXPLAIN_MEDIA_TYPE:
+            return self.explain(rows), EXPLAIN_MEDIA_TYPE
         scores = self.score(rows)
         if self.kind == "classifier":
             if accept == "application/json":
@@ -75,18 +82,46 @@ class Endpoint:
         ).encode(), "application/json"
 
 
+def anomaly_explanation_body(scores: np.ndarray, terms: dict[str, np.ndarray]) -> bytes:
+    """The anomaly endpoint's explain answer: per row its score and its detector's terms."""
+    items = [
+        {"score": float(s), "terms": {name: float(values[i]) for name, values in terms.items()}}
+        for i, s in enumerate(scores)
+    ]
+    return json.dumps({"explanations": items}).encode()
+
+
 def endpoint_pair(
     names: tuple[str, str],
     classifier: xgb.Booster,
-    anomaly: Callable[[np.ndarray], np.ndarray],
+    features: tuple[str, ...],
+    anomaly: tuple[Callable[[np.ndarray], np.ndarray], AnomalyTerms],
     parse: Callable[[bytes], np.ndarray],
     rows: str,
     version: str,
 ) -> list[Endpoint]:
-    """A family's two endpoints: (classifier, anomaly) names, scored on the same rows."""
+    """A family's two endpoints: (classifier, anomaly) names, scored on the same rows;
+    `features` names the classifier's columns, `anomaly` is the detector's scores and terms."""
+    score_anomaly, anomaly_terms = anomaly
     return [
-        Endpoint(names[0], "classifier", lambda x: predict(classifier, x), parse, rows, version),
-        Endpoint(names[1], "anomaly", anomaly, parse, rows, version),
+        Endpoint(
+            names[0],
+            "classifier",
+            lambda x: predict(classifier, x),
+            parse,
+            rows,
+            version,
+            lambda x: explanation_body(explanations(classifier, x), features),
+        ),
+        Endpoint(
+            names[1],
+            "anomaly",
+            score_anomaly,
+            parse,
+            rows,
+            version,
+            lambda x: anomaly_explanation_body(score_anomaly(x), anomaly_terms(x)),
+        ),
     ]
 
 

@@ -38,6 +38,22 @@ class ScoringUnavailable(RuntimeError):
         self.refused_rows = refused_rows
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """Why the two models scored a row as they did: the classifier's TreeSHAP contribution
+    per feature (log-odds, `names` order) and its bias, which add up to its margin; and the
+    anomaly detector's own terms (the card detector's three questions, the ULB detector's
+    per-column shares of its distance)."""
+
+    names: tuple[str, ...]
+    contributions: tuple[float, ...]
+    bias: float
+    anomaly_terms: dict[str, float]
+
+
+# How a model server is asked for explanations instead of scores (the Accept header).
+EXPLAIN_MEDIA_TYPE = "application/vnd.fraudit.explain+json"
+
 Row = TypeVar("Row", contravariant=True)
 
 
@@ -50,6 +66,11 @@ class Scorer(Protocol[Row]):
     def score(self, rows: Sequence[Row], deadline: Deadline | None = None) -> list[Scores]:
         """One Scores per row, in order, by the deadline; raises ScoringUnavailable. A row's
         scores may be non-finite (the caller refuses to decide on those rows only)."""
+        ...
+
+    def explain(self, rows: Sequence[Row], deadline: Deadline | None = None) -> list[Explanation]:
+        """One Explanation per row, in order (costly: only for rows whose answer needs
+        reasons); raises ScoringUnavailable."""
         ...
 
     def close(self) -> None: ...

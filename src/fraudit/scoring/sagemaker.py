@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from fraudit.aws_clients import API_POOL_SIZE
 from fraudit.deadline import Deadline, no_deadline
-from fraudit.scoring.base import Scores, ScoringUnavailable
+from fraudit.scoring.base import EXPLAIN_MEDIA_TYPE, Explanation, Scores, ScoringUnavailable
 
 
 def parse_classifier(body: bytes, expected: int) -> list[float]:
@@ -41,6 +41,24 @@ def parse_anomaly(body: bytes, expected: int) -> list[float]:
     if len(values) != expected:
         raise ValueError(f"anomaly detector returned {len(values)} scores for {expected} rows")
     return values
+
+
+def parse_explanations(classifier: bytes, anomaly: bytes, expected: int) -> list[Explanation]:
+    """Both endpoints' explain answers (EXPLAIN_MEDIA_TYPE), joined row by row."""
+    model = json.loads(classifier)
+    detector = json.loads(anomaly)["explanations"]
+    names = tuple(str(n) for n in model["names"])
+    rows = model["explanations"]
+    if len(rows) != expected or len(detector) != expected:
+        raise ValueError(f"explanations for {len(rows)}/{len(detector)} of {expected} rows")
+    out = []
+    for row, terms in zip(rows, detector, strict=True):
+        values = tuple(float(v) for v in row["contributions"])
+        if len(values) != len(names):
+            raise ValueError(f"{len(values)} contributions for {len(names)} features")
+        anomaly_terms = {str(k): float(v) for k, v in terms["terms"].items()}
+        out.append(Explanation(names, values, float(row["bias"]), anomaly_terms))
+    return out
 
 
 class SageMakerScorer:
@@ -121,6 +139,26 @@ class SageMakerScorer:
                 refused_rows=True,
             ) from None
         return [Scores(p, a) for p, a in zip(proba, anomaly, strict=True)]
+
+    def explain(self, rows: Sequence[Any], deadline: Deadline | None = None) -> list[Explanation]:
+        if not rows:
+            return []
+        deadline = deadline or no_deadline()
+        body = "\n".join(self._csv_row(r) for r in rows).encode()
+        anomaly_call = self._pool.submit(self._invoke, self._anomaly, body, EXPLAIN_MEDIA_TYPE)
+        classifier_call = self._pool.submit(
+            self._invoke, self._classifier, body, EXPLAIN_MEDIA_TYPE
+        )
+        classifier_body = self._collect(classifier_call, self._classifier, deadline)
+        anomaly_body = self._collect(anomaly_call, self._anomaly, deadline)
+        try:
+            return parse_explanations(classifier_body, anomaly_body, len(rows))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ScoringUnavailable(
+                f"unusable explanation: {exc}",
+                "a model endpoint answered an unusable explanation",
+                refused_rows=True,
+            ) from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -48,5 +48,9 @@ TOY = ModelFamily(
     default_classifier_endpoint="toy-xgb-endpoint",
     default_anomaly_endpoint="toy-anomaly-endpoint",
     train_command="fraudit train --dataset toy",
+    named_values=lambda row: {"a": row[0], "b": row[1]},
+    describe=lambda name, value: f"{name} is {value}",
+    describe_anomaly=lambda term, value: f"{term} stands out ({value:.1f})",
+    row_of_event=lambda event: None,
     package="tests.support.toy_family",
 )

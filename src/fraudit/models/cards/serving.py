@@ -29,7 +29,15 @@ class InProcessCardScorer(BundleScorer):
                 [[np.nan if r[n] is None else r[n] for n in names] for r in rows], dtype=np.float64
             )
 
-        super().__init__(bundle.version, bundle.classifier, bundle.anomaly.score, matrix, "card")
+        super().__init__(
+            bundle.version,
+            bundle.classifier,
+            bundle.anomaly.score,
+            matrix,
+            "card",
+            names,
+            bundle.anomaly.terms,
+        )
 
 
 def _card_parser(width: int) -> Callable[[bytes], np.ndarray]:
@@ -56,7 +64,8 @@ def endpoints(
     return endpoint_pair(
         (classifier, anomaly),
         bundle.classifier,
-        bundle.anomaly.score,
+        bundle.names,
+        (bundle.anomaly.score, bundle.anomaly.terms),
         _card_parser(width),
         f"the {width} card features (manifest.json of {bundle.version})",
         bundle.version,

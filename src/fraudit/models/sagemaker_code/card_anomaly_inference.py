@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 MODEL_FILE = "card_anomaly.json"
+# The three questions, as the detector's reasons name them (fraudit.models.cards.anomaly).
+QUESTIONS = ("amount_for_category", "hour", "card_last_hour")
 FORMAT = "fraudit-card-outlier/1"
 
 
@@ -93,7 +95,9 @@ class CardOutlier:
     hour: FeatureSurprise
     recent: tuple[tuple[int, FeatureSurprise], ...]  # column, its upper-tail surprise
 
-    def score(self, X: np.ndarray) -> np.ndarray:
+    def terms(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Each question's surprise per row (their sum is the score): the detector's own
+        reasons for a review it causes."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         if X.shape[1] != len(self.names):
             raise ValueError(f"{X.shape[1]} features, the detector has {len(self.names)}")
@@ -107,6 +111,10 @@ class CardOutlier:
                 what[rows] = surprise.score(amount[rows])
         when = self.hour.score(X[:, self.names.index("hour")])
         fast = np.mean([s.score(X[:, j]) for j, s in self.recent], axis=0)
+        return {QUESTIONS[0]: what, QUESTIONS[1]: when, QUESTIONS[2]: fast}
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        what, when, fast = self.terms(X).values()
         return what + when + fast
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,9 +10,20 @@ from pathlib import Path
 import numpy as np
 
 from fraudit.models.in_process import BundleScorer
+from fraudit.models.sagemaker_code.anomaly_inference import TERM_NAMES
 from fraudit.models.server import Endpoint, endpoint_pair
 from fraudit.models.ulb.bundle import ModelBundle, load_bundle
-from fraudit.ulb_vector import N_FEATURES, FeatureError, parse_csv_matrix
+from fraudit.ulb_vector import N_FEATURES, ULB_COLUMNS, FeatureError, parse_csv_matrix
+
+
+def anomaly_terms(bundle: ModelBundle) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """The ULB detector's per-column shares of its distance, by column name."""
+
+    def terms(rows: np.ndarray) -> dict[str, np.ndarray]:
+        shares = bundle.anomaly.terms(rows)
+        return {name: shares[:, i] for i, name in enumerate(TERM_NAMES)}
+
+    return terms
 
 
 class InProcessScorer(BundleScorer):
@@ -25,6 +36,8 @@ class InProcessScorer(BundleScorer):
             bundle.anomaly.score,
             lambda rows: np.asarray(rows, dtype=np.float64),
             "ULB",
+            ULB_COLUMNS,
+            anomaly_terms(bundle),
         )
 
 
@@ -64,7 +77,8 @@ def endpoints(
     return endpoint_pair(
         (classifier, anomaly),
         bundle.classifier,
-        bundle.anomaly.score,
+        ULB_COLUMNS,
+        (bundle.anomaly.score, anomaly_terms(bundle)),
         parse_rows,
         "Time,V1..V28,Amount",
         bundle.version,
