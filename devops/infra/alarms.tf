@@ -86,6 +86,21 @@ resource "aws_cloudwatch_metric_alarm" "api" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
 }
 
+resource "aws_cloudwatch_metric_alarm" "ruleset_refresh_failed" {
+  count               = local.api_enabled ? 1 : 0
+  alarm_name          = "${local.name}-ruleset-refresh-failed"
+  alarm_description   = "The API refused a published ruleset (it does not compile or cannot be read) and serves the last good one (docs/RULES.md)."
+  namespace           = "fraudit"
+  metric_name         = "RulesetRefreshFailed"
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   count               = local.api_enabled ? 1 : 0
   alarm_name          = "${local.name}-api-5xx"

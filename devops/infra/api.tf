@@ -44,7 +44,7 @@ resource "aws_lambda_function" "api" {
   function_name                  = local.api_name
   description                    = "fraudit inference API (Chalice app)"
   role                           = aws_iam_role.api.arn
-  runtime                        = "python3.11"
+  runtime                        = "python3.12"
   handler                        = "app.app"
   s3_bucket                      = module.artifacts_bucket.id
   s3_key                         = var.api_package_s3_key
@@ -74,6 +74,7 @@ resource "aws_lambda_function" "api" {
       FRAUDIT_POLICY_S3_URI            = "s3://${module.artifacts_bucket.id}/${local.policy_key}"
       # Absent until `fraudit deploy upload --family cards`: card transactions get a 503.
       FRAUDIT_CARD_POLICY_S3_URI   = "s3://${module.artifacts_bucket.id}/${local.card_policy_key}"
+      FRAUDIT_RULESET_URI          = "s3://${module.artifacts_bucket.id}/${local.ruleset_key}"
       FRAUDIT_REDIS_URL            = local.online_store_url
       FRAUDIT_REDIS_KEY_PREFIX     = local.online_store_key_prefix
       FRAUDIT_REDIS_CLUSTER        = "true" # Serverless runs in cluster mode only

@@ -73,18 +73,19 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "ReadTheDecisionPolicy"
     actions   = ["s3:GetObject"]
-    resources = ["${local.artifacts_arn}/${local.policy_key}", "${local.artifacts_arn}/${local.card_policy_key}"]
+    resources = ["${local.artifacts_arn}/${local.policy_key}", "${local.artifacts_arn}/${local.card_policy_key}", "${local.artifacts_arn}/${local.ruleset_key}"]
   }
   statement {
     # Without ListBucket a missing object answers 403 instead of 404: the API tells "no card
-    # model deployed yet" from a refused read only with it, on that one key.
-    sid       = "SeeWhetherTheCardPolicyExists"
+    # model deployed yet" or "no ruleset published yet" from a refused read only with it,
+    # on those keys.
+    sid       = "SeeWhetherTheCardPolicyAndRulesetExist"
     actions   = ["s3:ListBucket"]
     resources = [local.artifacts_arn]
     condition {
       test     = "StringEquals"
       variable = "s3:prefix"
-      values   = [local.card_policy_key]
+      values   = [local.card_policy_key, local.ruleset_key]
     }
   }
 }

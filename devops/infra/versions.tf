@@ -44,6 +44,9 @@ locals {
   dashboard_wheels    = "dashboard/fraudit-dashboard-wheelhouse.zip"
   policy_key          = "policy/policy.json"
   card_policy_key     = "policy/cards/policy.json"
+  # The published ruleset (docs/RULES.md): `fraudit rules publish` writes it, the API reads
+  # it with a conditional GET at most every ruleset_refresh_seconds.
+  ruleset_key = "rules/ruleset.json"
 
   classifier_endpoint = "${local.name}-classifier"
   anomaly_endpoint    = "${local.name}-anomaly"

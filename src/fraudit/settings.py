@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     # Seconds a key read from Secrets Manager is trusted before it is read again (rotation
     # takes effect without a cold start).
     api_key_refresh_seconds: float = Field(300.0, gt=0)
+    # The published ruleset (docs/RULES.md): a file path, or s3://bucket/key on AWS. A
+    # missing one is an empty ruleset; the API checks for a new version at most this often.
+    ruleset_uri: str = Field("rules/ruleset.json", min_length=1)
+    ruleset_refresh_seconds: float = Field(30.0, ge=1, le=3600)
     # The key card numbers are tokenised with on import (`fraudit import sparkov`): the same
     # key gives the same token across files. Needed only for files that hold card numbers.
     card_token_key: SecretStr | None = None

@@ -78,6 +78,14 @@ def test_dashboard_renders_charts_and_true_numbers(dashboard, tmp_path):
         page.wait_for_timeout(1500)  # let the map and tables settle for the picture
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)
+        # The rules tab: the shadow rule the card events were decided with, and its hits.
+        page.get_by_role("tab", name="Rules").click()
+        page.get_by_text("Rules: hits and the decisions they changed", exact=True).wait_for()
+        shadow_hits = sum(1 for e in events if e.rules is not None and e.rules.shadow_fired)
+        assert shadow_hits > 0
+        assert metric("Shadow hits") == f"{shadow_hits:,}"
+        assert metric("Live hits") == "0"
+        page.screenshot(path=str(tmp_path / "rules.png"), full_page=True)
         browser.close()
     assert shot.stat().st_size > 20_000
     if os.environ.get("FRAUDIT_SCREENSHOT_TO"):

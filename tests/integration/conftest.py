@@ -23,8 +23,18 @@ def model_server(serving_root, tmp_path_factory):
         stop(process)
 
 
+# How often the session's API checks its ruleset file (tests/integration/test_rules_store.py).
+RULESET_REFRESH_SECONDS = 1
+
+
 @pytest.fixture(scope="session")
-def api_server(model_server, kinesis_emulator, serving_root, tmp_path_factory):
+def ruleset_file(tmp_path_factory):
+    """Where the session's API reads its published ruleset: nothing there at first."""
+    return tmp_path_factory.mktemp("rules") / "ruleset.json"
+
+
+@pytest.fixture(scope="session")
+def api_server(model_server, kinesis_emulator, serving_root, ruleset_file, tmp_path_factory):
     """`fraudit api` with 2 worker processes, talking to the model server (both families)
     and kinesalite through the AWS_ENDPOINT_URL_* variables only: the same code as on
     AWS."""
@@ -37,6 +47,8 @@ def api_server(model_server, kinesis_emulator, serving_root, tmp_path_factory):
         "AWS_SECRET_ACCESS_KEY": "local",
         "FRAUDIT_MODEL_DIR": str(serving_root),
         "FRAUDIT_STREAM_NAME": "fraud-predictions",
+        "FRAUDIT_RULESET_URI": str(ruleset_file),
+        "FRAUDIT_RULESET_REFRESH_SECONDS": str(RULESET_REFRESH_SECONDS),
     }
     from tests.support.redis_keys import own_prefix  # redis-py: not in the Glue test venv
 

@@ -262,6 +262,9 @@ class OneRowBroken:
             for row, s in zip(rows, scores, strict=True)
         ]
 
+    def explain(self, rows, deadline=None):
+        return self.inner.explain(rows, deadline)
+
     def close(self) -> None:
         return None
 

@@ -234,6 +234,9 @@ class FailingOnce:
             raise ScoringUnavailable("injected", "the classifier endpoint could not be reached")
         return self.inner.score(rows, deadline)
 
+    def explain(self, rows, deadline=None):
+        return self.inner.explain(rows, deadline)
+
     def close(self) -> None:
         return None
 
@@ -472,6 +475,9 @@ class FailingWhenTold:
             raise ScoringUnavailable("injected", "the classifier endpoint could not be reached")
         return self.inner.score(rows, deadline)
 
+    def explain(self, rows, deadline=None):
+        return self.inner.explain(rows, deadline)
+
     def close(self) -> None:
         return None
 
@@ -674,6 +680,9 @@ class RefusingOneRow:
                 refused_rows=True,
             )
         return self.inner.score(rows, deadline)
+
+    def explain(self, rows, deadline=None):
+        return self.inner.explain(rows, deadline)
 
     def close(self) -> None:
         return None

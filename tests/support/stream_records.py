@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -84,7 +85,44 @@ def card_event(i: int, **changes) -> ScoredEvent:
         feature_set_version=feature_set_version(),
     )
     fields.update(changes)
-    return event(i, **fields)
+    made = event(i, **fields)
+    return made if "rules" in changes else with_shadow_rule(made)
+
+
+# A shadow rule the card events are decided with, by the real engine: it fires on some of
+# them (card_count_1h grows with i) and never changes a decision.
+SHADOW_RULE = "card_burst_shadow"
+
+
+@functools.cache
+def _card_rules():
+    from fraudit.families import families, family
+    from fraudit.rules.document import PublishedRule, RulesetDocument
+    from fraudit.rules.engine import CompiledRuleset
+
+    rule = PublishedRule(
+        rule_id=SHADOW_RULE,
+        version=1,
+        family="cards",
+        state="shadow",
+        action="review",
+        expression="card_count_1h >= 20",
+        reason="a burst on the card",
+    )
+    document = RulesetDocument(version="rs-test", published_at=BASE, rules=(rule,))
+    return CompiledRuleset(document, families()).for_family(family("cards")), document
+
+
+def with_shadow_rule(made: ScoredEvent) -> ScoredEvent:
+    from fraudit.rules.fields import rule_inputs
+    from fraudit.rules.outcome import applied
+
+    rules, document = _card_rules()
+    hits, faults = rules.evaluate(rule_inputs(made), made.scored_at.timestamp())
+    record, decision = applied(
+        document.version, {}, hits, faults, made.fraud_proba, lambda _: made.decision
+    )
+    return made.model_copy(update={"rules": record, "decision": decision})
 
 
 def card_event_record(i: int, position: int | None = None, **changes):

@@ -79,17 +79,12 @@ def test_iam_policies_are_least_privilege():
         assert all("Condition" in s for s in wildcard)  # only KMS, scoped to Kinesis
 
 
-def test_lambda_requirements_match_the_lock():
-    def pins(path):
-        out = {}
-        for line in path.read_text().splitlines():
-            line = line.split("#")[0].strip()
-            if "==" in line:
-                name, version = line.split("==")
-                out[name.lower().replace("_", "-")] = version
-        return out
+def test_the_lambdas_packages_are_pinned_and_chalice_resolves_nothing():
+    """The bundle's wheels are constraints.txt's pins, fetched for the Lambda's runtime by
+    fraudit.api.bundle; chalice must not resolve other versions (or this machine's)."""
+    from fraudit.api.bundle import LAMBDA_PACKAGES
+    from fraudit.wheels import pinned
 
-    lambda_pins = pins(CHALICE_DIR / "requirements.txt")
-    locked = pins(REPO / "constraints.txt")
-    assert lambda_pins
-    assert all(locked[name] == v for name, v in lambda_pins.items())
+    assert len(pinned(REPO / "constraints.txt", LAMBDA_PACKAGES)) == len(LAMBDA_PACKAGES)
+    lines = (CHALICE_DIR / "requirements.txt").read_text().splitlines()
+    assert not [line for line in lines if line.split("#")[0].strip()]

@@ -149,11 +149,11 @@ def test_the_branch_finder_finds_what_it_looks_for() -> None:
 LAYERS: dict[str, set[str]] = {
     "core": {
         "__init__", "aws_clients", "backoff", "card_numbers", "console", "contracts", "deadline",
-        "decisions", "errors", "families", "features", "files", "logs", "machine",
+        "decisions", "errors", "families", "features", "files", "logs", "machine", "wheels",
         "schema_versions",
         "settings", "ulb_vector", "validity",
     },
-    "parts": {"data", "db", "http_server", "online", "publishing", "scoring"},
+    "parts": {"data", "db", "http_server", "online", "publishing", "rules", "scoring"},
     "capabilities": {"api", "dashboard", "models", "simulator", "stream"},
     "operations": {"deploy", "local", "ops", "soak"},
 }  # fmt: skip

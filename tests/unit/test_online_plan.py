@@ -160,6 +160,8 @@ ANSWER = {
     "decision": "approve",
     "model_version": "cards-20261203T000000Z",
     "policy_version": "cards-20261203T000000Z-p1",
+    "rules": None,
+    "reasons": None,
 }
 
 
@@ -183,6 +185,9 @@ def test_a_done_record_keeps_the_answer_compactly_and_gives_it_back_exactly():
     seen = idempotency.parse_record(earlier, "t1")
     assert seen.answer == ANSWER
     assert seen.same_body(full[: idempotency.DIGEST_LENGTH])
+    # A record kept before answers carried rules and reasons: they come back null.
+    before_rules = record[: record.rindex(",null,null]")] + "]"
+    assert idempotency.parse_record(before_rules, "t1").answer == ANSWER
 
 
 def test_a_claim_outlives_any_request_deadline_but_not_by_much():

@@ -1,6 +1,11 @@
-"""Building the Lambda bundle: vendor the fraudit source next to the Chalice app, then
-`chalice package`. The bundle holds only the light core: our source, pydantic and chalice's
-runtime; boto3 comes with the Lambda runtime, and nothing heavy is ever imported there."""
+"""Building the Lambda bundle: vendor the fraudit source and the Lambda's binary wheels next
+to the Chalice app, then `chalice package`. The bundle holds only the light core: our
+source, pydantic, redis, CEL (the rules) and chalice's runtime; boto3 comes with the Lambda
+runtime, and nothing heavy is ever imported there.
+
+The wheels are fetched for the Lambda's interpreter and platform (CPython 3.12, Linux
+x86_64, glibc 2.34), not this machine's: CEL's runtime ships manylinux_2_28 wheels only,
+which Amazon Linux 2 (python3.11's runtime, glibc 2.26) cannot load."""
 
 from __future__ import annotations
 
@@ -11,6 +16,28 @@ import sys
 from pathlib import Path
 
 import fraudit
+from fraudit.wheels import pinned, pip_platform, run_pip
+
+# The Lambda function's runtime (devops/infra/api.tf) and what it imports beyond boto3, at
+# constraints.txt's versions.
+LAMBDA_PYTHON = "3.12"
+LAMBDA_ARCH = "x86_64"
+LAMBDA_PACKAGES = (
+    "pydantic",
+    "pydantic-core",
+    "pydantic-settings",
+    "python-dotenv",
+    "typing-extensions",
+    "typing-inspection",
+    "annotated-types",
+    "redis",
+    "hiredis",
+    "cel-expr-python",
+)
+# What those wheels carry that the API never imports: CEL's optional extensions (37 MB of
+# the 52 MB cel-expr-python unpacks to; fraudit's rules use the standard library only) and
+# a build folder its wheel ships by mistake. Lambda unpacks every byte on a cold start.
+LAMBDA_UNUSED = ("cel_expr_python/ext", "bazel-project")
 
 HEAVY_PACKAGES = (
     "pyspark",
@@ -38,10 +65,34 @@ def vendor_source(app_dir: Path) -> Path:
     return target
 
 
-def package(app_dir: Path, out_dir: Path, stage: str = "dev", region: str = "us-east-1") -> Path:
+def vendor_dependencies(app_dir: Path, constraints: Path, python: str = LAMBDA_PYTHON) -> Path:
+    """Install LAMBDA_PACKAGES' wheels for CPython `python` on Lambda's platform into
+    <app_dir>/vendor, beside the source (no dependency resolution: exactly the pins)."""
+    target = Path(app_dir) / "vendor"
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.iterdir():
+        if old.name != "fraudit":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    platform = pip_platform(LAMBDA_ARCH, python)
+    install = ["install", "--quiet", "--no-deps", "--no-compile", "--target", str(target)]
+    run_pip([*install, *platform, *pinned(constraints, LAMBDA_PACKAGES)], lambda _: None)
+    for unused in LAMBDA_UNUSED:
+        shutil.rmtree(target / unused, ignore_errors=True)
+    return target
+
+
+def package(
+    app_dir: Path,
+    out_dir: Path,
+    stage: str = "dev",
+    region: str = "us-east-1",
+    python: str = LAMBDA_PYTHON,
+) -> Path:
     """`chalice package` (CloudFormation/SAM format); returns the deployment zip. Needs no
-    AWS account: only PyPI, for the Lambda (manylinux) wheels of the requirements."""
+    AWS account: only PyPI, for the Lambda's wheels (`python`: the interpreter they are
+    for; Lambda's by default)."""
     vendor_source(app_dir)
+    vendor_dependencies(app_dir, Path(app_dir).resolve().parents[1] / "constraints.txt", python)
     chalice = Path(sys.executable).with_name("chalice")
     command = [
         str(chalice) if chalice.exists() else "chalice",

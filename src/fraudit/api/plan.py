@@ -24,13 +24,18 @@ from fraudit.contracts import (
     CardPredictRequest,
     ClassifierResult,
     PredictResponse,
+    Reasons,
     ScoredEvent,
     TransactionMetadata,
     ValidationClock,
 )
+from fraudit.decisions import DECLINE, REVIEW
 from fraudit.families import families, family_of_payload
 from fraudit.features.definitions import CardVector, Entity, feature_set_version
 from fraudit.online.store import Recorded
+from fraudit.rules.engine import FamilyRules
+from fraudit.rules.fields import rule_inputs
+from fraudit.rules.outcome import applied
 from fraudit.schema_versions import CARD_SCHEMA_VERSION, SCHEMA_VERSION
 from fraudit.scoring.base import Scores
 from fraudit.scoring.policy import DecisionPolicy
@@ -128,6 +133,15 @@ class CardContext:
     arrivals: dict[Entity, int]
 
 
+@dataclass(frozen=True)
+class RulesFor:
+    """A published ruleset's rules for one family, with the versions an event records."""
+
+    rules: FamilyRules
+    version: str
+    list_versions: dict[str, int]
+
+
 def decide(
     request: ParsedRequest,
     scores: Scores,
@@ -135,23 +149,17 @@ def decide(
     event_id: str,
     scored_at: datetime,
     card: CardContext | None = None,
+    rules: RulesFor | None = None,
 ) -> tuple[PredictResponse, ScoredEvent]:
     """The answer and the stream event for one scored transaction (pure). The endpoint's raw
     probability is calibrated here: the thresholds, the answer and the event all carry the
-    probability of fraud at the production rate."""
+    probability of fraud at the production rate. `rules` (a ruleset's rules for the
+    request's family) decide with the model, by the precedence of docs/RULES.md; they read
+    the event's own fields, as a backtest replays them."""
     fraud_proba = policy.fraud_probability(scores.fraud_proba)
     decision = policy.decide(fraud_proba, scores.anomaly_score)
     prediction = 1 if policy.predicts_fraud(fraud_proba) else 0
     schema = CARD_SCHEMA_VERSION if isinstance(request, CardPredictRequest) else SCHEMA_VERSION
-    response = PredictResponse(
-        schema_version=schema,
-        event_id=event_id,
-        anomaly_detector=AnomalyResult(score=scores.anomaly_score),
-        fraud_classifier=ClassifierResult(pred_proba=fraud_proba, prediction=prediction),
-        decision=decision,
-        model_version=policy.model_version,
-        policy_version=policy.version,
-    )
     meta = request.metadata
     extra: dict[str, Any] = {}
     if isinstance(request, CardPredictRequest):
@@ -189,7 +197,44 @@ def decide(
         geo=meta.geo,
         **extra,
     )
+    applied_rules = None
+    if rules is not None:
+        hits, faults = rules.rules.evaluate(rule_inputs(event), scored_at.timestamp())
+        applied_rules, decision = applied(
+            rules.version,
+            rules.list_versions,
+            hits,
+            faults,
+            fraud_proba,
+            lambda p: policy.decide(p, scores.anomaly_score),
+        )
+        event = event.model_copy(update={"decision": decision, "rules": applied_rules})
+    response = PredictResponse(
+        schema_version=schema,
+        event_id=event_id,
+        anomaly_detector=AnomalyResult(score=scores.anomaly_score),
+        fraud_classifier=ClassifierResult(pred_proba=fraud_proba, prediction=prediction),
+        decision=decision,
+        model_version=policy.model_version,
+        policy_version=policy.version,
+        rules=applied_rules,
+    )
     return response, event
+
+
+def needs_reasons(response: PredictResponse) -> bool:
+    """Reviews and declines carry the models' reasons (explaining costs tens of times a
+    prediction, so approvals do without)."""
+    return response.decision in (REVIEW, DECLINE)
+
+
+def with_reasons(
+    response: PredictResponse, event: ScoredEvent, given: Reasons
+) -> tuple[PredictResponse, ScoredEvent]:
+    return (
+        response.model_copy(update={"reasons": given}),
+        event.model_copy(update={"reasons": given}),
+    )
 
 
 def encode_event(event: ScoredEvent) -> tuple[bytes, str]:

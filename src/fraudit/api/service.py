@@ -22,12 +22,14 @@ from fraudit.api.plan import (
     ApiResult,
     CardContext,
     ParsedRequest,
+    RulesFor,
     answered,
     batch_item,
     conflict,
     decide,
     encode_event,
     error,
+    needs_reasons,
     parse_request,
     reused,
     score_problem,
@@ -35,8 +37,9 @@ from fraudit.api.plan import (
     still_in_progress,
     store_unavailable,
     stream_unavailable,
+    with_reasons,
 )
-from fraudit.contracts import CardPredictRequest, PredictResponse, ValidationClock
+from fraudit.contracts import CardPredictRequest, PredictResponse, ScoredEvent, ValidationClock
 from fraudit.deadline import Deadline, no_deadline
 from fraudit.families import ModelFamily, families
 from fraudit.features.history import CardTransaction, from_request
@@ -45,9 +48,13 @@ from fraudit.online.plan import Attempt, BeginAnswer, BeginCall, vector_from_sta
 from fraudit.online.store import Abandon, Store, StoreUnavailable
 from fraudit.publishing import KinesisPublisher
 from fraudit.publishing.kinesis_producer import MAX_PARTITION_KEY_LENGTH, MAX_RECORD_BYTES
+from fraudit.rules.document import empty_ruleset
+from fraudit.rules.engine import CompiledRuleset
+from fraudit.rules.source import FixedRuleset, RulesetProvider
 from fraudit.schema_versions import SCHEMA_VERSION
 from fraudit.scoring.base import Scorer, Scores, ScoringUnavailable
 from fraudit.scoring.policy import DecisionPolicy
+from fraudit.scoring.reasons import reasons
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE
 
 log = logging.getLogger("fraudit.api")
@@ -90,6 +97,7 @@ class _Item:
     call: BeginCall | None = None
     answer: BeginAnswer | None = None
     card: CardContext | None = None
+    row: Any = None  # what its family's models scored
 
     # A nonce per request: names what this attempt counted and claimed, for ABANDON.
     attempt: str = field(default_factory=lambda: secrets.token_hex(6))
@@ -110,6 +118,7 @@ class PredictService:
         max_event_age: timedelta = DEFAULT_MAX_EVENT_AGE,
         clock: Callable[[], datetime] = _utcnow,
         new_event_id: Callable[[], str] = _new_event_id,
+        rules: RulesetProvider | None = None,
     ) -> None:
         required = [f.name for f in families() if f.required and f.name not in models]
         if required:
@@ -121,6 +130,7 @@ class PredictService:
         self.max_event_age = max_event_age
         self._clock = clock
         self._new_event_id = new_event_id
+        self.rules = rules or FixedRuleset(CompiledRuleset(empty_ruleset(clock()), families()))
 
     def health(self) -> dict[str, Any]:
         """Cheap: configuration only, no call to the endpoints or the stream."""
@@ -131,6 +141,7 @@ class PredictService:
             "policy_version": self.models[first.name].policy.version,
             "stream": self.publisher.stream_name,
             "scorer": type(self.models[first.name].scorer).__name__,
+            "ruleset_version": self.rules.current().version,
         }
         for declared in families():
             if declared.name in self.models:
@@ -308,11 +319,9 @@ class PredictService:
                     )
                 continue
             scorer = model.scorer
-            rows = [
-                declared.row(i.request, i.card.features if i.card is not None else None)
-                for i in group
-            ]
-            scores = self._score_rows(scorer, rows, deadline)
+            for i in group:
+                i.row = declared.row(i.request, i.card.features if i.card is not None else None)
+            scores = self._score_rows(scorer, [i.row for i in group], deadline)
             for item, score in zip(group, scores, strict=True):
                 if isinstance(score, str):
                     out[item.index] = score
@@ -395,20 +404,29 @@ class PredictService:
         scored_at: datetime,
         deadline: Deadline,
     ) -> list[tuple[_Item, PredictResponse, tuple[bytes, str]]]:
-        """Score and decide the items seen for the first time: the records to publish;
-        the others get their error in `results` and join `failed`."""
-        pending: list[tuple[_Item, PredictResponse, tuple[bytes, str]]] = []
+        """Score and decide the items seen for the first time, with the ruleset in force and
+        the reasons of reviews and declines: the records to publish; the others get their
+        error in `results` and join `failed`."""
         scores = self._score(fresh, deadline)
+        ruleset = self.rules.current()  # one version for the whole request
+        decided: list[tuple[_Item, PredictResponse, ScoredEvent]] = []
         for item in fresh:
             score = scores[item.index]
             if isinstance(score, str):
                 results[item.index] = scoring_unavailable(score)
                 failed.append(item)
                 continue
+            rules = RulesFor(
+                ruleset.for_family(item.family), ruleset.version, ruleset.list_versions()
+            )
             policy = self.models[item.family.name].policy
             response, event = decide(
-                item.request, score, policy, item.event_id, scored_at, item.card
+                item.request, score, policy, item.event_id, scored_at, item.card, rules
             )
+            decided.append((item, response, event))
+        decided = self._explain(decided, deadline)
+        pending: list[tuple[_Item, PredictResponse, tuple[bytes, str]]] = []
+        for item, response, event in decided:
             record = encode_event(event)
             too_large = record_problem(*record)
             if too_large:
@@ -417,6 +435,34 @@ class PredictService:
                 continue
             pending.append((item, response, record))
         return pending
+
+    def _explain(
+        self, decided: list[tuple[_Item, PredictResponse, ScoredEvent]], deadline: Deadline
+    ) -> list[tuple[_Item, PredictResponse, ScoredEvent]]:
+        """Reviews and declines with their models' reasons, a family's rows in one call. A
+        model that cannot explain leaves the decision standing without reasons (logged;
+        `fraudit explain` recomputes them from the event)."""
+        out = list(decided)
+        for declared in families():
+            chosen = [
+                n
+                for n, (item, response, _) in enumerate(out)
+                if item.family.name == declared.name and needs_reasons(response)
+            ]
+            if not chosen:
+                continue
+            scorer = self.models[declared.name].scorer
+            try:
+                explained = scorer.explain([out[n][0].row for n in chosen], deadline)
+            except ScoringUnavailable as exc:
+                log.warning("no reasons for %d %s decisions: %s", len(chosen), declared.name, exc)
+                continue
+            version = FEATURE_SET_VERSION if declared.counts_history else None
+            for n, explanation in zip(chosen, explained, strict=True):
+                item, response, event = out[n]
+                given = reasons(declared, explanation, item.row, version)
+                out[n] = (item, *with_reasons(response, event, given))
+        return out
 
     def _settle(
         self,

@@ -20,6 +20,7 @@ from fraudit.families import ModelFamily, families
 from fraudit.models.layout import POLICY_FILE, family_root, has_model, resolve_version
 from fraudit.online.redis_store import store_from_settings as build_store
 from fraudit.publishing import KinesisPublisher
+from fraudit.rules.source import LiveRuleset, source_of
 from fraudit.scoring.base import Scorer
 from fraudit.scoring.policy import DecisionPolicy, PolicyError
 from fraudit.scoring.sagemaker import SageMakerScorer
@@ -161,6 +162,13 @@ def build_models(settings: Settings) -> dict[str, FamilyModel]:
     return models
 
 
+def build_rules(settings: Settings) -> LiveRuleset:
+    """The published ruleset, refreshed in place (a document that does not compile at
+    start stops the API: it never serves without the team's rules)."""
+    source = source_of(settings.ruleset_uri, lambda: settings_client("s3", settings))
+    return LiveRuleset(source, families(), settings.ruleset_refresh_seconds)
+
+
 def build_service(settings: Settings) -> PredictService:
     return PredictService(
         build_publisher(settings),
@@ -168,4 +176,5 @@ def build_service(settings: Settings) -> PredictService:
         store=build_store(settings),
         max_batch=settings.api_max_batch,
         max_event_age=timedelta(days=settings.max_event_age_days),
+        rules=build_rules(settings),
     )

@@ -21,6 +21,7 @@ SUBCOMMANDS = (
     "fraudit.cli.local",
     "fraudit.cli.stream",
     "fraudit.cli.features",
+    "fraudit.cli.rules",
     "fraudit.cli.simulator",
     "fraudit.cli.dashboard",
     "fraudit.cli.soak",

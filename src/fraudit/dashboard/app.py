@@ -125,6 +125,33 @@ def _tables(store: DashboardStore, f: q.Filters) -> None:
         st.dataframe(alerts, hide_index=True, width="stretch")
     st.subheader("Latest events")
     st.dataframe(store.frame(q.latest_events(f)), hide_index=True, width="stretch")
+    st.subheader("Why: the latest reviews and declines")
+    why = store.frame(q.latest_reasons(f))
+    if why.empty:
+        st.caption("No review or decline in this period.")
+    else:
+        st.dataframe(why, hide_index=True, width="stretch")
+
+
+def _rules(store: DashboardStore, f: q.Filters) -> None:
+    st.subheader("Rules: hits and the decisions they changed")
+    st.caption(
+        "Live and shadow rules now, and every rule that fired in the period. A live rule's "
+        "changed decisions: it decided otherwise than the model alone; a shadow rule's: the "
+        "shadow decision differs from the live one (docs/RULES.md). Filters other than the "
+        "period do not apply."
+    )
+    hits = store.frame(q.rule_hits(f))
+    cols = st.columns(4)
+    live, shadow = hits[hits.fired_as == "live"], hits[hits.fired_as == "shadow"]
+    cols[0].metric("Live rules", f"{int((hits.state_now == 'live').sum()):,}")
+    cols[1].metric("Shadow rules", f"{int((hits.state_now == 'shadow').sum()):,}")
+    cols[2].metric("Live hits", f"{int(live.hits.sum()):,}")
+    cols[3].metric("Shadow hits", f"{int(shadow.hits.sum()):,}")
+    if hits.empty:
+        st.caption("No rule is published, and none fired in this period (fraudit rules).")
+    else:
+        st.dataframe(hits, hide_index=True, width="stretch")
 
 
 def _health(store: DashboardStore) -> None:
@@ -190,10 +217,14 @@ def main() -> None:
     def live() -> None:
         try:
             f = _filters(period, countries, sources, decisions)
-            _kpis(store, f)
-            _charts(store, f)
-            _tables(store, f)
-            _health(store)
+            overview, rules = st.tabs(["Overview", "Rules"])
+            with overview:
+                _kpis(store, f)
+                _charts(store, f)
+                _tables(store, f)
+                _health(store)
+            with rules:
+                _rules(store, f)
             st.caption(f"Updated {datetime.now(UTC):%H:%M:%S} UTC · {describe(url)}")
         except psycopg.Error as exc:
             log.warning("a panel's query failed: %s", type(exc).__name__)

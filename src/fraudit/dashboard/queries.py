@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from fraudit.db.sql import CURRENT_RULE_STATES
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -94,6 +96,13 @@ _ROLLUPS = {
         "fraud_geo_hour_rollups",
         "lat_cell, lon_cell, transactions, predicted_frauds",
         _COUNTRY_DECISION,
+    ),
+    # Rule hits are per rule, over every event: the page's filters do not apply to them.
+    "rules": (
+        "fraud_rule_hit_rollups",
+        "fraud_rule_hit_hour_rollups",
+        "rule_id, rule_version, shadow, hits, changed_decisions",
+        "",
     ),
 }
 
@@ -234,6 +243,51 @@ SELECT event_time, event_id, user_id, source, country, city, merchant_category A
 FROM fraud_predictions WHERE {_ROW_WHERE}
 ORDER BY event_time DESC LIMIT %(limit)s""",
         {**f.params(), "limit": limit},
+    )
+
+
+def latest_reasons(f: Filters, limit: int = 50) -> Query:
+    """The latest reviews and declines with why: the rule that decided (or the model), the
+    rules that fired, the classifier's and the detector's reasons in words."""
+    return Query(
+        f"""
+SELECT event_time, event_id, decision, fraud_proba, anomaly_score,
+       coalesce(rules->>'decided_by', 'model') AS decided_by,
+       (SELECT string_agg(h->>'rule_id' || ' (' || (h->>'action') || ')', ', ')
+        FROM jsonb_array_elements(rules->'fired') AS h) AS rules_fired,
+       (SELECT string_agg(r->>'text', '; ')
+        FROM jsonb_array_elements(reasons->'model') AS r) AS model_reasons,
+       (SELECT string_agg(r->>'text', '; ')
+        FROM jsonb_array_elements(reasons->'anomaly') AS r) AS detector_reasons
+FROM fraud_predictions
+WHERE {_ROW_WHERE} AND decision IN ('review', 'decline')
+ORDER BY event_time DESC LIMIT %(limit)s""",
+        {**f.params(), "limit": limit},
+    )
+
+
+def rule_hits(f: Filters) -> Query:
+    """Every shadow and live rule, and every rule that fired in the period, with its hits
+    and the decisions it changed (exact: from the rollups)."""
+    return Query(
+        f"""
+WITH hits AS (
+    SELECT rule_id, rule_version, shadow, sum(hits)::bigint AS hits,
+           sum(changed_decisions)::bigint AS changed_decisions
+    FROM {_rollup("rules", f)} GROUP BY 1, 2, 3
+), rules AS ({CURRENT_RULE_STATES})
+SELECT coalesce(h.rule_id, r.rule_id) AS rule_id,
+       coalesce(h.rule_version, r.version) AS version,
+       coalesce(r.state, 'unknown') AS state_now,
+       CASE WHEN h.shadow IS NULL THEN r.state WHEN h.shadow THEN 'shadow' ELSE 'live' END
+           AS fired_as,
+       r.action, r.reason, coalesce(h.hits, 0) AS hits,
+       coalesce(h.changed_decisions, 0) AS changed_decisions
+FROM hits h
+FULL OUTER JOIN (SELECT * FROM rules WHERE state IN ('shadow', 'live')) r
+    ON r.rule_id = h.rule_id AND r.version = h.rule_version
+ORDER BY hits DESC, rule_id, version""",
+        f.params(),
     )
 
 

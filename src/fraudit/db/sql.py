@@ -32,6 +32,9 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "merchant_category",
     "feature_set_version",
     "features",
+    "ruleset_version",
+    "rules",
+    "reasons",
     "payload",
     "payload_hash",
     "source_position",
@@ -52,7 +55,8 @@ CREATE TEMP TABLE IF NOT EXISTS fraudit_batch_inserted (
     ip_address text, device_id text, event_minute timestamptz NOT NULL, source text NOT NULL,
     country char(2), decision text NOT NULL, fraud_prediction smallint NOT NULL,
     amount numeric(14, 2) NOT NULL, fraud_proba double precision NOT NULL,
-    latitude double precision, longitude double precision, merchant_category text
+    latitude double precision, longitude double precision, merchant_category text,
+    rules jsonb
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -76,7 +80,7 @@ COPY_STAGING_REJECTED = f"COPY fraudit_staging_rejected ({', '.join(REJECTED_COL
 NOTED_COLUMNS = (
     "event_time, scored_at, user_id, ip_address, device_id, event_minute, "
     "source, country, decision, fraud_prediction, amount, fraud_proba, "
-    "latitude, longitude, merchant_category"
+    "latitude, longitude, merchant_category, rules"
 )
 
 # The fast path: every row of the batch is new (the usual case), so they are copied
@@ -110,12 +114,27 @@ _ROLLUP_ROWS = """SELECT event_minute AS at, source, coalesce(country, '') AS co
 FROM fraudit_batch_inserted"""
 
 
+# Each rule that fired on an inserted row, live and shadow: whether it changed the decision
+# (migrations/007_rules.sql says what that means for each).
+_RULE_HIT_ROWS = """SELECT event_minute AS at, hit->>'rule_id' AS rule_id,
+       (hit->>'version')::integer AS rule_version, false AS shadow,
+       (rules->>'decided_by' = hit->>'rule_id' AND rules->>'model_decision' <> decision) AS changed
+FROM fraudit_batch_inserted, jsonb_array_elements(rules->'fired') AS hit
+WHERE rules IS NOT NULL
+UNION ALL
+SELECT event_minute, hit->>'rule_id', (hit->>'version')::integer, true,
+       rules->>'shadow_decision' <> decision
+FROM fraudit_batch_inserted, jsonb_array_elements(rules->'shadow_fired') AS hit
+WHERE rules IS NOT NULL"""
+
+
 def _roll_up(
     minute_table: str,
     hour_table: str,
     dimensions: list[str],
     measures: dict[str, str],
     where: str = "true",
+    rows: str = _ROLLUP_ROWS,
 ) -> str:
     """One statement: group this transaction's inserted rows by minute once, add the groups
     to the minute table, and their sums by hour to the hour table."""
@@ -127,7 +146,7 @@ def _roll_up(
     added = ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in measures)
     return f"""
 WITH per_minute AS (
-    SELECT at, {dims}, {grouped} FROM ({_ROLLUP_ROWS}) AS inserted_rows
+    SELECT at, {dims}, {grouped} FROM ({rows}) AS inserted_rows
     WHERE {where} GROUP BY {keys}
 ), by_minute AS (
     INSERT INTO {minute_table} AS r (minute, {dims}, {names})
@@ -179,6 +198,13 @@ ROLL_UPS = (
             "amount_sum": "sum(amount)",
         },
         where="merchant_category IS NOT NULL",
+    ),
+    _roll_up(
+        "fraud_rule_hit_rollups",
+        "fraud_rule_hit_hour_rollups",
+        ["rule_id", "rule_version", "shadow"],
+        {"hits": "count(*)", "changed_decisions": "count(*) FILTER (WHERE changed)"},
+        rows=_RULE_HIT_ROWS,
     ),
 )
 
@@ -239,4 +265,19 @@ CARD_EVENT_ENTITIES = """
 SELECT event_id, EXTRACT(EPOCH FROM event_time)::float8, payload->'card'->>'card_token',
        payload->'card'->>'merchant_id', payload->'device_info'->>'device_id', ip_address
 FROM fraud_predictions WHERE schema_version = 2
+"""
+
+
+# --- rules (migrations/007_rules.sql) -------------------------------------------------------
+
+# Every rule version with its current state (the latest change in its trail).
+CURRENT_RULE_STATES = """
+SELECT v.rule_id, v.version, v.family, v.action, v.priority, v.expression, v.reason,
+       v.adjustment, v.created_by, v.why, c.state
+FROM fraud_rule_versions v
+JOIN LATERAL (
+    SELECT state FROM fraud_rule_changes c
+    WHERE c.rule_id = v.rule_id AND c.version = v.version
+    ORDER BY change_id DESC LIMIT 1
+) c ON true
 """

@@ -4,15 +4,14 @@ Versions come from constraints.txt, so AWS runs what CI tested."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from fraudit.wheels import pinned, pip_platform, run_pip
 
 # Glue 5 brings pyspark, pyarrow and boto3; the job needs fraudit and these on top.
 GLUE_PACKAGES = (
@@ -40,49 +39,7 @@ class Target:
 GLUE = Target("glue", "x86_64", "fraudit-glue.gluewheels.zip", "", False)
 DASHBOARD = Target("dashboard", "aarch64", "fraudit-dashboard-wheelhouse.zip", "dashboard", True)
 
-# Glue 5 and the dashboard's Amazon Linux 2023 have glibc 2.34: any manylinux wheel up to
-# that runs there (pip takes only the tags it is given, so all are listed).
-MANYLINUX = ("2_34", "2_28", "2_27", "2_24", "2_17")
-
-
-def platform_tags(arch: str) -> list[str]:
-    return [f"manylinux_{glibc}_{arch}" for glibc in MANYLINUX] + [f"manylinux2014_{arch}"]
-
-
-def pip_platform(arch: str) -> list[str]:
-    """pip's options for binary wheels of CPython 3.11 on Linux `arch` (what AWS runs)."""
-    return [
-        "--only-binary=:all:",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        *[x for tag in platform_tags(arch) for x in ("--platform", tag)],
-    ]
-
-
 TARGETS = {t.name: t for t in (GLUE, DASHBOARD)}
-
-
-def pinned(constraints: Path, names: Sequence[str]) -> list[str]:
-    """`name==version` for each name, from constraints.txt (a missing pin is an error)."""
-    pins: dict[str, str] = {}
-    for line in constraints.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", line)
-        if match:
-            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
-    missing = [n for n in names if n not in pins]
-    if missing:
-        raise ValueError(f"{constraints} pins no version of {', '.join(missing)}")
-    return [f"{name}=={pins[name]}" for name in names]
-
-
-def _pip(args: Sequence[str], say: Callable[[str], None]) -> None:
-    command = [sys.executable, "-m", "pip", *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"pip {' '.join(args[:2])} failed:\n{result.stderr.strip()[-3000:]}")
-    say(f"  pip {args[0]}{' --dry-run' if '--dry-run' in args else ''}: ok")
 
 
 def build_wheel(repo: Path, out_dir: Path, say: Callable[[str], None] = print) -> Path:
@@ -90,7 +47,7 @@ def build_wheel(repo: Path, out_dir: Path, say: Callable[[str], None] = print) -
     for old in out_dir.glob("fraudit-*.whl"):
         old.unlink()
     say(f"building the fraudit wheel from {repo}")
-    _pip(["wheel", "--quiet", "--no-deps", "--wheel-dir", str(out_dir), str(repo)], say)
+    run_pip(["wheel", "--quiet", "--no-deps", "--wheel-dir", str(out_dir), str(repo)], say)
     (wheel,) = out_dir.glob("fraudit-*.whl")
     return wheel
 
@@ -110,7 +67,7 @@ def build_wheelhouse(
         platform = pip_platform(target.arch)
         download = ["download", "--quiet", "--dest", str(folder), *platform]
         if target.resolve:
-            _pip(
+            run_pip(
                 [
                     *download,
                     "--constraint",
@@ -120,7 +77,7 @@ def build_wheelhouse(
                 say,
             )
             # Prove the wheelhouse installs offline, as the instance will install it.
-            _pip(
+            run_pip(
                 [
                     "install",
                     "--quiet",
@@ -136,7 +93,7 @@ def build_wheelhouse(
                 say,
             )
         else:
-            _pip([*download, "--no-deps", *pinned(constraints, GLUE_PACKAGES)], say)
+            run_pip([*download, "--no-deps", *pinned(constraints, GLUE_PACKAGES)], say)
             shutil.copy2(wheel, folder / wheel.name)
         out = out_dir / target.output
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # wheels are zips
@@ -167,7 +124,7 @@ def build_ops_package(
         target = Path(tmp) / "package"
         platform = pip_platform("x86_64")
         install = ["install", "--quiet", "--no-deps", "--target", str(target), *platform]
-        _pip([*install, *pinned(constraints, OPS_PACKAGES), str(wheel)], say)
+        run_pip([*install, *pinned(constraints, OPS_PACKAGES), str(wheel)], say)
         out = folder / "deployment.zip"
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(target.rglob("*")):

@@ -44,6 +44,13 @@ def _leaves(model: type[BaseModel], at: tuple[str, ...] = ()) -> list[tuple[str,
 _PATHS = tuple(_leaves(PredictResponse))
 # What a done record keeps of the answer, in order.
 ANSWER_PATHS = tuple(p for p in _PATHS if p != _EVENT_ID)
+# Fields added at the end of the answer since records were first kept (a record written
+# before them holds fewer values; they were absent, so null).
+_ADDED_LATER = sum(
+    1
+    for name, field in PredictResponse.model_fields.items()
+    if name in ("rules", "reasons") and field.default is None
+)
 
 
 def body_hash(payload: object) -> str:
@@ -63,12 +70,14 @@ def done(digest: str, answer: dict[str, Any]) -> str:
     for path in ANSWER_PATHS:
         value: Any = answer
         for name in path:
-            value = value[name]
+            value = value.get(name)  # an optional field may be left out: null
         values.append(value)
     return f"{DONE}{digest}{json.dumps(values, separators=(',', ':'))}"
 
 
 def _answer(values: list[Any], event_id: str) -> dict[str, Any]:
+    if len(ANSWER_PATHS) - _ADDED_LATER <= len(values) < len(ANSWER_PATHS):
+        values = values + [None] * (len(ANSWER_PATHS) - len(values))
     if len(values) != len(ANSWER_PATHS):
         raise ValueError(f"a done record holds {len(values)} values, not {len(ANSWER_PATHS)}")
     kept = iter(values)

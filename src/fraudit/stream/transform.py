@@ -225,6 +225,11 @@ def flatten(validated: DataFrame) -> DataFrame:
     return validated.select(*_expressions(_flatten_columns))
 
 
+def _json_object(path: str) -> Column:
+    text = F.get_json_object(F.col("raw"), path)
+    return F.when(text.startswith("{"), text)
+
+
 def _flatten_columns() -> list[Column]:
     e = F.col("event")
     return [
@@ -257,6 +262,13 @@ def _flatten_columns() -> list[Column]:
         e["card"]["merchant_category"].alias("merchant_category"),
         e["feature_set_version"].alias("feature_set_version"),
         F.when(e["features"].isNotNull(), F.to_json(e["features"])).alias("features"),
+        # What the rules did and the models' reasons, as the API wrote them (JSON objects;
+        # anything else is not theirs and is left out).
+        F.substring(F.get_json_object(F.col("raw"), "$.rules.ruleset_version"), 1, 64).alias(
+            "ruleset_version"
+        ),
+        _json_object("$.rules").alias("rules"),
+        _json_object("$.reasons").alias("reasons"),
         F.col("raw").alias("payload"),
         F.sha2(F.col("raw"), 256).alias("payload_hash"),
         F.col("source_position"),
