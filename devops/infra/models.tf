@@ -1,11 +1,12 @@
-# SageMaker: the classifier on the built-in XGBoost image, the anomaly detector on the
-# scikit-learn image with fraudit's own inference.py (packed in its model.tar.gz).
+# SageMaker: the classifier on the XGBoost image and the anomaly detector on the
+# scikit-learn image, each in framework mode with fraudit's own inference.py (packed in its
+# model.tar.gz): the classifier's also answers TreeSHAP explanations (docs/RULES.md).
 # Per family (ULB: model_version, cards: card_model_version), created only when its version
 # is set and Terraform owns the endpoints (endpoints_managed_by = "terraform"); otherwise
 # `fraudit deploy endpoints [--family cards]` does it.
 
 locals {
-  anomaly_env = {
+  container_env = {
     SAGEMAKER_PROGRAM             = "inference.py"
     SAGEMAKER_SUBMIT_DIRECTORY    = "/opt/ml/model/code"
     SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
@@ -26,14 +27,14 @@ locals {
         version  = family.version
         image    = data.aws_sagemaker_prebuilt_ecr_image.xgboost.registry_path
         data     = "s3://${module.artifacts_bucket.id}/${family.prefix}/${family.version}/classifier/model.tar.gz"
-        env      = {}
+        env      = local.container_env
       }
       "${family.key}anomaly" = {
         endpoint = family.anomaly
         version  = family.version
         image    = data.aws_sagemaker_prebuilt_ecr_image.sklearn.registry_path
         data     = "s3://${module.artifacts_bucket.id}/${family.prefix}/${family.version}/anomaly/model.tar.gz"
-        env      = local.anomaly_env
+        env      = local.container_env
       }
     }
   ]...)

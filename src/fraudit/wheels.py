@@ -15,6 +15,18 @@ from pathlib import Path
 # the tags it is given, so all are listed).
 MANYLINUX = ("2_34", "2_28", "2_27", "2_24", "2_17")
 
+# pydantic and pydantic-settings with what they import: fraudit's contracts and settings,
+# wherever fraudit runs.
+PYDANTIC_PACKAGES = (
+    "pydantic",
+    "pydantic-core",
+    "pydantic-settings",
+    "python-dotenv",
+    "typing-extensions",
+    "typing-inspection",
+    "annotated-types",
+)
+
 
 def platform_tags(arch: str) -> list[str]:
     return [f"manylinux_{glibc}_{arch}" for glibc in MANYLINUX] + [f"manylinux2014_{arch}"]

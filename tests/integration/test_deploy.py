@@ -485,6 +485,20 @@ def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, traine
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(RuntimeError, match="does not load"):
         check_classifier(broken, "3.0-5", tmp_path, sample_rows())
+    # The check covers the explanations: an inference.py whose contributions are off fails.
+    with tarfile.open(tarball) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    members["code/inference.py"] = members["code/inference.py"].replace(
+        b'"contributions": c[:-1].tolist()', b'"contributions": (c[:-1] * 1.001).tolist()'
+    )
+    assert b"1.001" in members["code/inference.py"]
+    skewed = tmp_path / "skewed.tar.gz"
+    with tarfile.open(skewed, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert not check_classifier(skewed, "3.0-5", tmp_path, sample_rows()).ok
 
 
 def test_build_ops_package_holds_fraudit_and_the_clients_of_the_store_and_the_database(

@@ -15,6 +15,7 @@ from fraudit.models.cards.report import card_report
 from fraudit.models.cards.split import as_of, card_folds
 from fraudit.models.cards.table import CardTable
 from fraudit.models.sagemaker_code import card_anomaly_inference as inference
+from fraudit.models.sagemaker_code import csv_rows
 
 pytestmark = pytest.mark.unit
 
@@ -94,11 +95,16 @@ def test_the_detector_survives_its_json_and_the_container_hooks_score_as_it_does
     again = inference.CardOutlier.from_dict(document)
     assert again.score(rows).tolist() == detector.score(rows).tolist()
     body = "3.0,1.0,12.0,1.0,10.0,0.0\n9.0,7.0,3.0,,400.0,\n"  # empty field: missing
-    answer, media = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body.encode(), "text/csv"), again), ""
-    )
+    answer, media = inference.transform_fn(again, body.encode(), "text/csv", "")
     assert media == "application/json"
     assert [s["score"] for s in json.loads(answer)["scores"]] == detector.score(rows).tolist()
+    # Asked for explanations: the three questions' surprises, adding up to each score.
+    answer, media = inference.transform_fn(again, body, "text/csv", inference.EXPLAIN_MEDIA_TYPE)
+    assert media == inference.EXPLAIN_MEDIA_TYPE
+    for item, score in zip(json.loads(answer)["explanations"], detector.score(rows), strict=True):
+        assert set(item["terms"]) == set(inference.QUESTIONS)
+        assert sum(item["terms"].values()) == pytest.approx(score)
+        assert item["score"] == pytest.approx(score)
     with pytest.raises(ValueError, match="unsupported card anomaly model format"):
         inference.CardOutlier.from_dict({**document, "format": "other/1"})
 
@@ -139,7 +145,7 @@ def test_each_question_scores_by_its_definition_row_by_row_and_in_a_batch():
 )
 def test_card_rows_are_refused_naming_the_row(body, message):
     with pytest.raises(ValueError, match=message):
-        inference.parse_rows(body, 6)
+        csv_rows.parse_rows(body, 6)
 
 
 def test_card_precision_at_a_share_of_the_cards_on_a_hand_computed_day():
@@ -165,3 +171,9 @@ def test_card_precision_at_a_share_of_the_cards_on_a_hand_computed_day():
     assert report["card_precision_at_share"] == pytest.approx(0.5)
     assert report["card_precision_at_share_perfect"] == pytest.approx(1.0)
     assert report["card_precision_at_100"] == pytest.approx(0.02)  # both found in 100
+
+
+def test_the_containers_and_the_api_name_the_same_explain_media_type():
+    from fraudit.scoring.base import EXPLAIN_MEDIA_TYPE
+
+    assert csv_rows.EXPLAIN_MEDIA_TYPE == EXPLAIN_MEDIA_TYPE

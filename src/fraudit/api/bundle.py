@@ -16,20 +16,14 @@ import sys
 from pathlib import Path
 
 import fraudit
-from fraudit.wheels import pinned, pip_platform, run_pip
+from fraudit.wheels import PYDANTIC_PACKAGES, pinned, pip_platform, run_pip
 
 # The Lambda function's runtime (devops/infra/api.tf) and what it imports beyond boto3, at
 # constraints.txt's versions.
 LAMBDA_PYTHON = "3.12"
 LAMBDA_ARCH = "x86_64"
 LAMBDA_PACKAGES = (
-    "pydantic",
-    "pydantic-core",
-    "pydantic-settings",
-    "python-dotenv",
-    "typing-extensions",
-    "typing-inspection",
-    "annotated-types",
+    *PYDANTIC_PACKAGES,
     "redis",
     "hiredis",
     "cel-expr-python",

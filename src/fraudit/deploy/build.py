@@ -11,17 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fraudit.wheels import pinned, pip_platform, run_pip
+from fraudit.wheels import PYDANTIC_PACKAGES, pinned, pip_platform, run_pip
 
 # Glue 5 brings pyspark, pyarrow and boto3; the job needs fraudit and these on top.
 GLUE_PACKAGES = (
-    "pydantic",
-    "pydantic-core",
-    "pydantic-settings",
-    "python-dotenv",
-    "typing-extensions",
-    "typing-inspection",
-    "annotated-types",
+    *PYDANTIC_PACKAGES,
     "psycopg",
     "psycopg-binary",
 )

@@ -41,7 +41,9 @@ GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
 GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
 DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
 TFVARS_FILE = "fraudit.auto.tfvars.json"
-ANOMALY_ENVIRONMENT = {
+# Both containers run the artifact's own code/inference.py (framework mode): the classifier
+# answers TreeSHAP explanations, which the built-in XGBoost algorithm cannot.
+CONTAINER_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
     "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
@@ -200,15 +202,15 @@ class Deployer:
             EndpointSpec(
                 endpoint=classifier,
                 image_uri=self.outputs.xgboost_image_uri,
+                environment=CONTAINER_ENVIRONMENT,
                 model_data_url=f"{prefix}/{CLASSIFIER_TARBALL}",
-                environment={},
                 **common,
             ),
             EndpointSpec(
                 endpoint=anomaly,
                 image_uri=self.outputs.sklearn_image_uri,
                 model_data_url=f"{prefix}/{ANOMALY_TARBALL}",
-                environment=ANOMALY_ENVIRONMENT,
+                environment=CONTAINER_ENVIRONMENT,
                 **common,
             ),
         ]

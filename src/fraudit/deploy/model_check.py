@@ -1,9 +1,9 @@
-"""Prove a family's artifacts load as the SageMaker containers load them, and score exactly
-as fraudit does: the classifier is opened from its model.tar.gz by a Python whose xgboost
-is the image's version (a cached virtualenv when this one's differs); the anomaly artifact's
-own `code/inference.py` hooks (model_fn, input_fn, predict_fn, output_fn) run in a separate
-interpreter on the unpacked tarball, as the scikit-learn container runs them. Both answers
-are compared with fraudit's own on the same rows."""
+"""Prove a family's artifacts load as the SageMaker containers load them, and score and
+explain exactly as fraudit does: each artifact's own `code/inference.py` (model_fn,
+transform_fn) runs in a separate interpreter on the unpacked tarball, as the framework
+containers run it; the classifier's under a Python whose xgboost is the image's version (a
+cached virtualenv when this one's differs). Scores, TreeSHAP contributions and the
+detectors' terms are compared with fraudit's own on the same rows."""
 
 from __future__ import annotations
 
@@ -25,28 +25,25 @@ if TYPE_CHECKING:
 # Built-in XGBoost image tag -> the xgboost release inside it (the image's own docs).
 XGBOOST_OF_IMAGE = {"3.0-5": "3.0.5"}
 
-# Run by the image's xgboost, doing what the built-in container does: every file of the
-# model directory is tried as a pickle, then with Booster.load_model; the request's
-# text/csv rows become a DMatrix without feature names (an empty field read as "nan", as the
-# container's csv_to_dmatrix does), scored with validate_features=False.
-_SCRIPT = r"""
-import json, os, pickle, sys, tarfile, tempfile
-import numpy as np, xgboost
-tarball, csv_rows = sys.argv[1], sys.stdin.read()
+# Run by a separate interpreter as the SageMaker framework containers serve an artifact:
+# unpack model.tar.gz, import code/inference.py from the unpacked folder (code/ on the path,
+# as the container puts it), load with model_fn, answer with transform_fn; once for scores,
+# once for explanations (Accept: the explain media type).
+_CONTAINER_SCRIPT = r"""
+import importlib, json, os, sys, tarfile, tempfile
+tarball, explain, body = sys.argv[1], sys.argv[2], sys.stdin.read()
+sys.modules["fraudit"] = None  # the container has no fraudit: only what the tarball holds
 with tempfile.TemporaryDirectory() as tmp:
     with tarfile.open(tarball) as tar:
         tar.extractall(tmp, filter="data")
-    (name,) = [n for n in os.listdir(tmp) if os.path.isfile(os.path.join(tmp, n))]
-    path = os.path.join(tmp, name)
-    try:
-        booster = pickle.load(open(path, "rb"))
-    except Exception:
-        booster = xgboost.Booster()
-        booster.load_model(path)
-fields = [["nan" if x == "" else x for x in line.split(",")] for line in csv_rows.split("\n")]
-rows = np.array(fields).astype(np.float64)
-scores = booster.predict(xgboost.DMatrix(rows), validate_features=False)
-json.dump({"xgboost": xgboost.__version__, "scores": [float(s) for s in scores]}, sys.stdout)
+    sys.path.insert(0, os.path.join(tmp, "code"))
+    inference = importlib.import_module("inference")
+    model = inference.model_fn(tmp)
+    scores, media = inference.transform_fn(model, body, "text/csv", "application/json")
+    explained, explain_media = inference.transform_fn(model, body, "text/csv", explain)
+version = sys.modules.get("xgboost")
+json.dump({"xgboost": getattr(version, "__version__", "-"), "media": [media, explain_media],
+           "scores": json.loads(scores), "explained": json.loads(explained)}, sys.stdout)
 """
 
 
@@ -112,65 +109,80 @@ def _run_script(command: list[str], body: str, failure: str) -> dict[str, Any]:
     return answer
 
 
+def _serve(python: Path, tarball: Path, rows: list[list[float]], failure: str) -> dict[str, Any]:
+    from fraudit.scoring.base import EXPLAIN_MEDIA_TYPE
+
+    return _run_script(
+        [str(python), "-I", "-c", _CONTAINER_SCRIPT, str(tarball), EXPLAIN_MEDIA_TYPE],
+        csv_body(rows),
+        failure,
+    )
+
+
+def _largest(a: Any, b: Any) -> float:
+    import numpy as np
+
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
 def check_classifier(
     tarball: Path, image_tag: str, cache: Path, rows: list[list[float]]
 ) -> ModelCheck:
+    """The classifier artifact served by its own inference.py under the image's xgboost:
+    its scores and its TreeSHAP contributions against fraudit's on the same rows."""
     import numpy as np
     import xgboost
 
     from fraudit.models.artifacts import read_member
-    from fraudit.models.classifier import predict
     from fraudit.models.layout import XGBOOST_MEMBER
+    from fraudit.models.sagemaker_code.classifier_inference import contributions, probabilities
 
     version = xgboost_version_for(image_tag)
     python = python_with_xgboost(version, cache)
-    csv_rows = csv_body(rows)
-    answer = _run_script(
-        [str(python), "-c", _SCRIPT, str(tarball)],
-        csv_rows,
-        f"the classifier artifact does not load with xgboost {version}",
+    answer = _serve(
+        python,
+        tarball,
+        rows,
+        f"the classifier artifact does not load and serve with xgboost {version}",
     )
     if answer["xgboost"] != version:
         raise RuntimeError(f"checked with xgboost {answer['xgboost']}, wanted {version}")
     booster = xgboost.Booster()
     booster.load_model(bytearray(read_member(tarball, XGBOOST_MEMBER)))
-    ours = predict(booster, np.asarray(rows))
-    difference = float(np.max(np.abs(np.asarray(answer["scores"]) - ours)))
+    x = np.asarray(rows, dtype=np.float64)
+    theirs = [p["score"] for p in answer["scores"]["predictions"]]
+    explained = answer["explained"]["explanations"]
+    ours = contributions(booster, x)
+    difference = max(
+        _largest(theirs, probabilities(booster, x)),
+        _largest([e["contributions"] + [e["bias"]] for e in explained], ours),
+    )
     return ModelCheck(image_tag, version, len(rows), difference)
 
 
-# Run by a separate interpreter, as the scikit-learn container serves the anomaly artifact:
-# unpack model.tar.gz, import code/inference.py from the unpacked folder, and call its hooks.
-_ANOMALY_SCRIPT = r"""
-import importlib, json, os, sys, tarfile, tempfile
-tarball, body = sys.argv[1], sys.stdin.read()
-with tempfile.TemporaryDirectory() as tmp:
-    with tarfile.open(tarball) as tar:
-        tar.extractall(tmp, filter="data")
-    sys.path.insert(0, os.path.join(tmp, "code"))  # the container imports it by name
-    inference = importlib.import_module("inference")
-    model = inference.model_fn(tmp)
-    answer, media = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body, "text/csv"), model), "application/json"
-    )
-scores = [s["score"] for s in json.loads(answer)["scores"]]
-json.dump({"media": media, "scores": scores}, sys.stdout)
-"""
-
-
 def check_anomaly(
-    tarball: Path, score: Callable[[np.ndarray], np.ndarray], rows: list[list[float]]
+    tarball: Path,
+    score: Callable[[np.ndarray], np.ndarray],
+    rows: list[list[float]],
+    terms: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
 ) -> ModelCheck:
-    """The anomaly artifact served by its own entry point, against `score` (fraudit's)."""
+    """The anomaly artifact served by its own entry point, against `score` (fraudit's) and,
+    given, `terms` (its explanation's)."""
     import numpy as np
 
-    answer = _run_script(
-        [sys.executable, "-I", "-c", _ANOMALY_SCRIPT, str(tarball)],
-        csv_body(rows),
+    answer = _serve(
+        Path(sys.executable),
+        tarball,
+        rows,
         "the anomaly artifact does not load with its inference.py",
     )
-    ours = score(np.asarray(rows, dtype=np.float64))
-    difference = float(np.max(np.abs(np.asarray(answer["scores"]) - ours)))
+    x = np.asarray(rows, dtype=np.float64)
+    difference = _largest([s["score"] for s in answer["scores"]["scores"]], score(x))
+    if terms is not None:
+        ours = terms(x)
+        theirs = answer["explained"]["explanations"]
+        for name, values in ours.items():
+            difference = max(difference, _largest([e["terms"][name] for e in theirs], values))
     return ModelCheck("scikit-learn container hooks", "-", len(rows), difference)
 
 
@@ -184,8 +196,8 @@ def check_version(
     root = family_root(model_dir, family)
     version = resolve_version(root, version, family)
     folder = root / version
-    rows, score = family.serving().check_inputs(model_dir, version)
+    rows, (score, terms) = family.serving().check_inputs(model_dir, version)
     return version, {
         CLASSIFIER_TARBALL: check_classifier(folder / CLASSIFIER_TARBALL, image_tag, cache, rows),
-        ANOMALY_TARBALL: check_anomaly(folder / ANOMALY_TARBALL, score, rows),
+        ANOMALY_TARBALL: check_anomaly(folder / ANOMALY_TARBALL, score, rows, terms),
     }

@@ -48,8 +48,8 @@ class FamilyServing(Protocol):
         ...
 
     def check_inputs(self, model_dir: Path, version: str) -> tuple[list[list[float]], Any]:
-        """Rows shaped like its requests and its anomaly detector's scoring of an array:
-        what `fraudit deploy check-model` compares each container against."""
+        """Rows shaped like its requests and its anomaly detector's (scores, terms) of an
+        array: what `fraudit deploy check-model` compares each container against."""
         ...
 
 

@@ -95,6 +95,10 @@ def read_member(tarball: Path, name: str) -> bytes:
         return member.read()
 
 
+CODE_INFERENCE = "code/inference.py"
+CODE_CSV_ROWS = "code/csv_rows.py"
+
+
 def model_version(classifier: bytes, anomaly: bytes, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{hashlib.sha256(classifier + anomaly).hexdigest()[:8]}"
@@ -128,17 +132,23 @@ def write_bundle(
     folder = root / version
     if folder.exists():
         raise ArtifactError(f"{folder} already exists")
-    inference = (
-        resources.files("fraudit.models.sagemaker_code")
-        .joinpath(anomaly.inference_module)
-        .read_bytes()
-    )
+    code = resources.files("fraudit.models.sagemaker_code")
+    shared = {CODE_CSV_ROWS: code.joinpath("csv_rows.py").read_bytes()}
     files = {
-        CLASSIFIER_TARBALL: _tarball({XGBOOST_MEMBER: classifier}),
+        # The framework container runs our inference.py (scores and TreeSHAP explanations);
+        # the model member keeps the name the built-in container loads.
+        CLASSIFIER_TARBALL: _tarball(
+            {
+                XGBOOST_MEMBER: classifier,
+                CODE_INFERENCE: code.joinpath("classifier_inference.py").read_bytes(),
+                **shared,
+            }
+        ),
         ANOMALY_TARBALL: _tarball(
             {
                 anomaly.model_file: json.dumps(anomaly.document).encode(),
-                "code/inference.py": inference,
+                CODE_INFERENCE: code.joinpath(anomaly.inference_module).read_bytes(),
+                **shared,
                 "code/requirements.txt": b"numpy\n",
             }
         ),

@@ -18,6 +18,9 @@ from fraudit.scoring.base import Explanation, Scores, ScoringUnavailable
 
 # An anomaly detector's own terms of each row, by name (their sum or share makes its score).
 AnomalyTerms = Callable[[np.ndarray], dict[str, np.ndarray]]
+# What `fraudit deploy check-model` holds an anomaly container to: the detector's scores and
+# its terms, on an array of rows.
+DetectorCheck = tuple[Callable[[np.ndarray], np.ndarray], AnomalyTerms]
 
 
 class BundleScorer:

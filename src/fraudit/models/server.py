@@ -35,7 +35,7 @@ from fraudit.models.classifier import predict
 from fraudit.models.in_process import AnomalyTerms
 from fraudit.models.layout import family_root, has_model
 from fraudit.models.sagemaker_code.classifier_inference import explanation_body, explanations
-from fraudit.scoring.base import EXPLAIN_MEDIA_TYPE
+from fraudit.models.sagemaker_code.csv_rows import EXPLAIN_MEDIA_TYPE
 from fraudit.settings import Settings
 from fraudit.ulb_vector import FeatureError
 

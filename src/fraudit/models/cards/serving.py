@@ -12,8 +12,8 @@ import numpy as np
 
 from fraudit.features.definitions import CardVector
 from fraudit.models.cards.bundle import CardBundle, load_card_bundle
-from fraudit.models.in_process import BundleScorer
-from fraudit.models.sagemaker_code.card_anomaly_inference import parse_rows as parse_card_rows
+from fraudit.models.in_process import BundleScorer, DetectorCheck
+from fraudit.models.sagemaker_code.csv_rows import parse_rows as parse_card_rows
 from fraudit.models.server import Endpoint, endpoint_pair
 from fraudit.ulb_vector import FeatureError
 
@@ -87,9 +87,8 @@ def sample_card_rows(width: int, count: int = 64, seed: int = 7) -> list[list[fl
     return values.tolist()
 
 
-def check_inputs(
-    model_dir: Path, version: str
-) -> tuple[list[list[float]], Callable[[np.ndarray], np.ndarray]]:
-    """What `fraudit deploy check-model` sends both containers, and the detector's scores."""
+def check_inputs(model_dir: Path, version: str) -> tuple[list[list[float]], DetectorCheck]:
+    """What `fraudit deploy check-model` sends both containers, and the detector's scores
+    and terms."""
     bundle = load_card_bundle(model_dir, version)
-    return sample_card_rows(len(bundle.names)), bundle.anomaly.score
+    return sample_card_rows(len(bundle.names)), (bundle.anomaly.score, bundle.anomaly.terms)

@@ -1,7 +1,7 @@
 """Anomaly detector: robust Mahalanobis distance. SageMaker scikit-learn container entry point.
 
 This file is the single implementation of the scoring math: the SageMaker container runs it
-as `code/inference.py` (model_fn / input_fn / predict_fn / output_fn), and fraudit imports
+as `code/inference.py` (model_fn, transform_fn), and fraudit imports
 it for the local model server and the in-process scorer. It needs only numpy, and the model
 is plain JSON (location and precision matrix), so no scikit-learn version ties the artifact.
 
@@ -19,6 +19,16 @@ import os
 from typing import Any
 
 import numpy as np
+
+try:  # in fraudit; in the container, csv_rows.py sits beside this file in code/
+    from fraudit.models.sagemaker_code.csv_rows import (
+        EXPLAIN_MEDIA_TYPE,
+        media_type,
+        parse_rows,
+        text_of,
+    )
+except ImportError:  # pragma: no cover - the container's layout
+    from csv_rows import EXPLAIN_MEDIA_TYPE, media_type, parse_rows, text_of  # type: ignore[no-redef]
 
 MODEL_FILE = "anomaly.json"
 FORMAT = "fraudit-robust-mahalanobis/1"
@@ -75,19 +85,20 @@ def model_fn(model_dir: str) -> RobustMahalanobis:
         return RobustMahalanobis.from_dict(json.load(handle))
 
 
-def input_fn(body: bytes | str, content_type: str) -> np.ndarray:
-    if content_type.split(";")[0].strip().lower() != "text/csv":
-        raise ValueError(f"unsupported content type {content_type!r}; send text/csv")
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
-    rows = [line.split(",") for line in text.splitlines() if line.strip()]
-    return np.array(rows, dtype=np.float64)
-
-
-def predict_fn(rows: np.ndarray, model: RobustMahalanobis) -> np.ndarray:
-    return model.score(rows)
-
-
-def output_fn(scores: np.ndarray, accept: str) -> tuple[str, str]:
-    if accept and accept.split(";")[0].strip().lower() == "text/csv":
+def transform_fn(
+    model: RobustMahalanobis, body: bytes | str, content_type: str, accept: str
+) -> tuple[str, str]:
+    """Scores like Random Cut Forest ({"scores": [{"score": s}]}, or text/csv); with
+    Accept: EXPLAIN_MEDIA_TYPE, each row's score and its columns' distance terms."""
+    rows = parse_rows(text_of(body, content_type), 30)
+    scores = model.score(rows)
+    if media_type(accept) == EXPLAIN_MEDIA_TYPE:
+        terms = model.terms(rows)
+        items = [
+            {"score": float(s), "terms": dict(zip(TERM_NAMES, map(float, t), strict=True))}
+            for s, t in zip(scores, terms, strict=True)
+        ]
+        return json.dumps({"explanations": items}), EXPLAIN_MEDIA_TYPE
+    if media_type(accept) == "text/csv":
         return "\n".join(repr(float(s)) for s in scores), "text/csv"
     return json.dumps({"scores": [{"score": float(s)} for s in scores]}), "application/json"

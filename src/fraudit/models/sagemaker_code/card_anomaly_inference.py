@@ -14,7 +14,6 @@ Random Cut Forest: {"scores": [{"score": s}, ...]}.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +21,16 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+
+try:  # in fraudit; in the container, csv_rows.py sits beside this file in code/
+    from fraudit.models.sagemaker_code.csv_rows import (
+        EXPLAIN_MEDIA_TYPE,
+        media_type,
+        parse_rows,
+        text_of,
+    )
+except ImportError:  # pragma: no cover - the container's layout
+    from csv_rows import EXPLAIN_MEDIA_TYPE, media_type, parse_rows, text_of  # type: ignore[no-redef]
 
 MODEL_FILE = "card_anomaly.json"
 # The three questions, as the detector's reasons name them (fraudit.models.cards.anomaly).
@@ -147,28 +156,6 @@ class CardOutlier:
         )
 
 
-def parse_rows(text: str, width: int) -> np.ndarray:
-    """CSV rows of `width` numbers; an empty field is missing (NaN). Raises ValueError
-    naming the first bad row."""
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split(",")
-        if len(fields) != width:
-            raise ValueError(f"row {number}: {len(fields)} fields, expected {width}")
-        try:
-            values = [float(f) if f.strip() else np.nan for f in fields]
-        except ValueError:
-            raise ValueError(f"row {number}: a field is not a number") from None
-        if any(map(math.isinf, values)):
-            raise ValueError(f"row {number}: infinite value")
-        rows.append(values)
-    if not rows:
-        raise ValueError("no rows")
-    return np.array(rows, dtype=np.float64)
-
-
 # ---- SageMaker scikit-learn container hooks ------------------------------------------------
 
 
@@ -177,18 +164,23 @@ def model_fn(model_dir: str) -> CardOutlier:
         return CardOutlier.from_dict(json.load(handle))
 
 
-def input_fn(body: bytes | str, content_type: str) -> np.ndarray:
-    if content_type.split(";")[0].strip().lower() != "text/csv":
-        raise ValueError(f"unsupported content type {content_type!r}; send text/csv")
-    return np.array([body.decode("utf-8") if isinstance(body, bytes) else body], dtype=object)
-
-
-def predict_fn(rows: np.ndarray, model: CardOutlier) -> np.ndarray:
-    # input_fn cannot see the model, so the text is parsed here, against the model's width.
-    return model.score(parse_rows(str(rows[0]), len(model.names)))
-
-
-def output_fn(scores: np.ndarray, accept: str) -> tuple[str, str]:
-    if accept and accept.split(";")[0].strip().lower() == "text/csv":
+def transform_fn(
+    model: CardOutlier, body: bytes | str, content_type: str, accept: str
+) -> tuple[str, str]:
+    """Scores like Random Cut Forest ({"scores": [{"score": s}]}, or text/csv); with
+    Accept: EXPLAIN_MEDIA_TYPE, each row's score and its three questions' surprises."""
+    rows = parse_rows(text_of(body, content_type), len(model.names))
+    if media_type(accept) == EXPLAIN_MEDIA_TYPE:
+        terms = model.terms(rows)
+        items = [
+            {
+                "score": float(sum(v[i] for v in terms.values())),
+                "terms": {k: float(v[i]) for k, v in terms.items()},
+            }
+            for i in range(len(rows))
+        ]
+        return json.dumps({"explanations": items}), EXPLAIN_MEDIA_TYPE
+    scores = model.score(rows)
+    if media_type(accept) == "text/csv":
         return "\n".join(repr(float(s)) for s in scores), "text/csv"
     return json.dumps({"scores": [{"score": float(s)} for s in scores]}), "application/json"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudit.models.in_process import BundleScorer
+from fraudit.models.in_process import BundleScorer, DetectorCheck
 from fraudit.models.sagemaker_code.anomaly_inference import TERM_NAMES
 from fraudit.models.server import Endpoint, endpoint_pair
 from fraudit.models.ulb.bundle import ModelBundle, load_bundle
@@ -97,8 +97,8 @@ def sample_rows(count: int = 64, seed: int = 7) -> list[list[float]]:
     return np.hstack([time, v, amount]).tolist()
 
 
-def check_inputs(
-    model_dir: Path, version: str
-) -> tuple[list[list[float]], Callable[[np.ndarray], np.ndarray]]:
-    """What `fraudit deploy check-model` sends both containers, and the detector's scores."""
-    return sample_rows(), load_bundle(model_dir, version).anomaly.score
+def check_inputs(model_dir: Path, version: str) -> tuple[list[list[float]], DetectorCheck]:
+    """What `fraudit deploy check-model` sends both containers, and the detector's scores
+    and terms."""
+    bundle = load_bundle(model_dir, version)
+    return sample_rows(), (bundle.anomaly.score, anomaly_terms(bundle))
