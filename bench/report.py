@@ -39,7 +39,13 @@ def _single(bench: str, name: str, value: float, unit: str) -> Figure:
 
 
 def _unit(key: str) -> str:
-    for suffix, unit in (("_ms", "ms"), ("_rps", "req/s"), ("_s", "s"), ("_mb", "MB")):
+    for suffix, unit in (
+        ("_ms", "ms"),
+        ("_us", "µs"),
+        ("_rps", "req/s"),
+        ("_s", "s"),
+        ("_mb", "MB"),
+    ):
         if key.endswith(suffix) or f"{suffix}_" in key:
             return unit
     return "ratio" if "_over_" in key else ""
@@ -109,6 +115,46 @@ def _store_figures(measured: dict[str, Any], prefix: str) -> list[Figure]:
     return out
 
 
+def _rules_figures(rules: dict[str, Any] | None) -> list[Figure]:
+    """Rules and reasons (issue 31): the engine per request, list membership, a refresh's
+    compile, TreeSHAP per row; and approvals over HTTP with the ruleset beside without."""
+    if not rules:
+        return []
+    inside = rules["in_process"]
+    out = [
+        _single("rules", f"{label} {q}_us", inside[key][q], "µs")
+        for key, label in (
+            ("per_request_us", "50 live + 50 shadow rules, per request"),
+            ("in_list_rule_us", "an in_list rule (100,000 entries)"),
+            ("equality_rule_us", "an equality rule"),
+            ("explain_row_us", "reasons (TreeSHAP + detector terms), per row"),
+            ("score_row_us", "scores, per row"),
+        )
+        for q in ("p50", "p99")
+    ]
+    out.append(
+        _single(
+            "rules",
+            "parse + compile a 100-rule document with 3 x 100,000 list entries_ms",
+            inside["parse_and_compile_ms"]["median"],
+            "ms",
+        )
+    )
+    delta = rules["http"]["approve_p50_with_minus_without_ms"]
+    out.append(
+        Figure(
+            "rules",
+            "card approvals p50, with the ruleset minus without_ms",
+            delta["median"],
+            delta["min"],
+            delta["max"],
+            len(rules["http"]["runs"]["with"]),
+            "ms",
+        )
+    )
+    return out
+
+
 def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
     """Every figure in the benches' result files, in a fixed order."""
     out: list[Figure] = []
@@ -160,6 +206,7 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
                 "ms",
             )
         )
+    out += _rules_figures(results.get("rules"))
     history = results.get("backfill")
     if history:
         for r in history["results"]:
@@ -294,6 +341,22 @@ TARGETS = [
         "API",
         _named("cluster hot entities unrelated_p99_over_cold"),
         1.5,
+        operator.le,
+    ),
+    Target(
+        31,
+        "50 live + 50 shadow rules, per request p99 ≤ 0.2 ms (200 µs)",
+        "rules",
+        _named("50 live + 50 shadow rules, per request p99_us"),
+        200.0,
+        operator.le,
+    ),
+    Target(
+        31,
+        "card approvals p50 with rules ≤ +0.3 ms over without",
+        "rules",
+        _named("card approvals p50, with the ruleset minus without_ms"),
+        0.3,
         operator.le,
     ),
     Target(

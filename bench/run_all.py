@@ -29,6 +29,7 @@ BENCHES = (
     "backfill",
     "online_store",
     "online_parity",
+    "rules",
 )
 DOC = REPO / "docs" / "BENCHMARKS.md"
 

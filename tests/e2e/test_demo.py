@@ -171,6 +171,32 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
         declined_frauds = decided[decided.is_fraud & (decided.decision == "decline")]
         assert len(declined_frauds) >= 1, decided[decided.is_fraud]
         assert sum(p[2] for p in points) >= LIVE_REQUESTS  # card transactions are on the map
+        # Rules and reasons: every event was decided with the demo's ruleset; its shadow
+        # card-testing rule changed no decision and its hits are counted exactly; every
+        # review and decline carries the models' reasons, and `fraudit explain` prints them.
+        with psycopg.connect(url) as conn:
+            ruled = conn.execute(
+                "SELECT count(*) FILTER (WHERE ruleset_version IS NULL),"
+                " count(*) FILTER (WHERE rules->>'model_decision' <> decision),"
+                " count(*) FILTER (WHERE jsonb_array_length(rules->'shadow_fired') > 0),"
+                " count(*) FILTER (WHERE decision <> 'approve' AND reasons IS NULL)"
+                " FROM fraud_predictions"
+            ).fetchone()
+            counted = conn.execute(
+                "SELECT coalesce(sum(hits), 0) FROM fraud_rule_hit_rollups"
+                " WHERE rule_id = 'card_testing' AND shadow"
+            ).fetchone()[0]
+        assert ruled[:2] == (0, 0), ruled
+        assert ruled[3] == 0, ruled
+        assert counted == ruled[2], (counted, ruled)
+        explained = subprocess.run(
+            [sys.executable, "-m", "fraudit.cli", "explain", str(declined_frauds.transaction_id.iloc[0])],
+            env={**os.environ, "DATABASE_URL": url, "FRAUDIT_MODEL_DIR": str(tmp_path / "models")},
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert explained.returncode == 0, explained.stderr[-3000:]
+        assert "the classifier's reasons (recomputed" in explained.stdout, explained.stdout
+        assert ": decline (card model" in explained.stdout, explained.stdout
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(120)

@@ -82,13 +82,13 @@ def test_a_list_import_is_all_or_nothing_and_names_the_bad_line(store, tmp_path)
     store.create_list("blocked_cards", "card", actor="ana", why="confirmed compromised")
     good = "value,expires_at,note\ntok_a,,stolen\ntok_b,2030-01-01T00:00:00+00:00,\n"
     version = store.add_entries(
-        "blocked_cards", read_entries(good, store._kind("blocked_cards")), actor="ana", why="x"
+        "blocked_cards", read_entries(good, store.kind_of("blocked_cards")), actor="ana", why="x"
     )
     bad = "value,expires_at\ntok_c,\ntok_d,next tuesday\n"
     with pytest.raises(RuleChangeRefused, match="line 3, column expires_at"):
-        read_entries(bad, store._kind("blocked_cards"))
+        read_entries(bad, store.kind_of("blocked_cards"))
     with pytest.raises(RuleChangeRefused, match="line 2, column value"):
-        read_entries("value\n4111 1111 1111 1111\n", store._kind("blocked_cards"))
+        read_entries("value\n4111 1111 1111 1111\n", store.kind_of("blocked_cards"))
     (published,) = store.published_lists()
     assert published.version == version == 1
     assert set(published.entries) == {"tok_a", "tok_b"}

@@ -39,13 +39,18 @@ def test_policy_respects_the_review_budget_and_decides_sensibly(trained):
 
 def test_artifacts_are_shaped_for_sagemaker(trained):
     with tarfile.open(trained.path / "classifier/model.tar.gz") as tar:
-        assert tar.getnames() == ["xgboost-model"]
+        assert set(tar.getnames()) == {"xgboost-model", "code/inference.py", "code/csv_rows.py"}
         raw = tar.extractfile("xgboost-model").read()
     assert raw.startswith(b"{")  # JSON, which the container's xgboost 3.0 reads
     booster = xgb.Booster()
     booster.load_model(bytearray(raw))
     with tarfile.open(trained.path / "anomaly/model.tar.gz") as tar:
-        assert set(tar.getnames()) == {"anomaly.json", "code/inference.py", "code/requirements.txt"}
+        assert set(tar.getnames()) == {
+            "anomaly.json",
+            "code/inference.py",
+            "code/csv_rows.py",
+            "code/requirements.txt",
+        }
     card = (trained.path / "MODEL_CARD.md").read_text()
     assert trained.version in card
     assert "Intended use" in card
@@ -60,16 +65,13 @@ def test_sagemaker_hooks_score_like_the_package(trained, dev_csv, tmp_path):
     model = anomaly_inference.model_fn(str(tmp_path))
     rows = load_creditcard(dev_csv).X[:5]
     body = "\n".join(to_csv_row(row) for row in rows)
-    out, media = anomaly_inference.output_fn(
-        anomaly_inference.predict_fn(anomaly_inference.input_fn(body, "text/csv"), model),
-        "application/json",
-    )
+    out, media = anomaly_inference.transform_fn(model, body, "text/csv", "application/json")
     assert media == "application/json"
     bundle = load_bundle(trained.path.parent, trained.version)
     expected = bundle.anomaly.score(rows)
     assert [s["score"] for s in json.loads(out)["scores"]] == pytest.approx(expected.tolist())
     with pytest.raises(ValueError, match="text/csv"):
-        anomaly_inference.input_fn(body, "application/json")
+        anomaly_inference.transform_fn(model, body, "application/json", "application/json")
 
 
 def test_time_is_not_used_by_the_classifier(trained, dev_csv):

@@ -89,3 +89,24 @@ def test_markdown_shows_spread_and_replaces_only_its_section():
     assert "hand-written tail" in updated
     assert "intro" in updated
     assert replace_section(updated, section) == updated
+
+
+def test_the_rules_bench_is_judged_against_issue_31s_targets():
+    per = {"p50": 40.0, "p99": 150.0, "n": 4000}
+    rules = {
+        "in_process": {
+            "per_request_us": per,
+            "in_list_rule_us": per,
+            "equality_rule_us": per,
+            "explain_row_us": {"p50": 900.0, "p99": 1500.0, "n": 500},
+            "score_row_us": per,
+            "parse_and_compile_ms": {"median": 120.0, "max": 130.0},
+        },
+        "http": {
+            "runs": {"with": [{}, {}, {}], "without": [{}, {}, {}]},
+            "approve_p50_with_minus_without_ms": spread(0.4, 0.1, 0.6),
+        },
+    }
+    judged = {row["target"]: row for row in judge_targets(figures({"rules": rules}))}
+    assert judged["50 live + 50 shadow rules, per request p99 ≤ 0.2 ms (200 µs)"]["met"] is True
+    assert judged["card approvals p50 with rules ≤ +0.3 ms over without"]["met"] is False

@@ -189,6 +189,11 @@ def test_an_absent_value_faults_the_rule_that_needs_it_and_no_other():
     assert [(f.rule_id, f.message) for f in faults] == [
         ("fast", "card_speed_from_previous_kmh is absent")
     ]
+    # With the value there, the same rules run as one program and all say.
+    present = card_event(card_count_10m=7.0, card_speed_from_previous_kmh=1200.0)
+    hits, faults = ruleset.for_family(CARDS).evaluate(rule_inputs(present), NOW.timestamp())
+    assert sorted(h.rule_id for h in hits) == ["burst", "either", "fast"]
+    assert not faults
 
 
 def test_a_run_time_fault_in_one_rule_leaves_the_others_deciding():

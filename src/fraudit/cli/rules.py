@@ -165,7 +165,7 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
 
     store = _store(settings)
     try:
-        chosen = store._version(args.rule_id, args.version)
+        chosen = store.version_of(args.rule_id, args.version)
         document = RulesetDocument(
             version="test",
             published_at=datetime.now(UTC),
@@ -236,7 +236,7 @@ def cmd_lists_import(args: argparse.Namespace, settings: Settings) -> int:
     from fraudit.rules.store import read_entries
 
     def load(store: Any) -> None:
-        entries = read_entries(args.file.read_text(encoding="utf-8"), store._kind(args.name))
+        entries = read_entries(args.file.read_text(encoding="utf-8"), store.kind_of(args.name))
         version = store.add_entries(args.name, entries, actor=args.actor, why=args.why)
         _say(f"{args.name} v{version}: {len(entries):,} entries imported from {args.file}")
 

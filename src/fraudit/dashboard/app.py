@@ -116,21 +116,29 @@ def _charts(store: DashboardStore, f: q.Filters) -> None:
         st.map(cells, latitude="latitude", longitude="longitude", size="size", zoom=1)
 
 
+def _table(store: DashboardStore, title: str, query: q.Query, empty: str) -> None:
+    st.subheader(title)
+    rows = store.frame(query)
+    if rows.empty:
+        st.caption(empty)
+    else:
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
 def _tables(store: DashboardStore, f: q.Filters) -> None:
-    st.subheader("Latest alerts from the windowed rules")
-    alerts = store.frame(q.latest_alerts(f))
-    if alerts.empty:
-        st.caption("No alert in this period.")
-    else:
-        st.dataframe(alerts, hide_index=True, width="stretch")
-    st.subheader("Latest events")
-    st.dataframe(store.frame(q.latest_events(f)), hide_index=True, width="stretch")
-    st.subheader("Why: the latest reviews and declines")
-    why = store.frame(q.latest_reasons(f))
-    if why.empty:
-        st.caption("No review or decline in this period.")
-    else:
-        st.dataframe(why, hide_index=True, width="stretch")
+    _table(
+        store,
+        "Latest alerts from the windowed rules",
+        q.latest_alerts(f),
+        "No alert in this period.",
+    )
+    _table(store, "Latest events", q.latest_events(f), "No event in this period.")
+    _table(
+        store,
+        "Why: the latest reviews and declines",
+        q.latest_reasons(f),
+        "No review or decline in this period.",
+    )
 
 
 def _rules(store: DashboardStore, f: q.Filters) -> None:

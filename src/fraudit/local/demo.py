@@ -69,6 +69,15 @@ class Service:
 
 DEMO_REDIS_PREFIX = "fraudit-demo:"
 
+# The demo's ruleset: one card-testing rule in shadow (docs/RULES.md), so the dashboard's
+# Rules tab shows what it would have done, and nothing it enforces.
+DEMO_RULE_ID = "card_testing"
+DEMO_RULE = "card_count_1h >= 2 && card_amount_max_1h < 10.0 && amount < 10.0"
+
+
+def demo_ruleset(config: DemoConfig) -> Path:
+    return config.home / "rules" / "ruleset.json"
+
 
 def plan(
     config: DemoConfig, database_url: str, kinesis_url: str, redis_url: str | None = None
@@ -110,6 +119,7 @@ def plan(
                 "FRAUDIT_MODEL_DIR": str(config.model_dir),
                 "FRAUDIT_REDIS_URL": redis_url or config.redis_url,
                 "FRAUDIT_REDIS_KEY_PREFIX": DEMO_REDIS_PREFIX,
+                "FRAUDIT_RULESET_URI": str(demo_ruleset(config)),
             },
             f"{api_url}/health",
             url=api_url,
@@ -360,6 +370,7 @@ class Demo:
         self.say(f"{which}")
         self.database_url = self._start_postgres()
         self._prepare_database()
+        self._publish_rules()
         from fraudit.db.connection import describe
 
         if self._postgres is not None:  # local socket, no password: safe to show
@@ -462,6 +473,33 @@ class Demo:
             retry(prepare, retry_on=psycopg.OperationalError, backoff=fixed(1.0), max_wait=60)
         except psycopg.OperationalError as exc:
             raise DemoError(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
+
+    def _publish_rules(self) -> None:
+        """The demo's shadow rule in its database and published where its API reads."""
+        from fraudit.db.connection import connect
+        from fraudit.decisions import RuleAction
+        from fraudit.rules.document import RuleState
+        from fraudit.rules.source import writer_of
+        from fraudit.rules.store import RuleStore
+
+        with connect(self.database_url, autocommit=True) as conn:
+            store = RuleStore(conn)
+            if not store.versions(DEMO_RULE_ID):
+                store.create(
+                    rule_id=DEMO_RULE_ID,
+                    family_name="cards",
+                    action=RuleAction.DECLINE,
+                    expression=DEMO_RULE,
+                    reason="card testing: a third small payment within the hour",
+                    author="demo",
+                    why="the demo's shadow rule",
+                )
+                store.promote(DEMO_RULE_ID, RuleState.SHADOW, actor="demo", why="demo")
+            target = demo_ruleset(self.config)
+            document = store.publish(
+                writer_of(str(target), lambda: None), str(target), actor="demo"
+            )
+        self.say(f"ruleset {document.version} published to {target}: a card-testing rule in shadow")
 
     def watch(self) -> int:
         """Until Ctrl-C (0) or a child dies (1)."""

@@ -193,17 +193,20 @@ class FamilyRules:
                 + "; ".join(str(p) for p in problems),
                 problems,
             )
-        self._together = tuple(together)
-        self._apart = tuple(apart)
-        # One program for the rules that never meet an absent value: [rule1, rule2, ...].
-        self._program = (
-            self._env.compile("[" + ",\n".join(f"({c.rule.expression})" for c in together) + "]")
-            if together
-            else None
+        # The rules that never meet an absent value, and those that may: each group one
+        # program ([rule1, rule2, ...]); the second runs whole when every value its rules
+        # may lack is there, else rule by rule, so an absent value faults only its rules.
+        self._groups = (
+            _Group(self._env, tuple(together), frozenset()),
+            _Group(
+                self._env,
+                tuple(apart),
+                frozenset(n for c in apart for n in c.names if n not in always),
+            ),
         )
 
     def __len__(self) -> int:
-        return len(self._together) + len(self._apart)
+        return sum(len(g.rules) for g in self._groups)
 
     def evaluate(
         self, inputs: Mapping[str, RuleInput], at: float
@@ -213,20 +216,32 @@ class FamilyRules:
         hits: list[RuleHit] = []
         faults: list[RuleFault] = []
         activation = self._env.Activation(dict(inputs))
-        if self._program is not None:
-            together = self._program.eval(activation)
-            if together.type() == cel.Type.ERROR:
-                # A run-time fault in one of them (a division by zero): each on its own.
-                results = [_result(c.program.eval(activation), c) for c in self._together]
-            else:
-                results = [bool(v) for v in together.plain_value()]
-            for compiled, result in zip(self._together, results, strict=True):
+        for group in self._groups:
+            for compiled, result in zip(
+                group.rules, group.results(activation, inputs), strict=True
+            ):
                 _record(compiled, result, inputs, hits, faults)
-        for compiled in self._apart:
-            _record(
-                compiled, _result(compiled.program.eval(activation), compiled), inputs, hits, faults
-            )
         return hits, faults
+
+
+class _Group:
+    """Rules evaluated as one CEL program, or one by one when that cannot say for all."""
+
+    def __init__(self, env: Any, rules: tuple[_Compiled, ...], may_lack: frozenset[str]) -> None:
+        self.rules = rules
+        self.may_lack = may_lack
+        joined = ",\n".join(f"({c.rule.expression})" for c in rules)
+        self.program = env.compile(f"[{joined}]") if rules else None
+
+    def results(self, activation: Any, inputs: Mapping[str, RuleInput]) -> list[bool | RuleFault]:
+        if self.program is None:
+            return []
+        if self.may_lack <= inputs.keys():
+            together = self.program.eval(activation)
+            if together.type() != cel.Type.ERROR:
+                return [bool(v) for v in together.plain_value()]
+        # An absent value, or a run-time fault (a division by zero): each rule on its own.
+        return [_result(c.program.eval(activation), c) for c in self.rules]
 
 
 def _record(

@@ -107,7 +107,7 @@ class RuleStore:
         ).fetchall()
         return [RuleVersion(*row) for row in rows]
 
-    def _version(self, rule_id: str, version: int | None) -> RuleVersion:
+    def version_of(self, rule_id: str, version: int | None) -> RuleVersion:
         known = self.versions(rule_id)
         if not known:
             raise RuleChangeRefused(f"no rule {rule_id!r}")
@@ -175,7 +175,7 @@ class RuleStore:
                 ),
             )
             self._change(rule_id, draft.version, RuleState.DRAFT, author, None, why)
-        return self._version(rule_id, draft.version)
+        return self.version_of(rule_id, draft.version)
 
     def _change(
         self, rule_id: str, version: int, state: str, by: str, approver: str | None, why: str
@@ -203,7 +203,7 @@ class RuleStore:
         if to not in PUBLISHED_STATES:
             raise RuleChangeRefused("a rule is promoted to shadow or live; use retire to retire it")
         with self.conn.transaction():
-            chosen = self._version(rule_id, version)
+            chosen = self.version_of(rule_id, version)
             if chosen.state == RuleState.RETIRED:
                 raise RuleChangeRefused(
                     f"{rule_id} v{chosen.version} is retired; create a new version instead"
@@ -239,7 +239,7 @@ class RuleStore:
             self._change(
                 rule_id, chosen.version, to, actor, approver if to == RuleState.LIVE else None, why
             )
-        return self._version(rule_id, chosen.version)
+        return self.version_of(rule_id, chosen.version)
 
     def retire(self, rule_id: str, *, actor: str, why: str) -> list[RuleVersion]:
         actor, why = _not_blank("--as", actor), _not_blank("--why", why)
@@ -271,7 +271,7 @@ class RuleStore:
                 (name, kind, actor, why),
             )
 
-    def _kind(self, name: str) -> ListKind:
+    def kind_of(self, name: str) -> ListKind:
         row = self.conn.execute("SELECT kind FROM fraud_lists WHERE name = %s", (name,)).fetchone()
         if row is None:
             raise RuleChangeRefused(f"no list named {name!r} (fraudit lists create)")
@@ -290,7 +290,7 @@ class RuleStore:
         if not entries:
             raise RuleChangeRefused("no entries to add")
         with self.conn.transaction():
-            kind = self._kind(name)
+            kind = self.kind_of(name)
             for number, entry in enumerate(entries, 1):
                 problem = entry_problem(kind, entry.value)
                 if problem:
@@ -318,7 +318,7 @@ class RuleStore:
     def remove_entries(self, name: str, values: Sequence[str], *, actor: str, why: str) -> int:
         actor, why = _not_blank("--as", actor), _not_blank("--why", why)
         with self.conn.transaction():
-            self._kind(name)
+            self.kind_of(name)
             current = {v for v, _ in self.conn.execute(_CURRENT_ENTRIES, {"name": name})}
             missing = [v for v in values if v not in current]
             if missing:

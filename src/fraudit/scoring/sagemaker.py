@@ -120,15 +120,27 @@ class SageMakerScorer:
                 "a model endpoint did not answer before the request's deadline",
             ) from None
 
+    def _both(
+        self,
+        rows: Sequence[Any],
+        classifier_accept: str,
+        anomaly_accept: str,
+        deadline: Deadline | None,
+    ) -> tuple[bytes, bytes]:
+        """Both endpoints' answers to the same rows, called at once."""
+        deadline = deadline or no_deadline()
+        body = "\n".join(self._csv_row(r) for r in rows).encode()
+        anomaly_call = self._pool.submit(self._invoke, self._anomaly, body, anomaly_accept)
+        classifier_call = self._pool.submit(self._invoke, self._classifier, body, classifier_accept)
+        return (
+            self._collect(classifier_call, self._classifier, deadline),
+            self._collect(anomaly_call, self._anomaly, deadline),
+        )
+
     def score(self, rows: Sequence[Any], deadline: Deadline | None = None) -> list[Scores]:
         if not rows:
             return []
-        deadline = deadline or no_deadline()
-        body = "\n".join(self._csv_row(r) for r in rows).encode()
-        anomaly_call = self._pool.submit(self._invoke, self._anomaly, body, "application/json")
-        classifier_call = self._pool.submit(self._invoke, self._classifier, body, "text/csv")
-        classifier_body = self._collect(classifier_call, self._classifier, deadline)
-        anomaly_body = self._collect(anomaly_call, self._anomaly, deadline)
+        classifier_body, anomaly_body = self._both(rows, "text/csv", "application/json", deadline)
         try:
             proba = parse_classifier(classifier_body, len(rows))
             anomaly = parse_anomaly(anomaly_body, len(rows))
@@ -143,14 +155,9 @@ class SageMakerScorer:
     def explain(self, rows: Sequence[Any], deadline: Deadline | None = None) -> list[Explanation]:
         if not rows:
             return []
-        deadline = deadline or no_deadline()
-        body = "\n".join(self._csv_row(r) for r in rows).encode()
-        anomaly_call = self._pool.submit(self._invoke, self._anomaly, body, EXPLAIN_MEDIA_TYPE)
-        classifier_call = self._pool.submit(
-            self._invoke, self._classifier, body, EXPLAIN_MEDIA_TYPE
+        classifier_body, anomaly_body = self._both(
+            rows, EXPLAIN_MEDIA_TYPE, EXPLAIN_MEDIA_TYPE, deadline
         )
-        classifier_body = self._collect(classifier_call, self._classifier, deadline)
-        anomaly_body = self._collect(anomaly_call, self._anomaly, deadline)
         try:
             return parse_explanations(classifier_body, anomaly_body, len(rows))
         except (ValueError, KeyError, TypeError) as exc:
