@@ -199,7 +199,8 @@ def decide(
     )
     applied_rules = None
     if rules is not None:
-        hits, faults = rules.rules.evaluate(rule_inputs(event), scored_at.timestamp())
+        inputs = rule_inputs(event, rules.rules.used)
+        hits, faults = rules.rules.evaluate(inputs, scored_at.timestamp())
         applied_rules, decision = applied(
             rules.version,
             rules.list_versions,

@@ -5,9 +5,9 @@ with its line and column. No `eval`: CEL has no loops, no I/O and no way out of 
 arguments. Pure: a document in, a compiled ruleset out; an event's inputs in, the rules that
 fired out. docs/RULES.md says how to write rules and why this library (docs/BENCHMARKS.md).
 
-Speed: the rules that read only fields every event has run as one CEL program (a list of
-their results, one evaluation per request); a rule that reads a field that may be absent
-runs on its own, so an absent value faults that rule alone."""
+Speed: per request, the rules whose values are all there run as one CEL program (a list
+of their results); a rule that reads an absent value runs on its own, so the absence faults
+that rule alone (`FamilyRules`)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ _STRING_LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 _IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 _IN_LIST_CALL = re.compile(r"\bin_list\s*\(\s*")
 _LIST_NAME_ARGUMENT = re.compile(r"'([^'\\\n]*)'\s*,|\"([^\"\\\n]*)\"\s*,")
-_ABSENT = re.compile(r'No value with name "([^"]+)"')
 _MIXED_NUMBERS = (
     " (CEL does not mix int and double: counts are ints, write 5; amounts, probabilities and "
     "ratios are doubles, write 2.0)"
@@ -100,6 +99,17 @@ def _list_problems(
     return problems
 
 
+# What in CEL can turn an error into a value: the logical operators, the conditional and
+# the macros (has, all, exists, exists_one, map, filter).
+_ABSORBING = re.compile(r"&&|\|\||\?|\b(?:has|all|exists|exists_one|map|filter)\s*\(")
+
+
+def strict(expression: str) -> bool:
+    """Whether every error inside `expression` is its result's error (no construct of it
+    absorbs one), judged outside its string literals."""
+    return _ABSORBING.search(_STRING_LITERAL.sub("''", expression)) is None
+
+
 def named_fields(expression: str, fields: Iterable[str]) -> tuple[str, ...]:
     """The rule fields an expression names (outside its string literals), in field order."""
     words = set(_IDENTIFIER.findall(_STRING_LITERAL.sub("''", expression)))
@@ -141,6 +151,10 @@ class _Compiled:
     rule: PublishedRule
     program: Any
     names: tuple[str, ...]
+    may_lack: frozenset[str]  # the fields it names that an event may not have
+    # No construct of it can absorb an error (CEL's &&, ||, ?: and macros can; every
+    # operator and function is strict): an absent value it reads makes it fault, for sure.
+    strict: bool
 
     def hit(self, inputs: Mapping[str, RuleInput]) -> RuleHit:
         rule = self.rule
@@ -156,20 +170,38 @@ class _Compiled:
         )
 
     def fault(self, error: object) -> RuleFault:
-        text = str(error)
-        absent = _ABSENT.search(text)
-        message = f"{absent.group(1)} is absent" if absent else text.splitlines()[0][:200]
+        message = str(error).splitlines()[0][:200]
         return RuleFault(self.rule.rule_id, self.rule.shadow, message)
 
 
-def _result(value: Any, compiled: _Compiled) -> bool | RuleFault:
-    if value.type() == cel.Type.ERROR:
-        return compiled.fault(value.value())
-    return bool(value.value())
+_ERROR = cel.Type.ERROR
+
+
+def _result(
+    value: Any, compiled: _Compiled, missing: frozenset[str] = frozenset()
+) -> bool | RuleFault:
+    """A rule's own result: an error because a value it reads is absent means it does not
+    fire (docs/RULES.md, "Missing values"); any other error is a fault, recorded."""
+    if value.type() != _ERROR:
+        return bool(value.value())
+    if compiled.may_lack & missing:
+        return False
+    return compiled.fault(value.value())
+
+
+# Programs kept per family for the sets of absent values met (each a few milliseconds to
+# compile; in practice a handful of sets: no device, no IP, no previous transaction).
+MAX_PLANS = 64
 
 
 class FamilyRules:
-    """One family's published rules, compiled."""
+    """One family's published rules, compiled.
+
+    Per request, every rule whose values are all there runs in one CEL program (a list of
+    the rules' results); a rule that reads an absent value runs on its own, so the absence
+    faults that rule alone (CEL's && and || may still decide it). The program for each set of
+    absent values is compiled once, when first met. Only the fields some rule names are
+    handed to CEL."""
 
     def __init__(self, family: ModelFamily, rules: Sequence[PublishedRule], lists: _Lists) -> None:
         self.fields = fields_of(family)
@@ -178,83 +210,94 @@ class FamilyRules:
         names = [f.name for f in self.fields]
         always = {f.name for f in self.fields if f.always}
         problems: list[CompileProblem] = []
-        together: list[_Compiled] = []
-        apart: list[_Compiled] = []
+        compiled: list[_Compiled] = []
         for rule in sorted(rules, key=lambda r: (r.priority, r.rule_id)):
             program, found = compile_expression(self._env, rule.rule_id, rule.expression)
             problems += found
-            if program is None:
-                continue
-            compiled = _Compiled(rule, program, named_fields(rule.expression, names))
-            (together if set(compiled.names) <= always else apart).append(compiled)
+            if program is not None:
+                named = named_fields(rule.expression, names)
+                lacking = frozenset(n for n in named if n not in always)
+                compiled.append(_Compiled(rule, program, named, lacking, strict(rule.expression)))
         if problems:
             raise RulesetError(
                 f"{len(problems)} problem(s) in family {family.name}'s rules: "
                 + "; ".join(str(p) for p in problems),
                 problems,
             )
-        # The rules that never meet an absent value, and those that may: each group one
-        # program ([rule1, rule2, ...]); the second runs whole when every value its rules
-        # may lack is there, else rule by rule, so an absent value faults only its rules.
-        self._groups = (
-            _Group(self._env, tuple(together), frozenset()),
-            _Group(
-                self._env,
-                tuple(apart),
-                frozenset(n for c in apart for n in c.names if n not in always),
-            ),
-        )
+        self._rules = tuple(compiled)
+        self.used = frozenset(n for c in compiled for n in c.names)
+        self._may_lack = frozenset(n for c in compiled for n in c.may_lack)
+        self._order = {c.rule.rule_id: i for i, c in enumerate(compiled)}  # priority order
+        self._plans: dict[frozenset[str], _Plan] = {}
+        self._plan(frozenset())  # the usual case, compiled with the ruleset
 
     def __len__(self) -> int:
-        return sum(len(g.rules) for g in self._groups)
+        return len(self._rules)
+
+    def _plan(self, missing: frozenset[str]) -> _Plan:
+        plan = self._plans.get(missing)
+        if plan is None:
+            plan = _Plan(
+                self._env,
+                tuple(c for c in self._rules if not c.may_lack & missing),
+                tuple(c for c in self._rules if c.may_lack & missing),
+                missing,
+            )
+            if len(self._plans) < MAX_PLANS:
+                self._plans[missing] = plan
+        return plan
 
     def evaluate(
         self, inputs: Mapping[str, RuleInput], at: float
     ) -> tuple[list[RuleHit], list[RuleFault]]:
         """The rules that fired on one event's inputs, and those that could not say."""
         self.lists.at(at)
+        data = {name: inputs[name] for name in self.used if name in inputs}
+        plan = self._plan(self._may_lack.difference(data))
         hits: list[RuleHit] = []
         faults: list[RuleFault] = []
-        activation = self._env.Activation(dict(inputs))
-        for group in self._groups:
-            for compiled, result in zip(
-                group.rules, group.results(activation, inputs), strict=True
-            ):
-                _record(compiled, result, inputs, hits, faults)
+        for compiled, result in plan.results(self._env.Activation(data)):
+            if result is True:
+                hits.append(compiled.hit(inputs))
+            elif result is not False:
+                faults.append(result)
+        order = self._order
+        hits.sort(key=lambda h: order[h.rule_id])
+        faults.sort(key=lambda f: order[f.rule_id])
         return hits, faults
 
 
-class _Group:
-    """Rules evaluated as one CEL program, or one by one when that cannot say for all."""
+class _Plan:
+    """The rules whose values are all there as one program, the others one by one."""
 
-    def __init__(self, env: Any, rules: tuple[_Compiled, ...], may_lack: frozenset[str]) -> None:
-        self.rules = rules
-        self.may_lack = may_lack
-        joined = ",\n".join(f"({c.rule.expression})" for c in rules)
-        self.program = env.compile(f"[{joined}]") if rules else None
+    def __init__(
+        self,
+        env: Any,
+        together: tuple[_Compiled, ...],
+        alone: tuple[_Compiled, ...],
+        missing: frozenset[str],
+    ) -> None:
+        self.together = together
+        self.alone = alone
+        self.missing = missing
+        joined = ",\n".join(f"({c.rule.expression})" for c in together)
+        self.program = env.compile(f"[{joined}]") if together else None
 
-    def results(self, activation: Any, inputs: Mapping[str, RuleInput]) -> list[bool | RuleFault]:
-        if self.program is None:
-            return []
-        if self.may_lack <= inputs.keys():
-            together = self.program.eval(activation)
-            if together.type() != cel.Type.ERROR:
-                return [bool(v) for v in together.plain_value()]
-        # An absent value, or a run-time fault (a division by zero): each rule on its own.
-        return [_result(c.program.eval(activation), c) for c in self.rules]
-
-
-def _record(
-    compiled: _Compiled,
-    result: bool | RuleFault,
-    inputs: Mapping[str, RuleInput],
-    hits: list[RuleHit],
-    faults: list[RuleFault],
-) -> None:
-    if isinstance(result, RuleFault):
-        faults.append(result)
-    elif result:
-        hits.append(compiled.hit(inputs))
+    def results(self, activation: Any) -> list[tuple[_Compiled, bool | RuleFault]]:
+        out: list[tuple[_Compiled, bool | RuleFault]] = []
+        if self.program is not None:
+            value = self.program.eval(activation)
+            if value.type() == _ERROR:
+                # A run-time fault in one of them (a division by zero): each on its own.
+                out += [(c, _result(c.program.eval(activation), c)) for c in self.together]
+            else:
+                out += zip(self.together, map(bool, value.plain_value()), strict=True)
+        for c in self.alone:
+            if c.strict:  # it reads an absent value and cannot absorb the error: it cannot fire
+                out.append((c, False))
+            else:
+                out.append((c, _result(c.program.eval(activation), c, self.missing)))
+        return out
 
 
 def compile_expression(env: Any, rule_id: str, expression: str) -> tuple[Any, list[CompileProblem]]:

@@ -3,8 +3,8 @@ backtest replays a rule on history exactly as the API ran it), the card's 42 fea
 both scores. Pure: declarations, and one function that reads them off a scored event.
 
 A value the event does not have (no device, no previous transaction, a mean over an empty
-window) is *absent*: a rule whose outcome depends on it does not fire, and says so
-(docs/RULES.md, "Missing values")."""
+window) is *absent*: a rule whose outcome depends on it does not fire (docs/RULES.md,
+"Missing values")."""
 
 from __future__ import annotations
 
@@ -43,8 +43,7 @@ class RuleField:
     name: str
     type: FieldType
     description: str
-    # Every event has it: a rule reading only such fields never meets an absent value (the
-    # engine evaluates those rules together, in one program).
+    # Every event has it: a rule reading only such fields never meets an absent value.
     always: bool = True
 
 
@@ -130,8 +129,9 @@ def _feature_value(name: str, value: float) -> RuleInput | None:
     return float(value)
 
 
-def rule_inputs(event: ScoredEvent) -> dict[str, RuleInput]:
-    """What a rule reads of one scored event; absent values are left out."""
+def rule_inputs(event: ScoredEvent, only: frozenset[str] | None = None) -> dict[str, RuleInput]:
+    """What a rule reads of one scored event (`only` those fields, given); absent values
+    are left out."""
     meta: dict[str, RuleInput | None] = {
         "amount": float(event.amount),
         "user_id": event.user_id,
@@ -152,7 +152,9 @@ def rule_inputs(event: ScoredEvent) -> dict[str, RuleInput]:
             "merchant_lat": float(card.merchant_lat),
             "merchant_lon": float(card.merchant_lon),
         }
-    for name, value in (event.features or {}).items():
-        if value is not None and name in FEATURE_TYPES:
+    features = event.features or {}
+    for name in FEATURE_TYPES if only is None else only & FEATURE_TYPES.keys():
+        value = features.get(name)
+        if value is not None:
             meta[name] = _feature_value(name, float(value))
-    return {k: v for k, v in meta.items() if v is not None}
+    return {k: v for k, v in meta.items() if v is not None and (only is None or k in only)}

@@ -50,7 +50,8 @@ class RuleHit:
 
 @dataclass(frozen=True)
 class RuleFault:
-    """A rule that could not say: a value it reads is absent, or it failed at run time."""
+    """A rule that failed at run time (a division by zero, say): it did not fire, and the
+    event says why. A rule that reads an absent value simply does not fire."""
 
     rule_id: str
     shadow: bool
