@@ -62,6 +62,7 @@ def test_iam_policies_are_least_privilege():
             "kinesis:PutRecords",
             "kms:GenerateDataKey",
             "s3:GetObject",
+            "s3:ListBucket",
             "secretsmanager:GetSecretValue",
             "logs:CreateLogGroup",
             "logs:CreateLogStream",
@@ -75,6 +76,9 @@ def test_iam_policies_are_least_privilege():
         assert actions["kinesis:PutRecord"]["Resource"] == [
             "arn:aws:kinesis:*:*:stream/fraud-predictions"
         ]
+        # Listing only tells a missing ruleset (404) from a refused read (403): one key.
+        listing = actions["s3:ListBucket"]
+        assert listing["Condition"] == {"StringEquals": {"s3:prefix": ["rules/ruleset.json"]}}
         wildcard = [s for s in policy["Statement"] if s["Resource"] == "*"]
         assert all("Condition" in s for s in wildcard)  # only KMS, scoped to Kinesis
 
