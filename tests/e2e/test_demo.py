@@ -189,6 +189,7 @@ def test_demo_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path):
         assert ruled[:2] == (0, 0), ruled
         assert ruled[3] == 0, ruled
         assert counted == ruled[2], (counted, ruled)
+        assert ruled[2] >= 1, ruled  # the shadow card-testing rule has hits to show (2 here)
         explained = subprocess.run(
             [sys.executable, "-m", "fraudit.cli", "explain", str(declined_frauds.transaction_id.iloc[0])],
             env={**os.environ, "DATABASE_URL": url, "FRAUDIT_MODEL_DIR": str(tmp_path / "models")},

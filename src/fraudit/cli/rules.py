@@ -123,8 +123,7 @@ def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         versions = store.versions(args.rule_id)
         shown = versions if args.all else [v for v in versions if v.state != "retired"]
-        for line in describe_versions(shown) or ["no rules"]:
-            _say(line)
+        print("\n".join(describe_versions(shown) or ["no rules"]))
     finally:
         store.conn.close()
     return 0
@@ -136,7 +135,7 @@ def cmd_rules_fields(args: argparse.Namespace, settings: Settings) -> int:
 
     for field in fields_of(family(args.family)):
         absent = "" if field.always else " (may be absent)"
-        _say(f"{field.name:34} {field.type:7} {field.description}{absent}")
+        print(f"{field.name:34} {field.type:7} {field.description}{absent}")
     return 0
 
 
@@ -251,8 +250,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     except LookupError as exc:
         _say(f"error: {exc}")
         return 2
-    for line in explanation_lines(explained):
-        _say(line)
+    print("\n".join(explanation_lines(explained)))  # the command's output: stdout
     return 0
 
 
