@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -33,12 +33,15 @@ from fraudit.decisions import DECLINE, REVIEW
 from fraudit.families import families, family_of_payload
 from fraudit.features.definitions import CardVector, Entity, feature_set_version
 from fraudit.online.store import Recorded
-from fraudit.rules.engine import FamilyRules
 from fraudit.rules.fields import rule_inputs
 from fraudit.rules.outcome import applied
 from fraudit.schema_versions import CARD_SCHEMA_VERSION, SCHEMA_VERSION
 from fraudit.scoring.base import Scores
 from fraudit.scoring.policy import DecisionPolicy
+
+if TYPE_CHECKING:  # the compiled rules come with the service; CEL stays out of the stream's
+    # imports of this module (the Glue job's environment has no CEL: encode_event).
+    from fraudit.rules.engine import FamilyRules
 
 FEATURE_SET_VERSION = feature_set_version()
 
