@@ -409,6 +409,11 @@ class PredictService:
         error in `results` and join `failed`."""
         scores = self._score(fresh, deadline)
         ruleset = self.rules.current()  # one version for the whole request
+        versions = ruleset.list_versions()
+        rules_of = {
+            item.family.name: RulesFor(ruleset.for_family(item.family), ruleset.version, versions)
+            for item in fresh
+        }
         decided: list[tuple[_Item, PredictResponse, ScoredEvent]] = []
         for item in fresh:
             score = scores[item.index]
@@ -416,9 +421,7 @@ class PredictService:
                 results[item.index] = scoring_unavailable(score)
                 failed.append(item)
                 continue
-            rules = RulesFor(
-                ruleset.for_family(item.family), ruleset.version, ruleset.list_versions()
-            )
+            rules = rules_of[item.family.name]
             policy = self.models[item.family.name].policy
             response, event = decide(
                 item.request, score, policy, item.event_id, scored_at, item.card, rules
