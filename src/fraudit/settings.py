@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     # missing one is an empty ruleset; the API checks for a new version at most this often.
     ruleset_uri: str = Field("rules/ruleset.json", min_length=1)
     ruleset_refresh_seconds: float = Field(30.0, ge=1, le=3600)
+    # Labels (docs/LABELS.md): an approved or reviewed transaction with no fraud report counts
+    # as genuine once it is older than this many days; younger, its outcome is unknown.
+    label_maturity_days: int = Field(60, ge=0, le=400)
+    # Cases the team reviews a day: k of card precision at k (docs/BACKTESTS.md).
+    review_capacity: int = Field(100, ge=1, le=1_000_000)
     # The key card numbers are tokenised with on import (`fraudit import sparkov`): the same
     # key gives the same token across files. Needed only for files that hold card numbers.
     card_token_key: SecretStr | None = None

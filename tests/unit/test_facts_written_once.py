@@ -34,7 +34,8 @@ OTHER_MEANINGS = {
     (
         "LATEST",
         "src/fraudit/stream/kinesis_offsets.py",
-    ): "Kinesis's name of the 'newest records' starting position"
+    ): "Kinesis's name of the 'newest records' starting position",
+    ("review", "src/fraudit/labels/contract.py"): "a label's source: an analyst's review",
 }
 
 

@@ -22,6 +22,8 @@ SUBCOMMANDS = (
     "fraudit.cli.stream",
     "fraudit.cli.features",
     "fraudit.cli.rules",
+    "fraudit.cli.labels",
+    "fraudit.cli.backtest",
     "fraudit.cli.simulator",
     "fraudit.cli.dashboard",
     "fraudit.cli.soak",

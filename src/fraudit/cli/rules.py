@@ -16,16 +16,10 @@ from fraudit.settings import Settings
 
 
 def _store(settings: Settings) -> Any:
-    from fraudit.db.connection import connect, database_url
-    from fraudit.db.schema import apply_schema
+    from fraudit.db.connection import open_database
     from fraudit.rules.store import RuleStore
 
-    url = database_url(settings)
-    if not url:
-        raise SystemExit("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID)")
-    conn = connect(url, autocommit=True)
-    apply_schema(conn)
-    return RuleStore(conn)
+    return RuleStore(open_database(settings))
 
 
 def _publish(store: Any, settings: Settings, actor: str) -> None:
@@ -156,7 +150,7 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
     values it saw. Runs over history belong to the backtest."""
     from datetime import UTC
 
-    from fraudit.families import families, family
+    from fraudit.families import families, family, family_of_event
     from fraudit.rules.document import RulesetDocument, RulesetError
     from fraudit.rules.engine import CompiledRuleset
     from fraudit.rules.fields import rule_inputs
@@ -181,7 +175,7 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
         store.conn.close()
     fired = 0
     for event in events:
-        if declared.counts_history != (event.card is not None):
+        if family_of_event(event) is not declared:
             continue  # another family's event: the rule cannot read it
         hits, faults = rules.evaluate(rule_inputs(event), event.scored_at.timestamp())
         if hits:

@@ -128,3 +128,16 @@ def retry_while_unavailable(
         on_failure=failed,
         sleep=sleep,
     )
+
+
+def open_database(settings: Settings) -> Any:
+    """A command's autocommit connection to the settings' database with the schema applied,
+    or SystemExit saying how to name one."""
+    from fraudit.db.schema import apply_schema
+
+    url = database_url(settings)
+    if not url:
+        raise SystemExit("error: no database: set DATABASE_URL (or FRAUDIT_DATABASE_SECRET_ID)")
+    conn = connect(url, autocommit=True)
+    apply_schema(conn)
+    return conn
