@@ -20,6 +20,7 @@ locals {
   api_routes = {
     "predict"       = { parent = "root", part = "predict", method = "POST" }
     "predict/batch" = { parent = "predict", part = "batch", method = "POST" }
+    "labels"        = { parent = "root", part = "labels", method = "POST" }
     "health"        = { parent = "root", part = "health", method = "GET" }
     "openapi.json"  = { parent = "root", part = "openapi.json", method = "GET" }
   }

@@ -131,8 +131,9 @@ def test_an_arrow_batch_with_a_known_event_takes_the_staging_path(spark, databas
 
 def test_the_csv_has_one_line_per_row_and_quotes_every_string(spark):
     table = transform(raw_frame(spark, [awkward_record(0, {"user_id": "a\nb"})])).toArrow()
-    predictions, invalid = split_arrow(table)
+    predictions, invalid, labels = split_arrow(table)
     text = arrow_csv(predictions).decode()
     assert invalid == []
+    assert labels == []
     assert text.count('"a\nb"') == 1
     assert len(CopyBatch.from_arrow(table)) == 1

@@ -193,6 +193,23 @@ def guard(request: Any, expected_key: str | None, max_body_bytes: int) -> ApiRes
         return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
 
 
+def _route_labels(
+    app: Chalice,
+    respond: Callable[[str, Callable[[Any, Deadline], ApiResult]], Response],
+    service_once: Any,
+) -> None:
+    """`POST /labels`: published to the stream through the service's publisher."""
+
+    @app.route("/labels", methods=["POST"], content_types=ACCEPTED_CONTENT_TYPES)
+    def labels() -> Response:
+        from fraudit.api.labels import LabelIntake
+
+        return respond(
+            "/labels",
+            lambda body, deadline: LabelIntake(service_once.get().publisher).submit(body, deadline),
+        )
+
+
 def create_app(
     service: PredictService | Callable[[], PredictService] | None = None,
     *,
@@ -265,6 +282,8 @@ def create_app(
             "/predict/batch",
             lambda body, deadline: service_once.get().predict_batch(body, deadline),
         )
+
+    _route_labels(app, respond, service_once)
 
     @app.route("/health", methods=["GET"])
     def health() -> Response:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from fraudit import __version__
 from fraudit.contracts import PredictResponse
 from fraudit.families import families
+from fraudit.labels.contract import MAX_LABELS_PER_REQUEST, LabelsAccepted, LabelsRequest
 from fraudit.settings import Settings
 
 
@@ -70,6 +71,8 @@ def _schemas() -> dict[str, Any]:
         BatchItemScored,
         BatchItemFailed,
         BatchResponse,
+        LabelsRequest,
+        LabelsAccepted,
     )
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -171,6 +174,31 @@ def build_openapi(
                     "responses": {
                         "200": _json("BatchResponse", "one result per transaction"),
                         **errors,
+                    },
+                }
+            },
+            "/labels": {
+                "post": {
+                    "summary": (
+                        f"Report up to {MAX_LABELS_PER_REQUEST} labels (chargebacks, early "
+                        "fraud warnings, reviews, manual labels) of earlier decisions"
+                    ),
+                    "description": (
+                        "Accepted all or none, then stored by the stream job. A label's "
+                        "id is the digest of what it says: sending it again stores it once."
+                    ),
+                    "security": security,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/LabelsRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _json("LabelsAccepted", "on the event stream"),
+                        **{k: v for k, v in errors.items() if k != "409"},
                     },
                 }
             },

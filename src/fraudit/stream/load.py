@@ -23,6 +23,8 @@ from typing import Any
 from fraudit.db import sql
 from fraudit.db.connection import connect, retry_while_unavailable
 from fraudit.db.schema import apply_schema
+from fraudit.labels.contract import LabelRecord
+from fraudit.labels.store import label_row, store_label_rows
 from fraudit.stream import indicators
 from fraudit.stream.indicators import RuleSet
 
@@ -37,12 +39,14 @@ class LoadResult:
     alerts_raised: int = 0  # new (rule, entity, window) alerts
     alerts_updated: int = 0  # existing alerts whose window value grew
     late_rows: int = 0  # inserted rows older than the watermark: stored, not alerted
+    labels_inserted: int = 0  # labels (POST /labels) stored now; repeats are not counted
 
     def summary(self) -> str:
         return (
             f"{self.inserted} inserted, {self.rejected_invalid} rejected, "
             f"{self.rejected_conflicts} conflicting; alerts {self.alerts_raised} new, "
             f"{self.alerts_updated} updated; {self.late_rows} late"
+            + (f"; {self.labels_inserted} labels" if self.labels_inserted else "")
         )
 
 
@@ -80,6 +84,32 @@ _TIMES = {
 }
 
 
+def label_rows_of(
+    records: Iterable[tuple[str, str]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Label records (source position, payload) -> (fraud_labels rows, rejected records
+    for those that break the label contract)."""
+    from pydantic import ValidationError
+
+    rows: list[tuple[Any, ...]] = []
+    refused: list[tuple[Any, ...]] = []
+    for position, payload in records:
+        try:
+            record = LabelRecord.model_validate_json(payload)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "record"
+            reason = f"invalid label: {where}: {first['msg']}"
+            refused.append(
+                rejected_tuple(
+                    {"source_position": position, "reason": reason, "raw_payload": payload}
+                )
+            )
+            continue
+        rows.append(label_row(record.label, record.received_by))
+    return rows, refused
+
+
 def _loadable_columns(valid: Any) -> list[Any]:
     """The loadable rows' Arrow columns in PREDICTION_COLUMNS order, times as UTC."""
     import pyarrow as pa
@@ -93,15 +123,26 @@ def _loadable_columns(valid: Any) -> list[Any]:
     ]
 
 
-def split_arrow(table: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+def split_arrow(table: Any) -> tuple[Any, list[tuple[Any, ...]], list[tuple[str, str]]]:
     """A transformed batch as an Arrow table (see transform.flatten) -> (its loadable rows
-    as an Arrow table in PREDICTION_COLUMNS order, its rejected records as tuples)."""
+    as an Arrow table in PREDICTION_COLUMNS order, its rejected records as tuples, its
+    label records as (source position, payload))."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    loadable = pc.is_null(table["reject_reason"])
-    valid, bad = table.filter(loadable), table.filter(pc.invert(loadable))
+    accepted = pc.is_null(table["reject_reason"])
+    loadable = pc.and_(accepted, pc.is_null(table["record_type"]))
+    labelled = pc.and_(accepted, pc.is_valid(table["record_type"]))
+    valid, bad = table.filter(loadable), table.filter(pc.invert(accepted))
     predictions = pa.table(_loadable_columns(valid), names=list(sql.PREDICTION_COLUMNS))
+    label_rows = table.filter(labelled)
+    labels = list(
+        zip(
+            label_rows["source_position"].to_pylist(),
+            label_rows["payload"].to_pylist(),
+            strict=True,
+        )
+    )
     invalid = [
         rejected_tuple({"source_position": p, "event_id": e, "reason": r, "raw_payload": d})
         for p, e, r, d in zip(
@@ -112,7 +153,7 @@ def split_arrow(table: Any) -> tuple[Any, list[tuple[Any, ...]]]:
             strict=True,
         )
     ]
-    return predictions, invalid
+    return predictions, invalid, labels
 
 
 def _arrow_tuples(predictions: Any) -> list[tuple[Any, ...]]:
@@ -148,25 +189,30 @@ class CopyBatch:
         predictions: list[tuple[Any, ...]] | None,
         invalid: list[tuple[Any, ...]],
         arrow: Any = None,
+        labels: list[tuple[str, str]] | None = None,
     ) -> None:
         self._tuples = predictions
         self._arrow = arrow
         self._csv: bytes | None = None
         self.invalid = invalid
+        self.labels = labels or []  # label records: (source position, payload)
 
     @classmethod
     def from_arrow(cls, transformed: Any) -> CopyBatch:
-        predictions, invalid = split_arrow(transformed)
-        return cls(None, invalid, arrow=predictions)
+        predictions, invalid, labels = split_arrow(transformed)
+        return cls(None, invalid, arrow=predictions, labels=labels)
 
     @classmethod
     def from_rows(cls, transformed: Iterable[Mapping[str, Any]]) -> CopyBatch:
         """Rows of transform.flatten; those with a reject_reason become rejected records."""
         predictions: list[tuple[Any, ...]] = []
         invalid: list[tuple[Any, ...]] = []
+        labels: list[tuple[str, str]] = []
         for row in transformed:
             reason = row.get("reject_reason")
-            if reason is None:
+            if reason is None and row.get("record_type") is not None:
+                labels.append((row["source_position"], row["payload"]))
+            elif reason is None:
                 predictions.append(prediction_tuple(row))
             else:
                 invalid.append(
@@ -179,7 +225,7 @@ class CopyBatch:
                         }
                     )
                 )
-        return cls(predictions, invalid)
+        return cls(predictions, invalid, labels=labels)
 
     def __len__(self) -> int:
         return len(self.predictions) if self._arrow is None else self._arrow.num_rows
@@ -317,12 +363,14 @@ class PostgresSink:
             (inserted,) = conn.execute(sql.INSERT_FROM_STAGING).fetchone()
             # Only rows that were not inserted can conflict: skip the join when all were.
             conflicts = 0 if inserted == len(batch) else conn.execute(sql.REJECT_CONFLICTS).rowcount
+        label_rows, refused_labels = label_rows_of(batch.labels)
+        labels = store_label_rows(conn, label_rows).new if label_rows else 0
         conn.execute("TRUNCATE fraudit_staging_rejected")
         with conn.cursor() as cur, cur.copy(sql.COPY_STAGING_REJECTED) as copy:
-            for row in batch.invalid:
+            for row in [*batch.invalid, *refused_labels]:
                 copy.write_row(row)
         rejected = conn.execute(sql.INSERT_REJECTED).rowcount
-        return LoadResult(int(inserted), rejected, conflicts)
+        return LoadResult(int(inserted), rejected, conflicts, labels_inserted=labels)
 
     @staticmethod
     def _copy_all_new(conn: Any, batch: CopyBatch) -> bool:
@@ -362,5 +410,7 @@ class PostgresSink:
                         _clean(payload) or "",
                     )
                 )
-        last = self._insert(conn, CopyBatch([], [*batch.invalid, *refused]))
-        return LoadResult(inserted, last.rejected_invalid, conflicts)
+        last = self._insert(conn, CopyBatch([], [*batch.invalid, *refused], labels=batch.labels))
+        return LoadResult(
+            inserted, last.rejected_invalid, conflicts, labels_inserted=last.labels_inserted
+        )

@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudit.decisions import DECISIONS
+from fraudit.labels.contract import LABEL_RECORD_TYPE
 from fraudit.schema_versions import CARD_SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS
 from fraudit.stream.schema import (
     CARD_REQUIRED_FIELDS,
@@ -148,6 +149,11 @@ def _validate_columns() -> list[Column]:
             e.isNull() | e[CORRUPT_COLUMN].isNotNull() | ~(opens_object | raw.rlike(r"^\s*\{")),
             "unparseable JSON: not a JSON object",
         ),
+    ]
+    # A label (fraudit.labels) shares the stream with the events: it passes the checks of
+    # any record above here, and its contract is checked where it is loaded.
+    record_checks = list(checks)
+    checks += [
         (e["schema_version"].isNull(), "missing required field: schema_version"),
         (
             ~e["schema_version"].isin(*SUPPORTED_SCHEMA_VERSIONS),
@@ -208,10 +214,17 @@ def _validate_columns() -> list[Column]:
     for path, limit in TEXT_LIMITS.items():
         name = ".".join(path)
         checks.append((_longer_than(_field(e, path), limit), f"out of range: {name} length"))
+    record_type = F.get_json_object(raw, "$.record_type")
+    reject_reason = (
+        F.when(record_type.isNull(), _first_failure(checks))
+        .when(record_type == LABEL_RECORD_TYPE, _first_failure(record_checks))
+        .otherwise(F.concat(F.lit("unknown record_type "), F.substring(record_type, 1, 64)))
+    )
     return [
         event_time.alias("event_time"),
         scored_at.alias("scored_at_ts"),
-        _first_failure(checks).alias("reject_reason"),
+        record_type.alias("record_type"),
+        reject_reason.alias("reject_reason"),
     ]
 
 
@@ -272,6 +285,7 @@ def _flatten_columns() -> list[Column]:
         F.col("raw").alias("payload"),
         F.sha2(F.col("raw"), 256).alias("payload_hash"),
         F.col("source_position"),
+        F.col("record_type"),
         F.col("reject_reason"),
     ]
 
@@ -282,7 +296,10 @@ def transform(raw: DataFrame) -> DataFrame:
 
 
 def valid_rows(transformed: DataFrame) -> DataFrame:
-    return transformed.where(F.col("reject_reason").isNull()).drop("reject_reason")
+    """The loadable events (labels and rejected records left out)."""
+    return transformed.where(F.col("reject_reason").isNull() & F.col("record_type").isNull()).drop(
+        "reject_reason", "record_type"
+    )
 
 
 def rejected_rows(transformed: DataFrame) -> DataFrame:
