@@ -153,8 +153,10 @@ LAYERS: dict[str, set[str]] = {
         "schema_versions",
         "settings", "ulb_vector", "validity",
     },
-    "parts": {"data", "db", "http_server", "online", "publishing", "rules", "scoring"},
-    "capabilities": {"api", "dashboard", "models", "simulator", "stream"},
+    "parts": {
+        "data", "db", "http_server", "labels", "online", "publishing", "rules", "scoring",
+    },
+    "capabilities": {"api", "backtest", "dashboard", "models", "simulator", "stream"},
     "operations": {"deploy", "local", "ops", "soak"},
 }  # fmt: skip
 RANK = {name: rank for rank, names in enumerate(LAYERS.values()) for name in names}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from fraudit.contracts import ScoredEvent
 from fraudit.families.base import (
     DemoTraffic,
     FamilyCommands,
@@ -27,6 +28,7 @@ __all__ = [
     "ModelFamily",
     "families",
     "family",
+    "family_of_event",
     "family_of_payload",
     "registered",
 ]
@@ -53,6 +55,15 @@ def family_of_payload(payload: Mapping[str, object]) -> ModelFamily:
         if candidate.request_key in payload:
             return candidate
     return next(iter(_REGISTRY.values()))
+
+
+def family_of_event(event: ScoredEvent) -> ModelFamily:
+    """The family that scored a stored event: a card event carries its card."""
+    has_card = event.card is not None
+    for candidate in _REGISTRY.values():
+        if candidate.counts_history == has_card:
+            return candidate
+    raise ValueError(f"no family scores events {'with' if has_card else 'without'} a card")
 
 
 @contextmanager

@@ -78,10 +78,12 @@ class ListEntry:
     note: str | None = None
 
 
-_CURRENT_ENTRIES = """
+# A list's entries at a version (NULL: the newest): what its changes up to it leave.
+_ENTRIES_AT = """
 SELECT value, expires_at FROM (
     SELECT DISTINCT ON (value) value, op, expires_at FROM fraud_list_changes
-    WHERE name = %(name)s ORDER BY value, change_id DESC
+    WHERE name = %(name)s AND (%(version)s::int IS NULL OR version <= %(version)s::int)
+    ORDER BY value, change_id DESC
 ) latest WHERE op = 'add'
 """
 
@@ -319,7 +321,7 @@ class RuleStore:
         actor, why = _not_blank("--as", actor), _not_blank("--why", why)
         with self.conn.transaction():
             self.kind_of(name)
-            current = {v for v, _ in self.conn.execute(_CURRENT_ENTRIES, {"name": name})}
+            current = set(self.entries_at(name))
             missing = [v for v in values if v not in current]
             if missing:
                 raise RuleChangeRefused(f"not in {name}: {', '.join(missing[:5])}")
@@ -332,13 +334,15 @@ class RuleStore:
                 )
         return version
 
+    def entries_at(self, name: str, version: int | None = None) -> dict[str, float | None]:
+        """A list's entries (value -> expiry in Unix seconds) at `version` (the newest)."""
+        rows = self.conn.execute(_ENTRIES_AT, {"name": name, "version": version})
+        return {value: None if expires is None else expires.timestamp() for value, expires in rows}
+
     def published_lists(self) -> list[PublishedList]:
         out = []
         for name, kind in self.conn.execute("SELECT name, kind FROM fraud_lists ORDER BY name"):
-            entries = {
-                value: None if expires is None else expires.timestamp()
-                for value, expires in self.conn.execute(_CURRENT_ENTRIES, {"name": name})
-            }
+            entries = self.entries_at(name)
             version = self._next_list_version(name) - 1
             out.append(
                 PublishedList(name=name, kind=kind, version=max(version, 1), entries=entries)
