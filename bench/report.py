@@ -155,6 +155,21 @@ def _rules_figures(rules: dict[str, Any] | None) -> list[Figure]:
     return out
 
 
+def _backtest_figures(backtest: dict[str, Any] | None) -> list[Figure]:
+    """Backtests (issue 32): wall time per run size, extract included."""
+    if not backtest:
+        return []
+    return [
+        _single(
+            "backtest",
+            f"{backtest['rules']} rules over {run['decisions']:,} stored decisions_s",
+            run["seconds"],
+            "s",
+        )
+        for run in backtest["runs"]
+    ]
+
+
 def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
     """Every figure in the benches' result files, in a fixed order."""
     out: list[Figure] = []
@@ -207,6 +222,7 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
             )
         )
     out += _rules_figures(results.get("rules"))
+    out += _backtest_figures(results.get("backtest"))
     history = results.get("backfill")
     if history:
         for r in history["results"]:
@@ -357,6 +373,14 @@ TARGETS = [
         "rules",
         _named("card approvals p50, with the ruleset minus without_ms"),
         0.3,
+        operator.le,
+    ),
+    Target(
+        32,
+        "backtest of 50 rules over 1,000,000 stored decisions ≤ 10 min (600 s), 2 cores",
+        "backtest",
+        _named("50 rules over 1,000,000 stored decisions_s"),
+        600.0,
         operator.le,
     ),
     Target(

@@ -30,6 +30,7 @@ BENCHES = (
     "online_store",
     "online_parity",
     "rules",
+    "backtest",
 )
 DOC = REPO / "docs" / "BENCHMARKS.md"
 

@@ -164,9 +164,14 @@ data "aws_iam_policy_document" "glue" {
     resources = ["${local.artifacts_arn}/glue/*"]
   }
   statement {
+    sid       = "ReadTheBacktestCandidates"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.artifacts_arn}/rules/*", "${local.artifacts_arn}/policy/*"]
+  }
+  statement {
     sid       = "OwnCheckpoints"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.checkpoints_arn}/elt/*", "${local.checkpoints_arn}/tmp/*"]
+    resources = ["${local.checkpoints_arn}/elt/*", "${local.checkpoints_arn}/tmp/*", "${local.checkpoints_arn}/backtests/*"]
   }
   statement {
     sid       = "ListCheckpoints"

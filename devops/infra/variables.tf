@@ -231,6 +231,29 @@ variable "glue_worker_count" {
   }
 }
 
+variable "glue_backtest_worker_count" {
+  description = "Workers of the backtest job (docs/BACKTESTS.md; 1M decisions took minutes on 2 local cores)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.glue_backtest_worker_count >= 2
+    error_message = "A Glue Spark job needs at least 2 workers."
+  }
+}
+
+variable "label_maturity_days" {
+  description = "Days after which an unlabelled approval or review counts as genuine (docs/LABELS.md)."
+  type        = number
+  default     = 60
+}
+
+variable "review_capacity" {
+  description = "Cases the team reviews a day: k of card precision at k in backtests."
+  type        = number
+  default     = 100
+}
+
 variable "glue_version" {
   description = "AWS Glue version of the streaming job (5.x: Spark 3.5, Python 3.11, Java 17)."
   type        = string

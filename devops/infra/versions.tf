@@ -40,6 +40,7 @@ locals {
 
   # Fixed object keys: `fraudit deploy upload` writes exactly these.
   glue_script_key     = "glue/fraudit_glue_job.py"
+  glue_backtest_key   = "glue/fraudit_backtest_job.py"
   glue_wheelhouse_key = "glue/fraudit-glue.gluewheels.zip"
   dashboard_wheels    = "dashboard/fraudit-dashboard-wheelhouse.zip"
   policy_key          = "policy/policy.json"

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-import requests
 
 from fraudit.backtest import engine
 from fraudit.backtest.candidate import Candidate
@@ -28,9 +27,6 @@ from fraudit.rules.store import ListEntry, RuleStore
 from fraudit.scoring.policy import DecisionPolicy
 from fraudit.stream.batch import collect_for_load
 from fraudit.stream.load import PostgresSink
-from tests.integration.conftest import RULESET_REFRESH_SECONDS
-from tests.support.api import JSON, read_stream
-from tests.support.card_histories import card_payload, random_history
 from tests.support.stream_records import card_event, raw_frame, record
 
 pytestmark = pytest.mark.integration
@@ -107,9 +103,13 @@ def _stored_history(url: str, spark) -> None:
                     reported_at=f"{reported}T00:00:00Z",
                 )
             )
+    # Another producer's event the stream loads but that does not read as a scored event.
+    odd = json.loads(records[0][0])
+    odd["event_id"], odd["card"]["store_arrival"] = "odd", 0
+    records.append(record(json.dumps(odd), len(records)))
     sink = PostgresSink(url)
     try:
-        assert sink.load(collect_for_load(raw_frame(spark, records))).inserted == len(HISTORY)
+        assert sink.load(collect_for_load(raw_frame(spark, records))).inserted == len(HISTORY) + 1
     finally:
         sink.close()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -134,6 +134,9 @@ def test_a_backtest_on_a_hand_built_history_gives_hand_computed_figures(database
         (kept,) = conn.execute("SELECT report FROM fraud_backtest_runs").fetchone()
     assert kept["configurations"] == json.loads(json.dumps(report["configurations"]))
     assert report["decisions"] == 8
+    (unreadable,) = report["unreadable"]
+    assert unreadable["count"] == 1
+    assert unreadable["problem"].startswith("card.store_arrival")
     # e8's chargeback came after the as-of date: it does not count.
     assert report["frauds"] == 3
     assert report["fraud_amount"] == 152.0
@@ -182,6 +185,8 @@ def test_a_backtest_on_a_hand_built_history_gives_hand_computed_figures(database
 def test_the_backtest_replays_the_apis_rule_hits_with_the_list_versions_each_event_saw(
     database, spark, api_server, kinesis_emulator, ruleset_file, serving_root, tmp_path
 ):
+    from tests.support.card_histories import random_history
+
     conn = psycopg.connect(database, autocommit=True)
     apply_schema(conn)
     store = RuleStore(conn)
@@ -222,6 +227,12 @@ def test_the_backtest_replays_the_apis_rule_hits_with_the_list_versions_each_eve
 
 def _replay_the_apis_hits(store, published, sent_cards, spark, places):
     """Cards scored by the API under `published`, loaded, extracted and replayed."""
+    import requests
+
+    from tests.integration.conftest import RULESET_REFRESH_SECONDS
+    from tests.support.api import JSON, read_stream
+    from tests.support.card_histories import card_payload
+
     history, listed = sent_cards
     api_server, kinesis_emulator, database, serving_root, tmp_path = places
     from fraudit.api.wiring import load_policy

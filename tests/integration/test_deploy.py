@@ -17,6 +17,7 @@ from moto.moto_api import state_manager
 from fraudit.deploy.aws import DeployAws
 from fraudit.deploy.commands import (
     DASHBOARD_WHEELHOUSE_KEY,
+    GLUE_BACKTEST_SCRIPT_KEY,
     GLUE_SCRIPT_KEY,
     GLUE_WHEELHOUSE_KEY,
     TFVARS_FILE,
@@ -131,12 +132,14 @@ def test_upload_puts_every_artifact_once_and_a_rerun_changes_nothing(
     model_dir = trained.path.parent
     lines: list[str] = []
     first = deployer(aws, tmp_path, build_dir, model_dir, lines)
-    assert first.upload() == 10  # script, 2 wheelhouses, API zip, 4 model files, policy, tfvars
+    # 2 Glue scripts, 2 wheelhouses, API zip, 4 model files, policy, tfvars
+    assert first.upload() == 11
     s3 = boto3.client("s3", region_name=REGION)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="fraudit-dev-artifacts")["Contents"]}
     version = trained.version
     assert {
         GLUE_SCRIPT_KEY,
+        GLUE_BACKTEST_SCRIPT_KEY,
         GLUE_WHEELHOUSE_KEY,
         DASHBOARD_WHEELHOUSE_KEY,
         ULB.policy_key,
@@ -176,7 +179,7 @@ def test_upload_without_builds_or_models_says_what_it_left_out(aws, tmp_path):
     lines: list[str] = []
     empty = tmp_path / "nothing"
     empty.mkdir()
-    assert deployer(aws, tmp_path, empty, empty, lines).upload() == 2  # script + tfvars
+    assert deployer(aws, tmp_path, empty, empty, lines).upload() == 3  # 2 scripts + tfvars
     text = "\n".join(lines)
     assert "not built" in text
     assert "no trained model" in text
@@ -292,7 +295,7 @@ def test_the_card_family_uploads_beside_the_ulb_one_and_gets_its_own_endpoints(
     cards = deployer(aws, tmp_path, build_dir, model_dir, [], family=CARDS)
     _fill_moto_gaps(cards.aws)
     _sagemaker_role()
-    assert cards.upload() == 10
+    assert cards.upload() == 11
     s3 = boto3.client("s3", region_name=REGION)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="fraudit-dev-artifacts")["Contents"]}
     assert {
@@ -456,7 +459,8 @@ def test_cli_dry_run_upload_from_saved_outputs(aws, tmp_path, capsys, trained):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "dry run: 7 action(s) planned, none carried out" in out
+    # 2 Glue scripts, 4 model files, the policy, the tfvars
+    assert "dry run: 8 action(s) planned, none carried out" in out
     s3 = boto3.client("s3", region_name=REGION)
     assert s3.list_objects_v2(Bucket="fraudit-dev-artifacts").get("KeyCount") == 0
     assert not (tmp_path / TFVARS_FILE).exists()

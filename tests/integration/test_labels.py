@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from chalice.test import Client
-from moto import mock_aws
 
 from fraudit.cli import main
 from fraudit.labels import queries
@@ -17,7 +15,6 @@ from fraudit.labels.store import maturity
 from fraudit.settings import get_settings
 from fraudit.stream.batch import collect_for_load
 from fraudit.stream.load import PostgresSink
-from tests.support.api import JSON, kinesis_stream, make_app, read_stream
 from tests.support.stream_records import event_record, raw_frame, record
 
 pytestmark = pytest.mark.integration
@@ -148,6 +145,11 @@ def test_the_label_that_counts_follows_the_precedence_and_the_as_of_date(
 def test_post_labels_needs_the_key_and_lands_in_fraud_labels_through_the_stream(
     bundle, database, spark
 ):
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from tests.support.api import JSON, kinesis_stream, make_app, read_stream
+
     label = {
         "event_id": "tx-from-api",
         "label": "fraud",
@@ -192,3 +194,37 @@ def test_post_labels_needs_the_key_and_lands_in_fraud_labels_through_the_stream(
     assert rows == [("tx-from-api", "fraud", "early_fraud_warning", "api")]
     assert reason.startswith("invalid label:")
     assert "digest" in reason
+
+
+def test_label_records_on_the_stream_are_stored_once_beside_the_events(database, spark):
+    """The stream job's half alone (what the Glue job runs, on pyspark 3.5 too)."""
+    from fraudit.labels.contract import Label, label_record
+
+    made = [
+        label_record(
+            Label(
+                event_id=f"ev-{i}",
+                label="genuine",
+                source="review",
+                reported_at=T0 + timedelta(days=i),
+            ),
+            T0 + timedelta(days=i, hours=1),
+            "api",
+        )
+        for i in range(3)
+    ]
+    records = [record(r.model_dump_json(), i) for i, r in enumerate(made)]
+    records.append(record('{"record_type": "verdict", "event_id": "ev-9"}', 3))
+    records.append(event_record(4, position=4))
+    sink = PostgresSink(database)
+    try:
+        loaded = sink.load(collect_for_load(raw_frame(spark, records)))
+        assert (loaded.inserted, loaded.labels_inserted, loaded.rejected_invalid) == (1, 3, 1)
+        assert sink.load(collect_for_load(raw_frame(spark, records))).labels_inserted == 0
+    finally:
+        sink.close()
+    with psycopg.connect(database) as conn:
+        ids = [r[0] for r in conn.execute("SELECT label_id FROM fraud_labels ORDER BY event_id")]
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM fraud_predictions_rejected")]
+    assert ids == [r.label_id for r in made]
+    assert reasons == ["unknown record_type verdict"]

@@ -91,3 +91,42 @@ def test_an_unreachable_api_is_reported_not_hidden(tmp_path):
     )
     assert result.returncode == 1
     assert "unanswered 2" in result.stderr
+
+
+def test_a_card_history_sent_in_batches_leaves_its_chargebacks_as_a_label_file(
+    api_server, kinesis_emulator, tmp_path
+):
+    from datetime import UTC, datetime, timedelta
+
+    from fraudit.data.card_simulation import CardSimulationConfig, simulate_to_file
+    from fraudit.labels.files import read_labels
+
+    # 30 days ending at today's midnight; the last 200 rows fall in the API's 7-day window.
+    history = tmp_path / "cards.parquet"
+    start = (datetime.now(UTC) - timedelta(days=30)).date()
+    config = CardSimulationConfig(transactions=1_000, days=30, start=start, seed=5, fraud_rate=0.1)
+    simulate_to_file(config, history, lambda _: None)
+    labels = tmp_path / "chargebacks.csv"
+    run = simulate(
+        "--url", api_server, "--dataset", "cards", "--data", str(history), "--last", "200",
+        "--timestamps", "dataset", "--batch", "50", "--rate", "0", "--seed", "77",
+        "--concurrency", "2", "--chargebacks-out", str(labels), "--no-progress",
+        "--state-file", str(tmp_path / "state.json"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "sent 200, accepted 200, 4xx 0, 5xx 0, unanswered 0" in run.stderr
+    ids = {f"card-77-{i}" for i in range(200)}
+    seen = {e["event_id"] for e in read_stream(kinesis_emulator.client()) if e["event_id"] in ids}
+    assert seen == ids  # each transaction once, through /predict/batch
+    import pandas as pd
+
+    frame = pd.read_parquet(history).sort_values("arrival", kind="stable").tail(200)
+    frame = frame.reset_index(drop=True)
+    frauds = frame.index[frame.is_fraud].tolist()
+    assert frauds
+    written = read_labels(labels)
+    assert sorted(label.event_id for label in written) == sorted(f"card-77-{i}" for i in frauds)
+    for label in written:
+        row = frame.iloc[int(label.event_id.rsplit("-", 1)[1])]
+        assert label.reported_at.timestamp() == int(row.chargeback_time)
+        assert label.occurred_at.timestamp() == float(row.event_time)

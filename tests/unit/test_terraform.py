@@ -485,6 +485,7 @@ def test_the_api_reaches_its_online_store_inside_the_vpc_only(hcl):
 def test_object_keys_agree_with_the_deploy_tool(hcl):
     (local_block,) = [b for b in hcl["locals"] if "glue_script_key" in b]
     assert local_block["glue_script_key"] == commands.GLUE_SCRIPT_KEY
+    assert local_block["glue_backtest_key"] == commands.GLUE_BACKTEST_SCRIPT_KEY
     assert local_block["glue_wheelhouse_key"] == commands.GLUE_WHEELHOUSE_KEY
     assert local_block["dashboard_wheels"] == commands.DASHBOARD_WHEELHOUSE_KEY
     assert local_block["policy_key"] == ULB.policy_key

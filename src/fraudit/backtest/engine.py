@@ -28,34 +28,56 @@ REPLAYED_SCHEMA = (
     "event_id string, event_time timestamp, day date, entity string, amount double,"
     " model_version_matches boolean, live_decision string, live_score double,"
     " candidate_decision string, candidate_score double, model_decision string,"
-    " fired array<string>, marginal array<string>, faults int, live_fired array<string>"
+    " fired array<string>, marginal array<string>, faults int, live_fired array<string>,"
+    " problem string"
 )
-_REPLAYED_COLUMNS = [f.name for f in fields(Replayed)]
+_REPLAYED_COLUMNS = [*(f.name for f in fields(Replayed)), "problem"]
 
 
-def _frame(rows: list[Replayed]) -> Any:
-    import pandas as pd
+def _record(payload: str, replayer: Replayer) -> dict[str, Any] | None:
+    """One stored event's replayed row; a row with only its `problem` when the stored
+    event cannot be read as a scored event (another producer's, say); None for another
+    family's event."""
+    from pydantic import ValidationError
 
-    records = []
-    for row in rows:
-        values = asdict(row)
-        for name in ("fired", "marginal", "live_fired"):
-            values[name] = list(values[name])
-        records.append(values)
-    return pd.DataFrame.from_records(records, columns=_REPLAYED_COLUMNS)
+    try:
+        replayed = replayer.replay_json(payload)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        # Every column given: pyspark 3.5 converts a missing array to NaN and fails on it.
+        empty: dict[str, Any] = dict.fromkeys(_REPLAYED_COLUMNS)
+        return {
+            **empty,
+            "fired": [],
+            "marginal": [],
+            "live_fired": [],
+            "faults": 0,
+            "problem": f"{where}: {first['msg']}"[:200],
+        }
+    if replayed is None:
+        return None
+    values = asdict(replayed)
+    for name in ("fired", "marginal", "live_fired"):
+        values[name] = list(values[name])
+    values["problem"] = None
+    return values
 
 
 def replay(decisions: DataFrame, candidate: Candidate) -> DataFrame:
     """Stored decisions (a `payload` column: the event as the API published it) -> one row
-    per event of the candidate's family (REPLAYED_SCHEMA)."""
+    per event of the candidate's family (REPLAYED_SCHEMA), or per unreadable event (only its
+    `problem`)."""
     text = candidate_json(candidate)
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
+        import pandas as pd
+
         replayer = Replayer(Candidate.model_validate_json(text))
         for batch in batches:
-            rows = [r for r in map(replayer.replay_json, batch["payload"]) if r is not None]
+            rows = [r for r in (_record(p, replayer) for p in batch["payload"]) if r is not None]
             if rows:
-                yield _frame(rows)
+                yield pd.DataFrame.from_records(rows, columns=_REPLAYED_COLUMNS)
 
     return decisions.select("payload").mapInPandas(run, REPLAYED_SCHEMA)
 
@@ -75,7 +97,9 @@ def with_outcomes(
 ) -> DataFrame:
     """`labels`: the label that counts for each event as of `as_of` (event_id, label)."""
     matured_before = F.lit(as_of - timedelta(days=maturity_days)).cast("timestamp")
-    joined = replayed.join(labels.select("event_id", F.col("label")), on="event_id", how="left")
+    joined = replayed.where(F.col("problem").isNull()).join(
+        labels.select("event_id", F.col("label")), on="event_id", how="left"
+    )
     return joined.select(
         "*",
         *(
@@ -192,4 +216,14 @@ def rule_figures(outcomes: DataFrame) -> DataFrame:
         _count((result == FRAUD) & F.array_contains("marginal", F.col("rule_id"))).alias(
             "marginal_fraud"
         ),
+    )
+
+
+def problems(replayed: DataFrame) -> DataFrame:
+    """The unreadable stored events: how many, and one problem of each kind."""
+    return (
+        replayed.where(F.col("problem").isNotNull())
+        .groupBy("problem")
+        .count()
+        .orderBy(F.col("count").desc())
     )

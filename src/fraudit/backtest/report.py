@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fraudit.decisions import APPROVE, DECLINE, REVIEW
+
 CONFIGURATIONS = ("live", "candidate")
 _COUNTS = (
-    "approve",
-    "review",
-    "decline",
+    APPROVE,
+    REVIEW,
+    DECLINE,
     "declined_fraud",
     "declined_genuine",
     "declined_unknown",
@@ -33,7 +35,7 @@ def _figures(counts: Mapping[str, Any], frauds: float) -> dict[str, Any]:
     out = dict(counts)
     for kind in ("declined", "reviewed"):
         known = counts[f"{kind}_fraud"] + counts[f"{kind}_genuine"]
-        name = "decline" if kind == "declined" else "review"
+        name = DECLINE if kind == "declined" else REVIEW
         out[f"{name}_precision"] = ratio(counts[f"{kind}_fraud"], known)
         out[f"{name}_recall"] = ratio(counts[f"{kind}_fraud"], frauds)
     out["caught_recall"] = ratio(counts["declined_fraud"] + counts["reviewed_fraud"], frauds)
@@ -109,28 +111,17 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         f"; rule faults: {report['rule_faults']:,}",
         f"{'':34}{'live':>16}{'candidate':>16}",
     ]
+    unreadable = report.get("unreadable") or []
+    if unreadable:
+        count = sum(u["count"] for u in unreadable)
+        lines.insert(
+            2,
+            f"left out: {count:,} stored event(s) that do not read as scored events, e.g. "
+            f"{unreadable[0]['problem']}",
+        )
     live = report["configurations"]["live"]["totals"]
     cand = report["configurations"]["candidate"]["totals"]
-    rows: list[tuple[str, str, bool]] = [
-        ("approve", "approvals", False),
-        ("review", "reviews", False),
-        ("decline", "declines", False),
-        ("declined_fraud", "declines: fraud", False),
-        ("declined_genuine", "declines: genuine", False),
-        ("declined_unknown", "declines: outcome unknown", False),
-        ("reviewed_fraud", "reviews: fraud", False),
-        ("reviewed_genuine", "reviews: genuine", False),
-        ("reviewed_unknown", "reviews: outcome unknown", False),
-        ("decline_precision", "decline precision", True),
-        ("decline_recall", "decline recall", True),
-        ("review_precision", "review precision", True),
-        ("review_recall", "review recall", True),
-        ("caught_recall", "recall (declined or reviewed)", True),
-        ("card_precision_at_k", "card precision at k (daily mean)", True),
-        ("fraud_amount_declined", "fraud amount declined", False),
-        ("genuine_amount_declined", "genuine amount declined", False),
-        ("genuine_customers_declined", "genuine customers declined", False),
-    ]
+    rows = SIDE_BY_SIDE
     for key, label, share in rows:
         if share:
             lines.append(f"{label:34}{_pct(live[key]):>16}{_pct(cand[key]):>16}")
@@ -145,3 +136,47 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                 f"{_pct(r['precision'])}, {r['marginal_fraud']:,}"
             )
     return lines
+
+
+# The figures the dashboard shows side by side, in order: (key, label, is a share).
+SIDE_BY_SIDE: tuple[tuple[str, str, bool], ...] = (
+    (APPROVE, "approvals", False),
+    (REVIEW, "reviews", False),
+    (DECLINE, "declines", False),
+    ("declined_fraud", "declines: fraud", False),
+    ("declined_genuine", "declines: genuine", False),
+    ("declined_unknown", "declines: outcome unknown", False),
+    ("reviewed_fraud", "reviews: fraud", False),
+    ("reviewed_genuine", "reviews: genuine", False),
+    ("reviewed_unknown", "reviews: outcome unknown", False),
+    ("decline_precision", "decline precision", True),
+    ("decline_recall", "decline recall", True),
+    ("review_precision", "review precision", True),
+    ("review_recall", "review recall", True),
+    ("caught_recall", "recall (declined or reviewed)", True),
+    ("card_precision_at_k", "card precision at k (daily mean)", True),
+    ("fraud_amount_declined", "fraud amount declined", False),
+    ("fraud_amount_reviewed", "fraud amount reviewed", False),
+    ("genuine_amount_declined", "genuine amount declined", False),
+    ("genuine_customers_declined", "genuine customers declined", False),
+)
+
+
+def side_by_side(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure: live and candidate."""
+    live = report["configurations"]["live"]["totals"]
+    cand = report["configurations"]["candidate"]["totals"]
+    return [
+        {"figure": label, "live": live[key], "candidate": cand[key]}
+        for key, label, _ in SIDE_BY_SIDE
+    ]
+
+
+def per_day(report: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    """One row per day: a figure for live and candidate."""
+    live = report["configurations"]["live"]["days"]
+    cand = report["configurations"]["candidate"]["days"]
+    return [
+        {"day": a["day"], "live": a[key], "candidate": b[key]}
+        for a, b in zip(live, cand, strict=True)
+    ]

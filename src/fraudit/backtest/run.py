@@ -15,7 +15,7 @@ from typing import Any
 
 from fraudit.backtest import engine
 from fraudit.backtest.candidate import Candidate
-from fraudit.backtest.extract import extract, list_history
+from fraudit.backtest.extract import Extracted, extract, list_history
 from fraudit.backtest.report import build_report
 from fraudit.rules.document import RulesetDocument
 
@@ -51,9 +51,10 @@ def evaluate(
     decisions: Any, labels: Any, candidate: Candidate, plan: BacktestPlan, run_id: str
 ) -> dict[str, Any]:
     """The engine over two DataFrames (stored payloads; effective labels) -> the report."""
-    replayed = engine.replay(decisions, candidate)
+    replayed = engine.replay(decisions, candidate).cache()
     outcomes = engine.with_outcomes(replayed, labels, plan.as_of, plan.maturity_days).cache()
     try:
+        unreadable = [r.asDict() for r in engine.problems(replayed).limit(20).collect()]
         days = [r.asDict() for r in engine.daily_figures(outcomes).collect()]
         if not days:
             raise ValueError(
@@ -67,12 +68,19 @@ def evaluate(
         rules = [r.asDict() for r in engine.rule_figures(outcomes).collect()]
     finally:
         outcomes.unpersist()
+        replayed.unpersist()
     document = RulesetDocument.from_json(candidate.ruleset)
     details = {
         r.rule_id: {"version": r.version, "state": str(r.state), "action": str(r.action)}
         for r in document.rules
     }
-    return build_report(days, period, precision, rules, details, plan.context(run_id, candidate))
+    context = plan.context(run_id, candidate)
+    context["unreadable"] = unreadable
+    return build_report(days, period, precision, rules, details, context)
+
+
+def _local(found: Extracted) -> tuple[str, str]:
+    return str(found.decisions), str(found.labels)
 
 
 def run_backtest(
@@ -81,8 +89,10 @@ def run_backtest(
     candidate: Candidate,
     plan: BacktestPlan,
     say: Callable[[str], None] = lambda _: None,
-    workdir: Path | None = None,
+    stage: Callable[[Extracted], tuple[str, str]] = _local,
 ) -> dict[str, Any]:
+    """Extract, replay and judge, keep the run. `stage` puts the extracted files where the
+    Spark workers read them (the local files themselves; S3 on Glue) and says where."""
     run_id = f"bt-{datetime.now().strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     started = time.perf_counter()
     document = RulesetDocument.from_json(candidate.ruleset)
@@ -91,15 +101,16 @@ def run_backtest(
         candidate = candidate.model_copy(
             update={"lists": list_history(conn, names, plan.start, plan.end)}
         )
-    with tempfile.TemporaryDirectory(dir=workdir, prefix="fraudit-backtest-") as folder:
+    with tempfile.TemporaryDirectory(prefix="fraudit-backtest-") as folder:
         say(f"{run_id}: extracting decisions and labels")
         found = extract(conn, Path(folder), plan.start, plan.end, plan.as_of, say)
         say(
             f"  {found.decision_count:,} decisions, {found.label_count:,} labelled, in "
             f"{time.perf_counter() - started:.1f} s; replaying on Spark"
         )
-        decisions = spark.read.parquet(str(found.decisions))
-        labels = spark.read.parquet(str(found.labels))
+        decisions_at, labels_at = stage(found)
+        decisions = spark.read.parquet(decisions_at)
+        labels = spark.read.parquet(labels_at)
         report = evaluate(decisions, labels, candidate, plan, run_id)
     report["seconds"] = round(time.perf_counter() - started, 1)
     conn.execute(

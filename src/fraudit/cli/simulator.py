@@ -44,7 +44,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             api_key=api_key,
             state_file=args.state_file,
             progress=not args.no_progress,
+            batch=args.batch,
         )
+        if args.chargebacks_out and not hasattr(source, "chargebacks"):
+            raise ValueError("--chargebacks-out: only a card history replay has chargebacks")
+        if args.batch > 1 and live:
+            raise ValueError("--batch: live traffic goes one transaction at its time")
     except (OSError, ValueError, StoreUnavailable) as exc:
         _say(f"error: {exc}")
         return 2
@@ -62,6 +67,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     )
     summary = run(source, config)
     _say(summary.format())
+    if args.chargebacks_out:
+        from fraudit.simulator.source import write_label_file
+
+        # The transactions the API recorded: every row before the resume offset.
+        labels = source.chargebacks(range(start, summary.next_offset))
+        write_label_file(args.chargebacks_out, labels)
+        _say(f"wrote {len(labels):,} chargeback label(s) to {args.chargebacks_out}")
     return 0 if summary.unanswered == 0 and summary.server_errors == 0 else 1
 
 
@@ -120,6 +132,18 @@ def add_parsers(sub: Any) -> None:
         "--labels-out",
         type=Path,
         help="live cards: write each live transaction's id, label and scenario here (CSV)",
+    )
+    p.add_argument(
+        "--chargebacks-out",
+        type=Path,
+        help="cards with --timestamps dataset: write the chargebacks of the transactions "
+        "sent as a label file, with their report dates (fraudit labels import)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="transactions per request: more than 1 posts /predict/batch (at most 500)",
     )
     p.add_argument(
         "--wait-for-api",

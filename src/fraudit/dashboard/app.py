@@ -13,7 +13,7 @@ import streamlit as st
 
 from fraudit.dashboard import queries as q
 from fraudit.dashboard.store import DashboardStore
-from fraudit.decisions import DECISIONS
+from fraudit.decisions import DECISIONS, DECLINE
 
 PERIODS = {
     "Last 15 minutes": timedelta(minutes=15),
@@ -48,6 +48,12 @@ def _secret_database_url(secret_id: str) -> str | None:
     from fraudit.settings import Settings
 
     return database_url(Settings())
+
+
+def _maturity_days() -> int:
+    from fraudit.settings import Settings
+
+    return Settings().label_maturity_days
 
 
 def _filters(
@@ -162,6 +168,90 @@ def _rules(store: DashboardStore, f: q.Filters) -> None:
         st.dataframe(hits, hide_index=True, width="stretch")
 
 
+def _labels(store: DashboardStore, f: q.Filters, maturity_days: int) -> None:
+    from fraudit.labels.maturity import ANY_SOURCE, arrival_curves
+
+    st.subheader("Labels: how long frauds take to be reported")
+    as_of = datetime.now(UTC)
+    st.caption(
+        f"Frauds of the period's decisions reported by {as_of:%Y-%m-%d %H:%M} UTC (the as-of "
+        f"date); the maturity window is {maturity_days} days: an unlabelled approval or "
+        "review counts as genuine only once older (docs/LABELS.md)."
+    )
+    counts = store.frame(q.label_counts(as_of)).iloc[0]
+    rows = store.frame(q.label_delays(f, as_of))
+    curves = arrival_curves(rows.itertuples(index=False, name=None))
+    everything = curves.get(ANY_SOURCE)
+    cols = st.columns(4)
+    cols[0].metric("Labels", f"{int(counts.labels):,}")
+    cols[1].metric("Reported frauds", f"{everything.frauds if everything else 0:,}")
+    cols[2].metric("Labels naming no stored event", f"{int(counts.without_event):,}")
+    within = everything.share_within(maturity_days) if everything else None
+    cols[3].metric("Reported within the window", _shown(within, "{:.1%}"))
+    if not curves:
+        st.caption("No fraud of this period is reported yet (fraudit labels import, POST /labels).")
+        return
+    longest = max(len(c.counts) for c in curves.values())
+    import pandas as pd
+
+    shares = pd.DataFrame(
+        {s: [c.share_within(d) for d in range(longest)] for s, c in sorted(curves.items())}
+    )
+    shares.index.name = "days after the transaction"
+    st.line_chart(shares)
+
+
+def _backtests(store: DashboardStore) -> None:
+    import pandas as pd
+
+    from fraudit.backtest.report import per_day, side_by_side
+
+    st.subheader("Backtests: a candidate beside what was decided")
+    runs = store.frame(q.backtest_runs())
+    if runs.empty:
+        st.caption("No backtest has run yet (fraudit backtest, docs/BACKTESTS.md).")
+        return
+    labels = {
+        r.run_id: f"{r.run_id} · rules {r.ruleset} · policy {r.policy} · {r.decisions:,} decisions"
+        for r in runs.itertuples()
+    }
+    run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__)
+    report = store.frame(q.backtest_report(run_id)).iloc[0].report
+    st.caption(
+        f"Decisions from {report['period_start']} to {report['period_end']}; labels reported "
+        f"by {report['as_of']}; maturity window {report['maturity_days']} days; k = "
+        f"{report['review_capacity']} cards a day. Declines without a label are 'outcome "
+        "unknown', never genuine."
+    )
+    live = report["configurations"]["live"]["totals"]
+    cand = report["configurations"]["candidate"]["totals"]
+    cols = st.columns(4)
+    for col, (key, label) in zip(
+        cols,
+        (
+            (DECLINE, "Candidate declines"),
+            ("decline_precision", "Candidate decline precision"),
+            ("decline_recall", "Candidate decline recall"),
+            ("card_precision_at_k", "Candidate card precision at k"),
+        ),
+        strict=True,
+    ):
+        share = key != DECLINE
+        template = "{:.1%}" if share else "{:,.0f}"
+        delta = None
+        if cand[key] is not None and live[key] is not None:
+            delta = f"{cand[key] - live[key]:+.1%}" if share else f"{cand[key] - live[key]:+,}"
+        col.metric(label, _shown(cand[key], template), delta, delta_color="off")
+    st.dataframe(pd.DataFrame(side_by_side(report)), hide_index=True, width="stretch")
+    st.caption("Declines per day")
+    st.line_chart(pd.DataFrame(per_day(report, DECLINE)).set_index("day"))
+    st.caption("Card precision at k per day")
+    st.line_chart(pd.DataFrame(per_day(report, "card_precision_at_k")).set_index("day"))
+    if report["rules"]:
+        st.caption("The candidate's rules: hits by outcome, and frauds only they caught")
+        st.dataframe(pd.DataFrame(report["rules"]), hide_index=True, width="stretch")
+
+
 def _health(store: DashboardStore) -> None:
     st.subheader("Pipeline health")
     row = store.frame(q.pipeline_health()).iloc[0]
@@ -190,6 +280,7 @@ def main() -> None:
     st.set_page_config(page_title="fraudit", layout="wide")
     st.title("fraudit · live card-fraud scoring")
     url = _database_url()
+    maturity_days = _maturity_days()
     if not url:
         st.error("No database configured: set DATABASE_URL (see .env.example).")
         return
@@ -225,7 +316,9 @@ def main() -> None:
     def live() -> None:
         try:
             f = _filters(period, countries, sources, decisions)
-            overview, rules = st.tabs(["Overview", "Rules"])
+            overview, rules, labels, backtests = st.tabs(
+                ["Overview", "Rules", "Labels", "Backtests"]
+            )
             with overview:
                 _kpis(store, f)
                 _charts(store, f)
@@ -233,6 +326,10 @@ def main() -> None:
                 _health(store)
             with rules:
                 _rules(store, f)
+            with labels:
+                _labels(store, f, maturity_days)
+            with backtests:
+                _backtests(store)
             st.caption(f"Updated {datetime.now(UTC):%H:%M:%S} UTC · {describe(url)}")
         except psycopg.Error as exc:
             log.warning("a panel's query failed: %s", type(exc).__name__)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fraudit.db.sql import CURRENT_RULE_STATES
+from fraudit.labels.queries import FRAUD_REPORT_DELAYS
 
 
 @dataclass(frozen=True)
@@ -317,3 +318,37 @@ FROM fraud_predictions_rejected ORDER BY rejected_at DESC LIMIT %(limit)s""",
 
 def default_filters(now: datetime, hours: float = 1.0) -> Filters:
     return Filters(start=now - timedelta(hours=hours), end=now + timedelta(minutes=1))
+
+
+def label_delays(f: Filters, as_of: datetime) -> Query:
+    """For the period's decisions: how many days each reported fraud took to be reported,
+    per source (fraudit.labels.maturity turns it into the arrival curve)."""
+    return Query(FRAUD_REPORT_DELAYS, {"start": f.start, "end": f.end, "as_of": as_of})
+
+
+def label_counts(as_of: datetime) -> Query:
+    """Labels reported by `as_of`, frauds among them, and those naming no stored event."""
+    return Query(
+        """
+SELECT count(*) AS labels, count(*) FILTER (WHERE label = 'fraud') AS fraud_labels,
+       count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM fraud_predictions p WHERE p.event_id = l.event_id)) AS without_event
+FROM fraud_labels l WHERE reported_at <= %(as_of)s""",
+        {"as_of": as_of},
+    )
+
+
+def backtest_runs(limit: int = 50) -> Query:
+    return Query(
+        """
+SELECT run_id, created_at, created_by, candidate->>'ruleset_version' AS ruleset,
+       candidate->>'policy_version' AS policy, period_start, period_end, as_of, decisions
+FROM fraud_backtest_runs ORDER BY created_at DESC LIMIT %(limit)s""",
+        {"limit": limit},
+    )
+
+
+def backtest_report(run_id: str) -> Query:
+    return Query(
+        "SELECT report FROM fraud_backtest_runs WHERE run_id = %(run_id)s", {"run_id": run_id}
+    )

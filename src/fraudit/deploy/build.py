@@ -13,11 +13,13 @@ from pathlib import Path
 
 from fraudit.wheels import PYDANTIC_PACKAGES, pinned, pip_platform, run_pip
 
-# Glue 5 brings pyspark, pyarrow and boto3; the job needs fraudit and these on top.
+# Glue 5 brings pyspark, pandas, pyarrow and boto3; the jobs need fraudit and these on top
+# (CEL for the backtest's rules: its manylinux_2_28 wheel runs on Glue 5's Amazon Linux 2023).
 GLUE_PACKAGES = (
     *PYDANTIC_PACKAGES,
     "psycopg",
     "psycopg-binary",
+    "cel-expr-python",
 )
 
 

@@ -38,6 +38,7 @@ from fraudit.models.layout import (
 
 # Object keys the Terraform stack reads (devops/infra/versions.tf, locals).
 GLUE_SCRIPT_KEY = "glue/fraudit_glue_job.py"
+GLUE_BACKTEST_SCRIPT_KEY = "glue/fraudit_backtest_job.py"
 GLUE_WHEELHOUSE_KEY = "glue/fraudit-glue.gluewheels.zip"
 DASHBOARD_WHEELHOUSE_KEY = "dashboard/fraudit-dashboard-wheelhouse.zip"
 TFVARS_FILE = "fraudit.auto.tfvars.json"
@@ -91,10 +92,13 @@ class Deployer:
 
     def artifacts(self, model_version: str | None) -> tuple[list[Artifact], dict[str, str]]:
         """The files to upload, and the Terraform variables they set."""
+        import fraudit.backtest.glue_job
         import fraudit.stream.glue_job
 
-        script = Path(fraudit.stream.glue_job.__file__)
-        wanted: list[tuple[Path, str]] = [(script, GLUE_SCRIPT_KEY)]
+        wanted: list[tuple[Path, str]] = [
+            (Path(fraudit.stream.glue_job.__file__), GLUE_SCRIPT_KEY),
+            (Path(fraudit.backtest.glue_job.__file__), GLUE_BACKTEST_SCRIPT_KEY),
+        ]
         tfvars: dict[str, str] = {}
         built = {
             GLUE_WHEELHOUSE_KEY: self.build_dir / "fraudit-glue.gluewheels.zip",

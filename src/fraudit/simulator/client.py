@@ -43,7 +43,7 @@ class ApiClient:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self._parsed = parsed
         self._host: str = parsed.hostname
-        self._path = (parsed.path.rstrip("/") or "") + "/predict"
+        self._base = parsed.path.rstrip("/") or ""
         self._headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
         if api_key:
             self._headers["x-api-key"] = api_key
@@ -74,14 +74,14 @@ class ApiClient:
             return min(float(retry_after), self._max_delay)
         return self._delays.delay(attempt)
 
-    def post(self, body: bytes) -> Outcome:
+    def post(self, body: bytes, route: str = "/predict") -> Outcome:
         started = time.perf_counter()
         status, payload, attempt = 0, b"", 0
         for attempt in range(1, self._max_attempts + 1):
             retry_after = None
             try:
                 conn = self._connection()
-                conn.request("POST", self._path, body=body, headers=self._headers)
+                conn.request("POST", self._base + route, body=body, headers=self._headers)
                 response = conn.getresponse()
                 payload = response.read()
                 status = response.status

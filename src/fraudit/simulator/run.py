@@ -17,6 +17,8 @@ from fraudit.simulator.client import ApiClient, Outcome
 from fraudit.simulator.pacing import Pacer
 from fraudit.simulator.source import Source
 
+MAX_BATCH = 500  # the API's largest batch (FRAUDIT_API_MAX_BATCH)
+
 
 @dataclass(frozen=True)
 class SimulatorConfig:
@@ -31,10 +33,15 @@ class SimulatorConfig:
     max_attempts: int = 5
     state_file: Path | None = None  # where the resume position is kept
     progress: bool = True
+    # Transactions per request: 1 posts /predict; more post /predict/batch (the rate is
+    # then in requests, each of `batch` transactions).
+    batch: int = 1
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.rate < 0 or self.start < 0:
             raise ValueError("concurrency must be >= 1, rate >= 0, start >= 0")
+        if not 1 <= self.batch <= MAX_BATCH:
+            raise ValueError(f"batch must be 1 to {MAX_BATCH}")
         if self.requests is not None and self.requests < 1:
             raise ValueError("requests must be >= 1")
 
@@ -128,15 +135,44 @@ class _Cursor:
         self._lock = threading.Lock()
 
     def claim(self) -> int | None:
+        claimed = self.claim_many(1)
+        return claimed[0] if claimed else None
+
+    def claim_many(self, n: int) -> list[int]:
+        """Up to n consecutive indexes; none when the replay is over."""
         with self._lock:
             if (
                 self._stop.is_set()
                 or self._next >= self._end
                 or (self._deadline is not None and time.monotonic() >= self._deadline)
             ):
-                return None
-            self._next += 1
-            return self._next - 1
+                return []
+            first, self._next = self._next, min(self._end, self._next + n)
+            return list(range(first, self._next))
+
+
+def send_batch(
+    client: ApiClient, source: Source, indices: list[int], attempts: int
+) -> list[Outcome]:
+    """One /predict/batch request for `indices`, then again for the items answered 503
+    (each item's transaction_id makes a resend idempotent): each item's final outcome."""
+    started = time.perf_counter()
+    outcomes: dict[int, Outcome] = {}
+    pending = list(indices)
+    for attempt in range(1, attempts + 1):
+        body = b'{"transactions": [' + b",".join(source.payload(i) for i in pending) + b"]}"
+        answer = client.post(body, "/predict/batch")
+        results = json.loads(answer.body)["results"] if answer.status == 200 else None
+        seconds = time.perf_counter() - started
+        statuses = (
+            [int(r["status"]) for r in results] if results else [answer.status] * len(pending)
+        )
+        for index, status in zip(pending, statuses, strict=True):
+            outcomes[index] = Outcome(status, attempt + answer.attempts - 1, seconds)
+        pending = [i for i, status in zip(pending, statuses, strict=True) if status == 503]
+        if not pending:
+            break
+    return [outcomes[i] for i in indices]
 
 
 def _api_client(config: SimulatorConfig) -> ApiClient:
@@ -169,6 +205,20 @@ def run(
     cursor = _Cursor(config.start, end, deadline, stop)
     lock = threading.Lock()
 
+    def batch_sender() -> None:
+        client = make_client()
+        try:
+            while indices := cursor.claim_many(config.batch):
+                pacer.wait()
+                outcomes = send_batch(client, source, indices, config.max_attempts)
+                with lock:
+                    for outcome in outcomes:
+                        summary.add(outcome)
+                for index in indices:
+                    position.finished(index)
+        finally:
+            client.close()
+
     def sender() -> None:
         client = make_client()
         try:
@@ -186,7 +236,9 @@ def run(
 
     started = time.monotonic()
     threads = [
-        threading.Thread(target=sender, name=f"sender-{i}", daemon=True)
+        threading.Thread(
+            target=sender if config.batch == 1 else batch_sender, name=f"sender-{i}", daemon=True
+        )
         for i in range(config.concurrency)
     ]
     for thread in threads:

@@ -5,6 +5,7 @@ POST /predict with deterministic metadata."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,6 +125,10 @@ class CardReplaySource:
     def identity(self) -> str:
         return f"cards:{self.label}|rows={self.n_rows}|seed={self.seed}"
 
+    def transaction_id(self, index: int) -> str:
+        # Stable per (seed, request): a resumed or retried replay reuses it.
+        return f"card-{self.seed}-{index}"
+
     def payload(self, index: int, now: datetime | None = None) -> bytes:
         row = self.rows[index % len(self.rows)]
         when = (
@@ -131,14 +136,55 @@ class CardReplaySource:
             if self.timestamps == "now"
             else datetime.fromtimestamp(float(str(row["event_time"])), UTC)
         )
-        # Stable per (seed, request): a resumed or retried replay reuses it.
-        return card_request_body(row, f"card-{self.seed}-{index}", when)
+        return card_request_body(row, self.transaction_id(index), when)
+
+    def chargebacks(self, indices: Iterable[int]) -> list[dict[str, object]]:
+        """The chargebacks of the requests `indices` as label rows (docs/LABELS.md): each
+        fraud the history gives a chargeback time, reported then. Only for a replay of the
+        history's own times: stamped with the send time, a transaction has no report date."""
+        if self.timestamps != "dataset":
+            raise ValueError("chargeback labels need --timestamps dataset")
+        labels = []
+        for index in indices:
+            row = self.rows[index % len(self.rows)]
+            reported = row.get("chargeback_time")
+            if reported is None or not row.get("is_fraud"):
+                continue
+            labels.append(
+                {
+                    "event_id": self.transaction_id(index),
+                    "label": "fraud",
+                    "source": "chargeback",
+                    "reported_at": _rfc3339(float(str(reported))),
+                    "occurred_at": _rfc3339(float(str(row["event_time"]))),
+                    "reason_code": f"simulated:{row.get('scenario') or 'fraud'}",
+                    "amount": float(str(row["amount"])),
+                }
+            )
+        return labels
 
 
 # Every simulated merchant is in the United States (the Sparkov world): the simulator's
 # client says so, as a real client knows its merchant's country. fraudit does not guess a
 # country from coordinates.
 SIMULATED_COUNTRY = "US"
+
+
+def _rfc3339(unix_seconds: float) -> str:
+    return datetime.fromtimestamp(unix_seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def write_label_file(path: Path, labels: list[dict[str, object]]) -> None:
+    """Label rows as a CSV `fraudit labels import` reads."""
+    import csv
+
+    from fraudit.labels.contract import LABEL_FIELDS
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(LABEL_FIELDS))
+        writer.writeheader()
+        writer.writerows(labels)
 
 
 def card_request_body(row: Mapping[str, object], transaction_id: str, when: datetime) -> bytes:

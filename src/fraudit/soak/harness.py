@@ -68,8 +68,10 @@ class RecordingClient(ApiClient):
         super().__init__(base_url, **kwargs)  # type: ignore[arg-type]
         self._log = log
 
-    def post(self, body: bytes) -> Outcome:
-        outcome = super().post(body)
+    def post(self, body: bytes, route: str = "/predict") -> Outcome:
+        if route != "/predict":
+            raise ValueError("the soak records single transactions only")
+        outcome = super().post(body, route)
         event_id = json.loads(body)["metadata"]["transaction_id"]
         error = (
             ""
