@@ -81,28 +81,23 @@ def main(argv: Sequence[str]) -> None:
     from pyspark.sql import SparkSession
 
     from fraudit.aws_clients import aws_client
-    from fraudit.backtest.candidate import Candidate
     from fraudit.backtest.extract import Extracted
-    from fraudit.backtest.run import BacktestPlan, run_backtest
+    from fraudit.backtest.run import BacktestPlan, candidate_of, run_backtest
     from fraudit.db.connection import connect, url_from_secret_id
 
     logging.basicConfig(level=logging.INFO, stream=sys.stdout)
     args = parse_args(argv)
     s3 = aws_client("s3", region=args.region)
-    candidate = Candidate(
-        family=args.family,
-        ruleset=_read(s3, args.ruleset_uri),
-        policy=_read(s3, args.policy_uri),
-        promote_shadow=args.promote_shadow,
-        current_lists=args.current_lists,
+    candidate = candidate_of(
+        args, args.family, _read(s3, args.ruleset_uri), _read(s3, args.policy_uri)
     )
     plan = BacktestPlan(
-        start=args.start,
-        end=args.end,
-        as_of=args.as_of,
-        maturity_days=args.maturity_days,
-        review_capacity=args.review_capacity,
-        created_by=args.created_by,
+        args.start,
+        args.end,
+        args.as_of,
+        args.maturity_days,
+        args.review_capacity,
+        args.created_by,
     )
     url = url_from_secret_id(
         aws_client("secretsmanager", region=args.region),

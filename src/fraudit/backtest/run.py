@@ -47,6 +47,18 @@ class BacktestPlan:
         }
 
 
+def candidate_of(args: Any, family: str, ruleset: str, policy: str) -> Candidate:
+    """The candidate a command's or a job's arguments name (`promote_shadow`,
+    `current_lists`): one reading for `fraudit backtest` and the Glue job."""
+    return Candidate(
+        family=family,
+        ruleset=ruleset,
+        policy=policy,
+        promote_shadow=args.promote_shadow,
+        current_lists=args.current_lists,
+    )
+
+
 def evaluate(
     decisions: Any, labels: Any, candidate: Candidate, plan: BacktestPlan, run_id: str
 ) -> dict[str, Any]:

@@ -40,9 +40,8 @@ def _policy_text(args: argparse.Namespace, settings: Settings, family: Any) -> s
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from fraudit.backtest.candidate import Candidate
     from fraudit.backtest.report import report_lines
-    from fraudit.backtest.run import BacktestPlan, run_backtest
+    from fraudit.backtest.run import BacktestPlan, candidate_of, run_backtest
     from fraudit.db.connection import open_database
     from fraudit.families import family
     from fraudit.rules.document import RulesetDocument, RulesetError
@@ -60,22 +59,14 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     except (RulesetError, ValueError) as exc:
         _say(f"refused: the candidate ruleset does not compile: {exc}")
         return 2
-    candidate = Candidate(
-        family=chosen.name,
-        ruleset=ruleset,
-        policy=_policy_text(args, settings, chosen),
-        promote_shadow=args.promote_shadow,
-        current_lists=args.current_lists,
-    )
+    candidate = candidate_of(args, chosen.name, ruleset, _policy_text(args, settings, chosen))
     plan = BacktestPlan(
-        start=args.start,
-        end=args.end,
-        as_of=as_of,
-        maturity_days=settings.label_maturity_days
-        if args.maturity_days is None
-        else args.maturity_days,
-        review_capacity=args.review_capacity or settings.review_capacity,
-        created_by=args.actor,
+        args.start,
+        args.end,
+        as_of,
+        settings.label_maturity_days if args.maturity_days is None else args.maturity_days,
+        args.review_capacity or settings.review_capacity,
+        args.actor,
     )
     conn = open_database(settings)
     spark = local_session("fraudit-backtest", f"local[{args.cores}]")
