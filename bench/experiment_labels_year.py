@@ -4,7 +4,9 @@ chargeback file imported; then
 
 - the arrival curve of the chargebacks (`fraudit labels maturity`) beside the simulator's
   own delay distribution, at every day d;
-- a backtest of a card-testing rule, beside the model alone (the live run had no rule).
+- a backtest of a card-testing rule, beside the model alone (the live run had no rule);
+- the card model retrained from the store (the first 270 days, labels as reported by then)
+  beside the simulator-trained model that scored the traffic, on the remaining days.
 
     python bench/experiment_labels_year.py [--transactions 220000] [--fraud-rate 0.006]
 
@@ -42,6 +44,7 @@ from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
 from fraudit.local.pg_cluster import temporary_database  # noqa: E402
 from fraudit.local.redis_server import PrivateRedis  # noqa: E402
 from fraudit.models.cards.from_scratch import card_model_from_scratch  # noqa: E402
+from fraudit.models.cards.from_store import train_from_store  # noqa: E402
 from fraudit.models.ulb.train import run_training  # noqa: E402
 from fraudit.rules.document import PublishedRule, RulesetDocument  # noqa: E402
 from fraudit.settings import DEFAULT_STREAM_NAME, Settings  # noqa: E402
@@ -234,7 +237,21 @@ def main() -> int:
             report = run_backtest(conn, spark, candidate, plan, say)
         finally:
             spark.stop()
+        # Retrained on the store: the decisions of the first 270 days with the labels reported
+        # by then, beside the simulator-trained model on the rest, labelled as of the end.
+        try:
+            retrained = train_from_store(
+                conn,
+                settings,
+                start=first,
+                as_of=first + timedelta(days=270),
+                compare_until=as_of,
+                out_dir=work / "candidates",
+                progress=say,
+            )
+        finally:
             conn.close()
+        results["retrained"] = {"version": retrained.version, **retrained.comparison}
         from fraudit.backtest.report import report_lines
 
         say("\n".join(report_lines(report)))

@@ -228,3 +228,63 @@ def test_label_records_on_the_stream_are_stored_once_beside_the_events(database,
         reasons = [r[0] for r in conn.execute("SELECT reason FROM fraud_predictions_rejected")]
     assert ids == [r.label_id for r in made]
     assert reasons == ["unknown record_type verdict"]
+
+
+def test_a_training_table_from_the_store_reads_the_snapshots_and_the_labels_as_of_a_date(
+    database, spark
+):
+    """`fraudit train --from-store`'s table: the vector the API scored, the label that
+    counts as of the date, and when each fraud was first reported (the label-delay
+    protocol's clock)."""
+    import numpy as np
+
+    from fraudit.features.definitions import FEATURE_NAMES
+    from fraudit.labels.contract import Label
+    from fraudit.labels.store import store_labels
+    from fraudit.models.cards.from_store import store_table
+    from tests.support.stream_records import card_event_record
+
+    records = [
+        card_event_record(i, event_id=f"c-{i}", timestamp=T0 + timedelta(hours=i),
+                          scored_at=T0 + timedelta(hours=i, seconds=1))
+        for i in range(4)
+    ]  # fmt: skip
+    records.append(event_record(9, event_id="ulb-9"))  # another family's: not in the table
+    sink = PostgresSink(database)
+    try:
+        sink.load(collect_for_load(raw_frame(spark, records)))
+    finally:
+        sink.close()
+    reported = {
+        "c-0": ("fraud", "chargeback", T0 + timedelta(days=10)),
+        "c-1": ("fraud", "chargeback", T0 + timedelta(days=50)),  # after the as-of date
+        "c-2": ("genuine", "review", T0 + timedelta(days=2)),
+    }
+    with psycopg.connect(database, autocommit=True) as conn:
+        store_labels(
+            conn,
+            [
+                Label(event_id=e, label=v, source=s, reported_at=when)
+                for e, (v, s, when) in reported.items()
+            ],
+            "test",
+        )
+        as_of = T0 + timedelta(days=30)
+        table = store_table(conn, T0, T0 + timedelta(days=1), as_of)
+        stored = {
+            row[0]: row[1]
+            for row in conn.execute(
+                "SELECT event_id, features FROM fraud_predictions WHERE event_id LIKE 'c-%'"
+            )
+        }
+    assert table.n_rows == 4
+    assert table.names == FEATURE_NAMES
+    assert table.y.tolist() == [1, 0, 0, 0]
+    assert table.chargeback_time[0] == (T0 + timedelta(days=10)).timestamp()
+    assert np.isnan(table.chargeback_time[1:]).all()
+    for i in range(4):
+        expected = [np.nan if stored[f"c-{i}"].get(n) is None else stored[f"c-{i}"][n]
+                    for n in FEATURE_NAMES]  # fmt: skip
+        np.testing.assert_array_equal(table.X[i], np.array(expected, dtype=float))
+    assert table.event_time[0] == T0.timestamp()
+    assert table.card[0] == "card_0"

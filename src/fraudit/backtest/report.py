@@ -126,7 +126,8 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         if share:
             lines.append(f"{label:34}{_pct(live[key]):>16}{_pct(cand[key]):>16}")
         else:
-            lines.append(f"{label:34}{live[key]:>16,.0f}{cand[key]:>16,.0f}")
+            digits = 2 if "amount" in key else 0
+            lines.append(f"{label:34}{live[key]:>16,.{digits}f}{cand[key]:>16,.{digits}f}")
     if report["rules"]:
         lines.append("rules (candidate): hits, frauds, genuine, unknown, precision, marginal")
         for r in report["rules"]:

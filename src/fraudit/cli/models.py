@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from fraudit.cli.labels import parse_when
 from fraudit.console import say as _say
 from fraudit.families import families, family
 from fraudit.settings import Settings
@@ -97,6 +98,20 @@ def add_parsers(sub: Any) -> None:
         "--features", type=Path, help="cards: the history's backfilled features (Parquet folder)"
     )
     p.add_argument("--out", type=Path, help="artifact root (default: FRAUDIT_MODEL_DIR)")
+    p.add_argument(
+        "--from-store",
+        action="store_true",
+        help="cards: train on the stored decisions' feature snapshots and their labels "
+        "(docs/MODELS.md); written under --out, default FRAUDIT_MODEL_DIR/candidates",
+    )
+    p.add_argument("--as-of", type=parse_when, help="--from-store: labels reported by this date")
+    p.add_argument("--since", type=parse_when, help="--from-store: the first day trained on")
+    p.add_argument(
+        "--compare-until",
+        type=parse_when,
+        help="--from-store: score the new and the live model on the events from --as-of to "
+        "this date, labelled as of it (default: now)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

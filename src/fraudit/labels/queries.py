@@ -68,3 +68,21 @@ PERIOD_EFFECTIVE_LABELS = f"""
 SELECT l.event_id, l.label FROM ({EFFECTIVE_LABELS}) l
 JOIN fraud_predictions p USING (event_id)
 WHERE p.event_time >= %(start)s AND p.event_time < %(end)s"""
+
+# A period's stored events of one schema and feature set (`schema`, `features`) with their
+# feature snapshots, the label that counts as of a date, and when each event's fraud was
+# first reported (NULL: no fraud known by then): retraining on the team's own decisions.
+LABELLED_SNAPSHOTS = f"""
+WITH effective AS ({EFFECTIVE_LABELS}),
+known AS (
+    SELECT event_id, min(reported_at) AS known_at FROM fraud_labels
+    WHERE label = 'fraud' AND reported_at <= %(as_of)s GROUP BY event_id
+)
+SELECT extract(epoch FROM p.event_time)::float8, p.features::text,
+       p.payload -> 'card' ->> 'card_token', e.label, extract(epoch FROM k.known_at)::float8
+FROM fraud_predictions p
+LEFT JOIN effective e USING (event_id)
+LEFT JOIN known k USING (event_id)
+WHERE p.schema_version = %(schema)s AND p.feature_set_version = %(features)s
+  AND p.event_time >= %(start)s AND p.event_time < %(end)s
+ORDER BY p.event_time, p.event_id"""

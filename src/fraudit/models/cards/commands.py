@@ -10,7 +10,52 @@ from pathlib import Path
 from fraudit.settings import Settings
 
 
+def train_from_store(args: Namespace, settings: Settings, say: Callable[[str], None]) -> int:
+    """--from-store: the stored decisions before --as-of, labelled as of then, written under
+    --out (default: FRAUDIT_MODEL_DIR/candidates, never over the live model)."""
+    import json
+
+    from fraudit.db.connection import open_database
+    from fraudit.errors import DatasetError
+    from fraudit.models.cards.from_store import train_from_store as train_on_store
+
+    if args.as_of is None:
+        say("error: --from-store needs --as-of DATE: the labels reported by then are used")
+        return 2
+    out = args.out or Path(settings.model_dir) / "candidates"
+    conn = open_database(settings)
+    try:
+        done = train_on_store(
+            conn,
+            settings,
+            start=args.since or datetime(1970, 1, 1, tzinfo=UTC),
+            as_of=args.as_of,
+            compare_until=args.compare_until or datetime.now(UTC),
+            out_dir=out,
+            progress=say,
+        )
+    except DatasetError as exc:
+        say(f"error: {exc}")
+        return 2
+    finally:
+        conn.close()
+    for name, figures in done.comparison.items():
+        say(
+            f"{name} model {figures['model_version']} on the later period: "
+            f"AUPRC {figures['auprc']:.4f}, declines catch "
+            f"{figures['fraud_declined']['share']:.1%} of frauds, genuine reviewed "
+            f"{figures['genuine_reviewed']['share']:.2%}"
+        )
+    report = done.path / "store_comparison.json"
+    report.write_text(json.dumps(done.comparison, indent=2, default=float), encoding="utf-8")
+    say(f"written under {out} (not the live model's folder); comparison in {report}")
+    print(done.version)
+    return 0
+
+
 def train(args: Namespace, settings: Settings, say: Callable[[str], None]) -> int:
+    if getattr(args, "from_store", False):
+        return train_from_store(args, settings, say)
     if args.data is None or args.features is None:
         say(
             "error: --dataset cards needs --data HISTORY (`fraudit generate-cards`, or your own "

@@ -16,7 +16,9 @@ AGE_BANDS = ((0, 25, "under 25"), (25, 40, "25-39"), (40, 60, "40-59"), (60, 200
 
 def groups(test: CardTable) -> dict[str, np.ndarray]:
     """Masks over the test rows, named `gender F`, `age 25-39`, ..."""
-    out = {f"gender {g}": test.gender == g for g in sorted(set(test.gender.tolist()))}
+    # The store keeps no gender (it is never an input): a table from it has groups by age.
+    genders = sorted(g for g in set(test.gender.tolist()) if g is not None)
+    out = {f"gender {g}": test.gender == g for g in genders}
     age = test.X[:, test.names.index("age_years")]
     for low, high, name in AGE_BANDS:
         out[f"age {name}"] = (age >= low) & (age < high)

@@ -190,9 +190,33 @@ def run_card_training(
     progress: Progress = print,
 ) -> TrainingResult:
     started = time.perf_counter()
-    root = family_root(out_dir or settings.model_dir, CARDS)
     progress(f"reading {history} and its features {features}")
     table = load_card_table(history, features)
+    data = {
+        "history": str(history),
+        "history_sha256": sha256_file(history) if history.is_file() else None,
+        "features": str(features),
+    }
+    return train_card_table(
+        settings, table, data, str(history), out_dir=out_dir, progress=progress, started=started
+    )
+
+
+def train_card_table(
+    settings: Settings,
+    table: CardTable,
+    data: dict[str, Any],
+    source: str,
+    *,
+    out_dir: Path | None = None,
+    progress: Progress = print,
+    started: float | None = None,
+) -> TrainingResult:
+    """The three levels on a card table (a history and its backfill, or the store's own
+    decisions and labels), written as a bundle under `out_dir`'s card root. `data` goes to
+    the manifest, `source` to the model card."""
+    started = time.perf_counter() if started is None else started
+    root = family_root(out_dir or settings.model_dir, CARDS)
     progress(f"  {table.n_rows:,} transactions, {int(table.y.sum()):,} frauds")
     check_history_span(table)
     split = split_cards(table)
@@ -246,13 +270,7 @@ def run_card_training(
     manifest = {
         "family": CARDS.name,
         "created_at": datetime.now(UTC).isoformat(),
-        "data": {
-            "history": str(history),
-            "history_sha256": sha256_file(history) if history.is_file() else None,
-            "features": str(features),
-            "rows": table.n_rows,
-            "frauds": int(table.y.sum()),
-        },
+        "data": {**data, "rows": table.n_rows, "frauds": int(table.y.sum())},
         "features": list(FEATURE_NAMES),
         "feature_set_version": feature_set_version(),
         "classifier": {"recipe": recipe.to_dict(), "trees": level_c.trees},
@@ -266,7 +284,7 @@ def run_card_training(
         policy=policy,
         metrics=metrics,
         manifest=manifest,
-        model_card=_model_card(policy.model_version, str(history), metrics, policy),
+        model_card=_model_card(policy.model_version, source, metrics, policy),
     )
     seconds = time.perf_counter() - started
     clf = test["classifier"]

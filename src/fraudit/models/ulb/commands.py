@@ -11,8 +11,8 @@ from fraudit.settings import Settings
 
 
 def train(args: Namespace, settings: Settings, say: Callable[[str], None]) -> int:
-    if args.features:
-        say("error: --features is for --dataset cards")
+    if args.features or getattr(args, "from_store", False):
+        say("error: --features and --from-store are for --dataset cards")
         return 2
     from fraudit.models.ulb.train import run_training
 
