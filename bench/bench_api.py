@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import DEV_CSV, cell, machine, proc_stat, summarise, write_results  # noqa: E402
+from bench.common import DEV_CSV, cell, local_api_env, machine, proc_stat, summarise, write_results  # noqa: E402
 from fraudit.local.kinesis_emulator import KinesisEmulator  # noqa: E402
 from fraudit.local.redis_server import (  # noqa: E402
     PrivateRedis,
@@ -442,16 +442,13 @@ def measure_store(
     api = None
     try:
         wait_for_http(f"{model_url}/ping", model_server)
-        env = {
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
-            "AWS_ENDPOINT_URL_KINESIS": kinesis_url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "FRAUDIT_MODEL_DIR": str(model_dir),
-            "FRAUDIT_REDIS_URL": redis_server.url,
-            "FRAUDIT_REDIS_CLUSTER": "true" if cluster else "false",
-            "FRAUDIT_LOG_LEVEL": "WARNING",
-        }
+        env = local_api_env(
+            model_url,
+            kinesis_url,
+            model_dir,
+            redis_server.url,
+            FRAUDIT_REDIS_CLUSTER="true" if cluster else "false",
+        )
         api = fraudit_process(
             ["api", "--port", str(api_port), "--workers", str(workers)],
             env,

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_api import TXID  # noqa: E402
-from bench.common import DEV_CSV, machine, write_results  # noqa: E402
+from bench.common import DEV_CSV, local_api_env, machine, write_results  # noqa: E402
 from fraudit.contracts import ScoredEvent  # noqa: E402
 from fraudit.decisions import APPROVE, DECLINE, REVIEW, RuleAction  # noqa: E402
 from fraudit.families import families, family  # noqa: E402
@@ -241,17 +241,14 @@ def over_http(
     api = None
     try:
         wait_for_http(f"http://127.0.0.1:{model_port}/ping", model_server)
-        env = {
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{model_port}",
-            "AWS_ENDPOINT_URL_KINESIS": emulator.url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "FRAUDIT_MODEL_DIR": str(model_dir),
-            "FRAUDIT_REDIS_URL": redis_server.url,
-            "FRAUDIT_LOG_LEVEL": "WARNING",
-            "FRAUDIT_RULESET_URI": str(ruleset_path),
-            "FRAUDIT_RULESET_REFRESH_SECONDS": "1",
-        }
+        env = local_api_env(
+            f"http://127.0.0.1:{model_port}",
+            emulator.url,
+            model_dir,
+            redis_server.url,
+            FRAUDIT_RULESET_URI=str(ruleset_path),
+            FRAUDIT_RULESET_REFRESH_SECONDS="1",
+        )
         api = fraudit_process(
             ["api", "--port", str(api_port), "--workers", "2"], env, work / "api.log"
         )

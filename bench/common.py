@@ -51,3 +51,21 @@ def write_results(prefix: str, results: dict[str, Any], quick: bool) -> Path:
     path = out / f"{prefix}-{datetime.now(UTC):%Y-%m-%d}{'-quick' if quick else ''}.json"
     path.write_text(json.dumps(results, indent=2))
     return path
+
+
+def local_api_env(
+    model_url: str, kinesis_url: str, model_dir: Path, redis_url: str, **more: str
+) -> dict[str, str]:
+    """The environment of a benchmark's `fraudit api`: the local model server and
+    kinesalite through the AWS endpoint variables, a private Redis, quiet logs; `more`
+    adds FRAUDIT_* settings (FRAUDIT_RULESET_URI="...", say)."""
+    return {
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+        "AWS_ENDPOINT_URL_KINESIS": kinesis_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "FRAUDIT_MODEL_DIR": str(model_dir),
+        "FRAUDIT_REDIS_URL": redis_url,
+        "FRAUDIT_LOG_LEVEL": "WARNING",
+        **more,
+    }

@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import DEV_CSV, machine, write_results  # noqa: E402
+from bench.common import DEV_CSV, local_api_env, machine, write_results  # noqa: E402
 from fraudit.api.wiring import load_policy  # noqa: E402
 from fraudit.backtest.candidate import Candidate  # noqa: E402
 from fraudit.backtest.run import BacktestPlan, run_backtest  # noqa: E402
@@ -132,18 +132,15 @@ def main() -> int:
                 )
             )
             wait_for_http(f"http://127.0.0.1:{model_port}/ping", processes[-1])
-            env = {
-                "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{model_port}",
-                "AWS_ENDPOINT_URL_KINESIS": emulator.url,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "FRAUDIT_MODEL_DIR": str(model_dir),
-                "FRAUDIT_REDIS_URL": redis_server.url,
-                "FRAUDIT_LOG_LEVEL": "WARNING",
-                "FRAUDIT_MAX_EVENT_AGE_DAYS": "800",
-                "FRAUDIT_RULESET_URI": str(work / "no-ruleset.json"),
-                "DATABASE_URL": url,
-            }
+            env = local_api_env(
+                f"http://127.0.0.1:{model_port}",
+                emulator.url,
+                model_dir,
+                redis_server.url,
+                FRAUDIT_MAX_EVENT_AGE_DAYS="800",
+                FRAUDIT_RULESET_URI=str(work / "no-ruleset.json"),
+                DATABASE_URL=url,
+            )
             processes.append(
                 fraudit_process(
                     ["api", "--port", str(api_port), "--workers", "2"], env, work / "api.log"
