@@ -3,10 +3,12 @@ elsewhere): replay the stored decisions through the candidate (its compiled rule
 the Python workers, one Replayer per partition), attach each event's outcome as of the
 as-of date, and aggregate per configuration and day, per card and day, and per rule.
 
-Outcomes: a fraud or genuine label reported by the as-of date decides; without one, a
-declined transaction's outcome is unknown (it never had the chance to become a fraud),
-and an approved or reviewed one counts as genuine only once it is older than the maturity
-window, before that it is unknown."""
+Outcomes are facts about what happened, the same for every configuration: a fraud or
+genuine label reported by the as-of date decides; without one, a transaction that was
+declined (live) has an unknown outcome (it never had the chance to become a chargeback), and
+one that went through counts as genuine only once it is older than the maturity window,
+before that it is unknown. So a candidate that declines what went through and matured
+without a report declines a genuine transaction: its false positives are never hidden."""
 
 from __future__ import annotations
 
@@ -82,11 +84,13 @@ def replay(decisions: DataFrame, candidate: Candidate) -> DataFrame:
     return decisions.select("payload").mapInPandas(run, REPLAYED_SCHEMA)
 
 
-def outcome(decision: Column, label: Column, event_time: Column, matured_before: Column) -> Column:
+def outcome(
+    live_decision: Column, label: Column, event_time: Column, matured_before: Column
+) -> Column:
     return (
         F.when(label == FRAUD, F.lit(FRAUD))
         .when(label == GENUINE, F.lit(GENUINE))
-        .when(decision == DECLINE, F.lit(UNKNOWN))
+        .when(live_decision == DECLINE, F.lit(UNKNOWN))
         .when(event_time < matured_before, F.lit(GENUINE))
         .otherwise(F.lit(UNKNOWN))
     )
@@ -102,11 +106,8 @@ def with_outcomes(
     )
     return joined.select(
         "*",
-        *(
-            outcome(
-                F.col(f"{c}_decision"), F.col("label"), F.col("event_time"), matured_before
-            ).alias(f"{c}_outcome")
-            for c in CONFIGURATIONS
+        outcome(F.col("live_decision"), F.col("label"), F.col("event_time"), matured_before).alias(
+            "outcome"
         ),
     )
 
@@ -130,7 +131,7 @@ def daily_figures(outcomes: DataFrame) -> DataFrame:
         F.sum("faults").alias("rule_faults"),
     ]
     for c in CONFIGURATIONS:
-        decision, result = F.col(f"{c}_decision"), F.col(f"{c}_outcome")
+        decision, result = F.col(f"{c}_decision"), F.col("outcome")
         for name in (APPROVE, REVIEW, DECLINE):
             columns.append(_count(decision == name).alias(f"{c}_{name}"))
         for name, kind in ((DECLINE, "declined"), (REVIEW, "reviewed")):
@@ -157,7 +158,7 @@ def period_figures(outcomes: DataFrame) -> DataFrame:
         *(
             F.countDistinct(
                 F.when(
-                    (F.col(f"{c}_decision") == DECLINE) & (F.col(f"{c}_outcome") == GENUINE),
+                    (F.col(f"{c}_decision") == DECLINE) & (F.col("outcome") == GENUINE),
                     F.col("entity"),
                 )
             ).alias(f"{c}_genuine_customers_declined")
@@ -200,13 +201,11 @@ def card_precision_at_k(outcomes: DataFrame, k: int) -> DataFrame:
 
 
 def rule_figures(outcomes: DataFrame) -> DataFrame:
-    """Per candidate rule: its hits by outcome (the candidate's), the fraud amount it hit,
+    """Per candidate rule: its hits by outcome, the fraud amount it hit,
     and its marginal catch (frauds it caught that neither the model nor another enforced
     catching rule would have)."""
-    hits = outcomes.select(
-        F.explode("fired").alias("rule_id"), "candidate_outcome", "amount", "marginal"
-    )
-    result = F.col("candidate_outcome")
+    hits = outcomes.select(F.explode("fired").alias("rule_id"), "outcome", "amount", "marginal")
+    result = F.col("outcome")
     return hits.groupBy("rule_id").agg(
         F.count(F.lit(1)).alias("hits"),
         _count(result == FRAUD).alias("fraud"),

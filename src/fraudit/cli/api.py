@@ -51,7 +51,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     def ready(url: str) -> None:
         _say(
             f"fraudit API on {url} ({workers} worker process(es)): POST {url}/predict, "
-            f"GET {url}/health, GET {url}/openapi.json"
+            f"{url}/predict/batch and {url}/labels; GET {url}/health, {url}/openapi.json"
         )
 
     try:
