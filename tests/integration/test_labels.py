@@ -172,7 +172,8 @@ def test_post_labels_needs_the_key_and_lands_in_fraud_labels_through_the_stream(
             assert answer.status_code == 202, answer.json_body
             assert answer.json_body["accepted"] == 1  # the same label twice is one label
             assert client.http.post("/labels", headers=keyed, body=body).status_code == 202
-        published = read_stream(kinesis)
+        published = read_stream(kinesis, labels=True)
+        assert read_stream(kinesis) == []  # no scored event among them
     assert len(published) == 2
     assert all(r["record_type"] == "label" for r in published)
     forged = {**published[0], "label_id": "lb-" + "0" * 32}

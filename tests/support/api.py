@@ -51,8 +51,10 @@ def kinesis_stream(shards: int = 1):
     return client
 
 
-def read_stream(client, stream: str = STREAM) -> list[dict]:
-    """Every record of the stream, page by page (a GetRecords call returns at most 10 MB)."""
+def read_stream(client, stream: str = STREAM, *, labels: bool = False) -> list[dict]:
+    """Every scored event of the stream (with `labels`, every label record instead: the
+    two share it, see fraudit.labels), page by page (a GetRecords call returns at most
+    10 MB)."""
     events = []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
         iterator = client.get_shard_iterator(
@@ -60,7 +62,8 @@ def read_stream(client, stream: str = STREAM) -> list[dict]:
         )["ShardIterator"]
         while iterator:
             page = client.get_records(ShardIterator=iterator, Limit=10_000)
-            events += [json.loads(r["Data"]) for r in page["Records"]]
+            records = [json.loads(r["Data"]) for r in page["Records"]]
+            events += [r for r in records if ("record_type" in r) == labels]
             if not page["Records"]:
                 break
             iterator = page.get("NextShardIterator")

@@ -31,7 +31,7 @@ def a_label(**changes) -> Label:
 
 
 def test_a_labels_id_is_what_it_says_so_a_repeat_has_the_same_id():
-    assert a_label().label_id() == a_label(amount="12.50").label_id()
+    assert a_label().label_id() == a_label(amount=12.50).label_id()
     assert a_label().label_id() != a_label(source="review").label_id()
     assert a_label().label_id() != a_label(reported_at="2026-03-02T10:00:00Z").label_id()
 
@@ -43,6 +43,9 @@ def test_a_labels_id_is_what_it_says_so_a_repeat_has_the_same_id():
         ({"source": "gut"}, "source"),
         ({"reported_at": "2026-03-01 10:00"}, "reported_at"),
         ({"amount": -1}, "amount"),
+        ({"amount": False}, "amount"),
+        ({"amount": "12.5"}, "amount"),
+        ({"amount": float("nan")}, "amount"),
         ({"event_id": "4111 1111"}, "event_id"),
         ({"colour": "red"}, "colour"),
     ],

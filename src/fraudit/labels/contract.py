@@ -42,7 +42,8 @@ SOURCE_PRECEDENCE: tuple[LabelSource, ...] = (
 LabelValue = Literal["fraud", "genuine"]
 FRAUD: LabelValue = "fraud"
 GENUINE: LabelValue = "genuine"
-LabelAmount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+# Strict: JSON's false or "12.5" is not an amount (a file's text is read as a number first).
+LabelAmount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, strict=True, allow_inf_nan=False)]
 
 # The columns of a label, in the order files and the table name them.
 LABEL_FIELDS: tuple[str, ...] = (
@@ -60,7 +61,16 @@ REQUIRED_LABEL_FIELDS: tuple[str, ...] = ("event_id", "label", "source", "report
 class Label(BaseModel):
     """What one source reported about one decision's transaction."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The rule between two fields, stated in the document too (JSON Schema's if/then), so
+    # what a client reads there is what the API accepts.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"label": {"const": GENUINE}}, "required": ["label"]},
+            "then": {"properties": {"occurred_at": {"type": "null"}}},
+        },
+    )
 
     event_id: Identifier = Field(description="the event_id the decision was answered with")
     label: LabelValue

@@ -42,8 +42,21 @@ def _row_problems(error: ValidationError, where: str) -> list[str]:
     return out
 
 
+def _number(text: Any) -> Any:
+    """A CSV cell's text as a number where it reads as one (else as given, for the contract
+    to name what is wrong)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _label(values: Mapping[str, Any], where: str, problems: list[str]) -> Label | None:
     present = {k: v for k, v in values.items() if v is not None and v != ""}
+    if "amount" in present:
+        present["amount"] = _number(present["amount"])
     try:
         return Label.model_validate(present)
     except ValidationError as exc:
