@@ -147,7 +147,7 @@ def _events(args: argparse.Namespace, store: Any) -> list[Any]:
 
 def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
     """Compile a version (any state) and run it on given events: fired or not, with the
-    values it saw. Runs over history belong to the backtest."""
+    values it saw. Judging it on history against the labels is `fraudit backtest`'s."""
     from datetime import UTC
 
     from fraudit.families import families, family, family_of_event
