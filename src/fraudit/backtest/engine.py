@@ -21,10 +21,11 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from fraudit.backtest.candidate import Candidate, Replayed, Replayer, candidate_json
+from fraudit.backtest.report import CONFIGURATIONS
 from fraudit.decisions import APPROVE, DECLINE, REVIEW
+from fraudit.labels.contract import FRAUD, GENUINE
 
-CONFIGURATIONS = ("live", "candidate")
-FRAUD, GENUINE, UNKNOWN = "fraud", "genuine", "unknown"
+UNKNOWN = "unknown"  # an outcome no label or maturity settles yet
 
 REPLAYED_SCHEMA = (
     "event_id string, event_time timestamp, day date, entity string, amount double,"

@@ -18,6 +18,7 @@ import numpy as np
 
 from fraudit.errors import DatasetError
 from fraudit.features.definitions import FEATURE_NAMES, feature_set_version
+from fraudit.labels.contract import FRAUD
 from fraudit.labels.queries import LABELLED_SNAPSHOTS
 from fraudit.models.cards.table import CardTable
 from fraudit.schema_versions import CARD_SCHEMA_VERSION
@@ -44,7 +45,7 @@ def store_table(conn: Any, start: datetime, end: datetime, as_of: datetime) -> C
     for i, (_, features, *_rest) in enumerate(rows):
         snapshot = json.loads(features)
         X[i] = [np.nan if snapshot.get(n) is None else snapshot[n] for n in FEATURE_NAMES]
-    y = np.array([label == "fraud" for _, _, _, label, _ in rows], dtype=np.int8)
+    y = np.array([label == FRAUD for _, _, _, label, _ in rows], dtype=np.int8)
     known = np.array([np.nan if k is None else k for *_, k in rows], dtype=np.float64)
     return CardTable(
         X=X,
