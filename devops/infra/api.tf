@@ -74,16 +74,25 @@ resource "aws_lambda_function" "api" {
       FRAUDIT_STREAM_NAME              = aws_kinesis_stream.events.name
       FRAUDIT_POLICY_S3_URI            = "s3://${module.artifacts_bucket.id}/${local.policy_key}"
       # Absent until `fraudit deploy upload --family cards`: card transactions get a 503.
-      FRAUDIT_CARD_POLICY_S3_URI   = "s3://${module.artifacts_bucket.id}/${local.card_policy_key}"
-      FRAUDIT_RULESET_URI          = "s3://${module.artifacts_bucket.id}/${local.ruleset_key}"
-      FRAUDIT_REDIS_URL            = local.online_store_url
-      FRAUDIT_REDIS_KEY_PREFIX     = local.online_store_key_prefix
-      FRAUDIT_REDIS_CLUSTER        = "true" # Serverless runs in cluster mode only
-      FRAUDIT_REDIS_IAM_USER       = aws_elasticache_user.api.user_id
-      FRAUDIT_REDIS_IAM_CACHE_NAME = aws_elasticache_serverless_cache.online.name
-      FRAUDIT_API_KEY_SECRET_ID    = aws_secretsmanager_secret.api_key[0].arn
-      FRAUDIT_API_DEADLINE_SECONDS = tostring(local.api_deadline_seconds)
-      FRAUDIT_LOG_LEVEL            = "INFO"
+      FRAUDIT_CARD_POLICY_S3_URI = "s3://${module.artifacts_bucket.id}/${local.card_policy_key}"
+      # The candidates in shadow (empty version: none; an empty variable is unset).
+      FRAUDIT_SHADOW_MODEL_VERSION            = var.shadow_model_version
+      FRAUDIT_SHADOW_CLASSIFIER_ENDPOINT      = local.shadow_classifier_endpoint
+      FRAUDIT_SHADOW_ANOMALY_ENDPOINT         = local.shadow_anomaly_endpoint
+      FRAUDIT_SHADOW_POLICY_S3_URI            = "s3://${module.artifacts_bucket.id}/${local.shadow_policy_key}"
+      FRAUDIT_CARD_SHADOW_MODEL_VERSION       = var.card_shadow_model_version
+      FRAUDIT_CARD_SHADOW_CLASSIFIER_ENDPOINT = local.card_shadow_classifier_endpoint
+      FRAUDIT_CARD_SHADOW_ANOMALY_ENDPOINT    = local.card_shadow_anomaly_endpoint
+      FRAUDIT_CARD_SHADOW_POLICY_S3_URI       = "s3://${module.artifacts_bucket.id}/${local.card_shadow_policy_key}"
+      FRAUDIT_RULESET_URI                     = "s3://${module.artifacts_bucket.id}/${local.ruleset_key}"
+      FRAUDIT_REDIS_URL                       = local.online_store_url
+      FRAUDIT_REDIS_KEY_PREFIX                = local.online_store_key_prefix
+      FRAUDIT_REDIS_CLUSTER                   = "true" # Serverless runs in cluster mode only
+      FRAUDIT_REDIS_IAM_USER                  = aws_elasticache_user.api.user_id
+      FRAUDIT_REDIS_IAM_CACHE_NAME            = aws_elasticache_serverless_cache.online.name
+      FRAUDIT_API_KEY_SECRET_ID               = aws_secretsmanager_secret.api_key[0].arn
+      FRAUDIT_API_DEADLINE_SECONDS            = tostring(local.api_deadline_seconds)
+      FRAUDIT_LOG_LEVEL                       = "INFO"
     }
   }
 

@@ -48,6 +48,14 @@ data "aws_iam_policy_document" "api" {
     resources = ["${local.endpoint_arn_base}/${local.card_classifier_endpoint}", "${local.endpoint_arn_base}/${local.card_anomaly_endpoint}"]
   }
   statement {
+    sid     = "InvokeTheCandidatesInShadow"
+    actions = ["sagemaker:InvokeEndpoint"]
+    resources = [
+      "${local.endpoint_arn_base}/${local.shadow_classifier_endpoint}", "${local.endpoint_arn_base}/${local.shadow_anomaly_endpoint}",
+      "${local.endpoint_arn_base}/${local.card_shadow_classifier_endpoint}", "${local.endpoint_arn_base}/${local.card_shadow_anomaly_endpoint}",
+    ]
+  }
+  statement {
     sid       = "ConnectToTheOnlineStoreAsItsUser"
     actions   = ["elasticache:Connect"]
     resources = [aws_elasticache_serverless_cache.online.arn, aws_elasticache_user.api.arn]
@@ -73,7 +81,7 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "ReadTheDecisionPolicy"
     actions   = ["s3:GetObject"]
-    resources = ["${local.artifacts_arn}/${local.policy_key}", "${local.artifacts_arn}/${local.card_policy_key}", "${local.artifacts_arn}/${local.ruleset_key}"]
+    resources = ["${local.artifacts_arn}/${local.policy_key}", "${local.artifacts_arn}/${local.card_policy_key}", "${local.artifacts_arn}/${local.ruleset_key}", "${local.artifacts_arn}/${local.shadow_policy_key}", "${local.artifacts_arn}/${local.card_shadow_policy_key}"]
   }
   statement {
     # Without ListBucket a missing object answers 403 instead of 404: the API tells "no card

@@ -3,7 +3,8 @@
 # model.tar.gz): the classifier's also answers TreeSHAP explanations (docs/RULES.md).
 # Per family (ULB: model_version, cards: card_model_version), created only when its version
 # is set and Terraform owns the endpoints (endpoints_managed_by = "terraform"); otherwise
-# `fraudit deploy endpoints [--family cards]` does it.
+# `fraudit deploy endpoints [--family cards]` does it. A family's candidate in shadow
+# (shadow_model_version, card_shadow_model_version) gets two more, named with -shadow.
 
 locals {
   container_env = {
@@ -14,8 +15,10 @@ locals {
   # One entry per family with a version set: its folder under models/ and its endpoints.
   families = {
     for name, family in {
-      ulb   = { version = var.model_version, prefix = "models", key = "", classifier = local.classifier_endpoint, anomaly = local.anomaly_endpoint }
-      cards = { version = var.card_model_version, prefix = "models/cards", key = "card-", classifier = local.card_classifier_endpoint, anomaly = local.card_anomaly_endpoint }
+      ulb          = { version = var.model_version, prefix = "models", key = "", classifier = local.classifier_endpoint, anomaly = local.anomaly_endpoint }
+      cards        = { version = var.card_model_version, prefix = "models/cards", key = "card-", classifier = local.card_classifier_endpoint, anomaly = local.card_anomaly_endpoint }
+      ulb-shadow   = { version = var.shadow_model_version, prefix = "models", key = "shadow-", classifier = local.shadow_classifier_endpoint, anomaly = local.shadow_anomaly_endpoint }
+      cards-shadow = { version = var.card_shadow_model_version, prefix = "models/cards", key = "card-shadow-", classifier = local.card_shadow_classifier_endpoint, anomaly = local.card_shadow_anomaly_endpoint }
     } : name => family if family.version != "" && var.endpoints_managed_by == "terraform"
   }
   # Names carry the version so a new version is created beside the old one, and the

@@ -86,6 +86,28 @@ variable "card_model_version" {
   }
 }
 
+variable "shadow_model_version" {
+  description = "A candidate ULB-family model scoring live traffic in shadow (docs/MODELS.md): its scores are recorded on each event and decide nothing. Uploaded by `fraudit deploy upload --shadow`. Empty: no shadow."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.shadow_model_version == "" || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.shadow_model_version))
+    error_message = "The shadow model version must be a directory name written by `fraudit train`."
+  }
+}
+
+variable "card_shadow_model_version" {
+  description = "A candidate card model scoring live traffic in shadow (docs/MODELS.md), e.g. one `fraudit train --dataset cards --from-store` wrote. Uploaded by `fraudit deploy upload --family cards --shadow`. Empty: no shadow."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.card_shadow_model_version == "" || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.card_shadow_model_version))
+    error_message = "The card shadow model version must be a directory name written by `fraudit train --dataset cards`."
+  }
+}
+
 variable "endpoints_managed_by" {
   description = "Who owns the SageMaker models, endpoint configurations and endpoints: terraform (from model_version) or deploy (`fraudit deploy endpoints`). One owner, never both."
   type        = string

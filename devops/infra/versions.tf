@@ -45,6 +45,9 @@ locals {
   dashboard_wheels    = "dashboard/fraudit-dashboard-wheelhouse.zip"
   policy_key          = "policy/policy.json"
   card_policy_key     = "policy/cards/policy.json"
+  # The policies of the candidates in shadow (`fraudit deploy upload --shadow`).
+  shadow_policy_key      = "policy/shadow-policy.json"
+  card_shadow_policy_key = "policy/cards/shadow-policy.json"
   # The published ruleset (docs/RULES.md): `fraudit rules publish` writes it, the API reads
   # it with a conditional GET at most every ruleset_refresh_seconds.
   ruleset_key = "rules/ruleset.json"
@@ -54,4 +57,9 @@ locals {
   # The card family's endpoints (docs/MODELS.md): its own models, the same images.
   card_classifier_endpoint = "${local.name}-card-classifier"
   card_anomaly_endpoint    = "${local.name}-card-anomaly"
+  # Each family's candidate in shadow: the live endpoints' names with -shadow.
+  shadow_classifier_endpoint      = "${local.classifier_endpoint}-shadow"
+  shadow_anomaly_endpoint         = "${local.anomaly_endpoint}-shadow"
+  card_shadow_classifier_endpoint = "${local.card_classifier_endpoint}-shadow"
+  card_shadow_anomaly_endpoint    = "${local.card_anomaly_endpoint}-shadow"
 }

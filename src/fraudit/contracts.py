@@ -461,6 +461,18 @@ class CardEvent(BaseModel):
     store_arrivals: dict[str, int] = Field(default_factory=dict)
 
 
+class ShadowScores(BaseModel):
+    """A candidate model's scores of the same row the live models scored, and what its
+    policy alone would have decided. It decided nothing: the backtest compares it with the
+    live model (docs/BACKTESTS.md)."""
+
+    model_version: str
+    policy_version: str
+    fraud_proba: float = Field(ge=0, le=1, description="calibrated by the candidate's policy")
+    anomaly_score: float = Field(allow_inf_nan=False)
+    decision: Decision = Field(description="the candidate policy's decision, without rules")
+
+
 class ScoredEvent(BaseModel):
     """One Kinesis record (partition key: user_id). Readers must ignore unknown fields."""
 
@@ -491,3 +503,5 @@ class ScoredEvent(BaseModel):
     # reasons (reviews and declines).
     rules: RulesApplied | None = None
     reasons: Reasons | None = None
+    # A candidate model's scores of the same row, when one scores in shadow.
+    shadow: ShadowScores | None = None

@@ -8,6 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# How long a request waits for its family's candidate in shadow, from the start of scoring
+# (never past its own deadline); a later answer is dropped (docs/MODELS.md).
+DEFAULT_SHADOW_TIMEOUT = 0.5
+
 
 @dataclass(frozen=True)
 class Deadline:

@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from fraudit.deadline import DEFAULT_SHADOW_TIMEOUT
 from fraudit.families import FamilySettings, ModelFamily, families
 from fraudit.validity import DEFAULT_MAX_EVENT_AGE, MAX_EVENT_AGE_LIMIT
 
@@ -115,6 +116,9 @@ class Settings(BaseSettings):
     # Every request answers within this many seconds (a 503 when a dependency is too slow);
     # below the Lambda timeout, which tests/unit/test_terraform.py checks.
     api_deadline_seconds: float = Field(8.0, gt=0, le=28)
+    # How long a request waits for a candidate model scoring in shadow (FRAUDIT_<FAMILY>
+    # SHADOW_MODEL_VERSION); a later answer is dropped and the event has no shadow scores.
+    shadow_timeout_seconds: float = Field(DEFAULT_SHADOW_TIMEOUT, gt=0, le=28)
     # How old a transaction's timestamp may be; raise it to replay history.
     max_event_age_days: float = Field(DEFAULT_MAX_EVENT_AGE.days, gt=0, le=MAX_EVENT_AGE_LIMIT.days)
     api_key: SecretStr | None = None

@@ -26,6 +26,7 @@ from fraudit.contracts import (
     PredictResponse,
     Reasons,
     ScoredEvent,
+    ShadowScores,
     TransactionMetadata,
     ValidationClock,
 )
@@ -253,6 +254,21 @@ def score_problem(scores: Scores) -> str | None:
     if not math.isfinite(scores.anomaly_score):
         return "the anomaly detector returned a non-finite score for this transaction"
     return None
+
+
+def shadow_scores(scores: Scores, policy: DecisionPolicy) -> ShadowScores | None:
+    """A candidate's scores as its event records them, calibrated and decided by its own
+    policy; None when they are unusable (a shadow decides nothing: its fault is logged)."""
+    if score_problem(scores):
+        return None
+    fraud_proba = policy.fraud_probability(scores.fraud_proba)
+    return ShadowScores(
+        model_version=policy.model_version,
+        policy_version=policy.version,
+        fraud_proba=fraud_proba,
+        anomaly_score=scores.anomaly_score,
+        decision=policy.decide(fraud_proba, scores.anomaly_score),
+    )
 
 
 def stream_unavailable(event_id: str, unknown: bool) -> ApiResult:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,13 +36,20 @@ from fraudit.api.plan import (
     reused,
     score_problem,
     scoring_unavailable,
+    shadow_scores,
     still_in_progress,
     store_unavailable,
     stream_unavailable,
     with_reasons,
 )
-from fraudit.contracts import CardPredictRequest, PredictResponse, ScoredEvent, ValidationClock
-from fraudit.deadline import Deadline, no_deadline
+from fraudit.contracts import (
+    CardPredictRequest,
+    PredictResponse,
+    ScoredEvent,
+    ShadowScores,
+    ValidationClock,
+)
+from fraudit.deadline import DEFAULT_SHADOW_TIMEOUT, Deadline, no_deadline
 from fraudit.families import ModelFamily, families
 from fraudit.features.history import CardTransaction, from_request
 from fraudit.online import idempotency
@@ -78,10 +87,11 @@ def _new_event_id() -> str:
 @dataclass(frozen=True)
 class FamilyModel:
     """A model family as the API scores it: its endpoints (or in-process models) and its
-    decision policy."""
+    decision policy; and a candidate scoring the same rows in shadow, if one is set."""
 
     scorer: Scorer[Any]
     policy: DecisionPolicy
+    shadow: FamilyModel | None = None
 
 
 @dataclass
@@ -119,6 +129,7 @@ class PredictService:
         clock: Callable[[], datetime] = _utcnow,
         new_event_id: Callable[[], str] = _new_event_id,
         rules: RulesetProvider | None = None,
+        shadow_timeout: float = DEFAULT_SHADOW_TIMEOUT,
     ) -> None:
         required = [f.name for f in families() if f.required and f.name not in models]
         if required:
@@ -131,6 +142,14 @@ class PredictService:
         self._clock = clock
         self._new_event_id = new_event_id
         self.rules = rules or FixedRuleset(CompiledRuleset(empty_ruleset(clock()), families()))
+        self.shadow_timeout = shadow_timeout
+        # The candidates score beside the live models, on threads of their own.
+        shadows = sum(1 for m in self.models.values() if m.shadow is not None)
+        self._shadow_pool = (
+            ThreadPoolExecutor(max_workers=4 * shadows, thread_name_prefix="shadow")
+            if shadows
+            else None
+        )
 
     def health(self) -> dict[str, Any]:
         """Cheap: configuration only, no call to the endpoints or the stream."""
@@ -145,7 +164,10 @@ class PredictService:
         }
         for declared in families():
             if declared.name in self.models:
-                out[declared.health_key] = self.models[declared.name].policy.model_version
+                model = self.models[declared.name]
+                out[declared.health_key] = model.policy.model_version
+                if model.shadow is not None:
+                    out[declared.shadow_health_key] = model.shadow.policy.model_version
                 if declared.counts_history:
                     out["feature_set_version"] = FEATURE_SET_VERSION
         return out
@@ -303,10 +325,17 @@ class PredictService:
             return still_in_progress(item.event_id)
         return answered(seen.answer)
 
-    def _score(self, items: list[_Item], deadline: Deadline) -> dict[int, Scores | str]:
+    def _score(
+        self, items: list[_Item], deadline: Deadline
+    ) -> tuple[dict[int, Scores | str], dict[int, ShadowScores]]:
         """Each item's scores, or why it has none (a model's fault is a 503 for the items
-        that model scores)."""
+        that model scores); and the scores of its family's candidate in shadow, where one
+        answered in time."""
         out: dict[int, Scores | str] = {}
+        shadow_deadline = Deadline(
+            min(deadline.at, deadline.clock() + self.shadow_timeout), deadline.clock
+        )
+        shadow_calls: list[tuple[list[_Item], FamilyModel, Future[list[Scores]]]] = []
         for declared in families():
             group = [i for i in items if i.family.name == declared.name]
             if not group:
@@ -321,7 +350,11 @@ class PredictService:
             scorer = model.scorer
             for i in group:
                 i.row = declared.row(i.request, i.card.features if i.card is not None else None)
-            scores = self._score_rows(scorer, [i.row for i in group], deadline)
+            rows = [i.row for i in group]
+            if model.shadow is not None and self._shadow_pool is not None:
+                call = self._shadow_pool.submit(model.shadow.scorer.score, rows, shadow_deadline)
+                shadow_calls.append((group, model.shadow, call))
+            scores = self._score_rows(scorer, rows, deadline)
             for item, score in zip(group, scores, strict=True):
                 if isinstance(score, str):
                     out[item.index] = score
@@ -330,6 +363,39 @@ class PredictService:
                 if problem:
                     log.warning("unusable model answer: %s", score)
                 out[item.index] = problem or score
+        shadows: dict[int, ShadowScores] = {}
+        for group, shadow, call in shadow_calls:
+            shadows |= self._shadow_scores(group, shadow, call, shadow_deadline)
+        return out, shadows
+
+    @staticmethod
+    def _shadow_scores(
+        group: Sequence[_Item],
+        shadow: FamilyModel,
+        call: Future[list[Scores]],
+        deadline: Deadline,
+    ) -> dict[int, ShadowScores]:
+        """A candidate's scores of `group`, or none: whatever goes wrong with a candidate
+        (an outage, a timeout, a fault in its code) is logged and changes no answer."""
+        version = shadow.policy.model_version
+        try:
+            scores = call.result(timeout=deadline.remaining())
+        except FutureTimeout:
+            log.warning("shadow model %s: no scores for %d rows in time", version, len(group))
+            return {}
+        except Exception as exc:
+            log.warning("shadow model %s: no scores for %d rows: %s", version, len(group), exc)
+            return {}
+        if len(scores) != len(group):
+            log.warning("shadow model %s: %d scores for %d rows", version, len(scores), len(group))
+            return {}
+        out: dict[int, ShadowScores] = {}
+        for item, score in zip(group, scores, strict=True):
+            recorded = shadow_scores(score, shadow.policy)
+            if recorded is None:
+                log.warning("shadow model %s: unusable answer %s", version, score)
+                continue
+            out[item.index] = recorded
         return out
 
     def _score_rows(
@@ -407,7 +473,7 @@ class PredictService:
         """Score and decide the items seen for the first time, with the ruleset in force and
         the reasons of reviews and declines: the records to publish; the others get their
         error in `results` and join `failed`."""
-        scores = self._score(fresh, deadline)
+        scores, shadows = self._score(fresh, deadline)
         ruleset = self.rules.current()  # one version for the whole request
         versions = ruleset.list_versions()
         rules_of = {
@@ -426,6 +492,8 @@ class PredictService:
             response, event = decide(
                 item.request, score, policy, item.event_id, scored_at, item.card, rules
             )
+            if item.index in shadows:
+                event = event.model_copy(update={"shadow": shadows[item.index]})
             decided.append((item, response, event))
         decided = self._explain(decided, deadline)
         pending: list[tuple[_Item, PredictResponse, tuple[bytes, str]]] = []

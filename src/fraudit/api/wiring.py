@@ -17,7 +17,13 @@ from fraudit.api.service import FamilyModel, PredictService
 from fraudit.aws_clients import settings_client
 from fraudit.errors import ArtifactError
 from fraudit.families import ModelFamily, families
-from fraudit.models.layout import POLICY_FILE, family_root, has_model, resolve_version
+from fraudit.models.layout import (
+    POLICY_FILE,
+    family_root,
+    has_model,
+    resolve_version,
+    shadow_model_dir,
+)
 from fraudit.online.redis_store import store_from_settings as build_store
 from fraudit.publishing import KinesisPublisher
 from fraudit.rules.source import LiveRuleset, source_of
@@ -152,13 +158,62 @@ def build_publisher(settings: Settings) -> KinesisPublisher:
     )
 
 
+def load_shadow_policy(settings: Settings, family: ModelFamily, version: str) -> DecisionPolicy:
+    """The policy of the family's candidate in shadow: its S3 object (AWS), else its folder."""
+    configured = settings.family(family)
+    if configured.shadow_policy_s3_uri:
+        policy = _policy_from_s3(
+            settings, configured.shadow_policy_s3_uri, family.variable("shadow_policy_s3_uri")
+        )
+    else:
+        root = family_root(shadow_model_dir(settings.model_dir, configured), family)
+        policy = DecisionPolicy.load(root / resolve_version(root, version, family) / POLICY_FILE)
+    if policy.model_version != version:
+        raise PolicyError(
+            f"the shadow policy is model {policy.model_version}'s, not {version}'s: publish the "
+            "candidate's own policy"
+        )
+    return policy
+
+
+def build_shadow(settings: Settings, family: ModelFamily) -> FamilyModel | None:
+    """The family's candidate in shadow, when its version is set. One that cannot be loaded
+    is logged and left out: a candidate never stops the live models from serving."""
+    configured = settings.family(family)
+    version = configured.shadow_model_version
+    if not version:
+        return None
+    try:
+        policy = load_shadow_policy(settings, family, version)
+        if settings.scorer == "in-process":
+            folder = shadow_model_dir(settings.model_dir, configured)
+            scorer = family.serving().in_process_scorer(folder, version)
+        else:
+            classifier, anomaly = configured.shadow_endpoints
+            scorer = SageMakerScorer(
+                settings_client("sagemaker-runtime", settings),
+                classifier_endpoint=classifier,
+                anomaly_endpoint=anomaly,
+                model_version=version,
+                csv_row=family.csv_row,
+            )
+    except (ArtifactError, PolicyError, ClientError, OSError, ValueError) as exc:
+        log.error("the %s candidate %s cannot score in shadow: %s", family.name, version, exc)
+        return None
+    log.info("the %s candidate %s scores in shadow", family.name, version)
+    return FamilyModel(scorer, policy)
+
+
 def build_models(settings: Settings) -> dict[str, FamilyModel]:
-    """Every declared family whose policy is published (or trained locally), by name."""
+    """Every declared family whose policy is published (or trained locally), by name, each
+    with its candidate in shadow if one is set."""
     models = {}
     for family in families():
         policy = load_policy(settings, family)
         if policy is not None:
-            models[family.name] = FamilyModel(build_scorer(settings, family, policy), policy)
+            models[family.name] = FamilyModel(
+                build_scorer(settings, family, policy), policy, build_shadow(settings, family)
+            )
     return models
 
 
@@ -177,4 +232,5 @@ def build_service(settings: Settings) -> PredictService:
         max_batch=settings.api_max_batch,
         max_event_age=timedelta(days=settings.max_event_age_days),
         rules=build_rules(settings),
+        shadow_timeout=settings.shadow_timeout_seconds,
     )

@@ -44,7 +44,10 @@ class Candidate(BaseModel):
     """A ruleset document and a decision policy (as JSON, so the candidate travels to Spark
     workers as text) for one family. `promote_shadow`: the document's shadow rules are
     enforced too ("what if they went live"). `current_lists`: every event sees the lists as
-    the document has them, instead of the versions it saw when it was scored."""
+    the document has them, instead of the versions it saw when it was scored.
+    `shadow_model`: the candidate decides on the scores the candidate model recorded in
+    shadow on each event, instead of the live model's (events without them are left out
+    of both configurations and counted)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -53,6 +56,7 @@ class Candidate(BaseModel):
     policy: str  # DecisionPolicy JSON
     promote_shadow: bool = False
     current_lists: bool = False
+    shadow_model: bool = False
     lists: ListHistory = ListHistory()
 
     def describe(self) -> dict[str, object]:
@@ -68,6 +72,7 @@ class Candidate(BaseModel):
             "review_threshold": policy.review_threshold,
             "promote_shadow": self.promote_shadow,
             "current_lists": self.current_lists,
+            "shadow_model": self.shadow_model,
         }
 
 
@@ -90,6 +95,17 @@ class Replayed:
     marginal: tuple[str, ...] = ()  # catching rules nothing else would have caught it without
     faults: int = 0
     live_fired: tuple[str, ...] = field(default=())  # what the API recorded firing
+
+
+class NotReplayable(ValueError):
+    """A stored event this candidate cannot decide: left out of both configurations and
+    counted, as unreadable events are."""
+
+
+NO_SHADOW_SCORES = (
+    "shadow: no candidate scores on this event (scored before the candidate started, or it "
+    "did not answer in time)"
+)
 
 
 def _clip(p: float) -> float:
@@ -132,12 +148,25 @@ class Replayer:
             self._compiled[key] = rules
         return rules
 
+    def _scored(self, event: ScoredEvent) -> tuple[ScoredEvent, str]:
+        """The event as the candidate sees it, and the model version of its scores: the
+        live model's, or the candidate model's recorded in shadow (its rules read those
+        scores too)."""
+        if not self.candidate.shadow_model:
+            return event, event.model_version
+        shadow = event.shadow
+        if shadow is None:
+            raise NotReplayable(NO_SHADOW_SCORES)
+        scores = {"fraud_proba": shadow.fraud_proba, "anomaly_score": shadow.anomaly_score}
+        return event.model_copy(update=scores), shadow.model_version
+
     def replay(self, event: ScoredEvent) -> Replayed:
         applied = event.rules
+        scored, scored_by = self._scored(event)
         rules = self._rules(applied.list_versions if applied is not None else {})
-        hits, faults = rules.evaluate(rule_inputs(event, rules.used), event.scored_at.timestamp())
-        anomaly = float(event.anomaly_score)
-        p = float(event.fraud_proba)
+        hits, faults = rules.evaluate(rule_inputs(scored, rules.used), event.scored_at.timestamp())
+        anomaly = float(scored.anomaly_score)
+        p = float(scored.fraud_proba)
 
         def model_decides(q: float) -> Decision:
             return self.policy.decide(q, anomaly)
@@ -153,6 +182,7 @@ class Replayer:
             if model_decision == APPROVE and not (enforced_catching - {rule_id})
         )
         live_adjustment = applied.adjustment if applied is not None else 0.0
+        live_p = float(event.fraud_proba)
         live_fired = (
             tuple(f.rule_id for f in [*applied.fired, *applied.shadow_fired])
             if applied is not None
@@ -165,9 +195,9 @@ class Replayer:
             day=event.timestamp.astimezone(UTC).date(),
             entity=card.card_token if card is not None else event.user_id,
             amount=float(event.amount),
-            model_version_matches=event.model_version == self.policy.model_version,
+            model_version_matches=scored_by == self.policy.model_version,
             live_decision=str(event.decision),
-            live_score=_clip(p + live_adjustment),
+            live_score=_clip(live_p + live_adjustment),
             candidate_decision=str(decided.decision),
             candidate_score=_clip(p + decided.adjustment),
             model_decision=str(model_decision),

@@ -20,7 +20,13 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from fraudit.backtest.candidate import Candidate, Replayed, Replayer, candidate_json
+from fraudit.backtest.candidate import (
+    Candidate,
+    NotReplayable,
+    Replayed,
+    Replayer,
+    candidate_json,
+)
 from fraudit.backtest.report import CONFIGURATIONS
 from fraudit.decisions import APPROVE, DECLINE, REVIEW
 from fraudit.labels.contract import FRAUD, GENUINE
@@ -37,6 +43,19 @@ REPLAYED_SCHEMA = (
 _REPLAYED_COLUMNS = [*(f.name for f in fields(Replayed)), "problem"]
 
 
+def _problem(problem: str) -> dict[str, Any]:
+    # Every column given: pyspark 3.5 converts a missing array to NaN and fails on it.
+    empty: dict[str, Any] = dict.fromkeys(_REPLAYED_COLUMNS)
+    return {
+        **empty,
+        "fired": [],
+        "marginal": [],
+        "live_fired": [],
+        "faults": 0,
+        "problem": problem[:200],
+    }
+
+
 def _record(payload: str, replayer: Replayer) -> dict[str, Any] | None:
     """One stored event's replayed row; a row with only its `problem` when the stored
     event cannot be read as a scored event (another producer's, say); None for another
@@ -48,16 +67,9 @@ def _record(payload: str, replayer: Replayer) -> dict[str, Any] | None:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "event"
-        # Every column given: pyspark 3.5 converts a missing array to NaN and fails on it.
-        empty: dict[str, Any] = dict.fromkeys(_REPLAYED_COLUMNS)
-        return {
-            **empty,
-            "fired": [],
-            "marginal": [],
-            "live_fired": [],
-            "faults": 0,
-            "problem": f"{where}: {first['msg']}"[:200],
-        }
+        return _problem(f"{where}: {first['msg']}")
+    except NotReplayable as exc:
+        return _problem(str(exc))
     if replayed is None:
         return None
     values = asdict(replayed)
@@ -220,7 +232,8 @@ def rule_figures(outcomes: DataFrame) -> DataFrame:
 
 
 def problems(replayed: DataFrame) -> DataFrame:
-    """The unreadable stored events: how many, and one problem of each kind."""
+    """The stored events left out (unreadable, or not decidable by the candidate): how many
+    of each problem."""
     return (
         replayed.where(F.col("problem").isNotNull())
         .groupBy("problem")

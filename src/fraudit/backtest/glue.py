@@ -11,7 +11,7 @@ Job arguments (all `--name value`):
   --family          cards (default)
   --start, --end, --as_of   ISO 8601 dates or times with offsets
   --maturity_days, --review_capacity
-  --promote_shadow, --current_lists   "true" or "false"
+  --promote_shadow, --current_lists, --shadow_model   "true" or "false"
   --work_prefix     s3://.../backtests/ : the staged extract and the report go under it
   --created_by      who asked for the run
   --region          the AWS region (default: the job's)
@@ -58,6 +58,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--review_capacity", type=int, default=100)
     parser.add_argument("--promote_shadow", type=_flag, default=False)
     parser.add_argument("--current_lists", type=_flag, default=False)
+    parser.add_argument("--shadow_model", type=_flag, default=False)
     parser.add_argument("--work_prefix", required=True)
     parser.add_argument("--created_by", default="glue")
     parser.add_argument("--region", default=None, help="default: the job's own region")

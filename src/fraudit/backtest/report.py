@@ -116,7 +116,7 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         count = sum(u["count"] for u in unreadable)
         lines.insert(
             2,
-            f"left out: {count:,} stored event(s) that do not read as scored events, e.g. "
+            f"left out of both: {count:,} stored event(s) the candidate cannot decide, e.g. "
             f"{unreadable[0]['problem']}",
         )
     live = report["configurations"]["live"]["totals"]

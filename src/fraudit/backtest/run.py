@@ -49,13 +49,14 @@ class BacktestPlan:
 
 def candidate_of(args: Any, family: str, ruleset: str, policy: str) -> Candidate:
     """The candidate a command's or a job's arguments name (`promote_shadow`,
-    `current_lists`): one reading for `fraudit backtest` and the Glue job."""
+    `current_lists`, `shadow_model`): one reading for `fraudit backtest` and the Glue job."""
     return Candidate(
         family=family,
         ruleset=ruleset,
         policy=policy,
         promote_shadow=args.promote_shadow,
         current_lists=args.current_lists,
+        shadow_model=args.shadow_model,
     )
 
 

@@ -29,10 +29,19 @@ def _ruleset_text(where: str, settings: Settings) -> str:
 
 
 def _policy_text(args: argparse.Namespace, settings: Settings, family: Any) -> str:
-    from fraudit.api.wiring import load_policy
+    """--policy, else the candidate's in shadow (--shadow-model), else the published one."""
+    from fraudit.api.wiring import load_policy, load_shadow_policy
 
     if args.policy:
         return Path(args.policy).read_text(encoding="utf-8")
+    if args.shadow_model:
+        version = settings.family(family).shadow_model_version
+        if not version:
+            raise SystemExit(
+                f"error: --shadow-model needs the candidate's policy: give --policy FILE, or "
+                f"set {family.variable('shadow_model_version')} to the candidate in shadow"
+            )
+        return load_shadow_policy(settings, family, version).to_json()
     policy = load_policy(settings, family)
     if policy is None:
         raise SystemExit(f"error: no {family.name} policy is published: give --policy FILE")
@@ -97,9 +106,19 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--ruleset", default=None, help="a ruleset document (path or s3://): default the published"
     )
-    p.add_argument("--policy", default=None, help="a policy JSON: default the published one")
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="a policy JSON: default the published one (the shadow's with --shadow-model)",
+    )
     p.add_argument(
         "--promote-shadow", action="store_true", help="enforce the ruleset's shadow rules too"
+    )
+    p.add_argument(
+        "--shadow-model",
+        action="store_true",
+        help="decide on the scores the candidate model recorded in shadow (its policy by "
+        "default; events without them are left out of both and counted)",
     )
     p.add_argument(
         "--current-lists",

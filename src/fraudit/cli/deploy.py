@@ -57,6 +57,13 @@ def add_parsers(sub: Any) -> None:
     )
     s.add_argument("--model-version", help="default: the family's newest (its LATEST)")
     _family(s, "whose model to upload (cards: models/cards/, card_model_version)")
+    s.add_argument(
+        "--shadow",
+        action="store_true",
+        help="upload a candidate to score in shadow (default --model-dir: the family's "
+        "FRAUDIT_<FAMILY>_SHADOW_MODEL_DIR, else FRAUDIT_MODEL_DIR/candidates); sets its "
+        "shadow_model_version variable",
+    )
 
     s = steps.add_parser(
         "check-model",
@@ -151,6 +158,12 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
             "--outputs with a saved `terraform output -json`"
         )
         return 2
+    chosen = family(getattr(args, "family", families()[0].name))
+    shadow = bool(getattr(args, "shadow", False))
+    if shadow and args.model_dir is None:
+        from fraudit.models.layout import shadow_model_dir
+
+        model_dir = shadow_model_dir(settings.model_dir, settings.family(chosen))
     deployer = Deployer(
         repo=repo,
         build_dir=args.build_dir,
@@ -160,7 +173,8 @@ def run_deploy(args: argparse.Namespace, settings: Any) -> int:
         aws=DeployAws(outputs.AWS_REGION),
         dry_run=args.dry_run,
         say=say,
-        family=family(getattr(args, "family", families()[0].name)),
+        family=chosen,
+        shadow=shadow,
     )
     return _run_step(deployer, args)
 

@@ -64,6 +64,9 @@ class Deployer:
     # The model family uploaded and rolled out (its S3 prefix, policy key and Terraform
     # variable are its declaration's: fraudit.families).
     family: ModelFamily = field(default_factory=lambda: families()[0])
+    # Upload the family's candidate to score in shadow: its policy at the shadow key, its
+    # version in the shadow variable (Terraform then adds its two endpoints).
+    shadow: bool = False
 
     # --- plan execution ----------------------------------------------------------------
 
@@ -136,8 +139,12 @@ class Deployer:
                 raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}")
             prefix = self.family.deploy_prefix
             wanted += [(folder / f, f"{prefix}/{model_version}/{f}") for f in DEPLOYED_FILES]
-            wanted.append((folder / POLICY_FILE, self.family.policy_key))
-            tfvars[self.family.version_variable] = model_version
+            if self.shadow:
+                wanted.append((folder / POLICY_FILE, self.family.shadow_policy_key))
+                tfvars[self.family.shadow_version_variable] = model_version
+            else:
+                wanted.append((folder / POLICY_FILE, self.family.policy_key))
+                tfvars[self.family.version_variable] = model_version
         return [Artifact(path, key, sha256_file(path)) for path, key in wanted], tfvars
 
     def upload(self, model_version: str | None = None) -> int:

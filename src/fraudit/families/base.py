@@ -24,13 +24,35 @@ if TYPE_CHECKING:
 
 class FamilySettings(BaseModel):
     """A family's deployment, from the environment (`fraudit.settings`): its two endpoints,
-    the version it serves, where its decision policy is published."""
+    the version it serves, where its decision policy is published; and the candidate that
+    scores the same rows in shadow, when one is set (docs/MODELS.md "A candidate in
+    shadow")."""
 
     classifier_endpoint: str = Field(min_length=1)
     anomaly_endpoint: str = Field(min_length=1)
     model_version: str | None = None
     policy_s3_uri: str | None = None
     policy_ssm_parameter: str | None = None
+    # The candidate in shadow: on when its version is set. Locally its bundle is read from
+    # `shadow_model_dir` (default: <model dir>/candidates, where `fraudit train --from-store`
+    # writes); on AWS from its endpoints and its published policy.
+    shadow_model_version: str | None = None
+    shadow_model_dir: str | None = None
+    shadow_classifier_endpoint: str | None = None
+    shadow_anomaly_endpoint: str | None = None
+    shadow_policy_s3_uri: str | None = None
+
+    @property
+    def shadow_endpoints(self) -> tuple[str, str]:
+        """The candidate's (classifier, anomaly) endpoint names: set, or the live ones'
+        with a `-shadow` suffix."""
+        return (
+            self.shadow_classifier_endpoint or f"{self.classifier_endpoint}{SHADOW_SUFFIX}",
+            self.shadow_anomaly_endpoint or f"{self.anomaly_endpoint}{SHADOW_SUFFIX}",
+        )
+
+
+SHADOW_SUFFIX = "-shadow"
 
 
 class FamilyServing(Protocol):
@@ -155,9 +177,25 @@ class ModelFamily:
         )
 
     @property
+    def shadow_policy_key(self) -> str:
+        """On AWS: the key of the policy of the candidate its shadow endpoints serve."""
+        folder, _, name = self.policy_key.rpartition("/")
+        return f"{folder}/shadow-{name}" if folder else f"shadow-{name}"
+
+    @property
+    def shadow_version_variable(self) -> str:
+        """The Terraform variable that pins the candidate its shadow endpoints serve."""
+        return f"{self.settings_prefix}shadow_model_version"
+
+    @property
     def health_key(self) -> str:
         """The key naming its served version in GET /health."""
         return f"{self.settings_prefix}model_version"
+
+    @property
+    def shadow_health_key(self) -> str:
+        """The key naming its candidate in shadow in GET /health."""
+        return f"{self.settings_prefix}shadow_model_version"
 
     def serving(self) -> FamilyServing:
         return cast(FamilyServing, importlib.import_module(f"{self.package}.serving"))

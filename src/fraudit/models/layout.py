@@ -16,6 +16,8 @@ models/                          the model folder; each family's versions under 
   cards/                         the card family (docs/FEATURES.md features): the same
     LATEST                       layout, its own versions
     <version>/...
+  candidates/                    models trained from the store (`fraudit train --from-store`),
+    cards/<version>/...          never served until shipped; one may score in shadow
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fraudit.errors import ArtifactError
-from fraudit.families import ModelFamily
+from fraudit.families import FamilySettings, ModelFamily
 
 LATEST = "LATEST"
 CLASSIFIER_TARBALL = "classifier/model.tar.gz"
@@ -34,6 +36,7 @@ METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 EVALUATION_FILE = "evaluation.json"
+CANDIDATES_DIR = "candidates"  # under the model folder
 # What a deployment uploads of a version: what the endpoints and the API need.
 DEPLOYED_FILES = (CLASSIFIER_TARBALL, ANOMALY_TARBALL, POLICY_FILE, MANIFEST_FILE)
 
@@ -57,3 +60,11 @@ def resolve_version(root: Path, version: str | None, family: ModelFamily) -> str
 
 def has_model(root: Path) -> bool:
     return (root / LATEST).is_file()
+
+
+def shadow_model_dir(model_dir: Path, configured: FamilySettings) -> Path:
+    """Where a family's candidate in shadow is read from locally: its setting, else the
+    folder `fraudit train --from-store` writes candidates to."""
+    if configured.shadow_model_dir:
+        return Path(configured.shadow_model_dir)
+    return Path(model_dir) / CANDIDATES_DIR

@@ -33,7 +33,7 @@ from fraudit.families import ModelFamily, families
 from fraudit.http_server import BoundedThreadingHTTPServer, GuardedRequestHandler
 from fraudit.models.classifier import predict
 from fraudit.models.in_process import AnomalyTerms
-from fraudit.models.layout import family_root, has_model
+from fraudit.models.layout import family_root, has_model, shadow_model_dir
 from fraudit.models.sagemaker_code.classifier_inference import explanation_body, explanations
 from fraudit.models.sagemaker_code.csv_rows import EXPLAIN_MEDIA_TYPE
 from fraudit.settings import Settings
@@ -133,8 +133,9 @@ def family_endpoints(
     version: str | None = None,
 ) -> list[Endpoint]:
     """Two endpoints per declared family with a trained model (or `only` that family, which
-    must have one), named by the family's settings. `version` pins `only`'s version, else
-    the first family's (as `fraudit serve-models --version` always has)."""
+    must have one), named by the family's settings, and two more for its candidate in shadow
+    when one is set. `version` pins `only`'s version, else the first family's (as `fraudit
+    serve-models --version` always has)."""
     chosen = [only] if only is not None else list(families())
     endpoints: list[Endpoint] = []
     for served in chosen:
@@ -148,6 +149,12 @@ def family_endpoints(
             configured.classifier_endpoint,
             configured.anomaly_endpoint,
         )
+        if configured.shadow_model_version:  # its candidate, as SageMaker would serve it
+            endpoints += served.serving().endpoints(
+                shadow_model_dir(model_dir, configured),
+                configured.shadow_model_version,
+                *configured.shadow_endpoints,
+            )
     return endpoints
 
 

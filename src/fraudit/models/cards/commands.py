@@ -18,11 +18,12 @@ def train_from_store(args: Namespace, settings: Settings, say: Callable[[str], N
     from fraudit.db.connection import open_database
     from fraudit.errors import DatasetError
     from fraudit.models.cards.from_store import train_from_store as train_on_store
+    from fraudit.models.layout import CANDIDATES_DIR
 
     if args.as_of is None:
         say("error: --from-store needs --as-of DATE: the labels reported by then are used")
         return 2
-    out = args.out or Path(settings.model_dir) / "candidates"
+    out = args.out or Path(settings.model_dir) / CANDIDATES_DIR
     conn = open_database(settings)
     try:
         done = train_on_store(
