@@ -7,21 +7,23 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from fraudit.backtest import engine
-from fraudit.backtest.candidate import Candidate
+from fraudit.backtest.candidate import NO_SHADOW_SCORES, Candidate
 from fraudit.backtest.extract import extract, list_history
 from fraudit.backtest.report import report_lines
 from fraudit.backtest.run import BacktestPlan, run_backtest
+from fraudit.contracts import ShadowScores
 from fraudit.db.schema import apply_schema
 from fraudit.features.definitions import FEATURE_NAMES
 from fraudit.labels.contract import Label
 from fraudit.labels.store import store_labels
-from fraudit.rules.document import PublishedRule, RulesetDocument, RuleState
+from fraudit.rules.document import PublishedRule, RulesetDocument, RuleState, empty_ruleset
 from fraudit.rules.source import writer_of
 from fraudit.rules.store import ListEntry, RuleStore
 from fraudit.scoring.policy import DecisionPolicy
@@ -75,7 +77,9 @@ HISTORY = [
 ]
 
 
-def _stored_history(url: str, spark) -> None:
+def _stored_history(url: str, spark, shadow: dict[str, float] | None = None) -> None:
+    """HISTORY loaded through the sink, with its labels; `shadow`: the probability a
+    candidate model ("m-2") recorded in shadow, by event."""
     records, labels = [], []
     for i, (event_id, when, card, amount, p, decision, count, label) in enumerate(HISTORY):
         features = dict.fromkeys(FEATURE_NAMES)
@@ -92,6 +96,15 @@ def _stored_history(url: str, spark) -> None:
             rules=None,
         )
         made = made.model_copy(update={"card": made.card.model_copy(update={"card_token": card})})
+        if shadow and event_id in shadow:
+            scored = ShadowScores(
+                model_version="m-2",
+                policy_version="p-2",
+                fraud_proba=shadow[event_id],
+                anomaly_score=0.0,
+                decision=POLICY.decide(shadow[event_id], 0.0),
+            )
+            made = made.model_copy(update={"shadow": scored})
         records.append(record(made.model_dump_json(exclude_none=True), i))
         if label is not None:
             value, source, reported = label
@@ -183,6 +196,53 @@ def test_a_backtest_on_a_hand_built_history_gives_hand_computed_figures(database
     text = "\n".join(report_lines(report))
     assert "declines: outcome unknown" in text
     assert "card_testing" in text
+
+
+def test_with_the_shadow_model_the_candidate_decides_on_the_scores_recorded_in_shadow(
+    database, spark
+):
+    # The candidate model's probabilities, recorded in shadow; e7 has none (the candidate
+    # did not answer in time): it is left out of both configurations, and counted.
+    _stored_history(
+        database,
+        spark,
+        shadow={"e1": 0.85, "e2": 0.20, "e3": 0.90, "e4": 0.10, "e5": 0.05, "e6": 0.60, "e8": 0.02},
+    )
+    policy = replace(POLICY, version="p-2", model_version="m-2")
+    candidate = Candidate(
+        family="cards",
+        ruleset=empty_ruleset(DAY1).to_json(),
+        policy=policy.to_json(),
+        shadow_model=True,
+    )
+    plan = BacktestPlan(
+        start=datetime(2026, 1, 5, tzinfo=UTC),
+        end=datetime(2026, 1, 7, tzinfo=UTC),
+        as_of=AS_OF,
+        maturity_days=30,
+        review_capacity=2,
+        created_by="test",
+    )
+    with psycopg.connect(database, autocommit=True) as conn:
+        report = run_backtest(conn, spark, candidate, plan)
+    assert report["decisions"] == 7
+    left_out = {u["problem"]: u["count"] for u in report["unreadable"]}
+    assert left_out[NO_SHADOW_SCORES] == 1
+    assert sum(left_out.values()) == 2  # and the other producer's event
+    assert report["other_model_version"] == 0  # every score is the candidate's own model's
+    assert report["frauds"] == 3  # e1, e3, e6 (e8's chargeback came after the as-of date)
+    live = report["configurations"]["live"]["totals"]
+    cand = report["configurations"]["candidate"]["totals"]
+    assert (live["approve"], live["review"], live["decline"]) == (4, 2, 1)
+    assert (cand["approve"], cand["review"], cand["decline"]) == (4, 1, 2)
+    assert (cand["declined_fraud"], cand["declined_genuine"]) == (2, 0)  # e1, e3
+    assert cand["decline_recall"] == pytest.approx(2 / 3)
+    assert live["decline_recall"] == pytest.approx(1 / 3)
+    assert (cand["reviewed_fraud"], cand["reviewed_genuine"]) == (1, 0)  # e6
+    assert (live["reviewed_fraud"], live["reviewed_genuine"]) == (0, 2)  # e2, e4
+    assert (live["fraud_amount_declined"], cand["fraud_amount_declined"]) == (50.0, 52.0)
+    assert report["candidate"]["shadow_model"] is True
+    assert "left out of both: 2" in "\n".join(report_lines(report))
 
 
 def test_the_backtest_replays_the_apis_rule_hits_with_the_list_versions_each_event_saw(

@@ -28,6 +28,7 @@ from fraudit.deploy.plan import OwnershipError
 from fraudit.families import ModelFamily
 from fraudit.families.cards import CARDS
 from fraudit.families.ulb import ULB
+from fraudit.models.layout import CANDIDATES_DIR
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -464,6 +465,38 @@ def test_cli_dry_run_upload_from_saved_outputs(aws, tmp_path, capsys, trained):
     s3 = boto3.client("s3", region_name=REGION)
     assert s3.list_objects_v2(Bucket="fraudit-dev-artifacts").get("KeyCount") == 0
     assert not (tmp_path / TFVARS_FILE).exists()
+
+
+def test_a_candidate_uploads_to_score_in_shadow_and_leaves_the_live_model_alone(
+    aws, tmp_path, build_dir, trained, monkeypatch
+):
+    """`upload --shadow` reads the candidates folder by default, publishes the candidate's
+    policy at the family's shadow key and sets its shadow variable: the live policy and
+    version stay as they were."""
+    from fraudit.cli import main
+
+    s3 = boto3.client("s3", region_name=REGION)
+    before = b'{"the live policy": true}'
+    s3.put_object(Bucket="fraudit-dev-artifacts", Key=ULB.policy_key, Body=before)
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / TFVARS_FILE).write_text(json.dumps({ULB.version_variable: "v-live"}))
+    models = tmp_path / "models"
+    candidates = models / CANDIDATES_DIR
+    candidates.mkdir(parents=True)
+    (candidates / trained.version).symlink_to(trained.path, target_is_directory=True)
+    (candidates / "LATEST").write_text(trained.version)
+    (tmp_path / "outputs.json").write_text(json.dumps(terraform_output_json(aws)))
+    monkeypatch.setenv("FRAUDIT_MODEL_DIR", str(models))  # no live model there at all
+    common = ["deploy", "--outputs", str(tmp_path / "outputs.json")]
+    common += ["--infra", str(tmp_path / "infra"), "--build-dir", str(build_dir)]
+    assert main([*common, "upload", "--shadow"]) == 0
+    shadow_policy = s3.get_object(Bucket="fraudit-dev-artifacts", Key=ULB.shadow_policy_key)
+    assert shadow_policy["Body"].read() == (trained.path / "policy.json").read_bytes()
+    after = s3.get_object(Bucket="fraudit-dev-artifacts", Key=ULB.policy_key)["Body"].read()
+    assert after == before
+    tfvars = json.loads((tmp_path / "infra" / TFVARS_FILE).read_text())
+    assert tfvars[ULB.shadow_version_variable] == trained.version
+    assert tfvars[ULB.version_variable] == "v-live"  # the live one's, untouched
 
 
 def test_check_model_loads_the_artifact_with_the_images_xgboost(tmp_path, trained):

@@ -88,6 +88,7 @@ def make_app(
     store=None,
     cards=None,
     stream: str = STREAM,
+    shadow=None,
     **settings,
 ):
     config = Settings(_env_file=None, **settings)
@@ -98,7 +99,7 @@ def make_app(
         attempt_timeout=attempt_timeout,
         sleep=sleep,
     )
-    models = {ULB.name: FamilyModel(scorer or InProcessScorer(bundle), bundle.policy)}
+    models = {ULB.name: FamilyModel(scorer or InProcessScorer(bundle), bundle.policy, shadow)}
     if cards is not None:
         models[CARDS.name] = cards
     service = PredictService(
@@ -107,5 +108,6 @@ def make_app(
         store=store or private_store(),
         max_batch=config.api_max_batch,
         max_event_age=timedelta(days=config.max_event_age_days),
+        shadow_timeout=config.shadow_timeout_seconds,
     )
     return create_app(service, settings=config, api_key=api_key)

@@ -492,6 +492,30 @@ def test_object_keys_agree_with_the_deploy_tool(hcl):
     assert local_block["card_policy_key"] == CARDS.policy_key
 
 
+def test_each_familys_candidate_in_shadow_gets_its_endpoints_policy_and_permissions(hcl):
+    """The Lambda finds each family's candidate where `fraudit deploy upload --shadow` puts
+    it and the settings read it: its version variable, its endpoints, its policy key."""
+    (keys,) = [b for b in hcl["locals"] if "glue_script_key" in b]
+    env = _one(_resource(hcl, "aws_lambda_function", "api"), "environment")["variables"]
+    variables = {name for block in hcl["variable"] for name in block}
+    api = {s["sid"]: s for s in _blocks(hcl, "data", "aws_iam_policy_document")["api"]["statement"]}
+    read = set(api["ReadTheDecisionPolicy"]["resources"])
+    invoke = set(api["InvokeTheCandidatesInShadow"]["resources"])
+    for family in (ULB, CARDS):
+        key_local = f"{family.settings_prefix}shadow_policy_key"
+        assert keys[key_local] == family.shadow_policy_key
+        assert family.shadow_version_variable in variables
+        assert env[family.variable("shadow_model_version")] == (
+            f"${{var.{family.shadow_version_variable}}}"
+        )
+        assert env[family.variable("shadow_policy_s3_uri")].endswith(f"${{local.{key_local}}}")
+        assert f"${{local.artifacts_arn}}/${{local.{key_local}}}" in read
+        for role in ("classifier", "anomaly"):
+            endpoint = env[family.variable(f"shadow_{role}_endpoint")]
+            assert f"${{local.endpoint_arn_base}}/{endpoint}" in invoke
+    assert all(name in setting_variables() for name in env)
+
+
 def test_api_gateway_has_one_resource_per_chalice_route(hcl):
     from fraudit.api.app import create_app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -143,13 +144,16 @@ class PredictService:
         self._new_event_id = new_event_id
         self.rules = rules or FixedRuleset(CompiledRuleset(empty_ruleset(clock()), families()))
         self.shadow_timeout = shadow_timeout
-        # The candidates score beside the live models, on threads of their own.
-        shadows = sum(1 for m in self.models.values() if m.shadow is not None)
+        # The candidates score beside the live models, on threads of their own. A call
+        # takes a slot until it ends, answered or not: when a candidate hangs, the slots
+        # fill and later requests skip it at once instead of each waiting out the timeout.
+        shadows = 4 * sum(1 for m in self.models.values() if m.shadow is not None)
         self._shadow_pool = (
-            ThreadPoolExecutor(max_workers=4 * shadows, thread_name_prefix="shadow")
+            ThreadPoolExecutor(max_workers=shadows, thread_name_prefix="shadow")
             if shadows
             else None
         )
+        self._shadow_slots = threading.BoundedSemaphore(max(1, shadows))
 
     def health(self) -> dict[str, Any]:
         """Cheap: configuration only, no call to the endpoints or the stream."""
@@ -351,9 +355,10 @@ class PredictService:
             for i in group:
                 i.row = declared.row(i.request, i.card.features if i.card is not None else None)
             rows = [i.row for i in group]
-            if model.shadow is not None and self._shadow_pool is not None:
-                call = self._shadow_pool.submit(model.shadow.scorer.score, rows, shadow_deadline)
-                shadow_calls.append((group, model.shadow, call))
+            if model.shadow is not None:
+                call = self._submit_shadow(model.shadow, rows, shadow_deadline)
+                if call is not None:
+                    shadow_calls.append((group, model.shadow, call))
             scores = self._score_rows(scorer, rows, deadline)
             for item, score in zip(group, scores, strict=True):
                 if isinstance(score, str):
@@ -367,6 +372,21 @@ class PredictService:
         for group, shadow, call in shadow_calls:
             shadows |= self._shadow_scores(group, shadow, call, shadow_deadline)
         return out, shadows
+
+    def _submit_shadow(
+        self, shadow: FamilyModel, rows: list[Any], deadline: Deadline
+    ) -> Future[list[Scores]] | None:
+        """The candidate's call, or None when every slot is taken by calls still running."""
+        if self._shadow_pool is None or not self._shadow_slots.acquire(blocking=False):
+            log.warning(
+                "shadow model %s: skipped for %d rows, its earlier calls are still running",
+                shadow.policy.model_version,
+                len(rows),
+            )
+            return None
+        call = self._shadow_pool.submit(shadow.scorer.score, rows, deadline)
+        call.add_done_callback(lambda _: self._shadow_slots.release())
+        return call
 
     @staticmethod
     def _shadow_scores(

@@ -31,6 +31,8 @@ def _ruleset_text(where: str, settings: Settings) -> str:
 def _policy_text(args: argparse.Namespace, settings: Settings, family: Any) -> str:
     """--policy, else the candidate's in shadow (--shadow-model), else the published one."""
     from fraudit.api.wiring import load_policy, load_shadow_policy
+    from fraudit.errors import ArtifactError
+    from fraudit.scoring.policy import PolicyError
 
     if args.policy:
         return Path(args.policy).read_text(encoding="utf-8")
@@ -41,7 +43,10 @@ def _policy_text(args: argparse.Namespace, settings: Settings, family: Any) -> s
                 f"error: --shadow-model needs the candidate's policy: give --policy FILE, or "
                 f"set {family.variable('shadow_model_version')} to the candidate in shadow"
             )
-        return load_shadow_policy(settings, family, version).to_json()
+        try:
+            return load_shadow_policy(settings, family, version).to_json()
+        except (ArtifactError, PolicyError) as exc:
+            raise SystemExit(f"error: {exc}") from None
     policy = load_policy(settings, family)
     if policy is None:
         raise SystemExit(f"error: no {family.name} policy is published: give --policy FILE")
