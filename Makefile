@@ -16,6 +16,7 @@ GLUE_TESTS := tests/unit/test_indicator_rules.py tests/unit/test_stream_glue.py 
 	tests/integration/test_indicators.py tests/integration/test_glue_batch.py \
 	tests/integration/test_feature_backfill.py \
 	tests/integration/test_backtest.py::test_a_backtest_on_a_hand_built_history_gives_hand_computed_figures \
+	tests/integration/test_backtest.py::test_with_the_shadow_model_the_candidate_decides_on_the_scores_recorded_in_shadow \
 	tests/integration/test_labels.py::test_label_records_on_the_stream_are_stored_once_beside_the_events
 
 # Terraform checks without AWS: checkov pins an old boto3, so it has its own virtualenv,

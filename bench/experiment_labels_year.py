@@ -88,7 +88,7 @@ def main() -> int:
             work, model_dir, url, FRAUDIT_MAX_EVENT_AGE_DAYS="800", **no_rules
         ) as stack:
             started = time.perf_counter()
-            sent = stack.send(history, chargebacks, args.batch)
+            sent = stack.send(history, chargebacks=chargebacks, batch=args.batch)
             say(sent["summary"])
             results |= {k: sent[k] for k in ("accepted", "send_seconds")}
             results["loaded"] = wait_for_rows(url, sent["accepted"], 1800)

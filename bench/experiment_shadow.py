@@ -98,7 +98,7 @@ def main() -> int:
     with temporary_database(ADMIN_URL, "fraudit_shadow") as url:
         conn = connect(url, autocommit=True)
         with LocalStack(work, model_dir, url) as stack:
-            sent = stack.send(before, work / "chargebacks-first.csv", args.batch)
+            sent = stack.send(before, chargebacks=work / "chargebacks-first.csv", batch=args.batch)
             loaded = wait_for_rows(url, sent["accepted"], 1800)
             results["first"] = {**sent, "loaded": loaded}
             say(f"first {TRAINED_DAYS} days: {sent['summary']}")
@@ -118,7 +118,9 @@ def main() -> int:
                 "train_seconds": round(time.perf_counter() - started, 1),
             }
             stack.serve(**{CARDS.variable("shadow_model_version"): candidate.version})
-            sent = stack.send(after, work / "chargebacks-rest.csv", args.batch)
+            sent = stack.send(
+                after, seed=43, chargebacks=work / "chargebacks-rest.csv", batch=args.batch
+            )
             loaded = wait_for_rows(url, results["first"]["loaded"] + sent["accepted"], 1800)
             results["rest"] = {**sent, "loaded": loaded}
             say(f"the rest, with the candidate in shadow: {sent['summary']}")

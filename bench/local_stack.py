@@ -96,7 +96,10 @@ def wait_for_rows(url: str, expected: int, limit_seconds: float) -> int:
 
 
 class LocalStack:
-    def __init__(self, work: Path, model_dir: Path, database_url: str, **settings: str) -> None:
+    def __init__(
+        self, work: Path, model_dir: Path, database_url: str | None, **settings: str
+    ) -> None:
+        """Without `database_url`, no stream job: the events stay on the stream."""
         self.work, self.model_dir, self.database_url = work, model_dir, database_url
         # FRAUDIT_* of the API and the model server: histories replayed at their own times
         # (a year old at most), no ruleset unless one is given.
@@ -120,7 +123,7 @@ class LocalStack:
             self.emulator.url,
             self.model_dir,
             self.redis.url,
-            DATABASE_URL=self.database_url,
+            **({"DATABASE_URL": self.database_url} if self.database_url else {}),
             **self.settings,
         )
 
@@ -129,11 +132,12 @@ class LocalStack:
         self.emulator.create_stream(DEFAULT_STREAM_NAME, shards=2)
         self.redis.start()
         self.serve()
-        self.stream = fraudit_process(
-            ["stream", "--checkpoint-dir", str(self.work / "checkpoint")],
-            self.env(),
-            self.work / "stream.log",
-        )
+        if self.database_url is not None:
+            self.stream = fraudit_process(
+                ["stream", "--checkpoint-dir", str(self.work / "checkpoint")],
+                self.env(),
+                self.work / "stream.log",
+            )
         return self
 
     def serve(self, **settings: str) -> None:
@@ -156,29 +160,47 @@ class LocalStack:
         self.serving = [models, api]
         wait_for_http(f"http://127.0.0.1:{self.api_port}/health", api)
 
-    def send(self, history: Path, chargebacks: Path, batch: int) -> dict[str, Any]:
-        """Every transaction of `history` at its own time through /predict/batch; its
-        chargebacks written as a label file. What the simulator measured."""
+    def send(
+        self,
+        history: Path,
+        *,
+        seed: int = 42,
+        chargebacks: Path | None = None,
+        batch: int | None = None,
+        requests: int | None = None,
+        concurrency: int = 4,
+    ) -> dict[str, Any]:
+        """Transactions of `history` through the API as fast as it answers: with
+        `chargebacks`, at their own times (their chargebacks written there as a label
+        file), else stamped when sent; `batch` at a time through /predict/batch, else one
+        per /predict. What the simulator measured (latency per request or per batch). The
+        transaction ids are `card-<seed>-<row>`: each send to the same stack needs its own
+        seed."""
+        command = [
+            sys.executable, "-m", "fraudit.cli", "simulate", "--dataset", "cards",
+            "--data", str(history), "--rate", "0", "--concurrency", str(concurrency),
+            "--no-progress", "--seed", str(seed), "--url", f"http://127.0.0.1:{self.api_port}",
+            "--state-file", str(self.work / f"simulator-{seed}.json"),
+        ]  # fmt: skip
+        if chargebacks is not None:
+            command += ["--timestamps", "dataset", "--chargebacks-out", str(chargebacks)]
+        if batch is not None:
+            command += ["--batch", str(batch)]
+        if requests is not None:
+            command += ["--requests", str(requests)]
         started = time.perf_counter()
-        sent = subprocess.run(
-            [
-                sys.executable, "-m", "fraudit.cli", "simulate", "--dataset", "cards",
-                "--data", str(history), "--timestamps", "dataset", "--batch", str(batch),
-                "--rate", "0", "--concurrency", "4", "--no-progress",
-                "--url", f"http://127.0.0.1:{self.api_port}", "--chargebacks-out",
-                str(chargebacks), "--state-file", str(chargebacks.with_suffix(".state.json")),
-            ],
-            capture_output=True, text=True,
-            env={**self.env(), "PYTHONPATH": str(REPO / "src")},
-        )  # fmt: skip
+        env = {**self.env(), "PYTHONPATH": str(REPO / "src")}
+        sent = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if sent.returncode != 0:
             raise RuntimeError(sent.stderr[-3000:])
-        summary = sent.stderr.strip().splitlines()[-2]
+        summary = [line for line in sent.stderr.splitlines() if "accepted" in line][-1]
         latency = re.search(r"p50 ([\d.]+) ms, p95 ([\d.]+) ms, p99 ([\d.]+) ms", summary)
+        rate = re.search(r"([\d.]+) req/s", summary)
         return {
             "accepted": int(re.findall(r"accepted (\d+)", sent.stderr)[-1]),
             "send_seconds": round(time.perf_counter() - started, 1),
-            "batch_latency_ms": (
+            "requests_per_second": float(rate.group(1)) if rate else None,
+            "latency_ms": (
                 {k: float(v) for k, v in zip(("p50", "p95", "p99"), latency.groups(), strict=True)}
                 if latency
                 else None
