@@ -474,6 +474,7 @@ def test_a_candidate_uploads_to_score_in_shadow_and_leaves_the_live_model_alone(
     policy at the family's shadow key and sets its shadow variable: the live policy and
     version stay as they were."""
     from fraudit.cli import main
+    from fraudit.settings import get_settings
 
     s3 = boto3.client("s3", region_name=REGION)
     before = b'{"the live policy": true}'
@@ -489,7 +490,11 @@ def test_a_candidate_uploads_to_score_in_shadow_and_leaves_the_live_model_alone(
     monkeypatch.setenv("FRAUDIT_MODEL_DIR", str(models))  # no live model there at all
     common = ["deploy", "--outputs", str(tmp_path / "outputs.json")]
     common += ["--infra", str(tmp_path / "infra"), "--build-dir", str(build_dir)]
-    assert main([*common, "upload", "--shadow"]) == 0
+    get_settings.cache_clear()  # the command reads these settings
+    try:
+        assert main([*common, "upload", "--shadow"]) == 0
+    finally:
+        get_settings.cache_clear()
     shadow_policy = s3.get_object(Bucket="fraudit-dev-artifacts", Key=ULB.shadow_policy_key)
     assert shadow_policy["Body"].read() == (trained.path / "policy.json").read_bytes()
     after = s3.get_object(Bucket="fraudit-dev-artifacts", Key=ULB.policy_key)["Body"].read()
