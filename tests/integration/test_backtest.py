@@ -36,6 +36,15 @@ pytestmark = pytest.mark.integration
 DAY1 = datetime(2026, 1, 5, 12, tzinfo=UTC)
 DAY2 = datetime(2026, 1, 6, 12, tzinfo=UTC)
 AS_OF = datetime(2026, 3, 31, tzinfo=UTC)
+# The two days of HISTORY, its labels as of AS_OF, k = 2.
+PLAN = BacktestPlan(
+    start=datetime(2026, 1, 5, tzinfo=UTC),
+    end=datetime(2026, 1, 7, tzinfo=UTC),
+    as_of=AS_OF,
+    maturity_days=30,
+    review_capacity=2,
+    created_by="test",
+)
 POLICY = DecisionPolicy(
     version="p-candidate", decline_threshold=0.8, review_threshold=0.5, model_version="m-1"
 )
@@ -134,16 +143,8 @@ def test_a_backtest_on_a_hand_built_history_gives_hand_computed_figures(database
     candidate = Candidate(
         family="cards", ruleset=CANDIDATE_RULES.to_json(), policy=POLICY.to_json()
     )
-    plan = BacktestPlan(
-        start=datetime(2026, 1, 5, tzinfo=UTC),
-        end=datetime(2026, 1, 7, tzinfo=UTC),
-        as_of=AS_OF,
-        maturity_days=30,
-        review_capacity=2,
-        created_by="test",
-    )
     with psycopg.connect(database, autocommit=True) as conn:
-        report = run_backtest(conn, spark, candidate, plan)
+        report = run_backtest(conn, spark, candidate, PLAN)
         (kept,) = conn.execute("SELECT report FROM fraud_backtest_runs").fetchone()
     assert kept["configurations"] == json.loads(json.dumps(report["configurations"]))
     assert report["decisions"] == 8
@@ -215,16 +216,8 @@ def test_with_the_shadow_model_the_candidate_decides_on_the_scores_recorded_in_s
         policy=policy.to_json(),
         shadow_model=True,
     )
-    plan = BacktestPlan(
-        start=datetime(2026, 1, 5, tzinfo=UTC),
-        end=datetime(2026, 1, 7, tzinfo=UTC),
-        as_of=AS_OF,
-        maturity_days=30,
-        review_capacity=2,
-        created_by="test",
-    )
     with psycopg.connect(database, autocommit=True) as conn:
-        report = run_backtest(conn, spark, candidate, plan)
+        report = run_backtest(conn, spark, candidate, PLAN)
     assert report["decisions"] == 7
     left_out = {u["problem"]: u["count"] for u in report["unreadable"]}
     assert left_out[NO_SHADOW_SCORES] == 1
