@@ -198,11 +198,10 @@ def test_the_model_server_serves_the_candidate_as_sagemaker_would(monkeypatch, t
 def test_a_candidate_that_cannot_be_loaded_is_logged_and_the_live_model_serves(
     monkeypatch, trained, candidate, caplog
 ):
-    settings = _shadow_settings(monkeypatch, trained, candidate, "in-process")
+    _shadow_settings(monkeypatch, trained, candidate, "in-process")
     monkeypatch.setenv(ULB.variable("shadow_model_version"), "20990101T000000Z-missing")
     with caplog.at_level("ERROR", logger="fraudit.api"):
         models = build_models(Settings(_env_file=None))
     assert models[ULB.name].shadow is None
     assert models[ULB.name].policy.model_version == trained.version
     assert "cannot score in shadow" in caplog.text
-    del settings
